@@ -651,6 +651,9 @@ impl ServerCodec {
                     self.consume_input(blank);
                     return Ok(true);
                 }
+                if *skipped >= self.limits.max_header_bytes {
+                    return Err(RequestError::HeadersTooLarge);
+                }
                 if buf.is_empty() {
                     return Ok(false);
                 }

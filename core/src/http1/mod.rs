@@ -37,3 +37,6 @@ pub use limits::{Limits, MAX_CHUNK_LINE, MAX_HEADERS_CAP};
 pub use output::{OutQueue, Payload};
 pub use request::{BuildError, Method, Request, RequestBuilder, Version};
 pub use response::{ResponseBody, ResponseHead, SendError, reason_phrase};
+
+#[cfg(test)]
+mod tests;

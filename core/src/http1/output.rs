@@ -117,7 +117,8 @@ impl OutQueue {
             }
         }
         self.len -= moved;
-        if self.segments.is_empty() && self.segments.capacity() > 8 {
+        if self.segments.is_empty() {
+            // An idle connection should hold no output memory at all.
             self.segments = VecDeque::new();
         }
         moved
