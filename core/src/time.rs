@@ -246,8 +246,14 @@ mod tests {
             Instant::ZERO
         );
         assert_eq!(Duration::from_secs(u64::MAX), Duration::MAX);
-        assert_eq!(Duration::MAX.saturating_add(Duration::from_millis(1)), Duration::MAX);
-        assert_eq!(Duration::from_millis(7).saturating_mul(u64::MAX), Duration::MAX);
+        assert_eq!(
+            Duration::MAX.saturating_add(Duration::from_millis(1)),
+            Duration::MAX
+        );
+        assert_eq!(
+            Duration::from_millis(7).saturating_mul(u64::MAX),
+            Duration::MAX
+        );
         assert_eq!(Instant::ZERO - Instant::from_millis(3), Duration::ZERO);
         let mut t = Instant::from_millis(u64::MAX - 1);
         t += Duration::from_millis(5);
@@ -270,9 +276,18 @@ mod tests {
     #[test]
     fn clock_never_goes_backwards_and_counts_clamps() {
         let mut clock = MonotonicClock::new(Instant::from_millis(10));
-        assert_eq!(clock.observe(Instant::from_millis(5)), Instant::from_millis(10));
-        assert_eq!(clock.observe(Instant::from_millis(10)), Instant::from_millis(10));
-        assert_eq!(clock.observe(Instant::from_millis(11)), Instant::from_millis(11));
+        assert_eq!(
+            clock.observe(Instant::from_millis(5)),
+            Instant::from_millis(10)
+        );
+        assert_eq!(
+            clock.observe(Instant::from_millis(10)),
+            Instant::from_millis(10)
+        );
+        assert_eq!(
+            clock.observe(Instant::from_millis(11)),
+            Instant::from_millis(11)
+        );
         assert_eq!(clock.observe(Instant::ZERO), Instant::from_millis(11));
         assert_eq!(clock.now(), Instant::from_millis(11));
         assert_eq!(clock.regressions(), 2);

@@ -1,6 +1,8 @@
 //! Property tests of the HTTP/1.1 codec and the SSE encoder/parser, over the public API.
 
-use mcpwire_core::http1::{Limits, Request, RequestError, ResponseBody, ResponseHead, ServerCodec, Version};
+use mcpwire_core::http1::{
+    Limits, Request, RequestError, ResponseBody, ResponseHead, ServerCodec, Version,
+};
 use mcpwire_core::sse::{Event, SseItem, SseParser, push_comment};
 use proptest::prelude::*;
 
@@ -123,8 +125,14 @@ fn spec() -> impl Strategy<Value = Spec> {
                 .into_iter()
                 .filter(|(n, _)| {
                     let n = n.to_ascii_lowercase();
-                    !["host", "content-length", "transfer-encoding", "connection", "expect"]
-                        .contains(&n.as_str())
+                    ![
+                        "host",
+                        "content-length",
+                        "transfer-encoding",
+                        "connection",
+                        "expect",
+                    ]
+                    .contains(&n.as_str())
                 })
                 .map(|(n, v)| (n, v.trim_matches([' ', '\t']).to_string()))
                 .collect(),
@@ -148,7 +156,9 @@ fn encode(spec: &Spec, last: bool) -> Vec<u8> {
     }
     match &spec.chunks {
         None => {
-            wire.extend_from_slice(format!("Content-Length: {}\r\n\r\n", spec.body.len()).as_bytes());
+            wire.extend_from_slice(
+                format!("Content-Length: {}\r\n\r\n", spec.body.len()).as_bytes(),
+            );
             wire.extend_from_slice(&spec.body);
         }
         Some(sizes) => {
@@ -181,13 +191,20 @@ fn expected(spec: &Spec, last: bool) -> Seen {
         _ => {}
     }
     match &spec.chunks {
-        None => headers.push(("content-length".into(), spec.body.len().to_string().into_bytes())),
+        None => headers.push((
+            "content-length".into(),
+            spec.body.len().to_string().into_bytes(),
+        )),
         Some(_) => headers.push(("transfer-encoding".into(), b"chunked".to_vec())),
     }
     Seen::Request {
         method: spec.method.into(),
         target: spec.target.clone(),
-        version: if spec.http10 { Version::Http10 } else { Version::Http11 },
+        version: if spec.http10 {
+            Version::Http10
+        } else {
+            Version::Http11
+        },
         headers,
         body: spec.body.clone(),
     }
@@ -260,11 +277,13 @@ fn hostile_piece() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn small_limits() -> impl Strategy<Value = Limits> {
-    (8usize..200, 16usize..400, 0usize..8, 0usize..64).prop_map(|(line, head, headers, body)| Limits {
-        max_request_line: line,
-        max_header_bytes: head,
-        max_headers: headers,
-        max_body_bytes: body,
+    (8usize..200, 16usize..400, 0usize..8, 0usize..64).prop_map(|(line, head, headers, body)| {
+        Limits {
+            max_request_line: line,
+            max_header_bytes: head,
+            max_headers: headers,
+            max_body_bytes: body,
+        }
     })
 }
 
@@ -336,7 +355,11 @@ fn written() -> impl Strategy<Value = Written> {
 }
 
 fn lines(text: &str) -> Vec<String> {
-    text.replace("\r\n", "\n").replace('\r', "\n").split('\n').map(String::from).collect()
+    text.replace("\r\n", "\n")
+        .replace('\r', "\n")
+        .split('\n')
+        .map(String::from)
+        .collect()
 }
 
 proptest! {

@@ -14,7 +14,11 @@ use super::limits::MAX_CHUNK_LINE;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Reading the hex size; `digits` counts them, `line` the bytes of this size line so far.
-    Size { size: u64, digits: usize, line: usize },
+    Size {
+        size: u64,
+        digits: usize,
+        line: usize,
+    },
     /// After the size: optional whitespace and `;extension`s up to CR.
     Extension { size: u64, line: usize },
     /// Saw the CR ending a size line; LF must follow.
@@ -64,12 +68,18 @@ impl ChunkedDecoder {
 
     /// Decodes from `input`, appending data to `body`, and returns how many input bytes it
     /// consumed. It stops at the end of the body: bytes after it belong to the next request.
-    pub(crate) fn decode(&mut self, input: &[u8], body: &mut Vec<u8>) -> Result<usize, RequestError> {
+    pub(crate) fn decode(
+        &mut self,
+        input: &[u8],
+        body: &mut Vec<u8>,
+    ) -> Result<usize, RequestError> {
         let mut i = 0;
         while i < input.len() && self.state != State::Done {
             if let State::Data { remaining } = self.state {
                 let available = input.len() - i;
-                let take = usize::try_from(remaining).unwrap_or(usize::MAX).min(available);
+                let take = usize::try_from(remaining)
+                    .unwrap_or(usize::MAX)
+                    .min(available);
                 body.extend_from_slice(&input[i..i + take]);
                 i += take;
                 let remaining = remaining - take as u64;

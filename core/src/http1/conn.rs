@@ -268,13 +268,11 @@ impl ServerCodec {
             ResponseBody::Full(bytes) if !exchange.head_request && !bodiless_status => bytes,
             _ => &[],
         };
-        self.out.write_with(
-            response::estimated_head_len(head) + payload.len(),
-            |out| {
+        self.out
+            .write_with(response::estimated_head_len(head) + payload.len(), |out| {
                 response::encode_head(out, head, framing, connection);
                 out.extend_from_slice(payload);
-            },
-        );
+            });
         if closes {
             self.closing_requested = true;
         }
@@ -365,7 +363,9 @@ impl ServerCodec {
     /// as when the server shuts down. Output already queued is still written.
     pub fn close_after_response(&mut self) {
         self.closing_requested = true;
-        if self.exchange.is_none() && !matches!(self.read, ReadState::Ready { .. } | ReadState::Failed(_)) {
+        if self.exchange.is_none()
+            && !matches!(self.read, ReadState::Ready { .. } | ReadState::Failed(_))
+        {
             self.stop_reading();
         }
     }
@@ -686,7 +686,9 @@ impl ServerCodec {
                 ..
             } => {
                 let buf = &self.input[self.input_start..];
-                let take = usize::try_from(*remaining).unwrap_or(usize::MAX).min(buf.len());
+                let take = usize::try_from(*remaining)
+                    .unwrap_or(usize::MAX)
+                    .min(buf.len());
                 request.body_mut().extend_from_slice(&buf[..take]);
                 *remaining -= take as u64;
                 if *remaining > 0 && core::mem::take(continue_pending) {
@@ -729,7 +731,9 @@ impl ServerCodec {
             },
             Framing::Length(length) => {
                 let reserve = usize::try_from(length).unwrap_or(usize::MAX);
-                request.body_mut().reserve_exact(reserve.min(MAX_BODY_RESERVE));
+                request
+                    .body_mut()
+                    .reserve_exact(reserve.min(MAX_BODY_RESERVE));
                 ReadState::Body {
                     request,
                     keep_alive,

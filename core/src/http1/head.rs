@@ -36,7 +36,10 @@ pub(crate) struct Head {
 /// `from` so that bytes arriving one at a time are looked at once, not once per arrival.
 pub(crate) fn find_head_end(buf: &[u8], from: usize) -> Result<usize, usize> {
     let mut i = from;
-    while let Some(offset) = buf.get(i..).and_then(|rest| rest.iter().position(|&b| b == b'\n')) {
+    while let Some(offset) = buf
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+    {
         let lf = i + offset;
         match (buf.get(lf + 1), buf.get(lf + 2)) {
             (Some(b'\n'), _) => return Ok(lf + 2),
@@ -247,7 +250,9 @@ fn parse_transfer_encoding(value: &[u8]) -> Result<TransferCoding, RequestError>
     }
     match (codings, last_is_chunked) {
         (0, _) => Err(RequestError::BadFraming("empty Transfer-Encoding")),
-        (_, false) => Err(RequestError::BadFraming("Transfer-Encoding does not end in chunked")),
+        (_, false) => Err(RequestError::BadFraming(
+            "Transfer-Encoding does not end in chunked",
+        )),
         (1, true) => Ok(TransferCoding::Chunked),
         _ => Ok(TransferCoding::Unsupported),
     }
@@ -280,12 +285,18 @@ mod tests {
     }
 
     fn framing(headers: &str) -> Result<Framing, RequestError> {
-        parse(&alloc::format!("POST /mcp HTTP/1.1\r\nHost: a\r\n{headers}\r\n")).map(|h| h.framing)
+        parse(&alloc::format!(
+            "POST /mcp HTTP/1.1\r\nHost: a\r\n{headers}\r\n"
+        ))
+        .map(|h| h.framing)
     }
 
     #[test]
     fn head_end_is_found_after_crlf_or_bare_lf() {
-        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nrest", 0), Ok(24));
+        assert_eq!(
+            find_head_end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nrest", 0),
+            Ok(24)
+        );
         assert_eq!(find_head_end(b"GET / HTTP/1.1\n\nrest", 0), Ok(16));
         assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nA: b\r\n", 0), Err(21));
         assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nA: b\r\n\r", 0), Err(21));
@@ -333,8 +344,14 @@ mod tests {
 
     #[test]
     fn transfer_encoding_is_chunked_alone_or_refused() {
-        assert_eq!(framing("Transfer-Encoding: chunked\r\n"), Ok(Framing::Chunked));
-        assert_eq!(framing("Transfer-Encoding: , Chunked ,\r\n"), Ok(Framing::Chunked));
+        assert_eq!(
+            framing("Transfer-Encoding: chunked\r\n"),
+            Ok(Framing::Chunked)
+        );
+        assert_eq!(
+            framing("Transfer-Encoding: , Chunked ,\r\n"),
+            Ok(Framing::Chunked)
+        );
         assert_eq!(
             framing("Transfer-Encoding: gzip, chunked\r\n"),
             Err(RequestError::UnsupportedTransferCoding)
@@ -380,10 +397,14 @@ mod tests {
     fn connection_reuse_follows_version_and_options() {
         let keep = |head: &str| parse(head).unwrap().keep_alive;
         assert!(keep("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
-        assert!(!keep("GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade, Close\r\n\r\n"));
+        assert!(!keep(
+            "GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade, Close\r\n\r\n"
+        ));
         assert!(!keep("GET / HTTP/1.0\r\n\r\n"));
         assert!(keep("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
-        assert!(!keep("GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n"));
+        assert!(!keep(
+            "GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n"
+        ));
     }
 
     #[test]
@@ -395,8 +416,8 @@ mod tests {
         assert!(head.expect_continue);
         let no_body = parse("POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n").unwrap();
         assert!(!no_body.expect_continue);
-        let old = parse("POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n")
-            .unwrap();
+        let old =
+            parse("POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n").unwrap();
         assert!(!old.expect_continue);
         assert_eq!(
             parse("POST / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n").unwrap_err(),

@@ -113,7 +113,6 @@ pub struct Request {
 
 impl Request {
     /// Starts a request for hosts that parse HTTP themselves.
-    #[must_use]
     pub fn builder(method: &str, target: &str) -> RequestBuilder {
         RequestBuilder::new(method, target)
     }

@@ -42,12 +42,16 @@ fn next(conn: &mut ServerCodec) -> Request {
 }
 
 fn next_error(conn: &mut ServerCodec) -> RequestError {
-    let error = conn.poll_request().expect("an error").expect_err("an error");
+    let error = conn
+        .poll_request()
+        .expect("an error")
+        .expect_err("an error");
     checked(conn);
     error
 }
 
-const GET: &[u8] = b"GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:3000\r\nAccept: text/event-stream\r\n\r\n";
+const GET: &[u8] =
+    b"GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:3000\r\nAccept: text/event-stream\r\n\r\n";
 
 #[test]
 fn keep_alive_serves_requests_one_after_another() {
@@ -56,7 +60,10 @@ fn keep_alive_serves_requests_one_after_another() {
     feed(&mut conn, GET);
     assert_eq!(conn.phase(), Phase::Handling);
     let r = next(&mut conn);
-    assert_eq!((r.method(), r.path(), r.version()), (Method::Get, "/mcp", Version::Http11));
+    assert_eq!(
+        (r.method(), r.path(), r.version()),
+        (Method::Get, "/mcp", Version::Http11)
+    );
     assert_eq!(r.header_str("host"), Some("127.0.0.1:3000"));
     assert!(conn.poll_request().is_none());
     ok(&mut conn, "one");
@@ -77,7 +84,9 @@ fn pipelined_requests_are_answered_in_order() {
     let mut conn = ServerCodec::new(limits());
     let mut wire = Vec::new();
     wire.extend_from_slice(b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nA");
-    wire.extend_from_slice(b"POST /b HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nB\r\n0\r\n\r\n");
+    wire.extend_from_slice(
+        b"POST /b HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nB\r\n0\r\n\r\n",
+    );
     wire.extend_from_slice(b"GET /c HTTP/1.1\r\nHost: h\r\n\r\n");
     feed(&mut conn, &wire);
     let mut bodies = Vec::new();
@@ -123,7 +132,10 @@ fn phases_follow_the_request() {
     let mut conn = ServerCodec::new(limits());
     feed(&mut conn, b"\r\n");
     assert_eq!(conn.phase(), Phase::ReadingHead, "blank lines start a head");
-    feed(&mut conn, b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nab");
+    feed(
+        &mut conn,
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nab",
+    );
     assert_eq!(conn.phase(), Phase::ReadingBody);
     assert_eq!(conn.buffered_bytes(), 2);
     feed(&mut conn, b"cd");
@@ -139,7 +151,10 @@ fn phases_follow_the_request() {
 #[test]
 fn connection_close_is_honoured_after_the_response() {
     let mut conn = ServerCodec::new(limits());
-    feed(&mut conn, b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n");
+    feed(
+        &mut conn,
+        b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n",
+    );
     next(&mut conn);
     ok(&mut conn, "x");
     assert_eq!(conn.phase(), Phase::Closing);
@@ -161,13 +176,19 @@ fn http10_closes_unless_kept_alive_and_streams_until_close() {
     assert!(conn.wants_close());
 
     let mut conn = ServerCodec::new(limits());
-    feed(&mut conn, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    feed(
+        &mut conn,
+        b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    );
     next(&mut conn);
     ok(&mut conn, "x");
     assert!(drain(&mut conn).contains("connection: keep-alive"));
     assert_eq!(conn.phase(), Phase::Idle);
 
-    feed(&mut conn, b"GET /sse HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    feed(
+        &mut conn,
+        b"GET /sse HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    );
     next(&mut conn);
     conn.send_response(&ResponseHead::new(200, &[]), ResponseBody::Streaming)
         .unwrap();
@@ -175,8 +196,7 @@ fn http10_closes_unless_kept_alive_and_streams_until_close() {
     conn.finish_body().unwrap();
     let out = drain(&mut conn);
     assert_eq!(
-        out,
-        "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\ndata: 1\n\n",
+        out, "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\ndata: 1\n\n",
         "no chunked framing for HTTP/1.0"
     );
     assert!(conn.wants_close());
@@ -247,7 +267,10 @@ fn expect_continue_is_answered_only_while_the_body_is_awaited() {
     feed(&mut eager, &wire);
     next(&mut eager);
     ok(&mut eager, "");
-    assert!(drain(&mut eager).starts_with("HTTP/1.1 200 OK"), "no 100 for a body already sent");
+    assert!(
+        drain(&mut eager).starts_with("HTTP/1.1 200 OK"),
+        "no 100 for a body already sent"
+    );
 
     let mut chunked = ServerCodec::new(limits());
     feed(
@@ -271,9 +294,14 @@ fn too_large_with_expect_continue_is_refused_before_any_body() {
     assert_eq!(error.status(), 413);
     conn.send_error(&error).unwrap();
     let out = drain(&mut conn);
-    assert!(out.starts_with("HTTP/1.1 413 Content Too Large\r\n"), "{out}");
+    assert!(
+        out.starts_with("HTTP/1.1 413 Content Too Large\r\n"),
+        "{out}"
+    );
     assert!(!out.contains("100 Continue"));
-    assert!(out.ends_with(r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"request body too large"}}"#));
+    assert!(out.ends_with(
+        r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"request body too large"}}"#
+    ));
     assert!(conn.wants_close());
 }
 
@@ -327,7 +355,10 @@ fn header_bytes_limit_is_exact_and_counts_blank_lines() {
     assert_eq!(error_for(limits, &long), RequestError::HeadersTooLarge);
     let mut blank_first = b"\r\n".to_vec();
     blank_first.extend_from_slice(head);
-    assert_eq!(error_for(limits, &blank_first), RequestError::HeadersTooLarge);
+    assert_eq!(
+        error_for(limits, &blank_first),
+        RequestError::HeadersTooLarge
+    );
     let mut lf_first = b"\n".to_vec();
     lf_first.extend_from_slice(&head[..head.len() - 1]);
     assert_eq!(error_for(limits, &lf_first), RequestError::HeadersTooLarge);
@@ -339,9 +370,15 @@ fn body_limit_is_exact_for_both_framings() {
         max_body_bytes: 4,
         ..limits()
     };
-    accepted(limits, b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nabcd");
+    accepted(
+        limits,
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nabcd",
+    );
     assert_eq!(
-        error_for(limits, b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nabcde"),
+        error_for(
+            limits,
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nabcde"
+        ),
         RequestError::BodyTooLarge
     );
     accepted(
@@ -360,14 +397,23 @@ fn body_limit_is_exact_for_both_framings() {
 #[test]
 fn malformed_input_gets_400_then_close_and_the_rest_is_discarded() {
     let mut conn = ServerCodec::new(limits());
-    feed(&mut conn, b"GET / HTTP/1.1\r\nHost: h\r\nBad Header\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    feed(
+        &mut conn,
+        b"GET / HTTP/1.1\r\nHost: h\r\nBad Header\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+    );
     let error = next_error(&mut conn);
     assert_eq!(error.status(), 400);
     assert_eq!(conn.buffered_bytes(), 0);
-    assert_eq!(conn.receive(b"more garbage"), 12, "discarded, never blocking");
+    assert_eq!(
+        conn.receive(b"more garbage"),
+        12,
+        "discarded, never blocking"
+    );
     conn.send_error(&error).unwrap();
     let out = drain(&mut conn);
-    assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: "));
+    assert!(out.starts_with(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: "
+    ));
     assert!(out.contains("connection: close"));
     assert!(conn.wants_close());
     assert!(conn.poll_request().is_none());
@@ -399,9 +445,15 @@ fn eof_on_an_idle_connection_closes_it() {
 
 #[test]
 fn eof_mid_request_is_answered_as_incomplete() {
-    assert_eq!(error_for(limits(), b"GET / HTTP/1.1\r\nHo"), RequestError::Incomplete);
     assert_eq!(
-        error_for(limits(), b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 9\r\n\r\nabc"),
+        error_for(limits(), b"GET / HTTP/1.1\r\nHo"),
+        RequestError::Incomplete
+    );
+    assert_eq!(
+        error_for(
+            limits(),
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 9\r\n\r\nabc"
+        ),
         RequestError::Incomplete
     );
 }
@@ -419,7 +471,11 @@ fn a_half_closed_peer_still_gets_every_pipelined_answer() {
     ok(&mut conn, "2");
     let out = drain(&mut conn);
     assert_eq!(out.matches("HTTP/1.1 200 OK").count(), 2);
-    assert_eq!(out.matches("connection: close").count(), 1, "only the last announces close");
+    assert_eq!(
+        out.matches("connection: close").count(),
+        1,
+        "only the last announces close"
+    );
     assert!(conn.wants_close());
 }
 
@@ -455,7 +511,10 @@ fn send_errors_are_values_not_panics() {
     feed(&mut conn, GET);
     next(&mut conn);
     assert_eq!(
-        conn.send_response(&ResponseHead::new(200, &[("connection", "close")]), ResponseBody::Empty),
+        conn.send_response(
+            &ResponseHead::new(200, &[("connection", "close")]),
+            ResponseBody::Empty
+        ),
         Err(SendError::ReservedHeader)
     );
     assert_eq!(conn.finish_body(), Err(SendError::NotStreaming));
@@ -473,11 +532,21 @@ fn send_errors_are_values_not_panics() {
 #[test]
 fn close_releases_everything() {
     let mut conn = ServerCodec::new(limits());
-    feed(&mut conn, b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\npartial");
+    feed(
+        &mut conn,
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\npartial",
+    );
     assert!(conn.heap_bytes() > 0);
     conn.close();
     checked(&conn);
-    assert_eq!((conn.buffered_bytes(), conn.queued_bytes(), conn.heap_bytes()), (0, 0, 0));
+    assert_eq!(
+        (
+            conn.buffered_bytes(),
+            conn.queued_bytes(),
+            conn.heap_bytes()
+        ),
+        (0, 0, 0)
+    );
     assert!(conn.wants_close());
     assert_eq!(conn.receive(b"late"), 4);
     assert_eq!(conn.heap_bytes(), 0);

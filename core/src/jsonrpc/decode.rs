@@ -102,8 +102,8 @@ pub fn decode(body: &[u8]) -> Result<Incoming, DecodeError> {
 /// in the body, so the whole body is validated as JSON to decide; this runs on errors only.
 fn not_a_message(body: &[u8], reason: &'static str) -> DecodeError {
     // Skipping a value does not validate the UTF-8 inside its strings; JSON text must be UTF-8.
-    let is_json = core::str::from_utf8(body).is_ok()
-        && serde_json::from_slice::<IgnoredAny>(body).is_ok();
+    let is_json =
+        core::str::from_utf8(body).is_ok() && serde_json::from_slice::<IgnoredAny>(body).is_ok();
     if is_json {
         DecodeError {
             code: ErrorCode::INVALID_REQUEST,
@@ -229,7 +229,9 @@ impl Fields<'_> {
                     },
                 }))
             }
-            (None, Some(_), _) => Err(invalid("error response id must be a string, an integer or null")),
+            (None, Some(_), _) => Err(invalid(
+                "error response id must be a string, an integer or null",
+            )),
             (None, None, _) => Err(invalid("neither a request, a notification nor a response")),
         }
     }
@@ -252,16 +254,17 @@ mod tests {
 
     #[test]
     fn decodes_each_kind() {
-        let Message::Request(r) =
-            single(r#" {"jsonrpc":"2.0","id":"x","method":"ping"} "#)
-        else {
+        let Message::Request(r) = single(r#" {"jsonrpc":"2.0","id":"x","method":"ping"} "#) else {
             panic!()
         };
-        assert_eq!((r.id, r.method.as_str(), r.params.is_none()), (RequestId::from("x"), "ping", true));
+        assert_eq!(
+            (r.id, r.method.as_str(), r.params.is_none()),
+            (RequestId::from("x"), "ping", true)
+        );
 
-        let Message::Notification(n) =
-            single(r#"{"method":"notifications/cancelled","params":{"requestId":1},"jsonrpc":"2.0"}"#)
-        else {
+        let Message::Notification(n) = single(
+            r#"{"method":"notifications/cancelled","params":{"requestId":1},"jsonrpc":"2.0"}"#,
+        ) else {
             panic!()
         };
         assert_eq!(n.params.unwrap().get(), r#"{"requestId":1}"#);
@@ -294,11 +297,22 @@ mod tests {
 
     #[test]
     fn parse_errors_are_not_invalid_requests() {
-        for body in ["", "   ", "{", r#"{"jsonrpc":"2.0","id":1,"method":"x"} trailing"#, "[1,", "nul", "\u{feff}{}", r#"{"method": 5, "#] {
+        for body in [
+            "",
+            "   ",
+            "{",
+            r#"{"jsonrpc":"2.0","id":1,"method":"x"} trailing"#,
+            "[1,",
+            "nul",
+            "\u{feff}{}",
+            r#"{"method": 5, "#,
+        ] {
             assert_eq!(error(body).code, ErrorCode::PARSE_ERROR, "{body:?}");
         }
         assert_eq!(
-            decode(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\"}").unwrap_err().code,
+            decode(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\"}")
+                .unwrap_err()
+                .code,
             ErrorCode::PARSE_ERROR
         );
     }

@@ -21,7 +21,9 @@ impl RequestId {
     /// Reads an id from its raw JSON text, or `None` when it is not a string or an integer.
     pub(crate) fn from_json(raw: &str) -> Option<RequestId> {
         if raw.starts_with('"') {
-            serde_json::from_str::<String>(raw).ok().map(RequestId::String)
+            serde_json::from_str::<String>(raw)
+                .ok()
+                .map(RequestId::String)
         } else {
             serde_json::from_str::<i64>(raw).ok().map(RequestId::Number)
         }
@@ -71,7 +73,15 @@ mod tests {
             RequestId::from_json(r#""a\"b""#),
             Some(RequestId::String("a\"b".into()))
         );
-        for bad in ["1.5", "1e3", "null", "true", "{}", "[]", "18446744073709551615"] {
+        for bad in [
+            "1.5",
+            "1e3",
+            "null",
+            "true",
+            "{}",
+            "[]",
+            "18446744073709551615",
+        ] {
             assert_eq!(RequestId::from_json(bad), None, "{bad}");
         }
         assert_eq!(

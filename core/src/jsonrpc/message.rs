@@ -213,7 +213,10 @@ mod tests {
             id: RequestId::from(3),
             result: raw("{}"),
         });
-        assert_eq!(response.to_vec(), br#"{"jsonrpc":"2.0","id":3,"result":{}}"#);
+        assert_eq!(
+            response.to_vec(),
+            br#"{"jsonrpc":"2.0","id":3,"result":{}}"#
+        );
         let error = Message::Error(ErrorResponse {
             id: Some(RequestId::from(4)),
             error: ErrorObject {

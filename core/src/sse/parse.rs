@@ -268,7 +268,10 @@ mod tests {
         );
         assert_eq!(
             parse_all(b"data\n\ndata\ndata\n\ndata:"),
-            vec![event("message", "", None, ""), event("message", "\n", None, "")]
+            vec![
+                event("message", "", None, ""),
+                event("message", "\n", None, "")
+            ]
         );
     }
 
@@ -278,7 +281,10 @@ mod tests {
             parse_all(b"data: a\r\ndata: b\rdata: c\n\r\n"),
             vec![event("message", "a\nb\nc", None, "")]
         );
-        assert_eq!(parse_all(b"data: x\r\r"), vec![event("message", "x", None, "")]);
+        assert_eq!(
+            parse_all(b"data: x\r\r"),
+            vec![event("message", "x", None, "")]
+        );
     }
 
     #[test]
