@@ -290,8 +290,9 @@ fn small_limits() -> impl Strategy<Value = Limits> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
-    /// Whatever the bytes and limits: no panic, invariants hold after every call, every error
-    /// gets a status, and closing leaves nothing behind.
+    /// Whatever the bytes and limits: no panic, invariants hold after every call, the same
+    /// requests and errors come out however the bytes are split, every error gets a status, and
+    /// closing leaves nothing behind.
     #[test]
     fn arbitrary_bytes_never_panic_and_leave_nothing_after_close(
         pieces in prop::collection::vec(hostile_piece(), 0..60),
@@ -300,6 +301,8 @@ proptest! {
     ) {
         let wire: Vec<u8> = pieces.concat();
         let (seen, out, mut conn) = run(limits, &wire, &cuts);
+        let (whole, _, _) = run(limits, &wire, &[]);
+        prop_assert_eq!(&seen, &whole, "requests and errors do not depend on the split");
         for item in &seen {
             if let Seen::Error(status) = item {
                 prop_assert!(matches!(status, 400 | 413 | 414 | 417 | 431 | 501 | 505), "{}", status);

@@ -43,6 +43,8 @@ enum State {
 #[derive(Debug, Clone)]
 pub(crate) struct ChunkedDecoder {
     state: State,
+    /// Body bytes decoded so far.
+    decoded: u64,
     max_body: u64,
     max_trailer: usize,
     trailer_bytes: usize,
@@ -56,6 +58,7 @@ impl ChunkedDecoder {
                 digits: 0,
                 line: 0,
             },
+            decoded: 0,
             max_body: max_body as u64,
             max_trailer,
             trailer_bytes: 0,
@@ -66,8 +69,9 @@ impl ChunkedDecoder {
         self.state == State::Done
     }
 
-    /// Decodes from `input`, appending data to `body`, and returns how many input bytes it
-    /// consumed. It stops at the end of the body: bytes after it belong to the next request.
+    /// Decodes from `input`, appending data to the end of `body` (which may hold other bytes
+    /// before it), and returns how many input bytes it consumed. It stops at the end of the
+    /// body: bytes after it belong to the next request.
     pub(crate) fn decode(
         &mut self,
         input: &[u8],
@@ -81,6 +85,7 @@ impl ChunkedDecoder {
                     .unwrap_or(usize::MAX)
                     .min(available);
                 body.extend_from_slice(&input[i..i + take]);
+                self.decoded += take as u64;
                 i += take;
                 let remaining = remaining - take as u64;
                 self.state = if remaining == 0 {
@@ -90,13 +95,13 @@ impl ChunkedDecoder {
                 };
                 continue;
             }
-            self.state = self.step(input[i], body.len() as u64)?;
+            self.state = self.step(input[i])?;
             i += 1;
         }
         Ok(i)
     }
 
-    fn step(&mut self, byte: u8, body_len: u64) -> Result<State, RequestError> {
+    fn step(&mut self, byte: u8) -> Result<State, RequestError> {
         Ok(match self.state {
             State::Size { size, digits, line } => {
                 if let Some(value) = hex_value(byte) {
@@ -104,7 +109,7 @@ impl ChunkedDecoder {
                     let size = size
                         .checked_mul(16)
                         .and_then(|s| s.checked_add(u64::from(value)))
-                        .filter(|&s| s <= self.max_body.saturating_sub(body_len))
+                        .filter(|&s| s <= self.max_body.saturating_sub(self.decoded))
                         .ok_or(RequestError::BodyTooLarge)?;
                     State::Size {
                         size,

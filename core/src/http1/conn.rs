@@ -124,10 +124,6 @@ pub struct ServerCodec {
 /// Input buffers larger than this are released when they empty, so idle connections stay small.
 const RETAINED_INPUT_CAPACITY: usize = 8 * 1024;
 
-/// A body buffer grows with what arrives; a claimed `Content-Length` reserves at most this much
-/// up front, so a peer cannot make the codec allocate for bytes it never sends.
-const MAX_BODY_RESERVE: usize = 64 * 1024;
-
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 impl ServerCodec {
@@ -185,12 +181,24 @@ impl ServerCodec {
             return bytes.len();
         }
         let accepted = bytes.len().min(self.read_capacity());
-        if accepted == 0 {
+        let bytes = &bytes[..accepted];
+        if bytes.is_empty() {
             return 0;
         }
-        self.compact_input();
-        self.input.extend_from_slice(&bytes[..accepted]);
-        self.advance();
+        if self.buffered_input() == 0 {
+            // Nothing buffered: parse straight from the caller's bytes and keep only what is
+            // left over (a partial head, a pipelined request).
+            let used = self.advance_over(bytes);
+            if self.reading() {
+                self.input.clear();
+                self.input_start = 0;
+                self.input.extend_from_slice(&bytes[used..]);
+            }
+        } else {
+            self.compact_input();
+            self.input.extend_from_slice(bytes);
+            self.advance();
+        }
         accepted
     }
 
@@ -434,7 +442,7 @@ impl ServerCodec {
             + match &self.read {
                 ReadState::Body { request, .. }
                 | ReadState::Chunked { request, .. }
-                | ReadState::Ready { request, .. } => request.body().len(),
+                | ReadState::Ready { request, .. } => request.body_len(),
                 _ => 0,
             }
     }
@@ -495,9 +503,9 @@ impl ServerCodec {
         }
         if let ReadState::Body { request, .. } | ReadState::Chunked { request, .. } = &self.read {
             ensure!(
-                request.body().len() <= self.limits.max_body_bytes,
+                request.body_len() <= self.limits.max_body_bytes,
                 "body {} over its limit",
-                request.body().len()
+                request.body_len()
             );
         }
         if self.closed {
@@ -597,22 +605,39 @@ impl ServerCodec {
         }
     }
 
+    /// Whether requests are still being read (no error, not stopped).
+    fn reading(&self) -> bool {
+        !matches!(self.read, ReadState::Failed(_) | ReadState::Done)
+    }
+
     /// Runs the read state machine over the buffered input as far as it goes.
     fn advance(&mut self) {
-        loop {
-            let progressed = match self.step() {
-                Ok(progressed) => progressed,
-                Err(error) => {
-                    self.fail(error);
-                    return;
-                }
-            };
-            if !progressed {
-                break;
-            }
+        let input = core::mem::take(&mut self.input);
+        let used = self.advance_over(&input[self.input_start..]);
+        if self.reading() {
+            self.input = input;
+            self.consume_input(used);
+        } else {
+            self.input_start = 0;
         }
         if self.peer_closed {
             self.apply_eof();
+        }
+    }
+
+    /// Runs the read state machine over `buf` and returns how many bytes it consumed. After an
+    /// error everything counts as consumed: nothing more is read.
+    fn advance_over(&mut self, buf: &[u8]) -> usize {
+        let mut consumed = 0;
+        loop {
+            match self.step(&buf[consumed..]) {
+                Ok(0) => return consumed,
+                Ok(used) => consumed += used,
+                Err(error) => {
+                    self.fail(error);
+                    return buf.len();
+                }
+            }
         }
     }
 
@@ -634,48 +659,58 @@ impl ServerCodec {
         }
     }
 
-    /// One transition of the read state machine; `Ok(true)` when it made progress.
-    fn step(&mut self) -> Result<bool, RequestError> {
+    /// One transition of the read state machine over the unconsumed bytes `buf`; returns how
+    /// many it consumed, zero when it cannot go further without more input or a response.
+    fn step(&mut self, buf: &[u8]) -> Result<usize, RequestError> {
         match &mut self.read {
             ReadState::Head {
                 scanned,
                 skipped,
                 line_ok,
             } => {
-                let start = self.input_start;
-                let buf = &self.input[start..];
                 let blank = leading_blank_lines(buf);
                 if blank > 0 {
                     *skipped += blank;
                     *scanned = 0;
-                    self.consume_input(blank);
-                    return Ok(true);
+                    return Ok(blank);
                 }
                 if *skipped >= self.limits.max_header_bytes {
                     return Err(RequestError::HeadersTooLarge);
                 }
                 if buf.is_empty() {
-                    return Ok(false);
+                    return Ok(0);
                 }
                 if !*line_ok {
                     *line_ok = check_request_line(buf, *scanned, self.limits.max_request_line)?;
+                }
+                if *scanned == 0 {
+                    // First sight of this head: httparse finds its end faster than the
+                    // incremental scan. A partial or failing parse falls through to the scan, so
+                    // errors surface only once the head is complete, whatever the split.
+                    if let Ok(Some((head, end))) = parse_head(buf, &self.limits) {
+                        if *skipped + end > self.limits.max_header_bytes {
+                            return Err(RequestError::HeadersTooLarge);
+                        }
+                        self.start_body(head);
+                        return Ok(end);
+                    }
                 }
                 match find_head_end(buf, *scanned) {
                     Ok(end) => {
                         if *skipped + end > self.limits.max_header_bytes {
                             return Err(RequestError::HeadersTooLarge);
                         }
-                        let head = parse_head(&buf[..end], &self.limits)?;
-                        self.consume_input(end);
+                        let (head, _) = parse_head(&buf[..end], &self.limits)?
+                            .ok_or(RequestError::MalformedHead("incomplete head"))?;
                         self.start_body(head);
-                        Ok(true)
+                        Ok(end)
                     }
                     Err(resume_at) => {
                         *scanned = resume_at;
                         if *skipped + buf.len() >= self.limits.max_header_bytes {
                             return Err(RequestError::HeadersTooLarge);
                         }
-                        Ok(false)
+                        Ok(0)
                     }
                 }
             }
@@ -685,18 +720,16 @@ impl ServerCodec {
                 continue_pending,
                 ..
             } => {
-                let buf = &self.input[self.input_start..];
                 let take = usize::try_from(*remaining)
                     .unwrap_or(usize::MAX)
                     .min(buf.len());
-                request.body_mut().extend_from_slice(&buf[..take]);
+                request.body_tail().extend_from_slice(&buf[..take]);
                 *remaining -= take as u64;
                 if *remaining > 0 && core::mem::take(continue_pending) {
                     self.out.push_slice(CONTINUE);
                 }
-                self.consume_input(take);
                 self.finish_body_if_complete();
-                Ok(take > 0)
+                Ok(take)
             }
             ReadState::Chunked {
                 request,
@@ -704,24 +737,22 @@ impl ServerCodec {
                 continue_pending,
                 ..
             } => {
-                let buf = &self.input[self.input_start..];
-                let used = decoder.decode(buf, request.body_mut())?;
+                let used = decoder.decode(buf, request.body_tail())?;
                 if !decoder.is_done() && core::mem::take(continue_pending) {
                     self.out.push_slice(CONTINUE);
                 }
-                self.consume_input(used);
                 self.finish_body_if_complete();
-                Ok(used > 0)
+                Ok(used)
             }
             ReadState::Ready { .. }
             | ReadState::Failed(_)
             | ReadState::Paused
-            | ReadState::Done => Ok(false),
+            | ReadState::Done => Ok(0),
         }
     }
 
     fn start_body(&mut self, head: super::head::Head) {
-        let mut request = head.request;
+        let request = head.request;
         let keep_alive = head.keep_alive;
         let continue_pending = head.expect_continue;
         self.read = match head.framing {
@@ -729,18 +760,12 @@ impl ServerCodec {
                 request,
                 keep_alive,
             },
-            Framing::Length(length) => {
-                let reserve = usize::try_from(length).unwrap_or(usize::MAX);
-                request
-                    .body_mut()
-                    .reserve_exact(reserve.min(MAX_BODY_RESERVE));
-                ReadState::Body {
-                    request,
-                    keep_alive,
-                    remaining: length,
-                    continue_pending,
-                }
-            }
+            Framing::Length(length) => ReadState::Body {
+                request,
+                keep_alive,
+                remaining: length,
+                continue_pending,
+            },
             Framing::Chunked => ReadState::Chunked {
                 request,
                 keep_alive,

@@ -3,6 +3,7 @@
 //! body ends (request smuggling), the request is refused instead of interpreted.
 
 use alloc::vec::Vec;
+use core::mem::MaybeUninit;
 
 use super::error::RequestError;
 use super::limits::{Limits, MAX_HEADERS_CAP};
@@ -52,17 +53,26 @@ pub(crate) fn find_head_end(buf: &[u8], from: usize) -> Result<usize, usize> {
     Err(buf.len())
 }
 
-/// Parses the complete head `bytes` (up to and including its blank line).
-pub(crate) fn parse_head(bytes: &[u8], limits: &Limits) -> Result<Head, RequestError> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS_CAP];
-    let mut parsed = httparse::Request::new(&mut slots[..limits.header_slots()]);
-    match parsed.parse(bytes) {
-        Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => {
-            return Err(RequestError::MalformedHead("incomplete head"));
-        }
+/// A claimed `Content-Length` reserves at most this much body capacity up front, so a peer
+/// cannot make the codec allocate for bytes it never sends; beyond it the body grows as it
+/// arrives.
+const MAX_BODY_RESERVE: u64 = 64 * 1024;
+
+/// Parses the head at the start of `bytes`, returning it and its length (blank line included),
+/// or `None` when the head is not complete yet.
+pub(crate) fn parse_head(
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<Option<(Head, usize)>, RequestError> {
+    // Uninitialized slots: zeroing 128 headers would cost more than parsing a typical head.
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
+    let mut parsed = httparse::Request::new(&mut []);
+    let len = match parsed.parse_with_uninit_headers(bytes, &mut slots[..limits.header_slots()]) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(map_httparse_error(e)),
-    }
+    };
+    let bytes = &bytes[..len];
     let (Some(method), Some(path), Some(minor)) = (parsed.method, parsed.path, parsed.version)
     else {
         return Err(RequestError::MalformedHead("incomplete request line"));
@@ -86,14 +96,14 @@ pub(crate) fn parse_head(bytes: &[u8], limits: &Limits) -> Result<Head, RequestE
             Span::new(offset(header.value), header.value.len()),
         ));
     }
-    let request = Request::from_parts(
-        bytes.to_vec(),
-        Span::new(offset(method.as_bytes()), method.len()),
-        Span::new(offset(path.as_bytes()), path.len()),
-        version,
-        headers,
-    );
-    framing.finish(request, version, limits)
+    let method = Span::new(offset(method.as_bytes()), method.len());
+    let target = Span::new(offset(path.as_bytes()), path.len());
+    let head = framing.finish(version, limits, |body_reserve| {
+        let mut buf = Vec::with_capacity(bytes.len() + body_reserve);
+        buf.extend_from_slice(bytes);
+        Request::from_parts(buf, method, target, version, headers)
+    })?;
+    Ok(Some((head, len)))
 }
 
 fn map_httparse_error(e: httparse::Error) -> RequestError {
@@ -163,11 +173,12 @@ impl FramingHeaders {
         Ok(())
     }
 
+    /// Decides framing and reuse, then builds the request with `build(body capacity)`.
     fn finish(
         self,
-        request: Request,
         version: Version,
         limits: &Limits,
+        build: impl FnOnce(usize) -> Request,
     ) -> Result<Head, RequestError> {
         match (version, self.hosts) {
             (Version::Http11, 0) => return Err(RequestError::BadFraming("missing Host")),
@@ -204,8 +215,12 @@ impl FramingHeaders {
         // RFC 9110 §10.1.1: an HTTP/1.0 client cannot have sent the expectation on purpose.
         let expect_continue =
             self.expect_continue && version == Version::Http11 && framing != Framing::Empty;
+        let body_reserve = match framing {
+            Framing::Length(length) => length.min(MAX_BODY_RESERVE) as usize,
+            Framing::Empty | Framing::Chunked => 0,
+        };
         Ok(Head {
-            request,
+            request: build(body_reserve),
             framing,
             keep_alive,
             expect_continue,
@@ -281,7 +296,7 @@ mod tests {
     use super::*;
 
     fn parse(head: &str) -> Result<Head, RequestError> {
-        parse_head(head.as_bytes(), &Limits::default())
+        parse_head(head.as_bytes(), &Limits::default()).map(|h| h.expect("complete").0)
     }
 
     fn framing(headers: &str) -> Result<Framing, RequestError> {
@@ -452,7 +467,7 @@ mod tests {
             ..Limits::default()
         };
         let at = "GET / HTTP/1.1\r\nHost: a\r\nB: 1\r\nC: 2\r\n\r\n";
-        assert!(parse_head(at.as_bytes(), &limits).is_ok());
+        assert!(parse_head(at.as_bytes(), &limits).unwrap().is_some());
         let past = "GET / HTTP/1.1\r\nHost: a\r\nB: 1\r\nC: 2\r\nD: 3\r\n\r\n";
         assert_eq!(
             parse_head(past.as_bytes(), &limits).unwrap_err(),

@@ -1,8 +1,8 @@
 //! [`Request`]: one HTTP request with its body, as the codec delivers it and as request-level
 //! hosts (fetch handlers, Node `http`) build it.
 //!
-//! The head is stored as one byte buffer with spans into it, so a parsed request costs three
-//! allocations (head, header spans, body) however many headers it has.
+//! The head and the body share one byte buffer, with spans into the head, so a parsed request
+//! costs two allocations (bytes, header spans) however many headers it has.
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -102,13 +102,14 @@ impl Span {
 /// ```
 #[derive(Clone)]
 pub struct Request {
+    /// The head's bytes (which the spans index), then the body's.
     head: Vec<u8>,
+    body_start: usize,
     method: Method,
     method_span: Span,
     target: Span,
     version: Version,
     headers: Vec<(Span, Span)>,
-    body: Vec<u8>,
 }
 
 impl Request {
@@ -117,6 +118,8 @@ impl Request {
         RequestBuilder::new(method, target)
     }
 
+    /// A request whose head is all of `head`; the body is appended to the same buffer later,
+    /// so give `head` the capacity the body will need.
     pub(crate) fn from_parts(
         head: Vec<u8>,
         method_span: Span,
@@ -126,13 +129,13 @@ impl Request {
     ) -> Request {
         let method = Method::from_token(method_span.str_of(&head));
         Request {
+            body_start: head.len(),
             head,
             method,
             method_span,
             target,
             version,
             headers,
-            body: Vec::new(),
         }
     }
 
@@ -205,25 +208,30 @@ impl Request {
     /// The body.
     #[must_use]
     pub fn body(&self) -> &[u8] {
-        &self.body
+        self.head.get(self.body_start..).unwrap_or_default()
     }
 
     /// Takes the body out of the request.
     #[must_use]
-    pub fn into_body(self) -> Vec<u8> {
-        self.body
+    pub fn into_body(mut self) -> Vec<u8> {
+        self.head.drain(..self.body_start);
+        self.head
     }
 
-    pub(crate) fn body_mut(&mut self) -> &mut Vec<u8> {
-        &mut self.body
+    /// Length of the body so far.
+    pub(crate) fn body_len(&self) -> usize {
+        self.head.len() - self.body_start
     }
 
-    /// Bytes this request holds on the heap (head, header index, body).
+    /// The buffer the body grows at the end of: append only.
+    pub(crate) fn body_tail(&mut self) -> &mut Vec<u8> {
+        &mut self.head
+    }
+
+    /// Bytes this request holds on the heap (head and body, header index).
     #[must_use]
     pub fn heap_bytes(&self) -> usize {
-        self.head.capacity()
-            + self.headers.capacity() * size_of::<(Span, Span)>()
-            + self.body.capacity()
+        self.head.capacity() + self.headers.capacity() * size_of::<(Span, Span)>()
     }
 }
 
@@ -234,7 +242,7 @@ impl fmt::Debug for Request {
             .field("target", &self.target())
             .field("version", &self.version)
             .field("headers", &self.headers.len())
-            .field("body_len", &self.body.len())
+            .field("body_len", &self.body_len())
             .finish()
     }
 }
@@ -247,7 +255,7 @@ impl PartialEq for Request {
             && self.target() == other.target()
             && self.version == other.version
             && self.headers().eq(other.headers())
-            && self.body == other.body
+            && self.body() == other.body()
     }
 }
 
@@ -357,14 +365,12 @@ impl RequestBuilder {
         if u32::try_from(self.head.len()).is_err() {
             return Err(BuildError::TooLarge);
         }
-        let mut request = Request::from_parts(
-            self.head,
-            self.method,
-            self.target,
-            self.version,
-            self.headers,
-        );
-        request.body = self.body;
+        let mut head = self.head;
+        head.extend_from_slice(&self.body);
+        let body_start = head.len() - self.body.len();
+        let mut request =
+            Request::from_parts(head, self.method, self.target, self.version, self.headers);
+        request.body_start = body_start;
         Ok(request)
     }
 }
