@@ -140,7 +140,7 @@ fn main() {
         cpu_model(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    println!("| input | bytes | what | ns/request | requests/s | throughput vs its ceiling |");
+    println!("| input | bytes | what | ns/request | requests/s | throughput vs baseline |");
     println!("| --- | ---: | --- | ---: | ---: | ---: |");
     for (name, wire, body) in &cases {
         let ceiling = measure(|| bare_httparse(wire));
@@ -154,7 +154,7 @@ fn main() {
         });
         let rows = [
             (
-                "bare httparse: head, body slice (ceiling)",
+                "bare httparse: head, body slice (baseline)",
                 ceiling,
                 ceiling,
             ),
@@ -174,7 +174,7 @@ fn main() {
                 ceiling,
             ),
             (
-                "serde_json::Value of the body (ceiling)",
+                "serde_json::Value of the body (baseline)",
                 to_value,
                 to_value,
             ),
