@@ -61,18 +61,21 @@ fn serve(conn: &mut ServerCodec, seen: &mut Vec<Seen>, out: &mut Vec<u8>) {
     conn.check_invariants().unwrap();
 }
 
+/// `wire` cut at the positions `cuts` (taken modulo its length): the pieces a socket might read.
+fn pieces<'a>(wire: &'a [u8], cuts: &[usize]) -> impl Iterator<Item = &'a [u8]> {
+    let mut points: Vec<usize> = cuts.iter().map(|c| c % (wire.len() + 1)).collect();
+    points.extend([0, wire.len()]);
+    points.sort_unstable();
+    points.dedup();
+    (1..points.len()).map(move |i| &wire[points[i - 1]..points[i]])
+}
+
 /// Feeds `wire` cut at `cuts`, then end of stream. Returns what was seen and the output.
 fn run(limits: Limits, wire: &[u8], cuts: &[usize]) -> (Vec<Seen>, Vec<u8>, ServerCodec) {
     let mut conn = ServerCodec::new(limits);
     let mut seen = Vec::new();
     let mut out = Vec::new();
-    let mut points: Vec<usize> = cuts.iter().map(|c| c % (wire.len() + 1)).collect();
-    points.push(0);
-    points.push(wire.len());
-    points.sort_unstable();
-    points.dedup();
-    for window in points.windows(2) {
-        let mut piece = &wire[window[0]..window[1]];
+    for mut piece in pieces(wire, cuts) {
         while !piece.is_empty() {
             let accepted = conn.receive(piece);
             conn.check_invariants().unwrap();
@@ -403,14 +406,10 @@ proptest! {
                 }
             }
         }
-        let mut points: Vec<usize> = cuts.iter().map(|c| c % (wire.len() + 1)).collect();
-        points.extend([0, wire.len()]);
-        points.sort_unstable();
-        points.dedup();
         let mut parser = SseParser::new();
         let mut got = Vec::new();
-        for window in points.windows(2) {
-            parser.feed(&wire[window[0]..window[1]]);
+        for piece in pieces(&wire, &cuts) {
+            parser.feed(piece);
             while let Some(item) = parser.poll_item() {
                 got.push(item.unwrap());
             }
