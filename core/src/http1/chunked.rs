@@ -19,7 +19,9 @@ enum State {
         digits: usize,
         line: usize,
     },
-    /// After the size: optional whitespace and `;extension`s up to CR.
+    /// Whitespace after the size: only more whitespace, `;` or CR may follow.
+    SizeWs { size: u64, line: usize },
+    /// Inside `;extension`s, up to CR.
     Extension { size: u64, line: usize },
     /// Saw the CR ending a size line; LF must follow.
     SizeLf { size: u64 },
@@ -122,7 +124,9 @@ impl ChunkedDecoder {
                     self.after_size(byte, size, line)?
                 }
             }
-            State::Extension { size, line } => self.after_size(byte, size, line)?,
+            State::SizeWs { size, line } | State::Extension { size, line } => {
+                self.after_size(byte, size, line)?
+            }
             State::SizeLf { size } => match (byte, size) {
                 (b'\n', 0) => State::TrailerStart,
                 (b'\n', size) => State::Data { remaining: size },
@@ -156,15 +160,12 @@ impl ChunkedDecoder {
             return Ok(State::SizeLf { size });
         }
         let line = Self::line_len(line)?;
-        match byte {
-            b'\n' => Err(RequestError::BadChunk("bare LF in chunk size line")),
-            0 => Err(RequestError::BadChunk("NUL in chunk extension")),
-            // Extensions (`;name=value`, with optional whitespace) carry nothing mcpwire uses;
-            // anything up to CR is skipped, within the line limit.
-            b';' | b' ' | b'\t' => Ok(State::Extension { size, line }),
-            _ if matches!(self.state, State::Extension { .. }) => {
-                Ok(State::Extension { size, line })
-            }
+        match (self.state, byte) {
+            (_, b'\n') => Err(RequestError::BadChunk("bare LF in chunk size line")),
+            (_, 0) => Err(RequestError::BadChunk("NUL in chunk extension")),
+            // Extensions (`;name=value`) carry nothing mcpwire uses: skipped up to CR.
+            (State::Extension { .. }, _) | (_, b';') => Ok(State::Extension { size, line }),
+            (_, b' ' | b'\t') => Ok(State::SizeWs { size, line }),
             _ => Err(RequestError::BadChunk("chunk size is not hex")),
         }
     }
@@ -275,6 +276,8 @@ mod tests {
             b"0\r\n: v\r\n\r\n",
             b"0\r\nT: v\n\r\n",
             b"0\r\n\n",
+            b"5 5\r\nhello\r\n0\r\n\r\n",
+            b"5 x\r\nhello\r\n0\r\n\r\n",
         ] {
             assert!(
                 matches!(error_of(bad), RequestError::BadChunk(_)),

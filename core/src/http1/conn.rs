@@ -34,6 +34,7 @@ pub enum Phase {
 
 #[derive(Debug)]
 enum ReadState {
+    /// Between requests with nothing buffered but blank lines counts as idle.
     /// Waiting for, or reading, a request head. `scanned` is how far the buffered bytes are
     /// known to hold no head end (and, until `line_ok`, no line end); `skipped` counts
     /// blank-line bytes dropped before the head.
@@ -165,7 +166,9 @@ impl ServerCodec {
             .max_header_bytes
             .saturating_sub(self.buffered_input());
         match &self.read {
-            ReadState::Head { skipped, .. } => head_room.saturating_sub(*skipped),
+            // At least one byte, so that a head limit already reached is answered with 431
+            // rather than leaving the peer and the codec waiting on each other.
+            ReadState::Head { skipped, .. } => head_room.saturating_sub(*skipped).max(1),
             ReadState::Body { remaining, .. } => {
                 head_room.saturating_add(usize::try_from(*remaining).unwrap_or(usize::MAX))
             }
@@ -230,7 +233,9 @@ impl ServerCodec {
                 }
                 ReadState::Failed(error) => {
                     self.discard_input();
-                    (Err(error), Version::Http11, false, false)
+                    // The head may be unparsed, so its version and method are unknown: answer
+                    // as to HTTP/1.0, whose framing (length, or until close) every client reads.
+                    (Err(error), Version::Http10, false, false)
                 }
                 other => {
                     self.read = other;
@@ -314,6 +319,28 @@ impl ServerCodec {
         )
     }
 
+    /// Answers without waiting for a request, then closes: for a connection the server will not
+    /// serve (over its connection limit, shutting down). Does nothing once a request has been
+    /// handed out.
+    pub fn refuse(&mut self, head: &ResponseHead<'_>, body: &[u8]) {
+        if self.closed || self.exchange.is_some() {
+            return;
+        }
+        self.read = ReadState::Paused;
+        self.discard_input();
+        self.closing_requested = true;
+        self.exchange = Some(Exchange {
+            version: Version::Http11,
+            keep_alive: false,
+            head_request: false,
+            response: ResponseState::Pending,
+        });
+        if self.send_response(head, ResponseBody::Full(body)).is_err() {
+            self.exchange = None;
+            self.stop_reading();
+        }
+    }
+
     /// Sends part of a streaming body. Empty data sends nothing (an empty chunk would end the
     /// body).
     pub fn send_body(&mut self, data: &[u8]) -> Result<(), SendError> {
@@ -367,8 +394,9 @@ impl ServerCodec {
         Ok(())
     }
 
-    /// Closes the connection after the current response (or at once when between requests),
-    /// as when the server shuts down. Output already queued is still written.
+    /// Closes the connection after the current response, or at once when no request is being
+    /// answered (a request still arriving is dropped), as when the server shuts down. Output
+    /// already queued is still written.
     pub fn close_after_response(&mut self) {
         self.closing_requested = true;
         if self.exchange.is_none()
@@ -416,13 +444,8 @@ impl ServerCodec {
             };
         }
         match &self.read {
-            ReadState::Head { skipped, .. } => {
-                if *skipped == 0 && self.buffered_input() == 0 {
-                    Phase::Idle
-                } else {
-                    Phase::ReadingHead
-                }
-            }
+            ReadState::Head { .. } if self.buffered_input() == 0 => Phase::Idle,
+            ReadState::Head { .. } => Phase::ReadingHead,
             ReadState::Body { .. } | ReadState::Chunked { .. } => Phase::ReadingBody,
             ReadState::Ready { .. } | ReadState::Failed(_) => Phase::Handling,
             ReadState::Paused | ReadState::Done => Phase::Closing,
@@ -556,7 +579,14 @@ impl ServerCodec {
     fn closes_after(&self, exchange: &Exchange) -> bool {
         self.closing_requested
             || !exchange.keep_alive
-            || (self.peer_closed && self.buffered_input() == 0)
+            || (self.peer_closed && !self.more_requests_buffered())
+    }
+
+    /// Whether buffered input holds anything but blank lines: the start of another request.
+    fn more_requests_buffered(&self) -> bool {
+        self.input[self.input_start..]
+            .iter()
+            .any(|&b| b != b'\r' && b != b'\n')
     }
 
     /// The response is complete: read the next request, or stop.
@@ -648,7 +678,9 @@ impl ServerCodec {
 
     fn apply_eof(&mut self) {
         match &self.read {
-            ReadState::Head { skipped, .. } if *skipped == 0 && self.buffered_input() == 0 => {
+            // Blank lines before a request line are ignorable (RFC 9112 §2.2): EOF after
+            // them is as clean as EOF between requests.
+            ReadState::Head { .. } if self.buffered_input() == 0 => {
                 self.closing_requested = true;
                 self.stop_reading();
             }

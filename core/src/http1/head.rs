@@ -153,6 +153,9 @@ impl FramingHeaders {
             self.transfer_encoding = Some(parse_transfer_encoding(value)?);
         } else if name.eq_ignore_ascii_case("host") {
             self.hosts += 1;
+            if !is_valid_host(value) {
+                return Err(RequestError::BadFraming("invalid Host"));
+            }
         } else if name.eq_ignore_ascii_case("connection") {
             for option in list_elements(value) {
                 if option.eq_ignore_ascii_case(b"close") {
@@ -281,6 +284,13 @@ fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|element| !element.is_empty())
 }
 
+/// `uri-host [":" port]` (RFC 9112 §3.2): reg-name, IPv4 or IP-literal characters only.
+fn is_valid_host(value: &[u8]) -> bool {
+    value
+        .iter()
+        .all(|&b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:[]".contains(&b))
+}
+
 fn trim_ows(mut value: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = value {
         value = rest;
@@ -406,6 +416,11 @@ mod tests {
             Err(RequestError::BadFraming("more than one Host"))
         ));
         assert!(parse("GET / HTTP/1.0\r\n\r\n").is_ok());
+        assert!(matches!(
+            parse("GET / HTTP/1.1\r\nHost: a b\r\n\r\n"),
+            Err(RequestError::BadFraming("invalid Host"))
+        ));
+        assert!(parse("GET / HTTP/1.1\r\nHost: [::1]:3000\r\n\r\n").is_ok());
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::ascii::push_decimal;
 pub struct ResponseHead<'a> {
     /// The status code, 200 to 599.
     pub status: u16,
-    /// Header fields as (name, value); values must not hold CR, LF or NUL.
+    /// Header fields as (name, value); values must not hold control characters (tab aside).
     pub headers: &'a [(&'a str, &'a str)],
 }
 
@@ -60,7 +60,7 @@ pub enum SendError {
     NotStreaming,
     /// The status is not between 200 and 599.
     InvalidStatus,
-    /// A header name is not a token, or a value holds CR, LF or NUL.
+    /// A header name is not a token, or a value holds a control character.
     InvalidHeader,
     /// A framing header (`content-length`, `transfer-encoding`, `connection`) was passed.
     ReservedHeader,
@@ -103,7 +103,8 @@ pub(crate) fn validate(head: &ResponseHead<'_>) -> Result<(), SendError> {
         return Err(SendError::InvalidStatus);
     }
     for &(name, value) in head.headers {
-        if !is_token(name) || value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        let control = |b: u8| (b < 0x20 && b != b'\t') || b == 0x7f;
+        if !is_token(name) || value.bytes().any(control) {
             return Err(SendError::InvalidHeader);
         }
         if ["content-length", "transfer-encoding", "connection"]
@@ -231,6 +232,11 @@ mod tests {
             validate(&ResponseHead::new(200, &[("x", "a\r\nSet-Cookie: y")])),
             Err(SendError::InvalidHeader)
         );
+        assert_eq!(
+            validate(&ResponseHead::new(200, &[("x", "a\x01\x7fb")])),
+            Err(SendError::InvalidHeader)
+        );
+        assert_eq!(validate(&ResponseHead::new(200, &[("x", "a\tb")])), Ok(()));
         assert_eq!(
             validate(&ResponseHead::new(200, &[("bad name", "v")])),
             Err(SendError::InvalidHeader)

@@ -131,10 +131,16 @@ fn one_byte_at_a_time_yields_the_same_request() {
 fn phases_follow_the_request() {
     let mut conn = ServerCodec::new(limits());
     feed(&mut conn, b"\r\n");
-    assert_eq!(conn.phase(), Phase::ReadingHead, "blank lines start a head");
+    assert_eq!(
+        conn.phase(),
+        Phase::Idle,
+        "blank lines alone are still idle"
+    );
+    feed(&mut conn, b"P");
+    assert_eq!(conn.phase(), Phase::ReadingHead);
     feed(
         &mut conn,
-        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nab",
+        b"OST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nab",
     );
     assert_eq!(conn.phase(), Phase::ReadingBody);
     assert_eq!(conn.buffered_bytes(), 2);
@@ -584,4 +590,72 @@ fn idle_connections_release_large_input_buffers() {
     ok(&mut conn, "");
     let _ = drain(&mut conn);
     assert_eq!(conn.heap_bytes(), 0, "an idle connection holds no buffers");
+}
+
+#[test]
+fn refuse_answers_without_a_request_and_closes() {
+    let mut conn = ServerCodec::new(limits());
+    conn.refuse(&ResponseHead::new(503, &[("retry-after", "1")]), b"busy");
+    checked(&conn);
+    assert_eq!(conn.receive(GET), GET.len(), "input is discarded");
+    assert!(conn.poll_request().is_none());
+    let out = drain(&mut conn);
+    assert_eq!(
+        out,
+        "HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-length: 4\r\nconnection: close\r\n\r\nbusy"
+    );
+    assert!(conn.wants_close());
+}
+
+#[test]
+fn blank_lines_then_eof_close_quietly() {
+    let mut conn = ServerCodec::new(limits());
+    feed(
+        &mut conn,
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}\r\n",
+    );
+    conn.receive_eof();
+    next(&mut conn);
+    ok(&mut conn, "ok");
+    assert!(drain(&mut conn).contains("connection: close"));
+    assert!(conn.poll_request().is_none(), "no 400 for blank lines");
+    assert!(conn.wants_close());
+
+    let mut blank = ServerCodec::new(limits());
+    feed(&mut blank, b"\r\n");
+    assert_eq!(blank.phase(), Phase::Idle, "blank lines alone are idle");
+    blank.receive_eof();
+    assert!(blank.poll_request().is_none());
+    assert!(blank.wants_close());
+}
+
+#[test]
+fn a_zero_head_limit_answers_431_instead_of_stalling() {
+    let mut conn = ServerCodec::new(Limits {
+        max_header_bytes: 0,
+        ..limits()
+    });
+    assert!(conn.receive(GET) > 0);
+    assert_eq!(next_error(&mut conn), RequestError::HeadersTooLarge);
+}
+
+#[test]
+fn errors_are_answered_with_framing_any_client_reads() {
+    let mut conn = ServerCodec::new(Limits {
+        max_body_bytes: 10,
+        ..limits()
+    });
+    feed(&mut conn, b"POST / HTTP/1.0\r\nContent-Length: 11\r\n\r\n");
+    let error = next_error(&mut conn);
+    conn.send_response(&ResponseHead::new(413, &[]), ResponseBody::Streaming)
+        .unwrap();
+    conn.send_body(b"too big").unwrap();
+    conn.finish_body().unwrap();
+    let out = drain(&mut conn);
+    assert_eq!(
+        out,
+        "HTTP/1.1 413 Content Too Large\r\nconnection: close\r\n\r\ntoo big"
+    );
+    assert_eq!(error.status(), 413);
+    assert!(conn.wants_close());
 }
