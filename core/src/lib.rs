@@ -64,6 +64,7 @@
 extern crate alloc;
 
 mod ascii;
+pub mod engine;
 pub mod entropy;
 pub mod http1;
 mod invariant;

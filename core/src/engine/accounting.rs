@@ -1,0 +1,374 @@
+//! Leak accounting: [`Engine::stats`], the monotonic [`Counters`], and
+//! [`Engine::check_invariants`], which checks every index against the primary tables.
+
+use super::Engine;
+use super::entities::{SessionTimer, Sink, StreamKind, StreamMode, StreamTimer};
+use super::events::CloseReason;
+use crate::invariant::{InvariantViolation, ensure};
+use crate::stats::Stats;
+
+/// Monotonic counters of what the engine has done, for metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Counters {
+    /// Connections accepted (including those answered 503).
+    pub connections_accepted: u64,
+    /// Connections refused or answered 503 at the connection limit or during shutdown.
+    pub connections_refused: u64,
+    /// HTTP requests routed.
+    pub http_requests: u64,
+    /// Requests answered with an error status by the router.
+    pub rejected_requests: u64,
+    /// Requests the HTTP codec refused (malformed, over a limit).
+    pub http_errors: u64,
+    /// Connections closed because their reader was too slow or queued too much.
+    pub slow_readers_disconnected: u64,
+    /// Connections closed because a request took too long to arrive.
+    pub request_read_timeouts: u64,
+    /// Keep-alive connections closed for idleness.
+    pub idle_connections_closed: u64,
+    /// Connections closed because output made no progress.
+    pub write_timeouts: u64,
+    /// Sessions opened.
+    pub sessions_opened: u64,
+    /// `initialize` refused at the session limit.
+    pub sessions_refused: u64,
+    /// Sessions closed, indexed by [`CloseReason`] in [`CloseReason::ALL`] order.
+    pub sessions_closed: [u64; CloseReason::ALL.len()],
+    /// Streams opened.
+    pub streams_opened: u64,
+    /// Streams ended.
+    pub streams_closed: u64,
+    /// JSON-mode POSTs switched to SSE.
+    pub streams_upgraded: u64,
+    /// Streams resumed with `Last-Event-ID`.
+    pub streams_resumed: u64,
+    /// Resumptions whose missed events had partly left the log.
+    pub resume_gaps: u64,
+    /// Keep-alive comments written.
+    pub keepalives_sent: u64,
+    /// Responses from the application.
+    pub responses_sent: u64,
+    /// Responses whose stream had already ended.
+    pub responses_undeliverable: u64,
+    /// Requests cancelled (by the client, a timeout, the session ending or shutdown).
+    pub requests_cancelled: u64,
+    /// Unsolicited messages dropped from a full backlog.
+    pub backlog_dropped: u64,
+    /// Log messages filtered by `logging/setLevel`.
+    pub logs_filtered: u64,
+    /// Broadcasts.
+    pub broadcasts: u64,
+    /// Heartbeat pings sent.
+    pub heartbeats_sent: u64,
+    /// Heartbeat pings unanswered or answered with an error.
+    pub heartbeat_failures: u64,
+}
+
+impl Engine {
+    /// Live entities, armed timers and held bytes. Every gauge returns to zero once every client
+    /// is gone and every timeout has passed.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        let mut stats = Stats {
+            connections: self.conns.len() as u64,
+            exchanges: self.exchanges.len() as u64,
+            sessions: self.sessions.len() as u64,
+            streams: self.streams.len() as u64,
+            inflight_requests: self.inflight.len() as u64,
+            outbound_requests: self.outbound.len() as u64,
+            timers_armed: (self.conn_timers.len()
+                + self.session_timers.len()
+                + self.stream_timers.len()
+                + self.inflight_timers.len()
+                + self.outbound_timers.len()) as u64,
+            pending_events: self.events.len() as u64,
+            connections_accepted_total: self.counters.connections_accepted,
+            sessions_opened_total: self.counters.sessions_opened,
+            sessions_closed_total: self.counters.sessions_closed.iter().sum(),
+            clock_regressions_total: self.clock.regressions(),
+            ..Stats::default()
+        };
+        for conn in self.conns.values() {
+            stats.queued_bytes += (conn.codec.queued_bytes() + conn.unacked) as u64;
+            stats.buffered_bytes += conn.codec.buffered_bytes() as u64;
+        }
+        for exchange in self.exchanges.values() {
+            if let Sink::Host(queue) = &exchange.sink {
+                stats.queued_bytes += queue.bytes as u64;
+            }
+        }
+        for stream in self.streams.values() {
+            stats.resumption_log_events += stream.log.len() as u64;
+            stats.resumption_log_bytes += stream.log.bytes() as u64;
+        }
+        stats
+    }
+
+    /// What the engine has done so far.
+    #[must_use]
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Checks every index against the primary tables and every entity's timers against the
+    /// deadline indexes. A violation is a bug in mcpwire; the message names the entity.
+    pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
+        let mut timers = 0;
+        for (&id, conn) in &self.conns {
+            conn.codec.check_invariants()?;
+            timers += self.conn_timers.check_table(id, &conn.timers)?;
+            if let Some(exchange) = conn.exchange {
+                let linked = self
+                    .exchanges
+                    .get(&exchange)
+                    .is_some_and(|e| matches!(e.sink, Sink::Conn(c) if c == id));
+                ensure!(linked, "{id} names {exchange}, which is not its exchange");
+            }
+            let guarded = conn.exchange.is_some()
+                || conn.timers.armed().next().is_some()
+                || conn.codec.wants_close();
+            ensure!(guarded, "{id} has neither an exchange nor a deadline");
+        }
+        ensure!(
+            timers == self.conn_timers.len(),
+            "{} connection timers belong to no connection",
+            self.conn_timers.len() - timers
+        );
+
+        for (&id, exchange) in &self.exchanges {
+            match &exchange.sink {
+                Sink::Conn(conn) => ensure!(
+                    self.conns.get(conn).is_some_and(|c| c.exchange == Some(id)),
+                    "{id} writes to {conn}, which does not know it"
+                ),
+                Sink::Host(queue) => {
+                    let sum: usize = queue
+                        .items
+                        .iter()
+                        .map(|item| match item {
+                            super::ExchangeOutput::Body(p) => p.as_slice().len(),
+                            _ => 0,
+                        })
+                        .sum();
+                    ensure!(
+                        sum == queue.bytes,
+                        "{id} counts {} queued bytes but holds {sum}",
+                        queue.bytes
+                    );
+                    ensure!(
+                        queue.items.is_empty() || self.host_ready.contains(&id),
+                        "{id} has output nobody will be told about"
+                    );
+                }
+            }
+            if let Some(stream) = exchange.stream {
+                ensure!(
+                    self.streams
+                        .get(&stream)
+                        .is_some_and(|s| s.exchange == Some(id)),
+                    "{id} carries {stream}, which does not know it"
+                );
+            }
+        }
+
+        let mut timers = 0;
+        for (&id, stream) in &self.streams {
+            timers += self.stream_timers.check_table(id, &stream.timers)?;
+            let session = self.sessions.get(&stream.session);
+            ensure!(
+                session.is_some_and(|s| s.streams.contains(&id)),
+                "{id} belongs to {}, which does not list it",
+                stream.session
+            );
+            ensure!(
+                stream.log.recount() == stream.log.bytes(),
+                "{id}'s resumption log miscounts its bytes"
+            );
+            match (stream.exchange, &stream.mode) {
+                (Some(exchange), mode) => {
+                    ensure!(
+                        self.exchanges
+                            .get(&exchange)
+                            .is_some_and(|e| e.stream == Some(id)),
+                        "{id} is attached to {exchange}, which does not carry it"
+                    );
+                    let timer = match mode {
+                        StreamMode::Sse => StreamTimer::Keepalive,
+                        StreamMode::Json { .. } => StreamTimer::Upgrade,
+                    };
+                    ensure!(
+                        stream.timers.get(timer).is_some(),
+                        "attached {id} has no {timer:?} deadline"
+                    );
+                }
+                (None, _) => ensure!(
+                    stream.timers.get(StreamTimer::Linger).is_some(),
+                    "detached {id} has no resume-window deadline, so nothing would ever free it"
+                ),
+            }
+            if stream.kind == StreamKind::Post {
+                let waiting = self.inflight.values().filter(|i| i.stream == id).count();
+                ensure!(
+                    waiting == stream.pending,
+                    "{id} waits for {} responses but {waiting} requests are in flight for it",
+                    stream.pending
+                );
+            }
+        }
+        ensure!(
+            timers == self.stream_timers.len(),
+            "{} stream timers belong to no stream",
+            self.stream_timers.len() - timers
+        );
+
+        let mut timers = 0;
+        for (&key, session) in &self.sessions {
+            timers += self.session_timers.check_table(key, &session.timers)?;
+            ensure!(
+                self.session_by_wire_id.get(&session.wire_id) == Some(&key),
+                "{key}'s wire id is missing from the index"
+            );
+            let attached = session
+                .streams
+                .iter()
+                .filter(|s| self.streams.get(s).is_some_and(|st| st.exchange.is_some()))
+                .count();
+            ensure!(
+                attached == session.attached_streams,
+                "{key} counts {} attached streams but has {attached}",
+                session.attached_streams
+            );
+            for stream in &session.streams {
+                ensure!(
+                    self.streams.get(stream).is_some_and(|s| s.session == key),
+                    "{key} lists {stream}, which is not its stream"
+                );
+            }
+            if let Some(standalone) = session.standalone {
+                ensure!(
+                    session.streams.contains(&standalone),
+                    "{key}'s GET stream {standalone} is not among its streams"
+                );
+            }
+            for (request_id, inflight) in &session.inflight {
+                ensure!(
+                    self.inflight
+                        .get(inflight)
+                        .is_some_and(|i| i.session == key && &i.request_id == request_id),
+                    "{key} maps request {request_id} to {inflight}, which disagrees"
+                );
+            }
+            for (wire_id, outbound) in &session.outbound {
+                ensure!(
+                    self.outbound
+                        .get(outbound)
+                        .is_some_and(|o| o.session == key && o.wire_id == *wire_id),
+                    "{key} maps outbound id {wire_id} to {outbound}, which disagrees"
+                );
+            }
+            for uri in &session.subscriptions {
+                ensure!(
+                    self.subscribers.get(uri).is_some_and(|s| s.contains(&key)),
+                    "{key} subscribes to {uri:?} but the index lacks it"
+                );
+            }
+            let idle = session.attached_streams == 0 && session.inflight.is_empty();
+            ensure!(
+                idle == session.timers.get(SessionTimer::Idle).is_some(),
+                "{key} is {} but its idle timer is {}",
+                if idle { "idle" } else { "busy" },
+                if idle { "not armed" } else { "armed" }
+            );
+            ensure!(
+                !session.initialized || session.timers.get(SessionTimer::Init).is_none(),
+                "{key} is initialized but still holds its initialization deadline"
+            );
+            ensure!(
+                session.backlog.len() <= self.config.limits.backlog_events,
+                "{key}'s backlog exceeds its bound"
+            );
+        }
+        ensure!(
+            timers == self.session_timers.len(),
+            "{} session timers belong to no session",
+            self.session_timers.len() - timers
+        );
+        ensure!(
+            self.session_by_wire_id.len() == self.sessions.len(),
+            "the wire id index has entries for ended sessions"
+        );
+
+        let mut timers = 0;
+        for (&id, inflight) in &self.inflight {
+            timers += self.inflight_timers.check_table(id, &inflight.timers)?;
+            ensure!(
+                self.sessions
+                    .get(&inflight.session)
+                    .is_some_and(|s| s.inflight.get(&inflight.request_id) == Some(&id)),
+                "{id} is not indexed by its session {}",
+                inflight.session
+            );
+            ensure!(
+                self.streams
+                    .get(&inflight.stream)
+                    .is_some_and(|s| s.session == inflight.session),
+                "{id}'s stream {} is gone, so its response could never be sent",
+                inflight.stream
+            );
+        }
+        ensure!(
+            timers == self.inflight_timers.len(),
+            "{} request timers belong to no request",
+            self.inflight_timers.len() - timers
+        );
+
+        let mut timers = 0;
+        for (&id, outbound) in &self.outbound {
+            let armed = self.outbound_timers.check_table(id, &outbound.timers)?;
+            ensure!(armed == 1, "{id} has no response deadline");
+            timers += armed;
+            ensure!(
+                self.sessions
+                    .get(&outbound.session)
+                    .is_some_and(|s| s.outbound.get(&outbound.wire_id) == Some(&id)),
+                "{id} is not indexed by its session {}",
+                outbound.session
+            );
+        }
+        ensure!(
+            timers == self.outbound_timers.len(),
+            "{} outbound timers belong to no request",
+            self.outbound_timers.len() - timers
+        );
+
+        for (uri, sessions) in &self.subscribers {
+            ensure!(
+                !sessions.is_empty(),
+                "the subscription index keeps an empty entry for {uri:?}"
+            );
+            for session in sessions {
+                ensure!(
+                    self.sessions
+                        .get(session)
+                        .is_some_and(|s| s.subscriptions.contains(uri)),
+                    "the subscription index sends {uri:?} to {session}, which did not subscribe"
+                );
+            }
+        }
+        for conn in &self.dirty {
+            ensure!(
+                self.conns.contains_key(conn),
+                "{conn} is marked for output but gone"
+            );
+        }
+        for exchange in &self.host_ready {
+            ensure!(
+                self.exchanges.contains_key(exchange),
+                "{exchange} is marked for output but gone"
+            );
+        }
+        ensure!(self.touched.is_empty(), "connections were left unsettled");
+        Ok(())
+    }
+}

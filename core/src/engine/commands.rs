@@ -1,0 +1,457 @@
+//! What the application tells the engine: answers, progress, logs, requests to the client,
+//! notifications, broadcasts, and shutdown. A stale handle is an error value, never a panic and
+//! never a leak.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::Engine;
+use super::entities::{Outbound, OutboundTimer};
+use super::events::{CloseReason, CommandError, Reply};
+use super::ids::{InflightId, OutboundHandle, OutboundId, RequestHandle, SessionKey};
+use super::messages::response_body;
+use super::protocol::LogLevel;
+use super::streams::sse_body;
+use crate::jsonrpc::{self, ErrorCode, RequestId};
+use crate::time::{Duration, Instant};
+use crate::timer::TimerTable;
+
+/// Where a log message or a request to the client goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Related to a client request: on that request's stream.
+    Request(RequestHandle),
+    /// Unsolicited: on the session's GET stream (or its backlog until one opens).
+    Session(SessionKey),
+}
+
+impl Target {
+    fn session(self) -> SessionKey {
+        match self {
+            Target::Request(handle) => handle.session,
+            Target::Session(session) => session,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Notification<'a, P: Serialize> {
+    jsonrpc: &'static str,
+    method: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    params: Option<P>,
+}
+
+fn notification<P: Serialize>(method: &str, params: Option<P>) -> Vec<u8> {
+    serde_json::to_vec(&Notification {
+        jsonrpc: "2.0",
+        method,
+        params,
+    })
+    .unwrap_or_default()
+}
+
+impl Engine {
+    fn live_request(&self, handle: RequestHandle) -> Result<InflightId, CommandError> {
+        match self.inflight.get(&handle.inflight) {
+            Some(i) if i.session == handle.session => Ok(handle.inflight),
+            _ => Err(CommandError::StaleHandle),
+        }
+    }
+
+    /// Answers a client request. The response goes on the request's stream; a POST whose last
+    /// request this was completes.
+    pub fn respond(
+        &mut self,
+        now: Instant,
+        handle: RequestHandle,
+        reply: Reply,
+    ) -> Result<(), CommandError> {
+        self.tick(now);
+        let inflight = self.live_request(handle)?;
+        let Some(entry) = self.take_inflight(inflight) else {
+            return Err(CommandError::StaleHandle);
+        };
+        let body = match reply {
+            Reply::Result(result) => response_body(&entry.request_id, &result),
+            Reply::Error {
+                code,
+                message,
+                data,
+            } => Self::error_with_data(&entry.request_id, code, &message, data.as_deref()),
+        };
+        self.counters.responses_sent += 1;
+        self.stream_response(entry.stream, body);
+        self.settle();
+        Ok(())
+    }
+
+    fn error_with_data(
+        id: &RequestId,
+        code: i64,
+        message: &str,
+        data: Option<&RawValue>,
+    ) -> Vec<u8> {
+        match data {
+            None => jsonrpc::error_body(Some(id), ErrorCode(code), message),
+            Some(data) => {
+                #[derive(Serialize)]
+                struct Error<'a> {
+                    code: i64,
+                    message: &'a str,
+                    data: &'a RawValue,
+                }
+                #[derive(Serialize)]
+                struct Body<'a> {
+                    jsonrpc: &'static str,
+                    id: &'a RequestId,
+                    error: Error<'a>,
+                }
+                serde_json::to_vec(&Body {
+                    jsonrpc: "2.0",
+                    id,
+                    error: Error {
+                        code,
+                        message,
+                        data,
+                    },
+                })
+                .unwrap_or_default()
+            }
+        }
+    }
+
+    /// Sends `notifications/progress` for a request that asked for it (its params carried
+    /// `_meta.progressToken`). Progress must increase.
+    pub fn send_progress(
+        &mut self,
+        now: Instant,
+        handle: RequestHandle,
+        progress: f64,
+        total: Option<f64>,
+        message: Option<&str>,
+    ) -> Result<(), CommandError> {
+        self.tick(now);
+        let inflight = self.live_request(handle)?;
+        let entry = self
+            .inflight
+            .get_mut(&inflight)
+            .ok_or(CommandError::StaleHandle)?;
+        let token = entry
+            .progress_token
+            .as_deref()
+            .ok_or(CommandError::NoProgressToken)?;
+        if !progress.is_finite() || entry.last_progress.is_some_and(|last| progress <= last) {
+            return Err(CommandError::ProgressNotIncreasing);
+        }
+        entry.last_progress = Some(progress);
+        #[derive(Serialize)]
+        struct Progress<'a> {
+            #[serde(rename = "progressToken")]
+            progress_token: &'a RawValue,
+            progress: f64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            total: Option<f64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            message: Option<&'a str>,
+        }
+        let json = notification(
+            "notifications/progress",
+            Some(Progress {
+                progress_token: token,
+                progress,
+                total: total.filter(|t| t.is_finite()),
+                message,
+            }),
+        );
+        let stream = entry.stream;
+        self.stream_message(stream, &sse_body(&json));
+        self.settle();
+        Ok(())
+    }
+
+    /// Sends a log message (`notifications/message`) unless the session's `logging/setLevel`
+    /// filters it out. `data` is any JSON value.
+    pub fn send_log(
+        &mut self,
+        now: Instant,
+        target: Target,
+        level: LogLevel,
+        logger: Option<&str>,
+        data: &RawValue,
+    ) -> Result<(), CommandError> {
+        self.tick(now);
+        let session = target.session();
+        let minimum = self
+            .sessions
+            .get(&session)
+            .ok_or(CommandError::StaleHandle)?
+            .log_level;
+        if minimum.is_some_and(|min| level < min) {
+            self.counters.logs_filtered += 1;
+            return Ok(());
+        }
+        #[derive(Serialize)]
+        struct Log<'a> {
+            level: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            logger: Option<&'a str>,
+            data: &'a RawValue,
+        }
+        let json = notification(
+            "notifications/message",
+            Some(Log {
+                level: level.as_str(),
+                logger,
+                data,
+            }),
+        );
+        self.send_to(target, &sse_body(&json))?;
+        self.settle();
+        Ok(())
+    }
+
+    fn send_to(&mut self, target: Target, body: &Arc<[u8]>) -> Result<(), CommandError> {
+        match target {
+            Target::Request(handle) => {
+                let inflight = self.live_request(handle)?;
+                let stream = self.inflight[&inflight].stream;
+                self.stream_message(stream, body);
+            }
+            Target::Session(session) => {
+                if !self.sessions.contains_key(&session) {
+                    return Err(CommandError::StaleHandle);
+                }
+                self.send_unsolicited(session, body);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a request to the client (`sampling/createMessage`, `elicitation/create`,
+    /// `roots/list`, ...). The answer arrives as [`Event::ClientResponse`](super::Event), or a
+    /// timeout after `timeout` (default: the configured client request timeout).
+    pub fn request_client(
+        &mut self,
+        now: Instant,
+        target: Target,
+        method: &str,
+        params: Option<&RawValue>,
+        timeout: Option<Duration>,
+    ) -> Result<OutboundHandle, CommandError> {
+        self.tick(now);
+        let related = match target {
+            Target::Request(handle) => Some(self.live_request(handle)?),
+            Target::Session(_) => None,
+        };
+        let timeout = timeout.unwrap_or(self.config.timeouts.client_request);
+        let handle =
+            self.send_client_request(target.session(), related, method, params, timeout, false)?;
+        self.settle();
+        Ok(handle)
+    }
+
+    pub(super) fn send_client_request(
+        &mut self,
+        session: SessionKey,
+        related: Option<InflightId>,
+        method: &str,
+        params: Option<&RawValue>,
+        timeout: Duration,
+        heartbeat: bool,
+    ) -> Result<OutboundHandle, CommandError> {
+        let now = self.now();
+        let limit = self.config.limits.max_outbound_per_session;
+        let s = self
+            .sessions
+            .get_mut(&session)
+            .ok_or(CommandError::StaleHandle)?;
+        if s.outbound.len() >= limit {
+            return Err(CommandError::TooManyOutbound);
+        }
+        let wire_id = s.next_outbound_id;
+        s.next_outbound_id += 1;
+        let outbound = OutboundId(self.ids.next());
+        s.outbound.insert(wire_id, outbound);
+        let mut entry = Outbound {
+            session,
+            wire_id,
+            heartbeat,
+            timers: TimerTable::new(),
+        };
+        self.outbound_timers.set(
+            &mut entry.timers,
+            outbound,
+            OutboundTimer::Timeout,
+            now + timeout,
+        );
+        self.outbound.insert(outbound, entry);
+        #[derive(Serialize)]
+        struct Request<'a> {
+            jsonrpc: &'static str,
+            id: i64,
+            method: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            params: Option<&'a RawValue>,
+        }
+        let json = serde_json::to_vec(&Request {
+            jsonrpc: "2.0",
+            id: wire_id,
+            method,
+            params,
+        })
+        .unwrap_or_default();
+        let body = sse_body(&json);
+        match related
+            .and_then(|r| self.inflight.get(&r))
+            .map(|i| i.stream)
+        {
+            Some(stream) => self.stream_message(stream, &body),
+            None => self.send_unsolicited(session, &body),
+        }
+        Ok(OutboundHandle { session, outbound })
+    }
+
+    /// Sends a notification to one session, on its GET stream (or its backlog).
+    pub fn notify(
+        &mut self,
+        now: Instant,
+        session: SessionKey,
+        method: &str,
+        params: Option<&RawValue>,
+    ) -> Result<(), CommandError> {
+        self.tick(now);
+        let json = notification(method, params);
+        self.send_to(Target::Session(session), &sse_body(&json))?;
+        self.settle();
+        Ok(())
+    }
+
+    /// Sends a notification (usually a `notifications/*/list_changed`) to every initialized
+    /// session. It is encoded once; each recipient adds only its event id. Returns how many
+    /// sessions it was sent to.
+    pub fn broadcast(&mut self, now: Instant, method: &str, params: Option<&RawValue>) -> usize {
+        self.tick(now);
+        let body = sse_body(&notification(method, params));
+        let recipients: Vec<SessionKey> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.opened)
+            .map(|(&k, _)| k)
+            .collect();
+        for &session in &recipients {
+            self.send_unsolicited(session, &body);
+        }
+        self.counters.broadcasts += 1;
+        self.settle();
+        recipients.len()
+    }
+
+    /// Sends `notifications/resources/updated` for `uri` to the sessions subscribed to it, and
+    /// to no others. Returns how many there were.
+    pub fn resource_updated(&mut self, now: Instant, uri: &str) -> usize {
+        self.tick(now);
+        let Some(subscribers) = self.subscribers.get(uri) else {
+            return 0;
+        };
+        let recipients: Vec<SessionKey> = subscribers.iter().copied().collect();
+        #[derive(Serialize)]
+        struct Updated<'a> {
+            uri: &'a str,
+        }
+        let body = sse_body(&notification(
+            "notifications/resources/updated",
+            Some(Updated { uri }),
+        ));
+        for &session in &recipients {
+            self.send_unsolicited(session, &body);
+        }
+        self.settle();
+        recipients.len()
+    }
+
+    /// Ends a session from the application's side.
+    pub fn close_session(&mut self, now: Instant, session: SessionKey) -> Result<(), CommandError> {
+        self.tick(now);
+        if !self.sessions.contains_key(&session) {
+            return Err(CommandError::StaleHandle);
+        }
+        self.end_session(session, CloseReason::ClosedByApplication);
+        self.settle();
+        Ok(())
+    }
+
+    /// Begins a graceful shutdown: new sessions, streams and connections get 503; GET streams
+    /// end at once with a `retry` hint; requests in flight have until `now + grace`, then are
+    /// cancelled; then every session ends and every connection closes. Once nothing is in
+    /// flight, that happens early. [`Engine::is_drained`] says when it is complete.
+    pub fn begin_shutdown(&mut self, now: Instant, grace: Duration) {
+        let now = self.tick(now);
+        if self.shutdown_deadline.is_some() {
+            return;
+        }
+        self.shutdown_deadline = Some(now + grace);
+        let retry = self.config.timeouts.retry_hint.as_millis();
+        let standalone: Vec<_> = self
+            .sessions
+            .values()
+            .filter_map(|s| s.standalone)
+            .collect();
+        for stream in standalone {
+            if let Some(exchange) = self.streams.get(&stream).and_then(|s| s.exchange) {
+                let mut hint = Vec::new();
+                crate::sse::push_retry(&mut hint, retry);
+                hint.push(b'\n');
+                self.send_stream_data(exchange, &hint, None);
+            }
+            self.end_stream(stream);
+        }
+        let conns: Vec<_> = self.conns.keys().copied().collect();
+        for conn in conns {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.codec.close_after_response();
+            }
+            self.touch_conn(conn);
+        }
+        self.settle();
+    }
+
+    /// Whether shutdown has begun and nothing is left: no session, no connection, no exchange.
+    #[must_use]
+    pub fn is_drained(&self) -> bool {
+        self.shutdown_deadline.is_some()
+            && self.sessions.is_empty()
+            && self.conns.is_empty()
+            && self.exchanges.is_empty()
+    }
+
+    /// Ends every session (requests in flight are cancelled with an error response). Runs once
+    /// nothing is in flight, or at the grace deadline.
+    pub(super) fn finish_shutdown(&mut self) {
+        if self.shutdown_sessions_ended {
+            return;
+        }
+        self.shutdown_sessions_ended = true;
+        let sessions: Vec<_> = self.sessions.keys().copied().collect();
+        for session in sessions {
+            self.end_session(session, CloseReason::Shutdown);
+        }
+    }
+
+    /// At the grace deadline, whatever has not drained is closed.
+    pub(super) fn force_shutdown(&mut self) {
+        self.finish_shutdown();
+        self.shutdown_forced = true;
+        let conns: Vec<_> = self.conns.keys().copied().collect();
+        for conn in conns {
+            self.remove_conn(conn, true);
+        }
+        let exchanges: Vec<_> = self.exchanges.keys().copied().collect();
+        for exchange in exchanges {
+            self.abort_exchange(exchange);
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! [`Config`]: what the engine answers with, how long things may live, and how much they may
+//! hold.
+
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::http1;
+use crate::time::Duration;
+
+/// Everything the engine needs to know before the first byte arrives.
+///
+/// # Examples
+///
+/// ```
+/// use mcpwire_core::engine::Config;
+/// use mcpwire_core::time::Duration;
+///
+/// let mut config = Config::new("demo", "1.0.0");
+/// config.capabilities = r#"{"tools":{"listChanged":true}}"#.into();
+/// config.timeouts.session_idle = Duration::from_secs(120);
+/// assert_eq!(config.endpoint, "/mcp");
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// The Streamable HTTP endpoint's path.
+    pub endpoint: String,
+    /// Paths of the 2024-11-05 HTTP+SSE transport, or `None` to not serve it.
+    pub legacy: Option<LegacyPaths>,
+    /// `serverInfo.name` in the initialize result.
+    pub server_name: String,
+    /// `serverInfo.version` in the initialize result.
+    pub server_version: String,
+    /// `serverInfo.title`, if any.
+    pub server_title: Option<String>,
+    /// The `capabilities` object of the initialize result, as JSON. The engine adds nothing to
+    /// it: declare `logging`, `resources.subscribe`, `completions` and the rest here.
+    pub capabilities: String,
+    /// `instructions` in the initialize result, if any.
+    pub instructions: Option<String>,
+    /// When a POST's responses are sent as an SSE stream instead of one JSON body.
+    pub response_mode: ResponseMode,
+    /// `Origin` values accepted (exact `scheme://host[:port]`, or `scheme://host:*` for any
+    /// port). A request without `Origin` is accepted: only browsers send it.
+    pub allowed_origins: Vec<String>,
+    /// `Host` values accepted (`host` for any port, or `host:port`).
+    pub allowed_hosts: Vec<String>,
+    /// Deadlines.
+    pub timeouts: Timeouts,
+    /// Bounds.
+    pub limits: Limits,
+}
+
+/// The two endpoints of the 2024-11-05 HTTP+SSE transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegacyPaths {
+    /// The GET endpoint that opens the SSE stream (`/sse`).
+    pub sse: String,
+    /// The POST endpoint for messages (`/messages`), told to the client in the `endpoint`
+    /// event with `?sessionId=<id>` appended.
+    pub messages: String,
+}
+
+/// How responses to a POST travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMode {
+    /// One JSON body, unless the application sends anything related to the request before its
+    /// response, or the response takes longer than the keep-alive interval: then an SSE stream,
+    /// so that bytes flow and a vanished client is noticed.
+    Auto,
+    /// Always an SSE stream, with a priming event: every response is resumable.
+    Sse,
+}
+
+/// How long things may live. Every entity has one of these deadlines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Timeouts {
+    /// A session with no open stream and no request in flight expires after this long.
+    pub session_idle: Duration,
+    /// A session that has not sent `notifications/initialized` by then is closed.
+    pub session_init: Duration,
+    /// An SSE comment is written right after the headers and then this often.
+    pub keepalive_interval: Duration,
+    /// Output that makes no progress for this long closes its connection.
+    pub write: Duration,
+    /// A stream whose connection dropped stays resumable for this long.
+    pub resume_window: Duration,
+    /// A request from the client is cancelled after this long, if set.
+    pub request: Option<Duration>,
+    /// A request to the client fails with a timeout after this long, unless the call gives its
+    /// own.
+    pub client_request: Duration,
+    /// A request (head and body) must arrive within this long of its first byte.
+    pub request_read: Duration,
+    /// A connection between requests closes after this long.
+    pub connection_idle: Duration,
+    /// The `retry` value advertised on SSE streams.
+    pub retry_hint: Duration,
+    /// Optional `ping` heartbeat to each client with an open GET stream.
+    pub heartbeat: Option<Heartbeat>,
+}
+
+/// The ping heartbeat: a `ping` every `interval`; a reply missing after `timeout` is a failure,
+/// and `max_failures` failures in a row close the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Time between pings.
+    pub interval: Duration,
+    /// Time a ping may go unanswered.
+    pub timeout: Duration,
+    /// Consecutive failures that close the session.
+    pub max_failures: u32,
+}
+
+/// How much the engine may hold. Each limit states what happens when it is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// HTTP/1.1 request limits of every connection.
+    pub http: http1::Limits,
+    /// Open connections. Past it a new connection gets 503 with `Retry-After` and is closed.
+    pub max_connections: usize,
+    /// Live sessions. Past it `initialize` gets 503 with `Retry-After`.
+    pub max_sessions: usize,
+    /// Client requests in flight per session. Past it a request gets a JSON-RPC error.
+    pub max_inflight_per_session: usize,
+    /// Server-to-client requests in flight per session. Past it the call returns an error.
+    pub max_outbound_per_session: usize,
+    /// Resource subscriptions per session. Past it `resources/subscribe` gets an error.
+    pub max_subscriptions_per_session: usize,
+    /// Output bytes queued for one connection or exchange. Past it the reader is too slow and
+    /// is disconnected; nobody else waits for it.
+    pub max_queued_bytes_per_connection: usize,
+    /// Output bytes queued in total. Past it the connection that queued the most is
+    /// disconnected.
+    pub max_queued_bytes_total: usize,
+    /// Events a stream keeps for resumption. Past it the oldest is dropped.
+    pub resume_log_events: usize,
+    /// Bytes a stream keeps for resumption. Past it the oldest events are dropped.
+    pub resume_log_bytes: usize,
+    /// Unsolicited messages held for a session without a GET stream. Past it the oldest is
+    /// dropped.
+    pub backlog_events: usize,
+    /// Events waiting for the application. Past it new POSTs get 503 with `Retry-After` until
+    /// the application catches up.
+    pub max_pending_events: usize,
+}
+
+impl Config {
+    /// A configuration with the defaults and this `serverInfo`.
+    #[must_use]
+    pub fn new(server_name: &str, server_version: &str) -> Self {
+        Config {
+            endpoint: "/mcp".into(),
+            legacy: Some(LegacyPaths {
+                sse: "/sse".into(),
+                messages: "/messages".into(),
+            }),
+            server_name: server_name.into(),
+            server_version: server_version.into(),
+            server_title: None,
+            capabilities: "{}".into(),
+            instructions: None,
+            response_mode: ResponseMode::Auto,
+            allowed_origins: vec![
+                "http://localhost:*".into(),
+                "http://127.0.0.1:*".into(),
+                "http://[::1]:*".into(),
+                "https://localhost:*".into(),
+                "https://127.0.0.1:*".into(),
+                "https://[::1]:*".into(),
+            ],
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
+            timeouts: Timeouts::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            session_idle: Duration::from_secs(600),
+            session_init: Duration::from_secs(60),
+            keepalive_interval: Duration::from_secs(15),
+            write: Duration::from_secs(30),
+            resume_window: Duration::from_secs(60),
+            request: None,
+            client_request: Duration::from_secs(60),
+            request_read: Duration::from_secs(30),
+            connection_idle: Duration::from_secs(120),
+            retry_hint: Duration::from_secs(1),
+            heartbeat: None,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            http: http1::Limits::default(),
+            max_connections: 4096,
+            max_sessions: 10_000,
+            max_inflight_per_session: 64,
+            max_outbound_per_session: 16,
+            max_subscriptions_per_session: 256,
+            max_queued_bytes_per_connection: 4 * 1024 * 1024,
+            max_queued_bytes_total: 512 * 1024 * 1024,
+            resume_log_events: 256,
+            resume_log_bytes: 1024 * 1024,
+            backlog_events: 64,
+            max_pending_events: 65_536,
+        }
+    }
+}

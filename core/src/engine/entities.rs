@@ -1,0 +1,223 @@
+//! The engine's entities and the timers each one owns. Every entity lives in exactly one primary
+//! map of the engine; every index that mentions it is cleared in the transition that ends it
+//! (see `lifecycle.rs`), and `check_invariants` proves it.
+
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use serde_json::value::RawValue;
+
+use super::ids::{ConnId, ExchangeId, InflightId, OutboundId, SessionKey, StreamId};
+use super::protocol::{LogLevel, ProtocolVersion};
+use super::resume_log::ResumeLog;
+use crate::http1::{Payload, ServerCodec};
+use crate::jsonrpc::RequestId;
+use crate::timer::{TimerKind, TimerTable};
+
+macro_rules! timer_kinds {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+        pub(crate) enum $name { $($(#[$vdoc])* $variant),+ }
+
+        impl TimerKind for $name {
+            const ALL: &'static [Self] = &[$($name::$variant),+];
+            fn slot(self) -> usize {
+                self as usize
+            }
+        }
+    };
+}
+
+timer_kinds!(
+    /// A connection's timers.
+    ConnTimer {
+        /// A request started arriving and must finish within `request_read`.
+        RequestRead,
+        /// No request and no output: close after `connection_idle`.
+        Idle,
+        /// Output is pending without progress: close after `write`.
+        Write,
+    }
+);
+
+timer_kinds!(
+    /// A session's timers.
+    SessionTimer {
+        /// No open stream and no request in flight.
+        Idle,
+        /// `notifications/initialized` has not arrived.
+        Init,
+        /// Time for the next heartbeat ping.
+        Heartbeat,
+    }
+);
+
+timer_kinds!(
+    /// A stream's timers.
+    StreamTimer {
+        /// Time for the next keep-alive comment (attached SSE streams).
+        Keepalive,
+        /// The resume window of a detached stream.
+        Linger,
+        /// A JSON-mode POST still waiting: switch to SSE so that bytes flow.
+        Upgrade,
+    }
+);
+
+timer_kinds!(
+    /// A client request's timer.
+    InflightTimer {
+        /// The configured request timeout.
+        Timeout,
+    }
+);
+
+timer_kinds!(
+    /// A server-to-client request's timer.
+    OutboundTimer {
+        /// The response deadline.
+        Timeout,
+    }
+);
+
+/// A byte-level transport connection.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub(crate) codec: ServerCodec,
+    /// The exchange being answered, if any.
+    pub(crate) exchange: Option<ExchangeId>,
+    /// Bytes handed to the adapter by `poll_transmit` and not yet reported written.
+    pub(crate) unacked: usize,
+    pub(crate) timers: TimerTable<ConnTimer, 3>,
+}
+
+/// Where an exchange's response goes.
+#[derive(Debug)]
+pub(crate) enum Sink {
+    /// Into a connection's codec.
+    Conn(ConnId),
+    /// Into a queue the host polls (request level).
+    Host(HostQueue),
+}
+
+/// A request-level exchange's output, waiting for the host.
+#[derive(Debug, Default)]
+pub(crate) struct HostQueue {
+    pub(crate) items: VecDeque<super::ExchangeOutput>,
+    pub(crate) bytes: usize,
+    /// The head has been queued.
+    pub(crate) head_sent: bool,
+    /// The response has ended (`End` is queued or was taken).
+    pub(crate) ended: bool,
+}
+
+impl HostQueue {
+    pub(crate) fn push_body(&mut self, payload: Payload) {
+        self.bytes += payload.as_slice().len();
+        self.items.push_back(super::ExchangeOutput::Body(payload));
+    }
+}
+
+/// One HTTP request being answered.
+#[derive(Debug)]
+pub(crate) struct Exchange {
+    pub(crate) sink: Sink,
+    /// The stream this exchange carries, if its response is a stream or a pending JSON body.
+    pub(crate) stream: Option<StreamId>,
+    /// The response head went out with a streaming body.
+    pub(crate) streaming: bool,
+}
+
+/// What a stream is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StreamKind {
+    /// The responses to one POST.
+    Post,
+    /// The session's standalone GET stream.
+    Standalone,
+    /// The 2024-11-05 SSE stream that carries a legacy session.
+    Legacy,
+}
+
+/// How a POST stream's responses are sent.
+#[derive(Debug)]
+pub(crate) enum StreamMode {
+    /// Collected and sent as one JSON body when the last arrives.
+    Json {
+        responses: Vec<Vec<u8>>,
+        batch: bool,
+    },
+    /// Sent as SSE events as they come.
+    Sse,
+}
+
+/// An SSE stream, or a POST's responses waiting to become one JSON body.
+#[derive(Debug)]
+pub(crate) struct Stream {
+    pub(crate) session: SessionKey,
+    pub(crate) kind: StreamKind,
+    pub(crate) mode: StreamMode,
+    /// The exchange carrying the stream now; `None` while detached (resumable).
+    pub(crate) exchange: Option<ExchangeId>,
+    /// Client requests whose responses still have to go on this stream.
+    pub(crate) pending: usize,
+    /// The next event's sequence number; the priming event uses 0.
+    pub(crate) next_seq: u64,
+    pub(crate) log: ResumeLog,
+    /// The protocol version of the request that opened the stream.
+    pub(crate) protocol: ProtocolVersion,
+    pub(crate) timers: TimerTable<StreamTimer, 3>,
+}
+
+/// An MCP session.
+#[derive(Debug)]
+pub(crate) struct Session {
+    /// The `Mcp-Session-Id`: a secret.
+    pub(crate) wire_id: String,
+    pub(crate) legacy: bool,
+    pub(crate) protocol: ProtocolVersion,
+    /// `initialize` was answered.
+    pub(crate) opened: bool,
+    /// `notifications/initialized` arrived.
+    pub(crate) initialized: bool,
+    /// Minimum level of log notifications; `None` sends every level.
+    pub(crate) log_level: Option<LogLevel>,
+    pub(crate) subscriptions: BTreeSet<String>,
+    /// The standalone GET stream (or the legacy stream).
+    pub(crate) standalone: Option<StreamId>,
+    pub(crate) streams: BTreeSet<StreamId>,
+    /// Streams with an exchange attached: an open stream keeps the session alive.
+    pub(crate) attached_streams: usize,
+    pub(crate) inflight: BTreeMap<RequestId, InflightId>,
+    pub(crate) outbound: BTreeMap<i64, OutboundId>,
+    pub(crate) next_outbound_id: i64,
+    /// Unsolicited messages waiting for a GET stream (SSE bodies), bounded.
+    pub(crate) backlog: VecDeque<Arc<[u8]>>,
+    pub(crate) heartbeat_failures: u32,
+    pub(crate) timers: TimerTable<SessionTimer, 3>,
+}
+
+/// A client request the application has not answered.
+#[derive(Debug)]
+pub(crate) struct Inflight {
+    pub(crate) session: SessionKey,
+    pub(crate) request_id: RequestId,
+    pub(crate) stream: StreamId,
+    /// `params._meta.progressToken`, as raw JSON.
+    pub(crate) progress_token: Option<alloc::boxed::Box<RawValue>>,
+    pub(crate) last_progress: Option<f64>,
+    pub(crate) timers: TimerTable<InflightTimer, 1>,
+}
+
+/// A request to the client awaiting its response.
+#[derive(Debug)]
+pub(crate) struct Outbound {
+    pub(crate) session: SessionKey,
+    pub(crate) wire_id: i64,
+    /// A heartbeat ping: its answer goes to the heartbeat, not the application.
+    pub(crate) heartbeat: bool,
+    pub(crate) timers: TimerTable<OutboundTimer, 1>,
+}

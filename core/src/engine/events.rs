@@ -1,0 +1,200 @@
+//! What the engine tells the application, and what the application tells the engine.
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use core::fmt;
+
+use serde_json::value::RawValue;
+
+use super::ids::{OutboundHandle, RequestHandle, SessionKey};
+use super::protocol::ProtocolVersion;
+
+/// Something the application must know about. Poll with
+/// [`Engine::poll_event`](super::Engine::poll_event) after every input.
+#[derive(Debug)]
+pub enum Event {
+    /// A client initialized a session.
+    SessionOpened {
+        /// The new session.
+        session: SessionKey,
+        /// The negotiated protocol version.
+        protocol_version: ProtocolVersion,
+        /// The client's `clientInfo`, as raw JSON.
+        client_info: Option<Box<RawValue>>,
+        /// The client's `capabilities`, as raw JSON.
+        client_capabilities: Option<Box<RawValue>>,
+    },
+    /// A request for the application (anything but the lifecycle methods the engine answers
+    /// itself). Answer it with [`Engine::respond`](super::Engine::respond).
+    Request {
+        /// Answer with this; relate progress and logs to it.
+        handle: RequestHandle,
+        /// The method.
+        method: String,
+        /// The params, as raw JSON.
+        params: Option<Box<RawValue>>,
+    },
+    /// A notification for the application.
+    Notification {
+        /// The session it arrived on.
+        session: SessionKey,
+        /// The method.
+        method: String,
+        /// The params, as raw JSON.
+        params: Option<Box<RawValue>>,
+    },
+    /// A request will get no answer: stop working on it. Answering it now is harmless and
+    /// returns [`CommandError::StaleHandle`].
+    Cancelled {
+        /// The request.
+        handle: RequestHandle,
+        /// Why.
+        reason: CancelReason,
+    },
+    /// The client answered a request the application sent, or it timed out.
+    ClientResponse {
+        /// The request.
+        handle: OutboundHandle,
+        /// The result, or why there is none.
+        result: Result<Box<RawValue>, ClientError>,
+    },
+    /// A session ended. Every handle on it is now stale.
+    SessionClosed {
+        /// The session.
+        session: SessionKey,
+        /// Why.
+        reason: CloseReason,
+    },
+}
+
+/// Why a request was cancelled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelReason {
+    /// The client sent `notifications/cancelled`, with its reason if it gave one.
+    ByClient(Option<String>),
+    /// The configured request timeout passed.
+    Timeout,
+    /// Its response can no longer reach the client: the connection of a JSON-mode POST dropped,
+    /// or a stream's resume window passed.
+    Undeliverable,
+    /// The session ended.
+    SessionClosed,
+    /// The server shut down and the grace period ended.
+    Shutdown,
+}
+
+/// Why a request to the client has no result.
+#[derive(Debug, Clone)]
+pub enum ClientError {
+    /// The client answered with a JSON-RPC error.
+    Rpc {
+        /// The error code.
+        code: i64,
+        /// The message.
+        message: String,
+        /// The data, as raw JSON.
+        data: Option<Box<RawValue>>,
+    },
+    /// No answer in time.
+    Timeout,
+    /// The session ended first.
+    SessionClosed,
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CloseReason {
+    /// The client sent DELETE.
+    Deleted,
+    /// No stream and no request for the idle timeout.
+    IdleTimeout,
+    /// `notifications/initialized` never came.
+    InitTimeout,
+    /// The ping heartbeat failed too often.
+    HeartbeatFailed,
+    /// The legacy SSE stream that carried the session closed.
+    StreamClosed,
+    /// The application closed it.
+    ClosedByApplication,
+    /// The server shut down.
+    Shutdown,
+}
+
+impl CloseReason {
+    /// Every reason, for metrics labels.
+    pub const ALL: [CloseReason; 7] = [
+        CloseReason::Deleted,
+        CloseReason::IdleTimeout,
+        CloseReason::InitTimeout,
+        CloseReason::HeartbeatFailed,
+        CloseReason::StreamClosed,
+        CloseReason::ClosedByApplication,
+        CloseReason::Shutdown,
+    ];
+
+    /// A short snake_case label.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            CloseReason::Deleted => "deleted",
+            CloseReason::IdleTimeout => "idle_timeout",
+            CloseReason::InitTimeout => "init_timeout",
+            CloseReason::HeartbeatFailed => "heartbeat_failed",
+            CloseReason::StreamClosed => "stream_closed",
+            CloseReason::ClosedByApplication => "closed_by_application",
+            CloseReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// The application's answer to a request.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// A result object, as JSON.
+    Result(Box<RawValue>),
+    /// A JSON-RPC error.
+    Error {
+        /// The error code.
+        code: i64,
+        /// The message.
+        message: String,
+        /// Optional data, as JSON.
+        data: Option<Box<RawValue>>,
+    },
+}
+
+/// Why a command was refused. None of these is a bug in the caller's use of the engine; a
+/// stale handle in particular is normal (the client went away first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandError {
+    /// The request, session or outbound request has ended.
+    StaleHandle,
+    /// The request carried no progress token, so progress cannot be sent.
+    NoProgressToken,
+    /// Progress must increase.
+    ProgressNotIncreasing,
+    /// The params or result are not valid JSON, or not an object where one is required.
+    InvalidJson,
+    /// The session has too many requests to the client in flight.
+    TooManyOutbound,
+    /// There is no stream to carry the message and the backlog is not used for requests.
+    NoStream,
+    /// The server is shutting down.
+    ShuttingDown,
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CommandError::StaleHandle => "the request or session has ended",
+            CommandError::NoProgressToken => "the request carried no progress token",
+            CommandError::ProgressNotIncreasing => "progress must increase",
+            CommandError::InvalidJson => "not valid JSON of the required shape",
+            CommandError::TooManyOutbound => "too many requests to the client in flight",
+            CommandError::NoStream => "no stream can carry the message",
+            CommandError::ShuttingDown => "the server is shutting down",
+        })
+    }
+}
+
+impl core::error::Error for CommandError {}

@@ -1,0 +1,242 @@
+//! The HTTP-level rules of the MCP endpoint, as pure functions over a request: allow-lists,
+//! content negotiation, the protocol version header.
+
+use crate::http1::Request;
+
+use super::protocol::ProtocolVersion;
+
+/// The host name of a `Host` header value, without its port: `[::1]:3000` is `[::1]`.
+fn host_name(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_inclusive(']').next().unwrap_or(host);
+    }
+    host.rsplit_once(':').map_or(host, |(name, _)| name)
+}
+
+/// Whether the `Host` header names an allowed host (any port). A missing `Host` (HTTP/1.0)
+/// passes: the codec already requires it for HTTP/1.1.
+pub(super) fn host_allowed(request: &Request, allowed: &[alloc::string::String]) -> bool {
+    let Some(host) = request.header_str("host") else {
+        return request.header("host").is_none();
+    };
+    let name = host_name(host.trim());
+    allowed.iter().any(|a| {
+        if a.contains(':') && !a.starts_with('[') || a.contains("]:") {
+            a.eq_ignore_ascii_case(host.trim())
+        } else {
+            a.eq_ignore_ascii_case(name)
+        }
+    })
+}
+
+/// Whether the `Origin` header, if present, is allowed. Patterns are exact origins, or
+/// `scheme://host:*` for any port (and none).
+pub(super) fn origin_allowed(request: &Request, allowed: &[alloc::string::String]) -> bool {
+    let Some(origin) = request.header("origin") else {
+        return true;
+    };
+    let Ok(origin) = core::str::from_utf8(origin) else {
+        return false;
+    };
+    let origin = origin.trim();
+    allowed
+        .iter()
+        .any(|pattern| match pattern.strip_suffix(":*") {
+            Some(base) => {
+                origin.eq_ignore_ascii_case(base)
+                    || (origin.len() > base.len() + 1
+                        && origin[..base.len()].eq_ignore_ascii_case(base)
+                        && origin.as_bytes()[base.len()] == b':'
+                        && origin[base.len() + 1..].bytes().all(|b| b.is_ascii_digit()))
+            }
+            None => origin.eq_ignore_ascii_case(pattern),
+        })
+}
+
+/// Whether the `Accept` headers admit `media` (`type/subtype`), wildcards included. No
+/// `Accept` header admits everything (RFC 9110 §12.5.1).
+pub(super) fn accepts(request: &Request, media: &str) -> bool {
+    let mut any_header = false;
+    let (kind, _) = media.split_once('/').unwrap_or((media, ""));
+    for value in request.header_values("accept") {
+        any_header = true;
+        let Ok(value) = core::str::from_utf8(value) else {
+            continue;
+        };
+        for range in value.split(',') {
+            let range = range.split(';').next().unwrap_or("").trim();
+            if range == "*/*"
+                || range.eq_ignore_ascii_case(media)
+                || range
+                    .strip_suffix("/*")
+                    .is_some_and(|k| k.eq_ignore_ascii_case(kind))
+            {
+                return true;
+            }
+        }
+    }
+    !any_header
+}
+
+/// Whether `Content-Type` is `application/json` (parameters such as `charset` allowed).
+pub(super) fn is_json(request: &Request) -> bool {
+    request.header_str("content-type").is_some_and(|v| {
+        v.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("application/json")
+    })
+}
+
+/// The `MCP-Protocol-Version` header: `Ok(None)` when absent, `Err(value)` when not a version
+/// this engine speaks.
+pub(super) fn protocol_header(request: &Request) -> Result<Option<ProtocolVersion>, &str> {
+    match request.header("mcp-protocol-version") {
+        None => Ok(None),
+        Some(raw) => {
+            let value = core::str::from_utf8(raw).unwrap_or("").trim();
+            ProtocolVersion::parse(value).map(Some).ok_or(value)
+        }
+    }
+}
+
+/// The value of query parameter `name`, as sent (no percent-decoding: the ids this engine hands
+/// out never need it).
+pub(super) fn query_param<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
+    request.query()?.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == name).then_some(value)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::String;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    fn request(headers: &[(&str, &str)]) -> Request {
+        headers
+            .iter()
+            .fold(
+                Request::builder("POST", "/mcp?a=1&sessionId=xyz"),
+                |b, (n, v)| b.header(n, v),
+            )
+            .build()
+            .unwrap()
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| String::from(*s)).collect()
+    }
+
+    #[test]
+    fn hosts_match_by_name_whatever_the_port() {
+        let allowed = strings(&["localhost", "127.0.0.1", "[::1]"]);
+        for ok in [
+            "localhost:3000",
+            "LOCALHOST",
+            "127.0.0.1:1",
+            "[::1]:8080",
+            "[::1]",
+        ] {
+            assert!(host_allowed(&request(&[("host", ok)]), &allowed), "{ok}");
+        }
+        for bad in [
+            "evil.example.com",
+            "localhost.evil.com:3000",
+            "[::2]:1",
+            "127.0.0.2",
+        ] {
+            assert!(!host_allowed(&request(&[("host", bad)]), &allowed), "{bad}");
+        }
+        let exact = strings(&["example.com:443"]);
+        assert!(host_allowed(
+            &request(&[("host", "example.com:443")]),
+            &exact
+        ));
+        assert!(!host_allowed(
+            &request(&[("host", "example.com:80")]),
+            &exact
+        ));
+    }
+
+    #[test]
+    fn origins_match_exactly_or_by_port_wildcard() {
+        let allowed = strings(&["http://localhost:*", "https://app.example.com"]);
+        for ok in [
+            "http://localhost:3000",
+            "http://localhost",
+            "https://app.example.com",
+        ] {
+            assert!(
+                origin_allowed(&request(&[("origin", ok)]), &allowed),
+                "{ok}"
+            );
+        }
+        for bad in [
+            "http://evil.example.com",
+            "http://localhost.evil.com",
+            "http://localhost:3000x",
+            "https://localhost:3000",
+            "null",
+            "https://app.example.com:8443",
+        ] {
+            assert!(
+                !origin_allowed(&request(&[("origin", bad)]), &allowed),
+                "{bad}"
+            );
+        }
+        assert!(
+            origin_allowed(&request(&[]), &allowed),
+            "no Origin: not a browser"
+        );
+    }
+
+    #[test]
+    fn accept_understands_lists_parameters_and_wildcards() {
+        let both = request(&[("accept", "application/json, text/event-stream;q=0.9")]);
+        assert!(accepts(&both, "application/json") && accepts(&both, "text/event-stream"));
+        let split = request(&[
+            ("accept", "application/json"),
+            ("accept", "text/event-stream"),
+        ]);
+        assert!(accepts(&split, "text/event-stream"));
+        let wild = request(&[("accept", "*/*")]);
+        assert!(accepts(&wild, "text/event-stream"));
+        let text = request(&[("accept", "text/*")]);
+        assert!(accepts(&text, "text/event-stream") && !accepts(&text, "application/json"));
+        let json_only = request(&[("accept", "application/json")]);
+        assert!(!accepts(&json_only, "text/event-stream"));
+        assert!(accepts(&request(&[]), "application/json"));
+    }
+
+    #[test]
+    fn content_type_and_protocol_header() {
+        assert!(is_json(&request(&[(
+            "content-type",
+            "Application/JSON; charset=utf-8"
+        )])));
+        assert!(!is_json(&request(&[("content-type", "text/plain")])));
+        assert!(!is_json(&request(&[])));
+        assert_eq!(protocol_header(&request(&[])), Ok(None));
+        assert_eq!(
+            protocol_header(&request(&[("mcp-protocol-version", "2025-06-18")])),
+            Ok(Some(ProtocolVersion::V2025_06_18))
+        );
+        assert_eq!(
+            protocol_header(&request(&[("mcp-protocol-version", "2026-07-28")])),
+            Err("2026-07-28")
+        );
+        let _ = vec![0u8];
+    }
+
+    #[test]
+    fn query_parameters() {
+        let r = request(&[]);
+        assert_eq!(query_param(&r, "sessionId"), Some("xyz"));
+        assert_eq!(query_param(&r, "b"), None);
+    }
+}

@@ -1,0 +1,234 @@
+//! The session engine: Streamable HTTP (2025-03-26 to 2025-11-25) and HTTP+SSE (2024-11-05) as
+//! one sans-IO state machine.
+//!
+//! [`Engine`] owns every connection, exchange, session, stream and in-flight request. Its
+//! methods fall in five groups, each documented where it is defined:
+//!
+//! - **byte level** (socket adapters): [`Engine::handle_accept`], [`Engine::handle_bytes`],
+//!   [`Engine::handle_written`], [`Engine::handle_eof`], [`Engine::handle_closed`], and
+//!   [`Engine::poll_transmit`] for what to write or close;
+//! - **request level** (hosts that parse HTTP themselves, such as fetch handlers):
+//!   [`Engine::handle_request`], [`Engine::poll_exchange_output`],
+//!   [`Engine::handle_exchange_closed`];
+//! - **application**: [`Engine::poll_event`], and commands such as [`Engine::respond`],
+//!   [`Engine::send_progress`], [`Engine::send_log`], [`Engine::request_client`],
+//!   [`Engine::notify`], [`Engine::broadcast`], [`Engine::resource_updated`],
+//!   [`Engine::close_session`], [`Engine::begin_shutdown`];
+//! - **time**: [`Engine::poll_timeout`] and [`Engine::handle_timeout`];
+//! - **accounting**: [`Engine::stats`] and [`Engine::check_invariants`].
+//!
+//! # The run loop
+//!
+//! ```
+//! use mcpwire_core::engine::{Config, ConnAction, Engine, Event, Reply};
+//! use mcpwire_core::time::Instant;
+//!
+//! let mut engine = Engine::new(Config::new("demo", "1.0.0"), Instant::ZERO, [7; 32]);
+//! let conn = engine.handle_accept(Instant::ZERO).expect("under the connection limit");
+//!
+//! // Input: bytes from the socket (in any split).
+//! let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}"#;
+//! let wire = format!(
+//!     "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:3000\r\nContent-Type: application/json\r\n\
+//!      Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n{body}",
+//!     body.len()
+//! );
+//! let accepted = engine.handle_bytes(Instant::ZERO, conn, wire.as_bytes());
+//! assert_eq!(accepted, wire.len());
+//!
+//! // Drain: events for the application, bytes for sockets.
+//! while let Some(event) = engine.poll_event() {
+//!     if let Event::SessionOpened { session, .. } = event {
+//!         println!("opened {session}");
+//!     }
+//! }
+//! let mut out = Vec::new();
+//! while let Some(action) = engine.poll_transmit(&mut out) {
+//!     match action {
+//!         ConnAction::Write { conn, len } => {
+//!             // write out[out.len() - len..] to conn's socket, then:
+//!             engine.handle_written(Instant::ZERO, conn, len);
+//!         }
+//!         ConnAction::Close { conn: _ } => { /* drop the socket */ }
+//!     }
+//! }
+//! assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200 OK"));
+//!
+//! // Sleep until the next deadline (or the next input), then tell the engine the time.
+//! let deadline = engine.poll_timeout().expect("the session's timers are armed");
+//! engine.handle_timeout(deadline);
+//! engine.check_invariants().unwrap();
+//! ```
+
+mod accounting;
+mod commands;
+mod config;
+mod entities;
+mod http_rules;
+mod ids;
+mod lifecycle;
+mod messages;
+mod protocol;
+mod resume_log;
+mod router;
+mod streams;
+mod timers;
+mod transport;
+
+#[cfg(test)]
+mod tests;
+
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::string::String;
+
+pub use accounting::Counters;
+pub use commands::Target;
+pub use config::{Config, Heartbeat, LegacyPaths, Limits, ResponseMode, Timeouts};
+pub use events::{CancelReason, ClientError, CloseReason, CommandError, Event, Reply};
+pub use ids::{
+    ConnId, ExchangeId, InflightId, OutboundHandle, OutboundId, RequestHandle, SessionKey, StreamId,
+};
+pub use protocol::{LogLevel, ProtocolVersion};
+pub use transport::{AcceptRefused, ConnAction, ExchangeOutput};
+
+mod events;
+
+use entities::{
+    Conn, ConnTimer, Exchange, Inflight, InflightTimer, Outbound, OutboundTimer, Session,
+    SessionTimer, Stream, StreamTimer,
+};
+use ids::IdCounter;
+
+use crate::entropy::Entropy;
+use crate::time::{Instant, MonotonicClock};
+use crate::timer::TimerQueue;
+
+/// The MCP transport as a state machine: inputs are bytes (or parsed requests), application
+/// commands and the time; outputs are bytes, events and the next deadline.
+///
+/// See the [module documentation](self) for the run loop.
+pub struct Engine {
+    config: Config,
+    /// `config.capabilities`, validated once (`{}` when it is not a JSON object).
+    capabilities: alloc::boxed::Box<serde_json::value::RawValue>,
+    clock: MonotonicClock,
+    entropy: Entropy,
+    ids: IdCounter,
+
+    conns: BTreeMap<ConnId, Conn>,
+    exchanges: BTreeMap<ExchangeId, Exchange>,
+    sessions: BTreeMap<SessionKey, Session>,
+    /// Index: wire session id to session.
+    session_by_wire_id: BTreeMap<String, SessionKey>,
+    streams: BTreeMap<StreamId, Stream>,
+    inflight: BTreeMap<InflightId, Inflight>,
+    outbound: BTreeMap<OutboundId, Outbound>,
+    /// Index: resource URI to the sessions subscribed to it.
+    subscribers: BTreeMap<String, BTreeSet<SessionKey>>,
+
+    conn_timers: TimerQueue<ConnId, ConnTimer>,
+    session_timers: TimerQueue<SessionKey, SessionTimer>,
+    stream_timers: TimerQueue<StreamId, StreamTimer>,
+    inflight_timers: TimerQueue<InflightId, InflightTimer>,
+    outbound_timers: TimerQueue<OutboundId, OutboundTimer>,
+
+    /// Events for the application, bounded by `max_pending_events` (new POSTs get 503 when
+    /// full).
+    events: VecDeque<Event>,
+    /// Connections with output to hand to the adapter.
+    dirty: BTreeSet<ConnId>,
+    /// Connections to re-evaluate before the current input returns (see `settle`).
+    touched: BTreeSet<ConnId>,
+    /// Connections the engine closed; the adapter learns it from `poll_transmit`.
+    closing: VecDeque<ConnId>,
+    /// Request-level exchanges with output for the host.
+    host_ready: BTreeSet<ExchangeId>,
+    /// The grace deadline once shutdown has begun.
+    shutdown_deadline: Option<Instant>,
+    /// Every session was ended for shutdown.
+    shutdown_sessions_ended: bool,
+    /// The grace deadline passed and everything left was closed.
+    shutdown_forced: bool,
+    counters: Counters,
+}
+
+impl core::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Engine")
+            .field("now", &self.clock.now())
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine with `config`, starting at `now`, drawing session ids from a generator seeded
+    /// with `seed` (32 bytes from the OS random source in production).
+    #[must_use]
+    pub fn new(config: Config, now: Instant, seed: [u8; 32]) -> Engine {
+        let capabilities =
+            serde_json::from_str::<&serde_json::value::RawValue>(&config.capabilities)
+                .ok()
+                .filter(|raw| raw.get().trim_start().starts_with('{'))
+                .map_or_else(messages::empty_result, alloc::borrow::ToOwned::to_owned);
+        Engine {
+            config,
+            capabilities,
+            clock: MonotonicClock::new(now),
+            entropy: Entropy::from_seed(seed),
+            ids: IdCounter::default(),
+            conns: BTreeMap::new(),
+            exchanges: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            session_by_wire_id: BTreeMap::new(),
+            streams: BTreeMap::new(),
+            inflight: BTreeMap::new(),
+            outbound: BTreeMap::new(),
+            subscribers: BTreeMap::new(),
+            conn_timers: TimerQueue::new(),
+            session_timers: TimerQueue::new(),
+            stream_timers: TimerQueue::new(),
+            inflight_timers: TimerQueue::new(),
+            outbound_timers: TimerQueue::new(),
+            events: VecDeque::new(),
+            dirty: BTreeSet::new(),
+            touched: BTreeSet::new(),
+            closing: VecDeque::new(),
+            host_ready: BTreeSet::new(),
+            shutdown_deadline: None,
+            shutdown_sessions_ended: false,
+            shutdown_forced: false,
+            counters: Counters::default(),
+        }
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Mixes fresh entropy into the session id generator.
+    pub fn add_entropy(&mut self, fresh: [u8; 32]) {
+        self.entropy.reseed(fresh);
+    }
+
+    /// The next application event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Records `now` and returns the engine's time (never earlier than before).
+    fn tick(&mut self, now: Instant) -> Instant {
+        self.clock.observe(now)
+    }
+
+    fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.events.push_back(event);
+    }
+}

@@ -1,0 +1,436 @@
+//! From an HTTP request to what it asks of the engine: the endpoint's methods, the legacy
+//! HTTP+SSE endpoints, and every refusal with its status and JSON-RPC error.
+//!
+//! Status codes and messages follow the official TypeScript SDK, so that clients written
+//! against it see what they expect.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::Engine;
+use super::entities::{StreamKind, StreamMode};
+use super::http_rules;
+use super::ids::{ExchangeId, SessionKey};
+use super::messages::ResponseTarget;
+use super::protocol::ProtocolVersion;
+use crate::http1::{Method, Request};
+use crate::jsonrpc::{self, ErrorCode, Incoming, InvalidMessage, Message};
+
+impl Engine {
+    /// Answers, or starts answering, one HTTP request.
+    pub(super) fn route(&mut self, exchange: ExchangeId, request: Request) {
+        self.counters.http_requests += 1;
+        if !http_rules::host_allowed(&request, &self.config.allowed_hosts) {
+            return self.reject(
+                exchange,
+                403,
+                ErrorCode::SERVER_ERROR,
+                "Forbidden: Host not allowed",
+            );
+        }
+        if !http_rules::origin_allowed(&request, &self.config.allowed_origins) {
+            return self.reject(
+                exchange,
+                403,
+                ErrorCode::SERVER_ERROR,
+                "Forbidden: Origin not allowed",
+            );
+        }
+        let path = request.path();
+        if path == self.config.endpoint {
+            return match request.method() {
+                Method::Post => self.post(exchange, &request),
+                Method::Get => self.get(exchange, &request),
+                Method::Delete => self.delete(exchange, &request),
+                _ => self.reject_with(
+                    exchange,
+                    405,
+                    ErrorCode::SERVER_ERROR,
+                    "Method not allowed.",
+                    &[("allow", "GET, POST, DELETE")],
+                ),
+            };
+        }
+        if let Some(legacy) = &self.config.legacy {
+            if path == legacy.sse {
+                return match request.method() {
+                    Method::Get => self.legacy_open(exchange, &request),
+                    _ => self.reject_with(
+                        exchange,
+                        405,
+                        ErrorCode::SERVER_ERROR,
+                        "Method not allowed.",
+                        &[("allow", "GET")],
+                    ),
+                };
+            }
+            if path == legacy.messages {
+                return match request.method() {
+                    Method::Post => self.legacy_post(exchange, &request),
+                    _ => self.reject_with(
+                        exchange,
+                        405,
+                        ErrorCode::SERVER_ERROR,
+                        "Method not allowed.",
+                        &[("allow", "POST")],
+                    ),
+                };
+            }
+        }
+        self.reject(exchange, 404, ErrorCode::SERVER_ERROR, "Not Found")
+    }
+
+    /// A complete error response: `status`, and a JSON-RPC error with `code` and `message`.
+    pub(super) fn reject(
+        &mut self,
+        exchange: ExchangeId,
+        status: u16,
+        code: ErrorCode,
+        message: &str,
+    ) {
+        self.reject_with(exchange, status, code, message, &[]);
+    }
+
+    fn reject_with(
+        &mut self,
+        exchange: ExchangeId,
+        status: u16,
+        code: ErrorCode,
+        message: &str,
+        extra: &[(&str, &str)],
+    ) {
+        self.counters.rejected_requests += 1;
+        let body = jsonrpc::error_body(None, code, message);
+        let mut headers = vec![("content-type", "application/json")];
+        headers.extend_from_slice(extra);
+        self.send_full(exchange, status, &headers, &body);
+    }
+
+    fn unavailable(&mut self, exchange: ExchangeId, why: &str) {
+        self.reject_with(
+            exchange,
+            503,
+            ErrorCode::SERVER_ERROR,
+            &format!("Service Unavailable: {why}"),
+            &[("retry-after", "1")],
+        );
+    }
+
+    /// The version header, or the 400 that refuses it.
+    fn version_header(
+        &mut self,
+        exchange: ExchangeId,
+        request: &Request,
+    ) -> Result<Option<ProtocolVersion>, ()> {
+        http_rules::protocol_header(request).map_err(|value| {
+            let supported: Vec<&str> = ProtocolVersion::ALL
+                .iter()
+                .rev()
+                .map(|v| v.as_str())
+                .collect();
+            let message = format!(
+                "Bad Request: Unsupported protocol version: {value} (supported versions: {})",
+                supported.join(", ")
+            );
+            self.reject(exchange, 400, ErrorCode::SERVER_ERROR, &message);
+        })
+    }
+
+    /// The session named by `Mcp-Session-Id`, or the 400/404 that refuses the request.
+    fn session_of(&mut self, exchange: ExchangeId, request: &Request) -> Option<SessionKey> {
+        let Some(wire_id) = request.header_str("mcp-session-id") else {
+            self.reject(
+                exchange,
+                400,
+                ErrorCode::SERVER_ERROR,
+                "Bad Request: Mcp-Session-Id header is required",
+            );
+            return None;
+        };
+        match self.session_by_wire_id.get(wire_id.trim()) {
+            Some(&key) if self.sessions.get(&key).is_some_and(|s| !s.legacy) => Some(key),
+            _ => {
+                self.reject(
+                    exchange,
+                    404,
+                    ErrorCode::SESSION_NOT_FOUND,
+                    "Session not found",
+                );
+                None
+            }
+        }
+    }
+
+    fn events_full(&self) -> bool {
+        self.events.len() >= self.config.limits.max_pending_events
+    }
+
+    fn post(&mut self, exchange: ExchangeId, request: &Request) {
+        if !http_rules::accepts(request, "application/json")
+            || !http_rules::accepts(request, "text/event-stream")
+        {
+            return self.reject(
+                exchange,
+                406,
+                ErrorCode::SERVER_ERROR,
+                "Not Acceptable: Client must accept both application/json and text/event-stream",
+            );
+        }
+        if !http_rules::is_json(request) {
+            return self.reject(
+                exchange,
+                415,
+                ErrorCode::SERVER_ERROR,
+                "Unsupported Media Type: Content-Type must be application/json",
+            );
+        }
+        let Ok(header_version) = self.version_header(exchange, request) else {
+            return;
+        };
+        let Some((messages, batch)) = self.decode_body(exchange, request) else {
+            return;
+        };
+        let initialize = messages
+            .iter()
+            .position(|m| matches!(m, Ok(Message::Request(r)) if r.method == "initialize"));
+        if let Some(index) = initialize {
+            if batch {
+                return self.reject(
+                    exchange,
+                    400,
+                    ErrorCode::INVALID_REQUEST,
+                    "Invalid Request: Only one initialization request is allowed",
+                );
+            }
+            if request.header("mcp-session-id").is_some() {
+                return self.reject(
+                    exchange,
+                    400,
+                    ErrorCode::INVALID_REQUEST,
+                    "Invalid Request: Server already initialized",
+                );
+            }
+            let Some(Ok(Message::Request(init))) = messages.into_iter().nth(index) else {
+                return;
+            };
+            return self.initialize(exchange, init);
+        }
+        let effective = header_version.unwrap_or(ProtocolVersion::V2025_03_26);
+        if batch && !effective.allows_batches() {
+            let message =
+                format!("Invalid Request: batches are not allowed in protocol version {effective}");
+            return self.reject(exchange, 400, ErrorCode::INVALID_REQUEST, &message);
+        }
+        let Some(session) = self.session_of(exchange, request) else {
+            return;
+        };
+        if self.events_full() {
+            return self.unavailable(exchange, "the application is not keeping up");
+        }
+        let version = header_version.unwrap_or_else(|| self.sessions[&session].protocol);
+        self.deliver(
+            session,
+            messages,
+            ResponseTarget::Post {
+                exchange,
+                batch,
+                version,
+            },
+        );
+    }
+
+    /// The messages of a POST body, or the 400 that refuses it.
+    fn decode_body(
+        &mut self,
+        exchange: ExchangeId,
+        request: &Request,
+    ) -> Option<(Vec<Result<Message, InvalidMessage>>, bool)> {
+        match jsonrpc::decode(request.body()) {
+            Ok(Incoming::Single(message)) => Some((vec![Ok(message)], false)),
+            Ok(Incoming::Batch(entries)) => Some((entries, true)),
+            Err(error) => {
+                self.counters.rejected_requests += 1;
+                let body = jsonrpc::error_body(error.id.as_ref(), error.code, &format!("{error}"));
+                self.send_full(
+                    exchange,
+                    400,
+                    &[("content-type", "application/json")],
+                    &body,
+                );
+                None
+            }
+        }
+    }
+
+    fn initialize(&mut self, exchange: ExchangeId, init: jsonrpc::Request) {
+        if self.shutdown_deadline.is_some() {
+            return self.unavailable(exchange, "shutting down");
+        }
+        if self.sessions.len() >= self.config.limits.max_sessions {
+            self.counters.sessions_refused += 1;
+            return self.unavailable(exchange, "too many sessions");
+        }
+        if self.events_full() {
+            return self.unavailable(exchange, "the application is not keeping up");
+        }
+        let version = super::messages::negotiate(init.params.as_deref());
+        let session = self.open_session(false);
+        self.deliver(
+            session,
+            vec![Ok(Message::Request(init))],
+            ResponseTarget::Post {
+                exchange,
+                batch: false,
+                version,
+            },
+        );
+    }
+
+    fn get(&mut self, exchange: ExchangeId, request: &Request) {
+        if !http_rules::accepts(request, "text/event-stream") {
+            return self.reject(
+                exchange,
+                406,
+                ErrorCode::SERVER_ERROR,
+                "Not Acceptable: Client must accept text/event-stream",
+            );
+        }
+        let Ok(header_version) = self.version_header(exchange, request) else {
+            return;
+        };
+        let Some(session) = self.session_of(exchange, request) else {
+            return;
+        };
+        let version = header_version.unwrap_or_else(|| self.sessions[&session].protocol);
+        if let Some(last_event_id) = request.header_str("last-event-id") {
+            let last_event_id = String::from(last_event_id.trim());
+            return self.resume(exchange, session, &last_event_id);
+        }
+        if self.shutdown_deadline.is_some() {
+            return self.unavailable(exchange, "shutting down");
+        }
+        if let Some(existing) = self.sessions[&session].standalone {
+            if self
+                .streams
+                .get(&existing)
+                .is_some_and(|s| s.exchange.is_some())
+            {
+                return self.reject(
+                    exchange,
+                    409,
+                    ErrorCode::SERVER_ERROR,
+                    "Conflict: Only one SSE stream is allowed per session",
+                );
+            }
+            // A new GET without Last-Event-ID does not resume: the detached stream is done.
+            self.end_stream(existing);
+        }
+        let stream = self.new_stream(session, StreamKind::Standalone, StreamMode::Sse, version);
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.standalone = Some(stream);
+        }
+        self.attach_stream(stream, exchange);
+        self.start_sse(stream, true);
+        self.flush_backlog(session);
+    }
+
+    fn delete(&mut self, exchange: ExchangeId, request: &Request) {
+        if self.version_header(exchange, request).is_err() {
+            return;
+        }
+        let Some(session) = self.session_of(exchange, request) else {
+            return;
+        };
+        self.end_session(session, super::CloseReason::Deleted);
+        self.send_full(exchange, 200, &[], b"");
+    }
+
+    fn legacy_open(&mut self, exchange: ExchangeId, request: &Request) {
+        if !http_rules::accepts(request, "text/event-stream") {
+            return self.reject(
+                exchange,
+                406,
+                ErrorCode::SERVER_ERROR,
+                "Not Acceptable: Client must accept text/event-stream",
+            );
+        }
+        if self.shutdown_deadline.is_some() {
+            return self.unavailable(exchange, "shutting down");
+        }
+        if self.sessions.len() >= self.config.limits.max_sessions {
+            self.counters.sessions_refused += 1;
+            return self.unavailable(exchange, "too many sessions");
+        }
+        let session = self.open_session(true);
+        let stream = self.new_stream(
+            session,
+            StreamKind::Legacy,
+            StreamMode::Sse,
+            ProtocolVersion::V2024_11_05,
+        );
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.standalone = Some(stream);
+        }
+        self.attach_stream(stream, exchange);
+        self.start_sse(stream, false);
+        let messages_path = self
+            .config
+            .legacy
+            .as_ref()
+            .map_or("", |l| l.messages.as_str());
+        let endpoint = format!(
+            "{messages_path}?sessionId={}",
+            self.sessions[&session].wire_id
+        );
+        let mut event = Vec::with_capacity(endpoint.len() + 32);
+        let _ = crate::sse::Event::message(&endpoint)
+            .with_event("endpoint")
+            .encode(&mut event);
+        self.send_stream_data(exchange, &event, None);
+    }
+
+    fn legacy_post(&mut self, exchange: ExchangeId, request: &Request) {
+        let key = http_rules::query_param(request, "sessionId")
+            .and_then(|id| self.session_by_wire_id.get(id).copied())
+            .filter(|key| self.sessions.get(key).is_some_and(|s| s.legacy));
+        let Some(session) = key else {
+            return self.reject(
+                exchange,
+                404,
+                ErrorCode::SESSION_NOT_FOUND,
+                "Session not found",
+            );
+        };
+        if !http_rules::is_json(request) {
+            return self.reject(
+                exchange,
+                400,
+                ErrorCode::SERVER_ERROR,
+                "Bad Request: Content-Type must be application/json",
+            );
+        }
+        if self.events_full() {
+            return self.unavailable(exchange, "the application is not keeping up");
+        }
+        let Some((messages, _batch)) = self.decode_body(exchange, request) else {
+            return;
+        };
+        let Some(stream) = self.sessions[&session].standalone else {
+            return self.reject(
+                exchange,
+                500,
+                ErrorCode::SERVER_ERROR,
+                "SSE connection not established",
+            );
+        };
+        self.send_full(
+            exchange,
+            202,
+            &[("content-type", "text/plain")],
+            b"Accepted",
+        );
+        self.deliver(session, messages, ResponseTarget::Stream(stream));
+    }
+}

@@ -1,0 +1,417 @@
+//! Streams: where a session's messages go, how they are framed (one JSON body or SSE events),
+//! what is kept for resumption, and how a detached stream is resumed.
+
+use alloc::format;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use super::Engine;
+use super::entities::{Stream, StreamKind, StreamMode, StreamTimer};
+use super::ids::{ExchangeId, SessionKey, StreamId};
+use super::protocol::ProtocolVersion;
+use crate::jsonrpc::ErrorCode;
+use crate::sse;
+use crate::timer::TimerTable;
+
+/// Encodes one JSON-RPC message as the shared part of an SSE event: everything after the `id:`
+/// line. Line breaks inside the JSON (pretty-printed raw values) become separate `data:` lines.
+pub(super) fn sse_body(json: &[u8]) -> Arc<[u8]> {
+    let text = core::str::from_utf8(json).unwrap_or("");
+    let mut body = Vec::with_capacity(json.len() + 24);
+    body.extend_from_slice(b"event: message\n");
+    sse::push_data(&mut body, text);
+    body.push(b'\n');
+    Arc::from(body)
+}
+
+/// The event id of event `seq` on `stream`: it names its stream, so `Last-Event-ID` alone says
+/// which stream to resume.
+fn event_id(stream: StreamId, seq: u64) -> alloc::string::String {
+    format!("{}-{seq}", stream.0)
+}
+
+fn parse_event_id(id: &str) -> Option<(StreamId, u64)> {
+    let (stream, seq) = id.split_once('-')?;
+    Some((StreamId(stream.parse().ok()?), seq.parse().ok()?))
+}
+
+impl Engine {
+    pub(super) fn new_stream(
+        &mut self,
+        session: SessionKey,
+        kind: StreamKind,
+        mode: StreamMode,
+        protocol: ProtocolVersion,
+    ) -> StreamId {
+        let id = StreamId(self.ids.next());
+        self.streams.insert(
+            id,
+            Stream {
+                session,
+                kind,
+                mode,
+                exchange: None,
+                pending: 0,
+                next_seq: 1,
+                log: Default::default(),
+                protocol,
+                timers: TimerTable::new(),
+            },
+        );
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.streams.insert(id);
+        }
+        self.counters.streams_opened += 1;
+        id
+    }
+
+    /// Puts `stream` on `exchange`: it stops lingering and its keep-alive (or JSON upgrade)
+    /// deadline starts.
+    pub(super) fn attach_stream(&mut self, stream: StreamId, exchange: ExchangeId) {
+        let now = self.now();
+        let interval = self.config.timeouts.keepalive_interval;
+        let Some(s) = self.streams.get_mut(&stream) else {
+            return;
+        };
+        s.exchange = Some(exchange);
+        self.stream_timers
+            .stop(&mut s.timers, stream, StreamTimer::Linger);
+        let timer = match s.mode {
+            StreamMode::Sse => StreamTimer::Keepalive,
+            StreamMode::Json { .. } => StreamTimer::Upgrade,
+        };
+        self.stream_timers
+            .set(&mut s.timers, stream, timer, now + interval);
+        let session = s.session;
+        if let Some(ex) = self.exchanges.get_mut(&exchange) {
+            ex.stream = Some(stream);
+        }
+        if let Some(sess) = self.sessions.get_mut(&session) {
+            sess.attached_streams += 1;
+        }
+        self.refresh_session_idle(session);
+    }
+
+    /// The exchange carrying `stream` is gone (finished or aborted). A stream with nothing left
+    /// to send ends; a JSON-mode POST can no longer be answered and ends too; a legacy stream
+    /// takes its session with it; any other stream lingers, resumable, for the resume window.
+    pub(super) fn stream_lost_exchange(&mut self, stream: StreamId) {
+        let now = self.now();
+        let window = self.config.timeouts.resume_window;
+        let Some(s) = self.streams.get_mut(&stream) else {
+            return;
+        };
+        if s.exchange.take().is_none() {
+            return;
+        }
+        self.stream_timers
+            .stop(&mut s.timers, stream, StreamTimer::Keepalive);
+        self.stream_timers
+            .stop(&mut s.timers, stream, StreamTimer::Upgrade);
+        let session = s.session;
+        let done = s.kind == StreamKind::Post && s.pending == 0;
+        let json = matches!(s.mode, StreamMode::Json { .. });
+        let legacy = s.kind == StreamKind::Legacy;
+        if !done && !json && !legacy {
+            self.stream_timers
+                .set(&mut s.timers, stream, StreamTimer::Linger, now + window);
+        }
+        if let Some(sess) = self.sessions.get_mut(&session) {
+            sess.attached_streams = sess.attached_streams.saturating_sub(1);
+        }
+        if legacy {
+            self.end_session(session, super::CloseReason::StreamClosed);
+        } else if done || json {
+            self.end_stream(stream);
+        }
+        self.refresh_session_idle(session);
+    }
+
+    /// Sends the SSE head on `stream`'s exchange, then the priming event (2025-11-25 and later,
+    /// when `priming`) and a first keep-alive comment, so bytes flow at once.
+    pub(super) fn start_sse(&mut self, stream: StreamId, priming: bool) {
+        let retry = self.config.timeouts.retry_hint.as_millis();
+        let Some(s) = self.streams.get(&stream) else {
+            return;
+        };
+        let Some(exchange) = s.exchange else {
+            return;
+        };
+        let prime = priming && s.protocol.primes_streams() && s.kind != StreamKind::Legacy;
+        let wire_id = self
+            .sessions
+            .get(&s.session)
+            .map(|sess| sess.wire_id.clone())
+            .unwrap_or_default();
+        let mut headers = alloc::vec![
+            ("content-type", "text/event-stream"),
+            ("cache-control", "no-cache, no-transform"),
+            ("x-accel-buffering", "no"),
+        ];
+        if s.kind != StreamKind::Legacy {
+            headers.push(("mcp-session-id", &wire_id));
+        }
+        self.send_stream_head(exchange, &headers);
+        let mut first = Vec::with_capacity(64);
+        if prime {
+            let id = event_id(stream, 0);
+            let _ = sse::Event::message("")
+                .with_id(&id)
+                .with_retry(retry)
+                .encode(&mut first);
+        }
+        sse::push_comment(&mut first, "");
+        first.push(b'\n');
+        self.send_stream_data(exchange, &first, None);
+    }
+
+    /// Writes a keep-alive comment and re-arms the timer.
+    pub(super) fn keepalive(&mut self, stream: StreamId) {
+        let now = self.now();
+        let interval = self.config.timeouts.keepalive_interval;
+        let Some(s) = self.streams.get_mut(&stream) else {
+            return;
+        };
+        let Some(exchange) = s.exchange else {
+            return;
+        };
+        self.stream_timers.set(
+            &mut s.timers,
+            stream,
+            StreamTimer::Keepalive,
+            now + interval,
+        );
+        self.counters.keepalives_sent += 1;
+        self.send_stream_data(exchange, b":\n\n", None);
+    }
+
+    /// One SSE event with the next id: logged for resumption, and written if attached.
+    pub(super) fn stream_event(&mut self, stream: StreamId, body: &Arc<[u8]>) {
+        let limits = self.config.limits;
+        let Some(s) = self.streams.get_mut(&stream) else {
+            return;
+        };
+        let seq = s.next_seq;
+        s.next_seq += 1;
+        let legacy = s.kind == StreamKind::Legacy;
+        if !legacy {
+            s.log.push(
+                seq,
+                body.clone(),
+                limits.resume_log_events,
+                limits.resume_log_bytes,
+            );
+        }
+        let Some(exchange) = s.exchange else {
+            return;
+        };
+        let prefix = if legacy {
+            Vec::new()
+        } else {
+            format!("id: {}\n", event_id(stream, seq)).into_bytes()
+        };
+        self.send_stream_data(exchange, &prefix, Some(body));
+    }
+
+    /// A response for a request on `stream`. The stream completes when it was the last one.
+    pub(super) fn stream_response(&mut self, stream: StreamId, json: Vec<u8>) {
+        let Some(s) = self.streams.get_mut(&stream) else {
+            self.counters.responses_undeliverable += 1;
+            return;
+        };
+        if s.kind == StreamKind::Post {
+            s.pending = s.pending.saturating_sub(1);
+        }
+        match &mut s.mode {
+            StreamMode::Json { responses, .. } => responses.push(json),
+            StreamMode::Sse => self.stream_event(stream, &sse_body(&json)),
+        }
+        self.stream_response_done(stream);
+    }
+
+    /// A request or notification related to a request on `stream`: it forces SSE.
+    pub(super) fn stream_message(&mut self, stream: StreamId, body: &Arc<[u8]>) {
+        if matches!(
+            self.streams.get(&stream).map(|s| &s.mode),
+            Some(StreamMode::Json { .. })
+        ) {
+            self.upgrade_stream(stream);
+        }
+        self.stream_event(stream, body);
+    }
+
+    /// A JSON-mode POST stream becomes SSE: head, priming, and the responses collected so far.
+    pub(super) fn upgrade_stream(&mut self, stream: StreamId) {
+        let now = self.now();
+        let interval = self.config.timeouts.keepalive_interval;
+        let Some(s) = self.streams.get_mut(&stream) else {
+            return;
+        };
+        let StreamMode::Json { responses, .. } = core::mem::replace(&mut s.mode, StreamMode::Sse)
+        else {
+            return;
+        };
+        self.stream_timers
+            .stop(&mut s.timers, stream, StreamTimer::Upgrade);
+        if s.exchange.is_some() {
+            self.stream_timers.set(
+                &mut s.timers,
+                stream,
+                StreamTimer::Keepalive,
+                now + interval,
+            );
+        }
+        self.counters.streams_upgraded += 1;
+        self.start_sse(stream, true);
+        for json in responses {
+            self.stream_event(stream, &sse_body(&json));
+        }
+    }
+
+    /// Ends a POST stream whose last response was sent: one JSON body, or the SSE terminator. A
+    /// detached SSE stream keeps lingering so the client can still resume and read the end.
+    pub(super) fn stream_response_done(&mut self, stream: StreamId) {
+        let Some(s) = self.streams.get_mut(&stream) else {
+            return;
+        };
+        if s.kind != StreamKind::Post || s.pending > 0 {
+            return;
+        }
+        let Some(exchange) = s.exchange else {
+            return;
+        };
+        let session = s.session;
+        match &mut s.mode {
+            StreamMode::Json { responses, batch } => {
+                let responses = core::mem::take(responses);
+                let batch = *batch;
+                self.send_json_responses(exchange, session, responses, batch);
+            }
+            StreamMode::Sse => self.finish_stream_response(exchange),
+        }
+    }
+
+    /// Answers a JSON-mode POST with the responses collected: one object, or an array for a
+    /// batch; 202 when there is none (every request was cancelled).
+    pub(super) fn send_json_responses(
+        &mut self,
+        exchange: ExchangeId,
+        session: SessionKey,
+        responses: Vec<Vec<u8>>,
+        batch: bool,
+    ) {
+        let wire_id = self
+            .sessions
+            .get(&session)
+            .map(|x| x.wire_id.clone())
+            .unwrap_or_default();
+        if responses.is_empty() {
+            self.send_full(exchange, 202, &[("mcp-session-id", &wire_id)], b"");
+            return;
+        }
+        let body = if batch {
+            let mut body = Vec::with_capacity(
+                responses.iter().map(Vec::len).sum::<usize>() + responses.len() + 1,
+            );
+            body.push(b'[');
+            for (i, r) in responses.iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(r);
+            }
+            body.push(b']');
+            body
+        } else {
+            responses.into_iter().next().unwrap_or_default()
+        };
+        self.send_full(
+            exchange,
+            200,
+            &[
+                ("content-type", "application/json"),
+                ("mcp-session-id", &wire_id),
+            ],
+            &body,
+        );
+    }
+
+    /// A message for the session not related to any request: on the GET stream, or held in
+    /// the bounded backlog until one opens (oldest dropped when full).
+    pub(super) fn send_unsolicited(&mut self, session: SessionKey, body: &Arc<[u8]>) {
+        let limit = self.config.limits.backlog_events;
+        let Some(sess) = self.sessions.get_mut(&session) else {
+            return;
+        };
+        match sess.standalone {
+            Some(stream) => self.stream_event(stream, body),
+            None => {
+                sess.backlog.push_back(body.clone());
+                while sess.backlog.len() > limit {
+                    sess.backlog.pop_front();
+                    self.counters.backlog_dropped += 1;
+                }
+            }
+        }
+    }
+
+    pub(super) fn flush_backlog(&mut self, session: SessionKey) {
+        let Some(sess) = self.sessions.get_mut(&session) else {
+            return;
+        };
+        let Some(stream) = sess.standalone else {
+            return;
+        };
+        let backlog = core::mem::take(&mut sess.backlog);
+        for body in backlog {
+            self.stream_event(stream, &body);
+        }
+    }
+
+    /// GET with `Last-Event-ID`: replays the events of that stream after that id, then
+    /// continues live (or ends, if the stream has nothing more to send).
+    pub(super) fn resume(
+        &mut self,
+        exchange: ExchangeId,
+        session: SessionKey,
+        last_event_id: &str,
+    ) {
+        let target = parse_event_id(last_event_id).filter(|(stream, _)| {
+            self.streams.get(stream).is_some_and(|s| {
+                s.session == session
+                    && s.kind != StreamKind::Legacy
+                    && matches!(s.mode, StreamMode::Sse)
+            })
+        });
+        let Some((stream, seq)) = target else {
+            return self.reject(
+                exchange,
+                400,
+                ErrorCode::SERVER_ERROR,
+                "Invalid event ID format",
+            );
+        };
+        if self.streams[&stream].exchange.is_some() {
+            return self.reject(
+                exchange,
+                409,
+                ErrorCode::SERVER_ERROR,
+                "Conflict: Stream already has an active connection",
+            );
+        }
+        self.counters.streams_resumed += 1;
+        self.attach_stream(stream, exchange);
+        self.start_sse(stream, false);
+        let s = &self.streams[&stream];
+        let (events, gap) = s.log.after(seq);
+        let replay: Vec<(u64, Arc<[u8]>)> = events.cloned().collect();
+        if gap {
+            self.counters.resume_gaps += 1;
+        }
+        for (seq, body) in replay {
+            let prefix = format!("id: {}\n", event_id(stream, seq)).into_bytes();
+            self.send_stream_data(exchange, &prefix, Some(&body));
+        }
+        self.stream_response_done(stream);
+    }
+}

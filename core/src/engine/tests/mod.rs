@@ -1,0 +1,789 @@
+//! Virtual-time tests of the engine's rules, through the byte-level API.
+
+mod harness;
+mod leaks;
+
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use harness::{Harness, INIT};
+use serde_json::json;
+
+use crate::engine::{
+    CancelReason, CloseReason, CommandError, Config, Event, Reply, ResponseMode, Target,
+};
+use crate::jsonrpc::RawValue;
+
+fn raw(json: &str) -> alloc::boxed::Box<RawValue> {
+    RawValue::from_string(json.into()).unwrap()
+}
+
+#[test]
+fn initialize_opens_a_session_and_answers_with_json() {
+    let mut h = Harness::default();
+    let response = h.post(None, INIT);
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let id = response.header("mcp-session-id").unwrap();
+    assert_eq!(id.len(), 32);
+    assert!(id.bytes().all(|b| (0x21..=0x7e).contains(&b)));
+    let body = response.json();
+    assert_eq!(body["id"], 0);
+    assert_eq!(body["result"]["protocolVersion"], "2025-11-25");
+    assert_eq!(body["result"]["serverInfo"]["name"], "test-server");
+    assert_eq!(
+        body["result"]["capabilities"]["resources"]["subscribe"],
+        true
+    );
+    assert!(matches!(h.events[0], Event::SessionOpened { .. }));
+    assert_eq!(h.engine.stats().sessions, 1);
+}
+
+#[test]
+fn version_negotiation_echoes_a_supported_version_and_offers_the_latest_otherwise() {
+    let mut h = Harness::default();
+    let old = INIT.replace("2025-11-25", "2025-03-26");
+    assert_eq!(
+        h.post(None, &old).json()["result"]["protocolVersion"],
+        "2025-03-26"
+    );
+    let unknown = INIT.replace("2025-11-25", "2099-01-01");
+    assert_eq!(
+        h.post(None, &unknown).json()["result"]["protocolVersion"],
+        "2025-11-25"
+    );
+}
+
+#[test]
+fn session_ids_are_distinct() {
+    let mut h = Harness::default();
+    let a = h
+        .post(None, INIT)
+        .header("mcp-session-id")
+        .unwrap()
+        .to_owned();
+    let b = h
+        .post(None, INIT)
+        .header("mcp-session-id")
+        .unwrap()
+        .to_owned();
+    assert_ne!(a, b);
+}
+
+#[test]
+fn ping_is_answered_by_the_engine() {
+    let mut h = Harness::default();
+    let (id, _) = h.initialize();
+    let response = h.post(Some(&id), r#"{"jsonrpc":"2.0","id":"p","method":"ping"}"#);
+    assert_eq!(
+        response.json(),
+        json!({"jsonrpc":"2.0","id":"p","result":{}})
+    );
+}
+
+#[test]
+fn application_requests_become_events_and_responses_go_back_as_json() {
+    let mut h = Harness::default();
+    let (id, _) = h.initialize();
+    let conn = h.connect();
+    h.send(
+        conn,
+        &Harness::post_wire(
+            Some(&id),
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo"}}"#,
+        ),
+    );
+    assert!(
+        h.peek_response(conn).is_none(),
+        "nothing is sent before the answer"
+    );
+    let (handle, method) = h.take_request_event();
+    assert_eq!(method, "tools/call");
+    assert_eq!(h.engine.stats().inflight_requests, 1);
+    h.engine
+        .respond(h.now, handle, Reply::Result(raw(r#"{"content":[]}"#)))
+        .unwrap();
+    h.pump();
+    let response = h.take_response(conn).unwrap();
+    assert_eq!(
+        response.json(),
+        json!({"jsonrpc":"2.0","id":7,"result":{"content":[]}})
+    );
+    assert_eq!(h.engine.stats().inflight_requests, 0);
+    assert_eq!(
+        h.engine.respond(h.now, handle, Reply::Result(raw("{}"))),
+        Err(CommandError::StaleHandle),
+        "answering twice is a stale handle, not a panic"
+    );
+}
+
+#[test]
+fn progress_before_the_response_switches_the_post_to_sse() {
+    let mut h = Harness::default();
+    let (id, _) = h.initialize();
+    let conn = h.connect();
+    h.send(
+        conn,
+        &Harness::post_wire(Some(&id), r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow","_meta":{"progressToken":"tok"}}}"#),
+    );
+    let (handle, _) = h.take_request_event();
+    h.engine
+        .send_progress(h.now, handle, 1.0, Some(3.0), Some("one"))
+        .unwrap();
+    assert_eq!(
+        h.engine.send_progress(h.now, handle, 1.0, None, None),
+        Err(CommandError::ProgressNotIncreasing)
+    );
+    h.engine
+        .send_progress(h.now, handle, 2.0, Some(3.0), None)
+        .unwrap();
+    h.engine
+        .respond(h.now, handle, Reply::Result(raw("{}")))
+        .unwrap();
+    h.pump();
+    let response = h.take_response(conn).unwrap();
+    assert_eq!(response.header("content-type"), Some("text/event-stream"));
+    assert!(response.complete, "the stream ends with the response");
+    let items = response.sse();
+    let first = items.iter().find_map(|i| match i {
+        crate::sse::SseItem::Event(e) => Some(e.clone()),
+        _ => None,
+    });
+    let priming = first.unwrap();
+    assert!(
+        priming.data.is_empty() && priming.id.is_some(),
+        "priming event first"
+    );
+    assert!(items.contains(&crate::sse::SseItem::Retry(1000)));
+    let messages = response.sse_messages();
+    assert_eq!(messages.len(), 3);
+    assert_eq!(messages[0]["method"], "notifications/progress");
+    assert_eq!(messages[0]["params"]["progressToken"], "tok");
+    assert_eq!(messages[1]["params"]["progress"], 2.0);
+    assert_eq!(messages[2]["id"], 1);
+}
+
+#[test]
+fn progress_without_a_token_is_refused() {
+    let mut h = Harness::default();
+    let (id, _) = h.initialize();
+    let conn = h.connect();
+    h.send(
+        conn,
+        &Harness::post_wire(
+            Some(&id),
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
+        ),
+    );
+    let (handle, _) = h.take_request_event();
+    assert_eq!(
+        h.engine.send_progress(h.now, handle, 1.0, None, None),
+        Err(CommandError::NoProgressToken)
+    );
+}
+
+#[test]
+fn http_rules_refuse_with_clear_errors() {
+    let mut h = Harness::default();
+    let (id, _) = h.initialize();
+    let cases: Vec<(Vec<u8>, u16, i64)> = alloc::vec![
+        (
+            Harness::request(
+                "POST",
+                "/mcp",
+                &[
+                    ("Content-Type", "application/json"),
+                    ("Accept", "application/json")
+                ],
+                INIT
+            ),
+            406,
+            -32000
+        ),
+        (
+            Harness::request(
+                "POST",
+                "/mcp",
+                &[("Content-Type", "text/plain"), ("Accept", "*/*")],
+                INIT
+            ),
+            415,
+            -32000
+        ),
+        (Harness::request("PUT", "/mcp", &[], ""), 405, -32000),
+        (Harness::request("POST", "/nope", &[], ""), 404, -32000),
+        (
+            Harness::request(
+                "GET",
+                "/mcp",
+                &[("Accept", "application/json"), ("Mcp-Session-Id", &id)],
+                ""
+            ),
+            406,
+            -32000
+        ),
+        (
+            Harness::post_wire(None, r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#),
+            400,
+            -32000
+        ),
+        (
+            Harness::post_wire(
+                Some("no-such-session"),
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#
+            ),
+            404,
+            -32001
+        ),
+        (Harness::post_wire(None, "{oops"), 400, -32700),
+        (
+            Harness::post_wire(None, r#"{"jsonrpc":"2.0"}"#),
+            400,
+            -32600
+        ),
+        (
+            Harness::request(
+                "POST",
+                "/mcp",
+                &[
+                    ("Content-Type", "application/json"),
+                    ("Accept", "*/*"),
+                    ("Mcp-Session-Id", &id),
+                    ("MCP-Protocol-Version", "1999-01-01")
+                ],
+                "{}"
+            ),
+            400,
+            -32000
+        ),
+        (
+            Harness::request(
+                "POST",
+                "/mcp",
+                &[
+                    ("Content-Type", "application/json"),
+                    ("Accept", "*/*"),
+                    ("Mcp-Session-Id", &id)
+                ],
+                INIT
+            ),
+            400,
+            -32600
+        ),
+    ];
+    for (wire, status, code) in cases {
+        let conn = h.connect();
+        h.send(conn, &wire);
+        let response = h.take_response(conn).expect("a response");
+        assert_eq!(
+            response.status,
+            status,
+            "{}",
+            String::from_utf8_lossy(&wire)
+        );
+        assert_eq!(
+            response.json()["error"]["code"],
+            code,
+            "{}",
+            String::from_utf8_lossy(&wire)
+        );
+    }
+    let conn = h.connect();
+    h.send(conn, &Harness::request("PATCH", "/mcp", &[], ""));
+    assert_eq!(
+        h.take_response(conn).unwrap().header("allow"),
+        Some("GET, POST, DELETE")
+    );
+    assert_eq!(h.engine.stats().sessions, 1, "no refusal created a session");
+}
+
+#[test]
+fn dns_rebinding_is_refused_and_the_servers_own_host_accepted() {
+    let mut h = Harness::default();
+    for (host, origin, status) in [
+        ("evil.example.com", "http://evil.example.com", 403),
+        ("127.0.0.1:3000", "http://evil.example.com", 403),
+        ("localhost:3000", "http://localhost:3000", 200),
+        ("127.0.0.1:3000", "http://127.0.0.1:3000", 200),
+    ] {
+        let conn = h.connect();
+        let wire = alloc::format!(
+            "POST /mcp HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n{INIT}",
+            INIT.len()
+        );
+        h.send(conn, wire.as_bytes());
+        assert_eq!(
+            h.take_response(conn).unwrap().status,
+            status,
+            "{host} {origin}"
+        );
+    }
+}
+
+#[test]
+fn a_discover_probe_gets_400_minus_32000_and_creates_nothing() {
+    let mut h = Harness::default();
+    let probe = r#"{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;
+    let conn = h.connect();
+    h.send(
+        conn,
+        &Harness::request(
+            "POST",
+            "/mcp",
+            &[
+                ("Content-Type", "application/json"),
+                ("Accept", "application/json, text/event-stream"),
+                ("Mcp-Method", "server/discover"),
+            ],
+            probe,
+        ),
+    );
+    let response = h.take_response(conn).unwrap();
+    assert_eq!(response.status, 400);
+    assert_eq!(response.json()["error"]["code"], -32000);
+    assert_eq!(h.engine.stats().sessions, 0);
+}
+
+#[test]
+fn delete_ends_the_session_and_the_id_then_gets_404() {
+    let mut h = Harness::default();
+    let (id, key) = h.initialize();
+    let conn = h.connect();
+    h.send(
+        conn,
+        &Harness::request("DELETE", "/mcp", &[("Mcp-Session-Id", &id)], ""),
+    );
+    assert_eq!(h.take_response(conn).unwrap().status, 200);
+    assert!(h.events.iter().any(|e| matches!(e, Event::SessionClosed { session, reason: CloseReason::Deleted } if *session == key)));
+    let after = h.post(
+        Some(&id),
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+    );
+    assert_eq!(after.status, 404);
+    assert_eq!(h.engine.stats().sessions, 0);
+}
+
+#[test]
+fn notifications_only_posts_are_accepted_with_202() {
+    let mut h = Harness::default();
+    let (id, _) = h.initialize();
+    let response = h.post(
+        Some(&id),
+        r#"{"jsonrpc":"2.0","method":"notifications/roots/list_changed"}"#,
+    );
+    assert_eq!(response.status, 202);
+    assert!(response.body.is_empty());
+    assert!(h.events.iter().any(|e| matches!(e, Event::Notification { method, .. } if method == "notifications/roots/list_changed")));
+}
+
+#[test]
+fn batches_only_in_2025_03_26() {
+    let mut h = Harness::default();
+    let (id, _) = h.initialize();
+    let batch =
+        r#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"ping"},7]"#;
+    let conn = h.connect();
+    h.send(
+        conn,
+        &Harness::request(
+            "POST",
+            "/mcp",
+            &[
+                ("Content-Type", "application/json"),
+                ("Accept", "*/*"),
+                ("Mcp-Session-Id", &id),
+            ],
+            batch,
+        ),
+    );
+    let response = h.take_response(conn).unwrap();
+    let body = response.json();
+    assert_eq!(body.as_array().unwrap().len(), 3, "{body}");
+    assert_eq!(body[2]["error"]["code"], -32600);
+    let refused = h.post(Some(&id), batch);
+    assert_eq!(refused.status, 400, "2025-11-25 header: no batches");
+}
+
+#[test]
+fn get_stream_carries_unsolicited_messages_and_keepalives_and_a_second_gets_409() {
+    let mut h = Harness::default();
+    let (id, key) = h.initialize();
+    let conn = h.connect();
+    let get = Harness::request(
+        "GET",
+        "/mcp",
+        &[
+            ("Accept", "text/event-stream"),
+            ("Mcp-Session-Id", &id),
+            ("MCP-Protocol-Version", "2025-11-25"),
+        ],
+        "",
+    );
+    h.send(conn, &get);
+    let head = h.peek_response(conn).unwrap();
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("cache-control"), Some("no-cache, no-transform"));
+    assert!(!head.complete);
+    let second = h.connect();
+    h.send(second, &get);
+    assert_eq!(h.take_response(second).unwrap().status, 409);
+
+    h.engine
+        .notify(h.now, key, "notifications/tools/list_changed", None)
+        .unwrap();
+    h.pump();
+    let messages = h.peek_response(conn).unwrap().sse_messages();
+    assert_eq!(
+        messages,
+        [json!({"jsonrpc":"2.0","method":"notifications/tools/list_changed"})]
+    );
+
+    let comments = |h: &Harness| {
+        h.peek_response(conn)
+            .unwrap()
+            .sse()
+            .iter()
+            .filter(|i| matches!(i, crate::sse::SseItem::Comment(_)))
+            .count()
+    };
+    assert_eq!(comments(&h), 1, "a comment right after the headers");
+    h.advance(15_000);
+    assert_eq!(comments(&h), 2);
+    h.advance(30_000);
+    assert_eq!(comments(&h), 4);
+}
+
+#[test]
+fn unsolicited_messages_wait_in_a_bounded_backlog_until_a_get_stream_opens() {
+    let mut config = Config::new("t", "1");
+    config.limits.backlog_events = 2;
+    let mut h = Harness::new(config);
+    let (id, key) = h.initialize();
+    for n in 0..3 {
+        let params = raw(&alloc::format!(r#"{{"n":{n}}}"#));
+        h.engine
+            .notify(h.now, key, "notifications/x", Some(&params))
+            .unwrap();
+    }
+    assert_eq!(h.engine.counters().backlog_dropped, 1);
+    let conn = h.connect();
+    h.send(
+        conn,
+        &Harness::request(
+            "GET",
+            "/mcp",
+            &[("Accept", "text/event-stream"), ("Mcp-Session-Id", &id)],
+            "",
+        ),
+    );
+    let messages = h.peek_response(conn).unwrap().sse_messages();
+    assert_eq!(
+        messages
+            .iter()
+            .map(|m| m["params"]["n"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        [1, 2]
+    );
+}
+
+#[test]
+fn cancellation_by_the_client_reaches_the_application_and_completes_the_post() {
+    let mut h = Harness::default();
+    let (id, _) = h.initialize();
+    let conn = h.connect();
+    h.send(
+        conn,
+        &Harness::post_wire(
+            Some(&id),
+            r#"{"jsonrpc":"2.0","id":9,"method":"tools/call"}"#,
+        ),
+    );
+    let (handle, _) = h.take_request_event();
+    let cancel = h.post(Some(&id), r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":9,"reason":"user"}}"#);
+    assert_eq!(cancel.status, 202);
+    assert!(h.events.iter().any(|e| matches!(e, Event::Cancelled { handle: c, reason: CancelReason::ByClient(Some(r)) } if *c == handle && r == "user")));
+    assert_eq!(
+        h.take_response(conn).unwrap().status,
+        202,
+        "no response is sent for a cancelled request"
+    );
+    let unknown = h.post(
+        Some(&id),
+        r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":12345}}"#,
+    );
+    assert_eq!(unknown.status, 202, "unknown ids are ignored");
+}
+
+#[test]
+fn set_level_filters_log_messages() {
+    let mut h = Harness::default();
+    let (id, key) = h.initialize();
+    let conn = h.connect();
+    h.send(
+        conn,
+        &Harness::request(
+            "GET",
+            "/mcp",
+            &[("Accept", "text/event-stream"), ("Mcp-Session-Id", &id)],
+            "",
+        ),
+    );
+    let set = h.post(
+        Some(&id),
+        r#"{"jsonrpc":"2.0","id":1,"method":"logging/setLevel","params":{"level":"warning"}}"#,
+    );
+    assert_eq!(set.json()["result"], json!({}));
+    let data = raw(r#""hello""#);
+    h.engine
+        .send_log(
+            h.now,
+            Target::Session(key),
+            crate::engine::LogLevel::Info,
+            None,
+            &data,
+        )
+        .unwrap();
+    h.engine
+        .send_log(
+            h.now,
+            Target::Session(key),
+            crate::engine::LogLevel::Error,
+            Some("db"),
+            &data,
+        )
+        .unwrap();
+    h.pump();
+    let messages = h.peek_response(conn).unwrap().sse_messages();
+    assert_eq!(
+        messages,
+        [
+            json!({"jsonrpc":"2.0","method":"notifications/message","params":{"level":"error","logger":"db","data":"hello"}})
+        ]
+    );
+    let bad = h.post(
+        Some(&id),
+        r#"{"jsonrpc":"2.0","id":2,"method":"logging/setLevel","params":{"level":"loud"}}"#,
+    );
+    assert_eq!(bad.json()["error"]["code"], -32602);
+}
+
+#[test]
+fn resource_updates_reach_subscribers_only_and_broadcasts_reach_everyone() {
+    let mut h = Harness::default();
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let (id, _) = h.initialize();
+        let conn = h.connect();
+        h.send(
+            conn,
+            &Harness::request(
+                "GET",
+                "/mcp",
+                &[("Accept", "text/event-stream"), ("Mcp-Session-Id", &id)],
+                "",
+            ),
+        );
+        streams.push((id, conn));
+    }
+    let subscribe = r#"{"jsonrpc":"2.0","id":1,"method":"resources/subscribe","params":{"uri":"test://watched"}}"#;
+    h.post(Some(&streams[1].0), subscribe);
+    assert_eq!(h.engine.resource_updated(h.now, "test://watched"), 1);
+    assert_eq!(h.engine.resource_updated(h.now, "test://other"), 0);
+    assert_eq!(
+        h.engine
+            .broadcast(h.now, "notifications/tools/list_changed", None),
+        3
+    );
+    h.pump();
+    let count = |h: &Harness, conn, method: &str| {
+        h.peek_response(conn)
+            .unwrap()
+            .sse_messages()
+            .iter()
+            .filter(|m| m["method"] == method)
+            .count()
+    };
+    for (i, (_, conn)) in streams.iter().enumerate() {
+        assert_eq!(
+            count(&h, *conn, "notifications/resources/updated"),
+            usize::from(i == 1)
+        );
+        assert_eq!(count(&h, *conn, "notifications/tools/list_changed"), 1);
+    }
+    let unsubscribe = subscribe.replace("resources/subscribe", "resources/unsubscribe");
+    h.post(Some(&streams[1].0), &unsubscribe);
+    assert_eq!(h.engine.resource_updated(h.now, "test://watched"), 0);
+}
+
+#[test]
+fn requests_to_the_client_are_answered_or_time_out() {
+    let mut h = Harness::default();
+    let (id, key) = h.initialize();
+    let conn = h.connect();
+    h.send(
+        conn,
+        &Harness::post_wire(
+            Some(&id),
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
+        ),
+    );
+    let (handle, _) = h.take_request_event();
+    let params = raw(r#"{"messages":[]}"#);
+    let sampling = h
+        .engine
+        .request_client(
+            h.now,
+            Target::Request(handle),
+            "sampling/createMessage",
+            Some(&params),
+            None,
+        )
+        .unwrap();
+    h.pump();
+    let messages = h.peek_response(conn).unwrap().sse_messages();
+    assert_eq!(messages[0]["method"], "sampling/createMessage");
+    let wire_id = messages[0]["id"].as_i64().unwrap();
+    let answer = alloc::format!(r#"{{"jsonrpc":"2.0","id":{wire_id},"result":{{"model":"m"}}}}"#);
+    assert_eq!(h.post(Some(&id), &answer).status, 202);
+    assert!(h.events.iter().any(|e| matches!(e, Event::ClientResponse { handle, result: Ok(r) } if *handle == sampling && r.get().contains("model"))));
+
+    let lost = h
+        .engine
+        .request_client(
+            h.now,
+            Target::Session(key),
+            "roots/list",
+            None,
+            Some(crate::time::Duration::from_secs(5)),
+        )
+        .unwrap();
+    h.advance(5_000);
+    assert!(h.events.iter().any(|e| matches!(e, Event::ClientResponse { handle, result: Err(crate::engine::ClientError::Timeout) } if *handle == lost)));
+    assert_eq!(h.engine.stats().outbound_requests, 0);
+}
+
+#[test]
+fn always_sse_mode_primes_every_post() {
+    let mut config = Config::new("t", "1");
+    config.response_mode = ResponseMode::Sse;
+    let mut h = Harness::new(config);
+    let response = h.post(None, INIT);
+    assert_eq!(response.header("content-type"), Some("text/event-stream"));
+    assert!(response.complete);
+    assert_eq!(
+        response.sse_messages()[0]["result"]["protocolVersion"],
+        "2025-11-25"
+    );
+}
+
+#[test]
+fn legacy_http_sse_sessions_work_end_to_end() {
+    let mut h = Harness::default();
+    let sse = h.connect();
+    h.send(
+        sse,
+        &Harness::request("GET", "/sse", &[("Accept", "text/event-stream")], ""),
+    );
+    let stream = h.peek_response(sse).unwrap();
+    let endpoint = stream
+        .sse()
+        .into_iter()
+        .find_map(|i| match i {
+            crate::sse::SseItem::Event(e) if e.event == "endpoint" => Some(e.data),
+            _ => None,
+        })
+        .unwrap();
+    assert!(endpoint.starts_with("/messages?sessionId="));
+    let conn = h.connect();
+    let init = INIT.replace("2025-11-25", "2024-11-05");
+    h.send(
+        conn,
+        &Harness::request(
+            "POST",
+            &endpoint,
+            &[("Content-Type", "application/json")],
+            &init,
+        ),
+    );
+    let accepted = h.take_response(conn).unwrap();
+    assert_eq!(
+        (accepted.status, accepted.body.as_slice()),
+        (202, &b"Accepted"[..])
+    );
+    let messages = h.peek_response(sse).unwrap().sse_messages();
+    assert_eq!(messages[0]["result"]["protocolVersion"], "2024-11-05");
+    // The session lives as long as its stream.
+    h.engine.handle_closed(h.now, sse);
+    h.pump();
+    assert!(h.events.iter().any(|e| matches!(
+        e,
+        Event::SessionClosed {
+            reason: CloseReason::StreamClosed,
+            ..
+        }
+    )));
+    assert_eq!(h.engine.stats().sessions, 0);
+}
+
+#[test]
+fn request_level_exchanges_produce_head_body_end() {
+    let mut h = Harness::default();
+    let request = crate::http1::Request::builder("POST", "/mcp")
+        .header("host", "localhost:8787")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(INIT.as_bytes().to_vec())
+        .build()
+        .unwrap();
+    let exchange = h.engine.handle_request(h.now, request);
+    h.check();
+    assert_eq!(
+        h.engine.poll_timeout(),
+        Some(h.now),
+        "output waiting means the deadline is now"
+    );
+    let mut outputs = Vec::new();
+    while let Some(output) = h.engine.poll_exchange_output(exchange) {
+        outputs.push(output);
+        h.check();
+    }
+    assert!(
+        matches!(&outputs[0], crate::engine::ExchangeOutput::Head { status: 200, headers } if headers.iter().any(|(n, _)| n == "mcp-session-id"))
+    );
+    assert!(matches!(
+        outputs.last(),
+        Some(crate::engine::ExchangeOutput::End)
+    ));
+    assert_eq!(h.engine.stats().exchanges, 0);
+}
+
+#[test]
+fn session_limit_is_exact() {
+    let mut config = Config::new("t", "1");
+    config.limits.max_sessions = 2;
+    let mut h = Harness::new(config);
+    assert_eq!(h.post(None, INIT).status, 200);
+    assert_eq!(h.post(None, INIT).status, 200);
+    let refused = h.post(None, INIT);
+    assert_eq!(refused.status, 503);
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    assert_eq!(h.engine.stats().sessions, 2);
+}
+
+#[test]
+fn connection_limit_answers_503_then_refuses() {
+    let mut config = Config::new("t", "1");
+    config.limits.max_connections = 1;
+    let mut h = Harness::new(config);
+    let first = h.connect();
+    let second = h.engine.handle_accept(h.now).unwrap();
+    h.pump();
+    assert_eq!(h.take_response(second).unwrap().status, 503);
+    assert!(h.closed.contains(&second));
+    let third = h.engine.handle_accept(h.now).unwrap();
+    let fourth = h.engine.handle_accept(h.now);
+    assert!(fourth.is_err(), "past twice the limit, refused outright");
+    h.pump();
+    let _ = (first, third);
+}

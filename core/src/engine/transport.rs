@@ -1,0 +1,569 @@
+//! Inputs and outputs at both entry levels, and the sinks every response is written through.
+//!
+//! Byte level: a connection's bytes go through its [`ServerCodec`]; requests come out of it one
+//! at a time. Request level: the host hands over a parsed [`Request`] and polls
+//! [`ExchangeOutput`]s. Both end in the same router, and every response is written with the
+//! helpers at the end of this file, whichever sink it goes to.
+
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use super::Engine;
+use super::entities::{Conn, ConnTimer, Exchange, HostQueue, Sink};
+use super::ids::{ConnId, ExchangeId};
+use crate::http1::{Payload, Phase, Request, ResponseBody, ResponseHead, ServerCodec};
+use crate::time::Instant;
+use crate::timer::TimerTable;
+
+/// Bytes handed to the adapter and not yet reported written, per connection. It bounds what an
+/// adapter buffers for a socket; the rest stays queued (and counted) in the core.
+const MAX_UNACKED: usize = 64 * 1024;
+
+/// What the adapter must do with a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnAction {
+    /// Write the last `len` bytes appended to the buffer to `conn`'s socket, then report with
+    /// [`Engine::handle_written`].
+    Write {
+        /// The connection.
+        conn: ConnId,
+        /// How many bytes were appended.
+        len: usize,
+    },
+    /// Close `conn`'s socket. The engine has already forgotten it.
+    Close {
+        /// The connection.
+        conn: ConnId,
+    },
+}
+
+/// One piece of a request-level exchange's response, in order: one `Head`, any number of
+/// `Body` pieces, one `End`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExchangeOutput {
+    /// Status and headers.
+    Head {
+        /// The status code.
+        status: u16,
+        /// Header fields (lowercase names).
+        headers: Vec<(String, String)>,
+    },
+    /// Body bytes.
+    Body(Payload),
+    /// The response is complete.
+    End,
+}
+
+/// Why a connection refused to be accepted: the engine holds twice its connection limit already
+/// (connections past the limit are answered 503 until then). Drop the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AcceptRefused;
+
+impl Engine {
+    // ---- Byte level ----
+
+    /// A new connection. Past `max_connections` it is answered 503 with `Retry-After` and
+    /// closed; past twice that, it is refused outright.
+    pub fn handle_accept(&mut self, now: Instant) -> Result<ConnId, AcceptRefused> {
+        self.tick(now);
+        let limit = self.config.limits.max_connections;
+        if self.conns.len() >= limit.saturating_mul(2) {
+            self.counters.connections_refused += 1;
+            return Err(AcceptRefused);
+        }
+        let id = ConnId(self.ids.next());
+        let mut codec = ServerCodec::new(self.config.limits.http);
+        if self.conns.len() >= limit || self.shutdown_deadline.is_some() {
+            let body = crate::jsonrpc::error_body(
+                None,
+                crate::jsonrpc::ErrorCode::SERVER_ERROR,
+                "Service Unavailable: too many connections",
+            );
+            codec.refuse(
+                &ResponseHead::new(
+                    503,
+                    &[("content-type", "application/json"), ("retry-after", "1")],
+                ),
+                &body,
+            );
+            self.counters.connections_refused += 1;
+        }
+        self.conns.insert(
+            id,
+            Conn {
+                codec,
+                exchange: None,
+                unacked: 0,
+                timers: TimerTable::new(),
+            },
+        );
+        self.counters.connections_accepted += 1;
+        self.touch_conn(id);
+        self.settle();
+        Ok(id)
+    }
+
+    /// Bytes read from `conn`'s socket. Returns how many were taken, at most
+    /// [`Engine::read_capacity`]; offer the rest again later.
+    pub fn handle_bytes(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) -> usize {
+        self.tick(now);
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return bytes.len();
+        };
+        let taken = c.codec.receive(bytes);
+        self.touch_conn(conn);
+        self.settle();
+        taken
+    }
+
+    /// How many bytes `conn` accepts now. At zero, stop reading until it grows (after a
+    /// response ends).
+    #[must_use]
+    pub fn read_capacity(&self, conn: ConnId) -> usize {
+        self.conns.get(&conn).map_or(0, |c| c.codec.read_capacity())
+    }
+
+    /// The adapter wrote `len` of the bytes it took for `conn`.
+    pub fn handle_written(&mut self, now: Instant, conn: ConnId, len: usize) {
+        let now = self.tick(now);
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.unacked = c.unacked.saturating_sub(len);
+        if len > 0 {
+            // Progress: the write deadline starts over.
+            self.conn_timers.stop(&mut c.timers, conn, ConnTimer::Write);
+        }
+        let _ = now;
+        self.touch_conn(conn);
+        self.settle();
+    }
+
+    /// `conn`'s peer closed its sending side.
+    pub fn handle_eof(&mut self, now: Instant, conn: ConnId) {
+        self.tick(now);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.codec.receive_eof();
+            self.touch_conn(conn);
+        }
+        self.settle();
+    }
+
+    /// `conn`'s socket is gone (reset, error, or closed by the adapter).
+    pub fn handle_closed(&mut self, now: Instant, conn: ConnId) {
+        self.tick(now);
+        self.remove_conn(conn, false);
+        self.settle();
+    }
+
+    /// The next thing to do with a socket: bytes to write (appended to `buf`) or a close.
+    #[must_use]
+    pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<ConnAction> {
+        if let Some(conn) = self.closing.pop_front() {
+            return Some(ConnAction::Close { conn });
+        }
+        while let Some(conn) = self.dirty.pop_first() {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                continue;
+            };
+            let room = MAX_UNACKED.saturating_sub(c.unacked);
+            let len = c.codec.poll_transmit(buf, room);
+            c.unacked += len;
+            self.touch_conn(conn);
+            self.settle();
+            if len > 0 {
+                return Some(ConnAction::Write { conn, len });
+            }
+            if let Some(closed) = self.closing.pop_front() {
+                return Some(ConnAction::Close { conn: closed });
+            }
+        }
+        None
+    }
+
+    // ---- Request level ----
+
+    /// A request parsed by the host. Poll its response with
+    /// [`Engine::poll_exchange_output`].
+    pub fn handle_request(&mut self, now: Instant, request: Request) -> ExchangeId {
+        self.tick(now);
+        let id = ExchangeId(self.ids.next());
+        self.exchanges.insert(
+            id,
+            Exchange {
+                sink: Sink::Host(HostQueue::default()),
+                stream: None,
+                streaming: false,
+            },
+        );
+        self.route(id, request);
+        self.settle();
+        id
+    }
+
+    /// The next piece of `exchange`'s response. After [`ExchangeOutput::End`] the exchange is
+    /// forgotten.
+    #[must_use]
+    pub fn poll_exchange_output(&mut self, exchange: ExchangeId) -> Option<ExchangeOutput> {
+        let ex = self.exchanges.get_mut(&exchange)?;
+        let Sink::Host(queue) = &mut ex.sink else {
+            return None;
+        };
+        let item = queue.items.pop_front();
+        match &item {
+            Some(ExchangeOutput::Body(payload)) => queue.bytes -= payload.as_slice().len(),
+            Some(ExchangeOutput::End) => {
+                self.exchanges.remove(&exchange);
+            }
+            _ => {}
+        }
+        if !self
+            .exchanges
+            .get(&exchange)
+            .is_some_and(|e| matches!(&e.sink, Sink::Host(q) if !q.items.is_empty()))
+        {
+            self.host_ready.remove(&exchange);
+        }
+        item
+    }
+
+    /// Request-level exchanges with output waiting, in id order.
+    pub fn exchanges_with_output(&self) -> impl Iterator<Item = ExchangeId> + '_ {
+        self.host_ready.iter().copied()
+    }
+
+    /// The host stopped reading `exchange`'s response (the client went away, or the response
+    /// stream was cancelled). A stream it carried stays resumable for the resume window.
+    pub fn handle_exchange_closed(&mut self, now: Instant, exchange: ExchangeId) {
+        self.tick(now);
+        if self.exchanges.contains_key(&exchange) {
+            self.abort_exchange(exchange);
+        }
+        self.settle();
+    }
+
+    // ---- Internals: connections ----
+
+    /// Marks `conn` for re-evaluation by [`Engine::settle`].
+    pub(super) fn touch_conn(&mut self, conn: ConnId) {
+        self.touched.insert(conn);
+    }
+
+    /// Brings every touched connection up to date: answers pipelined requests, recomputes
+    /// timers and output readiness, and closes connections that are done. Every public entry
+    /// point ends here, so no connection is left in a state nobody will look at again.
+    pub(super) fn settle(&mut self) {
+        loop {
+            while let Some(conn) = self.touched.pop_first() {
+                self.pump(conn);
+                self.settle_conn(conn);
+            }
+            // Shutdown ends early once nothing is in flight.
+            if self.shutdown_deadline.is_some()
+                && !self.shutdown_sessions_ended
+                && self.inflight.is_empty()
+            {
+                self.finish_shutdown();
+                continue;
+            }
+            break;
+        }
+    }
+
+    /// Hands the connection's complete requests to the router while no exchange is open.
+    fn pump(&mut self, conn: ConnId) {
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            if c.exchange.is_some() {
+                return;
+            }
+            match c.codec.poll_request() {
+                None => return,
+                Some(Ok(request)) => {
+                    let id = ExchangeId(self.ids.next());
+                    c.exchange = Some(id);
+                    self.exchanges.insert(
+                        id,
+                        Exchange {
+                            sink: Sink::Conn(conn),
+                            stream: None,
+                            streaming: false,
+                        },
+                    );
+                    self.route(id, request);
+                }
+                Some(Err(error)) => {
+                    self.counters.http_errors += 1;
+                    let _ = c.codec.send_error(&error);
+                }
+            }
+        }
+    }
+
+    /// Timers, output readiness and closing for one connection.
+    fn settle_conn(&mut self, conn: ConnId) {
+        let now = self.now();
+        let timeouts = self.config.timeouts;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            self.dirty.remove(&conn);
+            return;
+        };
+        let queued = c.codec.queued_bytes();
+        if queued > 0 && c.unacked < MAX_UNACKED {
+            self.dirty.insert(conn);
+        } else {
+            self.dirty.remove(&conn);
+        }
+        if c.codec.wants_close() && queued == 0 && c.unacked == 0 {
+            self.remove_conn(conn, true);
+            return;
+        }
+        if queued + c.unacked > self.config.limits.max_queued_bytes_per_connection {
+            self.counters.slow_readers_disconnected += 1;
+            self.remove_conn(conn, true);
+            return;
+        }
+        let phase = c.codec.phase();
+        let reading = matches!(phase, Phase::ReadingHead | Phase::ReadingBody);
+        match (reading, c.timers.get(ConnTimer::RequestRead)) {
+            (true, None) => {
+                self.conn_timers.set(
+                    &mut c.timers,
+                    conn,
+                    ConnTimer::RequestRead,
+                    now + timeouts.request_read,
+                );
+            }
+            (false, Some(_)) => {
+                self.conn_timers
+                    .stop(&mut c.timers, conn, ConnTimer::RequestRead);
+            }
+            _ => {}
+        }
+        let idle = phase == Phase::Idle && queued == 0 && c.unacked == 0;
+        match (idle, c.timers.get(ConnTimer::Idle)) {
+            (true, None) => {
+                self.conn_timers.set(
+                    &mut c.timers,
+                    conn,
+                    ConnTimer::Idle,
+                    now + timeouts.connection_idle,
+                );
+            }
+            (false, Some(_)) => {
+                self.conn_timers.stop(&mut c.timers, conn, ConnTimer::Idle);
+            }
+            _ => {}
+        }
+        let writing = queued + c.unacked > 0;
+        match (writing, c.timers.get(ConnTimer::Write)) {
+            (true, None) => {
+                self.conn_timers
+                    .set(&mut c.timers, conn, ConnTimer::Write, now + timeouts.write);
+            }
+            (false, Some(_)) => {
+                self.conn_timers.stop(&mut c.timers, conn, ConnTimer::Write);
+            }
+            _ => {}
+        }
+    }
+
+    /// Forgets `conn` and everything only it held. With `tell_adapter`, the adapter learns of
+    /// it from `poll_transmit`.
+    pub(super) fn remove_conn(&mut self, conn: ConnId, tell_adapter: bool) {
+        let Some(mut c) = self.conns.remove(&conn) else {
+            return;
+        };
+        self.conn_timers.stop_all(&mut c.timers, conn);
+        self.dirty.remove(&conn);
+        self.touched.remove(&conn);
+        if let Some(exchange) = c.exchange.take() {
+            self.abort_exchange(exchange);
+        }
+        c.codec.close();
+        if tell_adapter {
+            self.closing.push_back(conn);
+        }
+    }
+
+    // ---- Internals: writing responses ----
+
+    /// A complete response with a body of known length. Ends the exchange.
+    pub(super) fn send_full(
+        &mut self,
+        exchange: ExchangeId,
+        status: u16,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) {
+        let Some(ex) = self.exchanges.get_mut(&exchange) else {
+            return;
+        };
+        match &mut ex.sink {
+            Sink::Conn(conn) => {
+                let conn = *conn;
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    let _ = c.codec.send_response(
+                        &ResponseHead::new(status, headers),
+                        ResponseBody::Full(body),
+                    );
+                    self.touch_conn(conn);
+                }
+            }
+            Sink::Host(queue) => {
+                queue.items.push_back(ExchangeOutput::Head {
+                    status,
+                    headers: owned_headers(headers),
+                });
+                if !body.is_empty() {
+                    queue.push_body(Payload::Owned(body.to_vec()));
+                }
+                self.host_ready.insert(exchange);
+            }
+        }
+        self.finish_exchange(exchange);
+    }
+
+    /// The head of a streaming response.
+    pub(super) fn send_stream_head(&mut self, exchange: ExchangeId, headers: &[(&str, &str)]) {
+        let Some(ex) = self.exchanges.get_mut(&exchange) else {
+            return;
+        };
+        ex.streaming = true;
+        match &mut ex.sink {
+            Sink::Conn(conn) => {
+                let conn = *conn;
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    let _ = c
+                        .codec
+                        .send_response(&ResponseHead::new(200, headers), ResponseBody::Streaming);
+                    self.touch_conn(conn);
+                }
+            }
+            Sink::Host(queue) => {
+                queue.head_sent = true;
+                queue.items.push_back(ExchangeOutput::Head {
+                    status: 200,
+                    headers: owned_headers(headers),
+                });
+                self.host_ready.insert(exchange);
+            }
+        }
+    }
+
+    /// Part of a streaming body: `prefix`, then `shared` by reference.
+    pub(super) fn send_stream_data(
+        &mut self,
+        exchange: ExchangeId,
+        prefix: &[u8],
+        shared: Option<&Arc<[u8]>>,
+    ) {
+        let Some(ex) = self.exchanges.get_mut(&exchange) else {
+            return;
+        };
+        let over = match &mut ex.sink {
+            Sink::Conn(conn) => {
+                let conn = *conn;
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    let _ = match shared {
+                        Some(shared) => c.codec.send_body_shared(prefix, shared),
+                        None => c.codec.send_body(prefix),
+                    };
+                    self.touch_conn(conn);
+                }
+                false
+            }
+            Sink::Host(queue) => {
+                if !prefix.is_empty() {
+                    queue.push_body(Payload::Owned(prefix.to_vec()));
+                }
+                if let Some(shared) = shared {
+                    queue.push_body(Payload::Shared(shared.clone()));
+                }
+                self.host_ready.insert(exchange);
+                queue.bytes > self.config.limits.max_queued_bytes_per_connection
+            }
+        };
+        if over {
+            // A host that does not read its stream is a slow reader: cut it loose.
+            self.counters.slow_readers_disconnected += 1;
+            self.abort_exchange(exchange);
+        }
+    }
+
+    /// Ends a streaming response cleanly. Ends the exchange.
+    pub(super) fn finish_stream_response(&mut self, exchange: ExchangeId) {
+        let Some(ex) = self.exchanges.get_mut(&exchange) else {
+            return;
+        };
+        if let Sink::Conn(conn) = &ex.sink {
+            let conn = *conn;
+            if let Some(c) = self.conns.get_mut(&conn) {
+                let _ = c.codec.finish_body();
+                self.touch_conn(conn);
+            }
+        }
+        self.finish_exchange(exchange);
+    }
+
+    /// The response is complete: detach its stream and release the exchange (a request-level
+    /// exchange stays until the host takes `End`).
+    fn finish_exchange(&mut self, exchange: ExchangeId) {
+        let Some(ex) = self.exchanges.get_mut(&exchange) else {
+            return;
+        };
+        let stream = ex.stream.take();
+        match &mut ex.sink {
+            Sink::Conn(conn) => {
+                let conn = *conn;
+                self.exchanges.remove(&exchange);
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.exchange = None;
+                }
+                self.touch_conn(conn);
+            }
+            Sink::Host(queue) => {
+                if !queue.ended {
+                    queue.ended = true;
+                    queue.items.push_back(ExchangeOutput::End);
+                    self.host_ready.insert(exchange);
+                }
+            }
+        }
+        if let Some(stream) = stream {
+            self.stream_lost_exchange(stream);
+        }
+    }
+
+    /// The exchange ends without completing its response (the peer vanished or is too slow).
+    pub(super) fn abort_exchange(&mut self, exchange: ExchangeId) {
+        let Some(mut ex) = self.exchanges.remove(&exchange) else {
+            return;
+        };
+        self.host_ready.remove(&exchange);
+        if let Sink::Conn(conn) = ex.sink {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.exchange = None;
+                // A half-written response poisons the connection: close it.
+                if ex.streaming || c.codec.phase() != Phase::Idle {
+                    c.codec.close_after_response();
+                    let _ = c.codec.close();
+                }
+                self.touch_conn(conn);
+            }
+        }
+        if let Some(stream) = ex.stream.take() {
+            self.stream_lost_exchange(stream);
+        }
+    }
+}
+
+fn owned_headers(headers: &[(&str, &str)]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.to_string()))
+        .collect()
+}
