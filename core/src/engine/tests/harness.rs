@@ -150,10 +150,25 @@ impl Harness {
     /// Advances virtual time by `ms`, firing every deadline on the way exactly when due.
     pub(super) fn advance(&mut self, ms: u64) {
         let target = self.now + Duration::from_millis(ms);
+        let mut repeats = 0;
+        let mut last = None;
         while let Some(deadline) = self.engine.poll_timeout() {
             if deadline > target {
                 break;
             }
+            // Handling a deadline and draining must move it: one that stays put would spin an
+            // adapter's loop forever.
+            repeats = if last == Some(deadline) {
+                repeats + 1
+            } else {
+                0
+            };
+            assert!(
+                repeats < 100,
+                "deadline {deadline:?} does not clear: {}",
+                self.engine.stats()
+            );
+            last = Some(deadline);
             self.now = self.now.max(deadline);
             self.engine.handle_timeout(self.now);
             self.pump();
