@@ -787,3 +787,261 @@ fn connection_limit_answers_503_then_refuses() {
     h.pump();
     let _ = (first, third);
 }
+
+#[test]
+fn a_dropped_post_stream_is_resumed_with_last_event_id_and_replays_exactly_what_was_missed() {
+    let mut h = Harness::default();
+    let (id, _) = h.initialize();
+    let conn = h.connect();
+    h.send(
+        conn,
+        &Harness::post_wire(Some(&id), r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"test_reconnection","_meta":{"progressToken":1}}}"#),
+    );
+    let (handle, _) = h.take_request_event();
+    h.engine
+        .send_progress(h.now, handle, 1.0, None, None)
+        .unwrap();
+    h.pump();
+    let seen = h.peek_response(conn).unwrap();
+    let last_id = seen
+        .sse()
+        .iter()
+        .filter_map(|i| match i {
+            crate::sse::SseItem::Event(e) => e.id.clone(),
+            _ => None,
+        })
+        .last()
+        .unwrap();
+    // The connection drops; the server keeps working and answers.
+    h.engine.handle_closed(h.now, conn);
+    h.pump();
+    h.engine
+        .send_progress(h.now, handle, 2.0, None, None)
+        .unwrap();
+    h.engine
+        .respond(h.now, handle, Reply::Result(raw(r#"{"content":[]}"#)))
+        .unwrap();
+    h.pump();
+    assert_eq!(h.engine.stats().streams, 1, "the stream lingers, resumable");
+    let resume = h.connect();
+    h.send(
+        resume,
+        &Harness::request(
+            "GET",
+            "/mcp",
+            &[
+                ("Accept", "text/event-stream"),
+                ("Mcp-Session-Id", &id),
+                ("Last-Event-ID", &last_id),
+            ],
+            "",
+        ),
+    );
+    let replay = h.take_response(resume).unwrap();
+    assert!(replay.complete, "a finished stream ends after its replay");
+    let messages = replay.sse_messages();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert_eq!(messages[0]["params"]["progress"], 2.0);
+    assert_eq!(messages[1]["id"], 1);
+    assert_eq!(h.engine.stats().streams, 0);
+    assert_eq!(h.engine.counters().streams_resumed, 1);
+
+    let bogus = h.connect();
+    h.send(
+        bogus,
+        &Harness::request(
+            "GET",
+            "/mcp",
+            &[
+                ("Accept", "text/event-stream"),
+                ("Mcp-Session-Id", &id),
+                ("Last-Event-ID", "999-1"),
+            ],
+            "",
+        ),
+    );
+    assert_eq!(h.take_response(bogus).unwrap().status, 400);
+}
+
+#[test]
+fn a_stream_of_another_session_cannot_be_resumed() {
+    let mut config = Config::new("t", "1");
+    config.response_mode = ResponseMode::Sse;
+    let mut h = Harness::new(config);
+    let (alice, _) = h.initialize();
+    let (mallory, _) = h.initialize();
+    let conn = h.connect();
+    h.send(
+        conn,
+        &Harness::post_wire(
+            Some(&alice),
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
+        ),
+    );
+    let event_id = h
+        .peek_response(conn)
+        .unwrap()
+        .sse()
+        .iter()
+        .find_map(|i| match i {
+            crate::sse::SseItem::Event(e) => e.id.clone(),
+            _ => None,
+        })
+        .unwrap();
+    h.engine.handle_closed(h.now, conn);
+    h.pump();
+    let thief = h.connect();
+    h.send(
+        thief,
+        &Harness::request(
+            "GET",
+            "/mcp",
+            &[
+                ("Accept", "text/event-stream"),
+                ("Mcp-Session-Id", &mallory),
+                ("Last-Event-ID", &event_id),
+            ],
+            "",
+        ),
+    );
+    assert_eq!(h.take_response(thief).unwrap().status, 400);
+}
+
+#[test]
+fn request_timeout_cancels_and_answers_with_an_error() {
+    let mut config = Config::new("t", "1");
+    config.timeouts.request = Some(crate::time::Duration::from_secs(30));
+    let mut h = Harness::new(config);
+    let (id, _) = h.initialize();
+    let conn = h.connect();
+    h.send(
+        conn,
+        &Harness::post_wire(
+            Some(&id),
+            r#"{"jsonrpc":"2.0","id":3,"method":"tools/call"}"#,
+        ),
+    );
+    let (handle, _) = h.take_request_event();
+    h.advance(29_999);
+    assert_eq!(
+        h.engine.stats().inflight_requests,
+        1,
+        "not before the deadline"
+    );
+    h.advance(1);
+    assert!(h.events.iter().any(|e| matches!(e, Event::Cancelled { handle: c, reason: CancelReason::Timeout } if *c == handle)));
+    let response = h.take_response(conn).unwrap();
+    assert_eq!(
+        response.sse_messages().last().unwrap()["error"]["message"],
+        "Request timed out"
+    );
+}
+
+#[test]
+fn a_session_that_never_finishes_initialization_is_closed_early() {
+    let mut h = Harness::default();
+    let response = h.post(None, INIT);
+    assert_eq!(response.status, 200);
+    h.advance(59_999);
+    assert_eq!(h.engine.stats().sessions, 1);
+    h.advance(1);
+    assert!(h.events.iter().any(|e| matches!(
+        e,
+        Event::SessionClosed {
+            reason: CloseReason::InitTimeout,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn slowloris_heads_and_idle_keepalive_connections_are_closed() {
+    let mut h = Harness::default();
+    let slow = h.connect();
+    h.send(slow, b"POST /mcp HTTP/1.1\r\nHost: localhost\r\n");
+    let idle = h.connect();
+    for _ in 0..29 {
+        h.advance(1_000);
+        h.send(slow, b"X-Drip: 1\r\n");
+    }
+    assert!(!h.closed.contains(&slow));
+    h.advance(1_000);
+    assert!(
+        h.closed.contains(&slow),
+        "the whole request must arrive within 30 s, however it drips"
+    );
+    assert!(!h.closed.contains(&idle));
+    h.advance(90_000);
+    assert!(
+        h.closed.contains(&idle),
+        "an idle keep-alive connection closes after 2 minutes"
+    );
+    assert_eq!(h.engine.counters().request_read_timeouts, 1);
+    assert!(h.engine.stats().is_quiescent(), "{}", h.engine.stats());
+}
+
+#[test]
+fn a_slow_json_answer_becomes_a_stream_so_bytes_flow() {
+    let mut h = Harness::default();
+    let (id, _) = h.initialize();
+    let conn = h.connect();
+    h.send(
+        conn,
+        &Harness::post_wire(
+            Some(&id),
+            r#"{"jsonrpc":"2.0","id":4,"method":"tools/call"}"#,
+        ),
+    );
+    let (handle, _) = h.take_request_event();
+    assert!(h.peek_response(conn).is_none());
+    h.advance(15_000);
+    let head = h.peek_response(conn).unwrap();
+    assert_eq!(head.header("content-type"), Some("text/event-stream"));
+    h.engine
+        .respond(h.now, handle, Reply::Result(raw("{}")))
+        .unwrap();
+    h.pump();
+    assert_eq!(h.take_response(conn).unwrap().sse_messages()[0]["id"], 4);
+    assert_eq!(h.engine.counters().streams_upgraded, 1);
+}
+
+#[test]
+fn request_level_streams_and_host_cancellation() {
+    let mut h = Harness::default();
+    let (id, _) = h.initialize();
+    let request = crate::http1::Request::builder("GET", "/mcp")
+        .header("host", "127.0.0.1")
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &id)
+        .build()
+        .unwrap();
+    let exchange = h.engine.handle_request(h.now, request);
+    let mut body = Vec::new();
+    let mut head = None;
+    while let Some(output) = h.engine.poll_exchange_output(exchange) {
+        match output {
+            crate::engine::ExchangeOutput::Head { status, .. } => head = Some(status),
+            crate::engine::ExchangeOutput::Body(payload) => {
+                body.extend_from_slice(payload.as_slice())
+            }
+            crate::engine::ExchangeOutput::End => panic!("a GET stream stays open"),
+        }
+    }
+    assert_eq!(head, Some(200));
+    assert!(
+        body.starts_with(b"id: "),
+        "priming first: {}",
+        String::from_utf8_lossy(&body)
+    );
+    // The fetch client cancelled its ReadableStream.
+    h.engine.handle_exchange_closed(h.now, exchange);
+    h.check();
+    assert_eq!(h.engine.stats().exchanges, 0);
+    assert_eq!(
+        h.engine.stats().streams,
+        1,
+        "lingering for the resume window"
+    );
+    h.advance(60_000);
+    assert_eq!(h.engine.stats().streams, 0);
+}
