@@ -806,11 +806,11 @@ fn a_dropped_post_stream_is_resumed_with_last_event_id_and_replays_exactly_what_
     let last_id = seen
         .sse()
         .iter()
-        .filter_map(|i| match i {
+        .rev()
+        .find_map(|i| match i {
             crate::sse::SseItem::Event(e) => e.id.clone(),
             _ => None,
         })
-        .last()
         .unwrap();
     // The connection drops; the server keeps working and answers.
     h.engine.handle_closed(h.now, conn);
