@@ -2,6 +2,68 @@
 
 use alloc::vec::Vec;
 
+/// A short line of ASCII built on the stack (an SSE `id:` line, a chunk header).
+pub(crate) struct StackLine {
+    bytes: [u8; 64],
+    len: usize,
+}
+
+impl StackLine {
+    pub(crate) const fn new() -> Self {
+        StackLine {
+            bytes: [0; 64],
+            len: 0,
+        }
+    }
+
+    /// Appends `s`, dropping what does not fit (callers stay far below 64 bytes).
+    pub(crate) fn push(&mut self, s: &[u8]) -> &mut Self {
+        let take = s.len().min(self.bytes.len() - self.len);
+        self.bytes[self.len..self.len + take].copy_from_slice(&s[..take]);
+        self.len += take;
+        self
+    }
+
+    pub(crate) fn push_decimal(&mut self, n: u64) -> &mut Self {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        let mut n = n;
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(&digits[i..])
+    }
+
+    pub(crate) fn push_hex(&mut self, n: u64) -> &mut Self {
+        let mut digits = [0u8; 16];
+        let mut i = digits.len();
+        let mut n = n;
+        loop {
+            i -= 1;
+            digits[i] = b"0123456789abcdef"[(n & 0xf) as usize];
+            n >>= 4;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(&digits[i..])
+    }
+
+    /// Whether `more` bytes still fit.
+    pub(crate) fn fits(&self, more: usize) -> bool {
+        self.len + more <= self.bytes.len()
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
 /// Appends `n` in decimal.
 pub(crate) fn push_decimal(out: &mut Vec<u8>, n: u64) {
     let mut digits = [0u8; 20];
@@ -11,22 +73,6 @@ pub(crate) fn push_decimal(out: &mut Vec<u8>, n: u64) {
         i -= 1;
         digits[i] = b'0' + (n % 10) as u8;
         n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
-}
-
-/// Appends `n` in lowercase hex, as chunk sizes are written.
-pub(crate) fn push_hex(out: &mut Vec<u8>, n: u64) {
-    let mut digits = [0u8; 16];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = b"0123456789abcdef"[(n & 0xf) as usize];
-        n >>= 4;
         if n == 0 {
             break;
         }

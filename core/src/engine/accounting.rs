@@ -356,10 +356,22 @@ impl Engine {
                 );
             }
         }
-        for conn in &self.dirty {
+        let flagged = self.conns.values().filter(|c| c.dirty).count();
+        let listed = self
+            .dirty
+            .iter()
+            .filter(|id| self.conns.get(id).is_some_and(|c| c.dirty))
+            .count();
+        ensure!(
+            flagged == listed,
+            "{flagged} connections are flagged for output but {listed} are listed"
+        );
+        for (&id, conn) in &self.conns {
+            let ready =
+                conn.codec.queued_bytes() > 0 && conn.unacked < super::transport::MAX_UNACKED;
             ensure!(
-                self.conns.contains_key(conn),
-                "{conn} is marked for output but gone"
+                !ready || conn.dirty,
+                "{id} has output the adapter will never be told about"
             );
         }
         for exchange in &self.host_ready {
@@ -368,7 +380,10 @@ impl Engine {
                 "{exchange} is marked for output but gone"
             );
         }
-        ensure!(self.touched.is_empty(), "connections were left unsettled");
+        ensure!(
+            self.touched.is_empty() && self.conns.values().all(|c| !c.touched),
+            "connections were left unsettled"
+        );
         Ok(())
     }
 }

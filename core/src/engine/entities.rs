@@ -38,7 +38,8 @@ timer_kinds!(
         RequestRead,
         /// No request and no output: close after `connection_idle`.
         Idle,
-        /// Output is pending without progress: close after `write`.
+        /// Output may be stalled: when it fires, close if nothing moved for `write`, else
+        /// re-arm from the last progress (a lazy timer, so that progress costs no index update).
         Write,
     }
 );
@@ -91,6 +92,15 @@ pub(crate) struct Conn {
     pub(crate) exchange: Option<ExchangeId>,
     /// Bytes handed to the adapter by `poll_transmit` and not yet reported written.
     pub(crate) unacked: usize,
+    /// Listed in the engine's `touched` queue, awaiting `settle`.
+    pub(crate) touched: bool,
+    /// Listed in the engine's `dirty` queue, awaiting `poll_transmit`.
+    pub(crate) dirty: bool,
+    /// Output is queued or unacknowledged.
+    pub(crate) writing: bool,
+    /// When output last made progress, or started to be pending: the write deadline counts
+    /// from here.
+    pub(crate) write_progress: crate::time::Instant,
     pub(crate) timers: TimerTable<ConnTimer, 3>,
 }
 

@@ -135,10 +135,13 @@ pub struct Engine {
     /// Events for the application, bounded by `max_pending_events` (new POSTs get 503 when
     /// full).
     events: VecDeque<Event>,
-    /// Connections with output to hand to the adapter.
-    dirty: BTreeSet<ConnId>,
-    /// Connections to re-evaluate before the current input returns (see `settle`).
-    touched: BTreeSet<ConnId>,
+    /// Connections with output to hand to the adapter, in the order they got it. A connection
+    /// is listed at most once (its `dirty` flag); entries of connections removed since are
+    /// skipped when popped.
+    dirty: VecDeque<ConnId>,
+    /// Connections to re-evaluate before the current input returns (see `settle`), listed at
+    /// most once (their `touched` flag).
+    touched: VecDeque<ConnId>,
     /// Connections the engine closed; the adapter learns it from `poll_transmit`.
     closing: VecDeque<ConnId>,
     /// Request-level exchanges with output for the host.
@@ -191,8 +194,8 @@ impl Engine {
             inflight_timers: TimerQueue::new(),
             outbound_timers: TimerQueue::new(),
             events: VecDeque::new(),
-            dirty: BTreeSet::new(),
-            touched: BTreeSet::new(),
+            dirty: VecDeque::new(),
+            touched: VecDeque::new(),
             closing: VecDeque::new(),
             host_ready: BTreeSet::new(),
             shutdown_deadline: None,

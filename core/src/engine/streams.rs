@@ -9,6 +9,7 @@ use super::Engine;
 use super::entities::{Stream, StreamKind, StreamMode, StreamTimer};
 use super::ids::{ExchangeId, SessionKey, StreamId};
 use super::protocol::ProtocolVersion;
+use crate::ascii::StackLine;
 use crate::jsonrpc::ErrorCode;
 use crate::sse;
 use crate::timer::TimerTable;
@@ -205,12 +206,16 @@ impl Engine {
         let Some(exchange) = s.exchange else {
             return;
         };
-        let prefix = if legacy {
-            Vec::new()
-        } else {
-            format!("id: {}\n", event_id(stream, seq)).into_bytes()
-        };
-        self.send_stream_data(exchange, &prefix, Some(body));
+        let mut prefix = StackLine::new();
+        if !legacy {
+            prefix
+                .push(b"id: ")
+                .push_decimal(stream.0)
+                .push(b"-")
+                .push_decimal(seq)
+                .push(b"\n");
+        }
+        self.send_stream_data(exchange, prefix.as_bytes(), Some(body));
     }
 
     /// A response for a request on `stream`. The stream completes when it was the last one.
@@ -409,8 +414,14 @@ impl Engine {
             self.counters.resume_gaps += 1;
         }
         for (seq, body) in replay {
-            let prefix = format!("id: {}\n", event_id(stream, seq)).into_bytes();
-            self.send_stream_data(exchange, &prefix, Some(&body));
+            let mut prefix = StackLine::new();
+            prefix
+                .push(b"id: ")
+                .push_decimal(stream.0)
+                .push(b"-")
+                .push_decimal(seq)
+                .push(b"\n");
+            self.send_stream_data(exchange, prefix.as_bytes(), Some(&body));
         }
         self.stream_response_done(stream);
     }

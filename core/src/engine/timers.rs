@@ -41,11 +41,16 @@ impl Engine {
             })
         {
             match timer {
-                ConnTimer::RequestRead => self.counters.request_read_timeouts += 1,
-                ConnTimer::Idle => self.counters.idle_connections_closed += 1,
-                ConnTimer::Write => self.counters.write_timeouts += 1,
+                ConnTimer::RequestRead => {
+                    self.counters.request_read_timeouts += 1;
+                    self.remove_conn(conn, true);
+                }
+                ConnTimer::Idle => {
+                    self.counters.idle_connections_closed += 1;
+                    self.remove_conn(conn, true);
+                }
+                ConnTimer::Write => self.write_deadline(conn),
             }
-            self.remove_conn(conn, true);
         }
         while let Some((session, timer)) =
             self.session_timers

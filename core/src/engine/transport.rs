@@ -18,7 +18,7 @@ use crate::timer::TimerTable;
 
 /// Bytes handed to the adapter and not yet reported written, per connection. It bounds what an
 /// adapter buffers for a socket; the rest stays queued (and counted) in the core.
-const MAX_UNACKED: usize = 64 * 1024;
+pub(super) const MAX_UNACKED: usize = 64 * 1024;
 
 /// What the adapter must do with a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +95,10 @@ impl Engine {
                 codec,
                 exchange: None,
                 unacked: 0,
+                touched: false,
+                dirty: false,
+                writing: false,
+                write_progress: self.clock.now(),
                 timers: TimerTable::new(),
             },
         );
@@ -132,10 +136,9 @@ impl Engine {
         };
         c.unacked = c.unacked.saturating_sub(len);
         if len > 0 {
-            // Progress: the write deadline starts over.
-            self.conn_timers.stop(&mut c.timers, conn, ConnTimer::Write);
+            // Progress: the write deadline counts from now (the timer re-arms lazily).
+            c.write_progress = now;
         }
-        let _ = now;
         self.touch_conn(conn);
         self.settle();
     }
@@ -163,10 +166,11 @@ impl Engine {
         if let Some(conn) = self.closing.pop_front() {
             return Some(ConnAction::Close { conn });
         }
-        while let Some(conn) = self.dirty.pop_first() {
+        while let Some(conn) = self.dirty.pop_front() {
             let Some(c) = self.conns.get_mut(&conn) else {
                 continue;
             };
+            c.dirty = false;
             let room = MAX_UNACKED.saturating_sub(c.unacked);
             let len = c.codec.poll_transmit(buf, room);
             c.unacked += len;
@@ -247,7 +251,12 @@ impl Engine {
 
     /// Marks `conn` for re-evaluation by [`Engine::settle`].
     pub(super) fn touch_conn(&mut self, conn: ConnId) {
-        self.touched.insert(conn);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if !c.touched {
+                c.touched = true;
+                self.touched.push_back(conn);
+            }
+        }
     }
 
     /// Brings every touched connection up to date: answers pipelined requests, recomputes
@@ -255,7 +264,10 @@ impl Engine {
     /// point ends here, so no connection is left in a state nobody will look at again.
     pub(super) fn settle(&mut self) {
         loop {
-            while let Some(conn) = self.touched.pop_first() {
+            while let Some(conn) = self.touched.pop_front() {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.touched = false;
+                }
                 self.pump(conn);
                 self.settle_conn(conn);
             }
@@ -308,14 +320,12 @@ impl Engine {
         let now = self.now();
         let timeouts = self.config.timeouts;
         let Some(c) = self.conns.get_mut(&conn) else {
-            self.dirty.remove(&conn);
             return;
         };
         let queued = c.codec.queued_bytes();
-        if queued > 0 && c.unacked < MAX_UNACKED {
-            self.dirty.insert(conn);
-        } else {
-            self.dirty.remove(&conn);
+        if queued > 0 && c.unacked < MAX_UNACKED && !c.dirty {
+            c.dirty = true;
+            self.dirty.push_back(conn);
         }
         if c.codec.wants_close() && queued == 0 && c.unacked == 0 {
             self.remove_conn(conn, true);
@@ -359,15 +369,35 @@ impl Engine {
             _ => {}
         }
         let writing = queued + c.unacked > 0;
-        match (writing, c.timers.get(ConnTimer::Write)) {
-            (true, None) => {
-                self.conn_timers
-                    .set(&mut c.timers, conn, ConnTimer::Write, now + timeouts.write);
-            }
-            (false, Some(_)) => {
-                self.conn_timers.stop(&mut c.timers, conn, ConnTimer::Write);
-            }
-            _ => {}
+        if writing && !c.writing {
+            c.write_progress = now;
+        }
+        c.writing = writing;
+        if writing && c.timers.get(ConnTimer::Write).is_none() {
+            self.conn_timers
+                .set(&mut c.timers, conn, ConnTimer::Write, now + timeouts.write);
+        }
+    }
+
+    /// The write timer fired: close a connection whose output has not moved for the write
+    /// timeout, re-arm for one that made progress since, and let it lapse when nothing is
+    /// pending.
+    pub(super) fn write_deadline(&mut self, conn: ConnId) {
+        let now = self.now();
+        let timeout = self.config.timeouts.write;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if !c.writing {
+            return;
+        }
+        let deadline = c.write_progress + timeout;
+        if now >= deadline {
+            self.counters.write_timeouts += 1;
+            self.remove_conn(conn, true);
+        } else {
+            self.conn_timers
+                .set(&mut c.timers, conn, ConnTimer::Write, deadline);
         }
     }
 
@@ -378,8 +408,6 @@ impl Engine {
             return;
         };
         self.conn_timers.stop_all(&mut c.timers, conn);
-        self.dirty.remove(&conn);
-        self.touched.remove(&conn);
         if let Some(exchange) = c.exchange.take() {
             self.abort_exchange(exchange);
         }

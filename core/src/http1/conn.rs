@@ -10,7 +10,7 @@ use super::limits::Limits;
 use super::output::OutQueue;
 use super::request::{Method, Request, Version};
 use super::response::{self, BodyFraming, ResponseBody, ResponseHead, SendError};
-use crate::ascii::push_hex;
+use crate::ascii::StackLine;
 use crate::invariant::{InvariantViolation, ensure};
 
 /// Where a connection stands, for choosing which timer guards it.
@@ -345,40 +345,44 @@ impl ServerCodec {
     /// body).
     pub fn send_body(&mut self, data: &[u8]) -> Result<(), SendError> {
         let chunked = self.streaming()?;
-        if !data.is_empty() && !self.head_request() {
-            self.out.write_with(data.len() + 20, |out| {
-                if chunked {
-                    push_hex(out, data.len() as u64);
-                    out.extend_from_slice(b"\r\n");
-                }
-                out.extend_from_slice(data);
-                if chunked {
-                    out.extend_from_slice(b"\r\n");
-                }
-            });
+        if data.is_empty() || self.head_request() {
+            return Ok(());
+        }
+        if chunked {
+            let mut size = StackLine::new();
+            size.push_hex(data.len() as u64).push(b"\r\n");
+            self.out.push_slice(size.as_bytes());
+        }
+        self.out.push_slice(data);
+        if chunked {
+            self.out.push_static(b"\r\n");
         }
         Ok(())
     }
 
     /// Sends `prefix` followed by `shared` as one part of a streaming body, queueing `shared`
     /// by reference: a broadcast encodes its message once and each recipient adds only its own
-    /// prefix (an SSE event id).
+    /// prefix (an SSE event id). A short prefix is stored inline, so this allocates nothing.
     pub fn send_body_shared(&mut self, prefix: &[u8], shared: &Arc<[u8]>) -> Result<(), SendError> {
         let chunked = self.streaming()?;
         let len = prefix.len() + shared.len();
         if len == 0 || self.head_request() {
             return Ok(());
         }
-        self.out.write_with(prefix.len() + 20, |out| {
-            if chunked {
-                push_hex(out, len as u64);
-                out.extend_from_slice(b"\r\n");
-            }
-            out.extend_from_slice(prefix);
-        });
+        let mut head = StackLine::new();
+        if chunked {
+            head.push_hex(len as u64).push(b"\r\n");
+        }
+        if head.fits(prefix.len()) {
+            head.push(prefix);
+            self.out.push_slice(head.as_bytes());
+        } else {
+            self.out.push_slice(head.as_bytes());
+            self.out.push_slice(prefix);
+        }
         self.out.push_shared(shared.clone());
         if chunked {
-            self.out.push_slice(b"\r\n");
+            self.out.push_static(b"\r\n");
         }
         Ok(())
     }
@@ -388,7 +392,7 @@ impl ServerCodec {
     pub fn finish_body(&mut self) -> Result<(), SendError> {
         let chunked = self.streaming()?;
         if chunked && !self.head_request() {
-            self.out.push_slice(b"0\r\n\r\n");
+            self.out.push_static(b"0\r\n\r\n");
         }
         self.end_exchange();
         Ok(())
@@ -758,7 +762,7 @@ impl ServerCodec {
                 request.body_tail().extend_from_slice(&buf[..take]);
                 *remaining -= take as u64;
                 if *remaining > 0 && core::mem::take(continue_pending) {
-                    self.out.push_slice(CONTINUE);
+                    self.out.push_static(CONTINUE);
                 }
                 self.finish_body_if_complete();
                 Ok(take)
@@ -771,7 +775,7 @@ impl ServerCodec {
             } => {
                 let used = decoder.decode(buf, request.body_tail())?;
                 if !decoder.is_done() && core::mem::take(continue_pending) {
-                    self.out.push_slice(CONTINUE);
+                    self.out.push_static(CONTINUE);
                 }
                 self.finish_body_if_complete();
                 Ok(used)

@@ -198,7 +198,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ascii::push_hex;
+    use crate::ascii::StackLine;
 
     fn encoded(head: ResponseHead<'_>, framing: BodyFraming, connection: Option<&str>) -> Vec<u8> {
         let mut out = Vec::new();
@@ -262,12 +262,17 @@ mod tests {
         push_decimal(&mut out, 0);
         out.push(b' ');
         push_decimal(&mut out, u64::MAX);
-        out.push(b' ');
-        push_hex(&mut out, 0);
-        out.push(b' ');
-        push_hex(&mut out, u64::MAX);
-        out.push(b' ');
-        push_hex(&mut out, 0x1a2b);
-        assert_eq!(out, b"0 18446744073709551615 0 ffffffffffffffff 1a2b");
+        assert_eq!(out, b"0 18446744073709551615");
+        let mut line = StackLine::new();
+        line.push_hex(0)
+            .push(b" ")
+            .push_hex(u64::MAX)
+            .push(b" ")
+            .push_hex(0x1a2b);
+        line.push(b" ").push_decimal(u64::MAX);
+        assert_eq!(
+            line.as_bytes(),
+            b"0 ffffffffffffffff 1a2b 18446744073709551615"
+        );
     }
 }

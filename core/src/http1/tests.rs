@@ -589,7 +589,11 @@ fn idle_connections_release_large_input_buffers() {
     assert_eq!(request.body().len(), 12_000);
     ok(&mut conn, "");
     let _ = drain(&mut conn);
-    assert_eq!(conn.heap_bytes(), 0, "an idle connection holds no buffers");
+    assert!(
+        conn.heap_bytes() <= 256,
+        "an idle connection keeps no buffers, only a few queue slots: {}",
+        conn.heap_bytes()
+    );
 }
 
 #[test]
