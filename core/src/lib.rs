@@ -9,15 +9,19 @@
 //!
 //! # The pieces
 //!
+//! - [`engine`]: the MCP transport itself, Streamable HTTP and HTTP+SSE, as one state machine
+//!   over connections, exchanges, sessions, streams and requests in both directions. Its
+//!   module documentation teaches the run loop every adapter implements.
 //! - [`http1`]: an incremental HTTP/1.1 server codec over `httparse`, with strict framing and
 //!   limits that are enforced as the bytes arrive.
 //! - [`sse`]: the Server-Sent Events encoder, and the parser clients and tests use.
 //! - [`jsonrpc`]: JSON-RPC 2.0 messages and batches, with params kept as raw JSON.
 //! - [`time`] and [`timer`]: millisecond time owned by the core, per-entity timer tables and a
 //!   deadline index that answers "what fires next?" in O(log n).
+//! - [`entropy`]: the seedable generator session ids come from.
 //! - [`Stats`] and [`InvariantViolation`]: leak accounting that every component reports.
 //!
-//! # Driving a connection
+//! # Driving one connection's codec
 //!
 //! Every component follows the same loop: feed inputs, drain outputs, then sleep until the next
 //! deadline or input. Here it is for one HTTP connection, with a `Vec` standing in for the
