@@ -356,6 +356,20 @@ impl Engine {
                 );
             }
         }
+        let accounted: usize = self.conns.values().map(|c| c.accounted).sum();
+        ensure!(
+            accounted == self.queued_total,
+            "the queued-bytes total says {} but connections account for {accounted}",
+            self.queued_total
+        );
+        for (&id, conn) in &self.conns {
+            ensure!(
+                conn.accounted == conn.codec.queued_bytes() + conn.unacked,
+                "{id} accounts for {} queued bytes but holds {}",
+                conn.accounted,
+                conn.codec.queued_bytes() + conn.unacked
+            );
+        }
         let flagged = self.conns.values().filter(|c| c.dirty).count();
         let listed = self
             .dirty

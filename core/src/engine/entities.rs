@@ -98,6 +98,8 @@ pub(crate) struct Conn {
     pub(crate) dirty: bool,
     /// Output is queued or unacknowledged.
     pub(crate) writing: bool,
+    /// This connection's share of the engine's queued-bytes total, as of its last settle.
+    pub(crate) accounted: usize,
     /// When output last made progress, or started to be pending: the write deadline counts
     /// from here.
     pub(crate) write_progress: crate::time::Instant,

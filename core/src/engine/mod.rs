@@ -142,6 +142,9 @@ pub struct Engine {
     /// Connections to re-evaluate before the current input returns (see `settle`), listed at
     /// most once (their `touched` flag).
     touched: VecDeque<ConnId>,
+    /// Output bytes held for all connections (queued or unacknowledged), bounded by
+    /// `max_queued_bytes_total`.
+    queued_total: usize,
     /// Connections the engine closed; the adapter learns it from `poll_transmit`.
     closing: VecDeque<ConnId>,
     /// Request-level exchanges with output for the host.
@@ -196,6 +199,7 @@ impl Engine {
             events: VecDeque::new(),
             dirty: VecDeque::new(),
             touched: VecDeque::new(),
+            queued_total: 0,
             closing: VecDeque::new(),
             host_ready: BTreeSet::new(),
             shutdown_deadline: None,

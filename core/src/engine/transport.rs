@@ -98,6 +98,7 @@ impl Engine {
                 touched: false,
                 dirty: false,
                 writing: false,
+                accounted: 0,
                 write_progress: self.clock.now(),
                 timers: TimerTable::new(),
             },
@@ -331,11 +332,23 @@ impl Engine {
             self.remove_conn(conn, true);
             return;
         }
-        if queued + c.unacked > self.config.limits.max_queued_bytes_per_connection {
+        let held = queued + c.unacked;
+        self.queued_total = self.queued_total - c.accounted + held;
+        c.accounted = held;
+        if held > self.config.limits.max_queued_bytes_per_connection {
             self.counters.slow_readers_disconnected += 1;
             self.remove_conn(conn, true);
             return;
         }
+        if self.queued_total > self.config.limits.max_queued_bytes_total {
+            self.shed_largest_queue();
+            if !self.conns.contains_key(&conn) {
+                return;
+            }
+        }
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         let phase = c.codec.phase();
         let reading = matches!(phase, Phase::ReadingHead | Phase::ReadingBody);
         match (reading, c.timers.get(ConnTimer::RequestRead)) {
@@ -401,12 +414,29 @@ impl Engine {
         }
     }
 
+    /// Over the total output limit: the connection holding the most output is the slowest
+    /// reader, and is disconnected (repeatedly, until under the limit). Nobody else waits.
+    fn shed_largest_queue(&mut self) {
+        while self.queued_total > self.config.limits.max_queued_bytes_total {
+            let Some((&largest, _)) = self
+                .conns
+                .iter()
+                .max_by_key(|(id, c)| (c.accounted, core::cmp::Reverse(**id)))
+            else {
+                return;
+            };
+            self.counters.slow_readers_disconnected += 1;
+            self.remove_conn(largest, true);
+        }
+    }
+
     /// Forgets `conn` and everything only it held. With `tell_adapter`, the adapter learns of
     /// it from `poll_transmit`.
     pub(super) fn remove_conn(&mut self, conn: ConnId, tell_adapter: bool) {
         let Some(mut c) = self.conns.remove(&conn) else {
             return;
         };
+        self.queued_total -= c.accounted;
         self.conn_timers.stop_all(&mut c.timers, conn);
         if let Some(exchange) = c.exchange.take() {
             self.abort_exchange(exchange);

@@ -20,6 +20,8 @@ pub(super) struct Harness {
     /// Connections whose client stopped reading: their bytes are taken but never acknowledged.
     pub(super) stalled: Vec<ConnId>,
     pub(super) events: Vec<Event>,
+    /// The application is not polling events (to test the pending-events limit).
+    pub(super) hold_events: bool,
 }
 
 /// One HTTP response read off a connection.
@@ -80,6 +82,7 @@ impl Harness {
             closed: Vec::new(),
             stalled: Vec::new(),
             events: Vec::new(),
+            hold_events: false,
         }
     }
 
@@ -117,7 +120,10 @@ impl Harness {
             }
             self.check();
         }
-        while let Some(event) = self.engine.poll_event() {
+        while !self.hold_events {
+            let Some(event) = self.engine.poll_event() else {
+                break;
+            };
             self.events.push(event);
         }
         self.check();
@@ -153,7 +159,7 @@ impl Harness {
         let mut repeats = 0;
         let mut last = None;
         while let Some(deadline) = self.engine.poll_timeout() {
-            if deadline > target {
+            if deadline > target || (self.hold_events && deadline == self.now) {
                 break;
             }
             // Handling a deadline and draining must move it: one that stays put would spin an

@@ -1045,3 +1045,196 @@ fn request_level_streams_and_host_cancellation() {
     h.advance(60_000);
     assert_eq!(h.engine.stats().streams, 0);
 }
+
+#[test]
+fn inflight_limit_per_session_is_exact() {
+    let mut config = Config::new("t", "1");
+    config.limits.max_inflight_per_session = 2;
+    let mut h = Harness::new(config);
+    let (id, _) = h.initialize();
+    for n in 0..2 {
+        let conn = h.connect();
+        h.send(
+            conn,
+            &Harness::post_wire(
+                Some(&id),
+                &alloc::format!(r#"{{"jsonrpc":"2.0","id":{n},"method":"tools/call"}}"#),
+            ),
+        );
+    }
+    assert_eq!(h.engine.stats().inflight_requests, 2);
+    let refused = h.post(
+        Some(&id),
+        r#"{"jsonrpc":"2.0","id":9,"method":"tools/call"}"#,
+    );
+    assert_eq!(
+        refused.json()["error"]["message"],
+        "Too many requests in flight"
+    );
+    assert_eq!(h.engine.stats().inflight_requests, 2);
+}
+
+#[test]
+fn subscription_limit_per_session_is_exact() {
+    let mut config = Config::new("t", "1");
+    config.limits.max_subscriptions_per_session = 2;
+    let mut h = Harness::new(config);
+    let (id, _) = h.initialize();
+    for uri in ["a", "b", "a"] {
+        let body = alloc::format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"resources/subscribe","params":{{"uri":"{uri}"}}}}"#
+        );
+        assert_eq!(
+            h.post(Some(&id), &body).json()["result"],
+            json!({}),
+            "{uri}"
+        );
+    }
+    let past = h.post(
+        Some(&id),
+        r#"{"jsonrpc":"2.0","id":1,"method":"resources/subscribe","params":{"uri":"c"}}"#,
+    );
+    assert_eq!(past.json()["error"]["message"], "Too many subscriptions");
+}
+
+#[test]
+fn outbound_limit_per_session_is_exact() {
+    let mut config = Config::new("t", "1");
+    config.limits.max_outbound_per_session = 2;
+    let mut h = Harness::new(config);
+    let (_, key) = h.initialize();
+    for _ in 0..2 {
+        h.engine
+            .request_client(h.now, Target::Session(key), "roots/list", None, None)
+            .unwrap();
+    }
+    assert_eq!(
+        h.engine
+            .request_client(h.now, Target::Session(key), "roots/list", None, None),
+        Err(CommandError::TooManyOutbound)
+    );
+    h.check();
+}
+
+#[test]
+fn a_full_event_queue_answers_503_until_the_application_catches_up() {
+    let mut config = Config::new("t", "1");
+    config.limits.max_pending_events = 3;
+    let mut h = Harness::new(config);
+    let (id, _) = h.initialize();
+    h.hold_events = true;
+    let note = r#"{"jsonrpc":"2.0","method":"notifications/x"}"#;
+    for _ in 0..3 {
+        assert_eq!(h.post(Some(&id), note).status, 202);
+    }
+    let refused = h.post(Some(&id), note);
+    assert_eq!(
+        (refused.status, refused.header("retry-after")),
+        (503, Some("1"))
+    );
+    assert_eq!(h.engine.stats().pending_events, 3);
+    h.hold_events = false;
+    h.pump();
+    assert_eq!(h.post(Some(&id), note).status, 202);
+}
+
+#[test]
+fn total_output_limit_disconnects_the_largest_queue_first() {
+    let mut config = Config::new("t", "1");
+    config.limits.max_queued_bytes_total = 96 * 1024;
+    let mut h = Harness::new(config);
+    let mut gets = Vec::new();
+    for _ in 0..3 {
+        let (id, _) = h.initialize();
+        let conn = h.connect();
+        h.send(
+            conn,
+            &Harness::request(
+                "GET",
+                "/mcp",
+                &[("Accept", "text/event-stream"), ("Mcp-Session-Id", &id)],
+                "",
+            ),
+        );
+        gets.push(conn);
+    }
+    // Two readers stall; the first stalls earlier and so holds more.
+    h.stalled.push(gets[0]);
+    let params = raw(&alloc::format!(r#"{{"blob":"{}"}}"#, "y".repeat(16 * 1024)));
+    for _ in 0..2 {
+        h.engine
+            .broadcast(h.now, "notifications/message", Some(&params));
+        h.pump();
+    }
+    h.stalled.push(gets[1]);
+    for _ in 0..4 {
+        h.engine
+            .broadcast(h.now, "notifications/message", Some(&params));
+        h.pump();
+    }
+    assert!(h.closed.contains(&gets[0]), "the largest queue went first");
+    assert!(
+        !h.closed.contains(&gets[2]),
+        "a reader that keeps up is never shed"
+    );
+    assert!(h.engine.stats().queued_bytes <= 96 * 1024);
+}
+
+#[test]
+fn a_resume_past_the_log_replays_what_is_left_and_counts_the_gap() {
+    let mut config = Config::new("t", "1");
+    config.limits.resume_log_events = 2;
+    let mut h = Harness::new(config);
+    let (id, key) = h.initialize();
+    let conn = h.connect();
+    h.send(
+        conn,
+        &Harness::request(
+            "GET",
+            "/mcp",
+            &[("Accept", "text/event-stream"), ("Mcp-Session-Id", &id)],
+            "",
+        ),
+    );
+    let priming = h
+        .peek_response(conn)
+        .unwrap()
+        .sse()
+        .iter()
+        .find_map(|i| match i {
+            crate::sse::SseItem::Event(e) => e.id.clone(),
+            _ => None,
+        })
+        .unwrap();
+    h.engine.handle_closed(h.now, conn);
+    h.pump();
+    for n in 0..5 {
+        let params = raw(&alloc::format!(r#"{{"n":{n}}}"#));
+        h.engine
+            .notify(h.now, key, "notifications/x", Some(&params))
+            .unwrap();
+    }
+    let resume = h.connect();
+    h.send(
+        resume,
+        &Harness::request(
+            "GET",
+            "/mcp",
+            &[
+                ("Accept", "text/event-stream"),
+                ("Mcp-Session-Id", &id),
+                ("Last-Event-ID", &priming),
+            ],
+            "",
+        ),
+    );
+    let messages = h.peek_response(resume).unwrap().sse_messages();
+    assert_eq!(
+        messages
+            .iter()
+            .map(|m| m["params"]["n"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        [3, 4]
+    );
+    assert_eq!(h.engine.counters().resume_gaps, 1);
+}
