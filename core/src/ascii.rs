@@ -25,18 +25,8 @@ impl StackLine {
     }
 
     pub(crate) fn push_decimal(&mut self, n: u64) -> &mut Self {
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        let mut n = n;
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.push(&digits[i..])
+        let (digits, start) = decimal_digits(n);
+        self.push(&digits[start..])
     }
 
     pub(crate) fn push_hex(&mut self, n: u64) -> &mut Self {
@@ -64,18 +54,22 @@ impl StackLine {
     }
 }
 
-/// Appends `n` in decimal.
-pub(crate) fn push_decimal(out: &mut Vec<u8>, n: u64) {
+/// The decimal digits of `n`, right-aligned: the digits are `buffer[start..]`.
+fn decimal_digits(mut n: u64) -> ([u8; 20], usize) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
-    let mut n = n;
     loop {
         i -= 1;
         digits[i] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
-            break;
+            return (digits, i);
         }
     }
-    out.extend_from_slice(&digits[i..]);
+}
+
+/// Appends `n` in decimal.
+pub(crate) fn push_decimal(out: &mut Vec<u8>, n: u64) {
+    let (digits, start) = decimal_digits(n);
+    out.extend_from_slice(&digits[start..]);
 }

@@ -1,7 +1,6 @@
 //! Streams: where a session's messages go, how they are framed (one JSON body or SSE events),
 //! what is kept for resumption, and how a detached stream is resumed.
 
-use alloc::format;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
@@ -25,10 +24,16 @@ pub(super) fn sse_body(json: &[u8]) -> Arc<[u8]> {
     Arc::from(body)
 }
 
-/// The event id of event `seq` on `stream`: it names its stream, so `Last-Event-ID` alone says
-/// which stream to resume.
-fn event_id(stream: StreamId, seq: u64) -> alloc::string::String {
-    format!("{}-{seq}", stream.0)
+/// The `id:` line of event `seq` on `stream`. The id names its stream, so `Last-Event-ID`
+/// alone says which stream to resume.
+fn id_line(stream: StreamId, seq: u64) -> StackLine {
+    let mut line = StackLine::new();
+    line.push(b"id: ")
+        .push_decimal(stream.0)
+        .push(b"-")
+        .push_decimal(seq)
+        .push(b"\n");
+    line
 }
 
 fn parse_event_id(id: &str) -> Option<(StreamId, u64)> {
@@ -155,11 +160,10 @@ impl Engine {
         self.send_stream_head(exchange, &headers);
         let mut first = Vec::with_capacity(64);
         if prime {
-            let id = event_id(stream, 0);
-            let _ = sse::Event::message("")
-                .with_id(&id)
-                .with_retry(retry)
-                .encode(&mut first);
+            // The priming event: an id and empty data (2025-11-25), with the reconnection delay.
+            first.extend_from_slice(id_line(stream, 0).as_bytes());
+            sse::push_retry(&mut first, retry);
+            first.extend_from_slice(b"data:\n\n");
         }
         sse::push_comment(&mut first, "");
         first.push(b'\n');
@@ -206,15 +210,11 @@ impl Engine {
         let Some(exchange) = s.exchange else {
             return;
         };
-        let mut prefix = StackLine::new();
-        if !legacy {
-            prefix
-                .push(b"id: ")
-                .push_decimal(stream.0)
-                .push(b"-")
-                .push_decimal(seq)
-                .push(b"\n");
-        }
+        let prefix = if legacy {
+            StackLine::new()
+        } else {
+            id_line(stream, seq)
+        };
         self.send_stream_data(exchange, prefix.as_bytes(), Some(body));
     }
 
@@ -414,14 +414,7 @@ impl Engine {
             self.counters.resume_gaps += 1;
         }
         for (seq, body) in replay {
-            let mut prefix = StackLine::new();
-            prefix
-                .push(b"id: ")
-                .push_decimal(stream.0)
-                .push(b"-")
-                .push_decimal(seq)
-                .push(b"\n");
-            self.send_stream_data(exchange, prefix.as_bytes(), Some(&body));
+            self.send_stream_data(exchange, id_line(stream, seq).as_bytes(), Some(&body));
         }
         self.stream_response_done(stream);
     }

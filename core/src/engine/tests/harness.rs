@@ -57,6 +57,17 @@ impl Response {
         items
     }
 
+    /// The id of the first SSE event (the priming event, on a primed stream).
+    pub(super) fn first_event_id(&self) -> String {
+        self.sse()
+            .into_iter()
+            .find_map(|item| match item {
+                SseItem::Event(e) => e.id,
+                _ => None,
+            })
+            .expect("an event with an id")
+    }
+
     /// The JSON of every SSE message event.
     pub(super) fn sse_messages(&self) -> Vec<serde_json::Value> {
         self.sse()

@@ -878,16 +878,7 @@ fn a_stream_of_another_session_cannot_be_resumed() {
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
         ),
     );
-    let event_id = h
-        .peek_response(conn)
-        .unwrap()
-        .sse()
-        .iter()
-        .find_map(|i| match i {
-            crate::sse::SseItem::Event(e) => e.id.clone(),
-            _ => None,
-        })
-        .unwrap();
+    let event_id = h.peek_response(conn).unwrap().first_event_id();
     h.engine.handle_closed(h.now, conn);
     h.pump();
     let thief = h.connect();
@@ -1196,16 +1187,7 @@ fn a_resume_past_the_log_replays_what_is_left_and_counts_the_gap() {
             "",
         ),
     );
-    let priming = h
-        .peek_response(conn)
-        .unwrap()
-        .sse()
-        .iter()
-        .find_map(|i| match i {
-            crate::sse::SseItem::Event(e) => e.id.clone(),
-            _ => None,
-        })
-        .unwrap();
+    let priming = h.peek_response(conn).unwrap().first_event_id();
     h.engine.handle_closed(h.now, conn);
     h.pump();
     for n in 0..5 {
