@@ -1220,3 +1220,71 @@ fn a_resume_past_the_log_replays_what_is_left_and_counts_the_gap() {
     );
     assert_eq!(h.engine.counters().resume_gaps, 1);
 }
+
+#[test]
+fn shutdown_ends_get_streams_at_once_with_a_retry_hint() {
+    let mut h = Harness::default();
+    let (id, _) = h.initialize();
+    let conn = h.connect();
+    h.send(
+        conn,
+        &Harness::request(
+            "GET",
+            "/mcp",
+            &[("Accept", "text/event-stream"), ("Mcp-Session-Id", &id)],
+            "",
+        ),
+    );
+    h.engine
+        .begin_shutdown(h.now, crate::time::Duration::from_secs(30));
+    h.pump();
+    let stream = h.take_response(conn).unwrap();
+    assert!(stream.complete, "the GET stream ended at once");
+    assert!(stream.sse().contains(&crate::sse::SseItem::Retry(1000)));
+    assert!(
+        h.engine.is_drained(),
+        "nothing was in flight: {}",
+        h.engine.stats()
+    );
+    assert!(h.closed.contains(&conn));
+}
+
+#[test]
+fn answered_heartbeats_keep_the_session() {
+    let mut config = Config::new("t", "1");
+    config.timeouts.heartbeat = Some(crate::engine::Heartbeat {
+        interval: crate::time::Duration::from_secs(10),
+        timeout: crate::time::Duration::from_secs(5),
+        max_failures: 1,
+    });
+    let mut h = Harness::new(config);
+    let (id, _) = h.initialize();
+    let conn = h.connect();
+    h.send(
+        conn,
+        &Harness::request(
+            "GET",
+            "/mcp",
+            &[("Accept", "text/event-stream"), ("Mcp-Session-Id", &id)],
+            "",
+        ),
+    );
+    for round in 0..5 {
+        h.advance(10_000);
+        let pings: Vec<_> = h
+            .peek_response(conn)
+            .unwrap()
+            .sse_messages()
+            .into_iter()
+            .filter(|m| m["method"] == "ping")
+            .collect();
+        assert_eq!(pings.len(), round + 1);
+        let answer = alloc::format!(
+            r#"{{"jsonrpc":"2.0","id":{},"result":{{}}}}"#,
+            pings[round]["id"]
+        );
+        assert_eq!(h.post(Some(&id), &answer).status, 202);
+    }
+    assert_eq!(h.engine.stats().sessions, 1);
+    assert_eq!(h.engine.counters().heartbeat_failures, 0);
+}
