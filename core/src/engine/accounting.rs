@@ -370,6 +370,26 @@ impl Engine {
                 conn.codec.queued_bytes() + conn.unacked
             );
         }
+        for (&id, conn) in &self.conns {
+            for stream in &conn.flushing {
+                ensure!(
+                    self.streams
+                        .get(stream)
+                        .is_some_and(|s| s.flushing_on == Some(id)),
+                    "{id} flushes {stream}, which does not point back"
+                );
+            }
+        }
+        for (&id, stream) in &self.streams {
+            if let Some(conn) = stream.flushing_on {
+                ensure!(
+                    self.conns
+                        .get(&conn)
+                        .is_some_and(|c| c.flushing.contains(&id)),
+                    "{id} waits for {conn} to flush, which does not list it"
+                );
+            }
+        }
         let flagged = self.conns.values().filter(|c| c.dirty).count();
         let listed = self
             .dirty

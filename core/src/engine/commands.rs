@@ -395,10 +395,17 @@ impl Engine {
         }
         self.shutdown_deadline = Some(now + grace);
         let retry = self.config.timeouts.retry_hint.as_millis();
+        // GET streams only: a legacy session's stream is its only way to answer requests still
+        // in flight, so it stays until they are done.
         let standalone: Vec<_> = self
             .sessions
             .values()
             .filter_map(|s| s.standalone)
+            .filter(|id| {
+                self.streams
+                    .get(id)
+                    .is_some_and(|s| s.kind == super::entities::StreamKind::Standalone)
+            })
             .collect();
         for stream in standalone {
             if let Some(exchange) = self.streams.get(&stream).and_then(|s| s.exchange) {
@@ -441,17 +448,38 @@ impl Engine {
         }
     }
 
-    /// At the grace deadline, whatever has not drained is closed.
+    /// At the grace deadline: connections still holding output are stuck readers and are
+    /// cut; requests still in flight are answered with an error; every other connection closes
+    /// as soon as those last bytes are written, which the write deadline bounds.
     pub(super) fn force_shutdown(&mut self) {
-        self.finish_shutdown();
         self.shutdown_forced = true;
-        let conns: Vec<_> = self.conns.keys().copied().collect();
-        for conn in conns {
+        let stuck: Vec<_> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.accounted > 0)
+            .map(|(&id, _)| id)
+            .collect();
+        for conn in stuck {
             self.remove_conn(conn, true);
         }
-        let exchanges: Vec<_> = self.exchanges.keys().copied().collect();
-        for exchange in exchanges {
+        let stuck_hosts: Vec<_> = self
+            .exchanges
+            .iter()
+            .filter(
+                |(_, e)| matches!(&e.sink, super::entities::Sink::Host(q) if !q.items.is_empty()),
+            )
+            .map(|(&id, _)| id)
+            .collect();
+        for exchange in stuck_hosts {
             self.abort_exchange(exchange);
+        }
+        self.finish_shutdown();
+        let conns: Vec<_> = self.conns.keys().copied().collect();
+        for conn in conns {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.codec.close_after_response();
+            }
+            self.touch_conn(conn);
         }
     }
 }

@@ -100,6 +100,8 @@ pub(crate) struct Conn {
     pub(crate) writing: bool,
     /// This connection's share of the engine's queued-bytes total, as of its last settle.
     pub(crate) accounted: usize,
+    /// Finished streams whose last bytes are queued here: they end once everything is written.
+    pub(crate) flushing: Vec<StreamId>,
     /// When output last made progress, or started to be pending: the write deadline counts
     /// from here.
     pub(crate) write_progress: crate::time::Instant,
@@ -181,6 +183,8 @@ pub(crate) struct Stream {
     pub(crate) log: ResumeLog,
     /// The protocol version of the request that opened the stream.
     pub(crate) protocol: ProtocolVersion,
+    /// The connection its last bytes were queued on, until they are written.
+    pub(crate) flushing_on: Option<ConnId>,
     pub(crate) timers: TimerTable<StreamTimer, 3>,
 }
 

@@ -89,10 +89,14 @@ impl Engine {
         if let Some(session) = self.sessions.get_mut(&entry.session) {
             session.outbound.remove(&entry.wire_id);
         }
-        let result = result.unwrap_or(Err(ClientError::SessionClosed));
         if entry.heartbeat {
-            return self.heartbeat_answered(entry.session, result.is_ok());
+            // A ping ended by its session closing is neither an answer nor a failure.
+            if let Some(result) = result {
+                self.heartbeat_answered(entry.session, result.is_ok());
+            }
+            return;
         }
+        let result = result.unwrap_or(Err(ClientError::SessionClosed));
         self.emit(Event::ClientResponse {
             handle: OutboundHandle {
                 session: entry.session,
@@ -109,6 +113,11 @@ impl Engine {
             return;
         };
         self.stream_timers.stop_all(&mut s.timers, stream);
+        if let Some(conn) = s.flushing_on {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.flushing.retain(|&f| f != stream);
+            }
+        }
         let session = s.session;
         if let Some(sess) = self.sessions.get_mut(&session) {
             sess.streams.remove(&stream);
@@ -189,6 +198,17 @@ impl Engine {
         }
         self.counters.sessions_closed[reason as usize] += 1;
         self.emit(Event::SessionClosed { session, reason });
+    }
+
+    /// Anything the client sends is activity: an armed idle timer starts over.
+    pub(super) fn restart_idle_clock(&mut self, session: SessionKey) {
+        let deadline = self.now() + self.config.timeouts.session_idle;
+        if let Some(s) = self.sessions.get_mut(&session) {
+            if s.timers.get(SessionTimer::Idle).is_some() {
+                self.session_timers
+                    .set(&mut s.timers, session, SessionTimer::Idle, deadline);
+            }
+        }
     }
 
     /// Arms the session's idle timer when it has no open stream and no request in flight, and

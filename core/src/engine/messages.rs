@@ -167,6 +167,7 @@ impl Engine {
                 stream
             }
         };
+        self.restart_idle_clock(session);
         for message in messages {
             if !self.sessions.contains_key(&session) {
                 break;

@@ -186,9 +186,6 @@ impl Engine {
                 "Unsupported Media Type: Content-Type must be application/json",
             );
         }
-        let Ok(header_version) = self.version_header(exchange, request) else {
-            return;
-        };
         let Some((messages, batch)) = self.decode_body(exchange, request) else {
             return;
         };
@@ -215,8 +212,13 @@ impl Engine {
             let Some(Ok(Message::Request(init))) = messages.into_iter().nth(index) else {
                 return;
             };
+            // The version is negotiated in the body; the header is not checked here (as the
+            // TypeScript SDK does not), since a client may send its preferred version there.
             return self.initialize(exchange, init);
         }
+        let Ok(header_version) = self.version_header(exchange, request) else {
+            return;
+        };
         let effective = header_version.unwrap_or(ProtocolVersion::V2025_03_26);
         if batch && !effective.allows_batches() {
             let message =
@@ -373,17 +375,24 @@ impl Engine {
         if let Some(s) = self.sessions.get_mut(&session) {
             s.standalone = Some(stream);
         }
-        self.attach_stream(stream, exchange);
-        self.start_sse(stream, false);
+        // The endpoint is read before anything is written: a write can end the session (an
+        // output limit smaller than the first bytes).
         let messages_path = self
             .config
             .legacy
             .as_ref()
             .map_or("", |l| l.messages.as_str());
+        let separator = if messages_path.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
         let endpoint = format!(
-            "{messages_path}?sessionId={}",
+            "{messages_path}{separator}sessionId={}",
             self.sessions[&session].wire_id
         );
+        self.attach_stream(stream, exchange);
+        self.start_sse(stream, false);
         let mut event = Vec::with_capacity(endpoint.len() + 32);
         let _ = crate::sse::Event::message(&endpoint)
             .with_event("endpoint")

@@ -5,6 +5,15 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::Engine;
+
+/// How a stream lost its exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lost {
+    /// The response ended cleanly; on this connection, if a socket carried it.
+    Finished(Option<crate::engine::ConnId>),
+    /// The exchange died first.
+    Aborted,
+}
 use super::entities::{Stream, StreamKind, StreamMode, StreamTimer};
 use super::ids::{ExchangeId, SessionKey, StreamId};
 use super::protocol::ProtocolVersion;
@@ -61,6 +70,7 @@ impl Engine {
                 next_seq: 1,
                 log: Default::default(),
                 protocol,
+                flushing_on: None,
                 timers: TimerTable::new(),
             },
         );
@@ -82,6 +92,13 @@ impl Engine {
         s.exchange = Some(exchange);
         self.stream_timers
             .stop(&mut s.timers, stream, StreamTimer::Linger);
+        // Resumed while its last bytes were still queued elsewhere: that connection no longer
+        // decides when the stream is delivered.
+        if let Some(old) = s.flushing_on.take() {
+            if let Some(c) = self.conns.get_mut(&old) {
+                c.flushing.retain(|&f| f != stream);
+            }
+        }
         let timer = match s.mode {
             StreamMode::Sse => StreamTimer::Keepalive,
             StreamMode::Json { .. } => StreamTimer::Upgrade,
@@ -98,10 +115,12 @@ impl Engine {
         self.refresh_session_idle(session);
     }
 
-    /// The exchange carrying `stream` is gone (finished or aborted). A stream with nothing left
-    /// to send ends; a JSON-mode POST can no longer be answered and ends too; a legacy stream
-    /// takes its session with it; any other stream lingers, resumable, for the resume window.
-    pub(super) fn stream_lost_exchange(&mut self, stream: StreamId) {
+    /// The exchange carrying `stream` is gone. A JSON-mode POST can no longer be answered and
+    /// ends; a legacy stream takes its session with it. An SSE stream stays resumable for the
+    /// resume window, including one whose last event was sent: until its connection confirms
+    /// the bytes were written (`Lost::Finished(Some(conn))`, settled in `settle_conn`), the
+    /// client may not have them.
+    pub(super) fn stream_lost_exchange(&mut self, stream: StreamId, how: Lost) {
         let now = self.now();
         let window = self.config.timeouts.resume_window;
         let Some(s) = self.streams.get_mut(&stream) else {
@@ -118,16 +137,24 @@ impl Engine {
         let done = s.kind == StreamKind::Post && s.pending == 0;
         let json = matches!(s.mode, StreamMode::Json { .. });
         let legacy = s.kind == StreamKind::Legacy;
-        if !done && !json && !legacy {
+        // A request-level host took the whole response: nothing is left to resume.
+        let delivered = done && how == Lost::Finished(None);
+        if !json && !legacy && !delivered {
             self.stream_timers
                 .set(&mut s.timers, stream, StreamTimer::Linger, now + window);
+            if let (true, Lost::Finished(Some(conn))) = (done, how) {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    s.flushing_on = Some(conn);
+                    c.flushing.push(stream);
+                }
+            }
         }
         if let Some(sess) = self.sessions.get_mut(&session) {
             sess.attached_streams = sess.attached_streams.saturating_sub(1);
         }
         if legacy {
             self.end_session(session, super::CloseReason::StreamClosed);
-        } else if done || json {
+        } else if json || delivered {
             self.end_stream(stream);
         }
         self.refresh_session_idle(session);
@@ -297,7 +324,7 @@ impl Engine {
     }
 
     /// Answers a JSON-mode POST with the responses collected: one object, or an array for a
-    /// batch; 202 when there is none (every request was cancelled).
+    /// batch; an empty SSE stream when there is none (every request was cancelled).
     pub(super) fn send_json_responses(
         &mut self,
         exchange: ExchangeId,
@@ -311,7 +338,17 @@ impl Engine {
             .map(|x| x.wire_id.clone())
             .unwrap_or_default();
         if responses.is_empty() {
-            self.send_full(exchange, 202, &[("mcp-session-id", &wire_id)], b"");
+            // Every request was cancelled, so there is nothing to answer with; a POST that
+            // carried requests still gets JSON or SSE: an empty stream.
+            self.send_stream_head(
+                exchange,
+                &[
+                    ("content-type", "text/event-stream"),
+                    ("cache-control", "no-cache, no-transform"),
+                    ("mcp-session-id", &wire_id),
+                ],
+            );
+            self.finish_stream_response(exchange);
             return;
         }
         let body = if batch {
@@ -407,7 +444,9 @@ impl Engine {
         self.counters.streams_resumed += 1;
         self.attach_stream(stream, exchange);
         self.start_sse(stream, false);
-        let s = &self.streams[&stream];
+        let Some(s) = self.streams.get(&stream) else {
+            return;
+        };
         let (events, gap) = s.log.after(seq);
         let replay: Vec<(u64, Arc<[u8]>)> = events.cloned().collect();
         if gap {

@@ -8,15 +8,15 @@ use crate::time::Instant;
 
 impl Engine {
     /// When [`Engine::handle_timeout`] must next be called: the earliest armed deadline, or the
-    /// current time while output or events are waiting to be taken. `None` when nothing is
-    /// pending at all.
+    /// current time while events or socket output are waiting to be taken. `None` when nothing
+    /// is pending at all.
+    ///
+    /// Output of request-level exchanges does not count: a host pulls it at its consumer's
+    /// pace (see [`Engine::exchanges_with_output`]), and a slow consumer must not make the
+    /// engine's deadline spin.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if !self.events.is_empty()
-            || !self.closing.is_empty()
-            || !self.dirty.is_empty()
-            || !self.host_ready.is_empty()
-        {
+        if !self.events.is_empty() || !self.closing.is_empty() || !self.dirty.is_empty() {
             return Some(self.now());
         }
         [

@@ -12,6 +12,7 @@ use alloc::vec::Vec;
 use super::Engine;
 use super::entities::{Conn, ConnTimer, Exchange, HostQueue, Sink};
 use super::ids::{ConnId, ExchangeId};
+use super::streams::Lost;
 use crate::http1::{Payload, Phase, Request, ResponseBody, ResponseHead, ServerCodec};
 use crate::time::Instant;
 use crate::timer::TimerTable;
@@ -99,6 +100,7 @@ impl Engine {
                 dirty: false,
                 writing: false,
                 accounted: 0,
+                flushing: Vec::new(),
                 write_progress: self.clock.now(),
                 timers: TimerTable::new(),
             },
@@ -328,13 +330,26 @@ impl Engine {
             c.dirty = true;
             self.dirty.push_back(conn);
         }
-        if c.codec.wants_close() && queued == 0 && c.unacked == 0 {
-            self.remove_conn(conn, true);
-            return;
-        }
         let held = queued + c.unacked;
         self.queued_total = self.queued_total - c.accounted + held;
         c.accounted = held;
+        let closing = c.codec.wants_close() && held == 0;
+        // Every byte is written: the streams that finished here were delivered.
+        let delivered = if held == 0 {
+            core::mem::take(&mut c.flushing)
+        } else {
+            Vec::new()
+        };
+        for stream in delivered {
+            if let Some(s) = self.streams.get_mut(&stream) {
+                s.flushing_on = None;
+            }
+            self.end_stream(stream);
+        }
+        if closing {
+            self.remove_conn(conn, true);
+            return;
+        }
         if held > self.config.limits.max_queued_bytes_per_connection {
             self.counters.slow_readers_disconnected += 1;
             self.remove_conn(conn, true);
@@ -438,6 +453,12 @@ impl Engine {
         };
         self.queued_total -= c.accounted;
         self.conn_timers.stop_all(&mut c.timers, conn);
+        // Streams whose last bytes never reached the client stay resumable.
+        for stream in core::mem::take(&mut c.flushing) {
+            if let Some(s) = self.streams.get_mut(&stream) {
+                s.flushing_on = None;
+            }
+        }
         if let Some(exchange) = c.exchange.take() {
             self.abort_exchange(exchange);
         }
@@ -574,7 +595,7 @@ impl Engine {
             return;
         };
         let stream = ex.stream.take();
-        match &mut ex.sink {
+        let how = match &mut ex.sink {
             Sink::Conn(conn) => {
                 let conn = *conn;
                 self.exchanges.remove(&exchange);
@@ -582,6 +603,7 @@ impl Engine {
                     c.exchange = None;
                 }
                 self.touch_conn(conn);
+                Lost::Finished(Some(conn))
             }
             Sink::Host(queue) => {
                 if !queue.ended {
@@ -589,10 +611,11 @@ impl Engine {
                     queue.items.push_back(ExchangeOutput::End);
                     self.host_ready.insert(exchange);
                 }
+                Lost::Finished(None)
             }
-        }
+        };
         if let Some(stream) = stream {
-            self.stream_lost_exchange(stream);
+            self.stream_lost_exchange(stream, how);
         }
     }
 
@@ -614,7 +637,7 @@ impl Engine {
             }
         }
         if let Some(stream) = ex.stream.take() {
-            self.stream_lost_exchange(stream);
+            self.stream_lost_exchange(stream, Lost::Aborted);
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod harness;
 mod leaks;
+mod review;
 
 use alloc::borrow::ToOwned;
 use alloc::string::String;
@@ -15,7 +16,7 @@ use crate::engine::{
 };
 use crate::jsonrpc::RawValue;
 
-fn raw(json: &str) -> alloc::boxed::Box<RawValue> {
+pub(super) fn raw(json: &str) -> alloc::boxed::Box<RawValue> {
     RawValue::from_string(json.into()).unwrap()
 }
 
@@ -252,7 +253,7 @@ fn http_rules_refuse_with_clear_errors() {
                     ("Mcp-Session-Id", &id),
                     ("MCP-Protocol-Version", "1999-01-01")
                 ],
-                "{}"
+                r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#
             ),
             400,
             -32000
@@ -503,10 +504,16 @@ fn cancellation_by_the_client_reaches_the_application_and_completes_the_post() {
     let cancel = h.post(Some(&id), r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":9,"reason":"user"}}"#);
     assert_eq!(cancel.status, 202);
     assert!(h.events.iter().any(|e| matches!(e, Event::Cancelled { handle: c, reason: CancelReason::ByClient(Some(r)) } if *c == handle && r == "user")));
+    let answer = h.take_response(conn).unwrap();
     assert_eq!(
-        h.take_response(conn).unwrap().status,
-        202,
-        "no response is sent for a cancelled request"
+        (answer.status, answer.header("content-type")),
+        (200, Some("text/event-stream")),
+        "a POST that carried requests is answered with JSON or SSE, here an empty stream"
+    );
+    assert!(answer.complete);
+    assert!(
+        answer.sse_messages().is_empty(),
+        "no response for a cancelled request"
     );
     let unknown = h.post(
         Some(&id),
