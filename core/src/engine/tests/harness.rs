@@ -266,6 +266,28 @@ impl Harness {
         (wire_id, key)
     }
 
+    /// POSTs a request on a new connection and takes the request event it raised.
+    pub(super) fn call(&mut self, session: &str, body: &str) -> (ConnId, RequestHandle) {
+        let conn = self.connect();
+        self.send(conn, &Self::post_wire(Some(session), body));
+        (conn, self.take_request_event().0)
+    }
+
+    /// Opens the session's GET stream on a new connection.
+    pub(super) fn open_get(&mut self, session: &str) -> ConnId {
+        let conn = self.connect();
+        self.send(
+            conn,
+            &Self::request(
+                "GET",
+                "/mcp",
+                &[("Accept", "text/event-stream"), ("Mcp-Session-Id", session)],
+                "",
+            ),
+        );
+        conn
+    }
+
     pub(super) fn take_request_event(&mut self) -> (RequestHandle, String) {
         let index = self
             .events

@@ -90,15 +90,10 @@ fn leak_delete_path_skips_its_own_cleanup() {
     let mut h = Harness::default();
     let (wire_id, _) = h.initialize();
     let get = get_stream(&mut h, &wire_id);
-    let post = h.connect();
-    h.send(
-        post,
-        &Harness::post_wire(
-            Some(&wire_id),
-            r#"{"jsonrpc":"2.0","id":5,"method":"tools/call"}"#,
-        ),
+    let (post, handle) = h.call(
+        &wire_id,
+        r#"{"jsonrpc":"2.0","id":5,"method":"tools/call"}"#,
     );
-    let (handle, _) = h.take_request_event();
     let delete = h.connect();
     h.send(
         delete,
@@ -206,15 +201,10 @@ fn leak_sweep_drops_the_entry_but_never_closes_the_stream() {
 fn leak_tasks_not_cancelled_on_disconnect() {
     let mut h = Harness::default();
     let (wire_id, _) = h.initialize();
-    let post = h.connect();
-    h.send(
-        post,
-        &Harness::post_wire(
-            Some(&wire_id),
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
-        ),
+    let (post, handle) = h.call(
+        &wire_id,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
     );
-    let (handle, _) = h.take_request_event();
     h.engine.handle_closed(h.now, post);
     h.pump();
     assert!(h.events.iter().any(|e| matches!(e, Event::Cancelled { handle: c, reason: CancelReason::Undeliverable } if *c == handle)));
@@ -274,15 +264,10 @@ fn leak_shutdown_hangs_while_a_client_holds_a_stream_open() {
     let (wire_id, _) = h.initialize();
     let get = get_stream(&mut h, &wire_id);
     h.stalled.push(get);
-    let post = h.connect();
-    h.send(
-        post,
-        &Harness::post_wire(
-            Some(&wire_id),
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
-        ),
+    let (_post, handle) = h.call(
+        &wire_id,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
     );
-    let (handle, _) = h.take_request_event();
     h.engine
         .begin_shutdown(h.now, crate::time::Duration::from_secs(5));
     h.pump();

@@ -123,12 +123,7 @@ fn application_requests_become_events_and_responses_go_back_as_json() {
 fn progress_before_the_response_switches_the_post_to_sse() {
     let mut h = Harness::default();
     let (id, _) = h.initialize();
-    let conn = h.connect();
-    h.send(
-        conn,
-        &Harness::post_wire(Some(&id), r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow","_meta":{"progressToken":"tok"}}}"#),
-    );
-    let (handle, _) = h.take_request_event();
+    let (conn, handle) = h.call(&id, r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow","_meta":{"progressToken":"tok"}}}"#);
     h.engine
         .send_progress(h.now, handle, 1.0, Some(3.0), Some("one"))
         .unwrap();
@@ -169,15 +164,7 @@ fn progress_before_the_response_switches_the_post_to_sse() {
 fn progress_without_a_token_is_refused() {
     let mut h = Harness::default();
     let (id, _) = h.initialize();
-    let conn = h.connect();
-    h.send(
-        conn,
-        &Harness::post_wire(
-            Some(&id),
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
-        ),
-    );
-    let (handle, _) = h.take_request_event();
+    let (_conn, handle) = h.call(&id, r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#);
     assert_eq!(
         h.engine.send_progress(h.now, handle, 1.0, None, None),
         Err(CommandError::NoProgressToken)
@@ -468,16 +455,7 @@ fn unsolicited_messages_wait_in_a_bounded_backlog_until_a_get_stream_opens() {
             .unwrap();
     }
     assert_eq!(h.engine.counters().backlog_dropped, 1);
-    let conn = h.connect();
-    h.send(
-        conn,
-        &Harness::request(
-            "GET",
-            "/mcp",
-            &[("Accept", "text/event-stream"), ("Mcp-Session-Id", &id)],
-            "",
-        ),
-    );
+    let conn = h.open_get(&id);
     let messages = h.peek_response(conn).unwrap().sse_messages();
     assert_eq!(
         messages
@@ -492,15 +470,7 @@ fn unsolicited_messages_wait_in_a_bounded_backlog_until_a_get_stream_opens() {
 fn cancellation_by_the_client_reaches_the_application_and_completes_the_post() {
     let mut h = Harness::default();
     let (id, _) = h.initialize();
-    let conn = h.connect();
-    h.send(
-        conn,
-        &Harness::post_wire(
-            Some(&id),
-            r#"{"jsonrpc":"2.0","id":9,"method":"tools/call"}"#,
-        ),
-    );
-    let (handle, _) = h.take_request_event();
+    let (conn, handle) = h.call(&id, r#"{"jsonrpc":"2.0","id":9,"method":"tools/call"}"#);
     let cancel = h.post(Some(&id), r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":9,"reason":"user"}}"#);
     assert_eq!(cancel.status, 202);
     assert!(h.events.iter().any(|e| matches!(e, Event::Cancelled { handle: c, reason: CancelReason::ByClient(Some(r)) } if *c == handle && r == "user")));
@@ -526,16 +496,7 @@ fn cancellation_by_the_client_reaches_the_application_and_completes_the_post() {
 fn set_level_filters_log_messages() {
     let mut h = Harness::default();
     let (id, key) = h.initialize();
-    let conn = h.connect();
-    h.send(
-        conn,
-        &Harness::request(
-            "GET",
-            "/mcp",
-            &[("Accept", "text/event-stream"), ("Mcp-Session-Id", &id)],
-            "",
-        ),
-    );
+    let conn = h.open_get(&id);
     let set = h.post(
         Some(&id),
         r#"{"jsonrpc":"2.0","id":1,"method":"logging/setLevel","params":{"level":"warning"}}"#,
@@ -581,16 +542,7 @@ fn resource_updates_reach_subscribers_only_and_broadcasts_reach_everyone() {
     let mut streams = Vec::new();
     for _ in 0..3 {
         let (id, _) = h.initialize();
-        let conn = h.connect();
-        h.send(
-            conn,
-            &Harness::request(
-                "GET",
-                "/mcp",
-                &[("Accept", "text/event-stream"), ("Mcp-Session-Id", &id)],
-                "",
-            ),
-        );
+        let conn = h.open_get(&id);
         streams.push((id, conn));
     }
     let subscribe = r#"{"jsonrpc":"2.0","id":1,"method":"resources/subscribe","params":{"uri":"test://watched"}}"#;
@@ -627,15 +579,7 @@ fn resource_updates_reach_subscribers_only_and_broadcasts_reach_everyone() {
 fn requests_to_the_client_are_answered_or_time_out() {
     let mut h = Harness::default();
     let (id, key) = h.initialize();
-    let conn = h.connect();
-    h.send(
-        conn,
-        &Harness::post_wire(
-            Some(&id),
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
-        ),
-    );
-    let (handle, _) = h.take_request_event();
+    let (conn, handle) = h.call(&id, r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#);
     let params = raw(r#"{"messages":[]}"#);
     let sampling = h
         .engine
@@ -799,12 +743,7 @@ fn connection_limit_answers_503_then_refuses() {
 fn a_dropped_post_stream_is_resumed_with_last_event_id_and_replays_exactly_what_was_missed() {
     let mut h = Harness::default();
     let (id, _) = h.initialize();
-    let conn = h.connect();
-    h.send(
-        conn,
-        &Harness::post_wire(Some(&id), r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"test_reconnection","_meta":{"progressToken":1}}}"#),
-    );
-    let (handle, _) = h.take_request_event();
+    let (conn, handle) = h.call(&id, r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"test_reconnection","_meta":{"progressToken":1}}}"#);
     h.engine
         .send_progress(h.now, handle, 1.0, None, None)
         .unwrap();
@@ -911,15 +850,7 @@ fn request_timeout_cancels_and_answers_with_an_error() {
     config.timeouts.request = Some(crate::time::Duration::from_secs(30));
     let mut h = Harness::new(config);
     let (id, _) = h.initialize();
-    let conn = h.connect();
-    h.send(
-        conn,
-        &Harness::post_wire(
-            Some(&id),
-            r#"{"jsonrpc":"2.0","id":3,"method":"tools/call"}"#,
-        ),
-    );
-    let (handle, _) = h.take_request_event();
+    let (conn, handle) = h.call(&id, r#"{"jsonrpc":"2.0","id":3,"method":"tools/call"}"#);
     h.advance(29_999);
     assert_eq!(
         h.engine.stats().inflight_requests,
@@ -982,15 +913,7 @@ fn slowloris_heads_and_idle_keepalive_connections_are_closed() {
 fn a_slow_json_answer_becomes_a_stream_so_bytes_flow() {
     let mut h = Harness::default();
     let (id, _) = h.initialize();
-    let conn = h.connect();
-    h.send(
-        conn,
-        &Harness::post_wire(
-            Some(&id),
-            r#"{"jsonrpc":"2.0","id":4,"method":"tools/call"}"#,
-        ),
-    );
-    let (handle, _) = h.take_request_event();
+    let (conn, handle) = h.call(&id, r#"{"jsonrpc":"2.0","id":4,"method":"tools/call"}"#);
     assert!(h.peek_response(conn).is_none());
     h.advance(15_000);
     let head = h.peek_response(conn).unwrap();
@@ -1144,16 +1067,7 @@ fn total_output_limit_disconnects_the_largest_queue_first() {
     let mut gets = Vec::new();
     for _ in 0..3 {
         let (id, _) = h.initialize();
-        let conn = h.connect();
-        h.send(
-            conn,
-            &Harness::request(
-                "GET",
-                "/mcp",
-                &[("Accept", "text/event-stream"), ("Mcp-Session-Id", &id)],
-                "",
-            ),
-        );
+        let conn = h.open_get(&id);
         gets.push(conn);
     }
     // Two readers stall; the first stalls earlier and so holds more.
@@ -1184,16 +1098,7 @@ fn a_resume_past_the_log_replays_what_is_left_and_counts_the_gap() {
     config.limits.resume_log_events = 2;
     let mut h = Harness::new(config);
     let (id, key) = h.initialize();
-    let conn = h.connect();
-    h.send(
-        conn,
-        &Harness::request(
-            "GET",
-            "/mcp",
-            &[("Accept", "text/event-stream"), ("Mcp-Session-Id", &id)],
-            "",
-        ),
-    );
+    let conn = h.open_get(&id);
     let priming = h.peek_response(conn).unwrap().first_event_id();
     h.engine.handle_closed(h.now, conn);
     h.pump();
@@ -1232,16 +1137,7 @@ fn a_resume_past_the_log_replays_what_is_left_and_counts_the_gap() {
 fn shutdown_ends_get_streams_at_once_with_a_retry_hint() {
     let mut h = Harness::default();
     let (id, _) = h.initialize();
-    let conn = h.connect();
-    h.send(
-        conn,
-        &Harness::request(
-            "GET",
-            "/mcp",
-            &[("Accept", "text/event-stream"), ("Mcp-Session-Id", &id)],
-            "",
-        ),
-    );
+    let conn = h.open_get(&id);
     h.engine
         .begin_shutdown(h.now, crate::time::Duration::from_secs(30));
     h.pump();
@@ -1266,16 +1162,7 @@ fn answered_heartbeats_keep_the_session() {
     });
     let mut h = Harness::new(config);
     let (id, _) = h.initialize();
-    let conn = h.connect();
-    h.send(
-        conn,
-        &Harness::request(
-            "GET",
-            "/mcp",
-            &[("Accept", "text/event-stream"), ("Mcp-Session-Id", &id)],
-            "",
-        ),
-    );
+    let conn = h.open_get(&id);
     for round in 0..5 {
         h.advance(10_000);
         let pings: Vec<_> = h

@@ -27,16 +27,7 @@ fn deleting_a_session_with_a_ping_outstanding_is_not_a_heartbeat_failure() {
     });
     let mut h = Harness::new(config);
     let (id, _) = h.initialize();
-    let get = h.connect();
-    h.send(
-        get,
-        &Harness::request(
-            "GET",
-            "/mcp",
-            &[("Accept", "text/event-stream"), ("Mcp-Session-Id", &id)],
-            "",
-        ),
-    );
+    let _get = h.open_get(&id);
     h.advance(10_000);
     let delete = h.connect();
     h.send(
