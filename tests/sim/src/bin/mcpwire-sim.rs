@@ -1,0 +1,86 @@
+//! `mcpwire-sim`: runs seeds of the deterministic simulation and ends with `N passed, M failed`.
+//!
+//! ```text
+//! mcpwire-sim [--seed N] [--seeds K] [--steps S] [--clients C] [--trace]
+//! ```
+//!
+//! The environment variables `SIM_SEED`, `SIM_SEEDS`, `SIM_STEPS` and `SIM_TRACE=1` set the
+//! same. A failure prints the command that reproduces it.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use mcpwire_sim::{SimConfig, Simulation};
+
+fn main() -> ExitCode {
+    let mut seed: u64 = env("SIM_SEED").unwrap_or(0);
+    let mut seeds: u64 = env("SIM_SEEDS").unwrap_or(1);
+    let mut steps: u64 = env("SIM_STEPS").unwrap_or(5_000);
+    let mut clients: usize = 16;
+    let mut trace = std::env::var("SIM_TRACE").is_ok_and(|v| v == "1");
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().and_then(|v| v.parse::<u64>().ok());
+        match arg.as_str() {
+            "--seed" => seed = value().unwrap_or(seed),
+            "--seeds" => seeds = value().unwrap_or(seeds),
+            "--steps" => steps = value().unwrap_or(steps),
+            "--clients" => clients = value().map_or(clients, |c| c as usize),
+            "--trace" => trace = true,
+            "--help" | "-h" => {
+                println!("mcpwire-sim [--seed N] [--seeds K] [--steps S] [--clients C] [--trace]");
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("mcpwire-sim: unknown argument {other:?} (try --help)");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let started = Instant::now();
+    let (mut passed, mut failed, mut calls) = (0u64, 0u64, 0u64);
+    for seed in seed..seed.saturating_add(seeds) {
+        match Simulation::new(SimConfig {
+            seed,
+            steps,
+            clients,
+            trace,
+        })
+        .run()
+        {
+            Ok(report) => {
+                passed += 1;
+                calls += report.engine_calls;
+            }
+            Err(failure) => {
+                failed += 1;
+                println!(
+                    "seed {seed} FAILED at step {}: {}",
+                    failure.step, failure.reason
+                );
+                for action in &failure.recent {
+                    println!("    {action}");
+                }
+                println!(
+                    "    reproduce: SIM_SEED={seed} SIM_STEPS={steps} SIM_TRACE=1 cargo run --release -p mcpwire-sim -- --clients {clients}"
+                );
+            }
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "{} seeds x {steps} steps with {clients} clients in {elapsed:.1} s ({:.2} M engine calls/s)",
+        passed + failed,
+        calls as f64 / elapsed.max(1e-9) / 1e6
+    );
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok()?.parse().ok()
+}

@@ -1,0 +1,711 @@
+//! [`Simulation`]: one seeded run of the real engine against virtual clients, a simulated
+//! network and a virtual clock.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use mcpwire_core::engine::{
+    Config, ConnAction, ConnId, Engine, Event, Heartbeat, LogLevel, Reply, RequestHandle,
+    ResponseMode, SessionKey, Target,
+};
+use mcpwire_core::jsonrpc::RawValue;
+use mcpwire_core::time::{Duration, Instant};
+
+use crate::rng::{Rng, TraceHash};
+
+/// What one run does.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// The seed: everything below follows from it.
+    pub seed: u64,
+    /// Steps before the liveness phase.
+    pub steps: u64,
+    /// Virtual clients, 1 to 128.
+    pub clients: usize,
+    /// Print each action as it runs.
+    pub trace: bool,
+}
+
+/// A run that passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The seed.
+    pub seed: u64,
+    /// Hash of every byte and event the engine produced: equal for equal seeds.
+    pub trace_hash: u64,
+    /// Sessions opened during the run.
+    pub sessions_opened: u64,
+    /// HTTP requests the engine routed.
+    pub http_requests: u64,
+    /// Engine API calls made.
+    pub engine_calls: u64,
+}
+
+/// A run that failed: where, why, and the actions that led there.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// The seed that reproduces it.
+    pub seed: u64,
+    /// The step it failed at (`steps` for the liveness phase).
+    pub step: u64,
+    /// What went wrong, in a sentence.
+    pub reason: String,
+    /// The last actions before the failure.
+    pub recent: Vec<String>,
+}
+
+/// The kinds of action, each with a weight drawn per seed (swarm testing: some switched off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Connect,
+    Initialize,
+    Initialized,
+    Call,
+    Get,
+    Delete,
+    Cancel,
+    Subscribe,
+    SplitPing,
+    Garbage,
+    Respond,
+    Progress,
+    Log,
+    AskClient,
+    Notify,
+    Broadcast,
+    ResourceUpdated,
+    Advance,
+    ClockBack,
+    Close,
+    HalfClose,
+    Vanish,
+    Pause,
+    Resume,
+}
+
+const KINDS: [Kind; 24] = [
+    Kind::Connect,
+    Kind::Initialize,
+    Kind::Initialized,
+    Kind::Call,
+    Kind::Get,
+    Kind::Delete,
+    Kind::Cancel,
+    Kind::Subscribe,
+    Kind::SplitPing,
+    Kind::Garbage,
+    Kind::Respond,
+    Kind::Progress,
+    Kind::Log,
+    Kind::AskClient,
+    Kind::Notify,
+    Kind::Broadcast,
+    Kind::ResourceUpdated,
+    Kind::Advance,
+    Kind::ClockBack,
+    Kind::Close,
+    Kind::HalfClose,
+    Kind::Vanish,
+    Kind::Pause,
+    Kind::Resume,
+];
+
+/// A virtual client: its connections and what it learned from the wire.
+#[derive(Debug, Default)]
+struct Client {
+    conns: Vec<ConnId>,
+    session: Option<String>,
+    last_event_id: Option<String>,
+    next_id: u64,
+}
+
+/// One seeded run.
+pub struct Simulation {
+    config: SimConfig,
+    engine: Engine,
+    now: Instant,
+    rng: Rng,
+    weights: [u32; KINDS.len()],
+    clients: Vec<Client>,
+    /// Which client owns each live connection.
+    owner: BTreeMap<ConnId, usize>,
+    /// Connections whose reader stopped (paused or vanished), with the bytes it has not
+    /// acknowledged.
+    unread: BTreeMap<ConnId, usize>,
+    /// Connections that vanished: they never read or close again.
+    vanished: BTreeSet<ConnId>,
+    /// Requests the application has not answered.
+    pending: Vec<RequestHandle>,
+    /// Reference model: sessions the events say are alive.
+    live_sessions: BTreeSet<SessionKey>,
+    hash: TraceHash,
+    calls: u64,
+    recent: Vec<String>,
+    buf: Vec<u8>,
+}
+
+impl Simulation {
+    /// A run for `config`, with its action weights drawn from the seed.
+    #[must_use]
+    pub fn new(config: SimConfig) -> Simulation {
+        let mut rng = Rng::new(config.seed);
+        let mut weights = [0u32; KINDS.len()];
+        for (i, kind) in KINDS.iter().enumerate() {
+            // Swarm testing: each kind is on for a seed with probability 3/4, at a weight of
+            // 1 to 10; connecting, initializing and time always move.
+            let essential = matches!(
+                kind,
+                Kind::Connect | Kind::Initialize | Kind::Call | Kind::Advance
+            );
+            weights[i] = if essential || rng.chance(75) {
+                1 + rng.below(10) as u32
+            } else {
+                0
+            };
+        }
+        let mut engine_config = Config::new("mcpwire-sim", "1");
+        engine_config.response_mode = if rng.chance(50) {
+            ResponseMode::Sse
+        } else {
+            ResponseMode::Auto
+        };
+        if rng.chance(50) {
+            engine_config.timeouts.heartbeat = Some(Heartbeat {
+                interval: Duration::from_secs(20),
+                timeout: Duration::from_secs(5),
+                max_failures: 3,
+            });
+        }
+        if rng.chance(50) {
+            engine_config.timeouts.request = Some(Duration::from_secs(30));
+        }
+        engine_config.limits.max_inflight_per_session = 8;
+        engine_config.limits.max_sessions = 64;
+        engine_config.limits.resume_log_events = 16;
+        engine_config.limits.max_queued_bytes_per_connection = 256 * 1024;
+        let mut entropy = [0u8; 32];
+        for chunk in entropy.chunks_mut(8) {
+            chunk.copy_from_slice(&rng.next_u64().to_le_bytes());
+        }
+        let clients = config.clients.clamp(1, 128);
+        Simulation {
+            engine: Engine::new(engine_config, Instant::ZERO, entropy),
+            now: Instant::ZERO,
+            rng,
+            weights,
+            clients: (0..clients).map(|_| Client::default()).collect(),
+            owner: BTreeMap::new(),
+            unread: BTreeMap::new(),
+            vanished: BTreeSet::new(),
+            pending: Vec::new(),
+            live_sessions: BTreeSet::new(),
+            hash: TraceHash::default(),
+            calls: 0,
+            recent: Vec::new(),
+            buf: Vec::with_capacity(64 * 1024),
+            config,
+        }
+    }
+
+    /// Runs every step, then the liveness phase.
+    pub fn run(mut self) -> Result<Report, Failure> {
+        for step in 0..self.config.steps {
+            self.step().map_err(|reason| self.failure(step, reason))?;
+        }
+        let steps = self.config.steps;
+        self.liveness()
+            .map_err(|reason| self.failure(steps, reason))?;
+        let counters = self.engine.counters();
+        Ok(Report {
+            seed: self.config.seed,
+            trace_hash: self.hash.value(),
+            sessions_opened: counters.sessions_opened,
+            http_requests: counters.http_requests,
+            engine_calls: self.calls,
+        })
+    }
+
+    fn failure(&self, step: u64, reason: String) -> Failure {
+        Failure {
+            seed: self.config.seed,
+            step,
+            reason,
+            recent: self.recent.clone(),
+        }
+    }
+
+    fn note(&mut self, action: String) {
+        if self.config.trace {
+            println!(
+                "[seed {} t={}] {action}",
+                self.config.seed,
+                self.now.as_millis()
+            );
+        }
+        self.recent.push(action);
+        if self.recent.len() > 24 {
+            self.recent.remove(0);
+        }
+    }
+
+    /// One action, then every safety check.
+    fn step(&mut self) -> Result<(), String> {
+        let kind = KINDS[self.rng.weighted(&self.weights)];
+        let client = self.rng.index(self.clients.len());
+        self.act(kind, client)?;
+        self.drain()
+    }
+
+    /// Delivers output and events, checking after every engine call that the invariants hold,
+    /// that pending output made the deadline "now", and that the reference model agrees.
+    fn drain(&mut self) -> Result<(), String> {
+        self.check()?;
+        loop {
+            let deadline = self.engine.poll_timeout();
+            self.buf.clear();
+            self.calls += 1;
+            let Some(action) = self.engine.poll_transmit(&mut self.buf) else {
+                break;
+            };
+            if deadline != Some(self.now) {
+                return Err(format!(
+                    "output was queued but poll_timeout said {deadline:?}, not now ({:?})",
+                    self.now
+                ));
+            }
+            match action {
+                ConnAction::Write { conn, len } => {
+                    let bytes = self.buf[self.buf.len() - len..].to_vec();
+                    self.hash.add(&bytes);
+                    self.learn(conn, &bytes);
+                    if self.unread.contains_key(&conn) || self.vanished.contains(&conn) {
+                        *self.unread.entry(conn).or_default() += len;
+                    } else {
+                        self.calls += 1;
+                        self.engine.handle_written(self.now, conn, len);
+                    }
+                }
+                ConnAction::Close { conn } => {
+                    self.hash.add(b"close");
+                    self.forget(conn);
+                }
+            }
+            self.check()?;
+        }
+        while let Some(event) = self.engine.poll_event() {
+            self.calls += 1;
+            match event {
+                Event::SessionOpened { session, .. } => {
+                    self.hash.add(b"opened");
+                    if !self.live_sessions.insert(session) {
+                        return Err(format!("{session} opened twice"));
+                    }
+                }
+                Event::SessionClosed { session, reason } => {
+                    self.hash.add(reason.label().as_bytes());
+                    if !self.live_sessions.remove(&session) {
+                        return Err(format!(
+                            "{session} closed ({}) but was not open",
+                            reason.label()
+                        ));
+                    }
+                }
+                Event::Request { handle, .. } => {
+                    self.hash.add(b"request");
+                    self.pending.push(handle);
+                }
+                Event::Cancelled { handle, .. } => {
+                    self.hash.add(b"cancelled");
+                    self.pending.retain(|h| *h != handle);
+                }
+                Event::Notification { .. } => self.hash.add(b"notification"),
+                Event::ClientResponse { .. } => self.hash.add(b"client-response"),
+            }
+        }
+        self.check()?;
+        let stats = self.engine.stats();
+        if stats.sessions != self.live_sessions.len() as u64 {
+            return Err(format!(
+                "the engine holds {} sessions but its events account for {}",
+                stats.sessions,
+                self.live_sessions.len()
+            ));
+        }
+        if let Some(deadline) = self.engine.poll_timeout() {
+            if deadline < self.now {
+                return Err(format!(
+                    "poll_timeout {deadline:?} is before now {:?}",
+                    self.now
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check(&mut self) -> Result<(), String> {
+        self.calls += 1;
+        self.engine.check_invariants().map_err(|v| v.to_string())?;
+        let stats = self.engine.stats();
+        let limits = self.engine.config().limits;
+        if stats.sessions > limits.max_sessions as u64 {
+            return Err(format!(
+                "{} sessions, over the limit of {}",
+                stats.sessions, limits.max_sessions
+            ));
+        }
+        if stats.queued_bytes > limits.max_queued_bytes_total as u64 {
+            return Err(format!(
+                "{} bytes queued, over the total limit",
+                stats.queued_bytes
+            ));
+        }
+        Ok(())
+    }
+
+    /// Picks up what a client learns from its bytes: its session id and the last event id.
+    fn learn(&mut self, conn: ConnId, bytes: &[u8]) {
+        let Some(&client) = self.owner.get(&conn) else {
+            return;
+        };
+        let text = String::from_utf8_lossy(bytes);
+        for line in text.lines() {
+            if let Some(id) = line.strip_prefix("mcp-session-id: ") {
+                self.clients[client].session = Some(id.trim().to_owned());
+            } else if let Some(id) = line.strip_prefix("id: ") {
+                self.clients[client].last_event_id = Some(id.trim().to_owned());
+            }
+        }
+    }
+
+    fn forget(&mut self, conn: ConnId) {
+        if let Some(client) = self.owner.remove(&conn) {
+            self.clients[client].conns.retain(|c| *c != conn);
+        }
+        self.unread.remove(&conn);
+        self.vanished.remove(&conn);
+    }
+
+    /// A connection of `client` that still reads, opening one if needed.
+    fn conn_of(&mut self, client: usize) -> Option<ConnId> {
+        let usable: Vec<ConnId> = self.clients[client]
+            .conns
+            .iter()
+            .copied()
+            .filter(|c| !self.vanished.contains(c))
+            .collect();
+        if !usable.is_empty() && self.rng.chance(80) {
+            return Some(usable[self.rng.index(usable.len())]);
+        }
+        self.calls += 1;
+        let conn = self.engine.handle_accept(self.now).ok()?;
+        self.owner.insert(conn, client);
+        self.clients[client].conns.push(conn);
+        Some(conn)
+    }
+
+    /// Sends `wire` on `conn` in random pieces, as a network would deliver it.
+    fn send(&mut self, conn: ConnId, wire: &[u8]) -> Result<(), String> {
+        let mut rest = wire;
+        while !rest.is_empty() {
+            let piece = 1 + self.rng.index(rest.len().min(1500));
+            self.calls += 1;
+            let taken = self.engine.handle_bytes(self.now, conn, &rest[..piece]);
+            self.drain()?;
+            if taken == 0 {
+                break;
+            }
+            rest = &rest[taken..];
+        }
+        Ok(())
+    }
+
+    fn post(&mut self, client: usize, body: &str, with_session: bool) -> Result<(), String> {
+        let Some(conn) = self.conn_of(client) else {
+            return Ok(());
+        };
+        let mut wire = String::from(
+            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:3000\r\nContent-Type: application/json\r\n\
+             Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2025-11-25\r\n",
+        );
+        if let (true, Some(session)) = (with_session, &self.clients[client].session) {
+            let _ = write!(wire, "Mcp-Session-Id: {session}\r\n");
+        }
+        let _ = write!(wire, "Content-Length: {}\r\n\r\n{body}", body.len());
+        self.send(conn, wire.as_bytes())
+    }
+
+    fn pending(&mut self) -> Option<RequestHandle> {
+        (!self.pending.is_empty()).then(|| self.pending[self.rng.index(self.pending.len())])
+    }
+
+    fn some_session(&mut self) -> Option<SessionKey> {
+        let live: Vec<_> = self.live_sessions.iter().copied().collect();
+        (!live.is_empty()).then(|| live[self.rng.index(live.len())])
+    }
+
+    fn act(&mut self, kind: Kind, client: usize) -> Result<(), String> {
+        let raw = |s: &str| RawValue::from_string(s.to_owned()).unwrap_or_default();
+        self.note(format!("{kind:?} client={client}"));
+        let id = {
+            let c = &mut self.clients[client];
+            c.next_id += 1;
+            c.next_id
+        };
+        match kind {
+            Kind::Connect => {
+                self.calls += 1;
+                if let Ok(conn) = self.engine.handle_accept(self.now) {
+                    self.owner.insert(conn, client);
+                    self.clients[client].conns.push(conn);
+                }
+            }
+            Kind::Initialize => self.post(
+                client,
+                r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"sim","version":"1"}}}"#,
+                false,
+            )?,
+            Kind::Initialized => self.post(client, r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#, true)?,
+            Kind::Call => {
+                let meta = if self.rng.chance(50) { r#","_meta":{"progressToken":"p"}"# } else { "" };
+                let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo"{meta}}}}}"#);
+                self.post(client, &body, true)?;
+            }
+            Kind::Get => {
+                let Some(session) = self.clients[client].session.clone() else {
+                    return Ok(());
+                };
+                let mut wire = format!("GET /mcp HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\nMcp-Session-Id: {session}\r\n");
+                if let (true, Some(last)) = (self.rng.chance(50), self.clients[client].last_event_id.clone()) {
+                    let _ = write!(wire, "Last-Event-ID: {last}\r\n");
+                }
+                wire.push_str("\r\n");
+                if let Some(conn) = self.conn_of(client) {
+                    self.send(conn, wire.as_bytes())?;
+                }
+            }
+            Kind::Delete => {
+                let Some(session) = self.clients[client].session.clone() else {
+                    return Ok(());
+                };
+                let wire = format!("DELETE /mcp HTTP/1.1\r\nHost: localhost\r\nMcp-Session-Id: {session}\r\n\r\n");
+                if let Some(conn) = self.conn_of(client) {
+                    self.send(conn, wire.as_bytes())?;
+                }
+            }
+            Kind::Cancel => {
+                let target = self.rng.below(id.max(1));
+                let body = format!(r#"{{"jsonrpc":"2.0","method":"notifications/cancelled","params":{{"requestId":{target}}}}}"#);
+                self.post(client, &body, true)?;
+            }
+            Kind::Subscribe => self.post(client, r#"{"jsonrpc":"2.0","id":"s","method":"resources/subscribe","params":{"uri":"test://watched"}}"#, true)?,
+            Kind::SplitPing => {
+                // Sent one byte at a time: the slowest legal client.
+                let Some(session) = self.clients[client].session.clone() else {
+                    return Ok(());
+                };
+                let body = r#"{"jsonrpc":"2.0","id":"ping","method":"ping"}"#;
+                let wire = format!("POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAccept: */*\r\nMcp-Session-Id: {session}\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+                if let Some(conn) = self.conn_of(client) {
+                    for byte in wire.as_bytes() {
+                        self.calls += 1;
+                        self.engine.handle_bytes(self.now, conn, std::slice::from_ref(byte));
+                    }
+                }
+            }
+            Kind::Garbage => {
+                let len = 1 + self.rng.index(64);
+                let bytes: Vec<u8> = (0..len).map(|_| self.rng.next_u64() as u8).collect();
+                if let Some(conn) = self.conn_of(client) {
+                    self.send(conn, &bytes)?;
+                }
+            }
+            Kind::Respond => {
+                if let Some(handle) = self.pending() {
+                    let reply = if self.rng.chance(80) {
+                        Reply::Result(raw(r#"{"content":[{"type":"text","text":"ok"}]}"#))
+                    } else {
+                        Reply::Error { code: -32603, message: "failed".into(), data: None }
+                    };
+                    self.calls += 1;
+                    let _ = self.engine.respond(self.now, handle, reply);
+                    self.pending.retain(|h| *h != handle);
+                }
+            }
+            Kind::Progress => {
+                if let Some(handle) = self.pending() {
+                    self.calls += 1;
+                    let progress = self.now.as_millis() as f64 + self.rng.below(10) as f64;
+                    let _ = self.engine.send_progress(self.now, handle, progress, None, None);
+                }
+            }
+            Kind::Log => {
+                if let Some(handle) = self.pending() {
+                    self.calls += 1;
+                    let _ = self.engine.send_log(self.now, Target::Request(handle), LogLevel::Info, None, &raw(r#""working""#));
+                }
+            }
+            Kind::AskClient => {
+                if let Some(handle) = self.pending() {
+                    self.calls += 1;
+                    let _ = self.engine.request_client(self.now, Target::Request(handle), "sampling/createMessage", Some(&raw("{}")), Some(Duration::from_secs(10)));
+                }
+            }
+            Kind::Notify => {
+                if let Some(session) = self.some_session() {
+                    self.calls += 1;
+                    let _ = self.engine.notify(self.now, session, "notifications/resources/list_changed", None);
+                }
+            }
+            Kind::Broadcast => {
+                self.calls += 1;
+                self.engine.broadcast(self.now, "notifications/tools/list_changed", None);
+            }
+            Kind::ResourceUpdated => {
+                self.calls += 1;
+                self.engine.resource_updated(self.now, "test://watched");
+            }
+            Kind::Advance => {
+                let ms = match self.rng.below(10) {
+                    0 => 60_000 + self.rng.below(600_000),
+                    1..=3 => self.rng.below(20_000),
+                    _ => self.rng.below(1_000),
+                };
+                self.advance(ms)?;
+            }
+            Kind::ClockBack => {
+                // The adapter's clock stepped back: the engine must clamp it.
+                let back = self.now.saturating_sub(Duration::from_millis(self.rng.below(30_000)));
+                self.calls += 1;
+                self.engine.handle_timeout(back);
+            }
+            Kind::Close => {
+                if let Some(&conn) = self.clients[client].conns.first() {
+                    self.calls += 1;
+                    self.engine.handle_closed(self.now, conn);
+                    self.forget(conn);
+                }
+            }
+            Kind::HalfClose => {
+                if let Some(&conn) = self.clients[client].conns.last() {
+                    self.calls += 1;
+                    self.engine.handle_eof(self.now, conn);
+                }
+            }
+            Kind::Vanish => {
+                // Half-open: the peer is gone without a FIN; nothing is read or closed again.
+                if let Some(&conn) = self.clients[client].conns.last() {
+                    self.vanished.insert(conn);
+                }
+            }
+            Kind::Pause => {
+                if let Some(&conn) = self.clients[client].conns.first() {
+                    self.unread.entry(conn).or_default();
+                }
+            }
+            Kind::Resume => {
+                let paused: Vec<ConnId> = self
+                    .clients[client]
+                    .conns
+                    .iter()
+                    .copied()
+                    .filter(|c| self.unread.contains_key(c) && !self.vanished.contains(c))
+                    .collect();
+                for conn in paused {
+                    let len = self.unread.remove(&conn).unwrap_or(0);
+                    self.calls += 1;
+                    self.engine.handle_written(self.now, conn, len);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Advances the virtual clock by `ms`, stopping exactly at every deadline on the way.
+    fn advance(&mut self, ms: u64) -> Result<(), String> {
+        let target = self.now + Duration::from_millis(ms);
+        let mut last = None;
+        let mut repeats = 0;
+        while let Some(deadline) = self.engine.poll_timeout() {
+            if deadline > target {
+                break;
+            }
+            repeats = if last == Some(deadline) {
+                repeats + 1
+            } else {
+                0
+            };
+            if repeats > 100 {
+                return Err(format!(
+                    "deadline {deadline:?} does not clear: {}",
+                    self.engine.stats()
+                ));
+            }
+            last = Some(deadline);
+            self.now = self.now.max(deadline);
+            self.calls += 1;
+            self.engine.handle_timeout(self.now);
+            self.drain()?;
+        }
+        self.now = target;
+        self.calls += 1;
+        self.engine.handle_timeout(self.now);
+        self.drain()
+    }
+
+    /// The faults stop, every client leaves, the application abandons its requests, and time
+    /// runs past every deadline: then nothing may be left.
+    fn liveness(&mut self) -> Result<(), String> {
+        self.note("liveness".into());
+        // Paused readers resume and acknowledge what they held back.
+        let paused: Vec<(ConnId, usize)> = self
+            .unread
+            .iter()
+            .filter(|(c, _)| !self.vanished.contains(c))
+            .map(|(&c, &n)| (c, n))
+            .collect();
+        for (conn, len) in paused {
+            self.unread.remove(&conn);
+            self.calls += 1;
+            self.engine.handle_written(self.now, conn, len);
+        }
+        self.drain()?;
+        // Clients that can still close, close. A vanished (half-open) peer never will: only
+        // the engine's own deadlines may end those connections.
+        let conns: Vec<ConnId> = self
+            .owner
+            .keys()
+            .copied()
+            .filter(|c| !self.vanished.contains(c))
+            .collect();
+        for conn in conns {
+            self.calls += 1;
+            self.engine.handle_closed(self.now, conn);
+            self.forget(conn);
+        }
+        self.drain()?;
+        let t = self.engine.config().timeouts;
+        let horizon = [
+            t.session_idle,
+            t.session_init,
+            t.resume_window,
+            t.write,
+            t.connection_idle,
+            t.request_read,
+            t.client_request,
+        ]
+        .into_iter()
+        .fold(Duration::ZERO, Duration::saturating_add);
+        self.advance(horizon.saturating_mul(2).as_millis())?;
+        let stats = self.engine.stats();
+        if !stats.is_quiescent() {
+            return Err(format!("still alive after every deadline: {stats}"));
+        }
+        if !self.live_sessions.is_empty() {
+            return Err(format!(
+                "{} sessions were never reported closed",
+                self.live_sessions.len()
+            ));
+        }
+        Ok(())
+    }
+}
