@@ -5,7 +5,9 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     eprintln!(
         "mcpwire {}: the server arrives with the smol adapter, which is not built yet.\n\
-         What exists today is the sans-IO core (crate mcpwire-core): run `cargo test` to exercise it.",
+         What exists today is the sans-IO core (crate mcpwire-core) and its simulator:\n\
+         `cargo test` runs the suite; `cargo run --release -p mcpwire-sim -- --seeds 256` runs\n\
+         the deterministic simulation.",
         env!("CARGO_PKG_VERSION")
     );
     ExitCode::from(2)
