@@ -4,7 +4,7 @@
 use mcpwire_sim::{SimConfig, Simulation};
 
 fn run(seed: u64, steps: u64, clients: usize) -> mcpwire_sim::Report {
-    Simulation::new(SimConfig { seed, steps, clients, trace: false })
+    Simulation::new(SimConfig { seed, steps, clients, trace: false, heap: None })
         .run()
         .unwrap_or_else(|f| {
             panic!(

@@ -13,7 +13,7 @@
 //! ```
 //! use mcpwire_sim::{SimConfig, Simulation};
 //!
-//! let report = Simulation::new(SimConfig { seed: 7, steps: 300, clients: 4, trace: false })
+//! let report = Simulation::new(SimConfig { seed: 7, steps: 300, clients: 4, trace: false, heap: None })
 //!     .run()
 //!     .expect("seed 7 passes");
 //! assert_eq!(report.seed, 7);

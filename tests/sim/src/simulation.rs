@@ -24,7 +24,21 @@ pub struct SimConfig {
     pub clients: usize,
     /// Print each action as it runs.
     pub trace: bool,
+    /// Reads the process's live heap bytes (a counting allocator), to bound the heap after
+    /// every step and require it back at its baseline at the end. `None` skips the heap checks.
+    pub heap: Option<fn() -> usize>,
 }
+
+/// Heap allowed per live entity (connection, exchange, session, stream, request) beyond the
+/// bytes the engine reports holding. Measured costs are about 0.8 KB per idle session and 2.2 KB
+/// with a GET stream and its connection (BENCHMARKS.md); this leaves room for the simulator's
+/// own bookkeeping of each.
+const HEAP_PER_ENTITY: usize = 4 * 1024;
+
+/// Heap a finished run may keep above its baseline: capacity retained by queues that empty
+/// (the engine's event and output queues, the simulator's buffers), which does not grow with
+/// the run's length.
+const HEAP_SLACK: usize = 128 * 1024;
 
 /// A run that passed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +156,8 @@ pub struct Simulation {
     calls: u64,
     recent: Vec<String>,
     buf: Vec<u8>,
+    /// Live heap when the run began.
+    heap_baseline: usize,
 }
 
 impl Simulation {
@@ -203,6 +219,7 @@ impl Simulation {
             calls: 0,
             recent: Vec::new(),
             buf: Vec::with_capacity(64 * 1024),
+            heap_baseline: config.heap.map_or(0, |heap| heap()),
             config,
         }
     }
@@ -358,6 +375,24 @@ impl Simulation {
                 "{} bytes queued, over the total limit",
                 stats.queued_bytes
             ));
+        }
+        if let Some(heap) = self.config.heap {
+            let live = heap().saturating_sub(self.heap_baseline);
+            let entities = (stats.connections
+                + stats.exchanges
+                + stats.sessions
+                + stats.streams
+                + stats.inflight_requests
+                + stats.outbound_requests) as usize;
+            let held = (2
+                * (stats.queued_bytes + stats.buffered_bytes + stats.resumption_log_bytes)
+                + 1024 * stats.pending_events) as usize;
+            let bound = HEAP_SLACK + HEAP_PER_ENTITY * (entities + self.pending.len()) + held;
+            if live > bound {
+                return Err(format!(
+                    "live heap {live} B exceeds {bound} B for {entities} entities holding {held} B"
+                ));
+            }
         }
         Ok(())
     }
@@ -699,6 +734,17 @@ impl Simulation {
         let stats = self.engine.stats();
         if !stats.is_quiescent() {
             return Err(format!("still alive after every deadline: {stats}"));
+        }
+        if let Some(heap) = self.config.heap {
+            self.pending.clear();
+            self.pending.shrink_to_fit();
+            self.recent.clear();
+            let live = heap().saturating_sub(self.heap_baseline);
+            if live > HEAP_SLACK {
+                return Err(format!(
+                    "live heap is {live} B above its baseline after everything ended"
+                ));
+            }
         }
         if !self.live_sessions.is_empty() {
             return Err(format!(

@@ -7,10 +7,44 @@
 //! The environment variables `SIM_SEED`, `SIM_SEEDS`, `SIM_STEPS` and `SIM_TRACE=1` set the
 //! same. A failure prints the command that reproduces it.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use mcpwire_sim::{SimConfig, Simulation};
+
+/// Counts live heap bytes, so that every run can bound its heap and prove it returns.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged and only counts sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size, Ordering::Relaxed);
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn live_heap() -> usize {
+    LIVE.load(Ordering::Relaxed)
+}
 
 fn main() -> ExitCode {
     let mut seed: u64 = env("SIM_SEED").unwrap_or(0);
@@ -45,6 +79,7 @@ fn main() -> ExitCode {
             steps,
             clients,
             trace,
+            heap: Some(live_heap),
         })
         .run()
         {
