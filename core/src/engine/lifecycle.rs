@@ -197,7 +197,11 @@ impl Engine {
             }
         }
         self.counters.sessions_closed[reason as usize] += 1;
-        self.emit(Event::SessionClosed { session, reason });
+        // A legacy session whose stream ended before `initialize` was never announced: the
+        // application hears of neither its opening nor its end.
+        if sess.opened {
+            self.emit(Event::SessionClosed { session, reason });
+        }
     }
 
     /// Anything the client sends is activity: an armed idle timer starts over.

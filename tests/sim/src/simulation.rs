@@ -95,9 +95,16 @@ enum Kind {
     Vanish,
     Pause,
     Resume,
+    LegacyOpen,
+    LegacyPost,
+    HostRequest,
+    HostPoll,
+    HostClose,
+    CloseSession,
+    Shutdown,
 }
 
-const KINDS: [Kind; 24] = [
+const KINDS: [Kind; 31] = [
     Kind::Connect,
     Kind::Initialize,
     Kind::Initialized,
@@ -122,6 +129,13 @@ const KINDS: [Kind; 24] = [
     Kind::Vanish,
     Kind::Pause,
     Kind::Resume,
+    Kind::LegacyOpen,
+    Kind::LegacyPost,
+    Kind::HostRequest,
+    Kind::HostPoll,
+    Kind::HostClose,
+    Kind::CloseSession,
+    Kind::Shutdown,
 ];
 
 /// A virtual client: its connections and what it learned from the wire.
@@ -130,6 +144,8 @@ struct Client {
     conns: Vec<ConnId>,
     session: Option<String>,
     last_event_id: Option<String>,
+    /// The POST URL a legacy (2024-11-05) endpoint event gave this client.
+    legacy_endpoint: Option<String>,
     next_id: u64,
 }
 
@@ -150,6 +166,8 @@ pub struct Simulation {
     vanished: BTreeSet<ConnId>,
     /// Requests the application has not answered.
     pending: Vec<RequestHandle>,
+    /// Request-level exchanges a host is reading.
+    host_exchanges: Vec<mcpwire_core::engine::ExchangeId>,
     /// Reference model: sessions the events say are alive.
     live_sessions: BTreeSet<SessionKey>,
     hash: TraceHash,
@@ -158,6 +176,8 @@ pub struct Simulation {
     buf: Vec<u8>,
     /// Live heap when the run began.
     heap_baseline: usize,
+    /// The step being run.
+    step_index: u64,
 }
 
 impl Simulation {
@@ -214,12 +234,14 @@ impl Simulation {
             unread: BTreeMap::new(),
             vanished: BTreeSet::new(),
             pending: Vec::new(),
+            host_exchanges: Vec::new(),
             live_sessions: BTreeSet::new(),
             hash: TraceHash::default(),
             calls: 0,
             recent: Vec::new(),
             buf: Vec::with_capacity(64 * 1024),
             heap_baseline: config.heap.map_or(0, |heap| heap()),
+            step_index: 0,
             config,
         }
     }
@@ -227,6 +249,7 @@ impl Simulation {
     /// Runs every step, then the liveness phase.
     pub fn run(mut self) -> Result<Report, Failure> {
         for step in 0..self.config.steps {
+            self.step_index = step;
             self.step().map_err(|reason| self.failure(step, reason))?;
         }
         let steps = self.config.steps;
@@ -341,9 +364,11 @@ impl Simulation {
         }
         self.check()?;
         let stats = self.engine.stats();
-        if stats.sessions != self.live_sessions.len() as u64 {
+        // Legacy sessions exist from their GET /sse but are announced only at `initialize`, so
+        // the engine may hold more sessions than were announced, never fewer.
+        if stats.sessions < self.live_sessions.len() as u64 {
             return Err(format!(
-                "the engine holds {} sessions but its events account for {}",
+                "the engine holds {} sessions but its events announced {} still open",
                 stats.sessions,
                 self.live_sessions.len()
             ));
@@ -408,6 +433,8 @@ impl Simulation {
                 self.clients[client].session = Some(id.trim().to_owned());
             } else if let Some(id) = line.strip_prefix("id: ") {
                 self.clients[client].last_event_id = Some(id.trim().to_owned());
+            } else if let Some(url) = line.strip_prefix("data: /messages?") {
+                self.clients[client].legacy_endpoint = Some(format!("/messages?{}", url.trim()));
             }
         }
     }
@@ -637,6 +664,103 @@ impl Simulation {
                     self.unread.entry(conn).or_default();
                 }
             }
+            Kind::LegacyOpen => {
+                let wire = "GET /sse HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n";
+                if let Some(conn) = self.conn_of(client) {
+                    self.send(conn, wire.as_bytes())?;
+                }
+            }
+            Kind::LegacyPost => {
+                let Some(endpoint) = self.clients[client].legacy_endpoint.clone() else {
+                    return Ok(());
+                };
+                let body = match self.rng.below(3) {
+                    0 => r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2024-11-05","capabilities":{},"clientInfo":{"name":"old","version":"1"}}}"#.to_owned(),
+                    1 => r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_owned(),
+                    _ => format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo"}}}}"#),
+                };
+                let wire = format!(
+                    "POST {endpoint} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                if let Some(conn) = self.conn_of(client) {
+                    self.send(conn, wire.as_bytes())?;
+                }
+            }
+            Kind::HostRequest => {
+                // A fetch-style host hands the engine a parsed request.
+                let session = self.clients[client].session.clone();
+                let request = match (self.rng.below(3), session) {
+                    (0, Some(session)) => mcpwire_core::http1::Request::builder("GET", "/mcp")
+                        .header("host", "localhost")
+                        .header("accept", "text/event-stream")
+                        .header("mcp-session-id", session)
+                        .build(),
+                    (1, Some(session)) => mcpwire_core::http1::Request::builder("POST", "/mcp")
+                        .header("host", "localhost")
+                        .header("content-type", "application/json")
+                        .header("accept", "application/json, text/event-stream")
+                        .header("mcp-session-id", session)
+                        .body(format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call"}}"#).into_bytes())
+                        .build(),
+                    _ => mcpwire_core::http1::Request::builder("POST", "/mcp")
+                        .header("host", "localhost")
+                        .header("content-type", "application/json")
+                        .header("accept", "application/json, text/event-stream")
+                        .body(br#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"host","version":"1"}}}"#.to_vec())
+                        .build(),
+                };
+                if let Ok(request) = request {
+                    self.calls += 1;
+                    let exchange = self.engine.handle_request(self.now, request);
+                    self.host_exchanges.push(exchange);
+                }
+            }
+            Kind::HostPoll => {
+                if !self.host_exchanges.is_empty() {
+                    let exchange = self.host_exchanges[self.rng.index(self.host_exchanges.len())];
+                    // The host reads a few pieces, as its consumer pulls them.
+                    for _ in 0..1 + self.rng.below(4) {
+                        self.calls += 1;
+                        match self.engine.poll_exchange_output(exchange) {
+                            Some(mcpwire_core::engine::ExchangeOutput::Head { headers, .. }) => {
+                                for (name, value) in headers {
+                                    if name == "mcp-session-id" {
+                                        self.clients[client].session = Some(value);
+                                    }
+                                }
+                            }
+                            Some(mcpwire_core::engine::ExchangeOutput::Body(payload)) => self.hash.add(payload.as_slice()),
+                            Some(mcpwire_core::engine::ExchangeOutput::End) => {
+                                self.host_exchanges.retain(|e| *e != exchange);
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                }
+            }
+            Kind::HostClose => {
+                if !self.host_exchanges.is_empty() {
+                    let exchange = self.host_exchanges.remove(self.rng.index(self.host_exchanges.len()));
+                    self.calls += 1;
+                    self.engine.handle_exchange_closed(self.now, exchange);
+                }
+            }
+            Kind::CloseSession => {
+                if let Some(session) = self.some_session() {
+                    self.calls += 1;
+                    let _ = self.engine.close_session(self.now, session);
+                }
+            }
+            Kind::Shutdown => {
+                // Only late in a run, so that most of it exercises a running server.
+                if self.step_index * 10 >= self.config.steps * 9 {
+                    let grace = Duration::from_millis(self.rng.below(20_000));
+                    self.calls += 1;
+                    self.engine.begin_shutdown(self.now, grace);
+                }
+            }
             Kind::Resume => {
                 let paused: Vec<ConnId> = self
                     .clients[client]
@@ -704,6 +828,11 @@ impl Simulation {
             self.engine.handle_written(self.now, conn, len);
         }
         self.drain()?;
+        // Hosts stop reading: their exchanges close.
+        for exchange in std::mem::take(&mut self.host_exchanges) {
+            self.calls += 1;
+            self.engine.handle_exchange_closed(self.now, exchange);
+        }
         // Clients that can still close, close. A vanished (half-open) peer never will: only
         // the engine's own deadlines may end those connections.
         let conns: Vec<ConnId> = self
