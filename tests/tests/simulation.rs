@@ -15,6 +15,15 @@ fn run(seed: u64, steps: u64, clients: usize) -> mcpwire_sim::Report {
 }
 
 #[test]
+fn the_committed_regressions_pass() {
+    let regressions = mcpwire_sim::regressions();
+    assert!(!regressions.is_empty());
+    for (seed, steps, clients) in regressions {
+        run(seed, steps.min(4_000), clients);
+    }
+}
+
+#[test]
 fn seeds_pass_safety_and_liveness() {
     for seed in 0..24 {
         run(seed, 600, 1 + (seed as usize % 8));

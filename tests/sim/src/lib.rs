@@ -24,3 +24,51 @@ mod simulation;
 
 pub use rng::{Rng, TraceHash};
 pub use simulation::{Failure, Report, SimConfig, Simulation};
+
+/// The committed regressions (`tests/sim/regressions.txt`) as `(seed, steps, clients)`: runs
+/// that once failed, replayed before anything else.
+#[must_use]
+pub fn regressions() -> Vec<(u64, u64, usize)> {
+    include_str!("../regressions.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace().map(str::parse::<u64>);
+            Some((
+                fields.next()?.ok()?,
+                fields.next()?.ok()?,
+                fields.next()?.ok()? as usize,
+            ))
+        })
+        .collect()
+}
+
+/// The fewest steps after which `seed` still fails (with `clients`), by bisection over the
+/// steps of a run known to fail at `steps`. Runs are prefixes of one another (the seed decides
+/// every action), so a shorter failing run is a shorter trace of the same failure, or of one
+/// found on the way there.
+#[must_use]
+pub fn minimize(seed: u64, steps: u64, clients: usize, heap: Option<fn() -> usize>) -> u64 {
+    let fails = |steps| {
+        Simulation::new(SimConfig {
+            seed,
+            steps,
+            clients,
+            trace: false,
+            heap,
+        })
+        .run()
+        .is_err()
+    };
+    let (mut passing, mut failing) = (0, steps);
+    while failing - passing > 1 {
+        let mid = passing + (failing - passing) / 2;
+        if fails(mid) {
+            failing = mid;
+        } else {
+            passing = mid;
+        }
+    }
+    failing
+}

@@ -1,11 +1,12 @@
 //! `mcpwire-sim`: runs seeds of the deterministic simulation and ends with `N passed, M failed`.
 //!
 //! ```text
-//! mcpwire-sim [--seed N] [--seeds K] [--steps S] [--clients C] [--trace]
+//! mcpwire-sim [--seed N] [--seeds K] [--steps S] [--clients C] [--trace] [--minimize]
 //! ```
 //!
 //! The environment variables `SIM_SEED`, `SIM_SEEDS`, `SIM_STEPS` and `SIM_TRACE=1` set the
-//! same. A failure prints the command that reproduces it.
+//! same. The committed regressions run first. A failure prints the command that reproduces it;
+//! with `--minimize`, for the shortest run that still fails.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::ExitCode;
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
     let mut steps: u64 = env("SIM_STEPS").unwrap_or(5_000);
     let mut clients: usize = 16;
     let mut trace = std::env::var("SIM_TRACE").is_ok_and(|v| v == "1");
+    let mut shrink = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().and_then(|v| v.parse::<u64>().ok());
@@ -61,8 +63,11 @@ fn main() -> ExitCode {
             "--steps" => steps = value().unwrap_or(steps),
             "--clients" => clients = value().map_or(clients, |c| c as usize),
             "--trace" => trace = true,
+            "--minimize" => shrink = true,
             "--help" | "-h" => {
-                println!("mcpwire-sim [--seed N] [--seeds K] [--steps S] [--clients C] [--trace]");
+                println!(
+                    "mcpwire-sim [--seed N] [--seeds K] [--steps S] [--clients C] [--trace] [--minimize]"
+                );
                 return ExitCode::SUCCESS;
             }
             other => {
@@ -73,16 +78,18 @@ fn main() -> ExitCode {
     }
     let started = Instant::now();
     let (mut passed, mut failed, mut calls) = (0u64, 0u64, 0u64);
-    for seed in seed..seed.saturating_add(seeds) {
-        match Simulation::new(SimConfig {
+    let runs = mcpwire_sim::regressions()
+        .into_iter()
+        .chain((seed..seed.saturating_add(seeds)).map(|s| (s, steps, clients)));
+    for (seed, steps, clients) in runs {
+        let config = SimConfig {
             seed,
             steps,
             clients,
             trace,
             heap: Some(live_heap),
-        })
-        .run()
-        {
+        };
+        match Simulation::new(config).run() {
             Ok(report) => {
                 passed += 1;
                 calls += report.engine_calls;
@@ -96,6 +103,13 @@ fn main() -> ExitCode {
                 for action in &failure.recent {
                     println!("    {action}");
                 }
+                let steps = if shrink {
+                    let fewest = mcpwire_sim::minimize(seed, steps, clients, Some(live_heap));
+                    println!("    shrunk: the first {fewest} steps already fail");
+                    fewest
+                } else {
+                    steps
+                };
                 println!(
                     "    reproduce: SIM_SEED={seed} SIM_STEPS={steps} SIM_TRACE=1 cargo run --release -p mcpwire-sim -- --clients {clients}"
                 );
@@ -104,7 +118,7 @@ fn main() -> ExitCode {
     }
     let elapsed = started.elapsed().as_secs_f64();
     println!(
-        "{} seeds x {steps} steps with {clients} clients in {elapsed:.1} s ({:.2} M engine calls/s)",
+        "{} runs ({seeds} seeds x {steps} steps with {clients} clients, and the regressions) in {elapsed:.1} s ({:.2} M engine calls/s)",
         passed + failed,
         calls as f64 / elapsed.max(1e-9) / 1e6
     );
