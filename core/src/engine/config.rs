@@ -50,6 +50,22 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Bounds.
     pub limits: Limits,
+    /// Leaks re-introduced on purpose, for tests of the simulator.
+    #[cfg(feature = "sim-faults")]
+    pub faults: Faults,
+}
+
+/// Known leaks the engine can be made to commit again, so that a test can prove the simulator
+/// finds each. Every switch is off by default; the feature that provides them is for tests.
+#[cfg(feature = "sim-faults")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Sessions end only on DELETE: the idle timer is never armed.
+    pub sessions_only_on_delete: bool,
+    /// Output that stops moving never closes its connection.
+    pub no_write_timeout: bool,
+    /// Ending a stream leaves its timers armed.
+    pub stream_timers_not_cleared: bool,
 }
 
 /// The two endpoints of the 2024-11-05 HTTP+SSE transport.
@@ -175,6 +191,8 @@ impl Config {
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
             timeouts: Timeouts::default(),
             limits: Limits::default(),
+            #[cfg(feature = "sim-faults")]
+            faults: Faults::default(),
         }
     }
 }

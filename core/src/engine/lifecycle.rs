@@ -112,7 +112,13 @@ impl Engine {
         let Some(mut s) = self.streams.remove(&stream) else {
             return;
         };
-        self.stream_timers.stop_all(&mut s.timers, stream);
+        #[cfg(feature = "sim-faults")]
+        let clear = !self.config.faults.stream_timers_not_cleared;
+        #[cfg(not(feature = "sim-faults"))]
+        let clear = true;
+        if clear {
+            self.stream_timers.stop_all(&mut s.timers, stream);
+        }
         if let Some(conn) = s.flushing_on {
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.flushing.retain(|&f| f != stream);
@@ -225,6 +231,8 @@ impl Engine {
             return;
         };
         let idle = s.attached_streams == 0 && s.inflight.is_empty();
+        #[cfg(feature = "sim-faults")]
+        let idle = idle && !self.config.faults.sessions_only_on_delete;
         match (idle, s.timers.get(SessionTimer::Idle)) {
             (true, None) => self.session_timers.set(
                 &mut s.timers,

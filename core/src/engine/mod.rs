@@ -83,6 +83,8 @@ use alloc::string::String;
 
 pub use accounting::Counters;
 pub use commands::Target;
+#[cfg(feature = "sim-faults")]
+pub use config::Faults;
 pub use config::{Config, Heartbeat, LegacyPaths, Limits, ResponseMode, Timeouts};
 pub use events::{CancelReason, ClientError, CloseReason, CommandError, Event, Reply};
 pub use ids::{

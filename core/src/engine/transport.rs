@@ -420,6 +420,13 @@ impl Engine {
             return;
         }
         let deadline = c.write_progress + timeout;
+        #[cfg(feature = "sim-faults")]
+        let deadline = if self.config.faults.no_write_timeout {
+            // The leak: the deadline keeps moving, so a stalled reader is never cut.
+            now + timeout + crate::time::Duration::from_millis(1)
+        } else {
+            deadline
+        };
         if now >= deadline {
             self.counters.write_timeouts += 1;
             self.remove_conn(conn, true);

@@ -13,7 +13,7 @@
 //! ```
 //! use mcpwire_sim::{SimConfig, Simulation};
 //!
-//! let report = Simulation::new(SimConfig { seed: 7, steps: 300, clients: 4, trace: false, heap: None })
+//! let report = Simulation::new(SimConfig::new(7, 300, 4))
 //!     .run()
 //!     .expect("seed 7 passes");
 //! assert_eq!(report.seed, 7);
@@ -51,15 +51,11 @@ pub fn regressions() -> Vec<(u64, u64, usize)> {
 #[must_use]
 pub fn minimize(seed: u64, steps: u64, clients: usize, heap: Option<fn() -> usize>) -> u64 {
     let fails = |steps| {
-        Simulation::new(SimConfig {
-            seed,
-            steps,
-            clients,
-            trace: false,
+        let config = SimConfig {
             heap,
-        })
-        .run()
-        .is_err()
+            ..SimConfig::new(seed, steps, clients)
+        };
+        Simulation::new(config).run().is_err()
     };
     let (mut passing, mut failing) = (0, steps);
     while failing - passing > 1 {

@@ -27,6 +27,24 @@ pub struct SimConfig {
     /// Reads the process's live heap bytes (a counting allocator), to bound the heap after
     /// every step and require it back at its baseline at the end. `None` skips the heap checks.
     pub heap: Option<fn() -> usize>,
+    /// Known leaks to re-introduce into the engine (all off by default).
+    pub faults: mcpwire_core::engine::Faults,
+}
+
+impl SimConfig {
+    /// A run of `steps` steps with `clients` clients for `seed`, no tracing, no heap checks and
+    /// no injected faults.
+    #[must_use]
+    pub fn new(seed: u64, steps: u64, clients: usize) -> SimConfig {
+        SimConfig {
+            seed,
+            steps,
+            clients,
+            trace: false,
+            heap: None,
+            faults: mcpwire_core::engine::Faults::default(),
+        }
+    }
 }
 
 /// Heap allowed per live entity (connection, exchange, session, stream, request) beyond the
@@ -215,6 +233,7 @@ impl Simulation {
         if rng.chance(50) {
             engine_config.timeouts.request = Some(Duration::from_secs(30));
         }
+        engine_config.faults = config.faults;
         engine_config.limits.max_inflight_per_session = 8;
         engine_config.limits.max_sessions = 64;
         engine_config.limits.resume_log_events = 16;

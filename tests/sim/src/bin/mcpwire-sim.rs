@@ -83,11 +83,9 @@ fn main() -> ExitCode {
         .chain((seed..seed.saturating_add(seeds)).map(|s| (s, steps, clients)));
     for (seed, steps, clients) in runs {
         let config = SimConfig {
-            seed,
-            steps,
-            clients,
             trace,
             heap: Some(live_heap),
+            ..SimConfig::new(seed, steps, clients)
         };
         match Simulation::new(config).run() {
             Ok(report) => {
