@@ -18,12 +18,53 @@
 //!     .expect("seed 7 passes");
 //! assert_eq!(report.seed, 7);
 //! ```
+//!
+//! # Your application under simulation
+//!
+//! Implement [`Application`] with your event handler and run it in place of the simulator's
+//! random one. Here a tool server that answers every call on the next step; the seeds check that
+//! whatever the clients do, it never leaks:
+//!
+//! ```
+//! use mcpwire_core::engine::{Engine, Event, Reply, RequestHandle};
+//! use mcpwire_core::jsonrpc::RawValue;
+//! use mcpwire_core::time::Instant;
+//! use mcpwire_sim::{Application, Rng, SimConfig, Simulation};
+//!
+//! #[derive(Default)]
+//! struct EchoServer {
+//!     waiting: Vec<RequestHandle>,
+//! }
+//!
+//! impl Application for EchoServer {
+//!     fn on_event(&mut self, _engine: &mut Engine, _now: Instant, event: &Event) {
+//!         if let Event::Request { handle, .. } = event {
+//!             self.waiting.push(*handle);
+//!         }
+//!     }
+//!
+//!     fn on_step(&mut self, engine: &mut Engine, now: Instant, _rng: &mut Rng) {
+//!         for handle in self.waiting.drain(..) {
+//!             let result = RawValue::from_string(r#"{"content":[]}"#.into()).unwrap();
+//!             // The client may have gone: a stale handle is an answer, not an error to handle.
+//!             let _ = engine.respond(now, handle, Reply::Result(result));
+//!         }
+//!     }
+//! }
+//!
+//! for seed in 0..4 {
+//!     Simulation::new(SimConfig::new(seed, 500, 8))
+//!         .with_application(EchoServer::default())
+//!         .run()
+//!         .unwrap_or_else(|failure| panic!("seed {seed}: {}", failure.reason));
+//! }
+//! ```
 
 mod rng;
 mod simulation;
 
 pub use rng::{Rng, TraceHash};
-pub use simulation::{Failure, Report, SimConfig, Simulation};
+pub use simulation::{Application, Failure, Report, SimConfig, Simulation};
 
 /// The committed regressions (`tests/sim/regressions.txt`) as `(seed, steps, clients)`: runs
 /// that once failed, replayed before anything else.

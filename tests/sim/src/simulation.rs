@@ -58,6 +58,22 @@ const HEAP_PER_ENTITY: usize = 4 * 1024;
 /// the run's length.
 const HEAP_SLACK: usize = 128 * 1024;
 
+/// The application under test: your event handler, run by the simulator against its virtual
+/// clients. It sees every event the engine emits and may answer through the engine at once or
+/// on a later step. When one is given, the simulator's own random application (answers,
+/// progress, logs, broadcasts, closes) is switched off.
+pub trait Application {
+    /// An event from the engine, as an adapter would dispatch it.
+    fn on_event(&mut self, engine: &mut Engine, now: Instant, event: &Event);
+
+    /// Called once per step with the run's generator: act on your own schedule here (answer a
+    /// request later, broadcast, close a session). Use `rng` for every choice, so that the seed
+    /// still reproduces the run.
+    fn on_step(&mut self, engine: &mut Engine, now: Instant, rng: &mut Rng) {
+        let _ = (engine, now, rng);
+    }
+}
+
 /// A run that passed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
@@ -194,6 +210,8 @@ pub struct Simulation {
     buf: Vec<u8>,
     /// Live heap when the run began.
     heap_baseline: usize,
+    /// The user's application, if any.
+    app: Option<Box<dyn Application>>,
     /// The step being run.
     step_index: u64,
 }
@@ -260,9 +278,32 @@ impl Simulation {
             recent: Vec::new(),
             buf: Vec::with_capacity(64 * 1024),
             heap_baseline: config.heap.map_or(0, |heap| heap()),
+            app: None,
             step_index: 0,
             config,
         }
+    }
+
+    /// Runs `app` instead of the simulator's random application.
+    #[must_use]
+    pub fn with_application(mut self, app: impl Application + 'static) -> Simulation {
+        for (weight, kind) in self.weights.iter_mut().zip(KINDS) {
+            if matches!(
+                kind,
+                Kind::Respond
+                    | Kind::Progress
+                    | Kind::Log
+                    | Kind::AskClient
+                    | Kind::Notify
+                    | Kind::Broadcast
+                    | Kind::ResourceUpdated
+                    | Kind::CloseSession
+            ) {
+                *weight = 0;
+            }
+        }
+        self.app = Some(Box::new(app));
+        self
     }
 
     /// Runs every step, then the liveness phase.
@@ -312,13 +353,29 @@ impl Simulation {
         let kind = KINDS[self.rng.weighted(&self.weights)];
         let client = self.rng.index(self.clients.len());
         self.act(kind, client)?;
+        if let Some(mut app) = self.app.take() {
+            app.on_step(&mut self.engine, self.now, &mut self.rng);
+            self.app = Some(app);
+        }
         self.drain()
     }
 
     /// Delivers output and events, checking after every engine call that the invariants hold,
     /// that pending output made the deadline "now", and that the reference model agrees.
     fn drain(&mut self) -> Result<(), String> {
+        loop {
+            let more = self.drain_once()?;
+            if !more {
+                return Ok(());
+            }
+        }
+    }
+
+    /// One pass over output and events; `Ok(true)` when the application acted on an event and
+    /// may have produced more.
+    fn drain_once(&mut self) -> Result<bool, String> {
         self.check()?;
+        let mut app_acted = false;
         loop {
             let deadline = self.engine.poll_timeout();
             self.buf.clear();
@@ -353,6 +410,11 @@ impl Simulation {
         }
         while let Some(event) = self.engine.poll_event() {
             self.calls += 1;
+            if let Some(mut app) = self.app.take() {
+                app.on_event(&mut self.engine, self.now, &event);
+                self.app = Some(app);
+                app_acted = true;
+            }
             match event {
                 Event::SessionOpened { session, .. } => {
                     self.hash.add(b"opened");
@@ -400,7 +462,7 @@ impl Simulation {
                 ));
             }
         }
-        Ok(())
+        Ok(app_acted)
     }
 
     fn check(&mut self) -> Result<(), String> {
