@@ -3,42 +3,20 @@
 //!
 //! `cargo bench -p mcpwire-core --bench engine` prints Markdown for BENCHMARKS.md.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant as WallClock;
 
 use mcpwire_core::engine::{Config, ConnAction, ConnId, Engine, Event, Reply};
 use mcpwire_core::jsonrpc::RawValue;
 use mcpwire_core::time::Instant;
 
-/// Counts live heap bytes: the only honest measure of what a session costs.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged and only counts sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size, Ordering::Relaxed);
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+// The simulator's counting allocator, shared by source: a dev-dependency on the simulator would
+// make the core depend on a crate that depends on it.
+#[path = "../../tests/sim/src/counting.rs"]
+mod counting;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: counting::CountingAllocator = counting::CountingAllocator;
 
 const INIT: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#;
 const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
@@ -177,7 +155,7 @@ fn main() {
         let mut engine = Engine::new(config(), Instant::ZERO, [3; 32]);
         let mut buf = Vec::with_capacity(64 * 1024);
         // Warm the engine's maps so their growth is not billed to the first sessions.
-        let before = LIVE.load(Ordering::Relaxed);
+        let before = counting::live_heap_bytes();
         for _ in 0..n {
             let (wire_id, conn) = open_session(&mut engine, &mut buf);
             if with_stream {
@@ -189,7 +167,7 @@ fn main() {
             }
         }
         while engine.poll_event().is_some() {}
-        let after = LIVE.load(Ordering::Relaxed);
+        let after = counting::live_heap_bytes();
         assert_eq!(engine.stats().sessions, n as u64);
         let per = (after - before) as f64 / n as f64;
         drop(engine);

@@ -60,9 +60,11 @@
 //! }
 //! ```
 
+mod counting;
 mod rng;
 mod simulation;
 
+pub use counting::{CountingAllocator, live_heap_bytes};
 pub use rng::{Rng, TraceHash};
 pub use simulation::{Application, Failure, Report, SimConfig, Simulation};
 

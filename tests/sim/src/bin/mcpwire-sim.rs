@@ -8,43 +8,17 @@
 //! same. The committed regressions run first. A failure prints the command that reproduces it;
 //! with `--minimize`, for the shortest run that still fails.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use mcpwire_sim::{SimConfig, Simulation};
 
-/// Counts live heap bytes, so that every run can bound its heap and prove it returns.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged and only counts sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size, Ordering::Relaxed);
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
+/// Every run bounds its heap and proves it returns to its baseline.
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: mcpwire_sim::CountingAllocator = mcpwire_sim::CountingAllocator;
 
 fn live_heap() -> usize {
-    LIVE.load(Ordering::Relaxed)
+    mcpwire_sim::live_heap_bytes()
 }
 
 fn main() -> ExitCode {
