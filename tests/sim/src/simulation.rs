@@ -950,9 +950,13 @@ impl Simulation {
             self.pending.shrink_to_fit();
             self.recent.clear();
             let live = heap().saturating_sub(self.heap_baseline);
-            if live > HEAP_SLACK {
+            // What may remain: capacity kept by emptied queues (the engine's event and output
+            // queues) and what each client learned (its session id, endpoint, connection list).
+            // Measured: 16 to 31 KiB with 16 clients.
+            let allowed = 32 * 1024 + 512 * self.clients.len();
+            if live > allowed {
                 return Err(format!(
-                    "live heap is {live} B above its baseline after everything ended"
+                    "live heap is {live} B above its baseline after everything ended (allowed: {allowed} B)"
                 ));
             }
         }
