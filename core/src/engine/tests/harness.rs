@@ -273,6 +273,25 @@ impl Harness {
         (conn, self.take_request_event().0)
     }
 
+    /// A harness whose engine answers every POST as an SSE stream (every response resumable).
+    pub(super) fn sse_mode() -> Harness {
+        let mut config = Config::new("t", "1");
+        config.response_mode = crate::engine::ResponseMode::Sse;
+        Harness::new(config)
+    }
+
+    /// GET with `Last-Event-ID` on a new connection: resumes the stream that id names.
+    pub(super) fn resume(&mut self, session: &str, last_event_id: &str) -> ConnId {
+        let conn = self.connect();
+        let headers = [
+            ("Accept", "text/event-stream"),
+            ("Mcp-Session-Id", session),
+            ("Last-Event-ID", last_event_id),
+        ];
+        self.send(conn, &Self::request("GET", "/mcp", &headers, ""));
+        conn
+    }
+
     /// Opens the session's GET stream on a new connection.
     pub(super) fn open_get(&mut self, session: &str) -> ConnId {
         let conn = self.connect();

@@ -11,9 +11,7 @@ use alloc::vec::Vec;
 use harness::{Harness, INIT};
 use serde_json::json;
 
-use crate::engine::{
-    CancelReason, CloseReason, CommandError, Config, Event, Reply, ResponseMode, Target,
-};
+use crate::engine::{CancelReason, CloseReason, CommandError, Config, Event, Reply, Target};
 use crate::jsonrpc::RawValue;
 
 pub(super) fn raw(json: &str) -> alloc::boxed::Box<RawValue> {
@@ -616,9 +614,7 @@ fn requests_to_the_client_are_answered_or_time_out() {
 
 #[test]
 fn always_sse_mode_primes_every_post() {
-    let mut config = Config::new("t", "1");
-    config.response_mode = ResponseMode::Sse;
-    let mut h = Harness::new(config);
+    let mut h = Harness::sse_mode();
     let response = h.post(None, INIT);
     assert_eq!(response.header("content-type"), Some("text/event-stream"));
     assert!(response.complete);
@@ -769,20 +765,7 @@ fn a_dropped_post_stream_is_resumed_with_last_event_id_and_replays_exactly_what_
         .unwrap();
     h.pump();
     assert_eq!(h.engine.stats().streams, 1, "the stream lingers, resumable");
-    let resume = h.connect();
-    h.send(
-        resume,
-        &Harness::request(
-            "GET",
-            "/mcp",
-            &[
-                ("Accept", "text/event-stream"),
-                ("Mcp-Session-Id", &id),
-                ("Last-Event-ID", &last_id),
-            ],
-            "",
-        ),
-    );
+    let resume = h.resume(&id, &last_id);
     let replay = h.take_response(resume).unwrap();
     assert!(replay.complete, "a finished stream ends after its replay");
     let messages = replay.sse_messages();
@@ -811,9 +794,7 @@ fn a_dropped_post_stream_is_resumed_with_last_event_id_and_replays_exactly_what_
 
 #[test]
 fn a_stream_of_another_session_cannot_be_resumed() {
-    let mut config = Config::new("t", "1");
-    config.response_mode = ResponseMode::Sse;
-    let mut h = Harness::new(config);
+    let mut h = Harness::sse_mode();
     let (alice, _) = h.initialize();
     let (mallory, _) = h.initialize();
     let conn = h.connect();
@@ -827,20 +808,7 @@ fn a_stream_of_another_session_cannot_be_resumed() {
     let event_id = h.peek_response(conn).unwrap().first_event_id();
     h.engine.handle_closed(h.now, conn);
     h.pump();
-    let thief = h.connect();
-    h.send(
-        thief,
-        &Harness::request(
-            "GET",
-            "/mcp",
-            &[
-                ("Accept", "text/event-stream"),
-                ("Mcp-Session-Id", &mallory),
-                ("Last-Event-ID", &event_id),
-            ],
-            "",
-        ),
-    );
+    let thief = h.resume(&mallory, &event_id);
     assert_eq!(h.take_response(thief).unwrap().status, 400);
 }
 
@@ -1108,20 +1076,7 @@ fn a_resume_past_the_log_replays_what_is_left_and_counts_the_gap() {
             .notify(h.now, key, "notifications/x", Some(&params))
             .unwrap();
     }
-    let resume = h.connect();
-    h.send(
-        resume,
-        &Harness::request(
-            "GET",
-            "/mcp",
-            &[
-                ("Accept", "text/event-stream"),
-                ("Mcp-Session-Id", &id),
-                ("Last-Event-ID", &priming),
-            ],
-            "",
-        ),
-    );
+    let resume = h.resume(&id, &priming);
     let messages = h.peek_response(resume).unwrap().sse_messages();
     assert_eq!(
         messages

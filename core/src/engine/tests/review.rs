@@ -4,7 +4,7 @@ use alloc::vec::Vec;
 
 use super::harness::{Harness, INIT};
 use super::raw;
-use crate::engine::{CancelReason, CloseReason, Config, Event, Heartbeat, Reply, ResponseMode};
+use crate::engine::{CancelReason, CloseReason, Config, Event, Heartbeat, Reply};
 use crate::time::Duration;
 
 fn closes(h: &Harness) -> Vec<CloseReason> {
@@ -119,9 +119,7 @@ fn shutdown_keeps_a_legacy_stream_for_its_requests_in_flight() {
 
 #[test]
 fn the_last_response_survives_a_connection_that_dies_before_writing_it() {
-    let mut config = Config::new("t", "1");
-    config.response_mode = ResponseMode::Sse;
-    let mut h = Harness::new(config);
+    let mut h = Harness::sse_mode();
     let (id, _) = h.initialize();
     let conn = h.connect();
     h.send(
@@ -140,20 +138,7 @@ fn the_last_response_survives_a_connection_that_dies_before_writing_it() {
         .unwrap();
     h.engine.handle_closed(h.now, conn);
     h.pump();
-    let resume = h.connect();
-    h.send(
-        resume,
-        &Harness::request(
-            "GET",
-            "/mcp",
-            &[
-                ("Accept", "text/event-stream"),
-                ("Mcp-Session-Id", &id),
-                ("Last-Event-ID", &primed),
-            ],
-            "",
-        ),
-    );
+    let resume = h.resume(&id, &primed);
     let replay = h.take_response(resume).unwrap();
     assert_eq!(replay.status, 200);
     assert_eq!(replay.sse_messages()[0]["id"], 1);
@@ -161,9 +146,7 @@ fn the_last_response_survives_a_connection_that_dies_before_writing_it() {
 
 #[test]
 fn a_delivered_stream_does_not_linger() {
-    let mut config = Config::new("t", "1");
-    config.response_mode = ResponseMode::Sse;
-    let mut h = Harness::new(config);
+    let mut h = Harness::sse_mode();
     let (id, _) = h.initialize();
     let conn = h.connect();
     h.send(
