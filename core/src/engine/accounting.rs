@@ -137,6 +137,10 @@ impl Engine {
         );
 
         for (&id, exchange) in &self.exchanges {
+            ensure!(
+                !exchange.awaiting_application || exchange.stream.is_none(),
+                "{id} waits for the application and carries a stream"
+            );
             match &exchange.sink {
                 Sink::Conn(conn) => ensure!(
                     self.conns.get(conn).is_some_and(|c| c.exchange == Some(id)),

@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use super::Engine;
 use super::entities::{Outbound, OutboundTimer};
 use super::events::{CloseReason, CommandError, Reply};
-use super::ids::{InflightId, OutboundHandle, OutboundId, RequestHandle, SessionKey};
+use super::ids::{ExchangeId, InflightId, OutboundHandle, OutboundId, RequestHandle, SessionKey};
 use super::messages::response_body;
 use super::protocol::LogLevel;
 use super::streams::sse_body;
@@ -380,6 +380,56 @@ impl Engine {
             return Err(CommandError::StaleHandle);
         }
         self.end_session(session, CloseReason::ClosedByApplication);
+        self.settle();
+        Ok(())
+    }
+
+    /// Closes the SSE stream carrying a request's responses, cleanly, without ending the
+    /// request: the client reconnects with GET and `Last-Event-ID` and reads the rest there
+    /// (the 2025-11-25 polling pattern, which frees a connection during a long call). A JSON
+    /// response switches to SSE first, so the client has the priming event to resume from.
+    pub fn close_request_stream(
+        &mut self,
+        now: Instant,
+        handle: RequestHandle,
+    ) -> Result<(), CommandError> {
+        self.tick(now);
+        let inflight = self.live_request(handle)?;
+        let stream = self.inflight[&inflight].stream;
+        let Some(s) = self.streams.get(&stream) else {
+            return Err(CommandError::StaleHandle);
+        };
+        if s.kind != super::entities::StreamKind::Post || !s.protocol.primes_streams() {
+            return Err(CommandError::NotResumable);
+        }
+        if matches!(s.mode, super::entities::StreamMode::Json { .. }) {
+            self.upgrade_stream(stream);
+        }
+        if let Some(exchange) = self.streams.get(&stream).and_then(|s| s.exchange) {
+            self.finish_stream_response(exchange);
+        }
+        self.settle();
+        Ok(())
+    }
+
+    /// Answers a request for an application path ([`Event::HttpRequest`]) with a complete
+    /// response.
+    ///
+    /// [`Event::HttpRequest`]: super::Event::HttpRequest
+    pub fn respond_http(
+        &mut self,
+        now: Instant,
+        exchange: ExchangeId,
+        status: u16,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<(), CommandError> {
+        self.tick(now);
+        match self.exchanges.get_mut(&exchange) {
+            Some(ex) if ex.awaiting_application => ex.awaiting_application = false,
+            _ => return Err(CommandError::StaleHandle),
+        }
+        self.send_full(exchange, status, headers, body);
         self.settle();
         Ok(())
     }

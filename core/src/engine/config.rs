@@ -46,6 +46,13 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// `Host` values accepted (`host` for any port, or `host:port`).
     pub allowed_hosts: Vec<String>,
+    /// Paths the application answers itself, such as `/metrics` or `/healthz`. A request for
+    /// one (after the `Host` and `Origin` checks) becomes [`Event::HttpRequest`], answered with
+    /// [`Engine::respond_http`] within `timeouts.request_read` or its connection closes.
+    ///
+    /// [`Event::HttpRequest`]: super::Event::HttpRequest
+    /// [`Engine::respond_http`]: super::Engine::respond_http
+    pub application_paths: Vec<String>,
     /// Deadlines.
     pub timeouts: Timeouts,
     /// Bounds.
@@ -189,6 +196,7 @@ impl Config {
                 "https://[::1]:*".into(),
             ],
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
+            application_paths: Vec::new(),
             timeouts: Timeouts::default(),
             limits: Limits::default(),
             #[cfg(feature = "sim-faults")]

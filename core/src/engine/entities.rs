@@ -143,6 +143,8 @@ pub(crate) struct Exchange {
     pub(crate) stream: Option<StreamId>,
     /// The response head went out with a streaming body.
     pub(crate) streaming: bool,
+    /// A request for an application path, waiting for `respond_http`.
+    pub(crate) awaiting_application: bool,
 }
 
 /// What a stream is for.

@@ -6,7 +6,7 @@ use core::fmt;
 
 use serde_json::value::RawValue;
 
-use super::ids::{OutboundHandle, RequestHandle, SessionKey};
+use super::ids::{ExchangeId, OutboundHandle, RequestHandle, SessionKey};
 use super::protocol::ProtocolVersion;
 
 /// Something the application must know about. Poll with
@@ -57,6 +57,14 @@ pub enum Event {
         handle: OutboundHandle,
         /// The result, or why there is none.
         result: Result<Box<RawValue>, ClientError>,
+    },
+    /// An HTTP request for one of the configured `application_paths`. Answer it with
+    /// [`Engine::respond_http`](super::Engine::respond_http).
+    HttpRequest {
+        /// Answer with this.
+        exchange: ExchangeId,
+        /// The request, head and body.
+        request: crate::http1::Request,
     },
     /// A session ended. Every handle on it is now stale.
     SessionClosed {
@@ -181,6 +189,9 @@ pub enum CommandError {
     NoStream,
     /// The server is shutting down.
     ShuttingDown,
+    /// The client could not resume the stream: it is not a POST's SSE stream of a session on
+    /// 2025-11-25 or later (earlier clients get no priming event to resume from).
+    NotResumable,
 }
 
 impl fmt::Display for CommandError {
@@ -193,6 +204,7 @@ impl fmt::Display for CommandError {
             CommandError::TooManyOutbound => "too many requests to the client in flight",
             CommandError::NoStream => "no stream can carry the message",
             CommandError::ShuttingDown => "the server is shutting down",
+            CommandError::NotResumable => "the client could not resume this stream",
         })
     }
 }

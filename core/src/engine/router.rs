@@ -39,6 +39,9 @@ impl Engine {
             );
         }
         let path = request.path();
+        if self.config.application_paths.iter().any(|p| p == path) {
+            return self.to_application(exchange, request);
+        }
         if path == self.config.endpoint {
             return match request.method() {
                 Method::Post => self.post(exchange, &request),
@@ -161,6 +164,17 @@ impl Engine {
                 None
             }
         }
+    }
+
+    /// A request for an application path: the application answers with `respond_http`.
+    fn to_application(&mut self, exchange: ExchangeId, request: Request) {
+        if self.events_full() {
+            return self.unavailable(exchange, "the application is busy");
+        }
+        if let Some(ex) = self.exchanges.get_mut(&exchange) {
+            ex.awaiting_application = true;
+        }
+        self.emit(super::Event::HttpRequest { exchange, request });
     }
 
     fn events_full(&self) -> bool {

@@ -202,6 +202,7 @@ impl Engine {
                 sink: Sink::Host(HostQueue::default()),
                 stream: None,
                 streaming: false,
+                awaiting_application: false,
             },
         );
         self.route(id, request);
@@ -306,6 +307,7 @@ impl Engine {
                             sink: Sink::Conn(conn),
                             stream: None,
                             streaming: false,
+                            awaiting_application: false,
                         },
                     );
                     self.route(id, request);
@@ -365,7 +367,14 @@ impl Engine {
             return;
         };
         let phase = c.codec.phase();
-        let reading = matches!(phase, Phase::ReadingHead | Phase::ReadingBody);
+        // An application path's answer is part of reading the request: the same deadline
+        // bounds a stalled application and a stalled client.
+        let awaiting_application = c
+            .exchange
+            .and_then(|id| self.exchanges.get(&id))
+            .is_some_and(|ex| ex.awaiting_application);
+        let reading =
+            matches!(phase, Phase::ReadingHead | Phase::ReadingBody) || awaiting_application;
         match (reading, c.timers.get(ConnTimer::RequestRead)) {
             (true, None) => {
                 self.conn_timers.set(

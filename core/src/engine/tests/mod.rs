@@ -1,8 +1,10 @@
 //! Virtual-time tests of the engine's rules, through the byte-level API.
 
+mod application_paths;
 mod harness;
 mod leaks;
 mod review;
+mod stream_close;
 
 use alloc::borrow::ToOwned;
 use alloc::string::String;
