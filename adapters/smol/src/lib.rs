@@ -1,6 +1,80 @@
-//! mcpwire on [smol](https://docs.rs/smol): sockets, one timer and bounded channels around
-//! `mcpwire-core`, with application handlers as tasks owned by their requests.
+//! mcpwire on [smol](https://docs.rs/smol): an MCP server over Streamable HTTP (and the
+//! legacy HTTP+SSE transport) whose sessions, streams, timers and tasks cannot leak.
 //!
-//! The adapter is not written yet: this crate only reserves its place in the workspace and
-//! builds the `mcpwire` binary's placeholder. Everything protocol-shaped lives in
-//! `mcpwire-core`, which is complete as a foundation and tested on its own.
+//! # Writing a server
+//!
+//! An [`App`] holds tools, resources, prompts and completions. A tool's arguments are a type
+//! that derives `serde::Deserialize` and `schemars::JsonSchema`; its handler is an async
+//! function of those arguments and a [`Context`], which sends progress and log messages,
+//! asks the client for sampling or elicitation, and tells when the request is cancelled.
+//!
+//! ```no_run
+//! use mcpwire_smol::{App, Context, Error, LogLevel, Server, Tool, ToolResult};
+//! use schemars::JsonSchema;
+//! use serde::Deserialize;
+//!
+//! #[derive(Deserialize, JsonSchema)]
+//! struct Count {
+//!     /// How far to count.
+//!     to: u32,
+//! }
+//!
+//! let app = App::builder("counter", "1.0.0")
+//!     .tool(
+//!         Tool::new("count", |args: Count, cx: Context| async move {
+//!             for i in 1..=args.to {
+//!                 // Only if the client asked for progress; otherwise this is a no-op error.
+//!                 let _ = cx.progress(f64::from(i), Some(f64::from(args.to)), None).await;
+//!             }
+//!             cx.log(LogLevel::Info, None, "counted").await?;
+//!             Ok::<_, Error>(ToolResult::text(format!("counted to {}", args.to)))
+//!         })
+//!         .description("Counts, reporting progress"),
+//!     )
+//!     .build();
+//!
+//! smol::block_on(async {
+//!     let listener = smol::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     Server::new(app).metrics(true).serve(listener).await
+//! })?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # How it runs
+//!
+//! One driver task owns the sans-IO engine of `mcpwire-core`; nothing else touches it, so
+//! there is no lock. Every other task belongs to something the engine tracks and is cancelled
+//! with it:
+//!
+//! - per connection, a reader (which reads only as much as the engine can take) and a writer
+//!   (one batch at a time, reported written, so a stalled peer is cut at the write timeout);
+//! - per request, the handler, dropped when the request is cancelled, times out, or its
+//!   session ends;
+//! - the listener and the signal watcher, dropped at shutdown.
+//!
+//! One `async_io::Timer` is set to the engine's next deadline. All inputs reach the driver on
+//! one bounded channel. [`ServerStats::tasks`] counts live tasks; with the engine's gauges it
+//! returns to its baseline once the clients are gone (`--metrics` shows both).
+
+mod app;
+mod clock;
+mod connection;
+mod context;
+mod driver;
+mod handle;
+mod input;
+mod metrics;
+mod server;
+mod tasks;
+
+pub use app::{
+    App, AppBuilder, Completion, CompletionRef, CompletionRequest, Content, Error, NoArgs, Prompt,
+    PromptMessage, PromptResult, Resource, ResourceBody, ResourceContents, ResourceTemplate, Role,
+    Tool, ToolResult,
+};
+pub use context::{Cancellation, Context};
+pub use handle::{ServerHandle, Stopped};
+pub use mcpwire_core::engine::{CommandError, Config, LogLevel, ProtocolVersion, SessionKey};
+pub use mcpwire_core::time;
+pub use metrics::ServerStats;
+pub use server::Server;

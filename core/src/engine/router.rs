@@ -40,7 +40,7 @@ impl Engine {
         }
         let path = request.path();
         if self.config.application_paths.iter().any(|p| p == path) {
-            return self.to_application(exchange, request);
+            return self.route_to_application(exchange, request);
         }
         if path == self.config.endpoint {
             return match request.method() {
@@ -167,7 +167,7 @@ impl Engine {
     }
 
     /// A request for an application path: the application answers with `respond_http`.
-    fn to_application(&mut self, exchange: ExchangeId, request: Request) {
+    fn route_to_application(&mut self, exchange: ExchangeId, request: Request) {
         if self.events_full() {
             return self.unavailable(exchange, "the application is busy");
         }

@@ -1,0 +1,169 @@
+//! The command line: `mcpwire serve [options]`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// What `mcpwire serve` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub bind: SocketAddr,
+    pub idle_timeout: Option<Duration>,
+    pub keepalive: Option<Duration>,
+    pub write_timeout: Option<Duration>,
+    pub max_sessions: Option<usize>,
+    pub allowed_origins: Vec<String>,
+    pub metrics: bool,
+    pub grace: Duration,
+}
+
+pub const USAGE: &str = "\
+Usage: mcpwire [serve] [OPTIONS]
+
+Serves the demo and conformance-fixture MCP server over Streamable HTTP at /mcp
+(and the 2024-11-05 HTTP+SSE transport at /sse and /messages).
+
+Options:
+  --bind ADDR              Address to listen on [default: 127.0.0.1:3000]
+  --idle-timeout SECS      Close sessions idle this long [default: 600]
+  --keepalive SECS         SSE keep-alive comment interval [default: 15]
+  --write-timeout SECS     Cut connections whose output stalls this long [default: 30]
+  --max-sessions N         Live sessions at most [default: 10000]
+  --allowed-origin ORIGIN  Accept this Origin too (repeatable; loopback is always accepted)
+  --grace SECS             Shutdown grace period for calls in flight [default: 10]
+  --metrics                Serve GET /metrics (Prometheus text format)
+  -h, --help               Print this help
+  -V, --version            Print the version
+
+Logs go to stderr; set RUST_LOG=debug for more.";
+
+/// What to do.
+pub enum Action {
+    Serve(Options),
+    Help,
+    Version,
+}
+
+fn seconds(value: &str, flag: &str) -> Result<Duration, String> {
+    value
+        .parse::<u64>()
+        .map(Duration::from_secs)
+        .map_err(|_| format!("{flag} takes whole seconds, not {value:?}"))
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Action, String> {
+    use lexopt::prelude::*;
+
+    let mut options = Options {
+        bind: SocketAddr::from(([127, 0, 0, 1], 3000)),
+        idle_timeout: None,
+        keepalive: None,
+        write_timeout: None,
+        max_sessions: None,
+        allowed_origins: Vec::new(),
+        metrics: false,
+        grace: Duration::from_secs(10),
+    };
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut command_seen = false;
+    let text = |parser: &mut lexopt::Parser| -> Result<String, String> {
+        parser
+            .value()
+            .map_err(|e| e.to_string())?
+            .into_string()
+            .map_err(|v| format!("not UTF-8: {v:?}"))
+    };
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Value(command) if !command_seen && command == "serve" => command_seen = true,
+            Long("bind") => {
+                let value = text(&mut parser)?;
+                options.bind = value.parse().map_err(|_| {
+                    format!("--bind takes an address such as 127.0.0.1:3000, not {value:?}")
+                })?;
+            }
+            Long("idle-timeout") => {
+                options.idle_timeout = Some(seconds(&text(&mut parser)?, "--idle-timeout")?);
+            }
+            Long("keepalive") => {
+                options.keepalive = Some(seconds(&text(&mut parser)?, "--keepalive")?);
+            }
+            Long("write-timeout") => {
+                options.write_timeout = Some(seconds(&text(&mut parser)?, "--write-timeout")?);
+            }
+            Long("grace") => options.grace = seconds(&text(&mut parser)?, "--grace")?,
+            Long("max-sessions") => {
+                let value = text(&mut parser)?;
+                options.max_sessions = Some(
+                    value
+                        .parse()
+                        .map_err(|_| format!("--max-sessions takes a count, not {value:?}"))?,
+                );
+            }
+            Long("allowed-origin") => options.allowed_origins.push(text(&mut parser)?),
+            Long("metrics") => options.metrics = true,
+            Short('h') | Long("help") => return Ok(Action::Help),
+            Short('V') | Long("version") => return Ok(Action::Version),
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    Ok(Action::Serve(options))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<std::ffi::OsString> {
+        list.iter().map(Into::into).collect()
+    }
+
+    #[test]
+    fn defaults_without_arguments() {
+        let Ok(Action::Serve(options)) = parse(args(&[])) else {
+            panic!("serve by default");
+        };
+        assert_eq!(options.bind.to_string(), "127.0.0.1:3000");
+        assert!(!options.metrics);
+    }
+
+    #[test]
+    fn every_option_parses() {
+        let Ok(Action::Serve(o)) = parse(args(&[
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--idle-timeout",
+            "5",
+            "--keepalive=2",
+            "--write-timeout",
+            "3",
+            "--max-sessions",
+            "7",
+            "--allowed-origin",
+            "https://a.example",
+            "--allowed-origin",
+            "https://b.example",
+            "--metrics",
+        ])) else {
+            panic!("parses");
+        };
+        assert_eq!(o.bind.port(), 0);
+        assert_eq!(o.idle_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(o.keepalive, Some(Duration::from_secs(2)));
+        assert_eq!(o.write_timeout, Some(Duration::from_secs(3)));
+        assert_eq!(o.max_sessions, Some(7));
+        assert_eq!(o.allowed_origins.len(), 2);
+        assert!(o.metrics);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let Err(e) = parse(args(&["--idle-timeout", "soon"])) else {
+            panic!("refused");
+        };
+        assert!(e.contains("--idle-timeout"), "{e}");
+        assert!(parse(args(&["--bogus"])).is_err());
+        assert!(parse(args(&["--bind", "nowhere"])).is_err());
+    }
+}

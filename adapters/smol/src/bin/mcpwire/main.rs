@@ -1,0 +1,90 @@
+//! The `mcpwire` server: the demo tools and every fixture of the MCP conformance suite, over
+//! Streamable HTTP and the legacy HTTP+SSE transport.
+//!
+//! `cargo run --release` starts it on 127.0.0.1:3000; `mcpwire --help` lists the options.
+
+mod cli;
+mod fixtures;
+
+use std::process::ExitCode;
+
+use mcpwire_smol::Server;
+
+fn log_level() -> tracing::Level {
+    std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(tracing::Level::INFO)
+}
+
+fn main() -> ExitCode {
+    let options = match cli::parse(std::env::args_os().skip(1)) {
+        Ok(cli::Action::Serve(options)) => options,
+        Ok(cli::Action::Help) => {
+            println!("{}", cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Ok(cli::Action::Version) => {
+            println!("mcpwire {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("mcpwire: {message}\n\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(log_level())
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+
+    let server = Server::new(fixtures::app())
+        .metrics(options.metrics)
+        .shutdown_grace(options.grace)
+        .configure(|config| {
+            let secs =
+                |d: std::time::Duration| mcpwire_smol::time::Duration::from_secs(d.as_secs());
+            if let Some(idle) = options.idle_timeout {
+                config.timeouts.session_idle = secs(idle);
+            }
+            if let Some(keepalive) = options.keepalive {
+                config.timeouts.keepalive_interval = secs(keepalive);
+            }
+            if let Some(write) = options.write_timeout {
+                config.timeouts.write = secs(write);
+            }
+            if let Some(max) = options.max_sessions {
+                config.limits.max_sessions = max;
+            }
+            config
+                .allowed_origins
+                .extend(options.allowed_origins.iter().cloned());
+        });
+
+    let result = smol::block_on(async {
+        let listener = smol::net::TcpListener::bind(options.bind).await?;
+        let address = listener.local_addr()?;
+        println!(
+            "mcpwire {} listening on http://{address}/mcp",
+            env!("CARGO_PKG_VERSION")
+        );
+        println!("  legacy HTTP+SSE: http://{address}/sse");
+        if options.metrics {
+            println!("  metrics:         http://{address}/metrics");
+        }
+        println!(
+            "  MCP Inspector:   npx @modelcontextprotocol/inspector, then transport \
+             \"Streamable HTTP\" and URL http://{address}/mcp"
+        );
+        println!("  Ctrl-C shuts down gracefully; a second Ctrl-C exits at once.");
+        server.serve(listener).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("mcpwire: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

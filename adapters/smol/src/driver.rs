@@ -1,0 +1,518 @@
+//! The driver: the one task that owns the engine. It feeds the engine socket events, handler
+//! replies, commands and the time, and carries out what the engine asks: writes, closes,
+//! handler spawns and cancellations. Everything else the server runs is a task the driver owns.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use async_io::Timer;
+use mcpwire_core::engine::{
+    ConnAction, ConnId, Engine, Event, OutboundHandle, RequestHandle, SessionKey,
+};
+use mcpwire_core::time::Duration;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use smol::net::{TcpListener, TcpStream};
+use smol::{Executor, Task};
+
+use crate::app::dispatch;
+use crate::clock::Clock;
+use crate::connection;
+use crate::context::SessionInfo;
+use crate::input::{Ack, Command, Input};
+use crate::tasks::TaskCounter;
+use crate::{App, Context, Error, ServerStats};
+
+/// The path of the metrics endpoint, when enabled.
+pub(crate) const METRICS_PATH: &str = "/metrics";
+
+/// A connection's tasks and the bytes in transit for it.
+struct Connection {
+    /// Kept to shut the socket down; the tasks hold clones.
+    stream: TcpStream,
+    _reader: Task<()>,
+    _writer: Task<()>,
+    to_writer: async_channel::Sender<Vec<u8>>,
+    credit: async_channel::Sender<usize>,
+    /// Bytes from the engine not yet handed to the writer.
+    out: Vec<u8>,
+    /// The writer holds a batch it has not reported written.
+    writing: bool,
+    /// Bytes read that the engine could not take yet.
+    leftover: Vec<u8>,
+}
+
+/// A handler's task, and the sender whose drop tells its context the request is over.
+struct Handler {
+    _task: Task<()>,
+    _over: async_channel::Sender<()>,
+}
+
+pub(crate) struct Driver {
+    pub(crate) engine: Engine,
+    pub(crate) clock: Clock,
+    pub(crate) executor: Arc<Executor<'static>>,
+    pub(crate) tasks: TaskCounter,
+    pub(crate) input_tx: async_channel::Sender<Input>,
+    pub(crate) input_rx: async_channel::Receiver<Input>,
+    pub(crate) app: Arc<App>,
+    pub(crate) metrics: bool,
+    pub(crate) grace: Duration,
+    pub(crate) accept: Option<Task<()>>,
+    pub(crate) signals: Option<Task<()>>,
+    connections: HashMap<ConnId, Connection>,
+    /// Connections whose reader waits for credit: leftover bytes, or no read capacity.
+    paused: BTreeSet<ConnId>,
+    /// Connections with bytes in `out` to hand to an idle writer.
+    ready: Vec<ConnId>,
+    handlers: HashMap<RequestHandle, Handler>,
+    outbound: HashMap<OutboundHandle, Ack<Result<Box<RawValue>, Error>>>,
+    sessions: HashMap<SessionKey, Arc<SessionInfo>>,
+    scratch: Vec<u8>,
+    shutting_down: bool,
+}
+
+/// How the driver stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// Everything drained after a shutdown.
+    Drained,
+    /// A second signal: everything was dropped at once.
+    Forced,
+}
+
+impl Driver {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        engine: Engine,
+        executor: Arc<Executor<'static>>,
+        tasks: TaskCounter,
+        input: (async_channel::Sender<Input>, async_channel::Receiver<Input>),
+        app: Arc<App>,
+        metrics: bool,
+        grace: Duration,
+    ) -> Driver {
+        Driver {
+            engine,
+            clock: Clock::start(),
+            executor,
+            tasks,
+            input_tx: input.0,
+            input_rx: input.1,
+            app,
+            metrics,
+            grace,
+            accept: None,
+            signals: None,
+            connections: HashMap::new(),
+            paused: BTreeSet::new(),
+            ready: Vec::new(),
+            handlers: HashMap::new(),
+            outbound: HashMap::new(),
+            sessions: HashMap::new(),
+            scratch: Vec::new(),
+            shutting_down: false,
+        }
+    }
+
+    /// Starts the accept loop: sockets go to the driver through the input queue, so a full
+    /// queue stops accepting.
+    pub(crate) fn listen(&mut self, listener: TcpListener) {
+        let input = self.input_tx.clone();
+        self.accept = Some(self.tasks.spawn(&self.executor, async move {
+            loop {
+                match listener.accept().await {
+                    Ok((stream, _)) => {
+                        let _ = stream.set_nodelay(true);
+                        if input.send(Input::Accepted(stream)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(error) => {
+                        // Out of descriptors or memory: back off instead of spinning.
+                        tracing::warn!(%error, "accept failed");
+                        Timer::after(std::time::Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        }));
+    }
+
+    /// Runs until a shutdown has drained, or a second signal.
+    pub(crate) async fn run(mut self) -> Stop {
+        let mut timer = Timer::never();
+        let mut armed = None;
+        loop {
+            self.drain();
+            if self.shutting_down && self.engine.is_drained() && self.handlers.is_empty() {
+                return Stop::Drained;
+            }
+            let deadline = self.engine.poll_timeout();
+            if deadline != armed {
+                armed = deadline;
+                timer = match deadline {
+                    Some(at) => Timer::at(self.clock.to_std(at)),
+                    None => Timer::never(),
+                };
+            }
+            let input =
+                futures_lite::future::or(async { self.input_rx.recv().await.ok() }, async {
+                    (&mut timer).await;
+                    None
+                })
+                .await;
+            match input {
+                Some(input) => {
+                    if let Some(stop) = self.on_input(input) {
+                        return stop;
+                    }
+                }
+                None => {
+                    armed = None;
+                    self.engine.handle_timeout(self.clock.now());
+                }
+            }
+        }
+    }
+
+    fn on_input(&mut self, input: Input) -> Option<Stop> {
+        let now = self.clock.now();
+        match input {
+            Input::Accepted(stream) => self.accept(stream),
+            Input::Read { conn, bytes } => {
+                if let Some(c) = self.connections.get_mut(&conn) {
+                    c.leftover = bytes;
+                    self.paused.insert(conn);
+                }
+            }
+            Input::Eof(conn) => self.engine.handle_eof(now, conn),
+            Input::Broken(conn) => {
+                self.engine.handle_closed(now, conn);
+                self.forget(conn);
+            }
+            Input::Written { conn, len } => {
+                if let Some(c) = self.connections.get_mut(&conn) {
+                    c.writing = false;
+                    if !c.out.is_empty() {
+                        self.ready.push(conn);
+                    }
+                }
+                self.engine.handle_written(now, conn, len);
+            }
+            Input::Reply { handle, reply } => {
+                self.handlers.remove(&handle);
+                if self.engine.respond(now, handle, reply).is_err() {
+                    tracing::debug!(session = %handle.session, "answer to a request that ended");
+                }
+            }
+            Input::Command(command) => self.command(command),
+            Input::Signal => {
+                if self.shutting_down {
+                    tracing::warn!("second signal: exiting now");
+                    return Some(Stop::Forced);
+                }
+                tracing::info!("signal: shutting down (a second one exits at once)");
+                self.begin_shutdown(self.grace);
+            }
+        }
+        None
+    }
+
+    fn accept(&mut self, stream: TcpStream) {
+        if self.shutting_down {
+            return;
+        }
+        let Ok(conn) = self.engine.handle_accept(self.clock.now()) else {
+            return;
+        };
+        let (to_writer, batches) = async_channel::bounded(1);
+        let (credit, credits) = async_channel::bounded(1);
+        let first = self.engine.read_capacity(conn);
+        let reader = self.tasks.spawn(
+            &self.executor,
+            connection::read(conn, stream.clone(), self.input_tx.clone(), credits, first),
+        );
+        let writer = self.tasks.spawn(
+            &self.executor,
+            connection::write(conn, stream.clone(), self.input_tx.clone(), batches),
+        );
+        self.connections.insert(
+            conn,
+            Connection {
+                stream,
+                _reader: reader,
+                _writer: writer,
+                to_writer,
+                credit,
+                out: Vec::new(),
+                writing: false,
+                leftover: Vec::new(),
+            },
+        );
+    }
+
+    /// Drops a connection's tasks and socket.
+    fn forget(&mut self, conn: ConnId) {
+        self.paused.remove(&conn);
+        if let Some(c) = self.connections.remove(&conn) {
+            // Everything the engine wanted written was reported written: end with a FIN.
+            let _ = c.stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Hands everything the engine has to whom it concerns, until it has nothing more.
+    fn drain(&mut self) {
+        loop {
+            let mut progressed = false;
+            while let Some(event) = self.engine.poll_event() {
+                progressed = true;
+                self.on_event(event);
+            }
+            self.scratch.clear();
+            while let Some(action) = self.engine.poll_transmit(&mut self.scratch) {
+                progressed = true;
+                match action {
+                    ConnAction::Write { conn, len } => {
+                        let start = self.scratch.len() - len;
+                        if let Some(c) = self.connections.get_mut(&conn) {
+                            if c.out.is_empty() && !c.writing {
+                                self.ready.push(conn);
+                            }
+                            c.out.extend_from_slice(&self.scratch[start..]);
+                        }
+                        self.scratch.truncate(start);
+                    }
+                    ConnAction::Close { conn } => self.forget(conn),
+                }
+            }
+            progressed |= self.feed_paused();
+            if !progressed {
+                break;
+            }
+        }
+        for conn in std::mem::take(&mut self.ready) {
+            if let Some(c) = self.connections.get_mut(&conn) {
+                if !c.writing && !c.out.is_empty() {
+                    let batch = std::mem::take(&mut c.out);
+                    // Capacity one and one batch at a time: this cannot be full.
+                    if c.to_writer.try_send(batch).is_ok() {
+                        c.writing = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gives paused connections' bytes to the engine as it makes room, and credit to their
+    /// readers once it has taken everything.
+    fn feed_paused(&mut self) -> bool {
+        let mut progressed = false;
+        let now = self.clock.now();
+        let paused: Vec<ConnId> = self.paused.iter().copied().collect();
+        for conn in paused {
+            let Some(c) = self.connections.get_mut(&conn) else {
+                self.paused.remove(&conn);
+                continue;
+            };
+            if !c.leftover.is_empty() {
+                let bytes = std::mem::take(&mut c.leftover);
+                let taken = self.engine.handle_bytes(now, conn, &bytes);
+                progressed |= taken > 0;
+                let Some(c) = self.connections.get_mut(&conn) else {
+                    continue;
+                };
+                c.leftover = bytes;
+                c.leftover.drain(..taken);
+                if !c.leftover.is_empty() {
+                    continue;
+                }
+            }
+            let capacity = self.engine.read_capacity(conn);
+            if capacity > 0 {
+                if let Some(c) = self.connections.get(&conn) {
+                    let _ = c.credit.try_send(capacity);
+                }
+                self.paused.remove(&conn);
+            }
+        }
+        progressed
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::SessionOpened {
+                session,
+                protocol_version,
+                client_info,
+                client_capabilities,
+            } => {
+                let parse = |raw: Option<Box<RawValue>>| {
+                    raw.and_then(|r| serde_json::from_str::<Value>(r.get()).ok())
+                };
+                tracing::debug!(%session, version = protocol_version.as_str(), "session opened");
+                self.sessions.insert(
+                    session,
+                    Arc::new(SessionInfo {
+                        protocol_version,
+                        client_info: parse(client_info),
+                        client_capabilities: parse(client_capabilities),
+                    }),
+                );
+            }
+            Event::Request {
+                handle,
+                method,
+                params,
+            } => self.spawn_handler(handle, method, params),
+            Event::Notification {
+                session, method, ..
+            } => tracing::debug!(%session, method, "notification"),
+            Event::Cancelled { handle, reason } => {
+                tracing::debug!(session = %handle.session, ?reason, "request cancelled");
+                self.handlers.remove(&handle);
+            }
+            Event::ClientResponse { handle, result } => {
+                if let Some(ack) = self.outbound.remove(&handle) {
+                    let _ = ack.try_send(result.map_err(Error::from));
+                }
+            }
+            Event::HttpRequest { exchange, request } => {
+                let now = self.clock.now();
+                let answer = if self.metrics && request.path() == METRICS_PATH {
+                    let body = self.stats().to_prometheus();
+                    self.engine.respond_http(
+                        now,
+                        exchange,
+                        200,
+                        &[("content-type", "text/plain; version=0.0.4")],
+                        body.as_bytes(),
+                    )
+                } else {
+                    self.engine.respond_http(now, exchange, 404, &[], b"")
+                };
+                let _ = answer;
+            }
+            Event::SessionClosed { session, reason } => {
+                tracing::debug!(%session, reason = reason.label(), "session closed");
+                self.sessions.remove(&session);
+            }
+        }
+    }
+
+    fn spawn_handler(
+        &mut self,
+        handle: RequestHandle,
+        method: String,
+        params: Option<Box<RawValue>>,
+    ) {
+        let Some(session) = self.sessions.get(&handle.session).cloned() else {
+            return;
+        };
+        let (over, over_rx) = async_channel::bounded(1);
+        let cx = Context::new(handle, session, self.input_tx.clone(), over_rx);
+        let app = self.app.clone();
+        let input = self.input_tx.clone();
+        let task = self.tasks.spawn(&self.executor, async move {
+            let reply = dispatch(&app, &method, params.as_deref(), cx).await;
+            let _ = input.send(Input::Reply { handle, reply }).await;
+        });
+        self.handlers.insert(
+            handle,
+            Handler {
+                _task: task,
+                _over: over,
+            },
+        );
+    }
+
+    fn command(&mut self, command: Command) {
+        let now = self.clock.now();
+        let engine = &mut self.engine;
+        match command {
+            Command::Progress {
+                handle,
+                progress,
+                total,
+                message,
+                ack,
+            } => {
+                let _ = ack.try_send(engine.send_progress(
+                    now,
+                    handle,
+                    progress,
+                    total,
+                    message.as_deref(),
+                ));
+            }
+            Command::Log {
+                target,
+                level,
+                logger,
+                data,
+                ack,
+            } => {
+                let _ = ack.try_send(engine.send_log(now, target, level, logger.as_deref(), &data));
+            }
+            Command::RequestClient {
+                target,
+                method,
+                params,
+                timeout,
+                ack,
+            } => match engine.request_client(now, target, &method, params.as_deref(), timeout) {
+                Ok(handle) => {
+                    self.outbound.insert(handle, ack);
+                }
+                Err(error) => {
+                    let _ = ack.try_send(Err(error.into()));
+                }
+            },
+            Command::CloseStream { handle, ack } => {
+                let _ = ack.try_send(engine.close_request_stream(now, handle));
+            }
+            Command::Notify {
+                session,
+                method,
+                params,
+                ack,
+            } => {
+                let _ = ack.try_send(engine.notify(now, session, &method, params.as_deref()));
+            }
+            Command::Broadcast {
+                method,
+                params,
+                ack,
+            } => {
+                let _ = ack.try_send(engine.broadcast(now, &method, params.as_deref()));
+            }
+            Command::ResourceUpdated { uri, ack } => {
+                let _ = ack.try_send(engine.resource_updated(now, &uri));
+            }
+            Command::CloseSession { session, ack } => {
+                let _ = ack.try_send(engine.close_session(now, session));
+            }
+            Command::Shutdown { grace } => self.begin_shutdown(grace),
+            Command::Stats { ack } => {
+                let _ = ack.try_send(self.stats());
+            }
+        }
+    }
+
+    fn begin_shutdown(&mut self, grace: Duration) {
+        if self.shutting_down {
+            return;
+        }
+        self.shutting_down = true;
+        // Stop accepting: the listener closes with its task.
+        self.accept = None;
+        self.engine.begin_shutdown(self.clock.now(), grace);
+    }
+
+    fn stats(&self) -> ServerStats {
+        ServerStats {
+            engine: self.engine.stats(),
+            counters: self.engine.counters().clone(),
+            tasks: self.tasks.live() as u64,
+        }
+    }
+}

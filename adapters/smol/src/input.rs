@@ -1,0 +1,92 @@
+//! What the driver task receives: socket events from connection tasks, replies from handler
+//! tasks, and commands from contexts and handles. One bounded channel carries them all, so the
+//! driver owns the engine without a lock and every producer waits when it is full.
+
+use mcpwire_core::engine::Reply;
+use mcpwire_core::engine::{CommandError, ConnId, LogLevel, RequestHandle, SessionKey, Target};
+use mcpwire_core::time::Duration;
+use serde_json::value::RawValue;
+use smol::net::TcpStream;
+
+use crate::{Error, ServerStats};
+
+/// How many inputs may wait for the driver. Producers (connection readers, handlers, handles)
+/// wait when it is full; the driver itself never sends on it.
+pub(crate) const INPUT_CAPACITY: usize = 1024;
+
+/// A one-shot answer from the driver: a channel of capacity one, sent to at most once.
+pub(crate) type Ack<T> = async_channel::Sender<T>;
+
+/// One input for the driver.
+pub(crate) enum Input {
+    /// The listener accepted a socket.
+    Accepted(TcpStream),
+    /// A connection's reader got bytes; it reads again once the driver grants credit.
+    Read { conn: ConnId, bytes: Vec<u8> },
+    /// A connection's peer closed its sending side.
+    Eof(ConnId),
+    /// A connection's socket failed (reset, or a write error).
+    Broken(ConnId),
+    /// A connection's writer wrote everything it was given.
+    Written { conn: ConnId, len: usize },
+    /// A handler finished.
+    Reply { handle: RequestHandle, reply: Reply },
+    /// A command from a handler's context or a server handle.
+    Command(Command),
+    /// SIGINT or SIGTERM.
+    Signal,
+}
+
+/// What the application asks of the engine.
+pub(crate) enum Command {
+    Progress {
+        handle: RequestHandle,
+        progress: f64,
+        total: Option<f64>,
+        message: Option<String>,
+        ack: Ack<Result<(), CommandError>>,
+    },
+    Log {
+        target: Target,
+        level: LogLevel,
+        logger: Option<String>,
+        data: Box<RawValue>,
+        ack: Ack<Result<(), CommandError>>,
+    },
+    RequestClient {
+        target: Target,
+        method: String,
+        params: Option<Box<RawValue>>,
+        timeout: Option<Duration>,
+        ack: Ack<Result<Box<RawValue>, Error>>,
+    },
+    CloseStream {
+        handle: RequestHandle,
+        ack: Ack<Result<(), CommandError>>,
+    },
+    Notify {
+        session: SessionKey,
+        method: String,
+        params: Option<Box<RawValue>>,
+        ack: Ack<Result<(), CommandError>>,
+    },
+    Broadcast {
+        method: String,
+        params: Option<Box<RawValue>>,
+        ack: Ack<usize>,
+    },
+    ResourceUpdated {
+        uri: String,
+        ack: Ack<usize>,
+    },
+    CloseSession {
+        session: SessionKey,
+        ack: Ack<Result<(), CommandError>>,
+    },
+    Shutdown {
+        grace: Duration,
+    },
+    Stats {
+        ack: Ack<ServerStats>,
+    },
+}

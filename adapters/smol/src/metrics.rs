@@ -1,0 +1,137 @@
+//! [`ServerStats`] and its Prometheus text rendering.
+
+use std::fmt::Write as _;
+
+use mcpwire_core::Stats;
+use mcpwire_core::engine::{CloseReason, Counters};
+
+/// What a server holds and has done: the engine's gauges and counters, and the adapter's live
+/// tasks (connection readers and writers, handlers, the listener, the signal watcher).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerStats {
+    /// The engine's live entities and held bytes.
+    pub engine: Stats,
+    /// The engine's monotonic counters.
+    pub counters: Counters,
+    /// The adapter's live tasks.
+    pub tasks: u64,
+}
+
+impl ServerStats {
+    /// The Prometheus text exposition format (version 0.0.4).
+    #[must_use]
+    pub fn to_prometheus(&self) -> String {
+        let s = &self.engine;
+        let c = &self.counters;
+        let mut out = String::with_capacity(2048);
+        let mut gauge = |name: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        };
+        gauge("mcpwire_sessions", "Live MCP sessions.", s.sessions);
+        gauge(
+            "mcpwire_connections",
+            "Open TCP connections.",
+            s.connections,
+        );
+        gauge(
+            "mcpwire_exchanges",
+            "HTTP requests being answered.",
+            s.exchanges,
+        );
+        gauge(
+            "mcpwire_streams",
+            "Open or resumable SSE streams.",
+            s.streams,
+        );
+        gauge(
+            "mcpwire_inflight_requests",
+            "Client requests awaiting the application.",
+            s.inflight_requests,
+        );
+        gauge(
+            "mcpwire_outbound_requests",
+            "Requests to clients awaiting an answer.",
+            s.outbound_requests,
+        );
+        gauge(
+            "mcpwire_timers_armed",
+            "Armed engine timers.",
+            s.timers_armed,
+        );
+        gauge(
+            "mcpwire_queued_bytes",
+            "Output bytes queued in the engine.",
+            s.queued_bytes,
+        );
+        gauge(
+            "mcpwire_buffered_bytes",
+            "Input bytes buffered by the HTTP codec.",
+            s.buffered_bytes,
+        );
+        gauge(
+            "mcpwire_resumption_log_bytes",
+            "Bytes kept for stream resumption.",
+            s.resumption_log_bytes,
+        );
+        gauge(
+            "mcpwire_pending_events",
+            "Engine events waiting for the adapter.",
+            s.pending_events,
+        );
+        gauge("mcpwire_tasks", "The adapter's live tasks.", self.tasks);
+        let mut counter = |name: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        };
+        counter(
+            "mcpwire_connections_accepted_total",
+            "Connections accepted.",
+            c.connections_accepted,
+        );
+        counter(
+            "mcpwire_http_requests_total",
+            "HTTP requests routed.",
+            c.http_requests,
+        );
+        counter(
+            "mcpwire_sessions_opened_total",
+            "Sessions opened.",
+            c.sessions_opened,
+        );
+        counter(
+            "mcpwire_slow_readers_disconnected_total",
+            "Connections cut for reading too slowly.",
+            c.slow_readers_disconnected,
+        );
+        counter(
+            "mcpwire_write_timeouts_total",
+            "Connections cut because output made no progress.",
+            c.write_timeouts,
+        );
+        counter(
+            "mcpwire_request_read_timeouts_total",
+            "Connections cut because a request arrived too slowly.",
+            c.request_read_timeouts,
+        );
+        counter(
+            "mcpwire_requests_cancelled_total",
+            "Client requests cancelled.",
+            c.requests_cancelled,
+        );
+        let name = "mcpwire_sessions_closed_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Sessions closed, by reason.\n# TYPE {name} counter"
+        );
+        for (reason, count) in CloseReason::ALL.iter().zip(c.sessions_closed) {
+            let _ = writeln!(out, "{name}{{reason=\"{}\"}} {count}", reason.label());
+        }
+        out
+    }
+}
