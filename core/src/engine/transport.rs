@@ -146,12 +146,24 @@ impl Engine {
         self.settle();
     }
 
-    /// `conn`'s peer closed its sending side.
+    /// `conn`'s peer closed its sending side. During an SSE response that means the peer is
+    /// gone: the stream detaches at once (resumable) instead of at the next keep-alive that
+    /// fails. Otherwise the response in progress is still written, then the connection closes.
     pub fn handle_eof(&mut self, now: Instant, conn: ConnId) {
         self.tick(now);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.codec.receive_eof();
-            self.touch_conn(conn);
+            // MCP clients and browsers never half-close and keep reading a stream; a peer that
+            // sent FIN mid-stream has closed its socket.
+            let streaming = c
+                .exchange
+                .and_then(|id| self.exchanges.get(&id))
+                .is_some_and(|ex| ex.streaming);
+            if streaming {
+                self.remove_conn(conn, true);
+            } else {
+                self.touch_conn(conn);
+            }
         }
         self.settle();
     }

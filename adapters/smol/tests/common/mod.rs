@@ -23,6 +23,8 @@ pub const PATIENCE: Duration = Duration::from_secs(30);
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    /// Kept open: the server prints more lines, and a closed pipe would fail them.
+    _stdout: BufReader<std::process::ChildStdout>,
 }
 
 impl Server {
@@ -37,7 +39,8 @@ impl Server {
             .expect("the mcpwire binary starts");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut line = String::new();
-        BufReader::new(stdout)
+        let mut stdout = BufReader::new(stdout);
+        stdout
             .read_line(&mut line)
             .expect("the server prints its URL");
         let url = line
@@ -49,7 +52,11 @@ impl Server {
             .trim_end_matches("/mcp")
             .parse()
             .expect("an address");
-        Server { child, addr }
+        Server {
+            child,
+            addr,
+            _stdout: stdout,
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -185,9 +192,8 @@ impl Response {
     }
 
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body))
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
     }
 
     /// The JSON-RPC messages of an SSE body.
@@ -342,7 +348,10 @@ impl Conn {
                     return Some(data);
                 }
             }
-            assert!(self.fill() > 0, "closed mid-chunk: the stream was not terminated");
+            assert!(
+                self.fill() > 0,
+                "closed mid-chunk: the stream was not terminated"
+            );
         }
     }
 
@@ -429,9 +438,20 @@ impl Session {
                 "clientInfo":{"name":"socket-test","version":"1"}}}),
         ));
         let response = conn.response();
-        assert_eq!(response.status, 200, "{:?}", String::from_utf8_lossy(&response.body));
-        let id = response.header("mcp-session-id").expect("a session id").to_string();
-        assert_eq!(response.messages()[0]["result"]["protocolVersion"], "2025-11-25");
+        assert_eq!(
+            response.status,
+            200,
+            "{:?}",
+            String::from_utf8_lossy(&response.body)
+        );
+        let id = response
+            .header("mcp-session-id")
+            .expect("a session id")
+            .to_string();
+        assert_eq!(
+            response.messages()[0]["result"]["protocolVersion"],
+            "2025-11-25"
+        );
         let mut session = Session {
             addr,
             id,
@@ -460,7 +480,12 @@ impl Session {
     pub fn call(&mut self, method: &str, params: Value) -> Vec<Value> {
         let id = self.next_id();
         let response = self.send(&json!({"jsonrpc":"2.0","id":id,"method":method,"params":params}));
-        assert_eq!(response.status, 200, "{:?}", String::from_utf8_lossy(&response.body));
+        assert_eq!(
+            response.status,
+            200,
+            "{:?}",
+            String::from_utf8_lossy(&response.body)
+        );
         response.messages()
     }
 
@@ -499,7 +524,10 @@ impl Session {
         conn.send(&request(
             "DELETE",
             "/mcp",
-            &[("Mcp-Session-Id", &self.id), ("MCP-Protocol-Version", "2025-11-25")],
+            &[
+                ("Mcp-Session-Id", &self.id),
+                ("MCP-Protocol-Version", "2025-11-25"),
+            ],
             "",
         ));
         conn.response().status

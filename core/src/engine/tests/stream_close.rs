@@ -103,3 +103,46 @@ fn a_client_that_gets_no_priming_event_cannot_resume() {
         Err(CommandError::NotResumable)
     );
 }
+
+#[test]
+fn a_peer_that_sends_fin_mid_stream_is_gone_and_its_stream_resumable() {
+    let mut h = Harness::default();
+    let (session, _) = h.initialize();
+    let get = h.open_get(&session);
+    let priming = h
+        .take_response(get)
+        .expect("the stream head")
+        .first_event_id();
+    h.engine.handle_eof(h.now, get);
+    h.pump();
+    assert!(
+        h.closed.contains(&get),
+        "closed at once, not at the next keep-alive"
+    );
+    assert_eq!(h.engine.stats().streams, 1, "still resumable");
+    let resumed = h.resume(&session, &priming);
+    assert_eq!(h.take_response(resumed).unwrap().status, 200);
+    h.check();
+}
+
+#[test]
+fn a_half_closed_request_is_still_answered() {
+    let mut h = Harness::default();
+    let (session, _) = h.initialize();
+    let (conn, handle) = h.call(
+        &session,
+        r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"x"}}"#,
+    );
+    h.engine.handle_eof(h.now, conn);
+    h.pump();
+    assert!(!h.closed.contains(&conn));
+    h.engine
+        .respond(h.now, handle, Reply::Result(raw("{}")))
+        .unwrap();
+    h.pump();
+    assert_eq!(h.take_response(conn).unwrap().status, 200);
+    assert!(
+        h.closed.contains(&conn),
+        "closed once the answer is written"
+    );
+}

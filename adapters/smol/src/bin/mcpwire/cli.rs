@@ -10,6 +10,7 @@ pub struct Options {
     pub idle_timeout: Option<Duration>,
     pub keepalive: Option<Duration>,
     pub write_timeout: Option<Duration>,
+    pub read_timeout: Option<Duration>,
     pub max_sessions: Option<usize>,
     pub allowed_origins: Vec<String>,
     pub metrics: bool,
@@ -27,6 +28,7 @@ Options:
   --idle-timeout SECS      Close sessions idle this long [default: 600]
   --keepalive SECS         SSE keep-alive comment interval [default: 15]
   --write-timeout SECS     Cut connections whose output stalls this long [default: 30]
+  --read-timeout SECS      Cut connections whose request takes longer to arrive [default: 30]
   --max-sessions N         Live sessions at most [default: 10000]
   --allowed-origin ORIGIN  Accept this Origin too (repeatable; loopback is always accepted)
   --grace SECS             Shutdown grace period for calls in flight [default: 10]
@@ -59,6 +61,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
         idle_timeout: None,
         keepalive: None,
         write_timeout: None,
+        read_timeout: None,
         max_sessions: None,
         allowed_origins: Vec::new(),
         metrics: false,
@@ -90,6 +93,9 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
             }
             Long("write-timeout") => {
                 options.write_timeout = Some(seconds(&text(&mut parser)?, "--write-timeout")?);
+            }
+            Long("read-timeout") => {
+                options.read_timeout = Some(seconds(&text(&mut parser)?, "--read-timeout")?);
             }
             Long("grace") => options.grace = seconds(&text(&mut parser)?, "--grace")?,
             Long("max-sessions") => {
@@ -138,6 +144,8 @@ mod tests {
             "--keepalive=2",
             "--write-timeout",
             "3",
+            "--read-timeout",
+            "4",
             "--max-sessions",
             "7",
             "--allowed-origin",
@@ -152,6 +160,7 @@ mod tests {
         assert_eq!(o.idle_timeout, Some(Duration::from_secs(5)));
         assert_eq!(o.keepalive, Some(Duration::from_secs(2)));
         assert_eq!(o.write_timeout, Some(Duration::from_secs(3)));
+        assert_eq!(o.read_timeout, Some(Duration::from_secs(4)));
         assert_eq!(o.max_sessions, Some(7));
         assert_eq!(o.allowed_origins.len(), 2);
         assert!(o.metrics);

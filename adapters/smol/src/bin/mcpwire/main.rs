@@ -54,6 +54,9 @@ fn main() -> ExitCode {
             if let Some(write) = options.write_timeout {
                 config.timeouts.write = secs(write);
             }
+            if let Some(read) = options.read_timeout {
+                config.timeouts.request_read = secs(read);
+            }
             if let Some(max) = options.max_sessions {
                 config.limits.max_sessions = max;
             }
