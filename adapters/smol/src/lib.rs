@@ -74,7 +74,9 @@ pub use app::{
 };
 pub use context::{Cancellation, Context};
 pub use handle::{ServerHandle, Stopped};
-pub use mcpwire_core::engine::{CommandError, Config, LogLevel, ProtocolVersion, SessionKey};
+pub use mcpwire_core::engine::{
+    CommandError, Config, Heartbeat, LogLevel, ProtocolVersion, SessionKey,
+};
 pub use mcpwire_core::time;
 pub use metrics::ServerStats;
 pub use server::Server;

@@ -90,7 +90,7 @@ impl Server {
     pub fn gauges(&self) -> BTreeMap<String, u64> {
         self.metrics()
             .into_iter()
-            .filter(|(name, _)| !name.ends_with("_total"))
+            .filter(|(name, _)| !name.split('{').next().unwrap_or("").ends_with("_total"))
             .collect()
     }
 
@@ -247,6 +247,24 @@ impl Conn {
         let stream = TcpStream::connect(addr).expect("connects");
         stream.set_read_timeout(Some(PATIENCE)).unwrap();
         stream.set_nodelay(true).unwrap();
+        Conn {
+            stream,
+            buf: Vec::new(),
+            sse: None,
+            chunk_left: 0,
+            body_done: false,
+        }
+    }
+
+    /// A connection whose receive window is tiny: once the server's send buffer is full, its
+    /// writes stall until this client reads.
+    pub fn open_small_window(addr: SocketAddr) -> Conn {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("a socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        socket.connect(&addr.into()).expect("connects");
+        let stream: TcpStream = socket.into();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
         Conn {
             stream,
             buf: Vec::new(),
@@ -489,10 +507,14 @@ impl Session {
         response.messages()
     }
 
-    /// Starts a call on its own connection and returns it after the response head.
+    /// Starts a call on its own connection; read its response from the returned connection.
     pub fn start_call(&mut self, method: &str, params: Value) -> (i64, Conn) {
+        self.start_call_on(Conn::open(self.addr), method, params)
+    }
+
+    /// Starts a call on `conn`.
+    pub fn start_call_on(&mut self, mut conn: Conn, method: &str, params: Value) -> (i64, Conn) {
         let id = self.next_id();
-        let mut conn = Conn::open(self.addr);
         conn.send(&post(
             Some(&self.id),
             &json!({"jsonrpc":"2.0","id":id,"method":method,"params":params}),

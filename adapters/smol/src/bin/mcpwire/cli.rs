@@ -11,6 +11,8 @@ pub struct Options {
     pub keepalive: Option<Duration>,
     pub write_timeout: Option<Duration>,
     pub read_timeout: Option<Duration>,
+    pub heartbeat: Option<Duration>,
+    pub connection_idle: Option<Duration>,
     pub max_sessions: Option<usize>,
     pub allowed_origins: Vec<String>,
     pub metrics: bool,
@@ -29,6 +31,9 @@ Options:
   --keepalive SECS         SSE keep-alive comment interval [default: 15]
   --write-timeout SECS     Cut connections whose output stalls this long [default: 30]
   --read-timeout SECS      Cut connections whose request takes longer to arrive [default: 30]
+  --connection-idle SECS   Close keep-alive connections idle this long [default: 120]
+  --heartbeat SECS         Ping clients with a GET stream this often; two missed pings
+                           close the session [default: off]
   --max-sessions N         Live sessions at most [default: 10000]
   --allowed-origin ORIGIN  Accept this Origin too (repeatable; loopback is always accepted)
   --grace SECS             Shutdown grace period for calls in flight [default: 10]
@@ -62,6 +67,8 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
         keepalive: None,
         write_timeout: None,
         read_timeout: None,
+        heartbeat: None,
+        connection_idle: None,
         max_sessions: None,
         allowed_origins: Vec::new(),
         metrics: false,
@@ -96,6 +103,12 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
             }
             Long("read-timeout") => {
                 options.read_timeout = Some(seconds(&text(&mut parser)?, "--read-timeout")?);
+            }
+            Long("heartbeat") => {
+                options.heartbeat = Some(seconds(&text(&mut parser)?, "--heartbeat")?);
+            }
+            Long("connection-idle") => {
+                options.connection_idle = Some(seconds(&text(&mut parser)?, "--connection-idle")?);
             }
             Long("grace") => options.grace = seconds(&text(&mut parser)?, "--grace")?,
             Long("max-sessions") => {
@@ -146,6 +159,10 @@ mod tests {
             "3",
             "--read-timeout",
             "4",
+            "--heartbeat",
+            "9",
+            "--connection-idle",
+            "8",
             "--max-sessions",
             "7",
             "--allowed-origin",
@@ -161,6 +178,8 @@ mod tests {
         assert_eq!(o.keepalive, Some(Duration::from_secs(2)));
         assert_eq!(o.write_timeout, Some(Duration::from_secs(3)));
         assert_eq!(o.read_timeout, Some(Duration::from_secs(4)));
+        assert_eq!(o.heartbeat, Some(Duration::from_secs(9)));
+        assert_eq!(o.connection_idle, Some(Duration::from_secs(8)));
         assert_eq!(o.max_sessions, Some(7));
         assert_eq!(o.allowed_origins.len(), 2);
         assert!(o.metrics);

@@ -57,6 +57,16 @@ fn main() -> ExitCode {
             if let Some(read) = options.read_timeout {
                 config.timeouts.request_read = secs(read);
             }
+            if let Some(idle) = options.connection_idle {
+                config.timeouts.connection_idle = secs(idle);
+            }
+            if let Some(interval) = options.heartbeat {
+                config.timeouts.heartbeat = Some(mcpwire_smol::Heartbeat {
+                    interval: secs(interval),
+                    timeout: secs(interval),
+                    max_failures: 2,
+                });
+            }
             if let Some(max) = options.max_sessions {
                 config.limits.max_sessions = max;
             }
