@@ -1,0 +1,98 @@
+//! Graceful shutdown of the real process: SIGTERM ends open streams with a proper chunked
+//! terminator, calls still running at the grace deadline are cancelled and answered with an
+//! error, and the process exits; a second signal exits at once.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Server, Session};
+use serde_json::json;
+
+/// Far beyond any grace period used here: only a hung process reaches it.
+const EXIT_PATIENCE: Duration = Duration::from_secs(30);
+
+#[test]
+fn sigterm_ends_streams_cleanly_cancels_calls_at_the_grace_deadline_and_exits() {
+    let mut server = Server::start(&["--grace", "1"]);
+    let mut session = Session::open(server.addr);
+    let mut get = session.open_get(None);
+    // A call streaming progress, and one answering with JSON: both outlast the grace period.
+    let (streaming_id, mut streaming) = session.start_call(
+        "tools/call",
+        json!({"name":"sleep","arguments":{"millis":60000},"_meta":{"progressToken":"t"}}),
+    );
+    streaming.head();
+    streaming.start_sse();
+    streaming.next_message().expect("first progress");
+    let (json_id, mut json_call) = session.start_call(
+        "tools/call",
+        json!({"name":"sleep","arguments":{"millis":60000}}),
+    );
+    // A short call that finishes within the grace period is answered normally.
+    let (quick_id, mut quick) = session.start_call(
+        "tools/call",
+        json!({"name":"sleep","arguments":{"millis":300}}),
+    );
+    std::thread::sleep(Duration::from_millis(100));
+
+    server.signal("TERM");
+
+    // The GET stream ends at once, with the terminator (next_event fails on anything else).
+    while get.next_event().is_some() {}
+    assert!(get.body_done);
+
+    let quick = quick.response();
+    assert_eq!(quick.json()["id"], quick_id);
+    assert!(quick.json().get("result").is_some(), "{:?}", quick.json());
+
+    // At the grace deadline the long calls are cancelled: each gets an error, then the end.
+    let mut last = None;
+    while let Some((_, message)) = streaming.next_message() {
+        last = Some(message);
+    }
+    assert!(
+        streaming.body_done,
+        "the call's stream ends with the terminator"
+    );
+    let last = last.expect("an answer");
+    assert_eq!(last["id"], streaming_id);
+    assert!(last.get("error").is_some(), "{last}");
+
+    let response = json_call.response();
+    let body = response.messages();
+    let answer = body.last().expect("an answer");
+    assert_eq!(answer["id"], json_id);
+    assert!(answer.get("error").is_some(), "{answer}");
+
+    let status = server.wait_exit(EXIT_PATIENCE).expect("the process exits");
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn an_idle_server_exits_on_sigint() {
+    let mut server = Server::start(&[]);
+    server.signal("INT");
+    let status = server.wait_exit(EXIT_PATIENCE).expect("the process exits");
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn a_second_signal_exits_without_waiting_for_the_grace_period() {
+    let mut server = Server::start(&["--grace", "600"]);
+    let mut session = Session::open(server.addr);
+    let (_, mut call) = session.start_call(
+        "tools/call",
+        json!({"name":"sleep","arguments":{"millis":600000}}),
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    server.signal("TERM");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(server.wait_exit(Duration::ZERO).is_none(), "still draining");
+    server.signal("TERM");
+    // Ten minutes of grace were left: exiting now can only be the second signal.
+    server
+        .wait_exit(EXIT_PATIENCE)
+        .expect("the process exits at once");
+    assert!(call.is_closed_by_peer());
+}
