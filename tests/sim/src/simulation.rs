@@ -236,6 +236,7 @@ impl Simulation {
             };
         }
         let mut engine_config = Config::new("mcpwire-sim", "1");
+        engine_config.application_paths = alloc_paths();
         engine_config.response_mode = if rng.chance(50) {
             ResponseMode::Sse
         } else {
@@ -441,6 +442,20 @@ impl Simulation {
                 }
                 Event::Notification { .. } => self.hash.add(b"notification"),
                 Event::ClientResponse { .. } => self.hash.add(b"client-response"),
+                Event::HttpRequest { exchange, .. } => {
+                    self.hash.add(b"http-request");
+                    self.calls += 1;
+                    let answered = self.engine.respond_http(
+                        self.now,
+                        exchange,
+                        200,
+                        &[("content-type", "text/plain")],
+                        b"up 1\n",
+                    );
+                    if answered.is_err() {
+                        return Err(format!("{exchange} could not be answered"));
+                    }
+                }
             }
         }
         self.check()?;
@@ -746,7 +761,12 @@ impl Simulation {
                 }
             }
             Kind::LegacyOpen => {
-                let wire = "GET /sse HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n";
+                // Now and then the application's own path instead (answered by the simulator).
+                let wire = if self.rng.chance(20) {
+                    "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                } else {
+                    "GET /sse HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n"
+                };
                 if let Some(conn) = self.conn_of(client) {
                     self.send(conn, wire.as_bytes())?;
                 }
@@ -771,7 +791,10 @@ impl Simulation {
             Kind::HostRequest => {
                 // A fetch-style host hands the engine a parsed request.
                 let session = self.clients[client].session.clone();
-                let request = match (self.rng.below(3), session) {
+                let request = match (self.rng.below(4), session) {
+                    (3, _) => mcpwire_core::http1::Request::builder("GET", "/metrics")
+                        .header("host", "localhost")
+                        .build(),
                     (0, Some(session)) => mcpwire_core::http1::Request::builder("GET", "/mcp")
                         .header("host", "localhost")
                         .header("accept", "text/event-stream")
@@ -968,4 +991,9 @@ impl Simulation {
         }
         Ok(())
     }
+}
+
+/// The paths the simulated application answers itself.
+fn alloc_paths() -> Vec<String> {
+    vec!["/metrics".to_owned()]
 }
