@@ -44,8 +44,9 @@ pub(crate) async fn read(
     }
 }
 
-/// Writes each batch in full, then reports it. Ends on a write error (reported) or when the
-/// driver drops its sender.
+/// Writes each batch, reporting every partial write (so that a slow but steady reader is
+/// making progress in the engine's eyes). Ends on a write error (reported) or when the driver
+/// drops its sender.
 pub(crate) async fn write(
     conn: ConnId,
     mut stream: TcpStream,
@@ -53,16 +54,25 @@ pub(crate) async fn write(
     batches: async_channel::Receiver<Vec<u8>>,
 ) {
     while let Ok(batch) = batches.recv().await {
-        let message = match stream.write_all(&batch).await {
-            Ok(()) => Input::Written {
-                conn,
-                len: batch.len(),
-            },
-            Err(_) => Input::Broken(conn),
-        };
-        let failed = matches!(message, Input::Broken(_));
-        if input.send(message).await.is_err() || failed {
-            return;
+        let mut written = 0;
+        while written < batch.len() {
+            let message = match stream.write(&batch[written..]).await {
+                Ok(0) => Input::Broken(conn),
+                Ok(n) => {
+                    written += n;
+                    Input::Written {
+                        conn,
+                        len: n,
+                        done: written == batch.len(),
+                    }
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => Input::Broken(conn),
+            };
+            let failed = matches!(message, Input::Broken(_));
+            if input.send(message).await.is_err() || failed {
+                return;
+            }
         }
     }
 }

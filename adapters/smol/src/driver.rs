@@ -5,10 +5,14 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use std::panic::AssertUnwindSafe;
+
 use async_io::Timer;
+use futures_lite::FutureExt;
 use mcpwire_core::engine::{
-    ConnAction, ConnId, Engine, Event, OutboundHandle, RequestHandle, SessionKey,
+    ConnAction, ConnId, Engine, Event, OutboundHandle, Reply, RequestHandle, SessionKey,
 };
+use mcpwire_core::jsonrpc::ErrorCode;
 use mcpwire_core::time::Duration;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -70,6 +74,8 @@ pub(crate) struct Driver {
     sessions: HashMap<SessionKey, Arc<SessionInfo>>,
     scratch: Vec<u8>,
     shutting_down: bool,
+    /// A signal began the shutdown: the next one exits at once.
+    signalled: bool,
 }
 
 /// How the driver stopped.
@@ -112,6 +118,7 @@ impl Driver {
             sessions: HashMap::new(),
             scratch: Vec::new(),
             shutting_down: false,
+            signalled: false,
         }
     }
 
@@ -138,8 +145,17 @@ impl Driver {
         }));
     }
 
-    /// Runs until a shutdown has drained, or a second signal.
+    /// Runs until a shutdown has drained, or a second signal. Inputs still queued then
+    /// (accepted sockets, commands) are dropped with the channel closed, so that handles kept
+    /// elsewhere hold nothing open.
     pub(crate) async fn run(mut self) -> Stop {
+        let stop = self.serve_inputs().await;
+        self.input_rx.close();
+        while self.input_rx.try_recv().is_ok() {}
+        stop
+    }
+
+    async fn serve_inputs(&mut self) -> Stop {
         let mut timer = Timer::never();
         let mut armed = None;
         loop {
@@ -190,11 +206,13 @@ impl Driver {
                 self.engine.handle_closed(now, conn);
                 self.forget(conn);
             }
-            Input::Written { conn, len } => {
+            Input::Written { conn, len, done } => {
                 if let Some(c) = self.connections.get_mut(&conn) {
-                    c.writing = false;
-                    if !c.out.is_empty() {
-                        self.ready.push(conn);
+                    if done {
+                        c.writing = false;
+                        if !c.out.is_empty() {
+                            self.ready.push(conn);
+                        }
                     }
                 }
                 self.engine.handle_written(now, conn, len);
@@ -207,11 +225,12 @@ impl Driver {
             }
             Input::Command(command) => self.command(command),
             Input::Signal => {
-                if self.shutting_down {
+                if self.signalled {
                     tracing::warn!("second signal: exiting now");
                     return Some(Stop::Forced);
                 }
                 tracing::info!("signal: shutting down (a second one exits at once)");
+                self.signalled = true;
                 self.begin_shutdown(self.grace);
             }
         }
@@ -378,7 +397,13 @@ impl Driver {
             }
             Event::HttpRequest { exchange, request } => {
                 let now = self.clock.now();
-                let answer = if self.metrics && request.path() == METRICS_PATH {
+                let answer = if self.metrics
+                    && request.path() == METRICS_PATH
+                    && request.method_str() != "GET"
+                {
+                    self.engine
+                        .respond_http(now, exchange, 405, &[("allow", "GET")], b"")
+                } else if self.metrics && request.path() == METRICS_PATH {
                     let body = self.stats().to_prometheus();
                     self.engine.respond_http(
                         now,
@@ -406,6 +431,17 @@ impl Driver {
         params: Option<Box<RawValue>>,
     ) {
         let Some(session) = self.sessions.get(&handle.session).cloned() else {
+            // Every request follows its session's SessionOpened; answer rather than leave it
+            // in flight if that ever changes.
+            let _ = self.engine.respond(
+                self.clock.now(),
+                handle,
+                Reply::Error {
+                    code: ErrorCode::INTERNAL_ERROR.0,
+                    message: "Internal error: unknown session".into(),
+                    data: None,
+                },
+            );
             return;
         };
         let (over, over_rx) = async_channel::bounded(1);
@@ -413,7 +449,19 @@ impl Driver {
         let app = self.app.clone();
         let input = self.input_tx.clone();
         let task = self.tasks.spawn(&self.executor, async move {
-            let reply = dispatch(&app, &method, params.as_deref(), cx).await;
+            // A handler that panics still answers: otherwise its request would stay in flight,
+            // keeping its session alive and every shutdown waiting for the grace deadline.
+            let answer = AssertUnwindSafe(dispatch(&app, &method, params.as_deref(), cx))
+                .catch_unwind()
+                .await;
+            let reply = answer.unwrap_or_else(|_| {
+                tracing::error!(method, "handler panicked");
+                Reply::Error {
+                    code: ErrorCode::INTERNAL_ERROR.0,
+                    message: "Internal error: the handler panicked".into(),
+                    data: None,
+                }
+            });
             let _ = input.send(Input::Reply { handle, reply }).await;
         });
         self.handlers.insert(

@@ -27,8 +27,12 @@ pub(crate) enum Input {
     Eof(ConnId),
     /// A connection's socket failed (reset, or a write error).
     Broken(ConnId),
-    /// A connection's writer wrote everything it was given.
-    Written { conn: ConnId, len: usize },
+    /// A connection's writer wrote `len` more bytes; `done` once its batch is all written.
+    Written {
+        conn: ConnId,
+        len: usize,
+        done: bool,
+    },
     /// A handler finished.
     Reply { handle: RequestHandle, reply: Reply },
     /// A command from a handler's context or a server handle.

@@ -173,7 +173,16 @@ impl Engine {
     /// An engine with `config`, starting at `now`, drawing session ids from a generator seeded
     /// with `seed` (32 bytes from the OS random source in production).
     #[must_use]
-    pub fn new(config: Config, now: Instant, seed: [u8; 32]) -> Engine {
+    ///
+    /// Intervals that re-arm themselves (keep-alive, heartbeat) are at least one millisecond: a
+    /// zero one would fire forever without time passing.
+    pub fn new(mut config: Config, now: Instant, seed: [u8; 32]) -> Engine {
+        let minimum = crate::time::Duration::from_millis(1);
+        let timeouts = &mut config.timeouts;
+        timeouts.keepalive_interval = timeouts.keepalive_interval.max(minimum);
+        if let Some(heartbeat) = &mut timeouts.heartbeat {
+            heartbeat.interval = heartbeat.interval.max(minimum);
+        }
         let capabilities =
             serde_json::from_str::<&serde_json::value::RawValue>(&config.capabilities)
                 .ok()

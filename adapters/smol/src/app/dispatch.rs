@@ -173,6 +173,19 @@ async fn answer(
                 }
                 _ => return Err(Error::invalid_params("Unknown completion reference")),
             };
+            let known = match &reference {
+                CompletionRef::Prompt(name) => app.prompts.contains_key(name),
+                CompletionRef::Resource(uri) => {
+                    app.resources.contains_key(uri)
+                        || app.templates.iter().any(|t| {
+                            t.definition.get("uriTemplate").and_then(Value::as_str)
+                                == Some(uri.as_str())
+                        })
+                }
+            };
+            if !known {
+                return Err(Error::invalid_params("Unknown completion reference"));
+            }
             let request = CompletionRequest {
                 reference,
                 argument: complete.argument.name,

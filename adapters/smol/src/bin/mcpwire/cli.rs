@@ -50,6 +50,14 @@ pub enum Action {
     Version,
 }
 
+/// A positive number of seconds: for intervals, where zero means "continuously".
+fn interval(value: &str, flag: &str) -> Result<Duration, String> {
+    match seconds(value, flag)? {
+        Duration::ZERO => Err(format!("{flag} must be at least 1 second")),
+        positive => Ok(positive),
+    }
+}
+
 fn seconds(value: &str, flag: &str) -> Result<Duration, String> {
     value
         .parse::<u64>()
@@ -96,7 +104,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
                 options.idle_timeout = Some(seconds(&text(&mut parser)?, "--idle-timeout")?);
             }
             Long("keepalive") => {
-                options.keepalive = Some(seconds(&text(&mut parser)?, "--keepalive")?);
+                options.keepalive = Some(interval(&text(&mut parser)?, "--keepalive")?);
             }
             Long("write-timeout") => {
                 options.write_timeout = Some(seconds(&text(&mut parser)?, "--write-timeout")?);
@@ -105,7 +113,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
                 options.read_timeout = Some(seconds(&text(&mut parser)?, "--read-timeout")?);
             }
             Long("heartbeat") => {
-                options.heartbeat = Some(seconds(&text(&mut parser)?, "--heartbeat")?);
+                options.heartbeat = Some(interval(&text(&mut parser)?, "--heartbeat")?);
             }
             Long("connection-idle") => {
                 options.connection_idle = Some(seconds(&text(&mut parser)?, "--connection-idle")?);
@@ -192,6 +200,8 @@ mod tests {
         };
         assert!(e.contains("--idle-timeout"), "{e}");
         assert!(parse(args(&["--bogus"])).is_err());
+        assert!(parse(args(&["--keepalive", "0"])).is_err());
+        assert!(parse(args(&["--heartbeat", "0"])).is_err());
         assert!(parse(args(&["--bind", "nowhere"])).is_err());
     }
 }
