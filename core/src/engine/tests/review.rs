@@ -208,14 +208,14 @@ fn a_tiny_output_limit_ends_a_legacy_stream_without_a_panic() {
 
 #[test]
 fn zero_intervals_are_clamped_so_time_must_pass() {
-    let mut config = crate::engine::Config::new("t", "1");
-    config.timeouts.keepalive_interval = crate::time::Duration::ZERO;
-    config.timeouts.heartbeat = Some(crate::engine::Heartbeat {
-        interval: crate::time::Duration::ZERO,
-        timeout: crate::time::Duration::from_secs(1),
+    let mut config = Config::new("t", "1");
+    config.timeouts.keepalive_interval = Duration::ZERO;
+    config.timeouts.heartbeat = Some(Heartbeat {
+        interval: Duration::ZERO,
+        timeout: Duration::from_secs(1),
         max_failures: 2,
     });
-    let mut h = super::harness::Harness::new(config);
+    let mut h = Harness::new(config);
     let (session, _) = h.initialize();
     let _get = h.open_get(&session);
     // Each millisecond fires the timers once; with zero intervals this would never return.
