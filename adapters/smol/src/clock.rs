@@ -26,3 +26,10 @@ impl Clock {
         self.start + std::time::Duration::from_millis(at.as_millis())
     }
 }
+
+/// A `std` duration as the engine's milliseconds (saturating).
+pub(crate) fn to_core(duration: std::time::Duration) -> mcpwire_core::time::Duration {
+    mcpwire_core::time::Duration::from_millis(
+        u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+    )
+}

@@ -10,6 +10,7 @@ use mcpwire_core::engine::{
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::clock::to_core;
 use crate::handle::{ask, raw_json};
 use crate::input::{Command, Input};
 use crate::{Error, ServerHandle, Stopped};
@@ -66,12 +67,6 @@ impl fmt::Debug for Context {
             .field("protocol_version", &self.inner.session.protocol_version)
             .finish_non_exhaustive()
     }
-}
-
-fn to_core(duration: Duration) -> mcpwire_core::time::Duration {
-    mcpwire_core::time::Duration::from_millis(
-        u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
-    )
 }
 
 impl Context {

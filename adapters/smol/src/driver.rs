@@ -397,25 +397,21 @@ impl Driver {
             }
             Event::HttpRequest { exchange, request } => {
                 let now = self.clock.now();
-                let answer = if self.metrics
-                    && request.path() == METRICS_PATH
-                    && request.method_str() != "GET"
-                {
-                    self.engine
-                        .respond_http(now, exchange, 405, &[("allow", "GET")], b"")
-                } else if self.metrics && request.path() == METRICS_PATH {
-                    let body = self.stats().to_prometheus();
-                    self.engine.respond_http(
-                        now,
-                        exchange,
-                        200,
-                        &[("content-type", "text/plain; version=0.0.4")],
-                        body.as_bytes(),
-                    )
-                } else {
-                    self.engine.respond_http(now, exchange, 404, &[], b"")
+                let metrics = self.metrics && request.path() == METRICS_PATH;
+                // A stale exchange (its connection already gone) needs no answer.
+                let _ = match (metrics, request.method_str()) {
+                    (true, "GET") => {
+                        let body = self.stats().to_prometheus();
+                        let headers = [("content-type", "text/plain; version=0.0.4")];
+                        self.engine
+                            .respond_http(now, exchange, 200, &headers, body.as_bytes())
+                    }
+                    (true, _) => {
+                        self.engine
+                            .respond_http(now, exchange, 405, &[("allow", "GET")], b"")
+                    }
+                    (false, _) => self.engine.respond_http(now, exchange, 404, &[], b""),
                 };
-                let _ = answer;
             }
             Event::SessionClosed { session, reason } => {
                 tracing::debug!(%session, reason = reason.label(), "session closed");

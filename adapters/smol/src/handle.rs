@@ -143,9 +143,7 @@ impl ServerHandle {
     /// calls in flight have `grace` to finish, then are cancelled. `serve` returns once
     /// everything is closed.
     pub async fn shutdown(&self, grace: Duration) -> Result<(), Stopped> {
-        let grace = mcpwire_core::time::Duration::from_millis(
-            u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
-        );
+        let grace = crate::clock::to_core(grace);
         self.input
             .send(Input::Command(Command::Shutdown { grace }))
             .await

@@ -97,9 +97,7 @@ impl Server {
     /// How long calls in flight may run once shutdown begins.
     #[must_use]
     pub fn shutdown_grace(mut self, grace: std::time::Duration) -> Server {
-        self.grace = mcpwire_core::time::Duration::from_millis(
-            u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
-        );
+        self.grace = crate::clock::to_core(grace);
         self
     }
 

@@ -237,21 +237,22 @@ pub struct Conn {
     buf: Vec<u8>,
     /// An SSE body being read: its parser and whether it is chunked.
     sse: Option<(SseParser, bool)>,
-    /// Bytes left in the current chunk, while reading a chunked body incrementally.
-    chunk_left: usize,
     pub body_done: bool,
 }
 
 impl Conn {
     pub fn open(addr: SocketAddr) -> Conn {
         let stream = TcpStream::connect(addr).expect("connects");
-        stream.set_read_timeout(Some(PATIENCE)).unwrap();
         stream.set_nodelay(true).unwrap();
+        Conn::from_stream(stream)
+    }
+
+    fn from_stream(stream: TcpStream) -> Conn {
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
         Conn {
             stream,
             buf: Vec::new(),
             sse: None,
-            chunk_left: 0,
             body_done: false,
         }
     }
@@ -263,15 +264,7 @@ impl Conn {
             .expect("a socket");
         socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
         socket.connect(&addr.into()).expect("connects");
-        let stream: TcpStream = socket.into();
-        stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        Conn {
-            stream,
-            buf: Vec::new(),
-            sse: None,
-            chunk_left: 0,
-            body_done: false,
-        }
+        Conn::from_stream(socket.into())
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
@@ -315,7 +308,6 @@ impl Conn {
                     })
                     .collect();
                 self.body_done = false;
-                self.chunk_left = 0;
                 return Response {
                     status,
                     headers,

@@ -17,6 +17,12 @@ const IMAGE_PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR
 /// A minimal PCM WAV.
 const AUDIO_WAV: &str = "UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAAB9AAACABAAZGF0YQIAAAA=";
 
+/// An elicitation result, as the reference server reports it.
+fn describe(result: &serde_json::Value) -> String {
+    let action = result["action"].as_str().unwrap_or("?");
+    format!("action={action}, content={}", result["content"])
+}
+
 async fn sleep(millis: u64) {
     smol::Timer::after(Duration::from_millis(millis)).await;
 }
@@ -297,9 +303,8 @@ fn conformance_tools(builder: mcpwire_smol::AppBuilder) -> mcpwire_smol::AppBuil
                     });
                     let result = cx.elicit(&args.message, &schema).await?;
                     Ok(ToolResult::text(format!(
-                        "User response: action={}, content={}",
-                        result["action"].as_str().unwrap_or("?"),
-                        result["content"]
+                        "User response: {}",
+                        describe(&result)
                     )))
                 },
             )
@@ -386,11 +391,7 @@ fn elicitation_tools(builder: mcpwire_smol::AppBuilder) -> mcpwire_smol::AppBuil
                 let result = cx
                     .elicit("Please review and update the form fields with defaults", &schema)
                     .await?;
-                Ok(ToolResult::text(format!(
-                    "Elicitation completed: action={}, content={}",
-                    result["action"].as_str().unwrap_or("?"),
-                    result["content"]
-                )))
+                Ok(ToolResult::text(format!("Elicitation completed: {}", describe(&result))))
             })
             .description("Tests elicitation with default values for every primitive type (SEP-1034)"),
         )
@@ -444,11 +445,7 @@ fn elicitation_tools(builder: mcpwire_smol::AppBuilder) -> mcpwire_smol::AppBuil
                 let result = cx
                     .elicit("Please select options from the enum fields", &schema)
                     .await?;
-                Ok(ToolResult::text(format!(
-                    "Elicitation completed: action={}, content={}",
-                    result["action"].as_str().unwrap_or("?"),
-                    result["content"]
-                )))
+                Ok(ToolResult::text(format!("Elicitation completed: {}", describe(&result))))
             })
             .description("Tests elicitation with every enum form (SEP-1330)"),
         )
