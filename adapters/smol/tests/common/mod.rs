@@ -52,11 +52,15 @@ impl Server {
             .trim_end_matches("/mcp")
             .parse()
             .expect("an address");
-        Server {
+        let server = Server {
             child,
             addr,
             _stdout: stdout,
-        }
+        };
+        // The URL is printed before `serve` installs its signal handlers; an answer from the
+        // driver means they are in place (a signal sooner would kill the process outright).
+        server.metrics();
+        server
     }
 
     pub fn pid(&self) -> u32 {
