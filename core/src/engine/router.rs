@@ -16,7 +16,7 @@ use super::ids::{ExchangeId, SessionKey};
 use super::messages::ResponseTarget;
 use super::protocol::ProtocolVersion;
 use crate::http1::{Method, Request};
-use crate::jsonrpc::{self, ErrorCode, Incoming, InvalidMessage, Message};
+use crate::jsonrpc::{self, ErrorCode, Incoming, InvalidMessage, Message, RequestId};
 
 impl Engine {
     /// Answers, or starts answering, one HTTP request.
@@ -49,6 +49,7 @@ impl Engine {
                 Method::Delete => self.delete(exchange, &request),
                 _ => self.reject_with(
                     exchange,
+                    None,
                     405,
                     ErrorCode::SERVER_ERROR,
                     "Method not allowed.",
@@ -62,6 +63,7 @@ impl Engine {
                     Method::Get => self.legacy_open(exchange, &request),
                     _ => self.reject_with(
                         exchange,
+                        None,
                         405,
                         ErrorCode::SERVER_ERROR,
                         "Method not allowed.",
@@ -74,6 +76,7 @@ impl Engine {
                     Method::Post => self.legacy_post(exchange, &request),
                     _ => self.reject_with(
                         exchange,
+                        None,
                         405,
                         ErrorCode::SERVER_ERROR,
                         "Method not allowed.",
@@ -93,27 +96,42 @@ impl Engine {
         code: ErrorCode,
         message: &str,
     ) {
-        self.reject_with(exchange, status, code, message, &[]);
+        self.reject_request(exchange, None, status, code, message);
+    }
+
+    /// As `reject`, for a body whose one request has `id`: the error names it, so the client
+    /// can fail that request rather than guess (JSON-RPC uses null only when the id is unknown).
+    fn reject_request(
+        &mut self,
+        exchange: ExchangeId,
+        id: Option<&RequestId>,
+        status: u16,
+        code: ErrorCode,
+        message: &str,
+    ) {
+        self.reject_with(exchange, id, status, code, message, &[]);
     }
 
     fn reject_with(
         &mut self,
         exchange: ExchangeId,
+        id: Option<&RequestId>,
         status: u16,
         code: ErrorCode,
         message: &str,
         extra: &[(&str, &str)],
     ) {
         self.counters.rejected_requests += 1;
-        let body = jsonrpc::error_body(None, code, message);
+        let body = jsonrpc::error_body(id, code, message);
         let mut headers = vec![("content-type", "application/json")];
         headers.extend_from_slice(extra);
         self.send_full(exchange, status, &headers, &body);
     }
 
-    fn unavailable(&mut self, exchange: ExchangeId, why: &str) {
+    fn unavailable(&mut self, exchange: ExchangeId, id: Option<&RequestId>, why: &str) {
         self.reject_with(
             exchange,
+            id,
             503,
             ErrorCode::SERVER_ERROR,
             &format!("Service Unavailable: {why}"),
@@ -121,11 +139,12 @@ impl Engine {
         );
     }
 
-    /// The version header, or the 400 that refuses it.
+    /// The version header, or the 400 that refuses it (naming `id`, the body's one request).
     fn version_header(
         &mut self,
         exchange: ExchangeId,
         request: &Request,
+        id: Option<&RequestId>,
     ) -> Result<Option<ProtocolVersion>, ()> {
         http_rules::protocol_header(request).map_err(|value| {
             let supported: Vec<&str> = ProtocolVersion::ALL
@@ -137,15 +156,22 @@ impl Engine {
                 "Bad Request: Unsupported protocol version: {value} (supported versions: {})",
                 supported.join(", ")
             );
-            self.reject(exchange, 400, ErrorCode::SERVER_ERROR, &message);
+            self.reject_request(exchange, id, 400, ErrorCode::SERVER_ERROR, &message);
         })
     }
 
-    /// The session named by `Mcp-Session-Id`, or the 400/404 that refuses the request.
-    fn session_of(&mut self, exchange: ExchangeId, request: &Request) -> Option<SessionKey> {
+    /// The session named by `Mcp-Session-Id`, or the 400/404 that refuses the request (naming
+    /// `id`, the body's one request).
+    fn session_of(
+        &mut self,
+        exchange: ExchangeId,
+        request: &Request,
+        id: Option<&RequestId>,
+    ) -> Option<SessionKey> {
         let Some(wire_id) = request.header_str("mcp-session-id") else {
-            self.reject(
+            self.reject_request(
                 exchange,
+                id,
                 400,
                 ErrorCode::SERVER_ERROR,
                 "Bad Request: Mcp-Session-Id header is required",
@@ -155,8 +181,9 @@ impl Engine {
         match self.session_by_wire_id.get(wire_id.trim()) {
             Some(&key) if self.sessions.get(&key).is_some_and(|s| !s.legacy) => Some(key),
             _ => {
-                self.reject(
+                self.reject_request(
                     exchange,
+                    id,
                     404,
                     ErrorCode::SESSION_NOT_FOUND,
                     "Session not found",
@@ -169,7 +196,7 @@ impl Engine {
     /// A request for an application path: the application answers with `respond_http`.
     fn route_to_application(&mut self, exchange: ExchangeId, request: Request) {
         if self.events_full() {
-            return self.unavailable(exchange, "the application is busy");
+            return self.unavailable(exchange, None, "the application is busy");
         }
         if let Some(ex) = self.exchanges.get_mut(&exchange) {
             ex.awaiting_application = true;
@@ -230,7 +257,8 @@ impl Engine {
             // TypeScript SDK does not), since a client may send its preferred version there.
             return self.initialize(exchange, init);
         }
-        let Ok(header_version) = self.version_header(exchange, request) else {
+        let id = single_request_id(&messages, batch);
+        let Ok(header_version) = self.version_header(exchange, request, id.as_ref()) else {
             return;
         };
         let effective = header_version.unwrap_or(ProtocolVersion::V2025_03_26);
@@ -239,11 +267,11 @@ impl Engine {
                 format!("Invalid Request: batches are not allowed in protocol version {effective}");
             return self.reject(exchange, 400, ErrorCode::INVALID_REQUEST, &message);
         }
-        let Some(session) = self.session_of(exchange, request) else {
+        let Some(session) = self.session_of(exchange, request, id.as_ref()) else {
             return;
         };
         if self.events_full() {
-            return self.unavailable(exchange, "the application is not keeping up");
+            return self.unavailable(exchange, id.as_ref(), "the application is not keeping up");
         }
         let version = header_version.unwrap_or_else(|| self.sessions[&session].protocol);
         self.deliver(
@@ -281,15 +309,16 @@ impl Engine {
     }
 
     fn initialize(&mut self, exchange: ExchangeId, init: jsonrpc::Request) {
+        let id = Some(&init.id);
         if self.shutdown_deadline.is_some() {
-            return self.unavailable(exchange, "shutting down");
+            return self.unavailable(exchange, id, "shutting down");
         }
         if self.sessions.len() >= self.config.limits.max_sessions {
             self.counters.sessions_refused += 1;
-            return self.unavailable(exchange, "too many sessions");
+            return self.unavailable(exchange, id, "too many sessions");
         }
         if self.events_full() {
-            return self.unavailable(exchange, "the application is not keeping up");
+            return self.unavailable(exchange, id, "the application is not keeping up");
         }
         let version = super::messages::negotiate(init.params.as_deref());
         let session = self.open_session(false);
@@ -313,10 +342,10 @@ impl Engine {
                 "Not Acceptable: Client must accept text/event-stream",
             );
         }
-        let Ok(header_version) = self.version_header(exchange, request) else {
+        let Ok(header_version) = self.version_header(exchange, request, None) else {
             return;
         };
-        let Some(session) = self.session_of(exchange, request) else {
+        let Some(session) = self.session_of(exchange, request, None) else {
             return;
         };
         let version = header_version.unwrap_or_else(|| self.sessions[&session].protocol);
@@ -325,7 +354,7 @@ impl Engine {
             return self.resume(exchange, session, &last_event_id);
         }
         if self.shutdown_deadline.is_some() {
-            return self.unavailable(exchange, "shutting down");
+            return self.unavailable(exchange, None, "shutting down");
         }
         if let Some(existing) = self.sessions[&session].standalone {
             if self
@@ -353,10 +382,10 @@ impl Engine {
     }
 
     fn delete(&mut self, exchange: ExchangeId, request: &Request) {
-        if self.version_header(exchange, request).is_err() {
+        if self.version_header(exchange, request, None).is_err() {
             return;
         }
-        let Some(session) = self.session_of(exchange, request) else {
+        let Some(session) = self.session_of(exchange, request, None) else {
             return;
         };
         self.end_session(session, super::CloseReason::Deleted);
@@ -373,11 +402,11 @@ impl Engine {
             );
         }
         if self.shutdown_deadline.is_some() {
-            return self.unavailable(exchange, "shutting down");
+            return self.unavailable(exchange, None, "shutting down");
         }
         if self.sessions.len() >= self.config.limits.max_sessions {
             self.counters.sessions_refused += 1;
-            return self.unavailable(exchange, "too many sessions");
+            return self.unavailable(exchange, None, "too many sessions");
         }
         let session = self.open_session(true);
         let stream = self.new_stream(
@@ -435,7 +464,7 @@ impl Engine {
             );
         }
         if self.events_full() {
-            return self.unavailable(exchange, "the application is not keeping up");
+            return self.unavailable(exchange, None, "the application is not keeping up");
         }
         let Some((messages, _batch)) = self.decode_body(exchange, request) else {
             return;
@@ -455,5 +484,16 @@ impl Engine {
             b"Accepted",
         );
         self.deliver(session, messages, ResponseTarget::Stream(stream));
+    }
+}
+
+/// The id of the body's request when it is exactly one request; refusals name it.
+fn single_request_id(
+    messages: &[Result<Message, InvalidMessage>],
+    batch: bool,
+) -> Option<RequestId> {
+    match messages {
+        [Ok(Message::Request(request))] if !batch => Some(request.id.clone()),
+        _ => None,
     }
 }

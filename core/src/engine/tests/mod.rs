@@ -349,7 +349,46 @@ fn delete_ends_the_session_and_the_id_then_gets_404() {
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
     );
     assert_eq!(after.status, 404);
+    assert_eq!(
+        after.json()["id"],
+        1,
+        "the refusal names the request it refuses"
+    );
+    assert_eq!(after.json()["error"]["code"], -32001);
     assert_eq!(h.engine.stats().sessions, 0);
+}
+
+/// A refusal names the request's id when the body is one request, and is null otherwise.
+#[test]
+fn refusals_name_the_one_request_they_refuse() {
+    let mut h = Harness::default();
+    let cases = [
+        (
+            Some("gone"),
+            r#"{"jsonrpc":"2.0","id":"a-7","method":"ping"}"#,
+            json!("a-7"),
+        ),
+        (
+            None,
+            r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#,
+            json!(3),
+        ),
+        (
+            Some("gone"),
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            serde_json::Value::Null,
+        ),
+        (
+            Some("gone"),
+            r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#,
+            serde_json::Value::Null,
+        ),
+    ];
+    for (session, body, id) in cases {
+        let response = h.post(session, body);
+        assert!(response.status == 404 || response.status == 400, "{body}");
+        assert_eq!(response.json()["id"], id, "{body}");
+    }
 }
 
 #[test]
