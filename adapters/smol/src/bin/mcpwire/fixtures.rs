@@ -31,7 +31,7 @@ async fn sleep(millis: u64) {
 pub fn app() -> App {
     let builder = App::builder("mcpwire", env!("CARGO_PKG_VERSION"))
         .title("mcpwire demo and conformance server")
-        .instructions("Demo tools (echo, add, sleep, flood, touch_resource) and the MCP conformance fixtures.");
+        .instructions("Demo tools (echo, add, sleep, flood, touch_resource, announce_list_changed) and the MCP conformance fixtures.");
     let builder = demo_tools(builder);
     let builder = conformance_tools(builder);
     let builder = elicitation_tools(builder);
@@ -86,6 +86,21 @@ struct Flood {
     count: u32,
     /// The size of each, in bytes (at most 1 MiB).
     size: usize,
+}
+
+/// Which list a client should fetch again.
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum ListKind {
+    Tools,
+    Resources,
+    Prompts,
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct ListChanged {
+    /// The list that changed.
+    list: ListKind,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -151,6 +166,19 @@ fn demo_tools(builder: mcpwire_smol::AppBuilder) -> mcpwire_smol::AppBuilder {
                 )))
             })
             .description("Tells the subscribers of a resource that it changed"),
+        )
+        .tool(
+            Tool::new("announce_list_changed", |args: ListChanged, cx: Context| async move {
+                let server = cx.server();
+                let sessions = match args.list {
+                    ListKind::Tools => server.tools_list_changed().await,
+                    ListKind::Resources => server.resources_list_changed().await,
+                    ListKind::Prompts => server.prompts_list_changed().await,
+                }
+                .map_err(|e| Error::tool(e.to_string()))?;
+                Ok(ToolResult::text(format!("{sessions} sessions notified")))
+            })
+            .description("Tells every session that a list changed, as a server whose tools, resources or prompts change would"),
         )
 }
 
