@@ -515,9 +515,10 @@ impl Engine {
         let stuck_hosts: Vec<_> = self
             .exchanges
             .iter()
-            .filter(
-                |(_, e)| matches!(&e.sink, super::entities::Sink::Host(q) if !q.items.is_empty()),
-            )
+            // Unread body bytes, or a response still under way; a complete one keeps its `End`.
+            .filter(|(_, e)| {
+                matches!(&e.sink, super::entities::Sink::Host(q) if q.bytes > 0 || (!q.ended && !q.items.is_empty()))
+            })
             .map(|(&id, _)| id)
             .collect();
         for exchange in stuck_hosts {

@@ -54,6 +54,10 @@ pub enum ExchangeOutput {
     Body(Payload),
     /// The response is complete.
     End,
+    /// The response will not complete (its reader fell too far behind, or shutdown ran out of
+    /// time): the host must break the response off, so that its client sees an error rather
+    /// than a truncated body that looks whole. Nothing follows.
+    Aborted,
 }
 
 /// Why a connection refused to be accepted: the engine holds twice its connection limit already
@@ -222,8 +226,8 @@ impl Engine {
         id
     }
 
-    /// The next piece of `exchange`'s response. After [`ExchangeOutput::End`] the exchange is
-    /// forgotten.
+    /// The next piece of `exchange`'s response. After [`ExchangeOutput::End`] or
+    /// [`ExchangeOutput::Aborted`] the exchange is forgotten.
     #[must_use]
     pub fn poll_exchange_output(&mut self, exchange: ExchangeId) -> Option<ExchangeOutput> {
         let ex = self.exchanges.get_mut(&exchange)?;
@@ -233,7 +237,7 @@ impl Engine {
         let item = queue.items.pop_front();
         match &item {
             Some(ExchangeOutput::Body(payload)) => queue.bytes -= payload.as_slice().len(),
-            Some(ExchangeOutput::End) => {
+            Some(ExchangeOutput::End | ExchangeOutput::Aborted) => {
                 self.exchanges.remove(&exchange);
             }
             _ => {}
@@ -259,6 +263,9 @@ impl Engine {
         self.tick(now);
         if self.exchanges.contains_key(&exchange) {
             self.abort_exchange(exchange);
+            // The host knows: no `Aborted` to tell it.
+            self.exchanges.remove(&exchange);
+            self.host_ready.remove(&exchange);
         }
         self.settle();
     }
@@ -666,6 +673,26 @@ impl Engine {
         }
         if let Some(stream) = ex.stream.take() {
             self.stream_lost_exchange(stream, Lost::Aborted);
+        }
+        if let Sink::Host(queue) = ex.sink {
+            // A host learns of the abort only by polling: until it takes `Aborted`, the
+            // exchange stays as a tombstone with no stream, no timer and no queued bytes.
+            let mut tombstone = HostQueue {
+                head_sent: queue.head_sent,
+                ended: true,
+                ..HostQueue::default()
+            };
+            tombstone.items.push_back(ExchangeOutput::Aborted);
+            self.exchanges.insert(
+                exchange,
+                Exchange {
+                    sink: Sink::Host(tombstone),
+                    stream: None,
+                    streaming: false,
+                    awaiting_application: false,
+                },
+            );
+            self.host_ready.insert(exchange);
         }
     }
 }

@@ -835,7 +835,7 @@ impl Simulation {
                                 }
                             }
                             Some(mcpwire_core::engine::ExchangeOutput::Body(payload)) => self.hash.add(payload.as_slice()),
-                            Some(mcpwire_core::engine::ExchangeOutput::End) => {
+                            Some(mcpwire_core::engine::ExchangeOutput::End | mcpwire_core::engine::ExchangeOutput::Aborted) => {
                                 self.host_exchanges.retain(|e| *e != exchange);
                                 break;
                             }

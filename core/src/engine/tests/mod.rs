@@ -954,7 +954,9 @@ fn request_level_streams_and_host_cancellation() {
             crate::engine::ExchangeOutput::Body(payload) => {
                 body.extend_from_slice(payload.as_slice())
             }
-            crate::engine::ExchangeOutput::End => panic!("a GET stream stays open"),
+            crate::engine::ExchangeOutput::End | crate::engine::ExchangeOutput::Aborted => {
+                panic!("a GET stream stays open")
+            }
         }
     }
     assert_eq!(head, Some(200));
@@ -972,6 +974,55 @@ fn request_level_streams_and_host_cancellation() {
         1,
         "lingering for the resume window"
     );
+    h.advance(60_000);
+    assert_eq!(h.engine.stats().streams, 0);
+}
+
+/// A host that stops pulling a stream's output is a slow reader: at the queue limit the
+/// exchange is aborted, and the host learns it from `Aborted` (not a clean `End`), after which
+/// nothing is left but the stream's resume window. One byte under the limit, it stays.
+#[test]
+fn request_level_slow_reader_is_told_aborted() {
+    let limit = 4096;
+    let mut config = Config::new("t", "1");
+    config.limits.max_queued_bytes_per_connection = limit;
+    let mut h = Harness::new(config);
+    let (id, _) = h.initialize();
+    let request = crate::http1::Request::builder("GET", "/mcp")
+        .header("host", "127.0.0.1")
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &id)
+        .build()
+        .unwrap();
+    let exchange = h.engine.handle_request(h.now, request);
+    let queued = |h: &Harness| h.engine.stats().queued_bytes as usize;
+    // Fill the queue to exactly the limit with broadcasts sized to land on it.
+    let payload = |n: usize| alloc::format!(r#"{{"pad":"{}"}}"#, "x".repeat(n));
+    let base = queued(&h);
+    h.engine
+        .broadcast(h.now, "notifications/pad", Some(&raw(&payload(10))));
+    let one = queued(&h) - base;
+    let pad = limit - queued(&h) - (one - 10);
+    h.engine
+        .broadcast(h.now, "notifications/pad", Some(&raw(&payload(pad))));
+    h.pump();
+    assert_eq!(queued(&h), limit, "at the limit");
+    assert!(h.engine.exchanges_with_output().any(|e| e == exchange));
+    assert_eq!(h.engine.counters().slow_readers_disconnected, 0);
+    // One event more is past it.
+    h.engine
+        .broadcast(h.now, "notifications/pad", Some(&raw(&payload(1))));
+    h.pump();
+    h.check();
+    assert_eq!(h.engine.counters().slow_readers_disconnected, 1);
+    assert_eq!(queued(&h), 0, "the queue is dropped at once");
+    assert_eq!(
+        h.engine.poll_exchange_output(exchange),
+        Some(crate::engine::ExchangeOutput::Aborted)
+    );
+    assert_eq!(h.engine.poll_exchange_output(exchange), None);
+    h.check();
+    assert_eq!(h.engine.stats().exchanges, 0);
     h.advance(60_000);
     assert_eq!(h.engine.stats().streams, 0);
 }
