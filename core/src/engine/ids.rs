@@ -10,10 +10,19 @@ macro_rules! entity_id {
         pub struct $name(pub(crate) u64);
 
         impl $name {
-            /// The raw number, for logs and metrics labels.
+            /// The raw number, for logs and metrics labels, or for a host that keeps ids
+            /// across a language boundary.
             #[must_use]
             pub fn as_u64(self) -> u64 {
                 self.0
+            }
+
+            /// The id whose raw number is `raw`. Ids are never reused, so a number that names
+            /// nothing live is only a stale id: commands given it return
+            /// [`CommandError::StaleHandle`](super::CommandError::StaleHandle) or do nothing.
+            #[must_use]
+            pub fn from_u64(raw: u64) -> Self {
+                $name(raw)
             }
         }
 
@@ -71,6 +80,24 @@ pub struct RequestHandle {
     pub(crate) inflight: InflightId,
 }
 
+impl RequestHandle {
+    /// The handle made of its parts, as a host across a language boundary keeps them. Parts
+    /// that do not belong together make a stale handle, never another request's.
+    #[must_use]
+    pub fn from_parts(session: SessionKey, request: InflightId) -> Self {
+        RequestHandle {
+            session,
+            inflight: request,
+        }
+    }
+
+    /// The request's own id.
+    #[must_use]
+    pub fn request(self) -> InflightId {
+        self.inflight
+    }
+}
+
 /// The application's handle on a request it sent to the client; the answer arrives as
 /// [`Event::ClientResponse`](super::Event::ClientResponse).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -78,6 +105,21 @@ pub struct OutboundHandle {
     /// The session the request went to.
     pub session: SessionKey,
     pub(crate) outbound: OutboundId,
+}
+
+impl OutboundHandle {
+    /// The handle made of its parts, as a host across a language boundary keeps them. Parts
+    /// that do not belong together make a stale handle, never another request's.
+    #[must_use]
+    pub fn from_parts(session: SessionKey, outbound: OutboundId) -> Self {
+        OutboundHandle { session, outbound }
+    }
+
+    /// The outbound request's own id.
+    #[must_use]
+    pub fn outbound(self) -> OutboundId {
+        self.outbound
+    }
 }
 
 /// Hands out ids in increasing order.

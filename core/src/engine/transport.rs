@@ -209,6 +209,10 @@ impl Engine {
 
     /// A request parsed by the host. Poll its response with
     /// [`Engine::poll_exchange_output`].
+    ///
+    /// A body longer than `limits.http.max_body_bytes` is answered 413, as on a socket. A host
+    /// that reads bodies from a stream need read at most one byte past the limit: whatever it
+    /// passes beyond that is refused the same way.
     pub fn handle_request(&mut self, now: Instant, request: Request) -> ExchangeId {
         self.tick(now);
         let id = ExchangeId(self.ids.next());
@@ -221,7 +225,18 @@ impl Engine {
                 awaiting_application: false,
             },
         );
-        self.route(id, request);
+        if request.body().len() > self.config.limits.http.max_body_bytes {
+            let error = crate::http1::RequestError::BodyTooLarge;
+            self.counters.http_requests += 1;
+            self.reject(
+                id,
+                error.status(),
+                crate::jsonrpc::ErrorCode::SERVER_ERROR,
+                &alloc::format!("{error}"),
+            );
+        } else {
+            self.route(id, request);
+        }
         self.settle();
         id
     }

@@ -1027,6 +1027,53 @@ fn request_level_slow_reader_is_told_aborted() {
     assert_eq!(h.engine.stats().streams, 0);
 }
 
+/// The body limit holds at the request level too: at the limit the request is served, one
+/// byte past it gets 413 with a JSON-RPC error, and nothing is left behind.
+#[test]
+fn request_level_body_limit_is_exact() {
+    let mut config = Config::new("t", "1");
+    config.limits.http.max_body_bytes = INIT.len() + 8;
+    let mut h = Harness::new(config);
+    let post = |body: String| {
+        crate::http1::Request::builder("POST", "/mcp")
+            .header("host", "127.0.0.1")
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body)
+            .build()
+            .unwrap()
+    };
+    let statuses = |h: &mut Harness, exchange| {
+        let mut status = None;
+        let mut body = Vec::new();
+        while let Some(output) = h.engine.poll_exchange_output(exchange) {
+            match output {
+                crate::engine::ExchangeOutput::Head { status: s, .. } => status = Some(s),
+                crate::engine::ExchangeOutput::Body(p) => body.extend_from_slice(p.as_slice()),
+                _ => {}
+            }
+        }
+        (status, body)
+    };
+    let at_limit = alloc::format!("{INIT}{}", " ".repeat(8));
+    let exchange = h.engine.handle_request(h.now, post(at_limit));
+    h.pump();
+    assert_eq!(statuses(&mut h, exchange).0, Some(200));
+    let past = alloc::format!("{INIT}{}", " ".repeat(9));
+    let exchange = h.engine.handle_request(h.now, post(past));
+    let (status, body) = statuses(&mut h, exchange);
+    assert_eq!(status, Some(413));
+    let error: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(error["error"]["code"], -32000);
+    h.check();
+    assert_eq!(h.engine.stats().exchanges, 0);
+    assert_eq!(
+        h.engine.stats().sessions,
+        1,
+        "only the request at the limit opened one"
+    );
+}
+
 #[test]
 fn inflight_limit_per_session_is_exact() {
     let mut config = Config::new("t", "1");
