@@ -1,0 +1,361 @@
+// The application behind the handler: tools, resources, resource templates, prompts and
+// completions, answered from the engine's `request` events. Lifecycle methods (initialize,
+// ping, logging/setLevel, resources/subscribe) never get here: the engine answers them.
+
+/** A JSON-RPC error to answer with (code, message, optional data). */
+export class McpError extends Error {
+  constructor(code, message, data) {
+    super(message);
+    this.name = 'McpError';
+    this.code = code;
+    this.data = data;
+  }
+}
+
+const METHOD_NOT_FOUND = -32601;
+const INVALID_PARAMS = -32602;
+const INTERNAL_ERROR = -32603;
+const RESOURCE_NOT_FOUND = -32002;
+
+export class Application {
+  #host;
+  #tools = new Map();
+  #resources = new Map();
+  #templates = [];
+  #prompts = new Map();
+  #complete;
+  #onNotification;
+  /** session id -> what initialize told us */
+  #sessions = new Map();
+  /** `${session}:${request}` -> AbortController of the handler working on it */
+  #running = new Map();
+  /** outbound id -> { resolve, reject, key } */
+  #outbound = new Map();
+
+  constructor(options, host) {
+    this.#host = host;
+    for (const tool of options.tools ?? []) this.#tools.set(tool.name, tool);
+    for (const resource of options.resources ?? []) this.#resources.set(resource.uri, resource);
+    this.#templates = (options.resourceTemplates ?? []).map((t) => ({ ...t, match: templateMatcher(t.uriTemplate) }));
+    for (const prompt of options.prompts ?? []) this.#prompts.set(prompt.name, prompt);
+    this.#complete = options.complete;
+    this.#onNotification = options.onNotification;
+  }
+
+  /** Handlers running now. */
+  get running() {
+    return this.#running.size;
+  }
+
+  /** The `capabilities` of the initialize result: logging, and what this application offers. */
+  capabilities() {
+    const capabilities = { logging: {} };
+    if (this.#tools.size > 0) capabilities.tools = { listChanged: true };
+    if (this.#resources.size > 0 || this.#templates.length > 0) {
+      capabilities.resources = { subscribe: true, listChanged: true };
+    }
+    if (this.#prompts.size > 0) capabilities.prompts = { listChanged: true };
+    if (this.#complete) capabilities.completions = {};
+    return capabilities;
+  }
+
+  /** One engine event. */
+  dispatch(event) {
+    switch (event.type) {
+      case 'sessionOpened':
+        this.#sessions.set(event.session, {
+          id: event.session,
+          protocolVersion: event.protocolVersion,
+          clientInfo: event.clientInfo ?? undefined,
+          clientCapabilities: event.clientCapabilities ?? undefined,
+        });
+        break;
+      case 'sessionClosed':
+        this.#sessions.delete(event.session);
+        break;
+      case 'request':
+        this.#start(event);
+        break;
+      case 'cancelled':
+        this.#running.get(`${event.session}:${event.request}`)?.abort(new Error(`cancelled (${event.reason})`));
+        break;
+      case 'clientResponse':
+        this.#settleOutbound(event);
+        break;
+      case 'notification':
+        this.#onNotification?.(event.method, event.params ?? undefined, this.#sessions.get(event.session));
+        break;
+      default:
+        break;
+    }
+  }
+
+  #start({ session, request, method, params }) {
+    const key = `${session}:${request}`;
+    const abort = new AbortController();
+    this.#running.set(key, abort);
+    const context = this.#context(session, request, abort.signal);
+    Promise.resolve()
+      .then(() => this.#answer(method, params ?? {}, context))
+      .then(
+        (result) => this.#host.command((engine, now) => engine.respond(now, session, request, JSON.stringify(result))),
+        (error) => {
+          const code = error instanceof McpError ? error.code : INTERNAL_ERROR;
+          const message = error instanceof McpError ? error.message : `Internal error: ${error?.message ?? error}`;
+          const data = error instanceof McpError && error.data !== undefined ? JSON.stringify(error.data) : undefined;
+          this.#host.command((engine, now) => engine.respondError(now, session, request, code, message, data));
+        },
+      )
+      // A stale handle is normal: the client cancelled or left first.
+      .catch(ignoreStale)
+      .finally(() => this.#running.delete(key));
+  }
+
+  async #answer(method, params, context) {
+    switch (method) {
+      case 'tools/list':
+        return { tools: [...this.#tools.values()].map(describeTool) };
+      case 'tools/call':
+        return this.#callTool(params, context);
+      case 'resources/list':
+        return { resources: [...this.#resources.values()].map(describeResource) };
+      case 'resources/templates/list':
+        return { resourceTemplates: this.#templates.map(describeTemplate) };
+      case 'resources/read':
+        return this.#readResource(params, context);
+      case 'prompts/list':
+        return { prompts: [...this.#prompts.values()].map(describePrompt) };
+      case 'prompts/get':
+        return this.#getPrompt(params, context);
+      case 'completion/complete':
+        if (!this.#complete) break;
+        return { completion: normalizeCompletion(await this.#complete(params, context)) };
+      default:
+        break;
+    }
+    throw new McpError(METHOD_NOT_FOUND, `Method not found: ${method}`);
+  }
+
+  async #callTool(params, context) {
+    const tool = this.#tools.get(params.name);
+    if (tool === undefined) throw new McpError(INVALID_PARAMS, `Unknown tool: ${params.name}`);
+    try {
+      return normalizeToolResult(await tool.handler(params.arguments ?? {}, context));
+    } catch (error) {
+      if (error instanceof McpError) throw error;
+      // A tool's own failure is for the model to see, not a protocol error.
+      return { content: [{ type: 'text', text: String(error?.message ?? error) }], isError: true };
+    }
+  }
+
+  async #readResource(params, context) {
+    const uri = params.uri;
+    const resource = this.#resources.get(uri);
+    if (resource !== undefined) {
+      return { contents: normalizeContents(await resource.read(uri, context), uri, resource.mimeType) };
+    }
+    for (const template of this.#templates) {
+      const variables = template.match(uri);
+      if (variables !== undefined) {
+        return { contents: normalizeContents(await template.read(uri, variables, context), uri, template.mimeType) };
+      }
+    }
+    throw new McpError(RESOURCE_NOT_FOUND, 'Resource not found', { uri });
+  }
+
+  async #getPrompt(params, context) {
+    const prompt = this.#prompts.get(params.name);
+    if (prompt === undefined) throw new McpError(INVALID_PARAMS, `Unknown prompt: ${params.name}`);
+    const args = params.arguments ?? {};
+    for (const argument of prompt.arguments ?? []) {
+      if (argument.required && typeof args[argument.name] !== 'string') {
+        throw new McpError(INVALID_PARAMS, `Missing required argument: ${argument.name}`);
+      }
+    }
+    const result = await prompt.get(args, context);
+    return Array.isArray(result) ? { messages: result } : result;
+  }
+
+  /** What a handler gets: its session, cancellation, and ways to talk to the client. */
+  #context(session, request, signal) {
+    const host = this.#host;
+    const ask = (method, params, { timeoutMs } = {}) =>
+      this.#requestClient(session, request, method, params, timeoutMs, signal);
+    return {
+      session: this.#sessions.get(session) ?? { id: session },
+      signal,
+      progress: (progress, total, message) => {
+        try {
+          host.command((engine, now) => engine.sendProgress(now, session, request, progress, total, message));
+          return true;
+        } catch (error) {
+          if (isRefusal(error, 'no_progress_token') || isRefusal(error, 'stale_handle')) return false;
+          throw error;
+        }
+      },
+      log: (level, data, logger) => {
+        try {
+          host.command((engine, now) => engine.sendLog(now, session, request, level, logger, JSON.stringify(data)));
+        } catch (error) {
+          ignoreStale(error);
+        }
+      },
+      request: ask,
+      createMessage: (params, options) => ask('sampling/createMessage', params, options),
+      elicit: (message, requestedSchema, options) =>
+        ask('elicitation/create', { message, requestedSchema }, options),
+      closeStream: () => {
+        host.command((engine, now) => engine.closeRequestStream(now, session, request));
+      },
+    };
+  }
+
+  #requestClient(session, request, method, params, timeoutMs, signal) {
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      const outbound = this.#host.command((engine, now) =>
+        engine.requestClient(now, session, request, method, params === undefined ? undefined : JSON.stringify(params), timeoutMs),
+      );
+      const forget = () => {
+        this.#outbound.delete(outbound);
+        signal.removeEventListener('abort', onAbort);
+      };
+      // The engine still answers the request when it times out; the handler need not wait.
+      const onAbort = () => {
+        forget();
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#outbound.set(outbound, {
+        resolve: (value) => {
+          forget();
+          resolve(value);
+        },
+        reject: (error) => {
+          forget();
+          reject(error);
+        },
+      });
+    });
+  }
+
+  #settleOutbound(event) {
+    const waiting = this.#outbound.get(event.outbound);
+    if (waiting === undefined) return;
+    if (event.result !== undefined) waiting.resolve(event.result);
+    else if (event.error.kind === 'rpc') waiting.reject(new McpError(event.error.code, event.error.message, event.error.data));
+    else waiting.reject(new Error(event.error.kind === 'timeout' ? 'the client did not answer in time' : 'the session ended'));
+  }
+}
+
+function isRefusal(error, code) {
+  return typeof error?.message === 'string' && error.message.startsWith(`${code}:`);
+}
+
+function ignoreStale(error) {
+  if (!isRefusal(error, 'stale_handle') && !isRefusal(error, 'shutting_down')) throw error;
+}
+
+function describeTool(tool) {
+  return strip({
+    name: tool.name,
+    title: tool.title,
+    description: tool.description,
+    inputSchema: tool.inputSchema ?? { type: 'object' },
+    outputSchema: tool.outputSchema,
+    annotations: tool.annotations,
+  });
+}
+
+function describeResource(resource) {
+  return strip({
+    uri: resource.uri,
+    name: resource.name,
+    title: resource.title,
+    description: resource.description,
+    mimeType: resource.mimeType,
+  });
+}
+
+function describeTemplate(template) {
+  return strip({
+    uriTemplate: template.uriTemplate,
+    name: template.name,
+    title: template.title,
+    description: template.description,
+    mimeType: template.mimeType,
+  });
+}
+
+function describePrompt(prompt) {
+  return strip({
+    name: prompt.name,
+    title: prompt.title,
+    description: prompt.description,
+    arguments: prompt.arguments,
+  });
+}
+
+/** A tool's return value as a `CallToolResult`: a string is one text block. */
+function normalizeToolResult(result) {
+  if (typeof result === 'string') return { content: [{ type: 'text', text: result }] };
+  if (result === undefined || result === null) return { content: [] };
+  return result;
+}
+
+/** What a resource's `read` returned as `contents`: a string, one entry, or a list. */
+function normalizeContents(result, uri, mimeType) {
+  const entries = Array.isArray(result) ? result : [result];
+  return entries.map((entry) =>
+    typeof entry === 'string' ? strip({ uri, mimeType, text: entry }) : strip({ uri, mimeType, ...entry }),
+  );
+}
+
+function normalizeCompletion(result) {
+  const values = (result?.values ?? []).slice(0, 100);
+  return strip({ values, total: result?.total, hasMore: result?.hasMore ?? false });
+}
+
+/** Drops undefined fields, so the wire carries no `null` where the schema wants absence. */
+function strip(object) {
+  for (const key of Object.keys(object)) if (object[key] === undefined) delete object[key];
+  return object;
+}
+
+/**
+ * A matcher for an RFC 6570 level-1 template (`test://items/{id}`): each `{name}` matches one
+ * non-empty run without `/`, and yields the decoded variables, or undefined.
+ */
+export function templateMatcher(template) {
+  const names = [];
+  let pattern = '^';
+  let rest = template;
+  for (;;) {
+    const open = rest.indexOf('{');
+    if (open < 0) break;
+    const close = rest.indexOf('}', open);
+    if (close < 0) break;
+    pattern += escapeRegExp(rest.slice(0, open)) + '([^/]+)';
+    names.push(rest.slice(open + 1, close));
+    rest = rest.slice(close + 1);
+  }
+  pattern += `${escapeRegExp(rest)}$`;
+  const regexp = new RegExp(pattern);
+  return (uri) => {
+    const found = regexp.exec(uri);
+    if (!found) return undefined;
+    const variables = {};
+    names.forEach((name, i) => {
+      try {
+        variables[name] = decodeURIComponent(found[i + 1]);
+      } catch {
+        variables[name] = found[i + 1];
+      }
+    });
+    return variables;
+  };
+}
+
+function escapeRegExp(text) {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

@@ -1,0 +1,235 @@
+// Types of mcpwire-wasm's JS module. No `any`: JSON values are `JsonValue`.
+
+/** A JSON value. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+/** A JSON object. */
+export type JsonObject = { [key: string]: JsonValue };
+
+/** A JSON-RPC error to answer a request with; throw it from a handler. */
+export declare class McpError extends Error {
+  constructor(code: number, message: string, data?: JsonValue);
+  readonly code: number;
+  readonly data: JsonValue | undefined;
+}
+
+/** The session a request arrived on. */
+export interface SessionInfo {
+  readonly id: number;
+  readonly protocolVersion?: string;
+  readonly clientInfo?: JsonObject;
+  readonly clientCapabilities?: JsonObject;
+}
+
+export type LogLevel = 'debug' | 'info' | 'notice' | 'warning' | 'error' | 'critical' | 'alert' | 'emergency';
+
+/** What a tool, resource, prompt or completion handler gets besides its arguments. */
+export interface RequestContext {
+  readonly session: SessionInfo;
+  /** Aborted when the client cancels, the request times out, its session ends, or on shutdown. */
+  readonly signal: AbortSignal;
+  /** `notifications/progress`; false when the request carried no progress token. */
+  progress(progress: number, total?: number, message?: string): boolean;
+  /** `notifications/message` on this request's stream, if the session's level lets it through. */
+  log(level: LogLevel, data: JsonValue, logger?: string): void;
+  /** A request to the client, related to this one. Rejects with `McpError` on an error answer. */
+  request(method: string, params?: JsonObject, options?: { timeoutMs?: number }): Promise<JsonObject>;
+  /** `sampling/createMessage`. */
+  createMessage(params: JsonObject, options?: { timeoutMs?: number }): Promise<JsonObject>;
+  /** `elicitation/create`. */
+  elicit(message: string, requestedSchema: JsonObject, options?: { timeoutMs?: number }): Promise<JsonObject>;
+  /** Closes this request's SSE stream; the client resumes it with `Last-Event-ID` (SEP-1699). */
+  closeStream(): void;
+}
+
+/** A content block of a tool result or prompt message. */
+export type Content =
+  | { type: 'text'; text: string; annotations?: JsonObject; _meta?: JsonObject }
+  | { type: 'image' | 'audio'; data: string; mimeType: string; annotations?: JsonObject; _meta?: JsonObject }
+  | { type: 'resource'; resource: ResourceContents; annotations?: JsonObject; _meta?: JsonObject }
+  | { type: 'resource_link'; uri: string; name: string; mimeType?: string; description?: string };
+
+export interface ToolResult {
+  content: Content[];
+  structuredContent?: JsonObject;
+  isError?: boolean;
+  _meta?: JsonObject;
+}
+
+export interface Tool {
+  name: string;
+  title?: string;
+  description: string;
+  /** JSON Schema of the arguments (default `{ "type": "object" }`); sent as given. */
+  inputSchema?: JsonObject;
+  outputSchema?: JsonObject;
+  annotations?: JsonObject;
+  /**
+   * Runs the tool. A string is one text block. A thrown `McpError` is a JSON-RPC error; any
+   * other throw is a result with `isError: true` and the error's message.
+   */
+  handler(args: JsonObject, context: RequestContext): Promise<ToolResult | string> | ToolResult | string;
+}
+
+/** One entry of `resources/read`; `uri` and `mimeType` default to the resource's. */
+export type ResourceContents = { uri?: string; mimeType?: string; _meta?: JsonObject } & (
+  | { text: string }
+  | { blob: string }
+);
+
+export type ReadResult = string | ResourceContents | ResourceContents[];
+
+export interface Resource {
+  uri: string;
+  name: string;
+  title?: string;
+  description?: string;
+  mimeType?: string;
+  read(uri: string, context: RequestContext): Promise<ReadResult> | ReadResult;
+}
+
+export interface ResourceTemplate {
+  /** RFC 6570 level 1: each `{name}` matches one path segment. */
+  uriTemplate: string;
+  name: string;
+  title?: string;
+  description?: string;
+  mimeType?: string;
+  read(uri: string, variables: Record<string, string>, context: RequestContext): Promise<ReadResult> | ReadResult;
+}
+
+export interface PromptMessage {
+  role: 'user' | 'assistant';
+  content: Content;
+}
+
+export interface Prompt {
+  name: string;
+  title?: string;
+  description?: string;
+  arguments?: { name: string; description?: string; required?: boolean }[];
+  /** Required arguments are checked (-32602) before this runs. */
+  get(
+    args: Record<string, string>,
+    context: RequestContext,
+  ): Promise<{ description?: string; messages: PromptMessage[] } | PromptMessage[]> | { description?: string; messages: PromptMessage[] } | PromptMessage[];
+}
+
+export interface CompletionRequest {
+  ref: { type: 'ref/prompt'; name: string } | { type: 'ref/resource'; uri: string };
+  argument: { name: string; value: string };
+  context?: { arguments?: Record<string, string> };
+}
+
+export interface Completion {
+  values: string[];
+  total?: number;
+  hasMore?: boolean;
+}
+
+/** Deadlines, in milliseconds; each defaults to the core's. */
+export interface TimeoutOptions {
+  sessionIdleMs?: number;
+  sessionInitMs?: number;
+  keepaliveMs?: number;
+  writeMs?: number;
+  resumeWindowMs?: number;
+  requestMs?: number;
+  clientRequestMs?: number;
+  requestReadMs?: number;
+  connectionIdleMs?: number;
+  retryHintMs?: number;
+  heartbeat?: { intervalMs: number; timeoutMs: number; maxFailures: number };
+}
+
+/** Bounds; each defaults to the core's. */
+export interface LimitOptions {
+  maxBodyBytes?: number;
+  maxSessions?: number;
+  maxInflightPerSession?: number;
+  maxOutboundPerSession?: number;
+  maxSubscriptionsPerSession?: number;
+  /** Output held for one response whose reader is behind; past it the response is aborted. */
+  maxQueuedBytesPerExchange?: number;
+  maxQueuedBytesTotal?: number;
+  resumeLogEvents?: number;
+  resumeLogBytes?: number;
+  backlogEvents?: number;
+  maxPendingEvents?: number;
+}
+
+export interface McpHandlerOptions {
+  /** `serverInfo.name` and `.version`. */
+  name: string;
+  version: string;
+  title?: string;
+  instructions?: string;
+  tools?: Tool[];
+  resources?: Resource[];
+  resourceTemplates?: ResourceTemplate[];
+  prompts?: Prompt[];
+  complete?(request: CompletionRequest, context: RequestContext): Promise<Completion> | Completion;
+  /** Client notifications the engine does not handle itself (e.g. `notifications/roots/list_changed`). */
+  onNotification?(method: string, params: JsonObject | undefined, session: SessionInfo | undefined): void;
+  /** The Streamable HTTP path (default `/mcp`). */
+  endpoint?: string;
+  /** The 2024-11-05 HTTP+SSE transport at `/sse` and `/messages` (default on), off, or moved. */
+  legacy?: boolean | { sse: string; messages: string };
+  /** `auto` (JSON unless the call streams; the default) or `sse` (every POST answered as SSE). */
+  responseMode?: 'auto' | 'sse';
+  /** Accepted `Origin` values besides loopback. */
+  allowedOrigins?: string[];
+  /** Accepted `Host` values (default: loopback names). */
+  allowedHosts?: string[];
+  timeouts?: TimeoutOptions;
+  limits?: LimitOptions;
+  /** Where the .wasm comes from, if not beside this module (a URL, bytes, or a compiled module). */
+  wasm?: URL | string | BufferSource | WebAssembly.Module | Response | Promise<Response>;
+}
+
+/** Live entities (all zero once clients are gone and deadlines have passed) and totals. */
+export interface McpStats {
+  connections: number;
+  exchanges: number;
+  sessions: number;
+  streams: number;
+  inflightRequests: number;
+  outboundRequests: number;
+  timersArmed: number;
+  queuedBytes: number;
+  bufferedBytes: number;
+  resumptionLogEvents: number;
+  resumptionLogBytes: number;
+  pendingEvents: number;
+  connectionsAcceptedTotal: number;
+  sessionsOpenedTotal: number;
+  sessionsClosedTotal: number;
+  clockRegressionsTotal: number;
+  /** Tool, resource and prompt handlers running. */
+  handlers: number;
+  /** Responses this module is still producing. */
+  responses: number;
+}
+
+export interface McpHandler {
+  /** Answers one HTTP request: the whole server, as a fetch handler. */
+  fetch(request: Request): Promise<Response>;
+  /** `notifications/<method>` to every initialized session; returns how many. */
+  broadcast(method: string, params?: JsonObject): number;
+  /** `notifications/resources/updated` to the sessions subscribed to `uri`; returns how many. */
+  resourceUpdated(uri: string): number;
+  toolsListChanged(): number;
+  resourcesListChanged(): number;
+  promptsListChanged(): number;
+  /** Ends a session, as if it had expired. */
+  closeSession(sessionId: number): void;
+  stats(): McpStats;
+  /** Throws if the engine's indexes disagree. */
+  checkInvariants(): void;
+  /**
+   * Graceful shutdown: new work gets 503, calls in flight get `graceMs` (default 5000), GET
+   * streams end with a retry hint. Resolves once nothing is left.
+   */
+  close(options?: { graceMs?: number }): Promise<void>;
+}
+
+export declare function createMcpHandler(options: McpHandlerOptions): Promise<McpHandler>;

@@ -1,0 +1,375 @@
+// mcpwire in any runtime with fetch-style Request/Response and WebAssembly: Node >= 20, Deno,
+// Bun, Workers-style edge runtimes, browsers (a Service Worker), all through one function:
+//
+//   const mcp = await createMcpHandler({ name, version, tools, resources, prompts });
+//   const response = await mcp.fetch(request);
+//
+// The transport (sessions, SSE streams, resumption, timeouts, limits) is the wasm engine's;
+// this module only moves requests, responses, events and the time between it and the host,
+// and runs the application's tools, resources and prompts.
+
+import initWasm, { Engine, OutputKind } from '../pkg/mcpwire_wasm.js';
+import { Application, McpError } from './application.js';
+
+export { McpError };
+
+/** Loads and instantiates the .wasm once per realm. */
+let loading;
+async function loadWasm(source) {
+  if (source !== undefined) return initWasm({ module_or_path: source });
+  if (!loading) {
+    const url = new URL('../pkg/mcpwire_wasm_bg.wasm', import.meta.url);
+    loading = (async () => {
+      if (url.protocol === 'file:') {
+        // Node, Deno and Bun: fetch() cannot read files everywhere, the file system can.
+        const { readFile } = await import('node:fs/promises');
+        return initWasm({ module_or_path: await readFile(url) });
+      }
+      return initWasm({ module_or_path: url });
+    })();
+  }
+  return loading;
+}
+
+const now = () => performance.now();
+const entropy = () => crypto.getRandomValues(new Uint8Array(32));
+
+/**
+ * Creates an MCP server as a fetch handler. See `index.d.ts` for the options.
+ * @param {import('./index.d.ts').McpHandlerOptions} options
+ * @returns {Promise<import('./index.d.ts').McpHandler>}
+ */
+export async function createMcpHandler(options) {
+  await loadWasm(options.wasm);
+  return new Handler(options);
+}
+
+/** One response being produced: the exchange id's state on this side. */
+class PendingResponse {
+  constructor(resolve, reject) {
+    this.resolve = resolve;
+    this.reject = reject;
+    /** The ReadableStream controller, once the head has gone out as a streaming response. */
+    this.controller = undefined;
+    this.status = 0;
+    this.headers = undefined;
+  }
+}
+
+class Handler {
+  #engine;
+  #app;
+  /** exchange id -> PendingResponse */
+  #responses = new Map();
+  #timer = undefined;
+  #timerAt = undefined;
+  #closed = false;
+  #drained = undefined;
+  #maxBodyBytes;
+
+  constructor(options) {
+    this.#app = new Application(options, this);
+    const engineOptions = {
+      serverName: options.name,
+      serverVersion: options.version,
+      serverTitle: options.title,
+      instructions: options.instructions,
+      capabilities: this.#app.capabilities(),
+      endpoint: options.endpoint,
+      legacy: options.legacy,
+      responseMode: options.responseMode,
+      allowedOrigins: options.allowedOrigins,
+      allowedHosts: options.allowedHosts,
+      timeouts: options.timeouts,
+      limits: options.limits,
+    };
+    this.#maxBodyBytes = options.limits?.maxBodyBytes ?? 4 * 1024 * 1024;
+    this.#engine = new Engine(JSON.stringify(engineOptions), now(), entropy());
+  }
+
+  // ---- The host's side ----
+
+  /** Answers one HTTP request. */
+  async fetch(request) {
+    if (this.#closed && this.#drained) {
+      return new Response(null, { status: 503, headers: { 'retry-after': '1' } });
+    }
+    const url = new URL(request.url);
+    const headers = [];
+    // A fetch Request keeps the authority in its URL, not in a Host header.
+    headers.push('host', url.host);
+    for (const [name, value] of request.headers) {
+      if (name !== 'host') headers.push(name, value);
+    }
+    const body = await readBody(request, this.#maxBodyBytes);
+    let exchange;
+    try {
+      exchange = this.#engine.handleRequest(now(), request.method, url.pathname + url.search, headers, body);
+    } catch (error) {
+      return badRequest(error);
+    }
+    const response = new Promise((resolve, reject) => {
+      this.#responses.set(exchange, new PendingResponse(resolve, reject));
+    });
+    this.#pump();
+    return response;
+  }
+
+  /** `notifications/<method>` to every initialized session; returns how many. */
+  broadcast(method, params) {
+    const count = this.#engine.broadcast(now(), method, params === undefined ? undefined : JSON.stringify(params));
+    this.#pump();
+    return count;
+  }
+
+  /** `notifications/resources/updated` to the sessions subscribed to `uri`; returns how many. */
+  resourceUpdated(uri) {
+    const count = this.#engine.resourceUpdated(now(), uri);
+    this.#pump();
+    return count;
+  }
+
+  toolsListChanged() {
+    return this.broadcast('notifications/tools/list_changed');
+  }
+
+  resourcesListChanged() {
+    return this.broadcast('notifications/resources/list_changed');
+  }
+
+  promptsListChanged() {
+    return this.broadcast('notifications/prompts/list_changed');
+  }
+
+  /** Ends a session, as if it had expired. */
+  closeSession(sessionId) {
+    this.#command(() => this.#engine.closeSession(now(), sessionId));
+  }
+
+  /** Live entities and totals. */
+  stats() {
+    const stats = JSON.parse(this.#engine.stats());
+    stats.handlers = this.#app.running;
+    stats.responses = this.#responses.size;
+    return stats;
+  }
+
+  /** Throws if any of the engine's indexes disagree. */
+  checkInvariants() {
+    this.#engine.checkInvariants();
+  }
+
+  /**
+   * Shuts down gracefully: new work gets 503; calls in flight get `graceMs`; GET streams end
+   * with a retry hint. Resolves once nothing is left; the engine is then freed.
+   */
+  close({ graceMs = 5000 } = {}) {
+    if (!this.#drained) {
+      this.#closed = true;
+      this.#drained = new Promise((resolve) => {
+        this.#onDrained = resolve;
+      });
+      this.#engine.beginShutdown(now(), graceMs);
+      this.#pump();
+    }
+    return this.#drained;
+  }
+
+  #onDrained = undefined;
+
+  // ---- The application's side (used by Application) ----
+
+  /** Runs an engine command, then moves whatever it produced. */
+  command(run) {
+    return this.#command(run);
+  }
+
+  #command(run) {
+    if (this.#engine === undefined) throw new Error('shutting_down: the server has shut down');
+    try {
+      return run(this.#engine, now());
+    } finally {
+      this.#schedulePump();
+    }
+  }
+
+  // ---- Moving things between the engine and the host ----
+
+  #pumpQueued = false;
+
+  /** Pumps after the current task, once, however many commands ran. */
+  #schedulePump() {
+    if (this.#pumpQueued) return;
+    this.#pumpQueued = true;
+    queueMicrotask(() => {
+      this.#pumpQueued = false;
+      this.#pump();
+    });
+  }
+
+  #pump() {
+    if (this.#engine === undefined) return;
+    const engine = this.#engine;
+    for (;;) {
+      const event = engine.pollEvent();
+      if (event === undefined) break;
+      this.#app.dispatch(JSON.parse(event));
+    }
+    for (const exchange of engine.exchangesWithOutput()) {
+      this.#drainExchange(exchange);
+    }
+    // Handlers still running were cancelled (their signal aborted); what they send from now
+    // on is refused as `shutting_down`.
+    if (this.#closed && engine.isDrained()) {
+      this.#finish();
+      return;
+    }
+    this.#armTimer();
+  }
+
+  /** Moves `exchange`'s output while its consumer wants more. */
+  #drainExchange(exchange) {
+    const pending = this.#responses.get(exchange);
+    if (pending === undefined) return;
+    const engine = this.#engine;
+    for (;;) {
+      if (pending.controller !== undefined && pending.controller.desiredSize <= 0) return;
+      const kind = engine.pollExchangeOutput(exchange);
+      if (kind === undefined) {
+        if (pending.controller === undefined && pending.headers !== undefined) {
+          this.#startStream(exchange, pending);
+        }
+        return;
+      }
+      switch (kind) {
+        case OutputKind.Head:
+          pending.status = engine.outputStatus();
+          pending.headers = pairs(engine.outputHeaders());
+          pending.chunks = [];
+          break;
+        case OutputKind.Body:
+          if (pending.controller !== undefined) pending.controller.enqueue(engine.outputBody());
+          else pending.chunks.push(engine.outputBody());
+          break;
+        case OutputKind.End:
+          this.#responses.delete(exchange);
+          if (pending.controller !== undefined) pending.controller.close();
+          else pending.resolve(new Response(concat(pending.chunks), { status: pending.status, headers: pending.headers }));
+          return;
+        case OutputKind.Aborted:
+          this.#responses.delete(exchange);
+          if (pending.controller !== undefined) pending.controller.error(new Error('mcpwire: response aborted'));
+          else pending.reject(new Error('mcpwire: response aborted'));
+          return;
+      }
+    }
+  }
+
+  /** The head arrived and the body is still coming: answer with a stream. */
+  #startStream(exchange, pending) {
+    const chunks = pending.chunks;
+    pending.chunks = undefined;
+    const body = new ReadableStream(
+      {
+        start: (controller) => {
+          pending.controller = controller;
+          for (const chunk of chunks) controller.enqueue(chunk);
+        },
+        pull: () => {
+          this.#drainExchange(exchange);
+        },
+        cancel: () => {
+          if (this.#responses.delete(exchange)) {
+            this.#engine?.handleExchangeClosed(now(), exchange);
+            this.#pump();
+          }
+        },
+      },
+      // Pull one piece at a time: output waits in the engine, which bounds it and cuts a
+      // consumer that falls too far behind.
+      { highWaterMark: 1 },
+    );
+    pending.resolve(new Response(body, { status: pending.status, headers: pending.headers }));
+  }
+
+  #armTimer() {
+    const deadline = this.#engine.pollTimeout();
+    if (deadline === this.#timerAt) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timerAt = deadline;
+    this.#timer = undefined;
+    if (deadline === undefined) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerAt = undefined;
+      if (this.#engine === undefined) return;
+      this.#engine.handleTimeout(now());
+      this.#pump();
+    }, Math.max(0, deadline - now()));
+  }
+
+  #finish() {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    for (const pending of this.#responses.values()) {
+      if (pending.controller !== undefined) pending.controller.error(new Error('mcpwire: shut down'));
+      else pending.reject(new Error('mcpwire: shut down'));
+    }
+    this.#responses.clear();
+    this.#engine.free();
+    this.#engine = undefined;
+    this.#onDrained?.();
+  }
+}
+
+/** `[name, value, name, value]` to `[[name, value], ...]`. */
+function pairs(flat) {
+  const out = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i], flat[i + 1]]);
+  return out;
+}
+
+function concat(chunks) {
+  if (chunks.length === 1) return chunks[0];
+  const total = chunks.reduce((n, c) => n + c.length, 0);
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
+/**
+ * The request body, read no further than one byte past `limit`: the engine answers a longer
+ * body with 413 itself.
+ */
+async function readBody(request, limit) {
+  if (request.body === null) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks = [];
+  let total = 0;
+  try {
+    while (total <= limit) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      total += value.length;
+    }
+  } finally {
+    if (total > limit) reader.cancel().catch(() => {});
+    else reader.releaseLock();
+  }
+  const body = concat(chunks.length === 0 ? [new Uint8Array(0)] : chunks);
+  return total > limit ? body.subarray(0, limit + 1) : body;
+}
+
+/** A request the engine could not even take (fetch lets nearly nothing through to here). */
+function badRequest(error) {
+  const message = String(error?.message ?? error);
+  return new Response(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message: `Bad Request: ${message}` } }), {
+    status: 400,
+    headers: { 'content-type': 'application/json' },
+  });
+}
