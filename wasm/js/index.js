@@ -254,7 +254,7 @@ class Handler {
         case OutputKind.End:
           this.#responses.delete(exchange);
           if (pending.controller !== undefined) pending.controller.close();
-          else pending.resolve(new Response(concat(pending.chunks), { status: pending.status, headers: pending.headers }));
+          else this.#resolveComplete(pending);
           return;
         case OutputKind.Aborted:
           this.#responses.delete(exchange);
@@ -263,6 +263,14 @@ class Handler {
           return;
       }
     }
+  }
+
+  /** The whole response arrived at once: answer with its bytes and their length. */
+  #resolveComplete(pending) {
+    const body = concat(pending.chunks);
+    const noBody = pending.status === 204 || pending.status === 304;
+    if (!noBody) pending.headers.push(['content-length', String(body.length)]);
+    pending.resolve(new Response(noBody ? null : body, { status: pending.status, headers: pending.headers }));
   }
 
   /** The head arrived and the body is still coming: answer with a stream. */
@@ -331,6 +339,7 @@ function pairs(flat) {
 
 function concat(chunks) {
   if (chunks.length === 1) return chunks[0];
+  if (chunks.length === 0) return new Uint8Array(0);
   const total = chunks.reduce((n, c) => n + c.length, 0);
   const out = new Uint8Array(total);
   let at = 0;

@@ -1,0 +1,45 @@
+// Compiled with `tsc --strict --noEmit` by scripts/test.mjs: the declarations describe the
+// module as the examples use it, and misuse does not compile.
+
+import { createMcpHandler, McpError, type McpHandler, type RequestContext } from '../js/index.js';
+import { serve } from '../js/node.js';
+
+async function typed(): Promise<void> {
+  const mcp: McpHandler = await createMcpHandler({
+    name: 'typed',
+    version: '1',
+    tools: [
+      {
+        name: 'echo',
+        description: 'echo',
+        inputSchema: { type: 'object', properties: { text: { type: 'string' } } },
+        handler: (args, context: RequestContext) => {
+          context.progress(1, 2, 'half');
+          context.log('info', { seen: args.text ?? null });
+          if (context.signal.aborted) throw new McpError(-32000, 'gone');
+          return String(args.text);
+        },
+      },
+    ],
+    resources: [{ uri: 'test://a', name: 'a', read: () => ({ text: 'a' }) }],
+    prompts: [{ name: 'p', get: (args) => [{ role: 'user', content: { type: 'text', text: args.x ?? '' } }] }],
+    complete: () => ({ values: ['a'] }),
+    timeouts: { sessionIdleMs: 1000 },
+    limits: { maxBodyBytes: 1024 },
+  });
+  const response: Response = await mcp.fetch(new Request('http://127.0.0.1/mcp'));
+  const count: number = mcp.broadcast('notifications/tools/list_changed') + mcp.resourceUpdated('test://a');
+  const sessions: number = mcp.stats().sessions;
+  const server = await serve(mcp, { port: 0 });
+  const url: string = server.url;
+  await server.close();
+  await mcp.close({ graceMs: 10 });
+  void [response, count, sessions, url];
+
+  // @ts-expect-error: a tool needs a handler
+  await createMcpHandler({ name: 'x', version: '1', tools: [{ name: 't', description: 'd' }] });
+  // @ts-expect-error: unknown log level
+  ((context: RequestContext) => context.log('loud', 1))(undefined as unknown as RequestContext);
+}
+
+void typed;
