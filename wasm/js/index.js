@@ -68,6 +68,8 @@ class Handler {
   #maxBodyBytes;
 
   constructor(options) {
+    // Runtimes take the method itself: `Deno.serve(mcp.fetch)`, `{ fetch: mcp.fetch }`.
+    this.fetch = this.fetch.bind(this);
     this.#app = new Application(options, this);
     const engineOptions = {
       serverName: options.name,
@@ -148,7 +150,8 @@ class Handler {
 
   /** Live entities and totals. */
   stats() {
-    const stats = JSON.parse(this.#engine.stats());
+    // After close() the engine is gone; what it last reported stands.
+    const stats = this.#engine === undefined ? { ...this.#finalStats } : JSON.parse(this.#engine.stats());
     stats.handlers = this.#app.running;
     stats.responses = this.#responses.size;
     return stats;
@@ -156,8 +159,10 @@ class Handler {
 
   /** Throws if any of the engine's indexes disagree. */
   checkInvariants() {
-    this.#engine.checkInvariants();
+    this.#engine?.checkInvariants();
   }
+
+  #finalStats = undefined;
 
   /**
    * Shuts down gracefully: new work gets 503; calls in flight get `graceMs`; GET streams end
@@ -324,6 +329,7 @@ class Handler {
       else pending.reject(new Error('mcpwire: shut down'));
     }
     this.#responses.clear();
+    this.#finalStats = JSON.parse(this.#engine.stats());
     this.#engine.free();
     this.#engine = undefined;
     this.#onDrained?.();

@@ -245,3 +245,13 @@ test('close() ends GET streams, gives calls their grace, answers 503 after', asy
 test('options with a typo are refused by name', async () => {
   await assert.rejects(createMcpHandler({ name: 'x', version: '1', timeouts: { idleMs: 5 } }), /idleMs/);
 });
+
+test('fetch works detached from its object, as runtimes call it', async () => {
+  const { mcp } = await handler();
+  const { fetch: detached } = mcp;
+  const response = await detached(new Request('http://127.0.0.1:8787/mcp', { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify(INIT) }));
+  assert.equal(response.status, 200);
+  await response.text();
+  await mcp.close();
+  assert.equal(mcp.stats().sessions, 0, 'stats after close are the last ones, with nothing alive');
+});
