@@ -68,7 +68,9 @@ for (const match of `${cargo.stdout}${cargo.stderr}`.matchAll(/test result: \w+\
 }
 if (cargo.status !== 0 && !/test result: \w+\. \d+ passed; [1-9]/.test(`${cargo.stdout}${cargo.stderr}`)) failed += 1;
 
-step('node:test: the JS module, the TypeScript SDK client, the browser example');
+step('node:test: the JS module, the TypeScript SDK client, the browser example, Deno and Bun');
+const runtimes = run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: join(wasmDir, 'test', 'runtimes') });
+if (runtimes.status !== 0) failed += 1;
 const files = readdirSync(join(wasmDir, 'test')).filter((f) => f.endsWith('.test.mjs')).map((f) => join('test', f));
 const node = run(process.execPath, ['--test', '--test-concurrency=1', ...files]);
 const pass = /^# pass (\d+)$/m.exec(node.stdout);
