@@ -83,7 +83,11 @@ export class Application {
         this.#settleOutbound(event);
         break;
       case 'notification':
-        this.#onNotification?.(event.method, event.params ?? undefined, this.#sessions.get(event.session));
+        try {
+          this.#onNotification?.(event.method, event.params ?? undefined, this.#sessions.get(event.session));
+        } catch (error) {
+          console.error('mcpwire: onNotification threw', error);
+        }
         break;
       default:
         break;
@@ -96,18 +100,24 @@ export class Application {
     this.#running.set(key, abort);
     const context = this.#context(session, request, abort.signal);
     Promise.resolve()
-      .then(() => this.#answer(method, params ?? {}, context))
-      .then(
-        (result) => this.#host.command((engine, now) => engine.respond(now, session, request, JSON.stringify(result))),
-        (error) => {
-          const code = error instanceof McpError ? error.code : INTERNAL_ERROR;
-          const message = error instanceof McpError ? error.message : `Internal error: ${error?.message ?? error}`;
-          const data = error instanceof McpError && error.data !== undefined ? JSON.stringify(error.data) : undefined;
+      .then(async () => {
+        let reply;
+        try {
+          // Serializing is part of answering: a result JSON cannot carry is the handler's error.
+          reply = { result: serialize(await this.#answer(method, params ?? {}, context)) };
+        } catch (error) {
+          reply = { error: errorReply(error) };
+        }
+        if (reply.result !== undefined) {
+          this.#host.command((engine, now) => engine.respond(now, session, request, reply.result));
+        } else {
+          const { code, message, data } = reply.error;
           this.#host.command((engine, now) => engine.respondError(now, session, request, code, message, data));
-        },
-      )
+        }
+      })
       // A stale handle is normal: the client cancelled or left first.
       .catch(ignoreStale)
+      .catch((error) => console.error('mcpwire: could not answer a request', error))
       .finally(() => this.#running.delete(key));
   }
 
@@ -173,7 +183,9 @@ export class Application {
       }
     }
     const result = await prompt.get(args, context);
-    return Array.isArray(result) ? { messages: result } : result;
+    const answer = Array.isArray(result) ? { messages: result } : result;
+    if (!Array.isArray(answer?.messages)) throw new Error(`prompt ${params.name} returned no messages`);
+    return answer;
   }
 
   /** What a handler gets: its session, cancellation, and ways to talk to the client. */
@@ -248,6 +260,27 @@ export class Application {
   }
 }
 
+/** JSON.stringify that fails loudly on what JSON cannot carry (BigInt, cycles, undefined). */
+function serialize(value) {
+  const json = JSON.stringify(value);
+  if (json === undefined) throw new Error('the result is not JSON');
+  return json;
+}
+
+/** A thrown value as the JSON-RPC error that answers the request. */
+function errorReply(error) {
+  if (error instanceof McpError) {
+    let data;
+    try {
+      data = error.data === undefined ? undefined : serialize(error.data);
+    } catch {
+      data = undefined;
+    }
+    return { code: error.code, message: error.message, data };
+  }
+  return { code: INTERNAL_ERROR, message: `Internal error: ${error?.message ?? error}`, data: undefined };
+}
+
 function isRefusal(error, code) {
   return typeof error?.message === 'string' && error.message.startsWith(`${code}:`);
 }
@@ -296,19 +329,33 @@ function describePrompt(prompt) {
   });
 }
 
-/** A tool's return value as a `CallToolResult`: a string is one text block. */
+/**
+ * A tool's return value as a `CallToolResult`: a string (or any other scalar) is one text
+ * block; an object without `content` gets its structured content as text, as the spec asks of
+ * tools that return structured results.
+ */
 function normalizeToolResult(result) {
-  if (typeof result === 'string') return { content: [{ type: 'text', text: result }] };
   if (result === undefined || result === null) return { content: [] };
+  if (typeof result !== 'object' || Array.isArray(result)) {
+    return { content: [{ type: 'text', text: typeof result === 'string' ? result : serialize(result) }] };
+  }
+  if (!Array.isArray(result.content)) {
+    const text = result.structuredContent === undefined ? '' : serialize(result.structuredContent);
+    return { ...result, content: text ? [{ type: 'text', text }] : [] };
+  }
   return result;
 }
 
 /** What a resource's `read` returned as `contents`: a string, one entry, or a list. */
 function normalizeContents(result, uri, mimeType) {
   const entries = Array.isArray(result) ? result : [result];
-  return entries.map((entry) =>
-    typeof entry === 'string' ? strip({ uri, mimeType, text: entry }) : strip({ uri, mimeType, ...entry }),
-  );
+  return entries.map((entry) => {
+    if (typeof entry === 'string') return strip({ uri, mimeType, text: entry });
+    if (typeof entry?.text !== 'string' && typeof entry?.blob !== 'string') {
+      throw new Error(`reading ${uri} gave neither text nor blob`);
+    }
+    return strip({ uri, mimeType, ...entry });
+  });
 }
 
 function normalizeCompletion(result) {

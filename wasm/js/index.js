@@ -32,6 +32,7 @@ async function loadWasm(source) {
 }
 
 const now = () => performance.now();
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const entropy = () => crypto.getRandomValues(new Uint8Array(32));
 
 /**
@@ -93,9 +94,7 @@ class Handler {
 
   /** Answers one HTTP request. */
   async fetch(request) {
-    if (this.#closed && this.#drained) {
-      return new Response(null, { status: 503, headers: { 'retry-after': '1' } });
-    }
+    if (this.#engine === undefined) return shutDown();
     const url = new URL(request.url);
     const headers = [];
     // A fetch Request keeps the authority in its URL, not in a Host header.
@@ -104,6 +103,8 @@ class Handler {
       if (name !== 'host') headers.push(name, value);
     }
     const body = await readBody(request, this.#maxBodyBytes);
+    // The engine itself answers 503 during the grace period; only once it is gone do we.
+    if (this.#engine === undefined) return shutDown();
     let exchange;
     try {
       exchange = this.#engine.handleRequest(now(), request.method, url.pathname + url.search, headers, body);
@@ -119,16 +120,13 @@ class Handler {
 
   /** `notifications/<method>` to every initialized session; returns how many. */
   broadcast(method, params) {
-    const count = this.#engine.broadcast(now(), method, params === undefined ? undefined : JSON.stringify(params));
-    this.#pump();
-    return count;
+    const json = params === undefined ? undefined : JSON.stringify(params);
+    return this.#command((engine, at) => engine.broadcast(at, method, json));
   }
 
   /** `notifications/resources/updated` to the sessions subscribed to `uri`; returns how many. */
   resourceUpdated(uri) {
-    const count = this.#engine.resourceUpdated(now(), uri);
-    this.#pump();
-    return count;
+    return this.#command((engine, at) => engine.resourceUpdated(at, uri));
   }
 
   toolsListChanged() {
@@ -218,17 +216,19 @@ class Handler {
     for (;;) {
       const event = engine.pollEvent();
       if (event === undefined) break;
-      this.#app.dispatch(JSON.parse(event));
+      try {
+        this.#app.dispatch(JSON.parse(event));
+      } catch (error) {
+        // An application bug must not stop the transport: the rest still moves.
+        console.error('mcpwire: an application handler threw', error);
+      }
     }
     for (const exchange of engine.exchangesWithOutput()) {
       this.#drainExchange(exchange);
     }
     // Handlers still running were cancelled (their signal aborted); what they send from now
     // on is refused as `shutting_down`.
-    if (this.#closed && engine.isDrained()) {
-      this.#finish();
-      return;
-    }
+    if (this.#finishIfDrained()) return;
     this.#armTimer();
   }
 
@@ -238,7 +238,9 @@ class Handler {
     if (pending === undefined) return;
     const engine = this.#engine;
     for (;;) {
-      if (pending.controller !== undefined && pending.controller.desiredSize <= 0) return;
+      // A full consumer leaves output in the engine, except during shutdown, whose deadline
+      // must end every response whether or not it is read.
+      if (pending.controller !== undefined && pending.controller.desiredSize <= 0 && !this.#closed) return;
       const kind = engine.pollExchangeOutput(exchange);
       if (kind === undefined) {
         if (pending.controller === undefined && pending.headers !== undefined) {
@@ -289,7 +291,11 @@ class Handler {
           for (const chunk of chunks) controller.enqueue(chunk);
         },
         pull: () => {
+          if (this.#engine === undefined) return;
           this.#drainExchange(exchange);
+          // Not inline: pull can run inside a pump's enqueue, which must not see the engine
+          // freed under it. The next pump finishes a shutdown this read completed.
+          if (this.#closed) this.#schedulePump();
         },
         cancel: () => {
           if (this.#responses.delete(exchange)) {
@@ -305,6 +311,12 @@ class Handler {
     pending.resolve(new Response(body, { status: pending.status, headers: pending.headers }));
   }
 
+  #finishIfDrained() {
+    if (!this.#closed || !this.#engine.isDrained()) return false;
+    this.#finish();
+    return true;
+  }
+
   #armTimer() {
     const deadline = this.#engine.pollTimeout();
     if (deadline === this.#timerAt) return;
@@ -318,7 +330,8 @@ class Handler {
       if (this.#engine === undefined) return;
       this.#engine.handleTimeout(now());
       this.#pump();
-    }, Math.max(0, deadline - now()));
+      // setTimeout fires at once past 2^31-1 ms; a far deadline is re-armed on the way.
+    }, Math.min(MAX_TIMER_MS, Math.max(0, deadline - now())));
   }
 
   #finish() {
@@ -378,6 +391,13 @@ async function readBody(request, limit) {
   }
   const body = concat(chunks.length === 0 ? [new Uint8Array(0)] : chunks);
   return total > limit ? body.subarray(0, limit + 1) : body;
+}
+
+function shutDown() {
+  return new Response(
+    JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message: 'Service Unavailable: shut down' } }),
+    { status: 503, headers: { 'content-type': 'application/json', 'retry-after': '1' } },
+  );
 }
 
 /** A request the engine could not even take (fetch lets nearly nothing through to here). */

@@ -50,6 +50,11 @@ export async function serve(handler, { port = 0, hostname = '127.0.0.1' } = {}) 
 }
 
 async function bridge(handler, req, res) {
+  // Listen before anything is awaited: a client may leave while the handler is still working.
+  let gone = false;
+  res.on('close', () => {
+    gone = !res.writableFinished;
+  });
   const headers = new Headers();
   for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
   const method = req.method ?? 'GET';
@@ -61,8 +66,20 @@ async function bridge(handler, req, res) {
     duplex: hasBody ? 'half' : undefined,
   });
   const response = await handler.fetch(request);
+  if (gone) {
+    // Nobody will read it: cancelling tells the engine (a stream stays resumable).
+    await response.body?.cancel().catch(() => {});
+    return;
+  }
   const outHeaders = {};
-  for (const [name, value] of response.headers) outHeaders[name] = value;
+  for (const [name, value] of response.headers) {
+    if (name !== 'set-cookie') outHeaders[name] = value;
+  }
+  const cookies = response.headers.getSetCookie?.() ?? [];
+  if (cookies.length > 0) outHeaders['set-cookie'] = cookies;
+  // A request whose body was not read to its end (refused as too large) leaves bytes on the
+  // connection that no parser will skip: close it after this response.
+  if (hasBody && !req.complete) outHeaders.connection = 'close';
   res.writeHead(response.status, outHeaders);
   if (response.body === null) {
     res.end();
@@ -74,6 +91,7 @@ async function bridge(handler, req, res) {
     if (!res.writableFinished) reader.cancel().catch(() => {});
   };
   res.on('close', onClose);
+  if (res.destroyed) onClose();
   try {
     for (;;) {
       const { value, done } = await reader.read();
@@ -95,6 +113,10 @@ async function bridge(handler, req, res) {
 /** Resolves when `res` can take more, or is closed. */
 function drained(res) {
   return new Promise((resolve) => {
+    if (res.destroyed || res.writableEnded) {
+      resolve();
+      return;
+    }
     const done = () => {
       res.off('drain', done);
       res.off('close', done);

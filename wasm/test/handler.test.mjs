@@ -220,6 +220,7 @@ test('a request to the client (sampling) completes through a second POST', async
   }
   const result = sseMessages(text).find((m) => m.id === 1);
   assert.equal(result.result.content[0].text, 'model said 42');
+  await until('the handler to finish', () => mcp.stats().handlers === 0);
   assertNothingAlive(mcp, { sessions: 1 });
   await mcp.close();
 });
@@ -254,4 +255,32 @@ test('fetch works detached from its object, as runtimes call it', async () => {
   await response.text();
   await mcp.close();
   assert.equal(mcp.stats().sessions, 0, 'stats after close are the last ones, with nothing alive');
+});
+
+test('a result JSON cannot carry is a -32603 answer, not a crash', async () => {
+  const { mcp } = await handler({
+    tools: [
+      { name: 'big', description: 'returns a BigInt', handler: () => ({ content: [], structuredContent: { n: 1n } }) },
+      { name: 'bare', description: 'returns structured content only', handler: () => ({ structuredContent: { a: 1 } }) },
+    ],
+  });
+  const session = await openSession(mcp);
+  const big = await (await call(mcp, session, 1, 'big', {})).json();
+  assert.equal(big.error.code, -32603);
+  const bare = await (await call(mcp, session, 2, 'bare', {})).json();
+  assert.deepEqual(bare.result, { structuredContent: { a: 1 }, content: [{ type: 'text', text: '{"a":1}' }] });
+  await until('the handlers to finish', () => mcp.stats().handlers === 0);
+  assertNothingAlive(mcp, { sessions: 1 });
+  await mcp.close();
+});
+
+test('close() resolves at its grace deadline even when a GET stream is never read', async () => {
+  const { mcp } = await handler();
+  const session = await openSession(mcp);
+  const get = await mcp.fetch(new Request('http://127.0.0.1:8787/mcp', { headers: { accept: 'text/event-stream', 'mcp-session-id': session } }));
+  assert.equal(get.status, 200);
+  for (let i = 0; i < 8; i++) mcp.broadcast('notifications/message', { level: 'info', data: i });
+  await mcp.close({ graceMs: 50 });
+  assert.equal(mcp.stats().exchanges, 0);
+  assert.equal(mcp.stats().responses, 0);
 });
