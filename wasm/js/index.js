@@ -54,6 +54,8 @@ class PendingResponse {
     this.controller = undefined;
     this.status = 0;
     this.headers = undefined;
+    /** Body pieces taken before the response goes out (all of it, for a complete one). */
+    this.chunks = [];
   }
 }
 
@@ -121,12 +123,12 @@ class Handler {
   /** `notifications/<method>` to every initialized session; returns how many. */
   broadcast(method, params) {
     const json = params === undefined ? undefined : JSON.stringify(params);
-    return this.#command((engine, at) => engine.broadcast(at, method, json));
+    return this.command((engine, at) => engine.broadcast(at, method, json));
   }
 
   /** `notifications/resources/updated` to the sessions subscribed to `uri`; returns how many. */
   resourceUpdated(uri) {
-    return this.#command((engine, at) => engine.resourceUpdated(at, uri));
+    return this.command((engine, at) => engine.resourceUpdated(at, uri));
   }
 
   toolsListChanged() {
@@ -143,7 +145,7 @@ class Handler {
 
   /** Ends a session, as if it had expired. */
   closeSession(sessionId) {
-    this.#command(() => this.#engine.closeSession(now(), sessionId));
+    this.command((engine, at) => engine.closeSession(at, sessionId));
   }
 
   /** Live entities and totals. */
@@ -184,10 +186,6 @@ class Handler {
 
   /** Runs an engine command, then moves whatever it produced. */
   command(run) {
-    return this.#command(run);
-  }
-
-  #command(run) {
     if (this.#engine === undefined) throw new Error('shutting_down: the server has shut down');
     try {
       return run(this.#engine, now());
@@ -252,7 +250,6 @@ class Handler {
         case OutputKind.Head:
           pending.status = engine.outputStatus();
           pending.headers = pairs(engine.outputHeaders());
-          pending.chunks = [];
           break;
         case OutputKind.Body:
           if (pending.controller !== undefined) pending.controller.enqueue(engine.outputBody());
@@ -389,7 +386,7 @@ async function readBody(request, limit) {
     if (total > limit) reader.cancel().catch(() => {});
     else reader.releaseLock();
   }
-  const body = concat(chunks.length === 0 ? [new Uint8Array(0)] : chunks);
+  const body = concat(chunks);
   return total > limit ? body.subarray(0, limit + 1) : body;
 }
 
