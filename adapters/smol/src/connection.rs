@@ -1,8 +1,11 @@
-//! A connection's two tasks. The reader reads a chunk, hands it to the driver and waits for
+//! A connection's two tasks. The reader waits for bytes, reads a chunk, hands it to the driver and waits for
 //! credit before reading again, so the engine's read capacity is the only buffer limit. The
 //! writer writes one batch at a time and reports it written, so the engine knows exactly what
 //! the kernel has taken. Both are owned by the driver and cancelled when the connection ends.
 
+use std::sync::Arc;
+
+use async_io::Async;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use mcpwire_core::engine::ConnId;
 use smol::net::TcpStream;
@@ -16,15 +19,22 @@ pub(crate) const MAX_READ: usize = 64 * 1024;
 /// ends when the driver drops its sender.
 pub(crate) async fn read(
     conn: ConnId,
-    mut stream: TcpStream,
+    stream: TcpStream,
     input: async_channel::Sender<Input>,
     credit: async_channel::Receiver<usize>,
     first_credit: usize,
 ) {
+    let stream: Arc<Async<std::net::TcpStream>> = stream.into();
     let mut allowed = first_credit;
     loop {
+        // The buffer is allocated once bytes are there, not before: an idle keep-alive
+        // connection, or one that carries a GET stream, then holds no read buffer at all.
+        if stream.readable().await.is_err() {
+            let _ = input.send(Input::Broken(conn)).await;
+            return;
+        }
         let mut buf = vec![0; allowed.clamp(1, MAX_READ)];
-        let message = match stream.read(&mut buf).await {
+        let message = match (&*stream).read(&mut buf).await {
             Ok(0) => Input::Eof(conn),
             Ok(n) => {
                 buf.truncate(n);
