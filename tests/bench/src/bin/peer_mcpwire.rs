@@ -1,0 +1,59 @@
+//! The benchmark's mcpwire peer: `mcpwire-smol` serving the peer contract of
+//! `mcpwire_bench` (tools `echo` and `broadcast`, `heap` on stdin), with the counting
+//! allocator installed.
+//!
+//! Defaults throughout, except two limits a server for 10,000 clients would raise: the
+//! connection cap (4,096 by default) and the session cap (10,000 by default).
+
+use mcpwire_smol::{App, Context, Error, NoArgs, Server, Tool, ToolResult};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use std::io::Write;
+
+#[global_allocator]
+static ALLOC: mcpwire_bench::CountingAllocator = mcpwire_bench::CountingAllocator;
+
+#[derive(Deserialize, JsonSchema)]
+struct Echo {
+    /// The text to send back.
+    message: String,
+}
+
+fn app() -> App {
+    App::builder("bench-mcpwire", "1.0.0")
+        .tool(
+            Tool::new("echo", |args: Echo, _cx: Context| async move {
+                Ok::<_, Error>(ToolResult::text(args.message))
+            })
+            .description("Echoes the message"),
+        )
+        .tool(
+            Tool::new("broadcast", |_: NoArgs, cx: Context| async move {
+                let sessions = cx
+                    .server()
+                    .tools_list_changed()
+                    .await
+                    .map_err(|e| Error::tool(e.to_string()))?;
+                Ok::<_, Error>(ToolResult::text(format!("{sessions} sessions notified")))
+            })
+            .description("Sends notifications/tools/list_changed to every session"),
+        )
+        .build()
+}
+
+fn main() -> std::io::Result<()> {
+    mcpwire_bench::report_heap_on_stdin();
+    let server = Server::new(app()).configure(|config| {
+        config.limits.max_connections = 32_768;
+        config.limits.max_sessions = 131_072;
+    });
+    smol::block_on(async {
+        let listener =
+            smol::net::TcpListener::bind(("127.0.0.1", mcpwire_bench::port_argument())).await?;
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "ready")?;
+        stdout.flush()?;
+        drop(stdout);
+        server.serve(listener).await
+    })
+}

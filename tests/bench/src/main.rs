@@ -1,0 +1,337 @@
+//! `mcpwire-bench`: mcpwire against its peers, every scenario from one load generator in one
+//! run, and the report in BENCHMARKS.md with its charts.
+//!
+//! `tests/bench/run` installs the peers, builds this crate in release, pins this generator to
+//! one CPU and the servers to another, and calls `mcpwire-bench --write`.
+//!
+//! Each scenario starts a fresh server, drives it from this process's single-threaded tokio
+//! runtime over 127.0.0.1, and stops it; every loop is bounded in time or count.
+
+mod client;
+mod machine;
+mod mcp;
+mod peer;
+mod report;
+mod scenario;
+mod stats;
+mod svg;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use peer::{Paths, Peer, Server};
+use scenario::{broadcast, churn, heap, round_trips, shutdown, slow_reader};
+
+/// How big and how long each scenario is.
+#[derive(Clone, Debug)]
+struct Sizes {
+    connections: Vec<usize>,
+    warmup: Duration,
+    measure: Duration,
+    churn_connections: usize,
+    heap_sessions: usize,
+    broadcast_streams: Vec<usize>,
+    broadcast_limit: Duration,
+    busy_sessions: usize,
+    shutdown_streams: usize,
+    shutdown_limit: Duration,
+}
+
+impl Sizes {
+    fn full() -> Sizes {
+        Sizes {
+            connections: vec![1, 8, 64],
+            warmup: Duration::from_millis(500),
+            measure: Duration::from_secs(3),
+            churn_connections: 8,
+            heap_sessions: 1_000,
+            broadcast_streams: vec![1_000, 10_000],
+            broadcast_limit: Duration::from_secs(30),
+            busy_sessions: 100,
+            shutdown_streams: 100,
+            shutdown_limit: Duration::from_secs(15),
+        }
+    }
+
+    /// A smoke run of every scenario in well under a minute per peer.
+    fn quick() -> Sizes {
+        Sizes {
+            measure: Duration::from_millis(500),
+            warmup: Duration::from_millis(100),
+            heap_sessions: 200,
+            broadcast_streams: vec![100],
+            busy_sessions: 20,
+            shutdown_streams: 20,
+            shutdown_limit: Duration::from_secs(5),
+            ..Sizes::full()
+        }
+    }
+}
+
+/// A scenario's figures, or why there are none.
+type Outcome<T> = Result<T, String>;
+
+struct PeerResults {
+    peer: Peer,
+    round_trips: Vec<Outcome<round_trips::RoundTrips>>,
+    churn: Option<Outcome<churn::Churn>>,
+    heap: Option<Outcome<heap::Heap>>,
+    broadcasts: Vec<Outcome<broadcast::Broadcast>>,
+    slow_reader: Option<Outcome<slow_reader::SlowReader>>,
+    shutdown: Option<Outcome<shutdown::Shutdown>>,
+}
+
+struct Options {
+    write: bool,
+    sizes: Sizes,
+    only: Option<Vec<String>>,
+    paths: Paths,
+    repository: PathBuf,
+    command: String,
+}
+
+const USAGE: &str = "usage: mcpwire-bench --bin-dir DIR --peers-dir DIR --node NODE --python PYTHON \
+--repository ROOT [--server-cpu N] [--peers a,b] [--quick] [--write] [--command TEXT]";
+
+fn parse() -> Result<Options, String> {
+    let mut arguments = std::env::args().skip(1);
+    let mut write = false;
+    let mut sizes = Sizes::full();
+    let mut only = None;
+    let (mut bin_dir, mut peers_dir, mut node, mut python, mut repository) =
+        (None, None, None, None, None);
+    let mut server_cpu = None;
+    let mut command = "tests/bench/run".to_string();
+    while let Some(argument) = arguments.next() {
+        let mut value = || arguments.next().ok_or(format!("{argument} needs a value"));
+        match argument.as_str() {
+            "--write" => write = true,
+            "--quick" => sizes = Sizes::quick(),
+            "--peers" => only = Some(value()?.split(',').map(String::from).collect()),
+            "--bin-dir" => bin_dir = Some(PathBuf::from(value()?)),
+            "--peers-dir" => peers_dir = Some(PathBuf::from(value()?)),
+            "--node" => node = Some(PathBuf::from(value()?)),
+            "--python" => python = Some(PathBuf::from(value()?)),
+            "--repository" => repository = Some(PathBuf::from(value()?)),
+            "--server-cpu" => server_cpu = Some(value()?.parse().map_err(|_| "--server-cpu N")?),
+            "--command" => command = value()?,
+            _ => return Err(format!("unknown argument {argument}")),
+        }
+    }
+    // Servers run from the peers' directory, so every path is made absolute first.
+    let need = |what: Option<PathBuf>, name: &str| {
+        let path = what.ok_or(format!("{name} is required"))?;
+        std::path::absolute(&path).map_err(|e| format!("{name} {}: {e}", path.display()))
+    };
+    Ok(Options {
+        write,
+        sizes,
+        only,
+        paths: Paths {
+            bin_dir: need(bin_dir, "--bin-dir")?,
+            peers_dir: need(peers_dir, "--peers-dir")?,
+            node: need(node, "--node")?,
+            python: need(python, "--python")?,
+            server_cpu,
+        },
+        repository: need(repository, "--repository")?,
+        command,
+    })
+}
+
+/// Runs `scenario` against a fresh server, keeping a failure as the outcome.
+async fn fresh<T, F, Fut>(
+    peer: &Peer,
+    paths: &Paths,
+    heap: bool,
+    what: &str,
+    scenario: F,
+) -> Outcome<T>
+where
+    F: FnOnce(Server) -> Fut,
+    Fut: Future<Output = std::io::Result<T>>,
+{
+    eprintln!("  {what}");
+    // The scenario owns the server: it is stopped when the scenario is done with it.
+    let server = Server::start(peer, paths, heap).map_err(|e| e.to_string())?;
+    let outcome = scenario(server).await.map_err(|e| e.to_string());
+    if let Err(error) = &outcome {
+        eprintln!("    failed: {error}");
+    }
+    // Let sockets the scenario reset drain before the next server starts.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    outcome
+}
+
+async fn measure(peer: &Peer, paths: &Paths, sizes: &Sizes) -> PeerResults {
+    let _ = std::fs::remove_file(peer.log());
+    eprintln!("{} (stderr in {})", peer.name, peer.log().display());
+    let mut results = PeerResults {
+        peer: peer.clone(),
+        round_trips: Vec::new(),
+        churn: None,
+        heap: None,
+        broadcasts: Vec::new(),
+        slow_reader: None,
+        shutdown: None,
+    };
+    for &connections in &sizes.connections {
+        let what = format!("tools/call round trips, {connections} connections");
+        results.round_trips.push(
+            fresh(peer, paths, false, &what, |server| async move {
+                let outcome = round_trips::run(
+                    server.address,
+                    peer.speaks_mcp,
+                    connections,
+                    sizes.warmup,
+                    sizes.measure,
+                )
+                .await;
+                drop(server);
+                outcome
+            })
+            .await,
+        );
+    }
+    if !peer.speaks_mcp {
+        return results;
+    }
+    results.churn = Some(
+        fresh(peer, paths, false, "session churn", |server| async move {
+            let outcome = churn::run(
+                server.address,
+                sizes.churn_connections,
+                sizes.warmup,
+                sizes.measure,
+            )
+            .await;
+            drop(server);
+            outcome
+        })
+        .await,
+    );
+    results.heap = Some(
+        fresh(
+            peer,
+            paths,
+            true,
+            "live heap per session",
+            |mut server| async move { heap::run(&mut server, sizes.heap_sessions).await },
+        )
+        .await,
+    );
+    for &streams in &sizes.broadcast_streams {
+        let what = format!("broadcast to {streams} streams");
+        results.broadcasts.push(
+            fresh(peer, paths, false, &what, |server| async move {
+                let outcome = broadcast::run(server.address, streams, sizes.broadcast_limit).await;
+                drop(server);
+                outcome
+            })
+            .await,
+        );
+    }
+    results.slow_reader = Some(
+        fresh(
+            peer,
+            paths,
+            false,
+            "a slow reader among busy sessions",
+            |server| async move {
+                let outcome = slow_reader::run(
+                    server.address,
+                    sizes.busy_sessions,
+                    sizes.warmup,
+                    sizes.measure,
+                )
+                .await;
+                drop(server);
+                outcome
+            },
+        )
+        .await,
+    );
+    results.shutdown = Some(
+        fresh(
+            peer,
+            paths,
+            false,
+            "SIGTERM with open streams",
+            |server| async move {
+                shutdown::run(server, sizes.shutdown_streams, sizes.shutdown_limit).await
+            },
+        )
+        .await,
+    );
+    results
+}
+
+fn main() -> std::process::ExitCode {
+    let options = match parse() {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("mcpwire-bench: {message}\n{USAGE}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let machine = machine::Machine::read(&options.paths.node, &options.paths.python);
+    let peers: Vec<Peer> = peer::all(&options.paths, &machine.versions)
+        .into_iter()
+        .filter(|p| {
+            options
+                .only
+                .as_ref()
+                .is_none_or(|only| only.iter().any(|n| n == p.name))
+        })
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let started = std::time::Instant::now();
+    let results: Vec<PeerResults> = runtime.block_on(async {
+        let mut results = Vec::new();
+        for peer in &peers {
+            results.push(measure(peer, &options.paths, &options.sizes).await);
+        }
+        results
+    });
+    let report = report::Report {
+        machine: &machine,
+        sizes: &options.sizes,
+        results: &results,
+        command: &options.command,
+        server_cpu: options.paths.server_cpu,
+        duration: started.elapsed(),
+    };
+    let markdown = report.markdown();
+    println!("{markdown}");
+    // A peer's failure is one of its results; mcpwire's own is a failure of the run.
+    let ours_failed = results
+        .iter()
+        .filter(|r| r.peer.name == "mcpwire")
+        .any(|r| {
+            r.round_trips.iter().any(Result::is_err)
+                || r.broadcasts.iter().any(Result::is_err)
+                || [
+                    r.churn.as_ref().map(|o| o.as_ref().err()),
+                    r.heap.as_ref().map(|o| o.as_ref().err()),
+                    r.slow_reader.as_ref().map(|o| o.as_ref().err()),
+                    r.shutdown.as_ref().map(|o| o.as_ref().err()),
+                ]
+                .into_iter()
+                .any(|e| matches!(e, Some(Some(_))))
+        });
+    if options.write {
+        if let Err(error) = report.write(&options.repository) {
+            eprintln!("mcpwire-bench: writing the report: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
+    if ours_failed {
+        eprintln!("mcpwire-bench: a scenario failed against mcpwire");
+        return std::process::ExitCode::FAILURE;
+    }
+    std::process::ExitCode::SUCCESS
+}

@@ -1,0 +1,584 @@
+//! The run's figures as Markdown tables (each with its ratio to rmcp from the same run) and
+//! SVG charts, written into BENCHMARKS.md between markers.
+
+use std::fmt::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::machine::Machine;
+use crate::svg::{Series, grouped_bars};
+use crate::{Outcome, PeerResults, Sizes};
+
+pub const START: &str = "<!-- peers-bench:start -->";
+pub const END: &str = "<!-- peers-bench:end -->";
+const CHARTS: &str = "tests/bench/charts";
+
+pub struct Report<'a> {
+    pub machine: &'a Machine,
+    pub sizes: &'a Sizes,
+    pub results: &'a [PeerResults],
+    pub command: &'a str,
+    pub server_cpu: Option<usize>,
+    pub duration: Duration,
+}
+
+/// One colour per peer, in every chart.
+fn color(peer: &str) -> &'static str {
+    match peer {
+        "mcpwire" => "#d9480f",
+        "rmcp" => "#1c7ed6",
+        "typescript" => "#2f9e44",
+        "python" => "#7048e8",
+        _ => "#868e96",
+    }
+}
+
+fn ok<T>(outcome: Option<&Outcome<T>>) -> Option<&T> {
+    outcome.and_then(|o| o.as_ref().ok())
+}
+
+fn ratio(value: Option<f64>, reference: Option<f64>) -> String {
+    match (value, reference) {
+        (Some(v), Some(r)) if r > 0.0 => format!("{:.2}x", v / r),
+        _ => "–".into(),
+    }
+}
+
+fn micros(value: u64) -> String {
+    if value >= 10_000 {
+        format!("{:.1} ms", value as f64 / 1000.0)
+    } else {
+        format!("{value} µs")
+    }
+}
+
+fn kib(bytes: f64) -> String {
+    format!("{:.1} KiB", bytes / 1024.0)
+}
+
+/// The failure text of an outcome, shortened for a table cell.
+fn failure<T>(outcome: Option<&Outcome<T>>) -> String {
+    match outcome {
+        Some(Err(error)) => {
+            let short: String = error.chars().take(80).collect();
+            format!("failed: {}", short.replace('|', "/"))
+        }
+        _ => "–".into(),
+    }
+}
+
+impl Report<'_> {
+    fn rmcp(&self) -> Option<&PeerResults> {
+        self.results.iter().find(|r| r.peer.name == "rmcp")
+    }
+
+    fn round_trip(
+        results: &PeerResults,
+        connections: usize,
+    ) -> Option<&crate::scenario::round_trips::RoundTrips> {
+        results
+            .round_trips
+            .iter()
+            .filter_map(|o| o.as_ref().ok())
+            .find(|r| r.connections == connections)
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut md = String::new();
+        let m = self.machine;
+        let _ = writeln!(md, "{START}");
+        let _ = writeln!(md, "## Against the peers, over sockets\n");
+        let _ = writeln!(md, "```sh\n{}\n```\n", self.command);
+        let _ = writeln!(
+            md,
+            "One run of that command measured everything in this section, on {date}: {cpu}, {cpus} \
+             CPUs, {kernel}, {rustc}. It took {secs:.0} s. The load generator is `mcpwire-bench` \
+             (Rust, one tokio thread, keep-alive, `TCP_NODELAY`){pin}. Every server is started \
+             fresh for each scenario, on 127.0.0.1, with its SDK's defaults. Ratios divide a peer's \
+             figure by rmcp's from the same run; a run on a shared machine moves absolute figures \
+             by 10% or more, ratios less.\n",
+            date = m.date,
+            cpu = m.cpu,
+            cpus = m.cpus,
+            kernel = m.kernel,
+            rustc = m.versions.rustc,
+            secs = self.duration.as_secs_f64(),
+            pin = match self.server_cpu {
+                Some(cpu) => format!(
+                    "; the servers are pinned to CPU {cpu} with `taskset` and the generator to another"
+                ),
+                None => String::from("; the machine has one CPU, so nothing is pinned"),
+            },
+        );
+        let _ = writeln!(
+            md,
+            "| peer | what | live heap measured by |\n| --- | --- | --- |"
+        );
+        for r in self.results {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} |",
+                r.peer.name, r.peer.label, r.peer.heap_method
+            );
+        }
+        md.push('\n');
+        self.targets(&mut md);
+        self.round_trips_table(&mut md);
+        self.churn_table(&mut md);
+        self.heap_table(&mut md);
+        self.broadcast_table(&mut md);
+        self.slow_reader_table(&mut md);
+        self.shutdown_table(&mut md);
+        let _ = writeln!(md, "{END}");
+        md
+    }
+
+    fn targets(&self, md: &mut String) {
+        let Some(ours) = self.results.iter().find(|r| r.peer.name == "mcpwire") else {
+            return;
+        };
+        let rmcp = self.rmcp();
+        let verdict = |met: Option<bool>| match met {
+            Some(true) => "met",
+            Some(false) => "**missed**",
+            None => "not measured",
+        };
+        let _ = writeln!(md, "### DESIGN.md targets in this run\n");
+        let _ = writeln!(md, "| target | measured | |\n| --- | --- | --- |");
+        let heap = ok(ours.heap.as_ref());
+        let idle = heap.map(|h| h.idle_session);
+        let _ = writeln!(
+            md,
+            "| live heap per idle session <= 4 KB | {} | {} |",
+            idle.map_or("–".into(), kib),
+            verdict(idle.map(|b| b <= 4096.0))
+        );
+        let stream = heap.map(|h| h.session_with_stream);
+        let _ = writeln!(
+            md,
+            "| ... with an open GET stream <= 16 KB | {} | {} |",
+            stream.map_or("–".into(), kib),
+            verdict(stream.map(|b| b <= 16384.0))
+        );
+        let ours64 = Self::round_trip(ours, 64).map(|r| r.per_second);
+        let rmcp64 = rmcp
+            .and_then(|r| Self::round_trip(r, 64))
+            .map(|r| r.per_second);
+        let _ = writeln!(
+            md,
+            "| `tools/call` round trips/s at 64 connections >= 1.5x rmcp | {} | {} |",
+            ratio(ours64, rmcp64),
+            verdict(ours64.zip(rmcp64).map(|(a, b)| a >= 1.5 * b))
+        );
+        let churn = |r: &PeerResults| ok(r.churn.as_ref()).map(|c| c.sessions_per_second);
+        let (ours_churn, rmcp_churn) = (churn(ours), rmcp.and_then(churn));
+        let _ = writeln!(
+            md,
+            "| session churn >= 2x rmcp | {} | {} |",
+            ratio(ours_churn, rmcp_churn),
+            verdict(ours_churn.zip(rmcp_churn).map(|(a, b)| a >= 2.0 * b))
+        );
+        let big = ours
+            .broadcasts
+            .iter()
+            .filter_map(|o| o.as_ref().ok())
+            .find(|b| b.streams == 10_000);
+        let _ = writeln!(
+            md,
+            "| broadcast to 10,000 open streams, all delivered in < 50 ms | {} | {} |",
+            big.map_or("–".into(), |b| format!(
+                "{} of {} in {}",
+                b.delivered,
+                b.streams,
+                micros(b.all_micros)
+            )),
+            verdict(big.map(|b| b.delivered == b.streams && b.all_micros < 50_000))
+        );
+        md.push('\n');
+    }
+
+    fn round_trips_table(&self, md: &mut String) {
+        let _ = writeln!(
+            md,
+            "### `tools/call` round trips\n\nEach connection has its own session and sends its next \
+             `echo` call as soon as the answer is in; {:.1} s measured after {:.1} s of warm-up. \
+             Higher is better for round trips/s.\n",
+            self.sizes.measure.as_secs_f64(),
+            self.sizes.warmup.as_secs_f64()
+        );
+        let _ = writeln!(
+            md,
+            "| peer | connections | round trips/s | vs rmcp | p50 | p99 |\n| --- | ---: | ---: | ---: | ---: | ---: |"
+        );
+        for &connections in &self.sizes.connections {
+            let reference = self
+                .rmcp()
+                .and_then(|r| Self::round_trip(r, connections))
+                .map(|r| r.per_second);
+            for r in self.results {
+                match Self::round_trip(r, connections) {
+                    Some(rt) => {
+                        let _ = writeln!(
+                            md,
+                            "| {} | {connections} | {:.0} | {} | {} | {} |",
+                            r.peer.name,
+                            rt.per_second,
+                            ratio(Some(rt.per_second), reference),
+                            micros(u64::from(rt.p50_micros)),
+                            micros(u64::from(rt.p99_micros))
+                        );
+                    }
+                    None => {
+                        let position = self
+                            .sizes
+                            .connections
+                            .iter()
+                            .position(|&c| c == connections);
+                        let _ = writeln!(
+                            md,
+                            "| {} | {connections} | {} | | | |",
+                            r.peer.name,
+                            failure(position.and_then(|p| r.round_trips.get(p)))
+                        );
+                    }
+                }
+            }
+        }
+        let _ = writeln!(
+            md,
+            "\n![round trips per second](tests/bench/charts/throughput.svg)\n"
+        );
+    }
+
+    fn churn_table(&self, md: &mut String) {
+        let _ = writeln!(
+            md,
+            "### Session churn\n\nOn {} keep-alive connections at once: `initialize`, \
+             `notifications/initialized`, one `tools/call`, and no DELETE, again and again for \
+             {:.1} s. Latency is per whole session. Higher is better for sessions/s.\n",
+            self.sizes.churn_connections,
+            self.sizes.measure.as_secs_f64()
+        );
+        let _ = writeln!(
+            md,
+            "| peer | sessions/s | vs rmcp | p50 | p99 |\n| --- | ---: | ---: | ---: | ---: |"
+        );
+        let reference = self
+            .rmcp()
+            .and_then(|r| ok(r.churn.as_ref()))
+            .map(|c| c.sessions_per_second);
+        for r in self.results.iter().filter(|r| r.peer.speaks_mcp) {
+            match ok(r.churn.as_ref()) {
+                Some(c) => {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {:.0} | {} | {} | {} |",
+                        r.peer.name,
+                        c.sessions_per_second,
+                        ratio(Some(c.sessions_per_second), reference),
+                        micros(u64::from(c.p50_micros)),
+                        micros(u64::from(c.p99_micros))
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} | | | |",
+                        r.peer.name,
+                        failure(r.churn.as_ref())
+                    );
+                }
+            }
+        }
+        md.push('\n');
+    }
+
+    fn heap_table(&self, md: &mut String) {
+        let _ = writeln!(
+            md,
+            "### Live heap per idle session\n\n{} sessions initialize and go quiet, their \
+             connections closed; then each opens a GET stream on its own connection. The figure \
+             is the growth of the live heap divided by the number of sessions, after 16 warm-up \
+             sessions. Lower is better.\n",
+            self.sizes.heap_sessions
+        );
+        let _ = writeln!(
+            md,
+            "| peer | per idle session | vs rmcp | with an open GET stream | vs rmcp |\n| --- | ---: | ---: | ---: | ---: |"
+        );
+        let reference = self.rmcp().and_then(|r| ok(r.heap.as_ref()));
+        for r in self.results.iter().filter(|r| r.peer.speaks_mcp) {
+            match ok(r.heap.as_ref()) {
+                Some(h) => {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} | {} | {} | {} |",
+                        r.peer.name,
+                        kib(h.idle_session),
+                        ratio(Some(h.idle_session), reference.map(|h| h.idle_session)),
+                        kib(h.session_with_stream),
+                        ratio(
+                            Some(h.session_with_stream),
+                            reference.map(|h| h.session_with_stream)
+                        )
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} | | | |",
+                        r.peer.name,
+                        failure(r.heap.as_ref())
+                    );
+                }
+            }
+        }
+        let _ = writeln!(
+            md,
+            "\n![live heap per session](tests/bench/charts/memory.svg)\n"
+        );
+    }
+
+    fn broadcast_table(&self, md: &mut String) {
+        let _ = writeln!(
+            md,
+            "### Broadcast\n\nEvery session initializes, calls `echo` once (the peers register \
+             sessions for broadcasts there) and holds a GET stream on its own connection. A \
+             separate session then calls `broadcast`, which sends one \
+             `notifications/tools/list_changed` to every session. Times run from the call leaving \
+             the client; limit {} s. Lower is better.\n",
+            self.sizes.broadcast_limit.as_secs()
+        );
+        let _ = writeln!(
+            md,
+            "| peer | streams | delivered | call answered | half delivered | all delivered | vs rmcp |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+        );
+        for (i, &streams) in self.sizes.broadcast_streams.iter().enumerate() {
+            let find = |r: &PeerResults| r.broadcasts.get(i).and_then(|o| o.as_ref().ok()).cloned();
+            let reference = self
+                .rmcp()
+                .and_then(find)
+                .filter(|b| b.delivered == b.streams)
+                .map(|b| b.all_micros as f64);
+            for r in self.results.iter().filter(|r| r.peer.speaks_mcp) {
+                match find(r) {
+                    Some(b) => {
+                        let complete = b.delivered == b.streams;
+                        let _ = writeln!(
+                            md,
+                            "| {} | {streams} | {} | {} | {} | {} | {} |",
+                            r.peer.name,
+                            b.delivered,
+                            micros(b.call_micros),
+                            micros(b.p50_micros),
+                            if complete {
+                                micros(b.all_micros)
+                            } else {
+                                "not all".into()
+                            },
+                            if complete {
+                                ratio(Some(b.all_micros as f64), reference)
+                            } else {
+                                "–".into()
+                            }
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(
+                            md,
+                            "| {} | {streams} | {} | | | | |",
+                            r.peer.name,
+                            failure(r.broadcasts.get(i))
+                        );
+                    }
+                }
+            }
+        }
+        md.push('\n');
+    }
+
+    fn slow_reader_table(&self, md: &mut String) {
+        let _ = writeln!(
+            md,
+            "### A slow reader among busy sessions\n\n{} sessions run closed loops of `echo` calls \
+             ({:.1} s measured), first alone, then beside one more client that pipelines `echo` \
+             calls with a 64 KiB message and never reads an answer. *Slow calls taken* counts \
+             the calls the server read from that client before its writes blocked (at most \
+             2,000). Lower p99 is better.\n",
+            self.sizes.busy_sessions,
+            self.sizes.measure.as_secs_f64()
+        );
+        let _ = writeln!(
+            md,
+            "| peer | alone: round trips/s | p99 | beside the slow reader: round trips/s | p99 | p99 vs alone | slow calls taken |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+        );
+        for r in self.results.iter().filter(|r| r.peer.speaks_mcp) {
+            match ok(r.slow_reader.as_ref()) {
+                Some(s) => {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {:.0} | {} | {:.0} | {} | {} | {} |",
+                        r.peer.name,
+                        s.alone.per_second,
+                        micros(u64::from(s.alone.p99_micros)),
+                        s.beside_slow_reader.per_second,
+                        micros(u64::from(s.beside_slow_reader.p99_micros)),
+                        ratio(
+                            Some(f64::from(s.beside_slow_reader.p99_micros)),
+                            Some(f64::from(s.alone.p99_micros))
+                        ),
+                        s.slow_calls_sent
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} | | | | | |",
+                        r.peer.name,
+                        failure(r.slow_reader.as_ref())
+                    );
+                }
+            }
+        }
+        md.push('\n');
+    }
+
+    fn shutdown_table(&self, md: &mut String) {
+        let _ = writeln!(
+            md,
+            "### Shutdown with open streams\n\n{} sessions hold GET streams; then SIGTERM. A clean \
+             end is the chunked terminator, which a client can tell from a failure; a cut stream \
+             ends at the socket. A server still running {} s after the signal is killed.\n",
+            self.sizes.shutdown_streams,
+            self.sizes.shutdown_limit.as_secs()
+        );
+        let _ = writeln!(
+            md,
+            "| peer | time to exit | vs rmcp | clean ends | cut |\n| --- | ---: | ---: | ---: | ---: |"
+        );
+        let reference = self
+            .rmcp()
+            .and_then(|r| ok(r.shutdown.as_ref()))
+            .and_then(|s| s.exit_micros)
+            .map(|m| m as f64);
+        for r in self.results.iter().filter(|r| r.peer.speaks_mcp) {
+            match ok(r.shutdown.as_ref()) {
+                Some(s) => {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} | {} | {} | {} |",
+                        r.peer.name,
+                        s.exit_micros
+                            .map_or(format!("killed after {} s", s.limit.as_secs()), micros),
+                        ratio(s.exit_micros.map(|m| m as f64), reference),
+                        s.clean_ends,
+                        s.cut
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} | | | |",
+                        r.peer.name,
+                        failure(r.shutdown.as_ref())
+                    );
+                }
+            }
+        }
+        md.push('\n');
+    }
+
+    fn charts(&self) -> [(&'static str, String); 2] {
+        let groups: Vec<String> = self
+            .sizes
+            .connections
+            .iter()
+            .map(|c| format!("{c} connection{}", if *c == 1 { "" } else { "s" }))
+            .collect();
+        let throughput: Vec<Series> = self
+            .results
+            .iter()
+            .map(|r| Series {
+                name: r.peer.name.to_string(),
+                color: color(r.peer.name),
+                values: self
+                    .sizes
+                    .connections
+                    .iter()
+                    .map(|&c| Self::round_trip(r, c).map(|x| x.per_second))
+                    .collect(),
+            })
+            .collect();
+        let memory: Vec<Series> = self
+            .results
+            .iter()
+            .filter(|r| r.peer.speaks_mcp)
+            .map(|r| {
+                let heap = ok(r.heap.as_ref());
+                Series {
+                    name: r.peer.name.to_string(),
+                    color: color(r.peer.name),
+                    values: vec![
+                        heap.map(|h| h.idle_session / 1024.0),
+                        heap.map(|h| h.session_with_stream / 1024.0),
+                    ],
+                }
+            })
+            .collect();
+        [
+            (
+                "throughput.svg",
+                grouped_bars(
+                    "tools/call round trips per second",
+                    &format!(
+                        "{}, one server core, keep-alive; higher is better",
+                        self.machine.date
+                    ),
+                    &groups,
+                    &throughput,
+                ),
+            ),
+            (
+                "memory.svg",
+                grouped_bars(
+                    "Live heap per idle session (KiB)",
+                    &format!(
+                        "{}, {} sessions; lower is better",
+                        self.machine.date, self.sizes.heap_sessions
+                    ),
+                    &["connection closed".into(), "with an open GET stream".into()],
+                    &memory,
+                ),
+            ),
+        ]
+    }
+
+    /// Replaces the section between the markers in BENCHMARKS.md (appending it the first
+    /// time) and writes the charts.
+    pub fn write(&self, repository: &Path) -> std::io::Result<()> {
+        let charts = repository.join(CHARTS);
+        std::fs::create_dir_all(&charts)?;
+        for (name, svg) in self.charts() {
+            std::fs::write(charts.join(name), svg)?;
+        }
+        let path = repository.join("BENCHMARKS.md");
+        let existing = std::fs::read_to_string(&path)?;
+        let section = self.markdown();
+        let updated = match (existing.find(START), existing.find(END)) {
+            (Some(start), Some(end)) if start < end => {
+                format!(
+                    "{}{}{}",
+                    &existing[..start],
+                    section.trim_end(),
+                    &existing[end + END.len()..]
+                )
+            }
+            _ => format!(
+                "{}\n{}",
+                existing.trim_end_matches('\n').to_string() + "\n",
+                section
+            ),
+        };
+        std::fs::write(path, updated)
+    }
+}

@@ -1,0 +1,73 @@
+//! One `notifications/tools/list_changed` to every open stream: the time from the
+//! `broadcast` call leaving the client until the last stream has the notification.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::client::{Conn, contains};
+use crate::mcp::Requests;
+
+#[derive(Clone, Debug)]
+pub struct Broadcast {
+    pub streams: usize,
+    pub delivered: usize,
+    /// Until the broadcast call's own response arrived.
+    pub call_micros: u64,
+    /// Until half, and until every delivered stream, had the notification.
+    pub p50_micros: u64,
+    pub all_micros: u64,
+}
+
+/// Reads a stream until the notification, returning when it arrived and the connection.
+async fn await_notification(mut conn: Conn) -> (Option<Instant>, Conn) {
+    loop {
+        match conn.read_chunk().await {
+            Ok(Some(data)) if contains(&data, b"notifications/tools/list_changed") => {
+                return (Some(Instant::now()), conn);
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => return (None, conn),
+        }
+    }
+}
+
+pub async fn run(address: SocketAddr, streams: usize, limit: Duration) -> io::Result<Broadcast> {
+    let sessions = super::sessions_with_streams(address, streams, 128).await?;
+    let readers: Vec<_> = sessions
+        .into_iter()
+        .map(|(_, conn)| tokio::spawn(await_notification(conn)))
+        .collect();
+    let requests = Requests::new(address);
+    let mut control = Conn::connect(address).await?;
+    let session = requests.open_session(&mut control).await?;
+
+    let sent = Instant::now();
+    requests.call_broadcast(&mut control, &session).await?;
+    let call = sent.elapsed();
+    let deadline = sent + limit;
+    let mut arrivals = Vec::with_capacity(streams);
+    for mut reader in readers {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(remaining, &mut reader).await {
+            Ok(Ok((arrived, conn))) => {
+                if let Some(arrived) = arrived {
+                    arrivals.push(arrived.duration_since(sent));
+                }
+                conn.abort();
+            }
+            // Past the limit: not counted, and the reader goes with its connection.
+            _ => reader.abort(),
+        }
+    }
+    control.abort();
+    arrivals.sort();
+    let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    Ok(Broadcast {
+        streams,
+        delivered: arrivals.len(),
+        call_micros: micros(call),
+        p50_micros: arrivals.get(arrivals.len() / 2).copied().map_or(0, micros),
+        all_micros: arrivals.last().copied().map_or(0, micros),
+    })
+}
