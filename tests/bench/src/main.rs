@@ -32,13 +32,29 @@ struct Sizes {
     churn_connections: usize,
     heap_sessions: usize,
     broadcast_streams: Vec<usize>,
+    /// Only these scenarios (`--scenarios`); all when empty.
+    scenarios: Vec<String>,
     broadcast_limit: Duration,
     busy_sessions: usize,
     shutdown_streams: usize,
     shutdown_limit: Duration,
 }
 
+/// The scenarios' names for `--scenarios`.
+const SCENARIOS: [&str; 6] = [
+    "round-trips",
+    "churn",
+    "heap",
+    "broadcast",
+    "slow-reader",
+    "shutdown",
+];
+
 impl Sizes {
+    fn runs(&self, scenario: &str) -> bool {
+        self.scenarios.is_empty() || self.scenarios.iter().any(|s| s == scenario)
+    }
+
     fn full() -> Sizes {
         Sizes {
             connections: vec![1, 8, 64],
@@ -47,6 +63,7 @@ impl Sizes {
             churn_connections: 8,
             heap_sessions: 1_000,
             broadcast_streams: vec![1_000, 10_000],
+            scenarios: Vec::new(),
             broadcast_limit: Duration::from_secs(30),
             busy_sessions: 100,
             shutdown_streams: 100,
@@ -58,6 +75,7 @@ impl Sizes {
     fn quick() -> Sizes {
         Sizes {
             measure: Duration::from_millis(500),
+            scenarios: Vec::new(),
             warmup: Duration::from_millis(100),
             heap_sessions: 200,
             broadcast_streams: vec![100],
@@ -92,13 +110,15 @@ struct Options {
 }
 
 const USAGE: &str = "usage: mcpwire-bench --bin-dir DIR --peers-dir DIR --node NODE --python PYTHON \
---repository ROOT [--server-cpu N] [--peers a,b] [--quick] [--write] [--command TEXT]";
+--repository ROOT [--server-cpu N] [--peers a,b] [--scenarios a,b] [--quick] [--write] [--command TEXT]";
 
 fn parse() -> Result<Options, String> {
     let mut arguments = std::env::args().skip(1);
     let mut write = false;
     let mut sizes = Sizes::full();
     let mut only = None;
+    let mut scenarios = Vec::new();
+    let mut quick = false;
     let (mut bin_dir, mut peers_dir, mut node, mut python, mut repository) =
         (None, None, None, None, None);
     let mut server_cpu = None;
@@ -107,7 +127,19 @@ fn parse() -> Result<Options, String> {
         let mut value = || arguments.next().ok_or(format!("{argument} needs a value"));
         match argument.as_str() {
             "--write" => write = true,
-            "--quick" => sizes = Sizes::quick(),
+            "--quick" => {
+                quick = true;
+                sizes = Sizes::quick();
+            }
+            "--scenarios" => {
+                scenarios = value()?.split(',').map(String::from).collect::<Vec<_>>();
+                if let Some(unknown) = scenarios.iter().find(|s| !SCENARIOS.contains(&s.as_str())) {
+                    return Err(format!(
+                        "unknown scenario {unknown}; known: {}",
+                        SCENARIOS.join(",")
+                    ));
+                }
+            }
             "--peers" => only = Some(value()?.split(',').map(String::from).collect()),
             "--bin-dir" => bin_dir = Some(PathBuf::from(value()?)),
             "--peers-dir" => peers_dir = Some(PathBuf::from(value()?)),
@@ -120,6 +152,12 @@ fn parse() -> Result<Options, String> {
         }
     }
     // Servers run from the peers' directory, so every path is made absolute first.
+    if write && (quick || only.is_some() || !scenarios.is_empty()) {
+        return Err(
+            "--write records full runs only: leave out --quick, --peers and --scenarios".into(),
+        );
+    }
+    sizes.scenarios = scenarios;
     let need = |what: Option<PathBuf>, name: &str| {
         let path = what.ok_or(format!("{name} is required"))?;
         std::path::absolute(&path).map_err(|e| format!("{name} {}: {e}", path.display()))
@@ -176,7 +214,12 @@ async fn measure(peer: &Peer, paths: &Paths, sizes: &Sizes) -> PeerResults {
         slow_reader: None,
         shutdown: None,
     };
-    for &connections in &sizes.connections {
+    let round_trips = if sizes.runs("round-trips") && peer.serves("round-trips") {
+        &sizes.connections[..]
+    } else {
+        &[]
+    };
+    for &connections in round_trips {
         let what = format!("tools/call round trips, {connections} connections");
         results.round_trips.push(
             fresh(peer, paths, false, &what, |server| async move {
@@ -194,34 +237,40 @@ async fn measure(peer: &Peer, paths: &Paths, sizes: &Sizes) -> PeerResults {
             .await,
         );
     }
-    if !peer.speaks_mcp {
-        return results;
+    if sizes.runs("churn") && peer.serves("churn") {
+        results.churn = Some(
+            fresh(peer, paths, false, "session churn", |server| async move {
+                let outcome = churn::run(
+                    server.address,
+                    sizes.churn_connections,
+                    sizes.warmup,
+                    sizes.measure,
+                )
+                .await;
+                drop(server);
+                outcome
+            })
+            .await,
+        );
     }
-    results.churn = Some(
-        fresh(peer, paths, false, "session churn", |server| async move {
-            let outcome = churn::run(
-                server.address,
-                sizes.churn_connections,
-                sizes.warmup,
-                sizes.measure,
+    if sizes.runs("heap") && peer.serves("heap") {
+        results.heap = Some(
+            fresh(
+                peer,
+                paths,
+                true,
+                "live heap per session",
+                |mut server| async move { heap::run(&mut server, sizes.heap_sessions).await },
             )
-            .await;
-            drop(server);
-            outcome
-        })
-        .await,
-    );
-    results.heap = Some(
-        fresh(
-            peer,
-            paths,
-            true,
-            "live heap per session",
-            |mut server| async move { heap::run(&mut server, sizes.heap_sessions).await },
-        )
-        .await,
-    );
-    for &streams in &sizes.broadcast_streams {
+            .await,
+        );
+    }
+    let broadcasts = if sizes.runs("broadcast") && peer.serves("broadcast") {
+        &sizes.broadcast_streams[..]
+    } else {
+        &[]
+    };
+    for &streams in broadcasts {
         let what = format!("broadcast to {streams} streams");
         results.broadcasts.push(
             fresh(peer, paths, false, &what, |server| async move {
@@ -232,38 +281,42 @@ async fn measure(peer: &Peer, paths: &Paths, sizes: &Sizes) -> PeerResults {
             .await,
         );
     }
-    results.slow_reader = Some(
-        fresh(
-            peer,
-            paths,
-            false,
-            "a slow reader among busy sessions",
-            |server| async move {
-                let outcome = slow_reader::run(
-                    server.address,
-                    sizes.busy_sessions,
-                    sizes.warmup,
-                    sizes.measure,
-                )
-                .await;
-                drop(server);
-                outcome
-            },
-        )
-        .await,
-    );
-    results.shutdown = Some(
-        fresh(
-            peer,
-            paths,
-            false,
-            "SIGTERM with open streams",
-            |server| async move {
-                shutdown::run(server, sizes.shutdown_streams, sizes.shutdown_limit).await
-            },
-        )
-        .await,
-    );
+    if sizes.runs("slow-reader") && peer.serves("slow-reader") {
+        results.slow_reader = Some(
+            fresh(
+                peer,
+                paths,
+                false,
+                "a slow reader among busy sessions",
+                |server| async move {
+                    let outcome = slow_reader::run(
+                        server.address,
+                        sizes.busy_sessions,
+                        sizes.warmup,
+                        sizes.measure,
+                    )
+                    .await;
+                    drop(server);
+                    outcome
+                },
+            )
+            .await,
+        );
+    }
+    if sizes.runs("shutdown") && peer.serves("shutdown") {
+        results.shutdown = Some(
+            fresh(
+                peer,
+                paths,
+                false,
+                "SIGTERM with open streams",
+                |server| async move {
+                    shutdown::run(server, sizes.shutdown_streams, sizes.shutdown_limit).await
+                },
+            )
+            .await,
+        );
+    }
     results
 }
 

@@ -24,6 +24,12 @@ pub struct Peer {
 }
 
 impl Peer {
+    /// Whether the peer can run `scenario`: the bare server answers round trips, and writes
+    /// a fixed notification to every open GET stream, which is the floor for a broadcast.
+    pub fn serves(&self, scenario: &str) -> bool {
+        self.speaks_mcp || matches!(scenario, "round-trips" | "broadcast")
+    }
+
     /// Where the peer's stderr goes: SDKs log a line per cut stream at shutdown, which would
     /// drown the generator's progress.
     pub fn log(&self) -> PathBuf {
@@ -99,7 +105,8 @@ pub fn all(paths: &Paths, versions: &crate::machine::Versions) -> Vec<Peer> {
         },
         Peer {
             name: "bare",
-            label: "bare keep-alive HTTP/1.1 over httparse, fixed body (the ceiling)".into(),
+            label: "bare keep-alive HTTP/1.1 over httparse, fixed bodies, tokio (the ceiling)"
+                .into(),
             command: vec![bin("bench-peer-bare")],
             heap_arguments: vec![],
             speaks_mcp: false,
