@@ -10,6 +10,7 @@
 mod client;
 mod machine;
 mod mcp;
+mod median;
 mod peer;
 mod report;
 mod scenario;
@@ -32,6 +33,8 @@ struct Sizes {
     churn_connections: usize,
     heap_sessions: usize,
     broadcast_streams: Vec<usize>,
+    /// Runs of everything, peers taking turns; each figure is the median run's.
+    repeat: usize,
     /// Only these scenarios (`--scenarios`); all when empty.
     scenarios: Vec<String>,
     broadcast_limit: Duration,
@@ -58,11 +61,13 @@ impl Sizes {
     fn full() -> Sizes {
         Sizes {
             connections: vec![1, 8, 64],
-            warmup: Duration::from_millis(500),
+            // Long enough for V8 and the JIT-less runtimes alike to reach their steady state.
+            warmup: Duration::from_secs(1),
             measure: Duration::from_secs(3),
             churn_connections: 8,
             heap_sessions: 1_000,
             broadcast_streams: vec![1_000, 10_000],
+            repeat: 3,
             scenarios: Vec::new(),
             broadcast_limit: Duration::from_secs(30),
             busy_sessions: 100,
@@ -75,6 +80,7 @@ impl Sizes {
     fn quick() -> Sizes {
         Sizes {
             measure: Duration::from_millis(500),
+            repeat: 1,
             scenarios: Vec::new(),
             warmup: Duration::from_millis(100),
             heap_sessions: 200,
@@ -110,7 +116,7 @@ struct Options {
 }
 
 const USAGE: &str = "usage: mcpwire-bench --bin-dir DIR --peers-dir DIR --node NODE --python PYTHON \
---repository ROOT [--server-cpu N] [--peers a,b] [--scenarios a,b] [--quick] [--write] [--command TEXT]";
+--repository ROOT [--server-cpu N] [--peers a,b] [--scenarios a,b] [--repeat N] [--quick] [--write] [--command TEXT]";
 
 fn parse() -> Result<Options, String> {
     let mut arguments = std::env::args().skip(1);
@@ -119,6 +125,7 @@ fn parse() -> Result<Options, String> {
     let mut only = None;
     let mut scenarios = Vec::new();
     let mut quick = false;
+    let mut repeat: Option<usize> = None;
     let (mut bin_dir, mut peers_dir, mut node, mut python, mut repository) =
         (None, None, None, None, None);
     let mut server_cpu = None;
@@ -148,6 +155,7 @@ fn parse() -> Result<Options, String> {
             "--repository" => repository = Some(PathBuf::from(value()?)),
             "--server-cpu" => server_cpu = Some(value()?.parse().map_err(|_| "--server-cpu N")?),
             "--command" => command = value()?,
+            "--repeat" => repeat = Some(value()?.parse().map_err(|_| "--repeat N")?),
             _ => return Err(format!("unknown argument {argument}")),
         }
     }
@@ -158,6 +166,9 @@ fn parse() -> Result<Options, String> {
         );
     }
     sizes.scenarios = scenarios;
+    if let Some(repeat) = repeat {
+        sizes.repeat = repeat.max(1);
+    }
     let need = |what: Option<PathBuf>, name: &str| {
         let path = what.ok_or(format!("{name} is required"))?;
         std::path::absolute(&path).map_err(|e| format!("{name} {}: {e}", path.display()))
@@ -202,9 +213,17 @@ where
     outcome
 }
 
-async fn measure(peer: &Peer, paths: &Paths, sizes: &Sizes) -> PeerResults {
-    let _ = std::fs::remove_file(peer.log());
-    eprintln!("{} (stderr in {})", peer.name, peer.log().display());
+async fn measure(peer: &Peer, paths: &Paths, sizes: &Sizes, round: usize) -> PeerResults {
+    if round == 0 {
+        let _ = std::fs::remove_file(peer.log());
+    }
+    eprintln!(
+        "{}, run {} of {} (stderr in {})",
+        peer.name,
+        round + 1,
+        sizes.repeat,
+        peer.log().display()
+    );
     let mut results = PeerResults {
         peer: peer.clone(),
         round_trips: Vec::new(),
@@ -343,26 +362,19 @@ fn main() -> std::process::ExitCode {
         .build()
         .expect("a tokio runtime");
     let started = std::time::Instant::now();
-    let results: Vec<PeerResults> = runtime.block_on(async {
-        let mut results = Vec::new();
-        for peer in &peers {
-            results.push(measure(peer, &options.paths, &options.sizes).await);
+    let runs: Vec<Vec<PeerResults>> = runtime.block_on(async {
+        let mut runs: Vec<Vec<PeerResults>> = peers.iter().map(|_| Vec::new()).collect();
+        for round in 0..options.sizes.repeat {
+            for (peer, runs) in peers.iter().zip(&mut runs) {
+                runs.push(measure(peer, &options.paths, &options.sizes, round).await);
+            }
         }
-        results
+        runs
     });
-    let report = report::Report {
-        machine: &machine,
-        sizes: &options.sizes,
-        results: &results,
-        command: &options.command,
-        server_cpu: options.paths.server_cpu,
-        duration: started.elapsed(),
-    };
-    let markdown = report.markdown();
-    println!("{markdown}");
-    // A peer's failure is one of its results; mcpwire's own is a failure of the run.
-    let ours_failed = results
+    // A peer's failure is one of its results; mcpwire's own, in any run, fails the run.
+    let ours_failed = runs
         .iter()
+        .flatten()
         .filter(|r| r.peer.name == "mcpwire")
         .any(|r| {
             r.round_trips.iter().any(Result::is_err)
@@ -376,6 +388,17 @@ fn main() -> std::process::ExitCode {
                 .into_iter()
                 .any(|e| matches!(e, Some(Some(_))))
         });
+    let results: Vec<PeerResults> = runs.iter().map(|r| median::combine(r)).collect();
+    let report = report::Report {
+        machine: &machine,
+        sizes: &options.sizes,
+        results: &results,
+        command: &options.command,
+        server_cpu: options.paths.server_cpu,
+        duration: started.elapsed(),
+    };
+    let markdown = report.markdown();
+    println!("{markdown}");
     if options.write {
         if let Err(error) = report.write(&options.repository) {
             eprintln!("mcpwire-bench: writing the report: {error}");

@@ -95,8 +95,11 @@ impl Report<'_> {
              CPUs, {kernel}, {rustc}. It took {secs:.0} s. The load generator is `mcpwire-bench` \
              (Rust, one tokio thread, keep-alive, `TCP_NODELAY`){pin}. Every server is started \
              fresh for each scenario, on 127.0.0.1, with its SDK's defaults. Ratios divide a peer's \
-             figure by rmcp's from the same run; a run on a shared machine moves absolute figures \
-             by 10% or more, ratios less.\n",
+             figure by rmcp's from the same run. Every scenario ran {repeat} time{s}, the peers \
+             taking turns, and each figure is from the run with the median of the scenario's \
+             main figure: on this shared machine one run moves absolute figures by 20% or more.\n",
+            repeat = self.sizes.repeat,
+            s = if self.sizes.repeat == 1 { "" } else { "s" },
             date = m.date,
             cpu = m.cpu,
             cpus = m.cpus,
@@ -430,7 +433,7 @@ impl Report<'_> {
         let _ = writeln!(
             md,
             "### A slow reader among busy sessions\n\n{} sessions run closed loops of `echo` calls \
-             ({:.1} s measured), first alone, then beside one more client that pipelines `echo` \
+             ({:.1} s measured), first alone (after an unmeasured pass of the same), then beside one more client that pipelines `echo` \
              calls with a 64 KiB message and never reads an answer. *Slow calls taken* counts \
              the calls the server read from that client before its writes blocked (at most \
              2,000). Lower p99 is better.\n",
