@@ -43,7 +43,7 @@ impl Engine {
             match timer {
                 ConnTimer::RequestRead => {
                     self.counters.request_read_timeouts += 1;
-                    self.remove_conn(conn, true);
+                    self.request_read_timeout(conn);
                 }
                 ConnTimer::Idle => {
                     self.counters.idle_connections_closed += 1;

@@ -518,6 +518,34 @@ impl Engine {
         }
     }
 
+    /// A request that did not arrive within `timeouts.request_read` (a slowloris, or a client
+    /// that stalled mid-body) is answered 408 with a JSON-RPC error and the connection closes
+    /// once that is written; the write deadline bounds a client that does not read either. An
+    /// application path that did not answer in time has its exchange open: that connection
+    /// just closes.
+    pub(super) fn request_read_timeout(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if c.exchange.is_none() {
+            let body = crate::jsonrpc::error_body(
+                None,
+                crate::jsonrpc::ErrorCode::SERVER_ERROR,
+                "Request Timeout: the request did not arrive in time",
+            );
+            c.codec.refuse(
+                &ResponseHead::new(408, &[("content-type", "application/json")]),
+                &body,
+            );
+            // Refused: the answer is queued and the codec closes once it is written.
+            if c.codec.queued_bytes() > 0 {
+                self.touch_conn(conn);
+                return;
+            }
+        }
+        self.remove_conn(conn, true);
+    }
+
     // ---- Internals: writing responses ----
 
     /// A complete response with a body of known length. Ends the exchange.

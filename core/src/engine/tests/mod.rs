@@ -903,11 +903,19 @@ fn slowloris_heads_and_idle_keepalive_connections_are_closed() {
         h.send(slow, b"X-Drip: 1\r\n");
     }
     assert!(!h.closed.contains(&slow));
+    assert!(
+        h.peek_response(slow).is_none(),
+        "no answer before the deadline"
+    );
     h.advance(1_000);
     assert!(
         h.closed.contains(&slow),
         "the whole request must arrive within 30 s, however it drips"
     );
+    let refused = h.take_response(slow).expect("a 408 before the close");
+    assert_eq!(refused.status, 408);
+    assert_eq!(refused.header("connection"), Some("close"));
+    assert_eq!(refused.json()["error"]["code"], -32000);
     assert!(!h.closed.contains(&idle));
     h.advance(90_000);
     assert!(
