@@ -101,6 +101,8 @@ enum ListKind {
 struct ListChanged {
     /// The list that changed.
     list: ListKind,
+    /// How many times to send it (1 by default; at most 1,000,000).
+    times: Option<u32>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -170,12 +172,15 @@ fn demo_tools(builder: mcpwire_smol::AppBuilder) -> mcpwire_smol::AppBuilder {
         .tool(
             Tool::new("announce_list_changed", |args: ListChanged, cx: Context| async move {
                 let server = cx.server();
-                let sessions = match args.list {
-                    ListKind::Tools => server.tools_list_changed().await,
-                    ListKind::Resources => server.resources_list_changed().await,
-                    ListKind::Prompts => server.prompts_list_changed().await,
+                let mut sessions = 0;
+                for _ in 0..args.times.unwrap_or(1).min(1_000_000) {
+                    sessions = match args.list {
+                        ListKind::Tools => server.tools_list_changed().await,
+                        ListKind::Resources => server.resources_list_changed().await,
+                        ListKind::Prompts => server.prompts_list_changed().await,
+                    }
+                    .map_err(|e| Error::tool(e.to_string()))?;
                 }
-                .map_err(|e| Error::tool(e.to_string()))?;
                 Ok(ToolResult::text(format!("{sessions} sessions notified")))
             })
             .description("Tells every session that a list changed, as a server whose tools, resources or prompts change would"),
