@@ -17,17 +17,59 @@
 #[derive(Debug, Clone)]
 pub struct Rng {
     state: u64,
+    /// Choices read from bytes instead ([`Rng::from_bytes`]), and how far they are read.
+    script: Option<(Vec<u8>, usize)>,
 }
 
 impl Rng {
     /// A generator for `seed`.
     #[must_use]
     pub fn new(seed: u64) -> Self {
-        Rng { state: seed }
+        Rng {
+            state: seed,
+            script: None,
+        }
+    }
+
+    /// A generator whose every choice is read from `bytes`, as few bytes as the choice needs,
+    /// then zeros once they run out: a coverage-guided fuzzer steers the whole run by mutating
+    /// them, and the same bytes reproduce it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mcpwire_sim::Rng;
+    ///
+    /// let mut rng = Rng::from_bytes(&[3, 1, 0]);
+    /// assert_eq!(rng.below(10), 3);
+    /// assert_eq!(rng.below(2), 1);
+    /// assert_eq!(rng.below(1000), 0);
+    /// assert_eq!(rng.below(10), 0);
+    /// ```
+    #[must_use]
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        Rng {
+            state: 0,
+            script: Some((bytes.to_vec(), 0)),
+        }
+    }
+
+    /// The next `count` scripted bytes as a little-endian number, zeros past the end.
+    fn read(bytes: &[u8], at: &mut usize, count: usize) -> u64 {
+        let mut value = 0u64;
+        for i in 0..count {
+            let byte = bytes.get(*at).copied().unwrap_or(0);
+            *at = (*at + 1).min(bytes.len());
+            value |= u64::from(byte) << (8 * i);
+        }
+        value
     }
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
+        if let Some((bytes, at)) = &mut self.script {
+            return Self::read(bytes, at, 8);
+        }
         self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.state;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -37,7 +79,15 @@ impl Rng {
 
     /// A number in `0..n` (0 when `n` is 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next_u64() % n }
+        if n == 0 {
+            return 0;
+        }
+        if let Some((bytes, at)) = &mut self.script {
+            // Only the bytes the range needs, so that each byte of a fuzz input is one choice.
+            let needed = (64 - (n - 1).leading_zeros()).div_ceil(8).max(1) as usize;
+            return Self::read(bytes, at, needed) % n;
+        }
+        self.next_u64() % n
     }
 
     /// An index into a collection of `len` items.

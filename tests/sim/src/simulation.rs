@@ -29,6 +29,9 @@ pub struct SimConfig {
     pub heap: Option<fn() -> usize>,
     /// Known leaks to re-introduce into the engine (all off by default).
     pub faults: mcpwire_core::engine::Faults,
+    /// Read every choice from these bytes instead of the seed ([`Rng::from_bytes`]): how a
+    /// fuzzer drives the simulator.
+    pub script: Option<Vec<u8>>,
 }
 
 impl SimConfig {
@@ -43,6 +46,7 @@ impl SimConfig {
             trace: false,
             heap: None,
             faults: mcpwire_core::engine::Faults::default(),
+            script: None,
         }
     }
 }
@@ -220,7 +224,10 @@ impl Simulation {
     /// A run for `config`, with its action weights drawn from the seed.
     #[must_use]
     pub fn new(config: SimConfig) -> Simulation {
-        let mut rng = Rng::new(config.seed);
+        let mut rng = match &config.script {
+            Some(bytes) => Rng::from_bytes(bytes),
+            None => Rng::new(config.seed),
+        };
         let mut weights = [0u32; KINDS.len()];
         for (i, kind) in KINDS.iter().enumerate() {
             // Swarm testing: each kind is on for a seed with probability 3/4, at a weight of
