@@ -180,6 +180,12 @@ export interface McpHandlerOptions {
   allowedOrigins?: string[];
   /** Accepted `Host` values (default: loopback names). */
   allowedHosts?: string[];
+  /**
+   * A request header each session is bound to, such as `authorization`: its value at
+   * `initialize` is kept, and a request for the session with another value (or none) gets
+   * 404 as if the session did not exist. Off by default.
+   */
+  sessionBinding?: string;
   timeouts?: TimeoutOptions;
   limits?: LimitOptions;
   /** Where the .wasm comes from, if not beside this module (a URL, bytes, or a compiled module). */

@@ -85,6 +85,7 @@ class Handler {
       responseMode: options.responseMode,
       allowedOrigins: options.allowedOrigins,
       allowedHosts: options.allowedHosts,
+      sessionBinding: options.sessionBinding,
       timeouts: options.timeouts,
       limits: options.limits,
     };

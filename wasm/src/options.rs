@@ -21,6 +21,8 @@ pub(crate) struct Options {
     response_mode: Option<Mode>,
     allowed_origins: Option<Vec<String>>,
     allowed_hosts: Option<Vec<String>>,
+    /// A request header each session is bound to (`Config::session_binding`).
+    session_binding: Option<String>,
     #[serde(default)]
     timeouts: TimeoutOptions,
     #[serde(default)]
@@ -124,6 +126,9 @@ impl Options {
         );
         set(&mut config.allowed_origins, self.allowed_origins);
         set(&mut config.allowed_hosts, self.allowed_hosts);
+        if let Some(header) = self.session_binding {
+            config.session_binding = Some(header.to_ascii_lowercase());
+        }
 
         let t = self.timeouts;
         let timeouts = &mut config.timeouts;

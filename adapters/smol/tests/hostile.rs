@@ -402,3 +402,53 @@ fn a_client_that_never_reads_during_100_000_broadcasts_is_cut_and_the_server_ser
     healthy(&server);
     server.wait_for_baseline(&baseline, SETTLE);
 }
+
+#[test]
+fn a_stolen_session_id_without_its_credential_is_not_found() {
+    let server = Server::start(&["--bind-session-to", "Authorization"]);
+    let baseline = server.baseline();
+    let with = |session: Option<&str>, credential: &str, body: &Value| {
+        let mut headers = vec![
+            JSON_HEADERS[0],
+            JSON_HEADERS[1],
+            ("MCP-Protocol-Version", "2025-11-25"),
+            ("Authorization", credential),
+        ];
+        if let Some(session) = session {
+            headers.push(("Mcp-Session-Id", session));
+        }
+        request("POST", "/mcp", &headers, &body.to_string())
+    };
+    let initialize = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+        "protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"a","version":"1"}}});
+    let mut conn = Conn::open(server.addr);
+    conn.send(&with(None, "Bearer alice", &initialize));
+    let id = conn
+        .response()
+        .header("mcp-session-id")
+        .unwrap()
+        .to_string();
+    let ping = json!({"jsonrpc":"2.0","id":1,"method":"ping"});
+    let (status, _, _) = answer(&server, &with(Some(&id), "Bearer alice", &ping));
+    assert_eq!(status, 200, "the owner");
+    rejected(
+        &server,
+        "the same session id with another credential",
+        &with(Some(&id), "Bearer mallory", &ping),
+        404,
+        -32001,
+    );
+    let delete = request(
+        "DELETE",
+        "/mcp",
+        &[
+            ("Mcp-Session-Id", id.as_str()),
+            ("Authorization", "Bearer alice"),
+        ],
+        "",
+    );
+    let (status, _, _) = answer(&server, &delete);
+    assert_eq!(status, 200, "the owner ends it");
+    drop(conn);
+    server.wait_for_baseline(&baseline, SETTLE);
+}

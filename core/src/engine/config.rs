@@ -46,6 +46,12 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// `Host` values accepted (`host` for any port, or `host:port`).
     pub allowed_hosts: Vec<String>,
+    /// A request header a session is bound to, such as `authorization`: its value at
+    /// `initialize` (or the legacy GET) is kept with the session, and a request for the session
+    /// that carries another value, or none, is answered 404 as if the session did not exist. A
+    /// stolen session id is then useless without the credential it was created with. `None`
+    /// (the default) binds nothing.
+    pub session_binding: Option<String>,
     /// Paths the application answers itself, such as `/metrics` or `/healthz`. A request for
     /// one (after the `Host` and `Origin` checks) becomes [`Event::HttpRequest`], answered with
     /// [`Engine::respond_http`] within `timeouts.request_read` or its connection closes.
@@ -196,6 +202,7 @@ impl Config {
                 "https://[::1]:*".into(),
             ],
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
+            session_binding: None,
             application_paths: Vec::new(),
             timeouts: Timeouts::default(),
             limits: Limits::default(),

@@ -2,6 +2,7 @@
 //! map of the engine; every index that mentions it is cleared in the transition that ends it
 //! (see `lifecycle.rs`), and `check_invariants` proves it.
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -195,6 +196,8 @@ pub(crate) struct Stream {
 pub(crate) struct Session {
     /// The `Mcp-Session-Id`: a secret.
     pub(crate) wire_id: String,
+    /// The value of `Config::session_binding`'s header when the session was created.
+    pub(crate) binding: Option<Box<[u8]>>,
     pub(crate) legacy: bool,
     pub(crate) protocol: ProtocolVersion,
     /// `initialize` was answered.
@@ -225,7 +228,7 @@ pub(crate) struct Inflight {
     pub(crate) request_id: RequestId,
     pub(crate) stream: StreamId,
     /// `params._meta.progressToken`, as raw JSON.
-    pub(crate) progress_token: Option<alloc::boxed::Box<RawValue>>,
+    pub(crate) progress_token: Option<Box<RawValue>>,
     pub(crate) last_progress: Option<f64>,
     pub(crate) timers: TimerTable<InflightTimer, 1>,
 }

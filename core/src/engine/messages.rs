@@ -82,7 +82,7 @@ struct CancelledParams<'a> {
 
 impl Engine {
     /// Creates a session with a fresh wire id.
-    pub(super) fn open_session(&mut self, legacy: bool) -> SessionKey {
+    pub(super) fn open_session(&mut self, legacy: bool, binding: Option<Box<[u8]>>) -> SessionKey {
         let now = self.now();
         let key = SessionKey(self.ids.next());
         let mut raw = [0u8; 16];
@@ -90,6 +90,7 @@ impl Engine {
         let wire_id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
         let mut session = Session {
             wire_id: wire_id.clone(),
+            binding,
             legacy,
             protocol: if legacy {
                 ProtocolVersion::V2024_11_05

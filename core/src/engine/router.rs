@@ -4,6 +4,7 @@
 //! Status codes and messages follow the official TypeScript SDK, so that clients written
 //! against it see what they expect.
 
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
@@ -179,7 +180,14 @@ impl Engine {
             return None;
         };
         match self.session_by_wire_id.get(wire_id.trim()) {
-            Some(&key) if self.sessions.get(&key).is_some_and(|s| !s.legacy) => Some(key),
+            Some(&key)
+                if self
+                    .sessions
+                    .get(&key)
+                    .is_some_and(|s| !s.legacy && self.binding_holds(s, request)) =>
+            {
+                Some(key)
+            }
             _ => {
                 self.reject_request(
                     exchange,
@@ -190,6 +198,30 @@ impl Engine {
                 );
                 None
             }
+        }
+    }
+
+    /// The value of the session-binding header in `request`, when sessions are bound.
+    fn binding_of(&self, request: &Request) -> Option<Box<[u8]>> {
+        let name = self.config.session_binding.as_deref()?;
+        request.header(name).map(Box::from)
+    }
+
+    /// Whether `request` carries the credential `session` was created with (always, when
+    /// sessions are not bound). Compared in time independent of where the values differ.
+    fn binding_holds(&self, session: &super::entities::Session, request: &Request) -> bool {
+        if self.config.session_binding.is_none() {
+            return true;
+        }
+        match (
+            session.binding.as_deref(),
+            self.binding_of(request).as_deref(),
+        ) {
+            (None, None) => true,
+            (Some(kept), Some(sent)) if kept.len() == sent.len() => {
+                kept.iter().zip(sent).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+            }
+            _ => false,
         }
     }
 
@@ -255,7 +287,8 @@ impl Engine {
             };
             // The version is negotiated in the body; the header is not checked here (as the
             // TypeScript SDK does not), since a client may send its preferred version there.
-            return self.initialize(exchange, init);
+            let binding = self.binding_of(request);
+            return self.initialize(exchange, init, binding);
         }
         let id = single_request_id(&messages, batch);
         let Ok(header_version) = self.version_header(exchange, request, id.as_ref()) else {
@@ -308,7 +341,12 @@ impl Engine {
         }
     }
 
-    fn initialize(&mut self, exchange: ExchangeId, init: jsonrpc::Request) {
+    fn initialize(
+        &mut self,
+        exchange: ExchangeId,
+        init: jsonrpc::Request,
+        binding: Option<Box<[u8]>>,
+    ) {
         let id = Some(&init.id);
         if self.shutdown_deadline.is_some() {
             return self.unavailable(exchange, id, "shutting down");
@@ -321,7 +359,7 @@ impl Engine {
             return self.unavailable(exchange, id, "the application is not keeping up");
         }
         let version = super::messages::negotiate(init.params.as_deref());
-        let session = self.open_session(false);
+        let session = self.open_session(false, binding);
         self.deliver(
             session,
             vec![Ok(Message::Request(init))],
@@ -408,7 +446,8 @@ impl Engine {
             self.counters.sessions_refused += 1;
             return self.unavailable(exchange, None, "too many sessions");
         }
-        let session = self.open_session(true);
+        let binding = self.binding_of(request);
+        let session = self.open_session(true, binding);
         let stream = self.new_stream(
             session,
             StreamKind::Legacy,
@@ -446,7 +485,11 @@ impl Engine {
     fn legacy_post(&mut self, exchange: ExchangeId, request: &Request) {
         let key = http_rules::query_param(request, "sessionId")
             .and_then(|id| self.session_by_wire_id.get(id).copied())
-            .filter(|key| self.sessions.get(key).is_some_and(|s| s.legacy));
+            .filter(|key| {
+                self.sessions
+                    .get(key)
+                    .is_some_and(|s| s.legacy && self.binding_holds(s, request))
+            });
         let Some(session) = key else {
             return self.reject(
                 exchange,

@@ -4,6 +4,7 @@ mod application_paths;
 mod harness;
 mod leaks;
 mod review;
+mod session_binding;
 mod stream_close;
 
 use alloc::borrow::ToOwned;

@@ -15,6 +15,7 @@ pub struct Options {
     pub connection_idle: Option<Duration>,
     pub max_sessions: Option<usize>,
     pub allowed_origins: Vec<String>,
+    pub bind_session_to: Option<String>,
     pub metrics: bool,
     pub grace: Duration,
 }
@@ -36,6 +37,8 @@ Options:
                            close the session [default: off]
   --max-sessions N         Live sessions at most [default: 10000]
   --allowed-origin ORIGIN  Accept this Origin too (repeatable; loopback is always accepted)
+  --bind-session-to HEADER Bind each session to this request header's value at initialize,
+                           such as authorization: another value gets 404 [default: off]
   --grace SECS             Shutdown grace period for calls in flight [default: 10]
   --metrics                Serve GET /metrics (Prometheus text format)
   -h, --help               Print this help
@@ -78,6 +81,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
         heartbeat: None,
         connection_idle: None,
         max_sessions: None,
+        bind_session_to: None,
         allowed_origins: Vec::new(),
         metrics: false,
         grace: Duration::from_secs(10),
@@ -128,6 +132,9 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
                 );
             }
             Long("allowed-origin") => options.allowed_origins.push(text(&mut parser)?),
+            Long("bind-session-to") => {
+                options.bind_session_to = Some(text(&mut parser)?.to_ascii_lowercase());
+            }
             Long("metrics") => options.metrics = true,
             Short('h') | Long("help") => return Ok(Action::Help),
             Short('V') | Long("version") => return Ok(Action::Version),
@@ -177,6 +184,8 @@ mod tests {
             "https://a.example",
             "--allowed-origin",
             "https://b.example",
+            "--bind-session-to",
+            "Authorization",
             "--metrics",
         ])) else {
             panic!("parses");
@@ -190,6 +199,7 @@ mod tests {
         assert_eq!(o.connection_idle, Some(Duration::from_secs(8)));
         assert_eq!(o.max_sessions, Some(7));
         assert_eq!(o.allowed_origins.len(), 2);
+        assert_eq!(o.bind_session_to.as_deref(), Some("authorization"));
         assert!(o.metrics);
     }
 

@@ -73,6 +73,7 @@ fn main() -> ExitCode {
             config
                 .allowed_origins
                 .extend(options.allowed_origins.iter().cloned());
+            config.session_binding = options.bind_session_to.clone();
         });
 
     let result = smol::block_on(async {
