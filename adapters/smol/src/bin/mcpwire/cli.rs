@@ -48,7 +48,7 @@ Logs go to stderr; set RUST_LOG=debug for more.";
 
 /// What to do.
 pub enum Action {
-    Serve(Options),
+    Serve(Box<Options>),
     Help,
     Version,
 }
@@ -141,7 +141,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
             other => return Err(other.unexpected().to_string()),
         }
     }
-    Ok(Action::Serve(options))
+    Ok(Action::Serve(Box::new(options)))
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ fn log_level() -> tracing::Level {
 
 fn main() -> ExitCode {
     let options = match cli::parse(std::env::args_os().skip(1)) {
-        Ok(cli::Action::Serve(options)) => options,
+        Ok(cli::Action::Serve(options)) => *options,
         Ok(cli::Action::Help) => {
             println!("{}", cli::USAGE);
             return ExitCode::SUCCESS;
