@@ -118,6 +118,9 @@ fn slowloris_headers_are_cut_at_the_read_timeout() {
     }
     assert!(cut, "a trickling request outlived the read timeout");
     for conn in &mut silent {
+        let refused = conn.response();
+        assert_eq!(refused.status, 408, "a silent partial request is answered");
+        assert_eq!(refused.json()["error"]["code"], -32000);
         assert!(
             conn.is_closed_by_peer(),
             "the server closes a silent partial request"
