@@ -210,13 +210,11 @@ impl Engine {
     /// Whether `request` carries the credential `session` was created with (always, when
     /// sessions are not bound). Compared in time independent of where the values differ.
     fn binding_holds(&self, session: &super::entities::Session, request: &Request) -> bool {
-        if self.config.session_binding.is_none() {
+        let Some(name) = self.config.session_binding.as_deref() else {
             return true;
-        }
-        match (
-            session.binding.as_deref(),
-            self.binding_of(request).as_deref(),
-        ) {
+        };
+        // Borrowed, not copied: this runs for every request of a bound session.
+        match (session.binding.as_deref(), request.header(name)) {
             (None, None) => true,
             (Some(kept), Some(sent)) if kept.len() == sent.len() => {
                 kept.iter().zip(sent).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
