@@ -17,7 +17,6 @@ mod scenario;
 mod stats;
 mod svg;
 
-use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -189,22 +188,19 @@ fn parse() -> Result<Options, String> {
     })
 }
 
-/// Runs `scenario` against a fresh server, keeping a failure as the outcome.
-async fn fresh<T, F, Fut>(
+/// Runs `scenario` against a fresh server, keeping a failure as the outcome. The server is
+/// stopped when the scenario is done with it.
+async fn fresh<T>(
     peer: &Peer,
     paths: &Paths,
     heap: bool,
     what: &str,
-    scenario: F,
-) -> Outcome<T>
-where
-    F: FnOnce(Server) -> Fut,
-    Fut: Future<Output = std::io::Result<T>>,
-{
+    scenario: impl AsyncFnOnce(&mut Server) -> std::io::Result<T>,
+) -> Outcome<T> {
     eprintln!("  {what}");
-    // The scenario owns the server: it is stopped when the scenario is done with it.
-    let server = Server::start(peer, paths, heap).map_err(|e| e.to_string())?;
-    let outcome = scenario(server).await.map_err(|e| e.to_string());
+    let mut server = Server::start(peer, paths, heap).map_err(|e| e.to_string())?;
+    let outcome = scenario(&mut server).await.map_err(|e| e.to_string());
+    drop(server);
     if let Err(error) = &outcome {
         eprintln!("    failed: {error}");
     }
@@ -224,6 +220,7 @@ async fn measure(peer: &Peer, paths: &Paths, sizes: &Sizes, round: usize) -> Pee
         sizes.repeat,
         peer.log().display()
     );
+    let runs = |scenario: &str| sizes.runs(scenario) && peer.serves(scenario);
     let mut results = PeerResults {
         peer: peer.clone(),
         round_trips: Vec::new(),
@@ -233,108 +230,57 @@ async fn measure(peer: &Peer, paths: &Paths, sizes: &Sizes, round: usize) -> Pee
         slow_reader: None,
         shutdown: None,
     };
-    let round_trips = if sizes.runs("round-trips") && peer.serves("round-trips") {
-        &sizes.connections[..]
-    } else {
-        &[]
-    };
-    for &connections in round_trips {
+    for &connections in sizes.connections.iter().filter(|_| runs("round-trips")) {
         let what = format!("tools/call round trips, {connections} connections");
-        results.round_trips.push(
-            fresh(peer, paths, false, &what, |server| async move {
-                let outcome = round_trips::run(
-                    server.address,
-                    peer.speaks_mcp,
-                    connections,
-                    sizes.warmup,
-                    sizes.measure,
-                )
-                .await;
-                drop(server);
-                outcome
-            })
-            .await,
-        );
-    }
-    if sizes.runs("churn") && peer.serves("churn") {
-        results.churn = Some(
-            fresh(peer, paths, false, "session churn", |server| async move {
-                let outcome = churn::run(
-                    server.address,
-                    sizes.churn_connections,
-                    sizes.warmup,
-                    sizes.measure,
-                )
-                .await;
-                drop(server);
-                outcome
-            })
-            .await,
-        );
-    }
-    if sizes.runs("heap") && peer.serves("heap") {
-        results.heap = Some(
-            fresh(
-                peer,
-                paths,
-                true,
-                "live heap per session",
-                |mut server| async move { heap::run(&mut server, sizes.heap_sessions).await },
+        let scenario = async |server: &mut Server| {
+            let (warmup, measure) = (sizes.warmup, sizes.measure);
+            round_trips::run(
+                server.address,
+                peer.speaks_mcp,
+                connections,
+                warmup,
+                measure,
             )
-            .await,
-        );
+            .await
+        };
+        results
+            .round_trips
+            .push(fresh(peer, paths, false, &what, scenario).await);
     }
-    let broadcasts = if sizes.runs("broadcast") && peer.serves("broadcast") {
-        &sizes.broadcast_streams[..]
-    } else {
-        &[]
-    };
-    for &streams in broadcasts {
+    if runs("churn") {
+        let scenario = async |server: &mut Server| {
+            let connections = sizes.churn_connections;
+            churn::run(server.address, connections, sizes.warmup, sizes.measure).await
+        };
+        results.churn = Some(fresh(peer, paths, false, "session churn", scenario).await);
+    }
+    if runs("heap") {
+        let scenario = async |server: &mut Server| heap::run(server, sizes.heap_sessions).await;
+        results.heap = Some(fresh(peer, paths, true, "live heap per session", scenario).await);
+    }
+    for &streams in sizes.broadcast_streams.iter().filter(|_| runs("broadcast")) {
         let what = format!("broadcast to {streams} streams");
-        results.broadcasts.push(
-            fresh(peer, paths, false, &what, |server| async move {
-                let outcome = broadcast::run(server.address, streams, sizes.broadcast_limit).await;
-                drop(server);
-                outcome
-            })
-            .await,
-        );
+        let scenario = async |server: &mut Server| {
+            broadcast::run(server.address, streams, sizes.broadcast_limit).await
+        };
+        results
+            .broadcasts
+            .push(fresh(peer, paths, false, &what, scenario).await);
     }
-    if sizes.runs("slow-reader") && peer.serves("slow-reader") {
-        results.slow_reader = Some(
-            fresh(
-                peer,
-                paths,
-                false,
-                "a slow reader among busy sessions",
-                |server| async move {
-                    let outcome = slow_reader::run(
-                        server.address,
-                        sizes.busy_sessions,
-                        sizes.warmup,
-                        sizes.measure,
-                    )
-                    .await;
-                    drop(server);
-                    outcome
-                },
-            )
-            .await,
-        );
+    if runs("slow-reader") {
+        let what = "a slow reader among busy sessions";
+        let scenario = async |server: &mut Server| {
+            let busy = sizes.busy_sessions;
+            slow_reader::run(server.address, busy, sizes.warmup, sizes.measure).await
+        };
+        results.slow_reader = Some(fresh(peer, paths, false, what, scenario).await);
     }
-    if sizes.runs("shutdown") && peer.serves("shutdown") {
-        results.shutdown = Some(
-            fresh(
-                peer,
-                paths,
-                false,
-                "SIGTERM with open streams",
-                |server| async move {
-                    shutdown::run(server, sizes.shutdown_streams, sizes.shutdown_limit).await
-                },
-            )
-            .await,
-        );
+    if runs("shutdown") {
+        let scenario = async |server: &mut Server| {
+            shutdown::run(server, sizes.shutdown_streams, sizes.shutdown_limit).await
+        };
+        let what = "SIGTERM with open streams";
+        results.shutdown = Some(fresh(peer, paths, false, what, scenario).await);
     }
     results
 }

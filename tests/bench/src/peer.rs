@@ -196,7 +196,7 @@ impl Server {
 
     /// Sends SIGTERM and waits up to `limit` for the process to exit; kills it past that.
     /// Returns how long it took to exit, or `None` if it had to be killed.
-    pub async fn terminate(mut self, limit: Duration) -> io::Result<Option<Duration>> {
+    pub async fn terminate(&mut self, limit: Duration) -> io::Result<Option<Duration>> {
         let started = Instant::now();
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])

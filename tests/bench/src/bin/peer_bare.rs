@@ -124,6 +124,8 @@ fn main() -> std::io::Result<()> {
             let (stream, _) = listener.accept().await?;
             stream.set_nodelay(true)?;
             let streams = streams.clone();
+            // Unowned on purpose: this is a benchmark fixture, and every connection task ends
+            // with the process, which the generator kills after each scenario.
             tokio::spawn(async move {
                 let _ = serve(stream, answer, streams).await;
             });

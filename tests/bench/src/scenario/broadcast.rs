@@ -34,9 +34,10 @@ async fn await_notification(mut conn: Conn) -> (Option<Instant>, Conn) {
 
 pub async fn run(address: SocketAddr, streams: usize, limit: Duration) -> io::Result<Broadcast> {
     let sessions = super::sessions_with_streams(address, streams, 128).await?;
-    let readers: Vec<_> = sessions
+    // A JoinSet owns the readers: whatever happens below, they end with it.
+    let mut readers: tokio::task::JoinSet<_> = sessions
         .into_iter()
-        .map(|(_, conn)| tokio::spawn(await_notification(conn)))
+        .map(|(_, conn)| await_notification(conn))
         .collect();
     let requests = Requests::new(address);
     let mut control = Conn::connect(address).await?;
@@ -47,17 +48,14 @@ pub async fn run(address: SocketAddr, streams: usize, limit: Duration) -> io::Re
     let call = sent.elapsed();
     let deadline = sent + limit;
     let mut arrivals = Vec::with_capacity(streams);
-    for mut reader in readers {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(remaining, &mut reader).await {
-            Ok(Ok((arrived, conn))) => {
-                if let Some(arrived) = arrived {
-                    arrivals.push(arrived.duration_since(sent));
-                }
-                conn.abort();
+    // Past the limit the rest are not counted, and go with the set.
+    while let Ok(Some(joined)) = tokio::time::timeout_at(deadline.into(), readers.join_next()).await
+    {
+        if let Ok((arrived, conn)) = joined {
+            if let Some(arrived) = arrived {
+                arrivals.push(arrived.duration_since(sent));
             }
-            // Past the limit: not counted, and the reader goes with its connection.
-            _ => reader.abort(),
+            conn.abort();
         }
     }
     control.abort();

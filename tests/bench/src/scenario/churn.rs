@@ -27,10 +27,11 @@ pub async fn run(
     let started = Instant::now();
     let measured_from = started + warmup;
     let stop = measured_from + measure;
-    let mut tasks = Vec::new();
+    // The set owns the loops: an early return below ends them all.
+    let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..connections {
         let requests = requests.clone();
-        tasks.push(tokio::spawn(async move {
+        tasks.spawn(async move {
             let mut conn = Conn::connect(address).await?;
             let mut latencies = Latencies::default();
             loop {
@@ -48,11 +49,11 @@ pub async fn run(
             }
             conn.abort();
             io::Result::Ok(latencies)
-        }));
+        });
     }
     let mut all = Latencies::default();
-    for task in tasks {
-        all.merge(task.await.map_err(io::Error::other)??);
+    while let Some(joined) = tasks.join_next().await {
+        all.merge(joined.map_err(io::Error::other)??);
     }
     let count = all.count();
     Ok(Churn {

@@ -27,7 +27,7 @@ pub async fn run(
     measure: Duration,
 ) -> io::Result<RoundTrips> {
     let (latencies, elapsed) =
-        closed_loops(address, speaks_mcp, connections, warmup, measure, None).await?;
+        closed_loops(address, speaks_mcp, connections, warmup, measure).await?;
     summarize(connections, latencies, elapsed)
 }
 
@@ -48,14 +48,13 @@ pub fn summarize(
 }
 
 /// The closed loops themselves; every connection opens its session first, then all start
-/// together. `during` runs beside the measured window (the slow reader uses it).
+/// together.
 pub async fn closed_loops(
     address: SocketAddr,
     speaks_mcp: bool,
     connections: usize,
     warmup: Duration,
     measure: Duration,
-    during: Option<tokio::task::JoinHandle<()>>,
 ) -> io::Result<(Latencies, Duration)> {
     let requests = Requests::new(address);
     let ready = Arc::new(tokio::sync::Barrier::new(connections + 1));
@@ -116,9 +115,6 @@ pub async fn closed_loops(
                 first_error.get_or_insert(error);
             }
         }
-    }
-    if let Some(during) = during {
-        during.abort();
     }
     if let Some(error) = first_error {
         return Err(error);

@@ -27,21 +27,19 @@ async fn read_to_end(mut conn: Conn) -> bool {
     }
 }
 
-pub async fn run(server: Server, streams: usize, limit: Duration) -> io::Result<Shutdown> {
+pub async fn run(server: &mut Server, streams: usize, limit: Duration) -> io::Result<Shutdown> {
     let sessions = super::sessions_with_streams(server.address, streams, 64).await?;
-    let readers: Vec<_> = sessions
+    let mut readers: tokio::task::JoinSet<bool> = sessions
         .into_iter()
-        .map(|(_, conn)| tokio::spawn(read_to_end(conn)))
+        .map(|(_, conn)| read_to_end(conn))
         .collect();
     let exited = server.terminate(limit).await?;
+    // Once the process is gone its sockets are closed, so every reader ends promptly; any
+    // still reading after that are counted as cut and dropped with the set.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let mut clean_ends = 0;
-    for mut reader in readers {
-        // Once the process is gone its sockets are closed, so every reader ends promptly.
-        match tokio::time::timeout(Duration::from_secs(5), &mut reader).await {
-            Ok(Ok(true)) => clean_ends += 1,
-            Ok(_) => {}
-            Err(_) => reader.abort(),
-        }
+    while let Ok(Some(joined)) = tokio::time::timeout_at(deadline, readers.join_next()).await {
+        clean_ends += usize::from(joined.unwrap_or(false));
     }
     Ok(Shutdown {
         exit_micros: exited.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),

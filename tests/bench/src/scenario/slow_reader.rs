@@ -32,15 +32,17 @@ pub async fn run(
 ) -> io::Result<SlowReader> {
     // One unmeasured pass first: a JIT compiles, pools and buffers grow. Without it the
     // first measured pass is the slower one whatever it measures.
-    closed_loops(address, true, busy, Duration::ZERO, warmup, None).await?;
-    let (latencies, elapsed) = closed_loops(address, true, busy, warmup, measure, None).await?;
+    closed_loops(address, true, busy, Duration::ZERO, warmup).await?;
+    let (latencies, elapsed) = closed_loops(address, true, busy, warmup, measure).await?;
     let alone = summarize(busy, latencies, elapsed)?;
 
     let requests = Requests::new(address);
     let mut slow = Conn::connect(address).await?;
     let session = requests.open_session(&mut slow).await?;
     let (sent_tx, sent_rx) = tokio::sync::watch::channel(0usize);
-    let writer = tokio::spawn(async move {
+    // Not a task: the writer lives inside this future, and is dropped with its connection
+    // the moment the measurement ends, however it ends.
+    let writing = async move {
         let message = "x".repeat(SLOW_MESSAGE_BYTES);
         for id in 1..=SLOW_CALLS_MAX {
             if slow
@@ -52,12 +54,13 @@ pub async fn run(
             }
             sent_tx.send_replace(id);
         }
-        // Hold the connection, unread, until the measurement ends and aborts this task.
+        // Hold the connection, unread, until the measurement ends.
         std::future::pending::<()>().await;
-        drop(slow);
-    });
-    let (latencies, elapsed) =
-        closed_loops(address, true, busy, warmup, measure, Some(writer)).await?;
+    };
+    let (latencies, elapsed) = tokio::select! {
+        measured = closed_loops(address, true, busy, warmup, measure) => measured?,
+        () = writing => unreachable!("the writer holds its connection until dropped"),
+    };
     let beside_slow_reader = summarize(busy, latencies, elapsed)?;
     let slow_calls_sent = *sent_rx.borrow();
     Ok(SlowReader {
