@@ -175,6 +175,8 @@ pub(crate) enum StreamMode {
 #[derive(Debug)]
 pub(crate) struct Stream {
     pub(crate) session: SessionKey,
+    /// Its number among its session's streams, the first part of its event ids.
+    pub(crate) index: u64,
     pub(crate) kind: StreamKind,
     pub(crate) mode: StreamMode,
     /// The exchange carrying the stream now; `None` while detached (resumable).
@@ -210,6 +212,8 @@ pub(crate) struct Session {
     /// The standalone GET stream (or the legacy stream).
     pub(crate) standalone: Option<StreamId>,
     pub(crate) streams: BTreeSet<StreamId>,
+    /// The last stream number handed out (see `Stream::index`).
+    pub(crate) next_stream_index: u64,
     /// Streams with an exchange attached: an open stream keeps the session alive.
     pub(crate) attached_streams: usize,
     pub(crate) inflight: BTreeMap<RequestId, InflightId>,

@@ -5,27 +5,59 @@ use crate::http1::Request;
 
 use super::protocol::ProtocolVersion;
 
-/// The host name of a `Host` header value, without its port: `[::1]:3000` is `[::1]`.
-fn host_name(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host.split_inclusive(']').next().unwrap_or(host);
-    }
-    host.rsplit_once(':').map_or(host, |(name, _)| name)
+/// A `Host` value split as RFC 9110 §7.2 defines it: `uri-host [ ":" port ]`, where the host
+/// is an IP literal in brackets, an IPv4 address or a registered name (no userinfo, so no `@`)
+/// and the port is decimal digits. `None` for anything else: `[::1]evil.example`,
+/// `localhost:evil` and `127.0.0.1:1@evil.example` are not authorities, and a lenient split
+/// of them would let a rebinding page through.
+pub(super) fn parse_authority(value: &str) -> Option<(&str, Option<u16>)> {
+    let (name, rest) = if value.starts_with('[') {
+        let close = value.find(']')?;
+        let literal = &value[1..close];
+        let hex_or_separator = |c: char| c.is_ascii_hexdigit() || c == ':' || c == '.';
+        if literal.is_empty() || !literal.chars().all(hex_or_separator) {
+            return None;
+        }
+        (&value[..=close], &value[close + 1..])
+    } else {
+        let end = value.find(':').unwrap_or(value.len());
+        let name = &value[..end];
+        // unreserved, pct-encoded and sub-delims (RFC 3986 §3.2.2).
+        let reg_name = |c: char| c.is_ascii_alphanumeric() || "-._~%!$&'()*+,;=".contains(c);
+        if name.is_empty() || !name.chars().all(reg_name) {
+            return None;
+        }
+        (name, &value[end..])
+    };
+    let port = match rest.strip_prefix(':') {
+        None if rest.is_empty() => None,
+        None => return None,
+        // `host:` is grammatical (`port = *DIGIT`) and means the default port.
+        Some("") => None,
+        Some(digits) if digits.len() <= 5 && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(digits.parse().ok()?)
+        }
+        Some(_) => return None,
+    };
+    Some((name, port))
 }
 
-/// Whether the `Host` header names an allowed host (any port). A missing `Host` (HTTP/1.0)
-/// passes: the codec already requires it for HTTP/1.1.
+/// Whether the `Host` header names an allowed host: an entry `host` allows it on any port, an
+/// entry `host:port` on that port only. A missing `Host` (HTTP/1.0) passes: the codec already
+/// requires it for HTTP/1.1. A value that is not an authority never passes.
 pub(super) fn host_allowed(request: &Request, allowed: &[alloc::string::String]) -> bool {
     let Some(host) = request.header_str("host") else {
         return request.header("host").is_none();
     };
-    let name = host_name(host.trim());
-    allowed.iter().any(|a| {
-        if a.contains(':') && !a.starts_with('[') || a.contains("]:") {
-            a.eq_ignore_ascii_case(host.trim())
-        } else {
-            a.eq_ignore_ascii_case(name)
+    let Some((name, port)) = parse_authority(host.trim()) else {
+        return false;
+    };
+    allowed.iter().any(|entry| match parse_authority(entry) {
+        Some((allowed_name, allowed_port)) => {
+            allowed_name.eq_ignore_ascii_case(name)
+                && (allowed_port.is_none() || allowed_port == port)
         }
+        None => false,
     })
 }
 
@@ -141,6 +173,7 @@ mod tests {
             "127.0.0.1:1",
             "[::1]:8080",
             "[::1]",
+            "localhost:",
         ] {
             assert!(host_allowed(&request(&[("host", ok)]), &allowed), "{ok}");
         }
@@ -161,6 +194,38 @@ mod tests {
             &request(&[("host", "example.com:80")]),
             &exact
         ));
+        assert!(!host_allowed(&request(&[("host", "example.com")]), &exact));
+    }
+
+    /// What a lenient split lets through: text after the bracket, a port that is not a number,
+    /// userinfo. Each is refused, whichever entry it imitates.
+    #[test]
+    fn hosts_that_are_not_authorities_are_refused() {
+        let allowed = strings(&["localhost", "127.0.0.1", "[::1]", "example.com:443"]);
+        for bad in [
+            "[::1]evil.example",
+            "[::1]evil.example:80",
+            "localhost:evil",
+            "127.0.0.1:1@evil.example",
+            "user@localhost",
+            "localhost:3000:1",
+            "localhost:123456",
+            "localhost:65536",
+            "[]",
+            "[::1",
+            "[::g]",
+            "",
+            ":80",
+            "example.com:443/x",
+            "local host",
+        ] {
+            assert!(
+                !host_allowed(&request(&[("host", bad)]), &allowed),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(parse_authority("[::1]:65535"), Some(("[::1]", Some(65535))));
+        assert_eq!(parse_authority("a.b:080"), Some(("a.b", Some(80))));
     }
 
     #[test]

@@ -103,6 +103,7 @@ impl Engine {
             subscriptions: BTreeSet::new(),
             standalone: None,
             streams: BTreeSet::new(),
+            next_stream_index: 0,
             attached_streams: 0,
             inflight: Default::default(),
             outbound: Default::default(),

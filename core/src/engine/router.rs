@@ -39,6 +39,14 @@ impl Engine {
                 "Forbidden: Origin not allowed",
             );
         }
+        if let Some(name) = self.config.session_binding.as_deref() {
+            // Which of two values would a session be bound to, or checked against? Neither:
+            // a proxy may read the other one, so the request is ambiguous.
+            if request.header_values(name).nth(1).is_some() {
+                let message = format!("Bad Request: the {name} header appears more than once");
+                return self.reject(exchange, 400, ErrorCode::SERVER_ERROR, &message);
+            }
+        }
         let path = request.path();
         if self.config.application_paths.iter().any(|p| p == path) {
             return self.route_to_application(exchange, request);

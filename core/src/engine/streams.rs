@@ -33,21 +33,23 @@ pub(super) fn sse_body(json: &[u8]) -> Arc<[u8]> {
     Arc::from(body)
 }
 
-/// The `id:` line of event `seq` on `stream`. The id names its stream, so `Last-Event-ID`
-/// alone says which stream to resume.
-fn id_line(stream: StreamId, seq: u64) -> StackLine {
+/// The `id:` line of event `seq` on the session's stream number `index`. The id names its
+/// stream, so `Last-Event-ID` alone says which stream to resume. Both numbers count within one
+/// session: an id tells its client nothing about anybody else's activity.
+fn id_line(index: u64, seq: u64) -> StackLine {
     let mut line = StackLine::new();
     line.push(b"id: ")
-        .push_decimal(stream.0)
+        .push_decimal(index)
         .push(b"-")
         .push_decimal(seq)
         .push(b"\n");
     line
 }
 
-fn parse_event_id(id: &str) -> Option<(StreamId, u64)> {
-    let (stream, seq) = id.split_once('-')?;
-    Some((StreamId(stream.parse().ok()?), seq.parse().ok()?))
+/// A `Last-Event-ID` as (the session's stream number, sequence number).
+fn parse_event_id(id: &str) -> Option<(u64, u64)> {
+    let (index, seq) = id.split_once('-')?;
+    Some((index.parse().ok()?, seq.parse().ok()?))
 }
 
 impl Engine {
@@ -59,10 +61,15 @@ impl Engine {
         protocol: ProtocolVersion,
     ) -> StreamId {
         let id = StreamId(self.ids.next());
+        let index = self.sessions.get_mut(&session).map_or(0, |s| {
+            s.next_stream_index += 1;
+            s.next_stream_index
+        });
         self.streams.insert(
             id,
             Stream {
                 session,
+                index,
                 kind,
                 mode,
                 exchange: None,
@@ -171,6 +178,7 @@ impl Engine {
             return;
         };
         let prime = priming && s.protocol.primes_streams() && s.kind != StreamKind::Legacy;
+        let index = s.index;
         let wire_id = self
             .sessions
             .get(&s.session)
@@ -188,7 +196,7 @@ impl Engine {
         let mut first = Vec::with_capacity(64);
         if prime {
             // The priming event: an id and empty data (2025-11-25), with the reconnection delay.
-            first.extend_from_slice(id_line(stream, 0).as_bytes());
+            first.extend_from_slice(id_line(index, 0).as_bytes());
             sse::push_retry(&mut first, retry);
             first.extend_from_slice(b"data:\n\n");
         }
@@ -240,7 +248,7 @@ impl Engine {
         let prefix = if legacy {
             StackLine::new()
         } else {
-            id_line(stream, seq)
+            id_line(s.index, seq)
         };
         self.send_stream_data(exchange, prefix.as_bytes(), Some(body));
     }
@@ -418,12 +426,16 @@ impl Engine {
         session: SessionKey,
         last_event_id: &str,
     ) {
-        let target = parse_event_id(last_event_id).filter(|(stream, _)| {
-            self.streams.get(stream).is_some_and(|s| {
-                s.session == session
-                    && s.kind != StreamKind::Legacy
-                    && matches!(s.mode, StreamMode::Sse)
-            })
+        let target = parse_event_id(last_event_id).and_then(|(index, seq)| {
+            let streams = &self.sessions.get(&session)?.streams;
+            let stream = streams.iter().copied().find(|id| {
+                self.streams.get(id).is_some_and(|s| {
+                    s.index == index
+                        && s.kind != StreamKind::Legacy
+                        && matches!(s.mode, StreamMode::Sse)
+                })
+            })?;
+            Some((stream, seq))
         });
         let Some((stream, seq)) = target else {
             return self.reject(
@@ -447,13 +459,14 @@ impl Engine {
         let Some(s) = self.streams.get(&stream) else {
             return;
         };
+        let index = s.index;
         let (events, gap) = s.log.after(seq);
         let replay: Vec<(u64, Arc<[u8]>)> = events.cloned().collect();
         if gap {
             self.counters.resume_gaps += 1;
         }
         for (seq, body) in replay {
-            self.send_stream_data(exchange, id_line(stream, seq).as_bytes(), Some(&body));
+            self.send_stream_data(exchange, id_line(index, seq).as_bytes(), Some(&body));
         }
         self.stream_response_done(stream);
     }

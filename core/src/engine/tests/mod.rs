@@ -854,6 +854,32 @@ fn a_stream_of_another_session_cannot_be_resumed() {
     assert_eq!(h.take_response(thief).unwrap().status, 400);
 }
 
+/// Event ids count within their session: however busy another session is, a client's next
+/// stream is numbered one past its last, so its ids tell it nothing about anybody else.
+#[test]
+fn event_ids_count_within_their_session() {
+    let mut h = Harness::sse_mode();
+    let (alice, _) = h.initialize();
+    let (bob, _) = h.initialize();
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#;
+    let first_id = |h: &mut Harness, session: &str| {
+        let conn = h.connect();
+        h.send(conn, &Harness::post_wire(Some(session), call));
+        h.peek_response(conn).unwrap().first_event_id()
+    };
+    let before = first_id(&mut h, &alice);
+    for _ in 0..10 {
+        first_id(&mut h, &bob);
+    }
+    let after = first_id(&mut h, &alice);
+    let index = |id: &str| id.split_once('-').unwrap().0.parse::<u64>().unwrap();
+    assert_eq!(index(&after), index(&before) + 1, "{before} then {after}");
+    assert!(
+        before.ends_with("-0"),
+        "the priming event is number 0: {before}"
+    );
+}
+
 #[test]
 fn request_timeout_cancels_and_answers_with_an_error() {
     let mut config = Config::new("t", "1");

@@ -119,3 +119,40 @@ fn without_binding_the_credential_is_not_looked_at() {
     assert_eq!(post(&mut h, Some(&id), Some("Bearer bob"), PING).0, 200);
     assert_eq!(post(&mut h, Some(&id), None, PING).0, 200);
 }
+
+/// A credential header sent twice is ambiguous (which one would a proxy have checked?): 400
+/// with a JSON-RPC error, at `initialize` and on a bound session's requests alike, and no
+/// session is created. Once is served.
+#[test]
+fn a_credential_header_sent_twice_is_refused() {
+    let mut h = bound();
+    let twice = |h: &mut Harness, session: Option<&str>, body: &str| {
+        let mut headers: Vec<(&str, &str)> = alloc::vec![
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json, text/event-stream"),
+            ("Authorization", "Bearer alice"),
+            ("Authorization", "Bearer bob"),
+        ];
+        if let Some(session) = session {
+            headers.push(("Mcp-Session-Id", session));
+        }
+        let conn = h.connect();
+        h.send(conn, &Harness::request("POST", "/mcp", &headers, body));
+        h.take_response(conn).expect("a response")
+    };
+    let refused = twice(&mut h, None, INITIALIZE);
+    assert_eq!(refused.status, 400);
+    assert_eq!(refused.json()["error"]["code"], -32000);
+    assert!(
+        refused.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("authorization header appears more than once")
+    );
+    assert_eq!(h.engine.stats().sessions, 0);
+    let (status, _, id) = post(&mut h, None, Some("Bearer alice"), INITIALIZE);
+    assert_eq!(status, 200);
+    let id = id.unwrap();
+    assert_eq!(twice(&mut h, Some(&id), PING).status, 400);
+    assert_eq!(post(&mut h, Some(&id), Some("Bearer alice"), PING).0, 200);
+}
