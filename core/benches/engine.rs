@@ -64,7 +64,7 @@ fn drain(engine: &mut Engine, buf: &mut Vec<u8>, calls: &mut u64) -> usize {
 
 /// Opens a session on a fresh connection; returns its wire id.
 fn open_session(engine: &mut Engine, buf: &mut Vec<u8>) -> (String, ConnId) {
-    let conn = engine.handle_accept(Instant::ZERO).unwrap();
+    let conn = engine.handle_accept(Instant::ZERO, None).unwrap();
     engine.handle_bytes(Instant::ZERO, conn, &post(None, INIT));
     buf.clear();
     let mut wire_id = String::new();
@@ -124,7 +124,7 @@ fn main() {
         };
         *calls += 1;
         engine
-            .respond(Instant::ZERO, handle, Reply::Result(result.clone()))
+            .respond(Instant::ZERO, handle, &Reply::Result(result.clone()))
             .unwrap();
         drain(engine, &mut buf, calls)
     };

@@ -79,4 +79,4 @@ pub mod time;
 pub mod timer;
 
 pub use invariant::InvariantViolation;
-pub use stats::Stats;
+pub use stats::{HeldBytes, Stats};

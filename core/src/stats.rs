@@ -47,6 +47,8 @@ pub struct Stats {
     pub resumption_log_bytes: u64,
     /// Events waiting for the application to poll them.
     pub pending_events: u64,
+    /// Every byte held for peers, by what it is held for.
+    pub held: HeldBytes,
 
     /// Connections accepted since start.
     pub connections_accepted_total: u64,
@@ -61,7 +63,7 @@ pub struct Stats {
 impl Stats {
     /// Every gauge with its name: the quantities that must return to zero.
     #[must_use]
-    pub fn gauges(&self) -> [(&'static str, u64); 12] {
+    pub fn gauges(&self) -> [(&'static str, u64); 19] {
         [
             ("connections", self.connections),
             ("exchanges", self.exchanges),
@@ -75,6 +77,13 @@ impl Stats {
             ("resumption_log_events", self.resumption_log_events),
             ("resumption_log_bytes", self.resumption_log_bytes),
             ("pending_events", self.pending_events),
+            ("detached_stream_bytes", self.held.detached_streams),
+            ("json_response_bytes", self.held.json_responses),
+            ("backlog_bytes", self.held.backlogs),
+            ("session_bytes", self.held.sessions),
+            ("subscription_bytes", self.held.subscriptions),
+            ("request_bytes", self.held.requests),
+            ("event_bytes", self.held.events),
         ]
     }
 
@@ -87,6 +96,63 @@ impl Stats {
     #[must_use]
     pub fn is_quiescent(&self) -> bool {
         self.residue().next().is_none()
+    }
+}
+
+/// The bytes an engine holds for its peers, by what they are held for: the quantities its byte
+/// budget (`Limits::max_held_bytes`) bounds. Input, output and resume logs are also in
+/// [`Stats::buffered_bytes`], [`Stats::queued_bytes`] and [`Stats::resumption_log_bytes`].
+///
+/// # Examples
+///
+/// ```
+/// use mcpwire_core::HeldBytes;
+///
+/// let mut held = HeldBytes::default();
+/// held.input = 10;
+/// held.subscriptions = 5;
+/// assert_eq!(held.total(), 15);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HeldBytes {
+    /// Requests being read: partial heads and bodies, pipelined requests.
+    pub input: u64,
+    /// Responses queued for connections and request-level exchanges, written or not yet taken.
+    pub output: u64,
+    /// Resume logs of streams that have a connection.
+    pub resume_logs: u64,
+    /// Resume logs of detached streams, kept for a client that may resume them.
+    pub detached_streams: u64,
+    /// Responses collected to be sent as one JSON body (a batch).
+    pub json_responses: u64,
+    /// Unsolicited messages waiting for a session's GET stream.
+    pub backlogs: u64,
+    /// Session ids, bound credentials, client info and capabilities.
+    pub sessions: u64,
+    /// Subscribed resource URIs.
+    pub subscriptions: u64,
+    /// Requests in flight (their ids and params, which the application holds while it works),
+    /// and application-path requests awaiting their answer.
+    pub requests: u64,
+    /// Events waiting for the application (a request's event is counted in `requests`).
+    pub events: u64,
+}
+
+impl HeldBytes {
+    /// Every byte, whatever it is held for.
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.input
+            + self.output
+            + self.resume_logs
+            + self.detached_streams
+            + self.json_responses
+            + self.backlogs
+            + self.sessions
+            + self.subscriptions
+            + self.requests
+            + self.events
     }
 }
 

@@ -205,7 +205,7 @@ impl World {
     /// Connection `i` (modulo the live ones); a client with none opens one first.
     fn conn(&mut self, i: usize) -> Option<ConnId> {
         if self.conns.is_empty() {
-            if let Ok(conn) = self.engine.handle_accept(self.now) {
+            if let Ok(conn) = self.engine.handle_accept(self.now, None) {
                 self.conns.push(conn);
             }
             self.settle();
@@ -251,7 +251,7 @@ impl World {
         let raw = |s: &str| RawValue::from_string(s.to_owned()).unwrap();
         match action {
             Action::Connect => {
-                if let Ok(conn) = self.engine.handle_accept(self.now) {
+                if let Ok(conn) = self.engine.handle_accept(self.now, None) {
                     self.conns.push(conn);
                 }
             }
@@ -303,7 +303,7 @@ impl World {
                     } else {
                         Reply::Result(raw(r#"{"content":[]}"#))
                     };
-                    let _ = self.engine.respond(self.now, handle, reply);
+                    let _ = self.engine.respond(self.now, handle, &reply);
                     self.pending.retain(|h| *h != handle);
                 }
             }

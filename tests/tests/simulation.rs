@@ -30,6 +30,22 @@ fn seeds_pass_safety_and_liveness() {
     }
 }
 
+/// Adversary mode: hostile clients against tight budgets, and the engine within its budget
+/// after every step.
+#[test]
+fn adversary_seeds_stay_within_the_byte_budget() {
+    // CI runs many more, in release: `mcpwire-sim --adversary`.
+    for seed in 0..8 {
+        let config = SimConfig::new(seed, 500, 1 + (seed as usize % 6)).adversary();
+        Simulation::new(config).run().unwrap_or_else(|f| {
+            panic!(
+                "adversary seed {} failed at step {}: {}\n  recent: {:#?}\n  reproduce: SIM_SEED={seed} SIM_STEPS=500 SIM_TRACE=1 cargo run --release -p mcpwire-sim -- --adversary --clients {}",
+                f.seed, f.step, f.reason, f.recent, 1 + (seed as usize % 6)
+            )
+        });
+    }
+}
+
 #[test]
 fn one_seed_reproduces_its_run_exactly() {
     for seed in [3, 11, 42] {
@@ -52,6 +68,7 @@ fn every_injected_leak_is_caught_within_a_few_seeds() {
                 sessions_only_on_delete: true,
                 ..Faults::default()
             },
+            false,
         ),
         (
             "no write timeout",
@@ -59,6 +76,7 @@ fn every_injected_leak_is_caught_within_a_few_seeds() {
                 no_write_timeout: true,
                 ..Faults::default()
             },
+            false,
         ),
         (
             "stream timers not cleared",
@@ -66,12 +84,22 @@ fn every_injected_leak_is_caught_within_a_few_seeds() {
                 stream_timers_not_cleared: true,
                 ..Faults::default()
             },
+            false,
+        ),
+        (
+            "no cap on detached streams",
+            Faults {
+                no_detached_stream_cap: true,
+                ..Faults::default()
+            },
+            true,
         ),
     ];
-    for (name, faults) in leaks {
+    for (name, faults, adversary) in leaks {
         let caught = (0..16).find_map(|seed| {
             let config = SimConfig {
                 faults,
+                adversary,
                 ..SimConfig::new(seed, 2_000, 8)
             };
             Simulation::new(config).run().err()

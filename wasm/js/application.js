@@ -27,7 +27,10 @@ export class Application {
   #onNotification;
   /** session id -> what initialize told us */
   #sessions = new Map();
-  /** `${session}:${request}` -> AbortController of the handler working on it */
+  /**
+   * `${session}:${request}` -> the handler working on it: its AbortController, whether its
+   * stream reaches the client, and what it sent that waits for room on the stream, in order.
+   */
   #running = new Map();
   /** outbound id -> { resolve, reject, key } */
   #outbound = new Map();
@@ -76,9 +79,23 @@ export class Application {
       case 'request':
         this.#start(event);
         break;
-      case 'cancelled':
-        this.#running.get(`${event.session}:${event.request}`)?.abort(new Error(`cancelled (${event.reason})`));
+      case 'cancelled': {
+        const running = this.#running.get(`${event.session}:${event.request}`);
+        if (running === undefined) break;
+        const reason = new Error(`cancelled (${event.reason})`);
+        running.abort.abort(reason);
+        for (const waiting of running.waiting.splice(0)) waiting.reject(reason);
         break;
+      }
+      case 'writable':
+        this.#retry(`${event.session}:${event.request}`);
+        break;
+      case 'streamDetached':
+      case 'streamResumed': {
+        const running = this.#running.get(`${event.session}:${event.request}`);
+        if (running !== undefined) running.connected = event.type === 'streamResumed';
+        break;
+      }
       case 'clientResponse':
         this.#settleOutbound(event);
         break;
@@ -97,8 +114,9 @@ export class Application {
   #start({ session, request, method, params }) {
     const key = `${session}:${request}`;
     const abort = new AbortController();
-    this.#running.set(key, abort);
-    const context = this.#context(session, request, abort.signal);
+    const running = { abort, connected: true, waiting: [] };
+    this.#running.set(key, running);
+    const context = this.#context(session, request, abort.signal, running);
     Promise.resolve()
       .then(async () => {
         let reply;
@@ -109,10 +127,10 @@ export class Application {
           reply = { error: errorReply(error) };
         }
         if (reply.result !== undefined) {
-          this.#host.command((engine, now) => engine.respond(now, session, request, reply.result));
+          await this.#send(key, (engine, now) => engine.respond(now, session, request, reply.result));
         } else {
           const { code, message, data } = reply.error;
-          this.#host.command((engine, now) => engine.respondError(now, session, request, code, message, data));
+          await this.#send(key, (engine, now) => engine.respondError(now, session, request, code, message, data));
         }
       })
       // A stale handle is normal: the client cancelled or left first.
@@ -188,30 +206,62 @@ export class Application {
     return answer;
   }
 
+  /**
+   * Sends something for the request `key` now, or, when its stream has no room (the engine
+   * refuses with `would_block`), once the engine says it is writable: in the order sent. The
+   * promise settles when the engine has taken it.
+   */
+  #send(key, send) {
+    return new Promise((resolve, reject) => {
+      const attempt = { send, resolve, reject };
+      const running = this.#running.get(key);
+      if (running !== undefined && running.waiting.length > 0) running.waiting.push(attempt);
+      else if (!this.#attempt(attempt)) running?.waiting.push(attempt);
+    });
+  }
+
+  /** Tries one send: true when it is done with (taken or refused), false when it must wait. */
+  #attempt({ send, resolve, reject }) {
+    try {
+      resolve(this.#host.command(send));
+    } catch (error) {
+      if (isRefusal(error, 'would_block')) return false;
+      reject(error);
+    }
+    return true;
+  }
+
+  /** The request's stream has room: what waited goes, until something must wait again. */
+  #retry(key) {
+    const waiting = this.#running.get(key)?.waiting ?? [];
+    while (waiting.length > 0 && this.#attempt(waiting[0])) waiting.shift();
+  }
+
   /** What a handler gets: its session, cancellation, and ways to talk to the client. */
-  #context(session, request, signal) {
+  #context(session, request, signal, running) {
+    const key = `${session}:${request}`;
     const host = this.#host;
     const ask = (method, params, { timeoutMs } = {}) =>
       this.#requestClient(session, request, method, params, timeoutMs, signal);
     return {
       session: this.#sessions.get(session) ?? { id: session },
       signal,
-      progress: (progress, total, message) => {
-        try {
-          host.command((engine, now) => engine.sendProgress(now, session, request, progress, total, message));
-          return true;
-        } catch (error) {
-          if (isRefusal(error, 'no_progress_token') || isRefusal(error, 'stale_handle')) return false;
-          throw error;
-        }
+      get connected() {
+        return running.connected;
       },
-      log: (level, data, logger) => {
-        try {
-          host.command((engine, now) => engine.sendLog(now, session, request, level, logger, JSON.stringify(data)));
-        } catch (error) {
-          ignoreStale(error);
-        }
-      },
+      progress: (progress, total, message) =>
+        this.#send(key, (engine, now) => engine.sendProgress(now, session, request, progress, total, message)).then(
+          () => true,
+          (error) => {
+            if (isRefusal(error, 'no_progress_token') || isRefusal(error, 'stale_handle')) return false;
+            throw error;
+          },
+        ),
+      log: (level, data, logger) =>
+        this.#send(key, (engine, now) => engine.sendLog(now, session, request, level, logger, JSON.stringify(data))).then(
+          () => undefined,
+          ignoreStale,
+        ),
       request: ask,
       createMessage: (params, options) => ask('sampling/createMessage', params, options),
       elicit: (message, requestedSchema, options) =>
@@ -222,12 +272,14 @@ export class Application {
     };
   }
 
-  #requestClient(session, request, method, params, timeoutMs, signal) {
+  async #requestClient(session, request, method, params, timeoutMs, signal) {
+    if (signal.aborted) throw signal.reason;
+    const json = params === undefined ? undefined : JSON.stringify(params);
+    const outbound = await this.#send(`${session}:${request}`, (engine, now) =>
+      engine.requestClient(now, session, request, method, json, timeoutMs),
+    );
     return new Promise((resolve, reject) => {
       if (signal.aborted) return reject(signal.reason);
-      const outbound = this.#host.command((engine, now) =>
-        engine.requestClient(now, session, request, method, params === undefined ? undefined : JSON.stringify(params), timeoutMs),
-      );
       const forget = () => {
         this.#outbound.delete(outbound);
         signal.removeEventListener('abort', onAbort);

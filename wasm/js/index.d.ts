@@ -27,10 +27,23 @@ export interface RequestContext {
   readonly session: SessionInfo;
   /** Aborted when the client cancels, the request times out, its session ends, or on shutdown. */
   readonly signal: AbortSignal;
-  /** `notifications/progress`; false when the request carried no progress token. */
-  progress(progress: number, total?: number, message?: string): boolean;
-  /** `notifications/message` on this request's stream, if the session's level lets it through. */
-  log(level: LogLevel, data: JsonValue, logger?: string): void;
+  /**
+   * `notifications/progress`; resolves false when the request carried no progress token.
+   * Resolves once the message has room on the request's stream: await it, and a client that
+   * reads slowly slows the handler rather than filling the server's memory.
+   */
+  progress(progress: number, total?: number, message?: string): Promise<boolean>;
+  /**
+   * `notifications/message` on this request's stream, if the session's level lets it through.
+   * Resolves once the message has room on the stream, as `progress` does.
+   */
+  log(level: LogLevel, data: JsonValue, logger?: string): Promise<void>;
+  /**
+   * Whether the request's stream reaches its client now. While false (the connection
+   * dropped; the client may resume), what is sent is kept for a resume, within the stream's
+   * log, and then waits.
+   */
+  readonly connected: boolean;
   /** A request to the client, related to this one. Rejects with `McpError` on an error answer. */
   request(method: string, params?: JsonObject, options?: { timeoutMs?: number }): Promise<JsonObject>;
   /** `sampling/createMessage`. */
@@ -148,9 +161,25 @@ export interface LimitOptions {
   maxInflightPerSession?: number;
   maxOutboundPerSession?: number;
   maxSubscriptionsPerSession?: number;
-  /** Output held for one response whose reader is behind; past it the response is aborted. */
+  /**
+   * Output that cannot wait (broadcasts, notifications) held for one response whose reader is
+   * behind; past it the response is aborted. A handler's own messages wait for room instead.
+   */
   maxQueuedBytesPerExchange?: number;
-  maxQueuedBytesTotal?: number;
+  /** Concurrent requests (fetches); past it a request is answered 503. */
+  maxConnections?: number;
+  maxInflightTotal?: number;
+  maxUriBytes?: number;
+  /** `clientInfo` and `capabilities` of `initialize`; past it `initialize` gets 400. */
+  maxClientMetadataBytes?: number;
+  /** The largest message sent; a larger result is answered with an error. */
+  maxMessageBytes?: number;
+  /** Output a request's stream may hold before its handler's next message waits. */
+  streamWindowBytes?: number;
+  /** Every byte the engine holds for clients. */
+  maxHeldBytes?: number;
+  maxSessionBytes?: number;
+  maxDetachedStreamsPerSession?: number;
   resumeLogEvents?: number;
   resumeLogBytes?: number;
   backlogEvents?: number;
@@ -206,11 +235,19 @@ export interface McpStats {
   resumptionLogEvents: number;
   resumptionLogBytes: number;
   pendingEvents: number;
+  /** Bytes held for clients beyond the above, by what they are held for. */
+  detachedStreamBytes: number;
+  jsonResponseBytes: number;
+  backlogBytes: number;
+  sessionBytes: number;
+  subscriptionBytes: number;
+  requestBytes: number;
+  eventBytes: number;
   connectionsAcceptedTotal: number;
   sessionsOpenedTotal: number;
   sessionsClosedTotal: number;
   clockRegressionsTotal: number;
-  /** Tool, resource and prompt handlers running. */
+  /** Tool, resource and prompt handlers running (or with messages waiting for room). */
   handlers: number;
   /** Responses this module is still producing. */
   responses: number;

@@ -292,8 +292,10 @@ class Handler {
           if (this.#engine === undefined) return;
           this.#drainExchange(exchange);
           // Not inline: pull can run inside a pump's enqueue, which must not see the engine
-          // freed under it. The next pump finishes a shutdown this read completed.
-          if (this.#closed) this.#schedulePump();
+          // freed under it. The next pump delivers what this read made possible (a handler
+          // waiting for room on this stream is told it may go on) and finishes a shutdown
+          // this read completed.
+          this.#schedulePump();
         },
         cancel: () => {
           if (this.#responses.delete(exchange)) {

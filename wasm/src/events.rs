@@ -45,6 +45,21 @@ enum JsEvent<'a> {
         method: &'a str,
         target: &'a str,
     },
+    /// The request's stream has room again: retry what was refused with `would_block`.
+    Writable {
+        session: u64,
+        request: u64,
+    },
+    /// The request's stream lost its connection; what is sent for it is kept for a resume.
+    StreamDetached {
+        session: u64,
+        request: u64,
+    },
+    /// The client resumed the request's stream.
+    StreamResumed {
+        session: u64,
+        request: u64,
+    },
     SessionClosed {
         session: u64,
         reason: &'static str,
@@ -145,6 +160,18 @@ pub(crate) fn to_json(event: &Event) -> String {
             exchange: exchange.as_u64(),
             method: request.method_str(),
             target: request.target(),
+        },
+        Event::Writable { handle } => JsEvent::Writable {
+            session: handle.session.as_u64(),
+            request: handle.request().as_u64(),
+        },
+        Event::StreamDetached { handle } => JsEvent::StreamDetached {
+            session: handle.session.as_u64(),
+            request: handle.request().as_u64(),
+        },
+        Event::StreamResumed { handle } => JsEvent::StreamResumed {
+            session: handle.session.as_u64(),
+            request: handle.request().as_u64(),
         },
         Event::SessionClosed { session, reason } => JsEvent::SessionClosed {
             session: session.as_u64(),

@@ -100,6 +100,8 @@ fn refused(error: CommandError) -> JsError {
         CommandError::NoStream => "no_stream",
         CommandError::ShuttingDown => "shutting_down",
         CommandError::NotResumable => "not_resumable",
+        CommandError::WouldBlock => "would_block",
+        CommandError::TooLarge => "too_large",
     };
     JsError::new(&format!("{code}: {error}"))
 }
@@ -243,7 +245,7 @@ impl Engine {
     ) -> Result<(), JsError> {
         let reply = Reply::Result(raw_json(result)?);
         self.engine
-            .respond(instant(now), handle(session, request), reply)
+            .respond(instant(now), handle(session, request), &reply)
             .map_err(refused)
     }
 
@@ -264,7 +266,7 @@ impl Engine {
             data: optional_json(data)?,
         };
         self.engine
-            .respond(instant(now), handle(session, request), reply)
+            .respond(instant(now), handle(session, request), &reply)
             .map_err(refused)
     }
 

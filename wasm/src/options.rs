@@ -76,7 +76,15 @@ struct LimitOptions {
     max_outbound_per_session: Option<usize>,
     max_subscriptions_per_session: Option<usize>,
     max_queued_bytes_per_exchange: Option<usize>,
-    max_queued_bytes_total: Option<usize>,
+    max_connections: Option<usize>,
+    max_inflight_total: Option<usize>,
+    max_uri_bytes: Option<usize>,
+    max_client_metadata_bytes: Option<usize>,
+    max_message_bytes: Option<usize>,
+    stream_window_bytes: Option<usize>,
+    max_held_bytes: Option<usize>,
+    max_session_bytes: Option<usize>,
+    max_detached_streams_per_session: Option<usize>,
     resume_log_events: Option<usize>,
     resume_log_bytes: Option<usize>,
     backlog_events: Option<usize>,
@@ -172,7 +180,21 @@ impl Options {
             &mut limits.max_queued_bytes_per_connection,
             l.max_queued_bytes_per_exchange,
         );
-        set(&mut limits.max_queued_bytes_total, l.max_queued_bytes_total);
+        set(&mut limits.max_connections, l.max_connections);
+        set(&mut limits.max_inflight_total, l.max_inflight_total);
+        set(&mut limits.max_uri_bytes, l.max_uri_bytes);
+        set(
+            &mut limits.max_client_metadata_bytes,
+            l.max_client_metadata_bytes,
+        );
+        set(&mut limits.max_message_bytes, l.max_message_bytes);
+        set(&mut limits.stream_window_bytes, l.stream_window_bytes);
+        set(&mut limits.max_held_bytes, l.max_held_bytes);
+        set(&mut limits.max_session_bytes, l.max_session_bytes);
+        set(
+            &mut limits.max_detached_streams_per_session,
+            l.max_detached_streams_per_session,
+        );
         set(&mut limits.resume_log_events, l.resume_log_events);
         set(&mut limits.resume_log_bytes, l.resume_log_bytes);
         set(&mut limits.backlog_events, l.backlog_events);

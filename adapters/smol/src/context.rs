@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use mcpwire_core::engine::{
@@ -9,18 +10,24 @@ use mcpwire_core::engine::{
 };
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::clock::to_core;
 use crate::handle::{ask, raw_json};
 use crate::input::{Command, Input};
-use crate::{Error, ServerHandle, Stopped};
+use crate::{Error, ServerHandle};
 
-/// What the server knows of a session's client.
+fn parse(raw: Option<&RawValue>) -> Option<Value> {
+    serde_json::from_str(raw?.get()).ok()
+}
+
+/// What the server knows of a session's client: the engine's own bytes of it, shared (the
+/// engine charges them to the session's budget), not a parsed copy.
 #[derive(Debug, Clone)]
 pub(crate) struct SessionInfo {
     pub(crate) protocol_version: ProtocolVersion,
-    pub(crate) client_info: Option<Value>,
-    pub(crate) client_capabilities: Option<Value>,
+    pub(crate) client_info: Option<Arc<RawValue>>,
+    pub(crate) client_capabilities: Option<Arc<RawValue>>,
 }
 
 /// Tells whether a request is over: answered, cancelled by the client, timed out, or its
@@ -47,6 +54,11 @@ impl Cancellation {
 
 /// A handler's view of its request: progress, log messages, requests to the client,
 /// cancellation, and the server.
+///
+/// Messages for the request wait for room: when the client reads slower than the handler
+/// sends, `progress`, `log` and `request` return only once the message has room on the
+/// request's stream, so a client that keeps up receives everything and one that does not
+/// slows the handler down rather than the server's memory up.
 #[derive(Clone)]
 pub struct Context {
     inner: Arc<Inner>,
@@ -58,6 +70,12 @@ struct Inner {
     input: async_channel::Sender<Input>,
     cancellation: Cancellation,
     server: ServerHandle,
+    /// Whether the request's stream has a connection (see [`Context::is_connected`]).
+    connected: Arc<AtomicBool>,
+    /// One message for the request at a time, however many clones of the context send: a
+    /// message that waits for room holds the others back, so the driver never queues more than
+    /// one per request.
+    turn: smol::lock::Mutex<()>,
 }
 
 impl fmt::Debug for Context {
@@ -75,6 +93,7 @@ impl Context {
         session: Arc<SessionInfo>,
         input: async_channel::Sender<Input>,
         over: async_channel::Receiver<()>,
+        connected: Arc<AtomicBool>,
     ) -> Context {
         Context {
             inner: Arc::new(Inner {
@@ -83,6 +102,8 @@ impl Context {
                 server: ServerHandle::new(input.clone()),
                 input,
                 cancellation: Cancellation { over },
+                connected,
+                turn: smol::lock::Mutex::new(()),
             }),
         }
     }
@@ -99,16 +120,27 @@ impl Context {
         self.inner.session.protocol_version
     }
 
-    /// The client's `clientInfo`.
+    /// The client's `clientInfo`, parsed from the bytes the session keeps (a parsed tree takes
+    /// many times their size, so it is built for the caller, not kept).
     #[must_use]
-    pub fn client_info(&self) -> Option<&Value> {
-        self.inner.session.client_info.as_ref()
+    pub fn client_info(&self) -> Option<Value> {
+        parse(self.inner.session.client_info.as_deref())
     }
 
-    /// The client's `capabilities` (check `sampling` or `elicitation` before asking for them).
+    /// The client's `capabilities` (check `sampling` or `elicitation` before asking for them),
+    /// parsed as [`Context::client_info`] is.
     #[must_use]
-    pub fn client_capabilities(&self) -> Option<&Value> {
-        self.inner.session.client_capabilities.as_ref()
+    pub fn client_capabilities(&self) -> Option<Value> {
+        parse(self.inner.session.client_capabilities.as_deref())
+    }
+
+    /// Whether the request's response stream reaches its client now. While it does not (the
+    /// client's connection dropped; it may resume), what the handler sends is kept for the
+    /// client, within the stream's resume log, and once that is full the next message waits
+    /// until the client resumes: the request is cancelled if it never does.
+    #[must_use]
+    pub fn is_connected(&self) -> bool {
+        self.inner.connected.load(Ordering::Relaxed)
     }
 
     /// Whether the request is over (see [`Cancellation`]).
@@ -139,6 +171,7 @@ impl Context {
     ) -> Result<(), CommandError> {
         let handle = self.inner.handle;
         let message = message.map(str::to_string);
+        let _turn = self.inner.turn.lock().await;
         ask(&self.inner.input, |ack| Command::Progress {
             handle,
             progress,
@@ -161,6 +194,7 @@ impl Context {
         let data = raw_json(data).ok_or(CommandError::InvalidJson)?;
         let target = Target::Request(self.inner.handle);
         let logger = logger.map(str::to_string);
+        let _turn = self.inner.turn.lock().await;
         ask(&self.inner.input, |ack| Command::Log {
             target,
             level,
@@ -183,15 +217,31 @@ impl Context {
         let params = Some(raw_json(params).ok_or(CommandError::InvalidJson)?);
         let target = Target::Request(self.inner.handle);
         let method = method.to_string();
-        let raw = ask(&self.inner.input, |ack| Command::RequestClient {
-            target,
-            method,
-            params,
-            timeout: timeout.map(to_core),
-            ack,
-        })
-        .await
-        .map_err(|Stopped| Error::from(CommandError::ShuttingDown))??;
+        let (ack, answer) = async_channel::bounded(1);
+        {
+            // The turn is held until the engine has taken the request, not while the client
+            // thinks: progress may flow while it answers.
+            let _turn = self.inner.turn.lock().await;
+            let (accepted, taken) = async_channel::bounded(1);
+            let command = Command::RequestClient {
+                target,
+                method,
+                params,
+                timeout: timeout.map(to_core),
+                accepted,
+                ack,
+            };
+            self.inner
+                .input
+                .send(Input::Command(command))
+                .await
+                .map_err(|_| Error::from(CommandError::ShuttingDown))?;
+            let _ = taken.recv().await;
+        }
+        let raw = answer
+            .recv()
+            .await
+            .map_err(|_| Error::from(CommandError::ShuttingDown))??;
         Ok(serde_json::from_str(raw.get())?)
     }
 
@@ -215,6 +265,7 @@ impl Context {
     /// Frees a connection during a long call.
     pub async fn close_stream(&self) -> Result<(), CommandError> {
         let handle = self.inner.handle;
+        let _turn = self.inner.turn.lock().await;
         ask(&self.inner.input, |ack| Command::CloseStream {
             handle,
             ack,

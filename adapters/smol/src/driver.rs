@@ -2,19 +2,20 @@
 //! replies, commands and the time, and carries out what the engine asks: writes, closes,
 //! handler spawns and cancellations. Everything else the server runs is a task the driver owns.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use std::panic::AssertUnwindSafe;
 
 use async_io::Timer;
 use futures_lite::FutureExt;
 use mcpwire_core::engine::{
-    ConnAction, ConnId, Engine, Event, OutboundHandle, Reply, RequestHandle, SessionKey,
+    CommandError, ConnAction, ConnId, Engine, Event, OutboundHandle, Reply, RequestHandle,
+    SessionKey,
 };
 use mcpwire_core::jsonrpc::ErrorCode;
 use mcpwire_core::time::Duration;
-use serde_json::Value;
 use serde_json::value::RawValue;
 use smol::net::{TcpListener, TcpStream};
 use smol::{Executor, Task};
@@ -46,10 +47,20 @@ struct Connection {
     leftover: Vec<u8>,
 }
 
-/// A handler's task, and the sender whose drop tells its context the request is over.
+/// A handler's task, the sender whose drop tells its context the request is over, and what
+/// its context reads of the request's stream.
 struct Handler {
     _task: Task<()>,
     _over: async_channel::Sender<()>,
+    connected: Arc<AtomicBool>,
+}
+
+/// What a request's handler sent that its stream had no room for yet: retried, in order, when
+/// the engine says the request is writable; dropped with the request. A handler's context
+/// sends one message at a time, so a request has at most one of these and its reply.
+enum Parked {
+    Command(Command),
+    Reply(Reply),
 }
 
 pub(crate) struct Driver {
@@ -65,11 +76,10 @@ pub(crate) struct Driver {
     pub(crate) accept: Option<Task<()>>,
     pub(crate) signals: Option<Task<()>>,
     connections: HashMap<ConnId, Connection>,
-    /// Connections whose reader waits for credit: leftover bytes, or no read capacity.
-    paused: BTreeSet<ConnId>,
     /// Connections with bytes in `out` to hand to an idle writer.
     ready: Vec<ConnId>,
     handlers: HashMap<RequestHandle, Handler>,
+    parked: HashMap<RequestHandle, VecDeque<Parked>>,
     outbound: HashMap<OutboundHandle, Ack<Result<Box<RawValue>, Error>>>,
     sessions: HashMap<SessionKey, Arc<SessionInfo>>,
     scratch: Vec<u8>,
@@ -111,9 +121,9 @@ impl Driver {
             accept: None,
             signals: None,
             connections: HashMap::new(),
-            paused: BTreeSet::new(),
             ready: Vec::new(),
             handlers: HashMap::new(),
+            parked: HashMap::new(),
             outbound: HashMap::new(),
             sessions: HashMap::new(),
             scratch: Vec::new(),
@@ -129,9 +139,10 @@ impl Driver {
         self.accept = Some(self.tasks.spawn(&self.executor, async move {
             loop {
                 match listener.accept().await {
-                    Ok((stream, _)) => {
+                    Ok((stream, peer)) => {
                         let _ = stream.set_nodelay(true);
-                        if input.send(Input::Accepted(stream)).await.is_err() {
+                        let accepted = Input::Accepted(stream, Some(peer.ip()));
+                        if input.send(accepted).await.is_err() {
                             return;
                         }
                     }
@@ -194,13 +205,8 @@ impl Driver {
     fn on_input(&mut self, input: Input) -> Option<Stop> {
         let now = self.clock.now();
         match input {
-            Input::Accepted(stream) => self.accept(stream),
-            Input::Read { conn, bytes } => {
-                if let Some(c) = self.connections.get_mut(&conn) {
-                    c.leftover = bytes;
-                    self.paused.insert(conn);
-                }
-            }
+            Input::Accepted(stream, peer) => self.accept(stream, peer),
+            Input::Read { conn, bytes } => self.feed(conn, bytes),
             Input::Eof(conn) => self.engine.handle_eof(now, conn),
             Input::Broken(conn) => {
                 self.engine.handle_closed(now, conn);
@@ -219,8 +225,10 @@ impl Driver {
             }
             Input::Reply { handle, reply } => {
                 self.handlers.remove(&handle);
-                if self.engine.respond(now, handle, reply).is_err() {
-                    tracing::debug!(session = %handle.session, "answer to a request that ended");
+                if self.parked.contains_key(&handle) {
+                    self.park(handle, Parked::Reply(reply));
+                } else {
+                    self.reply(handle, reply);
                 }
             }
             Input::Command(command) => self.command(command),
@@ -237,11 +245,11 @@ impl Driver {
         None
     }
 
-    fn accept(&mut self, stream: TcpStream) {
+    fn accept(&mut self, stream: TcpStream, peer: Option<std::net::IpAddr>) {
         if self.shutting_down {
             return;
         }
-        let Ok(conn) = self.engine.handle_accept(self.clock.now()) else {
+        let Ok(conn) = self.engine.handle_accept(self.clock.now(), peer) else {
             return;
         };
         let (to_writer, batches) = async_channel::bounded(1);
@@ -272,7 +280,6 @@ impl Driver {
 
     /// Drops a connection's tasks and socket.
     fn forget(&mut self, conn: ConnId) {
-        self.paused.remove(&conn);
         if let Some(c) = self.connections.remove(&conn) {
             // Everything the engine wanted written was reported written: end with a FIN.
             let _ = c.stream.shutdown(std::net::Shutdown::Both);
@@ -304,7 +311,10 @@ impl Driver {
                     ConnAction::Close { conn } => self.forget(conn),
                 }
             }
-            progressed |= self.feed_paused();
+            while let Some(conn) = self.engine.poll_readable() {
+                progressed = true;
+                self.resume_reading(conn);
+            }
             if !progressed {
                 break;
             }
@@ -322,41 +332,40 @@ impl Driver {
         }
     }
 
-    /// Gives paused connections' bytes to the engine as it makes room, and credit to their
-    /// readers once it has taken everything.
-    fn feed_paused(&mut self) -> bool {
-        let mut progressed = false;
+    /// Bytes a connection's reader got: the engine takes what it can; the reader reads again
+    /// once all are taken and the engine can take more, which it says now or, through
+    /// `poll_readable`, later.
+    fn feed(&mut self, conn: ConnId, bytes: Vec<u8>) {
         let now = self.clock.now();
-        let paused: Vec<ConnId> = self.paused.iter().copied().collect();
-        for conn in paused {
-            let Some(c) = self.connections.get_mut(&conn) else {
-                self.paused.remove(&conn);
-                continue;
-            };
-            if !c.leftover.is_empty() {
-                let bytes = std::mem::take(&mut c.leftover);
-                let taken = self.engine.handle_bytes(now, conn, &bytes);
-                progressed |= taken > 0;
-                let Some(c) = self.connections.get_mut(&conn) else {
-                    continue;
-                };
-                if taken < bytes.len() {
-                    c.leftover = bytes;
-                    c.leftover.drain(..taken);
-                    continue;
-                }
-                // All taken: the read buffer is freed here rather than kept as an empty Vec
-                // of up to 64 KiB on every idle connection.
-            }
+        let taken = self.engine.handle_bytes(now, conn, &bytes);
+        let capacity = self.engine.read_capacity(conn);
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        if taken < bytes.len() {
+            c.leftover = bytes;
+            c.leftover.drain(..taken);
+        } else if capacity > 0 {
+            let _ = c.credit.try_send(capacity);
+        }
+    }
+
+    /// The engine can take more of `conn`'s bytes: what was left over, then a new read.
+    fn resume_reading(&mut self, conn: ConnId) {
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        // Taken here, the read buffer is freed once the engine has all of it, rather than
+        // kept as an empty Vec of up to 64 KiB on every idle connection.
+        let leftover = std::mem::take(&mut c.leftover);
+        if leftover.is_empty() {
             let capacity = self.engine.read_capacity(conn);
             if capacity > 0 {
-                if let Some(c) = self.connections.get(&conn) {
-                    let _ = c.credit.try_send(capacity);
-                }
-                self.paused.remove(&conn);
+                let _ = c.credit.try_send(capacity);
             }
+        } else {
+            self.feed(conn, leftover);
         }
-        progressed
     }
 
     fn on_event(&mut self, event: Event) {
@@ -367,16 +376,13 @@ impl Driver {
                 client_info,
                 client_capabilities,
             } => {
-                let parse = |raw: Option<Box<RawValue>>| {
-                    raw.and_then(|r| serde_json::from_str::<Value>(r.get()).ok())
-                };
                 tracing::debug!(%session, version = protocol_version.as_str(), "session opened");
                 self.sessions.insert(
                     session,
                     Arc::new(SessionInfo {
                         protocol_version,
-                        client_info: parse(client_info),
-                        client_capabilities: parse(client_capabilities),
+                        client_info,
+                        client_capabilities,
                     }),
                 );
             }
@@ -391,7 +397,11 @@ impl Driver {
             Event::Cancelled { handle, reason } => {
                 tracing::debug!(session = %handle.session, ?reason, "request cancelled");
                 self.handlers.remove(&handle);
+                self.parked.remove(&handle);
             }
+            Event::Writable { handle } => self.retry(handle),
+            Event::StreamDetached { handle } => self.set_connected(handle, false),
+            Event::StreamResumed { handle } => self.set_connected(handle, true),
             Event::ClientResponse { handle, result } => {
                 if let Some(ack) = self.outbound.remove(&handle) {
                     let _ = ack.try_send(result.map_err(Error::from));
@@ -434,7 +444,7 @@ impl Driver {
             let _ = self.engine.respond(
                 self.clock.now(),
                 handle,
-                Reply::Error {
+                &Reply::Error {
                     code: ErrorCode::INTERNAL_ERROR.0,
                     message: "Internal error: unknown session".into(),
                     data: None,
@@ -443,7 +453,14 @@ impl Driver {
             return;
         };
         let (over, over_rx) = async_channel::bounded(1);
-        let cx = Context::new(handle, session, self.input_tx.clone(), over_rx);
+        let connected = Arc::new(AtomicBool::new(true));
+        let cx = Context::new(
+            handle,
+            session,
+            self.input_tx.clone(),
+            over_rx,
+            connected.clone(),
+        );
         let app = self.app.clone();
         let input = self.input_tx.clone();
         let task = self.tasks.spawn(&self.executor, async move {
@@ -467,11 +484,70 @@ impl Driver {
             Handler {
                 _task: task,
                 _over: over,
+                connected,
             },
         );
     }
 
+    fn set_connected(&mut self, handle: RequestHandle, connected: bool) {
+        if let Some(handler) = self.handlers.get(&handle) {
+            handler.connected.store(connected, Ordering::Relaxed);
+        }
+    }
+
+    fn park(&mut self, handle: RequestHandle, parked: Parked) {
+        self.parked.entry(handle).or_default().push_back(parked);
+    }
+
+    /// The engine says `handle`'s stream has room: what waited goes, in order, until something
+    /// has to wait again.
+    fn retry(&mut self, handle: RequestHandle) {
+        let Some(mut waiting) = self.parked.remove(&handle) else {
+            return;
+        };
+        while let Some(parked) = waiting.pop_front() {
+            let blocked = match parked {
+                Parked::Command(command) => self.try_command(command).map(Parked::Command),
+                Parked::Reply(reply) => self.try_reply(handle, reply).map(Parked::Reply),
+            };
+            if let Some(blocked) = blocked {
+                waiting.push_front(blocked);
+                self.parked.insert(handle, waiting);
+                return;
+            }
+        }
+    }
+
+    fn reply(&mut self, handle: RequestHandle, reply: Reply) {
+        if let Some(blocked) = self.try_reply(handle, reply) {
+            self.park(handle, Parked::Reply(blocked));
+        }
+    }
+
+    /// Answers a request, or gives the reply back when its stream has no room yet.
+    fn try_reply(&mut self, handle: RequestHandle, reply: Reply) -> Option<Reply> {
+        match self.engine.respond(self.clock.now(), handle, &reply) {
+            Err(CommandError::WouldBlock) => Some(reply),
+            Err(_) => {
+                tracing::debug!(session = %handle.session, "answer to a request that ended");
+                None
+            }
+            Ok(()) => None,
+        }
+    }
+
     fn command(&mut self, command: Command) {
+        let handle = command.request();
+        if let Some(blocked) = self.try_command(command) {
+            if let Some(handle) = handle {
+                self.park(handle, Parked::Command(blocked));
+            }
+        }
+    }
+
+    /// Carries out a command, or gives it back when it concerns a request whose stream has no
+    /// room yet.
+    fn try_command(&mut self, command: Command) -> Option<Command> {
         let now = self.clock.now();
         let engine = &mut self.engine;
         match command {
@@ -481,33 +557,61 @@ impl Driver {
                 total,
                 message,
                 ack,
-            } => {
-                let _ = ack.try_send(engine.send_progress(
-                    now,
-                    handle,
-                    progress,
-                    total,
-                    message.as_deref(),
-                ));
-            }
+            } => match engine.send_progress(now, handle, progress, total, message.as_deref()) {
+                Err(CommandError::WouldBlock) => {
+                    return Some(Command::Progress {
+                        handle,
+                        progress,
+                        total,
+                        message,
+                        ack,
+                    });
+                }
+                result => {
+                    let _ = ack.try_send(result);
+                }
+            },
             Command::Log {
                 target,
                 level,
                 logger,
                 data,
                 ack,
-            } => {
-                let _ = ack.try_send(engine.send_log(now, target, level, logger.as_deref(), &data));
-            }
+            } => match engine.send_log(now, target, level, logger.as_deref(), &data) {
+                Err(CommandError::WouldBlock) => {
+                    return Some(Command::Log {
+                        target,
+                        level,
+                        logger,
+                        data,
+                        ack,
+                    });
+                }
+                result => {
+                    let _ = ack.try_send(result);
+                }
+            },
             Command::RequestClient {
                 target,
                 method,
                 params,
                 timeout,
+                accepted,
                 ack,
             } => match engine.request_client(now, target, &method, params.as_deref(), timeout) {
                 Ok(handle) => {
+                    let _ = accepted.try_send(());
                     self.outbound.insert(handle, ack);
+                }
+                Err(CommandError::WouldBlock) => {
+                    return Some(Command::RequestClient {
+                        target,
+                        method,
+                        params,
+                        timeout,
+                        accepted,
+                        ack,
+                    });
                 }
                 Err(error) => {
                     let _ = ack.try_send(Err(error.into()));
@@ -542,6 +646,7 @@ impl Driver {
                 let _ = ack.try_send(self.stats());
             }
         }
+        None
     }
 
     fn begin_shutdown(&mut self, grace: Duration) {
@@ -559,6 +664,7 @@ impl Driver {
             engine: self.engine.stats(),
             counters: self.engine.counters().clone(),
             tasks: self.tasks.live() as u64,
+            waiting_messages: self.parked.values().map(|p| p.len() as u64).sum(),
         }
     }
 }

@@ -19,9 +19,10 @@ pub(crate) type Ack<T> = async_channel::Sender<T>;
 
 /// One input for the driver.
 pub(crate) enum Input {
-    /// The listener accepted a socket.
-    Accepted(TcpStream),
-    /// A connection's reader got bytes; it reads again once the driver grants credit.
+    /// The listener accepted a socket from this peer.
+    Accepted(TcpStream, Option<std::net::IpAddr>),
+    /// A connection's reader got bytes; it reads again once the driver grants credit, which it
+    /// does when the engine has taken them and can take more.
     Read { conn: ConnId, bytes: Vec<u8> },
     /// A connection's peer closed its sending side.
     Eof(ConnId),
@@ -62,6 +63,9 @@ pub(crate) enum Command {
         method: String,
         params: Option<Box<RawValue>>,
         timeout: Option<Duration>,
+        /// Told (or dropped, on a refusal) once the engine has taken the request: the context
+        /// sends nothing else for its request until then.
+        accepted: Ack<()>,
         ack: Ack<Result<Box<RawValue>, Error>>,
     },
     CloseStream {
@@ -93,4 +97,23 @@ pub(crate) enum Command {
     Stats {
         ack: Ack<ServerStats>,
     },
+}
+
+impl Command {
+    /// The request a command is about, when it concerns one (and so may have to wait for room
+    /// on its stream).
+    pub(crate) fn request(&self) -> Option<RequestHandle> {
+        match self {
+            Command::Progress { handle, .. } | Command::CloseStream { handle, .. } => Some(*handle),
+            Command::Log {
+                target: Target::Request(handle),
+                ..
+            }
+            | Command::RequestClient {
+                target: Target::Request(handle),
+                ..
+            } => Some(*handle),
+            _ => None,
+        }
+    }
 }

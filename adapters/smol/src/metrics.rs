@@ -16,6 +16,8 @@ pub struct ServerStats {
     pub counters: Counters,
     /// The adapter's live tasks.
     pub tasks: u64,
+    /// Handlers' messages (and replies) waiting for room on their request's stream.
+    pub waiting_messages: u64,
 }
 
 impl ServerStats {
@@ -83,6 +85,11 @@ impl ServerStats {
             s.pending_events,
         );
         gauge("mcpwire_tasks", "The adapter's live tasks.", self.tasks);
+        gauge(
+            "mcpwire_waiting_messages",
+            "Handler messages waiting for room on their request's stream.",
+            self.waiting_messages,
+        );
         let mut counter = |name: &str, help: &str, value: u64| {
             let _ = writeln!(
                 out,

@@ -63,6 +63,18 @@ pub struct Counters {
     pub heartbeats_sent: u64,
     /// Heartbeat pings unanswered or answered with an error.
     pub heartbeat_failures: u64,
+    /// Detached streams evicted to keep a session or the engine within its byte budget.
+    pub detached_streams_evicted: u64,
+    /// New work (a POST, GET, `initialize`, subscription, application-path request) refused
+    /// for want of room in the byte budget.
+    pub budget_refusals: u64,
+    /// Application messages refused with `WouldBlock`, to be retried once writable.
+    pub handler_waits: u64,
+    /// Results larger than the message limit, answered with an error instead.
+    pub responses_too_large: u64,
+    /// Times the final guard of the byte budget had to act: a session closed over its cap, a
+    /// resume log trimmed, session state shed. Zero unless a gentler policy fell short.
+    pub budget_sheds: u64,
 }
 
 impl Engine {
@@ -83,6 +95,7 @@ impl Engine {
                 + self.inflight_timers.len()
                 + self.outbound_timers.len()) as u64,
             pending_events: self.events.len() as u64,
+            held: self.budget.stats(),
             connections_accepted_total: self.counters.connections_accepted,
             sessions_opened_total: self.counters.sessions_opened,
             sessions_closed_total: self.counters.sessions_closed.iter().sum(),
@@ -360,15 +373,11 @@ impl Engine {
                 );
             }
         }
-        let accounted: usize = self.conns.values().map(|c| c.accounted).sum();
-        ensure!(
-            accounted == self.queued_total,
-            "the queued-bytes total says {} but connections account for {accounted}",
-            self.queued_total
-        );
+        self.check_budget()?;
         for (&id, conn) in &self.conns {
             ensure!(
-                conn.accounted == conn.codec.queued_bytes() + conn.unacked,
+                conn.accounted == conn.codec.queued_bytes() + conn.unacked
+                    && conn.bookkeeping == conn.codec.queued_bookkeeping(),
                 "{id} accounts for {} queued bytes but holds {}",
                 conn.accounted,
                 conn.codec.queued_bytes() + conn.unacked

@@ -19,6 +19,10 @@ use crate::jsonrpc::{self, ErrorCode, RequestId};
 use crate::time::{Duration, Instant};
 use crate::timer::TimerTable;
 
+/// Bytes an SSE event adds to its JSON (id line, event line, data prefixes, chunk framing):
+/// enough for room checks, which need not be exact.
+const FRAMING: usize = 64;
+
 /// Where a log message or a request to the client goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -64,29 +68,60 @@ impl Engine {
 
     /// Answers a client request. The response goes on the request's stream; a POST whose last
     /// request this was completes.
+    ///
+    /// A result larger than `limits.max_message_bytes` is replaced by a JSON-RPC error saying
+    /// so (the client learns why instead of seeing a bare close). When the stream has no room
+    /// now, nothing is sent and [`CommandError::WouldBlock`] asks to retry the same reply once
+    /// [`Event::Writable`](super::Event::Writable) names the request: the reply is borrowed,
+    /// so the caller still has it.
     pub fn respond(
         &mut self,
         now: Instant,
         handle: RequestHandle,
-        reply: Reply,
+        reply: &Reply,
     ) -> Result<(), CommandError> {
         self.tick(now);
         let inflight = self.live_request(handle)?;
-        let Some(entry) = self.take_inflight(inflight) else {
-            return Err(CommandError::StaleHandle);
-        };
-        let body = match reply {
-            Reply::Result(result) => response_body(&entry.request_id, &result),
+        let id = self.inflight[&inflight].request_id.clone();
+        let mut body = match reply {
+            Reply::Result(result) => response_body(&id, result),
             Reply::Error {
                 code,
                 message,
                 data,
-            } => Self::error_with_data(&entry.request_id, code, &message, data.as_deref()),
+            } => Self::error_with_data(&id, *code, message, data.as_deref()),
+        };
+        let limit = self.max_message();
+        if body.len() > limit {
+            let message = alloc::format!(
+                "Internal error: the result is {} bytes, over the message limit of {limit}",
+                body.len()
+            );
+            body = jsonrpc::error_body(Some(&id), ErrorCode::INTERNAL_ERROR, &message);
+            self.counters.responses_too_large += 1;
+        }
+        let result = self.request_room(inflight, body.len() + FRAMING);
+        self.settle();
+        result?;
+        let Some(entry) = self.take_inflight(inflight) else {
+            return Err(CommandError::StaleHandle);
         };
         self.counters.responses_sent += 1;
-        self.stream_response(entry.stream, body);
+        self.respond_on(entry.stream, body);
         self.settle();
         Ok(())
+    }
+
+    /// Puts a response on its stream: collected for one JSON body while that stays small, as
+    /// SSE otherwise.
+    fn respond_on(&mut self, stream: super::ids::StreamId, body: Vec<u8>) {
+        let batching = self.streams.get(&stream).is_some_and(|s| {
+            s.pending > 1 && matches!(s.mode, super::entities::StreamMode::Json { .. })
+        });
+        if batching && !super::budget::json_fits(self, stream, body.len()) {
+            self.upgrade_stream(stream);
+        }
+        self.stream_response(stream, body);
     }
 
     fn error_with_data(
@@ -147,7 +182,6 @@ impl Engine {
         if !progress.is_finite() || entry.last_progress.is_some_and(|last| progress <= last) {
             return Err(CommandError::ProgressNotIncreasing);
         }
-        entry.last_progress = Some(progress);
         #[derive(Serialize)]
         struct Progress<'a> {
             #[serde(rename = "progressToken")]
@@ -167,8 +201,15 @@ impl Engine {
                 message,
             }),
         );
-        let stream = entry.stream;
-        self.stream_message(stream, &sse_body(&json));
+        let body = sse_body(&json);
+        let result = self.request_room(inflight, body.len() + FRAMING);
+        if result.is_ok() {
+            if let Some(entry) = self.inflight.get_mut(&inflight) {
+                entry.last_progress = Some(progress);
+            }
+        }
+        let stream = result.inspect_err(|_| self.settle())?;
+        self.stream_message(stream, &body);
         self.settle();
         Ok(())
     }
@@ -214,11 +255,18 @@ impl Engine {
         Ok(())
     }
 
+    /// Sends a message: related to a request, it waits for room on that request's stream
+    /// ([`CommandError::WouldBlock`]); unsolicited, it cannot wait.
     fn send_to(&mut self, target: Target, body: &Arc<[u8]>) -> Result<(), CommandError> {
+        if body.len() > self.max_message() {
+            return Err(CommandError::TooLarge);
+        }
         match target {
             Target::Request(handle) => {
                 let inflight = self.live_request(handle)?;
-                let stream = self.inflight[&inflight].stream;
+                let stream = self
+                    .request_room(inflight, body.len() + FRAMING)
+                    .inspect_err(|_| self.settle())?;
                 self.stream_message(stream, body);
             }
             Target::Session(session) => {
@@ -249,9 +297,9 @@ impl Engine {
         };
         let timeout = timeout.unwrap_or(self.config.timeouts.client_request);
         let handle =
-            self.send_client_request(target.session(), related, method, params, timeout, false)?;
+            self.send_client_request(target.session(), related, method, params, timeout, false);
         self.settle();
-        Ok(handle)
+        handle
     }
 
     pub(super) fn send_client_request(
@@ -272,6 +320,16 @@ impl Engine {
         if s.outbound.len() >= limit {
             return Err(CommandError::TooManyOutbound);
         }
+        let len = method.len() + params.map_or(0, |p| p.get().len()) + FRAMING;
+        if len > self.max_message() {
+            return Err(CommandError::TooLarge);
+        }
+        if let Some(related) = related {
+            self.request_room(related, len)?;
+        }
+        let Some(s) = self.sessions.get_mut(&session) else {
+            return Err(CommandError::StaleHandle);
+        };
         let wire_id = s.next_outbound_id;
         s.next_outbound_id += 1;
         let outbound = OutboundId(self.ids.next());
@@ -332,10 +390,13 @@ impl Engine {
 
     /// Sends a notification (usually a `notifications/*/list_changed`) to every initialized
     /// session. It is encoded once; each recipient adds only its event id. Returns how many
-    /// sessions it was sent to.
+    /// sessions it was sent to: none when it is larger than `limits.max_message_bytes`.
     pub fn broadcast(&mut self, now: Instant, method: &str, params: Option<&RawValue>) -> usize {
         self.tick(now);
         let body = sse_body(&notification(method, params));
+        if body.len() > self.max_message() {
+            return 0;
+        }
         let recipients: Vec<SessionKey> = self
             .sessions
             .iter()
@@ -425,10 +486,14 @@ impl Engine {
         body: &[u8],
     ) -> Result<(), CommandError> {
         self.tick(now);
-        match self.exchanges.get_mut(&exchange) {
-            Some(ex) if ex.awaiting_application => ex.awaiting_application = false,
+        let held = match self.exchanges.get_mut(&exchange) {
+            Some(ex) if ex.awaiting_application => {
+                ex.awaiting_application = false;
+                core::mem::take(&mut ex.application_bytes)
+            }
             _ => return Err(CommandError::StaleHandle),
-        }
+        };
+        self.release(super::budget::Holding::Requests, None, held);
         self.send_full(exchange, status, headers, body);
         self.settle();
         Ok(())
@@ -462,7 +527,7 @@ impl Engine {
                 let mut hint = Vec::new();
                 crate::sse::push_retry(&mut hint, retry);
                 hint.push(b'\n');
-                self.send_stream_data(exchange, &hint, None);
+                self.send_stream_data(exchange, &hint, None, super::transport::Pacing::Unpaced);
             }
             self.end_stream(stream);
         }

@@ -79,6 +79,9 @@ pub struct Faults {
     pub no_write_timeout: bool,
     /// Ending a stream leaves its timers armed.
     pub stream_timers_not_cleared: bool,
+    /// Detached streams are never evicted and their logs are charged to nothing: a session
+    /// keeps as many as a client leaves behind, as before the byte budget.
+    pub no_detached_stream_cap: bool,
 }
 
 /// The two endpoints of the 2024-11-05 HTTP+SSE transport.
@@ -144,30 +147,95 @@ pub struct Heartbeat {
 }
 
 /// How much the engine may hold. Each limit states what happens when it is reached.
+///
+/// Counts bound entities; bytes are bounded by one budget, [`Limits::max_held_bytes`], with a
+/// cap per session and one per connection inside it (see [`Limits::max_held_bytes`] for how
+/// it is split, and for the order in which the engine gives way when it is full).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
     /// HTTP/1.1 request limits of every connection.
     pub http: http1::Limits,
-    /// Open connections. Past it a new connection gets 503 with `Retry-After` and is closed.
+    /// Open connections, and request-level exchanges at once. Past it a new connection gets 503
+    /// with `Retry-After` and is closed (past twice the limit it is refused outright), and a new
+    /// request-level exchange gets 503.
     pub max_connections: usize,
+    /// Open connections from one peer (an IPv4 address, or an IPv6 /64), when the adapter
+    /// tells the engine who the peer is. Past it, as past `max_connections`. `None` (the
+    /// default) sets no per-peer cap: clients behind one NAT or proxy share an address.
+    pub max_connections_per_peer: Option<usize>,
     /// Live sessions. Past it `initialize` gets 503 with `Retry-After`.
     pub max_sessions: usize,
     /// Client requests in flight per session. Past it a request gets a JSON-RPC error.
     pub max_inflight_per_session: usize,
+    /// Client requests in flight in the whole engine, each one a handler the application runs.
+    /// Past it a POST gets 503 with `Retry-After` (a request inside a batch, a JSON-RPC error).
+    pub max_inflight_total: usize,
     /// Server-to-client requests in flight per session. Past it the call returns an error.
     pub max_outbound_per_session: usize,
     /// Resource subscriptions per session. Past it `resources/subscribe` gets an error.
     pub max_subscriptions_per_session: usize,
-    /// Output bytes queued for one connection or exchange. Past it the reader is too slow and
-    /// is disconnected; nobody else waits for it.
+    /// The longest resource URI a client may subscribe to. Past it `resources/subscribe` gets
+    /// -32602.
+    pub max_uri_bytes: usize,
+    /// `clientInfo` and `capabilities` of `initialize` together, kept for the session's life.
+    /// Past it `initialize` gets 400 with -32602 and no session is created.
+    pub max_client_metadata_bytes: usize,
+    /// The largest JSON-RPC message the engine sends: a result, a notification, a request to
+    /// the client. A larger result is answered with a JSON-RPC error on its own stream; a
+    /// larger notification or request is refused with [`CommandError::TooLarge`].
+    ///
+    /// [`CommandError::TooLarge`]: super::CommandError::TooLarge
+    pub max_message_bytes: usize,
+    /// Output a request's stream may hold before the application's next message for it waits:
+    /// a command related to a request whose connection holds this much unwritten output is
+    /// refused with [`CommandError::WouldBlock`], and [`Event::Writable`] says when to retry.
+    /// A reader that keeps up therefore receives everything, at its own pace.
+    ///
+    /// [`CommandError::WouldBlock`]: super::CommandError::WouldBlock
+    /// [`Event::Writable`]: super::Event::Writable
+    pub stream_window_bytes: usize,
+    /// Output that cannot wait (broadcasts, notifications, keep-alives) queued for one
+    /// connection or exchange beyond what its requests' paced messages hold. Past it the
+    /// reader is too slow and is disconnected; nobody else waits for it. Output that waited for
+    /// room is judged only by the write deadline (`timeouts.write`).
     pub max_queued_bytes_per_connection: usize,
-    /// Output bytes queued in total. Past it the connection that queued the most is
-    /// disconnected.
-    pub max_queued_bytes_total: usize,
+    /// Every byte the engine holds for peers, in total: request bytes being read, output being
+    /// written, resume logs (of attached and of detached streams), and session state (client
+    /// info and capabilities, subscribed URIs, requests in flight with their params, backlogs,
+    /// responses collected for one JSON body, pending events).
+    ///
+    /// It is split in four equal shares, so that one kind of holding never starves another:
+    /// input, output, resume logs, session state. Within the input and the output shares,
+    /// half is divided evenly among `2 × max_connections` connections, so that a connection's
+    /// small request or response never waits behind others' large ones; the other half is a
+    /// pool for larger ones. When a share is full, in this order:
+    ///
+    /// 1. the oldest detached stream is evicted (its requests finished first; a later resume of
+    ///    it gets the answer an unknown stream gets);
+    /// 2. new work is refused: a POST, GET or `initialize` gets 503 with `Retry-After`, a
+    ///    connection stops being read (its read deadline still runs), an application's message
+    ///    waits ([`CommandError::WouldBlock`]), a backlog drops its oldest message, a resume
+    ///    log of an attached stream drops its oldest events;
+    /// 3. output that cannot wait disconnects the reader holding the most, and a session over
+    ///    its own cap is closed ([`CloseReason::OverBudget`]).
+    ///
+    /// [`CommandError::WouldBlock`]: super::CommandError::WouldBlock
+    /// [`CloseReason::OverBudget`]: super::CloseReason::OverBudget
+    pub max_held_bytes: usize,
+    /// Bytes one session holds: its resume logs, backlog, collected JSON responses, requests in
+    /// flight with their params, pending events, client info, subscriptions. Its own oldest
+    /// detached streams are evicted first, then its new work is refused (503), as above.
+    pub max_session_bytes: usize,
+    /// Detached (resumable) streams one session keeps. Past it its oldest is evicted.
+    pub max_detached_streams_per_session: usize,
     /// Events a stream keeps for resumption. Past it the oldest is dropped.
     pub resume_log_events: usize,
-    /// Bytes a stream keeps for resumption. Past it the oldest events are dropped.
+    /// Bytes a stream keeps for resumption. Past it the oldest events are dropped; a detached
+    /// stream's new messages wait instead ([`CommandError::WouldBlock`]) until it is resumed
+    /// or its resume window ends.
+    ///
+    /// [`CommandError::WouldBlock`]: super::CommandError::WouldBlock
     pub resume_log_bytes: usize,
     /// Unsolicited messages held for a session without a GET stream. Past it the oldest is
     /// dropped.
@@ -235,12 +303,20 @@ impl Default for Limits {
         Limits {
             http: http1::Limits::default(),
             max_connections: 4096,
+            max_connections_per_peer: None,
             max_sessions: 10_000,
             max_inflight_per_session: 64,
+            max_inflight_total: 16_384,
             max_outbound_per_session: 16,
             max_subscriptions_per_session: 256,
+            max_uri_bytes: 8 * 1024,
+            max_client_metadata_bytes: 64 * 1024,
+            max_message_bytes: 16 * 1024 * 1024,
+            stream_window_bytes: 256 * 1024,
             max_queued_bytes_per_connection: 4 * 1024 * 1024,
-            max_queued_bytes_total: 512 * 1024 * 1024,
+            max_held_bytes: 1024 * 1024 * 1024,
+            max_session_bytes: 16 * 1024 * 1024,
+            max_detached_streams_per_session: 16,
             resume_log_events: 256,
             resume_log_bytes: 1024 * 1024,
             backlog_events: 64,

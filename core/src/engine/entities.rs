@@ -99,8 +99,26 @@ pub(crate) struct Conn {
     pub(crate) dirty: bool,
     /// Output is queued or unacknowledged.
     pub(crate) writing: bool,
-    /// This connection's share of the engine's queued-bytes total, as of its last settle.
+    /// Output bytes it holds (queued or unacknowledged), as of its last settle.
     pub(crate) accounted: usize,
+    /// The output queue's own slots, as of its last settle; charged with `accounted`.
+    pub(crate) bookkeeping: usize,
+    /// Of those, bytes of messages that waited for room (paced): what remains counts against
+    /// `max_queued_bytes_per_connection`. An upper bound, clamped to `accounted`.
+    pub(crate) paced: usize,
+    /// Input bytes its codec holds, as charged at its last settle.
+    pub(crate) input: usize,
+    /// The last `handle_bytes` took less than offered or left no read capacity: the adapter
+    /// waits for `poll_readable` to name it.
+    pub(crate) read_blocked: bool,
+    /// Listed in the engine's `readable` queue.
+    pub(crate) readable_listed: bool,
+    /// Listed in the engine's `input_waiters`: it waits for room in the input pool.
+    pub(crate) waiting_input: bool,
+    /// Who the peer is, for the per-peer connection cap.
+    pub(crate) peer: Option<super::budget::PeerKey>,
+    /// No request has arrived yet: the read deadline runs from the accept.
+    pub(crate) fresh: bool,
     /// Finished streams whose last bytes are queued here: they end once everything is written.
     pub(crate) flushing: Vec<StreamId>,
     /// When output last made progress, or started to be pending: the write deadline counts
@@ -123,6 +141,10 @@ pub(crate) enum Sink {
 pub(crate) struct HostQueue {
     pub(crate) items: VecDeque<super::ExchangeOutput>,
     pub(crate) bytes: usize,
+    /// Of those, bytes of paced messages (see `Conn::paced`).
+    pub(crate) paced: usize,
+    /// What the budget holds for this queue: its bytes and its slots (see `charge`).
+    pub(crate) charged: usize,
     /// The head has been queued.
     pub(crate) head_sent: bool,
     /// The response has ended (`End` is queued or was taken).
@@ -130,9 +152,22 @@ pub(crate) struct HostQueue {
 }
 
 impl HostQueue {
-    pub(crate) fn push_body(&mut self, payload: Payload) {
-        self.bytes += payload.as_slice().len();
+    /// What the queue holds: its body bytes, and its slots while it holds anything.
+    pub(crate) fn charge(&self) -> usize {
+        let slots = if self.items.is_empty() {
+            0
+        } else {
+            self.items.capacity() * size_of::<super::ExchangeOutput>()
+        };
+        self.bytes + slots
+    }
+
+    /// Queues body bytes; returns how many, for the budget.
+    pub(crate) fn push_body(&mut self, payload: Payload) -> usize {
+        let len = payload.as_slice().len();
+        self.bytes += len;
         self.items.push_back(super::ExchangeOutput::Body(payload));
+        len
     }
 }
 
@@ -146,6 +181,9 @@ pub(crate) struct Exchange {
     pub(crate) streaming: bool,
     /// A request for an application path, waiting for `respond_http`.
     pub(crate) awaiting_application: bool,
+    /// The body of that request, which the application holds until it answers: charged as
+    /// request bytes.
+    pub(crate) application_bytes: usize,
 }
 
 /// What a stream is for.
@@ -190,7 +228,33 @@ pub(crate) struct Stream {
     pub(crate) protocol: ProtocolVersion,
     /// The connection its last bytes were queued on, until they are written.
     pub(crate) flushing_on: Option<ConnId>,
+    /// While detached: when it detached, in the engine's detach order (its key in the engine's
+    /// `detached` index, oldest first).
+    pub(crate) detached_order: Option<u64>,
+    /// Requests whose last command for this stream got `WouldBlock`: told `Writable` when it
+    /// has room again, or when it attaches or detaches (then they retry against the new state).
+    pub(crate) blocked: Vec<InflightId>,
     pub(crate) timers: TimerTable<StreamTimer, 3>,
+}
+
+impl Stream {
+    /// Bytes of collected JSON responses (JSON mode only).
+    pub(crate) fn json_bytes(&self) -> usize {
+        match &self.mode {
+            StreamMode::Json { responses, .. } => responses.iter().map(Vec::len).sum(),
+            StreamMode::Sse => 0,
+        }
+    }
+
+    /// Where its resume log is charged: a detached stream's log is kept only for a client that
+    /// may come back.
+    pub(crate) fn log_holding(&self) -> super::budget::Holding {
+        if self.detached_order.is_some() {
+            super::budget::Holding::Detached
+        } else {
+            super::budget::Holding::ResumeLog
+        }
+    }
 }
 
 /// An MCP session.
@@ -208,7 +272,15 @@ pub(crate) struct Session {
     pub(crate) initialized: bool,
     /// Minimum level of log notifications; `None` sends every level.
     pub(crate) log_level: Option<LogLevel>,
-    pub(crate) subscriptions: BTreeSet<String>,
+    /// Subscribed URIs, shared with the engine's `subscribers` index (stored once).
+    pub(crate) subscriptions: BTreeSet<Arc<str>>,
+    /// `clientInfo` and `capabilities` of `initialize`, shared with the application.
+    pub(crate) client_info: Option<Arc<RawValue>>,
+    pub(crate) client_capabilities: Option<Arc<RawValue>>,
+    /// Bytes charged to this session (see `budget.rs`); at most `limits.max_session_bytes`.
+    pub(crate) held: usize,
+    /// Its streams that are detached.
+    pub(crate) detached: usize,
     /// The standalone GET stream (or the legacy stream).
     pub(crate) standalone: Option<StreamId>,
     pub(crate) streams: BTreeSet<StreamId>,
@@ -221,6 +293,8 @@ pub(crate) struct Session {
     pub(crate) next_outbound_id: i64,
     /// Unsolicited messages waiting for a GET stream (SSE bodies), bounded.
     pub(crate) backlog: VecDeque<Arc<[u8]>>,
+    /// Bytes in `backlog`.
+    pub(crate) backlog_bytes: usize,
     pub(crate) heartbeat_failures: u32,
     pub(crate) timers: TimerTable<SessionTimer, 3>,
 }
@@ -234,6 +308,11 @@ pub(crate) struct Inflight {
     /// `params._meta.progressToken`, as raw JSON.
     pub(crate) progress_token: Option<Box<RawValue>>,
     pub(crate) last_progress: Option<f64>,
+    /// Bytes charged for it (its id, kept twice, and its params, which the application holds
+    /// while it works).
+    pub(crate) held: usize,
+    /// Its last command got `WouldBlock`: it is listed where `Writable` will come from.
+    pub(crate) blocked: Option<super::budget::Wait>,
     pub(crate) timers: TimerTable<InflightTimer, 1>,
 }
 

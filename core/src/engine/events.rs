@@ -2,6 +2,7 @@
 
 use alloc::boxed::Box;
 use alloc::string::String;
+use alloc::sync::Arc;
 use core::fmt;
 
 use serde_json::value::RawValue;
@@ -19,10 +20,11 @@ pub enum Event {
         session: SessionKey,
         /// The negotiated protocol version.
         protocol_version: ProtocolVersion,
-        /// The client's `clientInfo`, as raw JSON.
-        client_info: Option<Box<RawValue>>,
-        /// The client's `capabilities`, as raw JSON.
-        client_capabilities: Option<Box<RawValue>>,
+        /// The client's `clientInfo`, as raw JSON. The engine keeps the same bytes for the
+        /// session's life (charged to its budget): keep this `Arc`, not a parsed copy.
+        client_info: Option<Arc<RawValue>>,
+        /// The client's `capabilities`, as raw JSON, shared the same way.
+        client_capabilities: Option<Arc<RawValue>>,
     },
     /// A request for the application (anything but the lifecycle methods the engine answers
     /// itself). Answer it with [`Engine::respond`](super::Engine::respond).
@@ -57,6 +59,23 @@ pub enum Event {
         handle: OutboundHandle,
         /// The result, or why there is none.
         result: Result<Box<RawValue>, ClientError>,
+    },
+    /// A request's stream has room again: retry the command for it that returned
+    /// [`CommandError::WouldBlock`].
+    Writable {
+        /// The request.
+        handle: RequestHandle,
+    },
+    /// A request's stream lost its connection. The request goes on: what the application sends
+    /// for it is kept for the client to resume (within the resume log, after which it waits).
+    StreamDetached {
+        /// The request.
+        handle: RequestHandle,
+    },
+    /// The client resumed a request's detached stream: messages reach it again.
+    StreamResumed {
+        /// The request.
+        handle: RequestHandle,
     },
     /// An HTTP request for one of the configured `application_paths`. Answer it with
     /// [`Engine::respond_http`](super::Engine::respond_http).
@@ -126,11 +145,14 @@ pub enum CloseReason {
     ClosedByApplication,
     /// The server shut down.
     Shutdown,
+    /// The session held more bytes than `limits.max_session_bytes` and nothing it held could
+    /// be given up.
+    OverBudget,
 }
 
 impl CloseReason {
     /// Every reason, for metrics labels.
-    pub const ALL: [CloseReason; 7] = [
+    pub const ALL: [CloseReason; 8] = [
         CloseReason::Deleted,
         CloseReason::IdleTimeout,
         CloseReason::InitTimeout,
@@ -138,6 +160,7 @@ impl CloseReason {
         CloseReason::StreamClosed,
         CloseReason::ClosedByApplication,
         CloseReason::Shutdown,
+        CloseReason::OverBudget,
     ];
 
     /// A short snake_case label.
@@ -151,6 +174,7 @@ impl CloseReason {
             CloseReason::StreamClosed => "stream_closed",
             CloseReason::ClosedByApplication => "closed_by_application",
             CloseReason::Shutdown => "shutdown",
+            CloseReason::OverBudget => "over_budget",
         }
     }
 }
@@ -192,6 +216,12 @@ pub enum CommandError {
     /// The client could not resume the stream: it is not a POST's SSE stream of a session on
     /// 2025-11-25 or later (earlier clients get no priming event to resume from).
     NotResumable,
+    /// The request's stream has no room for the message now: nothing was sent. Retry the same
+    /// command once [`Event::Writable`] names the request (or stop, if it is cancelled first).
+    WouldBlock,
+    /// The message is larger than `limits.max_message_bytes` (or than the engine's whole output
+    /// share), so it could never be sent.
+    TooLarge,
 }
 
 impl fmt::Display for CommandError {
@@ -205,6 +235,8 @@ impl fmt::Display for CommandError {
             CommandError::NoStream => "no stream can carry the message",
             CommandError::ShuttingDown => "the server is shutting down",
             CommandError::NotResumable => "the client could not resume this stream",
+            CommandError::WouldBlock => "no room on the request's stream now; retry when writable",
+            CommandError::TooLarge => "the message is larger than the message limit",
         })
     }
 }

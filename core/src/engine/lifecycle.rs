@@ -12,6 +12,7 @@ use alloc::vec::Vec;
 use serde_json::value::RawValue;
 
 use super::Engine;
+use super::budget::Holding;
 use super::entities::{Inflight, SessionTimer, StreamMode};
 use super::events::{CancelReason, ClientError, CloseReason, Event};
 use super::ids::{InflightId, OutboundHandle, OutboundId, RequestHandle, SessionKey, StreamId};
@@ -26,6 +27,10 @@ impl Engine {
         if let Some(session) = self.sessions.get_mut(&entry.session) {
             session.inflight.remove(&entry.request_id);
         }
+        if let Some(wait) = entry.blocked.take() {
+            self.forget_waiter(inflight, entry.stream, wait);
+        }
+        self.release(Holding::Requests, Some(entry.session), entry.held);
         self.refresh_session_idle(entry.session);
         Some(entry)
     }
@@ -125,6 +130,20 @@ impl Engine {
             }
         }
         let session = s.session;
+        let holding = s.log_holding();
+        if let Some(order) = s.detached_order.take() {
+            self.detached.remove(&(order, stream));
+            if let Some(sess) = self.sessions.get_mut(&session) {
+                sess.detached -= 1;
+            }
+        }
+        self.release(holding, Some(session), s.log.bytes());
+        if let StreamMode::Json { responses, .. } = &mut s.mode {
+            // What was collected is sent below, or dropped with the stream: either way no
+            // longer held.
+            let collected = responses.iter().map(Vec::len).sum();
+            self.release(Holding::JsonResponses, Some(session), collected);
+        }
         if let Some(sess) = self.sessions.get_mut(&session) {
             sess.streams.remove(&stream);
             if sess.standalone == Some(stream) {
@@ -194,6 +213,11 @@ impl Engine {
         };
         self.session_timers.stop_all(&mut sess.timers, session);
         self.session_by_wire_id.remove(&sess.wire_id);
+        let subscriptions: usize = sess
+            .subscriptions
+            .iter()
+            .map(|u| super::budget::subscription_cost(u))
+            .sum();
         for uri in &sess.subscriptions {
             if let Some(set) = self.subscribers.get_mut(uri) {
                 set.remove(&session);
@@ -202,6 +226,11 @@ impl Engine {
                 }
             }
         }
+        // Its requests and streams released their bytes as they ended; the rest goes now.
+        self.release(Holding::Subscriptions, None, subscriptions);
+        self.release(Holding::Backlog, None, sess.backlog_bytes);
+        let metadata = super::budget::session_metadata_bytes(&sess);
+        self.release(Holding::Session, None, metadata);
         self.counters.sessions_closed[reason as usize] += 1;
         // A legacy session whose stream ended before `initialize` was never announced: the
         // application hears of neither its opening nor its end.

@@ -11,6 +11,7 @@ use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::budget::{Holding, id_bytes};
 use super::entities::{Inflight, InflightTimer, Session, StreamKind, StreamMode};
 use super::events::{CancelReason, ClientError, Event};
 use super::ids::{ExchangeId, InflightId, RequestHandle, SessionKey, StreamId};
@@ -69,8 +70,18 @@ struct LevelParams<'a> {
 }
 
 #[derive(Deserialize)]
-struct UriParams {
-    uri: String,
+struct UriParams<'a> {
+    #[serde(borrow)]
+    uri: alloc::borrow::Cow<'a, str>,
+}
+
+/// Bytes `clientInfo` and `capabilities` take in `initialize` params, which the session keeps.
+pub(super) fn client_metadata_bytes(params: Option<&RawValue>) -> usize {
+    params
+        .and_then(|p| serde_json::from_str::<InitializeParams<'_>>(p.get()).ok())
+        .map_or(0, |p| {
+            p.client_info.map_or(0, |c| c.get().len()) + p.capabilities.map_or(0, |c| c.get().len())
+        })
 }
 
 #[derive(Deserialize)]
@@ -101,6 +112,10 @@ impl Engine {
             initialized: false,
             log_level: None,
             subscriptions: BTreeSet::new(),
+            client_info: None,
+            client_capabilities: None,
+            held: 0,
+            detached: 0,
             standalone: None,
             streams: BTreeSet::new(),
             next_stream_index: 0,
@@ -109,6 +124,7 @@ impl Engine {
             outbound: Default::default(),
             next_outbound_id: 0,
             backlog: Default::default(),
+            backlog_bytes: 0,
             heartbeat_failures: 0,
             timers: TimerTable::new(),
         };
@@ -119,8 +135,10 @@ impl Engine {
             super::entities::SessionTimer::Init,
             deadline,
         );
+        let metadata = super::budget::session_metadata_bytes(&session);
         self.sessions.insert(key, session);
         self.session_by_wire_id.insert(wire_id, key);
+        self.charge(Holding::Session, Some(key), metadata);
         self.counters.sessions_opened += 1;
         self.refresh_session_idle(key);
         key
@@ -233,7 +251,9 @@ impl Engine {
                 ErrorCode::INVALID_REQUEST,
                 "Invalid Request: duplicate request id",
             ))
-        } else if s.inflight.len() >= self.config.limits.max_inflight_per_session {
+        } else if s.inflight.len() >= self.config.limits.max_inflight_per_session
+            || self.inflight.len() >= self.config.limits.max_inflight_total
+        {
             Some((ErrorCode::SERVER_ERROR, "Too many requests in flight"))
         } else if self.shutdown_deadline.is_some() {
             Some((ErrorCode::SERVER_ERROR, "Server is shutting down"))
@@ -250,12 +270,18 @@ impl Engine {
                 .and_then(|m| m.meta?.progress_token.map(ToOwned::to_owned))
         });
         let inflight = InflightId(self.ids.next());
+        // The application holds the params while it works; the engine keeps the id twice.
+        let held = 2 * id_bytes(&request.id)
+            + progress_token.as_ref().map_or(0, |t| t.get().len())
+            + request.params.as_ref().map_or(0, |p| p.get().len());
         let mut entry = Inflight {
             session,
             request_id: request.id.clone(),
             stream,
             progress_token,
             last_progress: None,
+            held,
+            blocked: None,
             timers: TimerTable::new(),
         };
         if let Some(timeout) = self.config.timeouts.request {
@@ -271,6 +297,7 @@ impl Engine {
         if let Some(s) = self.sessions.get_mut(&session) {
             s.inflight.insert(request.id, inflight);
         }
+        self.charge(Holding::Requests, Some(session), held);
         self.refresh_session_idle(session);
         self.emit(Event::Request {
             handle: RequestHandle { session, inflight },
@@ -293,16 +320,22 @@ impl Engine {
         let version = negotiate(params);
         let parsed =
             params.and_then(|p| serde_json::from_str::<InitializeParams<'_>>(p.get()).ok());
-        let client_info = parsed
-            .as_ref()
-            .and_then(|p| p.client_info.map(ToOwned::to_owned));
-        let client_capabilities = parsed
-            .as_ref()
-            .and_then(|p| p.capabilities.map(ToOwned::to_owned));
+        // Kept once, shared with the application: a session costs its client info's bytes,
+        // not a parsed tree of them.
+        let shared = |raw: Option<&RawValue>| raw.map(|r| alloc::sync::Arc::from(r.to_owned()));
+        let client_info: Option<alloc::sync::Arc<RawValue>> =
+            shared(parsed.as_ref().and_then(|p| p.client_info));
+        let client_capabilities: Option<alloc::sync::Arc<RawValue>> =
+            shared(parsed.as_ref().and_then(|p| p.capabilities));
+        let metadata = client_info.as_ref().map_or(0, |c| c.get().len())
+            + client_capabilities.as_ref().map_or(0, |c| c.get().len());
         if let Some(s) = self.sessions.get_mut(&session) {
             s.opened = true;
             s.protocol = version;
+            s.client_info = client_info.clone();
+            s.client_capabilities = client_capabilities.clone();
         }
+        self.charge(Holding::Session, Some(session), metadata);
         self.emit(Event::SessionOpened {
             session,
             protocol_version: version,
@@ -365,32 +398,63 @@ impl Engine {
         on: bool,
     ) -> Result<Box<RawValue>, (ErrorCode, String)> {
         let uri = params
-            .and_then(|p| serde_json::from_str::<UriParams>(p.get()).ok())
+            .and_then(|p| serde_json::from_str::<UriParams<'_>>(p.get()).ok())
             .map(|p| p.uri)
             .ok_or((
                 ErrorCode::INVALID_PARAMS,
                 String::from("Invalid params: uri is required"),
             ))?;
-        let limit = self.config.limits.max_subscriptions_per_session;
-        let Some(s) = self.sessions.get_mut(&session) else {
+        let limits = self.config.limits;
+        if uri.len() > limits.max_uri_bytes {
+            return Err((
+                ErrorCode::INVALID_PARAMS,
+                format!(
+                    "Invalid params: the uri is {} bytes, over the limit of {}",
+                    uri.len(),
+                    limits.max_uri_bytes
+                ),
+            ));
+        }
+        let Some(s) = self.sessions.get(&session) else {
             return Ok(empty_result());
         };
-        if on {
-            if !s.subscriptions.contains(&uri) && s.subscriptions.len() >= limit {
+        let known = s.subscriptions.contains(&*uri);
+        if on && !known {
+            if s.subscriptions.len() >= limits.max_subscriptions_per_session {
                 return Err((
                     ErrorCode::SERVER_ERROR,
                     String::from("Too many subscriptions"),
                 ));
             }
-            s.subscriptions.insert(uri.clone());
-            self.subscribers.entry(uri).or_default().insert(session);
-        } else if s.subscriptions.remove(&uri) {
-            if let Some(set) = self.subscribers.get_mut(&uri) {
+            let cost = super::budget::subscription_cost(&uri);
+            if !self.admits(Some(session), cost) {
+                return Err((
+                    ErrorCode::SERVER_ERROR,
+                    String::from("Server busy: no room for another subscription"),
+                ));
+            }
+            // One allocation for the URI, however many sessions subscribe to it.
+            let shared: alloc::sync::Arc<str> = match self.subscribers.get_key_value(&*uri) {
+                Some((existing, _)) => existing.clone(),
+                None => alloc::sync::Arc::from(&*uri),
+            };
+            if let Some(s) = self.sessions.get_mut(&session) {
+                s.subscriptions.insert(shared.clone());
+            }
+            self.subscribers.entry(shared).or_default().insert(session);
+            self.charge(Holding::Subscriptions, Some(session), cost);
+        } else if !on && known {
+            if let Some(s) = self.sessions.get_mut(&session) {
+                s.subscriptions.remove(&*uri);
+            }
+            if let Some(set) = self.subscribers.get_mut(&*uri) {
                 set.remove(&session);
                 if set.is_empty() {
-                    self.subscribers.remove(&uri);
+                    self.subscribers.remove(&*uri);
                 }
             }
+            let cost = super::budget::subscription_cost(&uri);
+            self.release(Holding::Subscriptions, Some(session), cost);
         }
         Ok(empty_result())
     }

@@ -24,7 +24,7 @@
 //! use mcpwire_core::time::Instant;
 //!
 //! let mut engine = Engine::new(Config::new("demo", "1.0.0"), Instant::ZERO, [7; 32]);
-//! let conn = engine.handle_accept(Instant::ZERO).expect("under the connection limit");
+//! let conn = engine.handle_accept(Instant::ZERO, None).expect("under the connection limit");
 //!
 //! // Input: bytes from the socket (in any split).
 //! let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}"#;
@@ -61,6 +61,7 @@
 //! ```
 
 mod accounting;
+mod budget;
 mod commands;
 mod config;
 mod entities;
@@ -125,8 +126,8 @@ pub struct Engine {
     streams: BTreeMap<StreamId, Stream>,
     inflight: BTreeMap<InflightId, Inflight>,
     outbound: BTreeMap<OutboundId, Outbound>,
-    /// Index: resource URI to the sessions subscribed to it.
-    subscribers: BTreeMap<String, BTreeSet<SessionKey>>,
+    /// Index: resource URI to the sessions subscribed to it (the URI shared with theirs).
+    subscribers: BTreeMap<alloc::sync::Arc<str>, BTreeSet<SessionKey>>,
 
     conn_timers: TimerQueue<ConnId, ConnTimer>,
     session_timers: TimerQueue<SessionKey, SessionTimer>,
@@ -144,9 +145,25 @@ pub struct Engine {
     /// Connections to re-evaluate before the current input returns (see `settle`), listed at
     /// most once (their `touched` flag).
     touched: VecDeque<ConnId>,
-    /// Output bytes held for all connections (queued or unacknowledged), bounded by
-    /// `max_queued_bytes_total`.
-    queued_total: usize,
+    /// Every byte held for peers, by holding (see `budget.rs`).
+    budget: budget::Budget,
+    /// Detached streams, oldest first: `(detach order, stream)`.
+    detached: BTreeSet<(u64, StreamId)>,
+    /// The next detach order.
+    detach_order: u64,
+    /// Requests waiting for a share of the budget to free (see `budget::Wait`).
+    share_waiters: alloc::vec::Vec<(budget::Share, InflightId)>,
+    /// Sessions a charge took over their cap, for `enforce_budget`.
+    over_budget: alloc::vec::Vec<SessionKey>,
+    /// Connections the adapter may read from again, for `poll_readable`; listed at most once
+    /// (their `readable_listed` flag).
+    readable: VecDeque<ConnId>,
+    /// Connections that stopped reading for want of room in the input pool, oldest first.
+    input_waiters: VecDeque<ConnId>,
+    /// Open connections per peer, for `max_connections_per_peer`.
+    peers: BTreeMap<budget::PeerKey, usize>,
+    /// Request-level exchanges alive (their tombstones included).
+    host_exchanges: usize,
     /// Connections the engine closed; the adapter learns it from `poll_transmit`.
     closing: VecDeque<ConnId>,
     /// Request-level exchanges with output for the host.
@@ -158,6 +175,14 @@ pub struct Engine {
     /// The grace deadline passed and everything left was closed.
     shutdown_forced: bool,
     counters: Counters,
+}
+
+/// Frees an emptied queue that grew past a few slots: a burst (of events, of connections to
+/// read again) must not leave its high-water mark allocated for the engine's life.
+fn release_if_idle<T>(queue: &mut VecDeque<T>) {
+    if queue.is_empty() && queue.capacity() > 16 {
+        *queue = VecDeque::new();
+    }
 }
 
 impl core::fmt::Debug for Engine {
@@ -176,7 +201,18 @@ impl Engine {
     ///
     /// Intervals that re-arm themselves (keep-alive, heartbeat) are at least one millisecond: a
     /// zero one would fire forever without time passing.
+    ///
+    /// A request that could never fit the input share of `limits.max_held_bytes` is refused as
+    /// soon as that is known (431 for its head, 413 for its body), not left waiting for room:
+    /// `limits.http.max_header_bytes` and `max_body_bytes` are lowered to fit.
     pub fn new(mut config: Config, now: Instant, seed: [u8; 32]) -> Engine {
+        let budget = budget::Budget::new(&config.limits);
+        let http = &mut config.limits.http;
+        let largest_input = budget.input_room(0);
+        http.max_header_bytes = http.max_header_bytes.min(largest_input);
+        http.max_body_bytes = http
+            .max_body_bytes
+            .min(largest_input - http.max_header_bytes);
         let minimum = crate::time::Duration::from_millis(1);
         let timeouts = &mut config.timeouts;
         timeouts.keepalive_interval = timeouts.keepalive_interval.max(minimum);
@@ -210,7 +246,15 @@ impl Engine {
             events: VecDeque::new(),
             dirty: VecDeque::new(),
             touched: VecDeque::new(),
-            queued_total: 0,
+            budget,
+            detached: BTreeSet::new(),
+            detach_order: 0,
+            share_waiters: alloc::vec::Vec::new(),
+            over_budget: alloc::vec::Vec::new(),
+            readable: VecDeque::new(),
+            input_waiters: VecDeque::new(),
+            peers: BTreeMap::new(),
+            host_exchanges: 0,
             closing: VecDeque::new(),
             host_ready: BTreeSet::new(),
             shutdown_deadline: None,
@@ -231,10 +275,17 @@ impl Engine {
         self.entropy.reseed(fresh);
     }
 
-    /// The next application event.
+    /// The next application event. Its bytes are the application's from here on (a request's
+    /// params stay charged to the request until it ends).
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let Some(event) = self.events.pop_front() else {
+            release_if_idle(&mut self.events);
+            return None;
+        };
+        let (bytes, session) = budget::event_charge(&event);
+        self.release(budget::Holding::Events, session, bytes);
+        Some(event)
     }
 
     /// Records `now` and returns the engine's time (never earlier than before).
@@ -247,6 +298,8 @@ impl Engine {
     }
 
     fn emit(&mut self, event: Event) {
+        let (bytes, session) = budget::event_charge(&event);
+        self.charge(budget::Holding::Events, session, bytes);
         self.events.push_back(event);
     }
 }

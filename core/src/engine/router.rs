@@ -233,12 +233,15 @@ impl Engine {
 
     /// A request for an application path: the application answers with `respond_http`.
     fn route_to_application(&mut self, exchange: ExchangeId, request: Request) {
-        if self.events_full() {
+        let bytes = request.body().len();
+        if self.events_full() || !self.admits(None, bytes) {
             return self.unavailable(exchange, None, "the application is busy");
         }
         if let Some(ex) = self.exchanges.get_mut(&exchange) {
             ex.awaiting_application = true;
+            ex.application_bytes = bytes;
         }
+        self.charge(super::budget::Holding::Requests, None, bytes);
         self.emit(super::Event::HttpRequest { exchange, request });
     }
 
@@ -312,6 +315,14 @@ impl Engine {
         if self.events_full() {
             return self.unavailable(exchange, id.as_ref(), "the application is not keeping up");
         }
+        if id.is_some() && self.inflight.len() >= self.config.limits.max_inflight_total {
+            return self.unavailable(exchange, id.as_ref(), "too many requests in flight");
+        }
+        // What the body's messages may make the engine hold (params for the application, ids
+        // kept twice, events) is at most twice its length.
+        if !self.admits(Some(session), 2 * request.body().len()) {
+            return self.unavailable(exchange, id.as_ref(), "the session holds too much");
+        }
         let version = header_version.unwrap_or_else(|| self.sessions[&session].protocol);
         self.deliver(
             session,
@@ -364,6 +375,28 @@ impl Engine {
         if self.events_full() {
             return self.unavailable(exchange, id, "the application is not keeping up");
         }
+        let limit = self.config.limits.max_client_metadata_bytes;
+        let metadata = super::messages::client_metadata_bytes(init.params.as_deref());
+        if metadata > limit {
+            self.counters.rejected_requests += 1;
+            let message = format!(
+                "Invalid params: clientInfo and capabilities take {metadata} bytes, over the \
+                 limit of {limit}"
+            );
+            let body = jsonrpc::error_body(id, ErrorCode::INVALID_PARAMS, &message);
+            return self.send_full(
+                exchange,
+                400,
+                &[("content-type", "application/json")],
+                &body,
+            );
+        }
+        let keeps = 2 * init.params.as_ref().map_or(0, |p| p.get().len())
+            + binding.as_ref().map_or(0, |b| b.len())
+            + 64;
+        if !self.admits(None, keeps) {
+            return self.unavailable(exchange, id, "the server holds too much");
+        }
         let version = super::messages::negotiate(init.params.as_deref());
         let session = self.open_session(false, binding);
         self.deliver(
@@ -399,6 +432,9 @@ impl Engine {
         }
         if self.shutdown_deadline.is_some() {
             return self.unavailable(exchange, None, "shutting down");
+        }
+        if !self.admits(Some(session), 0) {
+            return self.unavailable(exchange, None, "the session holds too much");
         }
         if let Some(existing) = self.sessions[&session].standalone {
             if self
@@ -453,6 +489,9 @@ impl Engine {
             return self.unavailable(exchange, None, "too many sessions");
         }
         let binding = self.binding_of(request);
+        if !self.admits(None, binding.as_ref().map_or(0, |b| b.len()) + 64) {
+            return self.unavailable(exchange, None, "the server holds too much");
+        }
         let session = self.open_session(true, binding);
         let stream = self.new_stream(
             session,
@@ -485,7 +524,7 @@ impl Engine {
         let _ = crate::sse::Event::message(&endpoint)
             .with_event("endpoint")
             .encode(&mut event);
-        self.send_stream_data(exchange, &event, None);
+        self.send_stream_data(exchange, &event, None, super::transport::Pacing::Unpaced);
     }
 
     fn legacy_post(&mut self, exchange: ExchangeId, request: &Request) {
@@ -514,6 +553,9 @@ impl Engine {
         }
         if self.events_full() {
             return self.unavailable(exchange, None, "the application is not keeping up");
+        }
+        if !self.admits(Some(session), 2 * request.body().len()) {
+            return self.unavailable(exchange, None, "the session holds too much");
         }
         let Some((messages, _batch)) = self.decode_body(exchange, request) else {
             return;

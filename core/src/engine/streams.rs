@@ -14,9 +14,12 @@ pub(super) enum Lost {
     /// The exchange died first.
     Aborted,
 }
+use super::budget::Holding;
 use super::entities::{Stream, StreamKind, StreamMode, StreamTimer};
-use super::ids::{ExchangeId, SessionKey, StreamId};
+use super::events::Event;
+use super::ids::{ExchangeId, InflightId, RequestHandle, SessionKey, StreamId};
 use super::protocol::ProtocolVersion;
+use super::transport::Pacing;
 use crate::ascii::StackLine;
 use crate::jsonrpc::ErrorCode;
 use crate::sse;
@@ -78,6 +81,8 @@ impl Engine {
                 log: Default::default(),
                 protocol,
                 flushing_on: None,
+                detached_order: None,
+                blocked: Vec::new(),
                 timers: TimerTable::new(),
             },
         );
@@ -93,6 +98,11 @@ impl Engine {
     pub(super) fn attach_stream(&mut self, stream: StreamId, exchange: ExchangeId) {
         let now = self.now();
         let interval = self.config.timeouts.keepalive_interval;
+        let resumed = self
+            .streams
+            .get(&stream)
+            .is_some_and(|s| s.detached_order.is_some());
+        self.note_undetached(stream);
         let Some(s) = self.streams.get_mut(&stream) else {
             return;
         };
@@ -120,6 +130,26 @@ impl Engine {
             sess.attached_streams += 1;
         }
         self.refresh_session_idle(session);
+        if resumed {
+            for handle in self.requests_on(stream) {
+                self.emit(Event::StreamResumed { handle });
+            }
+        }
+        self.wake_stream(stream);
+    }
+
+    /// The requests whose responses `stream` is to carry.
+    fn requests_on(&self, stream: StreamId) -> Vec<RequestHandle> {
+        let Some(session) = self.streams.get(&stream).map(|s| s.session) else {
+            return Vec::new();
+        };
+        self.sessions.get(&session).map_or_else(Vec::new, |sess| {
+            sess.inflight
+                .values()
+                .filter(|id| self.inflight.get(id).is_some_and(|i| i.stream == stream))
+                .map(|&inflight: &InflightId| RequestHandle { session, inflight })
+                .collect()
+        })
     }
 
     /// The exchange carrying `stream` is gone. A JSON-mode POST can no longer be answered and
@@ -146,7 +176,8 @@ impl Engine {
         let legacy = s.kind == StreamKind::Legacy;
         // A request-level host took the whole response: nothing is left to resume.
         let delivered = done && how == Lost::Finished(None);
-        if !json && !legacy && !delivered {
+        let lingers = !json && !legacy && !delivered;
+        if lingers {
             self.stream_timers
                 .set(&mut s.timers, stream, StreamTimer::Linger, now + window);
             if let (true, Lost::Finished(Some(conn))) = (done, how) {
@@ -163,6 +194,13 @@ impl Engine {
             self.end_session(session, super::CloseReason::StreamClosed);
         } else if json || delivered {
             self.end_stream(stream);
+        } else {
+            for handle in self.requests_on(stream) {
+                self.emit(Event::StreamDetached { handle });
+            }
+            // Blocked requests retry against the detached stream's log; this may evict.
+            self.wake_stream(stream);
+            self.note_detached(stream);
         }
         self.refresh_session_idle(session);
     }
@@ -202,10 +240,11 @@ impl Engine {
         }
         sse::push_comment(&mut first, "");
         first.push(b'\n');
-        self.send_stream_data(exchange, &first, None);
+        self.send_stream_data(exchange, &first, None, Pacing::Unpaced);
     }
 
-    /// Writes a keep-alive comment and re-arms the timer.
+    /// Writes a keep-alive comment and re-arms the timer. A stream whose connection still holds
+    /// output needs none: bytes are pending, and the write deadline judges whether they move.
     pub(super) fn keepalive(&mut self, stream: StreamId) {
         let now = self.now();
         let interval = self.config.timeouts.keepalive_interval;
@@ -221,36 +260,33 @@ impl Engine {
             StreamTimer::Keepalive,
             now + interval,
         );
+        if self.exchange_output(exchange) > 0 {
+            return;
+        }
         self.counters.keepalives_sent += 1;
-        self.send_stream_data(exchange, b":\n\n", None);
+        self.send_stream_data(exchange, b":\n\n", None, Pacing::Unpaced);
     }
 
     /// One SSE event with the next id: logged for resumption, and written if attached.
-    pub(super) fn stream_event(&mut self, stream: StreamId, body: &Arc<[u8]>) {
-        let limits = self.config.limits;
+    pub(super) fn stream_event(&mut self, stream: StreamId, body: &Arc<[u8]>, pacing: Pacing) {
         let Some(s) = self.streams.get_mut(&stream) else {
             return;
         };
         let seq = s.next_seq;
         s.next_seq += 1;
-        let legacy = s.kind == StreamKind::Legacy;
+        let (legacy, index) = (s.kind == StreamKind::Legacy, s.index);
         if !legacy {
-            s.log.push(
-                seq,
-                body.clone(),
-                limits.resume_log_events,
-                limits.resume_log_bytes,
-            );
+            self.log_event(stream, seq, body);
         }
-        let Some(exchange) = s.exchange else {
+        let Some(exchange) = self.streams.get(&stream).and_then(|s| s.exchange) else {
             return;
         };
         let prefix = if legacy {
             StackLine::new()
         } else {
-            id_line(s.index, seq)
+            id_line(index, seq)
         };
-        self.send_stream_data(exchange, prefix.as_bytes(), Some(body));
+        self.send_stream_data(exchange, prefix.as_bytes(), Some(body), pacing);
     }
 
     /// A response for a request on `stream`. The stream completes when it was the last one.
@@ -262,9 +298,14 @@ impl Engine {
         if s.kind == StreamKind::Post {
             s.pending = s.pending.saturating_sub(1);
         }
+        let session = s.session;
         match &mut s.mode {
-            StreamMode::Json { responses, .. } => responses.push(json),
-            StreamMode::Sse => self.stream_event(stream, &sse_body(&json)),
+            StreamMode::Json { responses, .. } => {
+                let len = json.len();
+                responses.push(json);
+                self.charge(Holding::JsonResponses, Some(session), len);
+            }
+            StreamMode::Sse => self.stream_event(stream, &sse_body(&json), Pacing::Paced),
         }
         self.stream_response_done(stream);
     }
@@ -277,7 +318,7 @@ impl Engine {
         ) {
             self.upgrade_stream(stream);
         }
-        self.stream_event(stream, body);
+        self.stream_event(stream, body, Pacing::Paced);
     }
 
     /// A JSON-mode POST stream becomes SSE: head, priming, and the responses collected so far.
@@ -291,6 +332,8 @@ impl Engine {
         else {
             return;
         };
+        let session = s.session;
+        let collected = responses.iter().map(Vec::len).sum();
         self.stream_timers
             .stop(&mut s.timers, stream, StreamTimer::Upgrade);
         if s.exchange.is_some() {
@@ -301,10 +344,11 @@ impl Engine {
                 now + interval,
             );
         }
+        self.release(Holding::JsonResponses, Some(session), collected);
         self.counters.streams_upgraded += 1;
         self.start_sse(stream, true);
         for json in responses {
-            self.stream_event(stream, &sse_body(&json));
+            self.stream_event(stream, &sse_body(&json), Pacing::Paced);
         }
     }
 
@@ -325,6 +369,8 @@ impl Engine {
             StreamMode::Json { responses, batch } => {
                 let responses = core::mem::take(responses);
                 let batch = *batch;
+                let collected = responses.iter().map(Vec::len).sum();
+                self.release(Holding::JsonResponses, Some(session), collected);
                 self.send_json_responses(exchange, session, responses, batch);
             }
             StreamMode::Sse => self.finish_stream_response(exchange),
@@ -387,21 +433,14 @@ impl Engine {
     }
 
     /// A message for the session not related to any request: on the GET stream, or held in
-    /// the bounded backlog until one opens (oldest dropped when full).
+    /// the bounded backlog until one opens (oldest dropped when full). It cannot wait.
     pub(super) fn send_unsolicited(&mut self, session: SessionKey, body: &Arc<[u8]>) {
-        let limit = self.config.limits.backlog_events;
-        let Some(sess) = self.sessions.get_mut(&session) else {
+        let Some(sess) = self.sessions.get(&session) else {
             return;
         };
         match sess.standalone {
-            Some(stream) => self.stream_event(stream, body),
-            None => {
-                sess.backlog.push_back(body.clone());
-                while sess.backlog.len() > limit {
-                    sess.backlog.pop_front();
-                    self.counters.backlog_dropped += 1;
-                }
-            }
+            Some(stream) => self.stream_event(stream, body, Pacing::Unpaced),
+            None => self.backlog_push(session, body),
         }
     }
 
@@ -413,8 +452,10 @@ impl Engine {
             return;
         };
         let backlog = core::mem::take(&mut sess.backlog);
+        let bytes = core::mem::take(&mut sess.backlog_bytes);
+        self.release(Holding::Backlog, Some(session), bytes);
         for body in backlog {
-            self.stream_event(stream, &body);
+            self.stream_event(stream, &body, Pacing::Unpaced);
         }
     }
 
@@ -466,7 +507,8 @@ impl Engine {
             self.counters.resume_gaps += 1;
         }
         for (seq, body) in replay {
-            self.send_stream_data(exchange, id_line(index, seq).as_bytes(), Some(&body));
+            let id = id_line(index, seq);
+            self.send_stream_data(exchange, id.as_bytes(), Some(&body), Pacing::Paced);
         }
         self.stream_response_done(stream);
     }

@@ -60,6 +60,17 @@ pub enum ExchangeOutput {
     Aborted,
 }
 
+/// Whether output waited for room before it was queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Pacing {
+    /// An application's message its request's stream had room for, or the engine's own answer
+    /// to a request: judged only by the write deadline, which measures progress.
+    Paced,
+    /// Output that could not wait (a broadcast, a notification, a keep-alive): a reader that
+    /// lets it pile up past `max_queued_bytes_per_connection` is cut.
+    Unpaced,
+}
+
 /// Why a connection refused to be accepted: the engine holds twice its connection limit already
 /// (connections past the limit are answered 503 until then). Drop the socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,23 +79,38 @@ pub struct AcceptRefused;
 impl Engine {
     // ---- Byte level ----
 
-    /// A new connection. Past `max_connections` it is answered 503 with `Retry-After` and
-    /// closed; past twice that, it is refused outright.
-    pub fn handle_accept(&mut self, now: Instant) -> Result<ConnId, AcceptRefused> {
+    /// A new connection, from `peer` when the adapter knows it. Past `max_connections` (or
+    /// `max_connections_per_peer` for its peer) it is answered 503 with `Retry-After` and
+    /// closed; past twice that, it is refused outright. Its first request must arrive within
+    /// `timeouts.request_read`, counted from now.
+    pub fn handle_accept(
+        &mut self,
+        now: Instant,
+        peer: Option<core::net::IpAddr>,
+    ) -> Result<ConnId, AcceptRefused> {
         self.tick(now);
         let limit = self.config.limits.max_connections;
-        if self.conns.len() >= limit.saturating_mul(2) {
+        let peer = peer.map(super::budget::PeerKey::of);
+        let from_peer = peer.map_or(0, |p| self.peers.get(&p).copied().unwrap_or(0));
+        let peer_limit = self.config.limits.max_connections_per_peer;
+        let holders = self.conns.len() + self.host_exchanges;
+        if holders >= limit.saturating_mul(2)
+            || peer_limit.is_some_and(|cap| peer.is_some() && from_peer >= cap.saturating_mul(2))
+        {
             self.counters.connections_refused += 1;
             return Err(AcceptRefused);
         }
         let id = ConnId(self.ids.next());
         let mut codec = ServerCodec::new(self.config.limits.http);
-        if self.conns.len() >= limit || self.shutdown_deadline.is_some() {
-            let body = crate::jsonrpc::error_body(
-                None,
-                crate::jsonrpc::ErrorCode::SERVER_ERROR,
-                "Service Unavailable: too many connections",
-            );
+        let over_peer = peer_limit.is_some_and(|cap| peer.is_some() && from_peer >= cap);
+        if holders >= limit || over_peer || self.shutdown_deadline.is_some() {
+            let why = if over_peer {
+                "Service Unavailable: too many connections from this peer"
+            } else {
+                "Service Unavailable: too many connections"
+            };
+            let body =
+                crate::jsonrpc::error_body(None, crate::jsonrpc::ErrorCode::SERVER_ERROR, why);
             codec.refuse(
                 &ResponseHead::new(
                     503,
@@ -93,6 +119,9 @@ impl Engine {
                 &body,
             );
             self.counters.connections_refused += 1;
+        }
+        if let Some(peer) = peer {
+            *self.peers.entry(peer).or_default() += 1;
         }
         self.conns.insert(
             id,
@@ -104,6 +133,14 @@ impl Engine {
                 dirty: false,
                 writing: false,
                 accounted: 0,
+                bookkeeping: 0,
+                paced: 0,
+                input: 0,
+                read_blocked: false,
+                readable_listed: false,
+                waiting_input: false,
+                peer,
+                fresh: true,
                 flushing: Vec::new(),
                 write_progress: self.clock.now(),
                 timers: TimerTable::new(),
@@ -116,23 +153,63 @@ impl Engine {
     }
 
     /// Bytes read from `conn`'s socket. Returns how many were taken, at most
-    /// [`Engine::read_capacity`]; offer the rest again later.
+    /// [`Engine::read_capacity`]. When it takes less than offered, or leaves the capacity at
+    /// zero, stop reading: [`Engine::poll_readable`] names the connection once it can take
+    /// more; offer the rest then.
     pub fn handle_bytes(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) -> usize {
         self.tick(now);
+        let room = self.read_capacity(conn);
         let Some(c) = self.conns.get_mut(&conn) else {
             return bytes.len();
         };
-        let taken = c.codec.receive(bytes);
+        let taken = c.codec.receive(&bytes[..bytes.len().min(room)]);
+        // Known only after the codec has moved on (a complete request leaves the buffer).
+        c.read_blocked = taken < bytes.len();
         self.touch_conn(conn);
         self.settle();
+        let exhausted = self.read_capacity(conn) == 0;
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if exhausted && !c.read_blocked {
+                c.read_blocked = true;
+                self.touch_conn(conn);
+                self.settle();
+            }
+        }
         taken
     }
 
-    /// How many bytes `conn` accepts now. At zero, stop reading until it grows (after a
-    /// response ends).
+    /// How many bytes `conn` accepts now: what its HTTP codec can take (see
+    /// [`ServerCodec::read_capacity`]), within what the input share of the byte budget has
+    /// room for. At zero, stop reading until [`Engine::poll_readable`] names it.
     #[must_use]
     pub fn read_capacity(&self, conn: ConnId) -> usize {
-        self.conns.get(&conn).map_or(0, |c| c.codec.read_capacity())
+        self.conns.get(&conn).map_or(0, |c| {
+            let codec = c.codec.read_capacity();
+            if c.codec.discards_input() {
+                codec
+            } else {
+                codec.min(self.budget.input_room(c.input))
+            }
+        })
+    }
+
+    /// The next connection that can take bytes again after a [`Engine::handle_bytes`] that
+    /// took less than offered or left it no capacity: offer it what was left over, or read
+    /// from its socket again. The engine's work for this does not grow with the number of
+    /// connections that wait.
+    #[must_use]
+    pub fn poll_readable(&mut self) -> Option<ConnId> {
+        while let Some(conn) = self.readable.pop_front() {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                if c.readable_listed {
+                    c.readable_listed = false;
+                    return Some(conn);
+                }
+            }
+        }
+        super::release_if_idle(&mut self.readable);
+        super::release_if_idle(&mut self.input_waiters);
+        None
     }
 
     /// The adapter wrote `len` of the bytes it took for `conn`.
@@ -141,6 +218,10 @@ impl Engine {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        // Written bytes are taken from output that could not wait first: what stays counted
+        // against `max_queued_bytes_per_connection` is never more than what was queued unpaced.
+        let unpaced = (c.codec.queued_bytes() + c.unacked).saturating_sub(c.paced);
+        c.paced = c.paced.saturating_sub(len.saturating_sub(unpaced));
         c.unacked = c.unacked.saturating_sub(len);
         if len > 0 {
             // Progress: the write deadline counts from now (the timer re-arms lazily).
@@ -185,6 +266,7 @@ impl Engine {
         if let Some(conn) = self.closing.pop_front() {
             return Some(ConnAction::Close { conn });
         }
+        super::release_if_idle(&mut self.closing);
         while let Some(conn) = self.dirty.pop_front() {
             let Some(c) = self.conns.get_mut(&conn) else {
                 continue;
@@ -202,6 +284,7 @@ impl Engine {
                 return Some(ConnAction::Close { conn: closed });
             }
         }
+        super::release_if_idle(&mut self.dirty);
         None
     }
 
@@ -216,6 +299,7 @@ impl Engine {
     pub fn handle_request(&mut self, now: Instant, request: Request) -> ExchangeId {
         self.tick(now);
         let id = ExchangeId(self.ids.next());
+        let crowded = self.conns.len() + self.host_exchanges >= self.config.limits.max_connections;
         self.exchanges.insert(
             id,
             Exchange {
@@ -223,8 +307,10 @@ impl Engine {
                 stream: None,
                 streaming: false,
                 awaiting_application: false,
+                application_bytes: 0,
             },
         );
+        self.host_exchanges += 1;
         if request.body().len() > self.config.limits.http.max_body_bytes {
             let error = crate::http1::RequestError::BodyTooLarge;
             self.counters.http_requests += 1;
@@ -234,6 +320,12 @@ impl Engine {
                 crate::jsonrpc::ErrorCode::SERVER_ERROR,
                 &alloc::format!("{error}"),
             );
+        } else if crowded {
+            // As a connection past the limit is answered: a host's concurrent requests are
+            // bounded like sockets.
+            self.counters.http_requests += 1;
+            self.counters.connections_refused += 1;
+            self.refuse_crowded(id);
         } else {
             self.route(id, request);
         }
@@ -246,17 +338,27 @@ impl Engine {
     #[must_use]
     pub fn poll_exchange_output(&mut self, exchange: ExchangeId) -> Option<ExchangeOutput> {
         let ex = self.exchanges.get_mut(&exchange)?;
+        let stream = ex.stream;
         let Sink::Host(queue) = &mut ex.sink else {
             return None;
         };
         let item = queue.items.pop_front();
         match &item {
-            Some(ExchangeOutput::Body(payload)) => queue.bytes -= payload.as_slice().len(),
+            Some(ExchangeOutput::Body(payload)) => {
+                let len = payload.as_slice().len();
+                let unpaced = queue.bytes.saturating_sub(queue.paced);
+                queue.paced = queue.paced.saturating_sub(len.saturating_sub(unpaced));
+                queue.bytes -= len;
+            }
             Some(ExchangeOutput::End | ExchangeOutput::Aborted) => {
+                self.budget.output_changed(queue.charged, 0);
                 self.exchanges.remove(&exchange);
+                self.host_exchanges -= 1;
             }
             _ => {}
         }
+        self.recharge_host(exchange);
+        let after = self.host_queue_bytes(exchange);
         if !self
             .exchanges
             .get(&exchange)
@@ -264,7 +366,44 @@ impl Engine {
         {
             self.host_ready.remove(&exchange);
         }
+        if let Some(stream) = stream {
+            if after < self.config.limits.stream_window_bytes {
+                self.wake_stream(stream);
+            }
+        }
         item
+    }
+
+    /// Brings the budget's charge for a request-level exchange's queue up to date.
+    pub(super) fn recharge_host(&mut self, exchange: ExchangeId) {
+        if let Some(Sink::Host(queue)) = self.exchanges.get_mut(&exchange).map(|e| &mut e.sink) {
+            let charge = queue.charge();
+            self.budget.output_changed(queue.charged, charge);
+            queue.charged = charge;
+        }
+    }
+
+    /// Output bytes a request-level exchange holds.
+    fn host_queue_bytes(&self, exchange: ExchangeId) -> usize {
+        match self.exchanges.get(&exchange).map(|e| &e.sink) {
+            Some(Sink::Host(queue)) => queue.bytes,
+            _ => 0,
+        }
+    }
+
+    /// Answers a request-level exchange 503, as a connection past the limit is.
+    fn refuse_crowded(&mut self, exchange: ExchangeId) {
+        let body = crate::jsonrpc::error_body(
+            None,
+            crate::jsonrpc::ErrorCode::SERVER_ERROR,
+            "Service Unavailable: too many connections",
+        );
+        self.send_full(
+            exchange,
+            503,
+            &[("content-type", "application/json"), ("retry-after", "1")],
+            &body,
+        );
     }
 
     /// Request-level exchanges with output waiting, in id order.
@@ -279,7 +418,12 @@ impl Engine {
         if self.exchanges.contains_key(&exchange) {
             self.abort_exchange(exchange);
             // The host knows: no `Aborted` to tell it.
-            self.exchanges.remove(&exchange);
+            if let Some(tombstone) = self.exchanges.remove(&exchange) {
+                self.host_exchanges -= 1;
+                if let Sink::Host(queue) = tombstone.sink {
+                    self.budget.output_changed(queue.charged, 0);
+                }
+            }
             self.host_ready.remove(&exchange);
         }
         self.settle();
@@ -298,8 +442,10 @@ impl Engine {
     }
 
     /// Brings every touched connection up to date: answers pipelined requests, recomputes
-    /// timers and output readiness, and closes connections that are done. Every public entry
-    /// point ends here, so no connection is left in a state nobody will look at again.
+    /// timers and output readiness, and closes connections that are done; then holds every
+    /// account of the byte budget within its cap. Every public entry point ends here, so no
+    /// connection is left in a state nobody will look at again, and no cap is ever exceeded
+    /// between inputs.
     pub(super) fn settle(&mut self) {
         loop {
             while let Some(conn) = self.touched.pop_front() {
@@ -315,6 +461,9 @@ impl Engine {
                 && self.inflight.is_empty()
             {
                 self.finish_shutdown();
+                continue;
+            }
+            if self.wake_input_waiters() || self.enforce_budget() {
                 continue;
             }
             break;
@@ -335,6 +484,7 @@ impl Engine {
                 Some(Ok(request)) => {
                     let id = ExchangeId(self.ids.next());
                     c.exchange = Some(id);
+                    c.fresh = false;
                     self.exchanges.insert(
                         id,
                         Exchange {
@@ -342,6 +492,7 @@ impl Engine {
                             stream: None,
                             streaming: false,
                             awaiting_application: false,
+                            application_bytes: 0,
                         },
                     );
                     self.route(id, request);
@@ -354,10 +505,11 @@ impl Engine {
         }
     }
 
-    /// Timers, output readiness and closing for one connection.
+    /// Timers, output readiness, reading, the budget's charges and closing for one connection.
     fn settle_conn(&mut self, conn: ConnId) {
         let now = self.now();
         let timeouts = self.config.timeouts;
+        let window = self.config.limits.stream_window_bytes;
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -367,8 +519,15 @@ impl Engine {
             self.dirty.push_back(conn);
         }
         let held = queued + c.unacked;
-        self.queued_total = self.queued_total - c.accounted + held;
+        let bookkeeping = c.codec.queued_bookkeeping();
+        self.budget
+            .output_changed(c.accounted + c.bookkeeping, held + bookkeeping);
         c.accounted = held;
+        c.bookkeeping = bookkeeping;
+        c.paced = c.paced.min(held);
+        let input = c.codec.buffered_bytes();
+        self.budget.input_changed(c.input, input);
+        c.input = input;
         let closing = c.codec.wants_close() && held == 0;
         // Every byte is written: the streams that finished here were delivered.
         let delivered = if held == 0 {
@@ -386,29 +545,33 @@ impl Engine {
             self.remove_conn(conn, true);
             return;
         }
-        if held > self.config.limits.max_queued_bytes_per_connection {
-            self.counters.slow_readers_disconnected += 1;
-            self.remove_conn(conn, true);
-            return;
-        }
-        if self.queued_total > self.config.limits.max_queued_bytes_total {
-            self.shed_largest_queue();
-            if !self.conns.contains_key(&conn) {
-                return;
-            }
-        }
+        let capacity = self.read_capacity(conn);
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        if c.read_blocked {
+            if capacity > 0 {
+                c.read_blocked = false;
+                if !c.readable_listed {
+                    c.readable_listed = true;
+                    self.readable.push_back(conn);
+                }
+            } else if c.codec.read_capacity() > 0 && !c.waiting_input {
+                // The codec would take more: only the input pool is in the way.
+                c.waiting_input = true;
+                self.input_waiters.push_back(conn);
+            }
+        }
         let phase = c.codec.phase();
         // An application path's answer is part of reading the request: the same deadline
-        // bounds a stalled application and a stalled client.
-        let awaiting_application = c
-            .exchange
-            .and_then(|id| self.exchanges.get(&id))
-            .is_some_and(|ex| ex.awaiting_application);
-        let reading =
-            matches!(phase, Phase::ReadingHead | Phase::ReadingBody) || awaiting_application;
+        // bounds a stalled application and a stalled client. So does a connection that has
+        // sent nothing yet: opening one must not buy a peer more time than sending slowly.
+        let carried = c.exchange.and_then(|id| self.exchanges.get(&id));
+        let awaiting_application = carried.is_some_and(|ex| ex.awaiting_application);
+        let stream = carried.and_then(|ex| ex.stream);
+        let reading = matches!(phase, Phase::ReadingHead | Phase::ReadingBody)
+            || awaiting_application
+            || (c.fresh && phase == Phase::Idle);
         match (reading, c.timers.get(ConnTimer::RequestRead)) {
             (true, None) => {
                 self.conn_timers.set(
@@ -424,7 +587,7 @@ impl Engine {
             }
             _ => {}
         }
-        let idle = phase == Phase::Idle && queued == 0 && c.unacked == 0;
+        let idle = phase == Phase::Idle && queued == 0 && c.unacked == 0 && !c.fresh;
         match (idle, c.timers.get(ConnTimer::Idle)) {
             (true, None) => {
                 self.conn_timers.set(
@@ -447,6 +610,11 @@ impl Engine {
         if writing && c.timers.get(ConnTimer::Write).is_none() {
             self.conn_timers
                 .set(&mut c.timers, conn, ConnTimer::Write, now + timeouts.write);
+        }
+        if let Some(stream) = stream {
+            if held < window {
+                self.wake_stream(stream);
+            }
         }
     }
 
@@ -479,29 +647,28 @@ impl Engine {
         }
     }
 
-    /// Over the total output limit: the connection holding the most output is the slowest
-    /// reader, and is disconnected (repeatedly, until under the limit). Nobody else waits.
-    fn shed_largest_queue(&mut self) {
-        while self.queued_total > self.config.limits.max_queued_bytes_total {
-            let Some((&largest, _)) = self
-                .conns
-                .iter()
-                .max_by_key(|(id, c)| (c.accounted, core::cmp::Reverse(**id)))
-            else {
-                return;
-            };
-            self.counters.slow_readers_disconnected += 1;
-            self.remove_conn(largest, true);
-        }
-    }
-
     /// Forgets `conn` and everything only it held. With `tell_adapter`, the adapter learns of
     /// it from `poll_transmit`.
     pub(super) fn remove_conn(&mut self, conn: ConnId, tell_adapter: bool) {
         let Some(mut c) = self.conns.remove(&conn) else {
             return;
         };
-        self.queued_total -= c.accounted;
+        self.budget.output_changed(c.accounted + c.bookkeeping, 0);
+        self.budget.input_changed(c.input, 0);
+        if let Some(peer) = c.peer {
+            if let Some(count) = self.peers.get_mut(&peer) {
+                *count -= 1;
+                if *count == 0 {
+                    self.peers.remove(&peer);
+                }
+            }
+        }
+        if c.readable_listed {
+            self.readable.retain(|&id| id != conn);
+        }
+        if c.waiting_input {
+            self.input_waiters.retain(|&id| id != conn);
+        }
         self.conn_timers.stop_all(&mut c.timers, conn);
         // Streams whose last bytes never reached the client stay resumable.
         for stream in core::mem::take(&mut c.flushing) {
@@ -548,7 +715,8 @@ impl Engine {
 
     // ---- Internals: writing responses ----
 
-    /// A complete response with a body of known length. Ends the exchange.
+    /// A complete response with a body of known length. Ends the exchange. It counts as paced:
+    /// an answer is what its request waited for.
     pub(super) fn send_full(
         &mut self,
         exchange: ExchangeId,
@@ -563,10 +731,12 @@ impl Engine {
             Sink::Conn(conn) => {
                 let conn = *conn;
                 if let Some(c) = self.conns.get_mut(&conn) {
+                    let before = c.codec.queued_bytes();
                     let _ = c.codec.send_response(
                         &ResponseHead::new(status, headers),
                         ResponseBody::Full(body),
                     );
+                    c.paced += c.codec.queued_bytes().saturating_sub(before);
                     self.touch_conn(conn);
                 }
             }
@@ -576,12 +746,13 @@ impl Engine {
                     headers: owned_headers(headers),
                 });
                 if !body.is_empty() {
-                    queue.push_body(Payload::Owned(body.to_vec()));
+                    queue.paced += queue.push_body(Payload::Owned(body.to_vec()));
                 }
                 self.host_ready.insert(exchange);
             }
         }
         self.finish_exchange(exchange);
+        self.recharge_host(exchange);
     }
 
     /// The head of a streaming response.
@@ -607,47 +778,73 @@ impl Engine {
                     headers: owned_headers(headers),
                 });
                 self.host_ready.insert(exchange);
+                self.recharge_host(exchange);
             }
         }
     }
 
-    /// Part of a streaming body: `prefix`, then `shared` by reference.
+    /// Part of a streaming body: `prefix`, then `shared` by reference. Unpaced output that
+    /// takes its reader past `max_queued_bytes_per_connection` (not counting what paced
+    /// messages hold) disconnects it: nobody waits for a slow reader.
     pub(super) fn send_stream_data(
         &mut self,
         exchange: ExchangeId,
         prefix: &[u8],
         shared: Option<&Arc<[u8]>>,
+        pacing: Pacing,
     ) {
+        let cap = self.config.limits.max_queued_bytes_per_connection;
         let Some(ex) = self.exchanges.get_mut(&exchange) else {
             return;
         };
-        let over = match &mut ex.sink {
+        match &mut ex.sink {
             Sink::Conn(conn) => {
                 let conn = *conn;
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    let _ = match shared {
-                        Some(shared) => c.codec.send_body_shared(prefix, shared),
-                        None => c.codec.send_body(prefix),
-                    };
-                    self.touch_conn(conn);
+                let Some(c) = self.conns.get_mut(&conn) else {
+                    return;
+                };
+                let before = c.codec.queued_bytes();
+                let _ = match shared {
+                    Some(shared) => c.codec.send_body_shared(prefix, shared),
+                    None => c.codec.send_body(prefix),
+                };
+                let added = c.codec.queued_bytes().saturating_sub(before);
+                let over = match pacing {
+                    Pacing::Paced => {
+                        c.paced += added;
+                        false
+                    }
+                    Pacing::Unpaced => {
+                        let held = c.codec.queued_bytes() + c.unacked;
+                        held.saturating_sub(c.paced) > cap
+                    }
+                };
+                self.touch_conn(conn);
+                if over {
+                    self.counters.slow_readers_disconnected += 1;
+                    self.remove_conn(conn, true);
                 }
-                false
             }
             Sink::Host(queue) => {
+                let mut added = 0;
                 if !prefix.is_empty() {
-                    queue.push_body(Payload::Owned(prefix.to_vec()));
+                    added += queue.push_body(Payload::Owned(prefix.to_vec()));
                 }
                 if let Some(shared) = shared {
-                    queue.push_body(Payload::Shared(shared.clone()));
+                    added += queue.push_body(Payload::Shared(shared.clone()));
                 }
+                if pacing == Pacing::Paced {
+                    queue.paced += added;
+                }
+                let unpaced = queue.bytes - queue.paced;
                 self.host_ready.insert(exchange);
-                queue.bytes > self.config.limits.max_queued_bytes_per_connection
+                self.recharge_host(exchange);
+                if pacing == Pacing::Unpaced && unpaced > cap {
+                    // A host that does not read its stream is a slow reader: cut it loose.
+                    self.counters.slow_readers_disconnected += 1;
+                    self.abort_exchange(exchange);
+                }
             }
-        };
-        if over {
-            // A host that does not read its stream is a slow reader: cut it loose.
-            self.counters.slow_readers_disconnected += 1;
-            self.abort_exchange(exchange);
         }
     }
 
@@ -688,6 +885,7 @@ impl Engine {
                     queue.ended = true;
                     queue.items.push_back(ExchangeOutput::End);
                     self.host_ready.insert(exchange);
+                    self.recharge_host(exchange);
                 }
                 Lost::Finished(None)
             }
@@ -717,7 +915,11 @@ impl Engine {
         if let Some(stream) = ex.stream.take() {
             self.stream_lost_exchange(stream, Lost::Aborted);
         }
+        if ex.application_bytes > 0 {
+            self.release(super::budget::Holding::Requests, None, ex.application_bytes);
+        }
         if let Sink::Host(queue) = ex.sink {
+            self.budget.output_changed(queue.charged, 0);
             // A host learns of the abort only by polling: until it takes `Aborted`, the
             // exchange stays as a tombstone with no stream, no timer and no queued bytes.
             let mut tombstone = HostQueue {
@@ -733,9 +935,11 @@ impl Engine {
                     stream: None,
                     streaming: false,
                     awaiting_application: false,
+                    application_bytes: 0,
                 },
             );
             self.host_ready.insert(exchange);
+            self.recharge_host(exchange);
         }
     }
 }

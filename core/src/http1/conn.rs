@@ -177,6 +177,13 @@ impl ServerCodec {
         }
     }
 
+    /// Whether input is being discarded (after a request error, or once the connection is
+    /// closing or closed): what [`ServerCodec::receive`] takes then, it does not keep.
+    #[must_use]
+    pub fn discards_input(&self) -> bool {
+        self.closed || matches!(self.read, ReadState::Failed(_) | ReadState::Done)
+    }
+
     /// Takes bytes from the peer and returns how many were accepted (at most
     /// [`ServerCodec::read_capacity`]). Keep the rest and offer them again after a response ends.
     pub fn receive(&mut self, bytes: &[u8]) -> usize {
@@ -462,14 +469,22 @@ impl ServerCodec {
         self.out.len()
     }
 
-    /// Input bytes held: buffered raw bytes plus the body of a request not yet handed out.
+    /// Heap bytes the output queue's slots take while it holds anything (see
+    /// [`OutQueue::bookkeeping_bytes`]).
+    #[must_use]
+    pub fn queued_bookkeeping(&self) -> usize {
+        self.out.bookkeeping_bytes()
+    }
+
+    /// Input bytes held: buffered raw bytes, plus the head and body of a request not yet
+    /// handed out.
     #[must_use]
     pub fn buffered_bytes(&self) -> usize {
         self.buffered_input()
             + match &self.read {
                 ReadState::Body { request, .. }
                 | ReadState::Chunked { request, .. }
-                | ReadState::Ready { request, .. } => request.body_len(),
+                | ReadState::Ready { request, .. } => request.held_len(),
                 _ => 0,
             }
     }

@@ -200,6 +200,21 @@ impl OutQueue {
         dropped
     }
 
+    /// Heap bytes the queue holds beyond the bytes queued, while it holds anything: its slots,
+    /// and the part of its front segment already taken, which stays allocated until the whole
+    /// segment is (an emptied queue's few retained slots are the connection's own).
+    #[must_use]
+    pub fn bookkeeping_bytes(&self) -> usize {
+        let Some(front) = self.segments.front() else {
+            return 0;
+        };
+        let taken = match front {
+            Segment::Owned(_) | Segment::Shared(_) => self.front_taken,
+            Segment::Static(_) | Segment::Inline { .. } => 0,
+        };
+        self.segments.capacity() * size_of::<Segment>() + taken
+    }
+
     /// Bytes this queue holds on the heap (shared payloads counted once per holder).
     #[must_use]
     pub fn heap_bytes(&self) -> usize {

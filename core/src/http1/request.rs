@@ -223,6 +223,11 @@ impl Request {
         self.head.len() - self.body_start
     }
 
+    /// Bytes of the head and the body so far.
+    pub(crate) fn held_len(&self) -> usize {
+        self.head.len()
+    }
+
     /// The buffer the body grows at the end of: append only.
     pub(crate) fn body_tail(&mut self) -> &mut Vec<u8> {
         &mut self.head

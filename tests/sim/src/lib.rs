@@ -4,9 +4,15 @@
 //!
 //! Every step draws an action (client behaviour, application command, fault or time jump) with
 //! weights drawn per seed, so that some seeds switch whole kinds of action off (swarm testing).
-//! After every engine call the invariants must hold, queued output must make the deadline
-//! "now", and a reference model of live sessions must agree with the engine. At the end, the
-//! faults stop, every client leaves, time runs past every deadline, and nothing may be left.
+//! After every engine call the invariants must hold (every byte held for a peer recounted, every
+//! cap of the byte budget kept), queued output must make the deadline "now", the heap must stay
+//! within what the engine says it holds plus a constant per live entity, and a reference model
+//! of live sessions must agree with the engine. At the end, the faults stop, every client
+//! leaves, time runs past every deadline, and nothing may be left: no entity, no held byte, and
+//! no request that was told to wait without being told to go on.
+//!
+//! In adversary mode ([`SimConfig::adversary`]) the budgets are tight and the clients hostile:
+//! they cut streams as fast as they can, send huge `clientInfo` and long URIs, never read.
 //!
 //! # Examples
 //!
@@ -47,7 +53,7 @@
 //!         for handle in self.waiting.drain(..) {
 //!             let result = RawValue::from_string(r#"{"content":[]}"#.into()).unwrap();
 //!             // The client may have gone: a stale handle is an answer, not an error to handle.
-//!             let _ = engine.respond(now, handle, Reply::Result(result));
+//!             let _ = engine.respond(now, handle, &Reply::Result(result));
 //!         }
 //!     }
 //! }
@@ -92,10 +98,17 @@ pub fn regressions() -> Vec<(u64, u64, usize)> {
 /// every action), so a shorter failing run is a shorter trace of the same failure, or of one
 /// found on the way there.
 #[must_use]
-pub fn minimize(seed: u64, steps: u64, clients: usize, heap: Option<fn() -> usize>) -> u64 {
+pub fn minimize(
+    seed: u64,
+    steps: u64,
+    clients: usize,
+    heap: Option<fn() -> usize>,
+    adversary: bool,
+) -> u64 {
     let fails = |steps| {
         let config = SimConfig {
             heap,
+            adversary,
             ..SimConfig::new(seed, steps, clients)
         };
         Simulation::new(config).run().is_err()

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use mcpwire_core::engine::{
-    Config, ConnAction, ConnId, Engine, Event, Heartbeat, LogLevel, Reply, RequestHandle,
-    ResponseMode, SessionKey, Target,
+    CommandError, Config, ConnAction, ConnId, Engine, Event, Heartbeat, LogLevel, Reply,
+    RequestHandle, ResponseMode, SessionKey, Target,
 };
 use mcpwire_core::jsonrpc::RawValue;
 use mcpwire_core::time::{Duration, Instant};
@@ -32,6 +32,11 @@ pub struct SimConfig {
     /// Read every choice from these bytes instead of the seed ([`Rng::from_bytes`]): how a
     /// fuzzer drives the simulator.
     pub script: Option<Vec<u8>>,
+    /// Adversary mode: tight byte budgets, and clients that open and cut streams as fast as
+    /// they can, send huge `clientInfo`, subscribe with long URIs and never read, while the
+    /// application sends large messages. Every step must still leave the engine within its
+    /// budget.
+    pub adversary: bool,
 }
 
 impl SimConfig {
@@ -47,7 +52,15 @@ impl SimConfig {
             heap: None,
             faults: mcpwire_core::engine::Faults::default(),
             script: None,
+            adversary: false,
         }
+    }
+
+    /// The same run in adversary mode (see [`SimConfig::adversary`]).
+    #[must_use]
+    pub fn adversary(mut self) -> SimConfig {
+        self.adversary = true;
+        self
     }
 }
 
@@ -140,9 +153,22 @@ enum Kind {
     HostClose,
     CloseSession,
     Shutdown,
+    CutStream,
+    HugeClientInfo,
+    LongUri,
+    BigMessage,
 }
 
-const KINDS: [Kind; 31] = [
+/// What the adversary does, weighted up in adversary mode.
+const ADVERSARY: [Kind; 5] = [
+    Kind::CutStream,
+    Kind::HugeClientInfo,
+    Kind::LongUri,
+    Kind::BigMessage,
+    Kind::Pause,
+];
+
+const KINDS: [Kind; 35] = [
     Kind::Connect,
     Kind::Initialize,
     Kind::Initialized,
@@ -174,6 +200,10 @@ const KINDS: [Kind; 31] = [
     Kind::HostClose,
     Kind::CloseSession,
     Kind::Shutdown,
+    Kind::CutStream,
+    Kind::HugeClientInfo,
+    Kind::LongUri,
+    Kind::BigMessage,
 ];
 
 /// A virtual client: its connections and what it learned from the wire.
@@ -204,6 +234,9 @@ pub struct Simulation {
     vanished: BTreeSet<ConnId>,
     /// Requests the application has not answered.
     pending: Vec<RequestHandle>,
+    /// Requests whose last command got `WouldBlock` and that have not been told `Writable`
+    /// since: each must be told, or cancelled, before the run ends.
+    blocked: BTreeSet<RequestHandle>,
     /// Request-level exchanges a host is reading.
     host_exchanges: Vec<mcpwire_core::engine::ExchangeId>,
     /// Reference model: sessions the events say are alive.
@@ -218,6 +251,8 @@ pub struct Simulation {
     app: Option<Box<dyn Application>>,
     /// The step being run.
     step_index: u64,
+    /// Bytes of the request the simulator is sending: its own, outside the engine's budget.
+    sending: usize,
 }
 
 impl Simulation {
@@ -241,6 +276,9 @@ impl Simulation {
             } else {
                 0
             };
+            if config.adversary && ADVERSARY.contains(kind) {
+                weights[i] = 10 + rng.below(20) as u32;
+            }
         }
         let mut engine_config = Config::new("mcpwire-sim", "1");
         engine_config.application_paths = alloc_paths();
@@ -264,6 +302,21 @@ impl Simulation {
         engine_config.limits.max_sessions = 64;
         engine_config.limits.resume_log_events = 16;
         engine_config.limits.max_queued_bytes_per_connection = 256 * 1024;
+        if config.adversary || rng.chance(30) {
+            // Budgets a few clients can fill, so that every policy for a full account runs.
+            let limits = &mut engine_config.limits;
+            limits.max_held_bytes = 4 << 20;
+            limits.max_session_bytes = 192 << 10;
+            limits.resume_log_bytes = 48 << 10;
+            limits.max_client_metadata_bytes = 8 << 10;
+            limits.max_uri_bytes = 512;
+            limits.max_message_bytes = 96 << 10;
+            limits.stream_window_bytes = 16 << 10;
+            limits.max_detached_streams_per_session = 4;
+        }
+        if rng.chance(30) {
+            engine_config.limits.max_connections_per_peer = Some(3);
+        }
         let mut entropy = [0u8; 32];
         for chunk in entropy.chunks_mut(8) {
             chunk.copy_from_slice(&rng.next_u64().to_le_bytes());
@@ -279,6 +332,7 @@ impl Simulation {
             unread: BTreeMap::new(),
             vanished: BTreeSet::new(),
             pending: Vec::new(),
+            blocked: BTreeSet::new(),
             host_exchanges: Vec::new(),
             live_sessions: BTreeSet::new(),
             hash: TraceHash::default(),
@@ -288,6 +342,7 @@ impl Simulation {
             heap_baseline: config.heap.map_or(0, |heap| heap()),
             app: None,
             step_index: 0,
+            sending: 0,
             config,
         }
     }
@@ -446,7 +501,20 @@ impl Simulation {
                 Event::Cancelled { handle, .. } => {
                     self.hash.add(b"cancelled");
                     self.pending.retain(|h| *h != handle);
+                    self.blocked.remove(&handle);
                 }
+                Event::Writable { handle } => {
+                    self.hash.add(b"writable");
+                    // A user's application sends its own commands: only the simulator's own
+                    // are known to have waited.
+                    if !self.blocked.remove(&handle) && self.app.is_none() {
+                        return Err(format!(
+                            "{handle:?} was told it is writable but never waited"
+                        ));
+                    }
+                }
+                Event::StreamDetached { .. } => self.hash.add(b"detached"),
+                Event::StreamResumed { .. } => self.hash.add(b"resumed"),
                 Event::Notification { .. } => self.hash.add(b"notification"),
                 Event::ClientResponse { .. } => self.hash.add(b"client-response"),
                 Event::HttpRequest { exchange, .. } => {
@@ -498,10 +566,12 @@ impl Simulation {
                 stats.sessions, limits.max_sessions
             ));
         }
-        if stats.queued_bytes > limits.max_queued_bytes_total as u64 {
+        if stats.held.total() > limits.max_held_bytes as u64 {
             return Err(format!(
-                "{} bytes queued, over the total limit",
-                stats.queued_bytes
+                "the engine holds {} bytes, over its budget of {}: {:?}",
+                stats.held.total(),
+                limits.max_held_bytes,
+                stats.held
             ));
         }
         if let Some(heap) = self.config.heap {
@@ -512,13 +582,21 @@ impl Simulation {
                 + stats.streams
                 + stats.inflight_requests
                 + stats.outbound_requests) as usize;
-            let held = (2
-                * (stats.queued_bytes + stats.buffered_bytes + stats.resumption_log_bytes)
-                + 1024 * stats.pending_events) as usize;
-            let bound = HEAP_SLACK + HEAP_PER_ENTITY * (entities + self.pending.len()) + held;
+            // Every byte held for a peer is charged, so the heap is bounded by the charges (twice
+            // over, for allocators' rounding and vectors' growth) and a constant per entity.
+            let held = (2 * stats.held.total() + 1024 * stats.pending_events) as usize;
+            // The request being sent is the simulator's own: its wire (grown by doubling) and
+            // the body it was made from.
+            let own = 4 * self.sending;
+            let bound = HEAP_SLACK + HEAP_PER_ENTITY * (entities + self.pending.len()) + held + own;
+            if std::env::var("SIM_DEBUG_HEAP").is_ok() {
+                println!("heap {live} held2x {held} entities {entities} own {own}");
+            }
             if live > bound {
                 return Err(format!(
-                    "live heap {live} B exceeds {bound} B for {entities} entities holding {held} B"
+                    "live heap {live} B exceeds {bound} B for {entities} entities holding {held} B ({:?}; {} pending)",
+                    stats.held,
+                    self.pending.len()
                 ));
             }
         }
@@ -562,7 +640,7 @@ impl Simulation {
             return Some(usable[self.rng.index(usable.len())]);
         }
         self.calls += 1;
-        let conn = self.engine.handle_accept(self.now).ok()?;
+        let conn = self.engine.handle_accept(self.now, peer(client)).ok()?;
         self.owner.insert(conn, client);
         self.clients[client].conns.push(conn);
         Some(conn)
@@ -570,9 +648,19 @@ impl Simulation {
 
     /// Sends `wire` on `conn` in random pieces, as a network would deliver it.
     fn send(&mut self, conn: ConnId, wire: &[u8]) -> Result<(), String> {
+        self.sending = wire.len();
+        let sent = self.send_pieces(conn, wire);
+        self.sending = 0;
+        sent
+    }
+
+    fn send_pieces(&mut self, conn: ConnId, wire: &[u8]) -> Result<(), String> {
         let mut rest = wire;
+        // Pieces of up to a packet, or an eighth of a large request: any split, without a
+        // check of every invariant after each of a hundred packets.
+        let largest = (wire.len() / 8).max(1500);
         while !rest.is_empty() {
-            let piece = 1 + self.rng.index(rest.len().min(1500));
+            let piece = 1 + self.rng.index(rest.len().min(largest));
             self.calls += 1;
             let taken = self.engine.handle_bytes(self.now, conn, &rest[..piece]);
             self.drain()?;
@@ -599,6 +687,40 @@ impl Simulation {
         self.send(conn, wire.as_bytes())
     }
 
+    /// What a command for a request came to: a `WouldBlock` makes the request wait for its
+    /// `Writable`.
+    fn outcome(&mut self, handle: RequestHandle, result: Result<(), CommandError>) {
+        if result == Err(CommandError::WouldBlock) {
+            self.blocked.insert(handle);
+        }
+    }
+
+    /// A large log message or progress message for `handle`: up to twice the message limit,
+    /// so that some are refused as too large.
+    fn big_message(&mut self, handle: RequestHandle) {
+        // Past the limit where it is tight; large, but not slow to simulate, where it is not.
+        let limit = self.engine.config().limits.max_message_bytes.min(64 << 10);
+        let size = self.rng.index(2 * limit + 1);
+        self.calls += 1;
+        let result = if self.rng.chance(50) {
+            let data =
+                RawValue::from_string(format!("\"{}\"", "b".repeat(size))).unwrap_or_default();
+            self.engine.send_log(
+                self.now,
+                Target::Request(handle),
+                LogLevel::Info,
+                None,
+                &data,
+            )
+        } else {
+            let progress = self.now.as_millis() as f64 + self.rng.below(10) as f64;
+            let message = "m".repeat(size);
+            self.engine
+                .send_progress(self.now, handle, progress, None, Some(&message))
+        };
+        self.outcome(handle, result);
+    }
+
     fn pending(&mut self) -> Option<RequestHandle> {
         (!self.pending.is_empty()).then(|| self.pending[self.rng.index(self.pending.len())])
     }
@@ -619,7 +741,7 @@ impl Simulation {
         match kind {
             Kind::Connect => {
                 self.calls += 1;
-                if let Ok(conn) = self.engine.handle_accept(self.now) {
+                if let Ok(conn) = self.engine.handle_accept(self.now, peer(client)) {
                     self.owner.insert(conn, client);
                     self.clients[client].conns.push(conn);
                 }
@@ -692,28 +814,86 @@ impl Simulation {
                         Reply::Error { code: -32603, message: "failed".into(), data: None }
                     };
                     self.calls += 1;
-                    let _ = self.engine.respond(self.now, handle, reply);
-                    self.pending.retain(|h| *h != handle);
+                    let result = self.engine.respond(self.now, handle, &reply);
+                    if result != Err(CommandError::WouldBlock) {
+                        self.pending.retain(|h| *h != handle);
+                        self.blocked.remove(&handle);
+                    }
+                    self.outcome(handle, result);
                 }
             }
             Kind::Progress => {
                 if let Some(handle) = self.pending() {
                     self.calls += 1;
                     let progress = self.now.as_millis() as f64 + self.rng.below(10) as f64;
-                    let _ = self.engine.send_progress(self.now, handle, progress, None, None);
+                    let result = self.engine.send_progress(self.now, handle, progress, None, None);
+                    self.outcome(handle, result);
                 }
             }
             Kind::Log => {
                 if let Some(handle) = self.pending() {
                     self.calls += 1;
-                    let _ = self.engine.send_log(self.now, Target::Request(handle), LogLevel::Info, None, &raw(r#""working""#));
+                    let result = self.engine.send_log(self.now, Target::Request(handle), LogLevel::Info, None, &raw(r#""working""#));
+                    self.outcome(handle, result);
                 }
             }
             Kind::AskClient => {
                 if let Some(handle) = self.pending() {
                     self.calls += 1;
-                    let _ = self.engine.request_client(self.now, Target::Request(handle), "sampling/createMessage", Some(&raw("{}")), Some(Duration::from_secs(10)));
+                    let result = self.engine.request_client(self.now, Target::Request(handle), "sampling/createMessage", Some(&raw("{}")), Some(Duration::from_secs(10)));
+                    self.outcome(handle, result.map(|_| ()));
                 }
+            }
+            Kind::BigMessage => {
+                if let Some(handle) = self.pending() {
+                    self.big_message(handle);
+                }
+            }
+            Kind::CutStream => {
+                // Open a call on a connection of its own, let the application answer with
+                // something large, then reset the connection: as fast as a client can.
+                self.calls += 1;
+                let Ok(conn) = self.engine.handle_accept(self.now, peer(client)) else {
+                    return Ok(());
+                };
+                self.owner.insert(conn, client);
+                self.clients[client].conns.push(conn);
+                let Some(session) = self.clients[client].session.clone() else {
+                    return Ok(());
+                };
+                let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"flood","_meta":{{"progressToken":{id}}}}}}}"#);
+                let wire = format!(
+                    "POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nMcp-Session-Id: {session}\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                self.send(conn, wire.as_bytes())?;
+                if self.app.is_none() {
+                    if let Some(&handle) = self.pending.last() {
+                        self.big_message(handle);
+                        self.drain()?;
+                    }
+                }
+                if self.owner.contains_key(&conn) {
+                    self.calls += 1;
+                    self.engine.handle_closed(self.now, conn);
+                    self.forget(conn);
+                }
+            }
+            Kind::HugeClientInfo => {
+                let limit = self.engine.config().limits.max_client_metadata_bytes;
+                let body = {
+                    let name = "n".repeat(self.rng.index(2 * limit + 2));
+                    format!(r#"{{"jsonrpc":"2.0","id":0,"method":"initialize","params":{{"protocolVersion":"2025-11-25","capabilities":{{}},"clientInfo":{{"name":"{name}","version":"1"}}}}}}"#)
+                };
+                self.post(client, &body, false)?;
+            }
+            Kind::LongUri => {
+                let limit = self.engine.config().limits.max_uri_bytes;
+                let body = {
+                    let uri = format!("test://{}", "u".repeat(self.rng.index(2 * limit + 2)));
+                    format!(r#"{{"jsonrpc":"2.0","id":"s{id}","method":"resources/subscribe","params":{{"uri":"{uri}"}}}}"#)
+                };
+                self.post(client, &body, true)?;
             }
             Kind::Notify => {
                 if let Some(session) = self.some_session() {
@@ -996,8 +1176,26 @@ impl Simulation {
                 self.live_sessions.len()
             ));
         }
+        if let Some(handle) = self.blocked.first() {
+            return Err(format!(
+                "{handle:?} was refused with WouldBlock and then neither told it is writable \
+                 nor cancelled ({} such)",
+                self.blocked.len()
+            ));
+        }
         Ok(())
     }
+}
+
+/// Where a client's connections come from: two clients to an address, so that the per-peer cap
+/// is shared.
+fn peer(client: usize) -> Option<std::net::IpAddr> {
+    Some(std::net::IpAddr::V4(std::net::Ipv4Addr::new(
+        10,
+        0,
+        0,
+        (client / 2) as u8,
+    )))
 }
 
 /// The paths the simulated application answers itself.

@@ -19,6 +19,8 @@ pub(super) struct Harness {
     pub(super) closed: Vec<ConnId>,
     /// Connections whose client stopped reading: their bytes are taken but never acknowledged.
     pub(super) stalled: Vec<ConnId>,
+    /// Bytes each stalled connection took and did not acknowledge.
+    pub(super) unacked: BTreeMap<ConnId, usize>,
     pub(super) events: Vec<Event>,
     /// The application is not polling events (to test the pending-events limit).
     pub(super) hold_events: bool,
@@ -92,6 +94,7 @@ impl Harness {
             out: BTreeMap::new(),
             closed: Vec::new(),
             stalled: Vec::new(),
+            unacked: BTreeMap::new(),
             events: Vec::new(),
             hold_events: false,
         }
@@ -122,7 +125,9 @@ impl Harness {
                         .entry(conn)
                         .or_default()
                         .extend_from_slice(&buf[buf.len() - len..]);
-                    if !self.stalled.contains(&conn) {
+                    if self.stalled.contains(&conn) {
+                        *self.unacked.entry(conn).or_default() += len;
+                    } else {
                         self.engine.handle_written(self.now, conn, len);
                     }
                 }
@@ -146,8 +151,17 @@ impl Harness {
         }
     }
 
+    /// Takes the events of one kind that arrived so far, leaving the others.
+    pub(super) fn take_events(&mut self, matches: impl Fn(&Event) -> bool) -> Vec<Event> {
+        let (taken, kept) = core::mem::take(&mut self.events)
+            .into_iter()
+            .partition(|e| matches(e));
+        self.events = kept;
+        taken
+    }
+
     pub(super) fn connect(&mut self) -> ConnId {
-        let conn = self.engine.handle_accept(self.now).expect("accepted");
+        let conn = self.engine.handle_accept(self.now, None).expect("accepted");
         self.pump();
         conn
     }

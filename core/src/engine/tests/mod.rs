@@ -1,6 +1,7 @@
 //! Virtual-time tests of the engine's rules, through the byte-level API.
 
 mod application_paths;
+mod budget;
 mod harness;
 mod leaks;
 mod review;
@@ -104,7 +105,7 @@ fn application_requests_become_events_and_responses_go_back_as_json() {
     assert_eq!(method, "tools/call");
     assert_eq!(h.engine.stats().inflight_requests, 1);
     h.engine
-        .respond(h.now, handle, Reply::Result(raw(r#"{"content":[]}"#)))
+        .respond(h.now, handle, &Reply::Result(raw(r#"{"content":[]}"#)))
         .unwrap();
     h.pump();
     let response = h.take_response(conn).unwrap();
@@ -114,7 +115,7 @@ fn application_requests_become_events_and_responses_go_back_as_json() {
     );
     assert_eq!(h.engine.stats().inflight_requests, 0);
     assert_eq!(
-        h.engine.respond(h.now, handle, Reply::Result(raw("{}"))),
+        h.engine.respond(h.now, handle, &Reply::Result(raw("{}"))),
         Err(CommandError::StaleHandle),
         "answering twice is a stale handle, not a panic"
     );
@@ -136,7 +137,7 @@ fn progress_before_the_response_switches_the_post_to_sse() {
         .send_progress(h.now, handle, 2.0, Some(3.0), None)
         .unwrap();
     h.engine
-        .respond(h.now, handle, Reply::Result(raw("{}")))
+        .respond(h.now, handle, &Reply::Result(raw("{}")))
         .unwrap();
     h.pump();
     let response = h.take_response(conn).unwrap();
@@ -766,12 +767,12 @@ fn connection_limit_answers_503_then_refuses() {
     config.limits.max_connections = 1;
     let mut h = Harness::new(config);
     let first = h.connect();
-    let second = h.engine.handle_accept(h.now).unwrap();
+    let second = h.engine.handle_accept(h.now, None).unwrap();
     h.pump();
     assert_eq!(h.take_response(second).unwrap().status, 503);
     assert!(h.closed.contains(&second));
-    let third = h.engine.handle_accept(h.now).unwrap();
-    let fourth = h.engine.handle_accept(h.now);
+    let third = h.engine.handle_accept(h.now, None).unwrap();
+    let fourth = h.engine.handle_accept(h.now, None);
     assert!(fourth.is_err(), "past twice the limit, refused outright");
     h.pump();
     let _ = (first, third);
@@ -803,7 +804,7 @@ fn a_dropped_post_stream_is_resumed_with_last_event_id_and_replays_exactly_what_
         .send_progress(h.now, handle, 2.0, None, None)
         .unwrap();
     h.engine
-        .respond(h.now, handle, Reply::Result(raw(r#"{"content":[]}"#)))
+        .respond(h.now, handle, &Reply::Result(raw(r#"{"content":[]}"#)))
         .unwrap();
     h.pump();
     assert_eq!(h.engine.stats().streams, 1, "the stream lingers, resumable");
@@ -924,12 +925,16 @@ fn slowloris_heads_and_idle_keepalive_connections_are_closed() {
     let mut h = Harness::default();
     let slow = h.connect();
     h.send(slow, b"POST /mcp HTTP/1.1\r\nHost: localhost\r\n");
+    // A connection that never sends a byte is on the same clock as one that sends slowly.
+    let silent = h.connect();
     let idle = h.connect();
+    h.send(idle, &Harness::request("GET", "/nowhere", &[], ""));
+    assert_eq!(h.take_response(idle).unwrap().status, 404);
     for _ in 0..29 {
         h.advance(1_000);
         h.send(slow, b"X-Drip: 1\r\n");
     }
-    assert!(!h.closed.contains(&slow));
+    assert!(!h.closed.contains(&slow) && !h.closed.contains(&silent));
     assert!(
         h.peek_response(slow).is_none(),
         "no answer before the deadline"
@@ -939,17 +944,23 @@ fn slowloris_heads_and_idle_keepalive_connections_are_closed() {
         h.closed.contains(&slow),
         "the whole request must arrive within 30 s, however it drips"
     );
-    let refused = h.take_response(slow).expect("a 408 before the close");
-    assert_eq!(refused.status, 408);
-    assert_eq!(refused.header("connection"), Some("close"));
-    assert_eq!(refused.json()["error"]["code"], -32000);
+    assert!(
+        h.closed.contains(&silent),
+        "the first byte too: the read deadline starts at the accept"
+    );
+    for conn in [slow, silent] {
+        let refused = h.take_response(conn).expect("a 408 before the close");
+        assert_eq!(refused.status, 408);
+        assert_eq!(refused.header("connection"), Some("close"));
+        assert_eq!(refused.json()["error"]["code"], -32000);
+    }
     assert!(!h.closed.contains(&idle));
     h.advance(90_000);
     assert!(
         h.closed.contains(&idle),
         "an idle keep-alive connection closes after 2 minutes"
     );
-    assert_eq!(h.engine.counters().request_read_timeouts, 1);
+    assert_eq!(h.engine.counters().request_read_timeouts, 2);
     assert!(h.engine.stats().is_quiescent(), "{}", h.engine.stats());
 }
 
@@ -963,7 +974,7 @@ fn a_slow_json_answer_becomes_a_stream_so_bytes_flow() {
     let head = h.peek_response(conn).unwrap();
     assert_eq!(head.header("content-type"), Some("text/event-stream"));
     h.engine
-        .respond(h.now, handle, Reply::Result(raw("{}")))
+        .respond(h.now, handle, &Reply::Result(raw("{}")))
         .unwrap();
     h.pump();
     assert_eq!(h.take_response(conn).unwrap().sse_messages()[0]["id"], 4);
@@ -1204,7 +1215,8 @@ fn a_full_event_queue_answers_503_until_the_application_catches_up() {
 #[test]
 fn total_output_limit_disconnects_the_largest_queue_first() {
     let mut config = Config::new("t", "1");
-    config.limits.max_queued_bytes_total = 96 * 1024;
+    // The output pool is an eighth of the budget: 96 KiB.
+    config.limits.max_held_bytes = 8 * 96 * 1024;
     let mut h = Harness::new(config);
     let mut gets = Vec::new();
     for _ in 0..3 {
@@ -1231,7 +1243,8 @@ fn total_output_limit_disconnects_the_largest_queue_first() {
         !h.closed.contains(&gets[2]),
         "a reader that keeps up is never shed"
     );
-    assert!(h.engine.stats().queued_bytes <= 96 * 1024);
+    let stats = h.engine.stats();
+    assert!(stats.queued_bytes <= 96 * 1024 + 1024, "{stats:?}");
 }
 
 #[test]

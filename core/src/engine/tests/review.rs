@@ -104,7 +104,7 @@ fn shutdown_keeps_a_legacy_stream_for_its_requests_in_flight() {
             .any(|e| matches!(e, Event::Cancelled { .. }))
     );
     h.engine
-        .respond(h.now, handle, Reply::Result(raw("{}")))
+        .respond(h.now, handle, &Reply::Result(raw("{}")))
         .unwrap();
     h.pump();
     let messages = h.peek_response(sse).unwrap().sse_messages();
@@ -134,7 +134,7 @@ fn the_last_response_survives_a_connection_that_dies_before_writing_it() {
     // The socket is already dead: the response is queued but never written.
     h.stalled.push(conn);
     h.engine
-        .respond(h.now, handle, Reply::Result(raw("{}")))
+        .respond(h.now, handle, &Reply::Result(raw("{}")))
         .unwrap();
     h.engine.handle_closed(h.now, conn);
     h.pump();

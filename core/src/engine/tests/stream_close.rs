@@ -40,7 +40,7 @@ fn a_closed_stream_ends_cleanly_and_its_rest_arrives_on_the_resumed_stream() {
         .unwrap();
     let resumed = h.resume(&session, &priming);
     h.engine
-        .respond(h.now, handle, Reply::Result(raw(r#"{"content":[]}"#)))
+        .respond(h.now, handle, &Reply::Result(raw(r#"{"content":[]}"#)))
         .unwrap();
     h.pump();
     let rest = h.take_response(resumed).expect("the resumed stream");
@@ -65,7 +65,7 @@ fn closing_twice_or_after_the_answer_is_harmless() {
     // Already detached: nothing more to close.
     h.engine.close_request_stream(h.now, handle).unwrap();
     h.engine
-        .respond(h.now, handle, Reply::Result(raw("{}")))
+        .respond(h.now, handle, &Reply::Result(raw("{}")))
         .unwrap();
     assert_eq!(
         h.engine.close_request_stream(h.now, handle),
@@ -137,7 +137,7 @@ fn a_half_closed_request_is_still_answered() {
     h.pump();
     assert!(!h.closed.contains(&conn));
     h.engine
-        .respond(h.now, handle, Reply::Result(raw("{}")))
+        .respond(h.now, handle, &Reply::Result(raw("{}")))
         .unwrap();
     h.pump();
     assert_eq!(h.take_response(conn).unwrap().status, 200);

@@ -1,8 +1,11 @@
 //! `mcpwire-sim`: runs seeds of the deterministic simulation and ends with `N passed, M failed`.
 //!
 //! ```text
-//! mcpwire-sim [--seed N] [--seeds K] [--steps S] [--clients C] [--trace] [--minimize]
+//! mcpwire-sim [--seed N] [--seeds K] [--steps S] [--clients C] [--adversary] [--trace] [--minimize]
 //! ```
+//!
+//! `--adversary` runs every seed in adversary mode: tight byte budgets, clients that cut
+//! streams, send huge `clientInfo` and long URIs and never read.
 //!
 //! The environment variables `SIM_SEED`, `SIM_SEEDS`, `SIM_STEPS` and `SIM_TRACE=1` set the
 //! same. The committed regressions run first. A failure prints the command that reproduces it;
@@ -28,6 +31,7 @@ fn main() -> ExitCode {
     let mut clients: usize = 16;
     let mut trace = std::env::var("SIM_TRACE").is_ok_and(|v| v == "1");
     let mut shrink = false;
+    let mut adversary = std::env::var("SIM_ADVERSARY").is_ok_and(|v| v == "1");
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().and_then(|v| v.parse::<u64>().ok());
@@ -38,9 +42,10 @@ fn main() -> ExitCode {
             "--clients" => clients = value().map_or(clients, |c| c as usize),
             "--trace" => trace = true,
             "--minimize" => shrink = true,
+            "--adversary" => adversary = true,
             "--help" | "-h" => {
                 println!(
-                    "mcpwire-sim [--seed N] [--seeds K] [--steps S] [--clients C] [--trace] [--minimize]"
+                    "mcpwire-sim [--seed N] [--seeds K] [--steps S] [--clients C] [--adversary] [--trace] [--minimize]"
                 );
                 return ExitCode::SUCCESS;
             }
@@ -59,6 +64,7 @@ fn main() -> ExitCode {
         let config = SimConfig {
             trace,
             heap: Some(live_heap),
+            adversary,
             ..SimConfig::new(seed, steps, clients)
         };
         match Simulation::new(config).run() {
@@ -76,14 +82,16 @@ fn main() -> ExitCode {
                     println!("    {action}");
                 }
                 let steps = if shrink {
-                    let fewest = mcpwire_sim::minimize(seed, steps, clients, Some(live_heap));
+                    let fewest =
+                        mcpwire_sim::minimize(seed, steps, clients, Some(live_heap), adversary);
                     println!("    shrunk: the first {fewest} steps already fail");
                     fewest
                 } else {
                     steps
                 };
+                let mode = if adversary { " --adversary" } else { "" };
                 println!(
-                    "    reproduce: SIM_SEED={seed} SIM_STEPS={steps} SIM_TRACE=1 cargo run --release -p mcpwire-sim -- --clients {clients}"
+                    "    reproduce: SIM_SEED={seed} SIM_STEPS={steps} SIM_TRACE=1 cargo run --release -p mcpwire-sim -- --clients {clients}{mode}"
                 );
             }
         }
