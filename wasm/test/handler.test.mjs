@@ -284,3 +284,43 @@ test('close() resolves at its grace deadline even when a GET stream is never rea
   assert.equal(mcp.stats().exchanges, 0);
   assert.equal(mcp.stats().responses, 0);
 });
+
+test('a handler waits for a reader that keeps up, which receives a large flood and result whole', async () => {
+  const size = 256 * 1024;
+  const { mcp } = await handler({
+    limits: { streamWindowBytes: 64 * 1024 },
+    tools: [
+      {
+        name: 'flood',
+        description: 'logs 20 large messages, then answers with a larger text',
+        handler: async (_args, context) => {
+          for (let i = 0; i < 20; i++) await context.log('info', 'x'.repeat(size));
+          return 'y'.repeat(4 * size);
+        },
+      },
+    ],
+  });
+  const session = await openSession(mcp);
+  const response = await call(mcp, session, 1, 'flood', {});
+  assert.equal(response.headers.get('content-type'), 'text/event-stream');
+  // Read slowly: the handler must wait, and nothing may be cut.
+  const reader = response.body.getReader();
+  const chunks = [];
+  let mostQueued = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    chunks.push(Buffer.from(value));
+    mostQueued = Math.max(mostQueued, mcp.stats().queuedBytes);
+    await sleep(1);
+  }
+  // Unpaced, the 20 messages would have queued 5 MiB at once; paced, a window and a message.
+  assert.ok(mostQueued <= 4 * size + 64 * 1024 + 8192, `${mostQueued} bytes queued at most`);
+  const messages = sseMessages(Buffer.concat(chunks).toString('utf8'));
+  const logs = messages.filter((m) => m.method === 'notifications/message');
+  assert.equal(logs.length, 20);
+  for (const log of logs) assert.equal(log.params.data.length, size);
+  assert.equal(messages.at(-1).result.content[0].text.length, 4 * size);
+  assertNothingAlive(mcp, { sessions: 1 });
+  await mcp.close();
+});

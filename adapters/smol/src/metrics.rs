@@ -90,6 +90,26 @@ impl ServerStats {
             "Handler messages waiting for room on their request's stream.",
             self.waiting_messages,
         );
+        let name = "mcpwire_held_bytes";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Bytes held for clients, by what they are held for.\n# TYPE {name} gauge"
+        );
+        let h = &s.held;
+        for (kind, value) in [
+            ("input", h.input),
+            ("output", h.output),
+            ("resume_logs", h.resume_logs),
+            ("detached_streams", h.detached_streams),
+            ("json_responses", h.json_responses),
+            ("backlogs", h.backlogs),
+            ("sessions", h.sessions),
+            ("subscriptions", h.subscriptions),
+            ("requests", h.requests),
+            ("events", h.events),
+        ] {
+            let _ = writeln!(out, "{name}{{kind=\"{kind}\"}} {value}");
+        }
         let mut counter = |name: &str, help: &str, value: u64| {
             let _ = writeln!(
                 out,
@@ -130,6 +150,36 @@ impl ServerStats {
             "mcpwire_requests_cancelled_total",
             "Client requests cancelled.",
             c.requests_cancelled,
+        );
+        counter(
+            "mcpwire_connections_refused_total",
+            "Connections answered 503 or refused at a connection cap or during shutdown.",
+            c.connections_refused,
+        );
+        counter(
+            "mcpwire_detached_streams_evicted_total",
+            "Detached streams evicted to keep a session or the server within its byte budget.",
+            c.detached_streams_evicted,
+        );
+        counter(
+            "mcpwire_budget_refusals_total",
+            "New work refused (503) for want of room in the byte budget.",
+            c.budget_refusals,
+        );
+        counter(
+            "mcpwire_handler_waits_total",
+            "Handler messages that waited for room on their request's stream.",
+            c.handler_waits,
+        );
+        counter(
+            "mcpwire_responses_too_large_total",
+            "Results over the message limit, answered with an error instead.",
+            c.responses_too_large,
+        );
+        counter(
+            "mcpwire_budget_sheds_total",
+            "Times the byte budget's last resort acted (a session closed over its cap).",
+            c.budget_sheds,
         );
         let name = "mcpwire_sessions_closed_total";
         let _ = writeln!(

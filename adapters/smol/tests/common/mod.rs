@@ -30,7 +30,21 @@ pub struct Server {
 impl Server {
     /// Starts `mcpwire serve --bind 127.0.0.1:0 --metrics` with `args`, and waits for its URL.
     pub fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mcpwire"))
+        Server::start_under(&[], args)
+    }
+
+    /// As `start`, run by `wrapper` (such as `prlimit --as=...`), which execs the server.
+    pub fn start_under(wrapper: &[&str], args: &[&str]) -> Server {
+        let binary = env!("CARGO_BIN_EXE_mcpwire");
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
+        let mut child = command
             .args(["serve", "--bind", "127.0.0.1:0", "--metrics"])
             .args(args)
             .stdout(Stdio::piped())
@@ -403,6 +417,11 @@ impl Conn {
 
     pub fn shutdown(&self) {
         let _ = self.stream.shutdown(Shutdown::Both);
+    }
+
+    /// Drops the connection with a reset, as a client that vanishes mid-stream does.
+    pub fn reset(self) {
+        let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
     }
 }
 

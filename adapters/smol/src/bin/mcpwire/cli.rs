@@ -14,6 +14,10 @@ pub struct Options {
     pub heartbeat: Option<Duration>,
     pub connection_idle: Option<Duration>,
     pub max_sessions: Option<usize>,
+    pub max_connections: Option<usize>,
+    pub max_connections_per_peer: Option<usize>,
+    pub max_held_bytes: Option<usize>,
+    pub max_session_bytes: Option<usize>,
     pub allowed_origins: Vec<String>,
     pub bind_session_to: Option<String>,
     pub metrics: bool,
@@ -36,6 +40,14 @@ Options:
   --heartbeat SECS         Ping clients with a GET stream this often; two missed pings
                            close the session [default: off]
   --max-sessions N         Live sessions at most [default: 10000]
+  --max-connections N      Open connections at most; lowered to fit the descriptor limit,
+                           which is raised to its hard limit at start [default: 4096]
+  --max-connections-per-peer N
+                           Open connections from one address (an IPv6 /64) [default: off]
+  --max-held-bytes SIZE    Every byte held for clients, in total: input, output, resume
+                           logs, session state (SIZE: bytes, or with KiB, MiB, GiB)
+                           [default: 1GiB]
+  --max-session-bytes SIZE Bytes one session may hold [default: 16MiB]
   --allowed-origin ORIGIN  Accept this Origin too (repeatable; loopback is always accepted)
   --bind-session-to HEADER Bind each session to this request header's value at initialize,
                            such as authorization: another value gets 404 [default: off]
@@ -61,6 +73,34 @@ fn interval(value: &str, flag: &str) -> Result<Duration, String> {
     }
 }
 
+/// A count.
+fn count(value: &str, flag: &str) -> Result<usize, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{flag} takes a count, not {value:?}"))
+}
+
+/// A size in bytes: digits, optionally followed by KiB, MiB or GiB.
+fn size(value: &str, flag: &str) -> Result<usize, String> {
+    let (digits, unit) = match value.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => value.split_at(at),
+        None => (value, ""),
+    };
+    let shift = match unit.trim() {
+        "" | "B" => 0,
+        "KiB" | "K" => 10,
+        "MiB" | "M" => 20,
+        "GiB" | "G" => 30,
+        _ => return Err(format!("{flag} takes a size such as 512MiB, not {value:?}")),
+    };
+    digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{flag} takes a size such as 512MiB, not {value:?}"))
+}
+
 fn seconds(value: &str, flag: &str) -> Result<Duration, String> {
     value
         .parse::<u64>()
@@ -81,6 +121,10 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
         heartbeat: None,
         connection_idle: None,
         max_sessions: None,
+        max_connections: None,
+        max_connections_per_peer: None,
+        max_held_bytes: None,
+        max_session_bytes: None,
         bind_session_to: None,
         allowed_origins: Vec::new(),
         metrics: false,
@@ -131,6 +175,20 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
                         .map_err(|_| format!("--max-sessions takes a count, not {value:?}"))?,
                 );
             }
+            Long("max-connections") => {
+                options.max_connections = Some(count(&text(&mut parser)?, "--max-connections")?);
+            }
+            Long("max-connections-per-peer") => {
+                let flag = "--max-connections-per-peer";
+                options.max_connections_per_peer = Some(count(&text(&mut parser)?, flag)?);
+            }
+            Long("max-held-bytes") => {
+                options.max_held_bytes = Some(size(&text(&mut parser)?, "--max-held-bytes")?);
+            }
+            Long("max-session-bytes") => {
+                let flag = "--max-session-bytes";
+                options.max_session_bytes = Some(size(&text(&mut parser)?, flag)?);
+            }
             Long("allowed-origin") => options.allowed_origins.push(text(&mut parser)?),
             Long("bind-session-to") => {
                 options.bind_session_to = Some(text(&mut parser)?.to_ascii_lowercase());
@@ -180,6 +238,13 @@ mod tests {
             "8",
             "--max-sessions",
             "7",
+            "--max-connections",
+            "100",
+            "--max-connections-per-peer",
+            "4",
+            "--max-held-bytes",
+            "256MiB",
+            "--max-session-bytes=512KiB",
             "--allowed-origin",
             "https://a.example",
             "--allowed-origin",
@@ -198,6 +263,10 @@ mod tests {
         assert_eq!(o.heartbeat, Some(Duration::from_secs(9)));
         assert_eq!(o.connection_idle, Some(Duration::from_secs(8)));
         assert_eq!(o.max_sessions, Some(7));
+        assert_eq!(o.max_connections, Some(100));
+        assert_eq!(o.max_connections_per_peer, Some(4));
+        assert_eq!(o.max_held_bytes, Some(256 << 20));
+        assert_eq!(o.max_session_bytes, Some(512 << 10));
         assert_eq!(o.allowed_origins.len(), 2);
         assert_eq!(o.bind_session_to.as_deref(), Some("authorization"));
         assert!(o.metrics);
@@ -213,5 +282,10 @@ mod tests {
         assert!(parse(args(&["--keepalive", "0"])).is_err());
         assert!(parse(args(&["--heartbeat", "0"])).is_err());
         assert!(parse(args(&["--bind", "nowhere"])).is_err());
+        for bad in ["", "0", "12XB", "MiB", "99999999999GiB"] {
+            assert!(size(bad, "--max-held-bytes").is_err(), "{bad:?}");
+        }
+        assert_eq!(size("1GiB", "f"), Ok(1 << 30));
+        assert_eq!(size("4096", "f"), Ok(4096));
     }
 }

@@ -31,7 +31,7 @@ async fn sleep(millis: u64) {
 pub fn app() -> App {
     let builder = App::builder("mcpwire", env!("CARGO_PKG_VERSION"))
         .title("mcpwire demo and conformance server")
-        .instructions("Demo tools (echo, add, sleep, flood, touch_resource, announce_list_changed) and the MCP conformance fixtures.");
+        .instructions("Demo tools (echo, add, sleep, flood, generate, touch_resource, announce_list_changed) and the MCP conformance fixtures.");
     let builder = demo_tools(builder);
     let builder = conformance_tools(builder);
     let builder = elicitation_tools(builder);
@@ -106,6 +106,12 @@ struct ListChanged {
 }
 
 #[derive(Deserialize, JsonSchema)]
+struct Generate {
+    /// How many bytes of text to answer with (at most 64 MiB).
+    bytes: usize,
+}
+
+#[derive(Deserialize, JsonSchema)]
 struct Touch {
     /// The resource whose subscribers hear of an update.
     uri: String,
@@ -155,6 +161,12 @@ fn demo_tools(builder: mcpwire_smol::AppBuilder) -> mcpwire_smol::AppBuilder {
                 Ok(ToolResult::text(format!("sent {} messages", args.count)))
             })
             .description("Sends many large log messages on the call's stream"),
+        )
+        .tool(
+            Tool::new("generate", |args: Generate, _cx: Context| async move {
+                Ok(ToolResult::text("g".repeat(args.bytes.min(64 << 20))))
+            })
+            .description("Answers with a text of the given size, to try large results"),
         )
         .tool(
             Tool::new("touch_resource", |args: Touch, cx: Context| async move {

@@ -4,6 +4,7 @@
 //! `cargo run --release` starts it on 127.0.0.1:3000; `mcpwire --help` lists the options.
 
 mod cli;
+mod descriptors;
 mod fixtures;
 
 use std::process::ExitCode;
@@ -39,6 +40,29 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
+    let descriptors = descriptors::raise_limit();
+    let default_connections = mcpwire_smol::Config::new("", "").limits.max_connections;
+    let wanted = options.max_connections.unwrap_or(default_connections);
+    let max_connections = match descriptors {
+        Some((before, now)) => {
+            let fits = descriptors::connections_that_fit(now);
+            if before != now {
+                tracing::info!(from = before, to = now, "raised the open-file limit");
+            }
+            if fits < wanted {
+                tracing::warn!(
+                    descriptors = now,
+                    wanted,
+                    cap = fits,
+                    "the connection cap is lowered to fit the open-file limit"
+                );
+            } else {
+                tracing::info!(descriptors = now, cap = wanted, "connection cap");
+            }
+            wanted.min(fits)
+        }
+        None => wanted,
+    };
     let server = Server::new(fixtures::app())
         .metrics(options.metrics)
         .shutdown_grace(options.grace)
@@ -69,6 +93,14 @@ fn main() -> ExitCode {
             }
             if let Some(max) = options.max_sessions {
                 config.limits.max_sessions = max;
+            }
+            config.limits.max_connections = max_connections;
+            config.limits.max_connections_per_peer = options.max_connections_per_peer;
+            if let Some(max) = options.max_held_bytes {
+                config.limits.max_held_bytes = max;
+            }
+            if let Some(max) = options.max_session_bytes {
+                config.limits.max_session_bytes = max;
             }
             config
                 .allowed_origins
