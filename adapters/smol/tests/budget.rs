@@ -194,8 +194,8 @@ fn client_info_at_the_limit_opens_a_session_and_past_it_gets_400() {
     assert_eq!(server.metrics()["mcpwire_sessions"], 1);
     assert_eq!(
         server.metrics()["mcpwire_held_bytes{kind=\"sessions\"}"],
-        64 * 1024 + 32,
-        "the client info, kept once, and the session id"
+        1024 + 64 * 1024 + 32,
+        "the session's record, its client info kept once, and its id"
     );
     let deleted = answer(request(
         "DELETE",

@@ -263,6 +263,19 @@ pub(super) fn event_charge(event: &Event) -> (usize, Option<SessionKey>) {
     }
 }
 
+/// What a session's own record costs beyond its bytes: the entity, its indexes and timers.
+/// Charged to its session like its client info, so the budget bounds how many sessions the
+/// state share holds, not only their bytes.
+pub(super) const SESSION_BYTES: usize = 1024;
+
+/// What a stream costs beyond its resume log: the entity, its place in its session's set, the
+/// detached index and its timers. Charged with its log.
+pub(super) const STREAM_BYTES: usize = 640;
+
+/// What a request in flight costs beyond its id and params: the entity, its session's index and
+/// its timer.
+pub(super) const REQUEST_BYTES: usize = 320;
+
 /// What a message in a backlog costs: its bytes, its slot and its shared header.
 pub(super) fn backlog_cost(body: &[u8]) -> usize {
     body.len() + 32
@@ -321,12 +334,14 @@ impl Engine {
         self.budget.add(to, n);
     }
 
-    /// Whether new work that may hold up to `n` bytes of session state can be taken, for
-    /// `session` (when it belongs to one). The session's own detached streams are evicted to
+    /// Whether new work that may hold up to `n` bytes of session state, and open a stream, can
+    /// be taken, for `session` (when it belongs to one). The session's own detached streams are evicted to
     /// make room; past that, the caller refuses with 503 and `Retry-After`.
     pub(super) fn admits(&mut self, session: Option<SessionKey>, n: usize) -> bool {
+        // New work may open a stream: its record is charged with resume logs.
         let admitted = self.budget.room(Share::State) >= n
-            && session.is_none_or(|key| self.make_session_room(key, n, None));
+            && self.make_log_room(STREAM_BYTES, None)
+            && session.is_none_or(|key| self.make_session_room(key, n + STREAM_BYTES, None));
         if !admitted {
             self.counters.budget_refusals += 1;
         }
@@ -387,7 +402,7 @@ impl Engine {
             return;
         }
         s.detached_order = Some(order);
-        let (session, bytes) = (s.session, s.log.bytes());
+        let (session, bytes) = (s.session, s.log.bytes() + STREAM_BYTES);
         self.detached.insert((order, stream));
         self.move_log(Holding::ResumeLog, Holding::Detached, bytes);
         let limit = self.config.limits.max_detached_streams_per_session;
@@ -408,7 +423,7 @@ impl Engine {
         let Some(order) = s.detached_order.take() else {
             return;
         };
-        let (session, bytes) = (s.session, s.log.bytes());
+        let (session, bytes) = (s.session, s.log.bytes() + STREAM_BYTES);
         self.detached.remove(&(order, stream));
         self.move_log(Holding::Detached, Holding::ResumeLog, bytes);
         if let Some(sess) = self.sessions.get_mut(&session) {
@@ -550,6 +565,25 @@ impl Engine {
             s.backlog.push_back(body.clone());
             s.backlog_bytes += len;
             self.charge(Holding::Backlog, Some(session), len);
+        }
+    }
+
+    /// Makes room for a GET stream of `session` from its own backlog when nothing else gives
+    /// way: the stream is what would deliver the backlog, so a backlog that filled its session
+    /// must not keep the stream out. The oldest messages go first.
+    pub(super) fn backlog_makes_room_for_stream(&mut self, session: SessionKey) {
+        let cap = self.config.limits.max_session_bytes;
+        while let Some(s) = self.sessions.get_mut(&session) {
+            if s.held + STREAM_BYTES <= cap {
+                return;
+            }
+            let Some(oldest) = s.backlog.pop_front() else {
+                return;
+            };
+            let cost = backlog_cost(&oldest);
+            s.backlog_bytes -= cost;
+            self.counters.backlog_dropped += 1;
+            self.release(Holding::Backlog, Some(session), cost);
         }
     }
 
@@ -885,7 +919,7 @@ impl Engine {
         );
         let mut detached = 0;
         for (&id, s) in &self.streams {
-            let log = s.log.bytes();
+            let log = s.log.bytes() + STREAM_BYTES;
             let json = s.json_bytes();
             match s.detached_order {
                 Some(order) => {
@@ -954,7 +988,8 @@ impl Engine {
             );
         }
         for (&id, i) in &self.inflight {
-            let held = 2 * id_bytes(&i.request_id)
+            let held = REQUEST_BYTES
+                + 2 * id_bytes(&i.request_id)
                 + i.progress_token.as_ref().map_or(0, |t| t.get().len());
             ensure!(
                 i.held >= held,
@@ -1072,9 +1107,11 @@ fn shed_output(engine: &mut Engine, acted: &mut bool) {
     }
 }
 
-/// Bytes of a session's own record: wire id, bound credential, client info, capabilities.
+/// Bytes of a session's own record: the entity, its wire id, bound credential, client info and
+/// capabilities.
 pub(super) fn session_metadata_bytes(s: &super::entities::Session) -> usize {
-    s.wire_id.len()
+    SESSION_BYTES
+        + s.wire_id.len()
         + s.binding.as_ref().map_or(0, |b| b.len())
         + s.client_info.as_ref().map_or(0, |c| c.get().len())
         + s.client_capabilities.as_ref().map_or(0, |c| c.get().len())

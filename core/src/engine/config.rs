@@ -314,7 +314,7 @@ impl Default for Limits {
             max_message_bytes: 16 * 1024 * 1024,
             stream_window_bytes: 256 * 1024,
             max_queued_bytes_per_connection: 4 * 1024 * 1024,
-            max_held_bytes: 1024 * 1024 * 1024,
+            max_held_bytes: 512 * 1024 * 1024,
             max_session_bytes: 16 * 1024 * 1024,
             max_detached_streams_per_session: 16,
             resume_log_events: 256,

@@ -137,7 +137,11 @@ impl Engine {
                 sess.detached -= 1;
             }
         }
-        self.release(holding, Some(session), s.log.bytes());
+        self.release(
+            holding,
+            Some(session),
+            s.log.bytes() + super::budget::STREAM_BYTES,
+        );
         if let StreamMode::Json { responses, .. } = &mut s.mode {
             // What was collected is sent below, or dropped with the stream: either way no
             // longer held.

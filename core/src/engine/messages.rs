@@ -271,7 +271,8 @@ impl Engine {
         });
         let inflight = InflightId(self.ids.next());
         // The application holds the params while it works; the engine keeps the id twice.
-        let held = 2 * id_bytes(&request.id)
+        let held = super::budget::REQUEST_BYTES
+            + 2 * id_bytes(&request.id)
             + progress_token.as_ref().map_or(0, |t| t.get().len())
             + request.params.as_ref().map_or(0, |p| p.get().len());
         let mut entry = Inflight {

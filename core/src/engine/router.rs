@@ -433,6 +433,7 @@ impl Engine {
         if self.shutdown_deadline.is_some() {
             return self.unavailable(exchange, None, "shutting down");
         }
+        self.backlog_makes_room_for_stream(session);
         if !self.admits(Some(session), 0) {
             return self.unavailable(exchange, None, "the session holds too much");
         }

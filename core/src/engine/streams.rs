@@ -89,6 +89,11 @@ impl Engine {
         if let Some(s) = self.sessions.get_mut(&session) {
             s.streams.insert(id);
         }
+        self.charge(
+            Holding::ResumeLog,
+            Some(session),
+            super::budget::STREAM_BYTES,
+        );
         self.counters.streams_opened += 1;
         id
     }

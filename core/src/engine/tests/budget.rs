@@ -282,9 +282,9 @@ fn a_session_at_its_byte_cap_gives_up_its_detached_streams_then_refuses_new_work
     h.engine.handle_closed(h.now, conn);
     h.pump();
     assert!(held(&h).detached_streams > 0);
-    // New work of exactly what is left once the detached stream is gone: admitted, and the
-    // detached stream is what made room.
-    let room = cap - metadata;
+    // New work of exactly what is left once the detached stream is gone (and a stream it may
+    // open): admitted, and the detached stream is what made room.
+    let room = cap - metadata - crate::engine::budget::STREAM_BYTES;
     assert_eq!(h.post(Some(&id), &notification(room / 2)).status, 202);
     assert_eq!(h.engine.counters().detached_streams_evicted, 1);
     assert_eq!(held(&h).detached_streams, 0);
@@ -369,8 +369,8 @@ fn client_info_at_the_metadata_limit_opens_a_session_and_past_it_is_refused() {
     let session = held(&h).sessions as usize;
     assert_eq!(
         session,
-        limit + 32,
-        "the client info and the session id, kept once"
+        crate::engine::budget::SESSION_BYTES + limit + 32,
+        "the session's record, its client info kept once, and its id"
     );
 }
 
@@ -536,10 +536,7 @@ fn a_full_input_pool_stops_reading_large_bodies_but_never_a_small_request() {
     config.limits.max_held_bytes = 4 * 64 * 1024;
     let mut h = Harness::new(config);
     let (id, _) = h.initialize();
-    let idle: Vec<_> = h.out.keys().copied().collect();
-    for conn in idle {
-        h.engine.handle_closed(h.now, conn);
-    }
+    h.close_all();
     let partial = |h: &mut Harness| {
         let conn = h.connect();
         let mut wire = Harness::post_wire(Some(&id), &" ".repeat(20_000));
@@ -597,10 +594,7 @@ fn request_level_exchanges_are_capped_like_connections() {
     let mut h = Harness::new(config);
     let (id, _) = h.initialize();
     // Only request-level exchanges from here on.
-    let idle: Vec<_> = h.out.keys().copied().collect();
-    for conn in idle {
-        h.engine.handle_closed(h.now, conn);
-    }
+    h.close_all();
     let get = || {
         crate::http1::Request::builder("GET", "/mcp")
             .header("host", "127.0.0.1")

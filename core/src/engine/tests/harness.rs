@@ -151,6 +151,15 @@ impl Harness {
         }
     }
 
+    /// Every connection the test opened goes, as if its client closed it.
+    pub(super) fn close_all(&mut self) {
+        let conns: Vec<ConnId> = self.out.keys().copied().collect();
+        for conn in conns {
+            self.engine.handle_closed(self.now, conn);
+        }
+        self.pump();
+    }
+
     /// Takes the events of one kind that arrived so far, leaving the others.
     pub(super) fn take_events(&mut self, matches: impl Fn(&Event) -> bool) -> Vec<Event> {
         let (taken, kept) = core::mem::take(&mut self.events)

@@ -46,7 +46,7 @@ Options:
                            Open connections from one address (an IPv6 /64) [default: off]
   --max-held-bytes SIZE    Every byte held for clients, in total: input, output, resume
                            logs, session state (SIZE: bytes, or with KiB, MiB, GiB)
-                           [default: 1GiB]
+                           [default: 512MiB]
   --max-session-bytes SIZE Bytes one session may hold [default: 16MiB]
   --allowed-origin ORIGIN  Accept this Origin too (repeatable; loopback is always accepted)
   --bind-session-to HEADER Bind each session to this request header's value at initialize,
