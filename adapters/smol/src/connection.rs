@@ -12,8 +12,10 @@ use smol::net::TcpStream;
 
 use crate::input::Input;
 
-/// The largest single read: bounds a reader's buffer whatever the engine's capacity.
-pub(crate) const MAX_READ: usize = 64 * 1024;
+/// The largest single read: bounds a reader's buffer whatever the engine's capacity. What the
+/// engine could not take stays in it until it can, so this is also what a connection whose
+/// peer sends into a full input pool holds outside the engine's budget.
+pub(crate) const MAX_READ: usize = 16 * 1024;
 
 /// Reads until EOF or an error. `credit` says how much the engine can take next; the reader
 /// ends when the driver drops its sender.

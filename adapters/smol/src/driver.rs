@@ -358,13 +358,16 @@ impl Driver {
         // Taken here, the read buffer is freed once the engine has all of it, rather than
         // kept as an empty Vec of up to 64 KiB on every idle connection.
         let leftover = std::mem::take(&mut c.leftover);
-        if leftover.is_empty() {
-            let capacity = self.engine.read_capacity(conn);
-            if capacity > 0 {
-                let _ = c.credit.try_send(capacity);
-            }
+        if !leftover.is_empty() {
+            return self.feed(conn, leftover);
+        }
+        let capacity = self.engine.read_capacity(conn);
+        if capacity > 0 {
+            let _ = c.credit.try_send(capacity);
         } else {
-            self.feed(conn, leftover);
+            // Another connection took the room first: offering nothing has the engine name
+            // this one again once there is some.
+            self.engine.handle_bytes(self.clock.now(), conn, &[]);
         }
     }
 
@@ -397,7 +400,13 @@ impl Driver {
             Event::Cancelled { handle, reason } => {
                 tracing::debug!(session = %handle.session, ?reason, "request cancelled");
                 self.handlers.remove(&handle);
-                self.parked.remove(&handle);
+                // What waited for room is told the request has ended, not dropped: a context
+                // held elsewhere then learns why.
+                for parked in self.parked.remove(&handle).into_iter().flatten() {
+                    if let Parked::Command(command) = parked {
+                        command.refuse(CommandError::StaleHandle);
+                    }
+                }
             }
             Event::Writable { handle } => self.retry(handle),
             Event::StreamDetached { handle } => self.set_connected(handle, false),

@@ -100,6 +100,26 @@ pub(crate) enum Command {
 }
 
 impl Command {
+    /// Answers the command with `error` without carrying it out.
+    pub(crate) fn refuse(self, error: CommandError) {
+        match self {
+            Command::Progress { ack, .. }
+            | Command::Log { ack, .. }
+            | Command::CloseStream { ack, .. }
+            | Command::Notify { ack, .. }
+            | Command::CloseSession { ack, .. } => {
+                let _ = ack.try_send(Err(error));
+            }
+            Command::RequestClient { ack, .. } => {
+                let _ = ack.try_send(Err(error.into()));
+            }
+            Command::Broadcast { .. }
+            | Command::ResourceUpdated { .. }
+            | Command::Shutdown { .. }
+            | Command::Stats { .. } => {}
+        }
+    }
+
     /// The request a command is about, when it concerns one (and so may have to wait for room
     /// on its stream).
     pub(crate) fn request(&self) -> Option<RequestHandle> {

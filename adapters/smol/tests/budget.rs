@@ -123,6 +123,42 @@ fn a_result_past_the_message_limit_is_an_error_on_its_stream_not_a_bare_close() 
     server.wait_for_baseline(&baseline, PATIENCE);
 }
 
+/// Results around the largest message a small budget allows (its output pool plus a
+/// connection's even part): each is answered, whole or with an error, and the server goes on
+/// answering. A message the room check could never fit once made the server spin.
+#[test]
+fn results_around_the_largest_a_budget_allows_are_answered() {
+    let server = Server::start(&["--max-held-bytes", "64MiB", "--max-connections", "16"]);
+    let baseline = server.baseline();
+    let mut session = Session::open(server.addr);
+    let largest = (8usize << 20) + (256 << 10);
+    let (mut whole, mut refused) = (0, 0);
+    for bytes in [largest - 200_000, largest - 100, largest - 40, largest + 1] {
+        let messages = session.call(
+            "tools/call",
+            json!({"name": "generate", "arguments": {"bytes": bytes}}),
+        );
+        let last = messages.last().unwrap();
+        if last.get("error").is_some() {
+            assert_eq!(last["error"]["code"], -32603, "{last}");
+            refused += 1;
+        } else {
+            assert_eq!(result_text(last).len(), bytes);
+            whole += 1;
+        }
+        assert_eq!(
+            server.metrics()["mcpwire_slow_readers_disconnected_total"],
+            0
+        );
+    }
+    assert!(
+        whole >= 1 && refused >= 1,
+        "{whole} whole, {refused} refused"
+    );
+    assert_eq!(session.delete(), 200);
+    server.wait_for_baseline(&baseline, PATIENCE);
+}
+
 #[test]
 fn a_session_keeps_16_detached_streams_and_evicts_the_oldest_past_that() {
     let server = Server::start(&[]);
@@ -163,9 +199,9 @@ fn new_work_past_the_sessions_byte_cap_gets_503() {
     let baseline = server.baseline();
     let mut session = Session::open(server.addr);
     let note = |pad: usize| json!({"jsonrpc": "2.0", "method": "notifications/x", "params": {"pad": "p".repeat(pad)}});
-    // A request may make the session hold twice its size: 30 KiB fits in 64, 33 does not.
-    assert_eq!(session.send(&note(30 * 1024)).status, 202);
-    let refused = session.send(&note(33 * 1024));
+    // A request may make the session hold three times its size: 18 KiB fits in 64, 22 does not.
+    assert_eq!(session.send(&note(18 * 1024)).status, 202);
+    let refused = session.send(&note(22 * 1024));
     assert_eq!(refused.status, 503);
     assert_eq!(refused.header("retry-after"), Some("1"));
     assert_eq!(refused.json()["error"]["code"], -32000);

@@ -377,7 +377,7 @@ impl Engine {
         for (&id, conn) in &self.conns {
             ensure!(
                 conn.accounted == conn.codec.queued_bytes() + conn.unacked
-                    && conn.bookkeeping == conn.codec.queued_bookkeeping(),
+                    && conn.bookkeeping == super::budget::conn_bookkeeping(conn),
                 "{id} accounts for {} queued bytes but holds {}",
                 conn.accounted,
                 conn.codec.queued_bytes() + conn.unacked

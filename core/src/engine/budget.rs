@@ -215,10 +215,6 @@ impl Budget {
         self.output_pool > self.pool_cap()
     }
 
-    fn pool_below_three_quarters(&self, pool: usize) -> bool {
-        pool <= self.pool_cap() / 4 * 3
-    }
-
     pub(crate) fn stats(&self) -> HeldBytes {
         let get = |h| self.get(h) as u64;
         HeldBytes {
@@ -237,10 +233,36 @@ impl Budget {
 }
 
 /// Bytes an event holds while it waits for the application, and the session it is charged to.
-/// A request's params are charged to the request itself, and client info to its session, for
-/// as long as they live; the event adds nothing for them.
 pub(super) fn event_charge(event: &Event) -> (usize, Option<SessionKey>) {
     match event {
+        // Charged to its request too, for as long as the application may hold them: while the
+        // event waits, they are held twice.
+        Event::Request {
+            handle,
+            method,
+            params,
+        } => (
+            method.len() + params.as_ref().map_or(0, |p| p.get().len()),
+            Some(handle.session),
+        ),
+        Event::Cancelled {
+            handle,
+            reason: super::CancelReason::ByClient(Some(reason)),
+        } => (reason.len(), Some(handle.session)),
+        // Charged to its session too; the event keeps the bytes alive even if the session
+        // ends before it is taken.
+        Event::SessionOpened {
+            session,
+            client_info,
+            client_capabilities,
+            ..
+        } => (
+            client_info.as_ref().map_or(0, |c| c.get().len())
+                + client_capabilities.as_ref().map_or(0, |c| c.get().len()),
+            Some(*session),
+        ),
+        // Its body is charged to its exchange until it is answered; its head, until taken.
+        Event::HttpRequest { request, .. } => (request.held_len() - request.body().len(), None),
         Event::Notification {
             session,
             method,
@@ -261,6 +283,30 @@ pub(super) fn event_charge(event: &Event) -> (usize, Option<SessionKey>) {
         }
         _ => (0, None),
     }
+}
+
+/// What an SSE event adds to its JSON (id line, event line, data prefixes, chunk framing):
+/// messages are measured with it, so that one within the message limit always fits.
+pub(super) const FRAMING: usize = 64;
+
+/// What an answered message of a POST may hold beyond its own bytes while it is in flight: its
+/// request's record, and the answer the engine writes for it (an error for an invalid entry, a
+/// `ping` result) when it does not reach the application.
+pub(super) const MESSAGE_BYTES: usize = REQUEST_BYTES + 192;
+
+/// What new work of a `body` holding `messages` JSON-RPC messages may make its session hold
+/// while it is in flight, at most: its params kept for the application and in its pending event
+/// (a progress token inside them kept once more), and each message's record and answer. What
+/// a POST is admitted against.
+pub(super) fn new_work_bytes(body: usize, messages: usize) -> usize {
+    3 * body + MESSAGE_BYTES * messages
+}
+
+/// What a connection's output queue holds beyond its bytes: its slots, and the part of its
+/// front segment already taken that is no longer counted as unacknowledged (so that handing
+/// bytes to the adapter, or their being written, never changes what the connection is charged).
+pub(super) fn conn_bookkeeping(c: &super::entities::Conn) -> usize {
+    c.codec.queued_slot_bytes() + c.codec.queued_taken_bytes().saturating_sub(c.unacked)
 }
 
 /// What a session's own record costs beyond its bytes: the entity, its indexes and timers.
@@ -310,7 +356,7 @@ impl Engine {
         };
         if let Some(s) = self.sessions.get_mut(&key) {
             s.held += n;
-            if s.held > self.config.limits.max_session_bytes {
+            if s.held > self.config.limits.max_session_bytes && !self.over_budget.contains(&key) {
                 self.over_budget.push(key);
             }
         }
@@ -410,8 +456,12 @@ impl Engine {
             return;
         };
         sess.detached += 1;
-        if sess.detached > limit && !self.detached_cap_off() {
-            self.evict_detached(Some(session), Some(stream));
+        // The stream that just detached goes last: only when the cap keeps none at all.
+        if sess.detached > limit
+            && !self.detached_cap_off()
+            && !self.evict_detached(Some(session), Some(stream))
+        {
+            self.evict_detached(Some(session), None);
         }
     }
 
@@ -589,12 +639,13 @@ impl Engine {
 
     // ---- Room for the application's messages ----
 
-    /// The largest message that could ever be sent.
+    /// The largest message that could ever be sent: within the configured limit, and within
+    /// what one holder of output could ever be given (with its framing).
     pub(super) fn max_message(&self) -> usize {
         self.config
             .limits
             .max_message_bytes
-            .min(self.budget.largest_output())
+            .min(self.budget.largest_output().saturating_sub(FRAMING))
     }
 
     /// Whether the stream of `inflight` has room for a message of about `len` bytes now (the
@@ -625,10 +676,22 @@ impl Engine {
                         s.blocked.push(inflight);
                     }
                 }
-                Wait::Share(share) => self.share_waiters.push((share, inflight)),
+                Wait::Share(share) => self.share_waiters.push((share, inflight, len)),
             }
         }
         Err(CommandError::WouldBlock)
+    }
+
+    /// What the budget holds for the exchange carrying a stream, or would once its latest bytes
+    /// are settled: its output bytes and the bookkeeping that goes with them.
+    fn exchange_charge(&self, exchange: super::ExchangeId) -> usize {
+        match self.exchanges.get(&exchange).map(|e| &e.sink) {
+            Some(Sink::Conn(conn)) => self.conns.get(conn).map_or(0, |c| {
+                c.codec.queued_bytes() + c.unacked + conn_bookkeeping(c)
+            }),
+            Some(Sink::Host(queue)) => queue.charge(),
+            None => 0,
+        }
     }
 
     /// Output bytes the exchange carrying a stream holds (queued, or taken and unwritten).
@@ -649,10 +712,9 @@ impl Engine {
         let s = self.streams.get(&stream)?;
         match s.exchange {
             Some(exchange) => {
-                let held = self.exchange_output(exchange);
-                if held >= limits.stream_window_bytes {
+                if self.exchange_output(exchange) >= limits.stream_window_bytes {
                     Some(Wait::Stream)
-                } else if !self.budget.output_fits(held, len) {
+                } else if !self.budget.output_fits(self.exchange_charge(exchange), len) {
                     Some(Wait::Share(Share::Output))
                 } else {
                     None
@@ -710,30 +772,28 @@ impl Engine {
                     s.blocked.retain(|&i| i != inflight);
                 }
             }
-            Wait::Share(_) => self.share_waiters.retain(|&(_, i)| i != inflight),
+            Wait::Share(_) => self.share_waiters.retain(|&(_, i, _)| i != inflight),
         }
     }
 
-    /// Wakes the requests waiting for a share that has fallen to three quarters.
-    fn wake_share_waiters(&mut self) {
+    /// Wakes the requests waiting for a share whose message has room now, judged as it will be
+    /// judged when they retry: a request is never told to retry what would wait again.
+    pub(super) fn wake_share_waiters(&mut self) {
         if self.share_waiters.is_empty() {
             return;
         }
-        let output_ok = self
-            .budget
-            .pool_below_three_quarters(self.budget.output_pool);
-        let logs_ok = self.budget.used(Share::Logs) <= self.budget.share_cap / 4 * 3;
-        let (wake, keep): (Vec<_>, Vec<_>) = core::mem::take(&mut self.share_waiters)
-            .into_iter()
-            .partition(|&(share, _)| match share {
-                Share::Output => output_ok,
-                Share::Logs => logs_ok,
-                Share::Input | Share::State => true,
-            });
-        self.share_waiters = keep;
-        for (_, inflight) in wake {
-            self.wake(inflight);
+        let mut keep = Vec::new();
+        for (share, inflight, len) in core::mem::take(&mut self.share_waiters) {
+            let stream = self.inflight.get(&inflight).map(|i| i.stream);
+            match stream.map(|stream| self.stream_wait(stream, len)) {
+                Some(None) => self.wake(inflight),
+                Some(Some(_)) => keep.push((share, inflight, len)),
+                None => {}
+            }
         }
+        // Waking may have listed new waiters (none are, but keep the order if so).
+        keep.append(&mut self.share_waiters);
+        self.share_waiters = keep;
     }
 
     // ---- Reading ----
@@ -785,12 +845,12 @@ impl Engine {
                 break;
             }
             while self.sessions.get(&session).is_some_and(|s| s.held > cap) {
+                acted = true;
                 if !self.evict_detached(Some(session), None) {
                     self.counters.budget_sheds += 1;
                     self.end_session(session, CloseReason::OverBudget);
                     break;
                 }
-                acted = true;
             }
         }
         shed_output(self, &mut acted);
@@ -1009,13 +1069,15 @@ impl Engine {
                     i.stream
                 ),
                 Some(Wait::Share(share)) => ensure!(
-                    self.share_waiters.contains(&(share, id)),
+                    self.share_waiters
+                        .iter()
+                        .any(|&(s, i, _)| (s, i) == (share, id)),
                     "{id} waits for a share but is not listed"
                 ),
                 None => {}
             }
         }
-        for &(_, inflight) in &self.share_waiters {
+        for &(_, inflight, _) in &self.share_waiters {
             ensure!(
                 self.inflight
                     .get(&inflight)

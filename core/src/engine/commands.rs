@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::Engine;
+use super::budget::FRAMING;
 use super::entities::{Outbound, OutboundTimer};
 use super::events::{CloseReason, CommandError, Reply};
 use super::ids::{ExchangeId, InflightId, OutboundHandle, OutboundId, RequestHandle, SessionKey};
@@ -18,10 +19,6 @@ use super::streams::sse_body;
 use crate::jsonrpc::{self, ErrorCode, RequestId};
 use crate::time::{Duration, Instant};
 use crate::timer::TimerTable;
-
-/// Bytes an SSE event adds to its JSON (id line, event line, data prefixes, chunk framing):
-/// enough for room checks, which need not be exact.
-const FRAMING: usize = 64;
 
 /// Where a log message or a request to the client goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +111,7 @@ impl Engine {
 
     /// Puts a response on its stream: collected for one JSON body while that stays small, as
     /// SSE otherwise.
-    fn respond_on(&mut self, stream: super::ids::StreamId, body: Vec<u8>) {
+    pub(super) fn respond_on(&mut self, stream: super::ids::StreamId, body: Vec<u8>) {
         let batching = self.streams.get(&stream).is_some_and(|s| {
             s.pending > 1 && matches!(s.mode, super::entities::StreamMode::Json { .. })
         });

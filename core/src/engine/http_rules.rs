@@ -54,11 +54,30 @@ pub(super) fn host_allowed(request: &Request, allowed: &[alloc::string::String])
     };
     allowed.iter().any(|entry| match parse_authority(entry) {
         Some((allowed_name, allowed_port)) => {
-            allowed_name.eq_ignore_ascii_case(name)
-                && (allowed_port.is_none() || allowed_port == port)
+            same_host(allowed_name, name) && (allowed_port.is_none() || allowed_port == port)
         }
         None => false,
     })
+}
+
+/// Whether two host names are the same host: case aside, a fully qualified name's trailing dot
+/// aside (`localhost.` is `localhost`), and IPv6 literals compared as addresses (`[::1]` is
+/// `[0:0:0:0:0:0:0:1]`).
+fn same_host(a: &str, b: &str) -> bool {
+    let literal = |name: &str| {
+        name.strip_prefix('[')?
+            .strip_suffix(']')?
+            .parse::<core::net::Ipv6Addr>()
+            .ok()
+    };
+    if let (Some(a), Some(b)) = (literal(a), literal(b)) {
+        return a == b;
+    }
+    let (a, b) = (
+        a.strip_suffix('.').unwrap_or(a),
+        b.strip_suffix('.').unwrap_or(b),
+    );
+    a.eq_ignore_ascii_case(b)
 }
 
 /// Whether the `Origin` header, if present, is allowed. Patterns are exact origins, or
@@ -174,6 +193,8 @@ mod tests {
             "[::1]:8080",
             "[::1]",
             "localhost:",
+            "localhost.:3000",
+            "[0:0:0:0:0:0:0:1]:80",
         ] {
             assert!(host_allowed(&request(&[("host", ok)]), &allowed), "{ok}");
         }
@@ -182,6 +203,8 @@ mod tests {
             "localhost.evil.com:3000",
             "[::2]:1",
             "127.0.0.2",
+            "localhost..",
+            "[::ffff:127.0.0.1]",
         ] {
             assert!(!host_allowed(&request(&[("host", bad)]), &allowed), "{bad}");
         }

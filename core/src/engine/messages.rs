@@ -216,7 +216,7 @@ impl Engine {
                         ErrorCode::INVALID_REQUEST,
                         &format!("Invalid Request: {}", invalid.reason),
                     );
-                    self.stream_response(stream, body);
+                    self.respond_on(stream, body);
                 }
             }
         }
@@ -236,7 +236,7 @@ impl Engine {
             Ok(result) => response_body(&id, &result),
             Err((code, message)) => jsonrpc::error_body(Some(&id), code, &message),
         };
-        self.stream_response(stream, body);
+        self.respond_on(stream, body);
     }
 
     fn app_request(&mut self, session: SessionKey, stream: StreamId, request: jsonrpc::Request) {
@@ -262,7 +262,7 @@ impl Engine {
         };
         if let Some((code, message)) = refusal {
             let body = jsonrpc::error_body(Some(&request.id), code, message);
-            return self.stream_response(stream, body);
+            return self.respond_on(stream, body);
         }
         let progress_token = request.params.as_deref().and_then(|p| {
             serde_json::from_str::<WithMeta<'_>>(p.get())
@@ -272,6 +272,7 @@ impl Engine {
         let inflight = InflightId(self.ids.next());
         // The application holds the params while it works; the engine keeps the id twice.
         let held = super::budget::REQUEST_BYTES
+            + request.method.len()
             + 2 * id_bytes(&request.id)
             + progress_token.as_ref().map_or(0, |t| t.get().len())
             + request.params.as_ref().map_or(0, |p| p.get().len());

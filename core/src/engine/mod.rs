@@ -151,8 +151,9 @@ pub struct Engine {
     detached: BTreeSet<(u64, StreamId)>,
     /// The next detach order.
     detach_order: u64,
-    /// Requests waiting for a share of the budget to free (see `budget::Wait`).
-    share_waiters: alloc::vec::Vec<(budget::Share, InflightId)>,
+    /// Requests waiting for a share of the budget to free (see `budget::Wait`), with the size of
+    /// the message each waits to send.
+    share_waiters: alloc::vec::Vec<(budget::Share, InflightId, usize)>,
     /// Sessions a charge took over their cap, for `enforce_budget`.
     over_budget: alloc::vec::Vec<SessionKey>,
     /// Connections the adapter may read from again, for `poll_readable`; listed at most once

@@ -318,9 +318,8 @@ impl Engine {
         if id.is_some() && self.inflight.len() >= self.config.limits.max_inflight_total {
             return self.unavailable(exchange, id.as_ref(), "too many requests in flight");
         }
-        // What the body's messages may make the engine hold (params for the application, ids
-        // kept twice, events) is at most twice its length.
-        if !self.admits(Some(session), 2 * request.body().len()) {
+        let holds = super::budget::new_work_bytes(request.body().len(), messages.len());
+        if !self.admits(Some(session), holds) {
             return self.unavailable(exchange, id.as_ref(), "the session holds too much");
         }
         let version = header_version.unwrap_or_else(|| self.sessions[&session].protocol);
@@ -391,9 +390,10 @@ impl Engine {
                 &body,
             );
         }
-        let keeps = 2 * init.params.as_ref().map_or(0, |p| p.get().len())
-            + binding.as_ref().map_or(0, |b| b.len())
-            + 64;
+        let keeps =
+            super::budget::new_work_bytes(init.params.as_ref().map_or(0, |p| p.get().len()), 1)
+                + binding.as_ref().map_or(0, |b| b.len())
+                + super::budget::SESSION_BYTES;
         if !self.admits(None, keeps) {
             return self.unavailable(exchange, id, "the server holds too much");
         }
@@ -555,12 +555,13 @@ impl Engine {
         if self.events_full() {
             return self.unavailable(exchange, None, "the application is not keeping up");
         }
-        if !self.admits(Some(session), 2 * request.body().len()) {
-            return self.unavailable(exchange, None, "the session holds too much");
-        }
         let Some((messages, _batch)) = self.decode_body(exchange, request) else {
             return;
         };
+        let holds = super::budget::new_work_bytes(request.body().len(), messages.len());
+        if !self.admits(Some(session), holds) {
+            return self.unavailable(exchange, None, "the session holds too much");
+        }
         let Some(stream) = self.sessions[&session].standalone else {
             return self.reject(
                 exchange,

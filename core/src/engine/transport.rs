@@ -197,6 +197,10 @@ impl Engine {
     /// took less than offered or left it no capacity: offer it what was left over, or read
     /// from its socket again. The engine's work for this does not grow with the number of
     /// connections that wait.
+    ///
+    /// Room one connection was named for can be taken by another before it is used: if the
+    /// connection's [`Engine::read_capacity`] is zero by then, offer it nothing
+    /// (`handle_bytes(now, conn, &[])`) and it is named again once there is room.
     #[must_use]
     pub fn poll_readable(&mut self) -> Option<ConnId> {
         while let Some(conn) = self.readable.pop_front() {
@@ -371,6 +375,8 @@ impl Engine {
                 self.wake_stream(stream);
             }
         }
+        // What the host took may be the room another request waits for.
+        self.wake_share_waiters();
         item
     }
 
@@ -519,7 +525,7 @@ impl Engine {
             self.dirty.push_back(conn);
         }
         let held = queued + c.unacked;
-        let bookkeeping = c.codec.queued_bookkeeping();
+        let bookkeeping = super::budget::conn_bookkeeping(c);
         self.budget
             .output_changed(c.accounted + c.bookkeeping, held + bookkeeping);
         c.accounted = held;

@@ -470,10 +470,17 @@ impl ServerCodec {
     }
 
     /// Heap bytes the output queue's slots take while it holds anything (see
-    /// [`OutQueue::bookkeeping_bytes`]).
+    /// [`OutQueue::slot_bytes`]).
     #[must_use]
-    pub fn queued_bookkeeping(&self) -> usize {
-        self.out.bookkeeping_bytes()
+    pub fn queued_slot_bytes(&self) -> usize {
+        self.out.slot_bytes()
+    }
+
+    /// Bytes already taken by [`ServerCodec::poll_transmit`] that its queue still holds (see
+    /// [`OutQueue::taken_bytes`]).
+    #[must_use]
+    pub fn queued_taken_bytes(&self) -> usize {
+        self.out.taken_bytes()
     }
 
     /// Input bytes held: buffered raw bytes, plus the head and body of a request not yet

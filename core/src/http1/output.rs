@@ -200,19 +200,24 @@ impl OutQueue {
         dropped
     }
 
-    /// Heap bytes the queue holds beyond the bytes queued, while it holds anything: its slots,
-    /// and the part of its front segment already taken, which stays allocated until the whole
-    /// segment is (an emptied queue's few retained slots are the connection's own).
+    /// Heap bytes of the queue's slots while it holds anything (an emptied queue's few
+    /// retained slots are the connection's own).
     #[must_use]
-    pub fn bookkeeping_bytes(&self) -> usize {
-        let Some(front) = self.segments.front() else {
-            return 0;
-        };
-        let taken = match front {
-            Segment::Owned(_) | Segment::Shared(_) => self.front_taken,
-            Segment::Static(_) | Segment::Inline { .. } => 0,
-        };
-        self.segments.capacity() * size_of::<Segment>() + taken
+    pub fn slot_bytes(&self) -> usize {
+        if self.segments.is_empty() {
+            0
+        } else {
+            self.segments.capacity() * size_of::<Segment>()
+        }
+    }
+
+    /// Bytes of the front segment already taken, which stay allocated until the rest of it is.
+    #[must_use]
+    pub fn taken_bytes(&self) -> usize {
+        match self.segments.front() {
+            Some(Segment::Owned(_) | Segment::Shared(_)) => self.front_taken,
+            _ => 0,
+        }
     }
 
     /// Bytes this queue holds on the heap (shared payloads counted once per holder).

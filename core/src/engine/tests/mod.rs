@@ -2,6 +2,7 @@
 
 mod application_paths;
 mod budget;
+mod budget_regressions;
 mod harness;
 mod leaks;
 mod review;
