@@ -97,9 +97,8 @@ impl Engine {
             body = jsonrpc::error_body(Some(&id), ErrorCode::INTERNAL_ERROR, &message);
             self.counters.responses_too_large += 1;
         }
-        let result = self.request_room(inflight, body.len() + FRAMING);
-        self.settle();
-        result?;
+        self.request_room(inflight, body.len() + FRAMING)
+            .inspect_err(|_| self.settle())?;
         let Some(entry) = self.take_inflight(inflight) else {
             return Err(CommandError::StaleHandle);
         };

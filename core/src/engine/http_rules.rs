@@ -42,22 +42,43 @@ pub(super) fn parse_authority(value: &str) -> Option<(&str, Option<u16>)> {
     Some((name, port))
 }
 
+/// An entry of `Config::allowed_hosts`, parsed once: a host name, and the port it is allowed
+/// on (any, when `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct AllowedHost {
+    name: alloc::string::String,
+    port: Option<u16>,
+}
+
+/// The entries of `Config::allowed_hosts` that are authorities (others could never match).
+pub(super) fn parse_allowed_hosts(
+    entries: &[alloc::string::String],
+) -> alloc::vec::Vec<AllowedHost> {
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let (name, port) = parse_authority(entry.trim())?;
+            Some(AllowedHost {
+                name: name.into(),
+                port,
+            })
+        })
+        .collect()
+}
+
 /// Whether the `Host` header names an allowed host: an entry `host` allows it on any port, an
 /// entry `host:port` on that port only. A missing `Host` (HTTP/1.0) passes: the codec already
 /// requires it for HTTP/1.1. A value that is not an authority never passes.
-pub(super) fn host_allowed(request: &Request, allowed: &[alloc::string::String]) -> bool {
+pub(super) fn host_allowed(request: &Request, allowed: &[AllowedHost]) -> bool {
     let Some(host) = request.header_str("host") else {
         return request.header("host").is_none();
     };
     let Some((name, port)) = parse_authority(host.trim()) else {
         return false;
     };
-    allowed.iter().any(|entry| match parse_authority(entry) {
-        Some((allowed_name, allowed_port)) => {
-            same_host(allowed_name, name) && (allowed_port.is_none() || allowed_port == port)
-        }
-        None => false,
-    })
+    allowed
+        .iter()
+        .any(|entry| same_host(&entry.name, name) && (entry.port.is_none() || entry.port == port))
 }
 
 /// Whether two host names are the same host: case aside, a fully qualified name's trailing dot
@@ -183,9 +204,13 @@ mod tests {
         items.iter().map(|s| String::from(*s)).collect()
     }
 
+    fn hosts(items: &[&str]) -> Vec<AllowedHost> {
+        parse_allowed_hosts(&strings(items))
+    }
+
     #[test]
     fn hosts_match_by_name_whatever_the_port() {
-        let allowed = strings(&["localhost", "127.0.0.1", "[::1]"]);
+        let allowed = hosts(&["localhost", "127.0.0.1", "[::1]"]);
         for ok in [
             "localhost:3000",
             "LOCALHOST",
@@ -208,7 +233,7 @@ mod tests {
         ] {
             assert!(!host_allowed(&request(&[("host", bad)]), &allowed), "{bad}");
         }
-        let exact = strings(&["example.com:443"]);
+        let exact = hosts(&["example.com:443"]);
         assert!(host_allowed(
             &request(&[("host", "example.com:443")]),
             &exact
@@ -224,7 +249,7 @@ mod tests {
     /// userinfo. Each is refused, whichever entry it imitates.
     #[test]
     fn hosts_that_are_not_authorities_are_refused() {
-        let allowed = strings(&["localhost", "127.0.0.1", "[::1]", "example.com:443"]);
+        let allowed = hosts(&["localhost", "127.0.0.1", "[::1]", "example.com:443"]);
         for bad in [
             "[::1]evil.example",
             "[::1]evil.example:80",

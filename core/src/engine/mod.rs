@@ -112,6 +112,8 @@ use crate::timer::TimerQueue;
 /// See the [module documentation](self) for the run loop.
 pub struct Engine {
     config: Config,
+    /// `config.allowed_hosts`, parsed once.
+    allowed_hosts: alloc::vec::Vec<http_rules::AllowedHost>,
     /// `config.capabilities`, validated once (`{}` when it is not a JSON object).
     capabilities: alloc::boxed::Box<serde_json::value::RawValue>,
     clock: MonotonicClock,
@@ -226,6 +228,7 @@ impl Engine {
                 .filter(|raw| raw.get().trim_start().starts_with('{'))
                 .map_or_else(messages::empty_result, alloc::borrow::ToOwned::to_owned);
         Engine {
+            allowed_hosts: http_rules::parse_allowed_hosts(&config.allowed_hosts),
             config,
             capabilities,
             clock: MonotonicClock::new(now),

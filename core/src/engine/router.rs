@@ -23,7 +23,7 @@ impl Engine {
     /// Answers, or starts answering, one HTTP request.
     pub(super) fn route(&mut self, exchange: ExchangeId, request: Request) {
         self.counters.http_requests += 1;
-        if !http_rules::host_allowed(&request, &self.config.allowed_hosts) {
+        if !http_rules::host_allowed(&request, &self.allowed_hosts) {
             return self.reject(
                 exchange,
                 403,

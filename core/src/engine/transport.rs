@@ -183,14 +183,9 @@ impl Engine {
     /// room for. At zero, stop reading until [`Engine::poll_readable`] names it.
     #[must_use]
     pub fn read_capacity(&self, conn: ConnId) -> usize {
-        self.conns.get(&conn).map_or(0, |c| {
-            let codec = c.codec.read_capacity();
-            if c.codec.discards_input() {
-                codec
-            } else {
-                codec.min(self.budget.input_room(c.input))
-            }
-        })
+        self.conns
+            .get(&conn)
+            .map_or(0, |c| read_capacity_of(c, &self.budget))
     }
 
     /// The next connection that can take bytes again after a [`Engine::handle_bytes`] that
@@ -551,11 +546,11 @@ impl Engine {
             self.remove_conn(conn, true);
             return;
         }
-        let capacity = self.read_capacity(conn);
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
         if c.read_blocked {
+            let capacity = read_capacity_of(c, &self.budget);
             if capacity > 0 {
                 c.read_blocked = false;
                 if !c.readable_listed {
@@ -947,6 +942,16 @@ impl Engine {
             self.host_ready.insert(exchange);
             self.recharge_host(exchange);
         }
+    }
+}
+
+/// What a connection's codec can take, within the input share's room for it.
+fn read_capacity_of(c: &Conn, budget: &super::budget::Budget) -> usize {
+    let codec = c.codec.read_capacity();
+    if c.codec.discards_input() {
+        codec
+    } else {
+        codec.min(budget.input_room(c.input))
     }
 }
 
