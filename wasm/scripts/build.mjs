@@ -39,6 +39,7 @@ if (!bindgen) {
 }
 
 run('cargo', ['build', '--locked', '-p', 'mcpwire-wasm', '--target', 'wasm32-unknown-unknown', '--profile', 'wasm-release']);
-const built = join(root, 'target', 'wasm32-unknown-unknown', 'wasm-release', 'mcpwire_wasm.wasm');
+const targetDir = process.env.CARGO_TARGET_DIR ?? join(root, 'target');
+const built = join(targetDir, 'wasm32-unknown-unknown', 'wasm-release', 'mcpwire_wasm.wasm');
 if (!existsSync(built)) throw new Error(`${built} was not built`);
 run(bindgen, ['--target', 'web', '--remove-name-section', '--remove-producers-section', '--out-dir', join(wasmDir, 'pkg'), built]);
