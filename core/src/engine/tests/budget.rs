@@ -12,7 +12,7 @@ use super::raw;
 use crate::HeldBytes;
 use crate::engine::{CancelReason, CommandError, Config, Event, LogLevel, Reply, Target};
 
-fn call(id: u64) -> String {
+pub(super) fn call(id: u64) -> String {
     format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"t"}}}}"#)
 }
 
@@ -57,7 +57,7 @@ fn is_writable(handle: crate::engine::RequestHandle) -> impl Fn(&Event) -> bool 
 }
 
 /// The size of a log message as the engine sends it: what `max_message_bytes` compares.
-fn log_message_len(data: &str) -> usize {
+pub(super) fn log_message_len(data: &str) -> usize {
     let json = format!(
         r#"{{"jsonrpc":"2.0","method":"notifications/message","params":{{"level":"info","data":{data}}}}}"#
     );

@@ -5,13 +5,10 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use super::budget::{call, log_message_len};
 use super::harness::Harness;
 use super::raw;
 use crate::engine::{CommandError, Config, Event, LogLevel, Target};
-
-fn call(id: u64) -> String {
-    format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"t"}}}}"#)
-}
 
 fn small_config() -> Config {
     let mut config = Config::new("t", "1");
@@ -21,11 +18,15 @@ fn small_config() -> Config {
     config
 }
 
-fn log_message_len(data: &str) -> usize {
-    let json = format!(
-        r#"{{"jsonrpc":"2.0","method":"notifications/message","params":{{"level":"info","data":{data}}}}}"#
-    );
-    crate::engine::streams::sse_body(json.as_bytes()).len()
+/// A POST of `body` for `session` as a 2025-03-26 client sends it: the revision with batches.
+fn batch_wire(session: &str, body: &str) -> Vec<u8> {
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json, text/event-stream"),
+        ("Mcp-Session-Id", session),
+        ("MCP-Protocol-Version", "2025-03-26"),
+    ];
+    Harness::request("POST", "/mcp", &headers, body)
 }
 
 /// A message at `max_message()` fits an idle engine: it once asked for its framing on top and
@@ -175,15 +176,7 @@ fn a_batch_of_invalid_entries_is_admitted_for_its_answers() {
     }
     body.push(']');
     let conn = h.connect();
-    let wire = {
-        let headers = [
-            ("Content-Type", "application/json"),
-            ("Accept", "application/json, text/event-stream"),
-            ("Mcp-Session-Id", id.as_str()),
-            ("MCP-Protocol-Version", "2025-03-26"),
-        ];
-        Harness::request("POST", "/mcp", &headers, &body)
-    };
+    let wire = batch_wire(&id, &body);
     h.send(conn, &wire);
     assert_eq!(h.take_response(conn).unwrap().status, 503);
     let closed =
@@ -207,13 +200,7 @@ fn a_batch_whose_answers_pass_the_session_cap_leaves_nothing_unsettled() {
     }
     body.push(']');
     let conn = h.connect();
-    let headers = [
-        ("Content-Type", "application/json"),
-        ("Accept", "application/json, text/event-stream"),
-        ("Mcp-Session-Id", id.as_str()),
-        ("MCP-Protocol-Version", "2025-03-26"),
-    ];
-    let wire = Harness::request("POST", "/mcp", &headers, &body);
+    let wire = batch_wire(&id, &body);
     let taken = h.engine.handle_bytes(h.now, conn, &wire);
     assert_eq!(taken, wire.len());
     h.engine.check_invariants().unwrap();
@@ -278,13 +265,7 @@ fn what_waiting_events_carry_is_charged() {
             r#"[{{"jsonrpc":"2.0","id":{i},"method":"tools/call","params":{{"name":"t","x":"{big}"}}}},{{"jsonrpc":"2.0","method":"notifications/cancelled","params":{{"requestId":{i},"reason":"{big}"}}}}]"#
         );
         let conn = h.connect();
-        let headers = [
-            ("Content-Type", "application/json"),
-            ("Accept", "application/json, text/event-stream"),
-            ("Mcp-Session-Id", id.as_str()),
-            ("MCP-Protocol-Version", "2025-03-26"),
-        ];
-        h.send(conn, &Harness::request("POST", "/mcp", &headers, &body));
+        h.send(conn, &batch_wire(&id, &body));
     }
     let held = h.engine.stats().held;
     let queued: usize = h
