@@ -559,73 +559,60 @@ impl Driver {
     fn try_command(&mut self, command: Command) -> Option<Command> {
         let now = self.clock.now();
         let engine = &mut self.engine;
-        match command {
+        // Messages for a request are tried by reference: one that must wait is given back whole.
+        let message = match &command {
             Command::Progress {
                 handle,
                 progress,
                 total,
                 message,
-                ack,
-            } => match engine.send_progress(now, handle, progress, total, message.as_deref()) {
-                Err(CommandError::WouldBlock) => {
-                    return Some(Command::Progress {
-                        handle,
-                        progress,
-                        total,
-                        message,
-                        ack,
-                    });
-                }
-                result => {
-                    let _ = ack.try_send(result);
-                }
-            },
+                ..
+            } => Some(engine.send_progress(now, *handle, *progress, *total, message.as_deref())),
             Command::Log {
                 target,
                 level,
                 logger,
                 data,
-                ack,
-            } => match engine.send_log(now, target, level, logger.as_deref(), &data) {
-                Err(CommandError::WouldBlock) => {
-                    return Some(Command::Log {
-                        target,
-                        level,
-                        logger,
-                        data,
-                        ack,
-                    });
+                ..
+            } => Some(engine.send_log(now, *target, *level, logger.as_deref(), data)),
+            _ => None,
+        };
+        if let Some(result) = message {
+            if result == Err(CommandError::WouldBlock) {
+                return Some(command);
+            }
+            if let Command::Progress { ack, .. } | Command::Log { ack, .. } = command {
+                let _ = ack.try_send(result);
+            }
+            return None;
+        }
+        if let Command::RequestClient {
+            target,
+            method,
+            params,
+            timeout,
+            ..
+        } = &command
+        {
+            let sent = engine.request_client(now, *target, method, params.as_deref(), *timeout);
+            if sent == Err(CommandError::WouldBlock) {
+                return Some(command);
+            }
+            if let Command::RequestClient { accepted, ack, .. } = command {
+                match sent {
+                    Ok(handle) => {
+                        let _ = accepted.try_send(());
+                        self.outbound.insert(handle, ack);
+                    }
+                    Err(error) => {
+                        let _ = ack.try_send(Err(error.into()));
+                    }
                 }
-                result => {
-                    let _ = ack.try_send(result);
-                }
-            },
-            Command::RequestClient {
-                target,
-                method,
-                params,
-                timeout,
-                accepted,
-                ack,
-            } => match engine.request_client(now, target, &method, params.as_deref(), timeout) {
-                Ok(handle) => {
-                    let _ = accepted.try_send(());
-                    self.outbound.insert(handle, ack);
-                }
-                Err(CommandError::WouldBlock) => {
-                    return Some(Command::RequestClient {
-                        target,
-                        method,
-                        params,
-                        timeout,
-                        accepted,
-                        ack,
-                    });
-                }
-                Err(error) => {
-                    let _ = ack.try_send(Err(error.into()));
-                }
-            },
+            }
+            return None;
+        }
+        match command {
+            Command::Progress { .. } | Command::Log { .. } | Command::RequestClient { .. } => {}
             Command::CloseStream { handle, ack } => {
                 let _ = ack.try_send(engine.close_request_stream(now, handle));
             }
