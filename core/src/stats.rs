@@ -27,8 +27,12 @@ pub struct Stats {
     pub connections: u64,
     /// HTTP requests received and not yet answered in full.
     pub exchanges: u64,
-    /// Live MCP sessions.
+    /// Live MCP sessions (2024-11-05 to 2025-11-25).
     pub sessions: u64,
+    /// 2026-07-28 requests being answered, each in its stateless context.
+    pub stateless_requests: u64,
+    /// Open 2026-07-28 `subscriptions/listen` streams.
+    pub subscriptions: u64,
     /// Open or resumable SSE streams.
     pub streams: u64,
     /// Client-to-server requests awaiting the application's response.
@@ -63,11 +67,13 @@ pub struct Stats {
 impl Stats {
     /// Every gauge with its name: the quantities that must return to zero.
     #[must_use]
-    pub fn gauges(&self) -> [(&'static str, u64); 19] {
+    pub fn gauges(&self) -> [(&'static str, u64); 21] {
         [
             ("connections", self.connections),
             ("exchanges", self.exchanges),
             ("sessions", self.sessions),
+            ("stateless_requests", self.stateless_requests),
+            ("subscriptions", self.subscriptions),
             ("streams", self.streams),
             ("inflight_requests", self.inflight_requests),
             ("outbound_requests", self.outbound_requests),

@@ -86,6 +86,7 @@ fn cancel_reason(reason: &CancelReason) -> (&'static str, Option<&str>) {
         CancelReason::Undeliverable => ("undeliverable", None),
         CancelReason::SessionClosed => ("session_closed", None),
         CancelReason::Shutdown => ("shutdown", None),
+        CancelReason::StreamClosed => ("stream_closed", None),
     }
 }
 

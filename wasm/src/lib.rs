@@ -102,6 +102,8 @@ fn refused(error: CommandError) -> JsError {
         CommandError::NotResumable => "not_resumable",
         CommandError::WouldBlock => "would_block",
         CommandError::TooLarge => "too_large",
+        CommandError::CapabilityNotDeclared => "capability_not_declared",
+        CommandError::StatelessRequest => "stateless_request",
     };
     JsError::new(&format!("{code}: {error}"))
 }

@@ -2,7 +2,7 @@
 //! [`Engine::check_invariants`], which checks every index against the primary tables.
 
 use super::Engine;
-use super::entities::{SessionTimer, Sink, StreamKind, StreamMode, StreamTimer};
+use super::entities::{SessionKind, SessionTimer, Sink, StreamKind, StreamMode, StreamTimer};
 use super::events::CloseReason;
 use crate::invariant::{InvariantViolation, ensure};
 use crate::stats::Stats;
@@ -75,6 +75,15 @@ pub struct Counters {
     /// Times the final guard of the byte budget had to act: a session closed over its cap, a
     /// resume log trimmed, session state shed. Zero unless a gentler policy fell short.
     pub budget_sheds: u64,
+    /// `subscriptions/listen` streams opened (2026-07-28).
+    pub listens_opened: u64,
+    /// `subscriptions/listen` requests refused at `limits.max_listen_streams`.
+    pub listens_refused: u64,
+    /// Results that could not be sent as they were (not an object; a list that asked for
+    /// input), answered with an internal error instead.
+    pub invalid_results: u64,
+    /// Requests to the client refused because it did not declare the capability they need.
+    pub undeclared_capability_refusals: u64,
 }
 
 impl Engine {
@@ -85,7 +94,9 @@ impl Engine {
         let mut stats = Stats {
             connections: self.conns.len() as u64,
             exchanges: self.exchanges.len() as u64,
-            sessions: self.sessions.len() as u64,
+            sessions: (self.sessions.len() - self.stateless_contexts) as u64,
+            stateless_requests: (self.stateless_contexts - self.listens) as u64,
+            subscriptions: self.listens as u64,
             streams: self.streams.len() as u64,
             inflight_requests: self.inflight.len() as u64,
             outbound_requests: self.outbound.len() as u64,
@@ -240,8 +251,19 @@ impl Engine {
         );
 
         let mut timers = 0;
+        let (mut stateless, mut listens) = (0, 0);
         for (&key, session) in &self.sessions {
             timers += self.session_timers.check_table(key, &session.timers)?;
+            if session.kind == SessionKind::Stateless {
+                stateless += 1;
+                listens += usize::from(session.listen.is_some());
+                self.check_context(key, session)?;
+                continue;
+            }
+            ensure!(
+                session.listen.is_none(),
+                "{key} is a session but serves a listen stream"
+            );
             ensure!(
                 self.session_by_wire_id.get(&session.wire_id) == Some(&key),
                 "{key}'s wire id is missing from the index"
@@ -312,7 +334,13 @@ impl Engine {
             self.session_timers.len() - timers
         );
         ensure!(
-            self.session_by_wire_id.len() == self.sessions.len(),
+            stateless == self.stateless_contexts && listens == self.listens,
+            "{stateless} stateless contexts ({listens} listening) are counted as {} ({})",
+            self.stateless_contexts,
+            self.listens
+        );
+        ensure!(
+            self.session_by_wire_id.len() == self.sessions.len() - stateless,
             "the wire id index has entries for ended sessions"
         );
 
@@ -430,6 +458,55 @@ impl Engine {
         ensure!(
             self.touched.is_empty() && self.conns.values().all(|c| !c.touched),
             "connections were left unsettled"
+        );
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// A stateless context's own rules: no wire id, no timer, no outbound request, no detached
+    /// stream; exactly one stream, attached, which its exchange carries; a listen context's
+    /// stream is a listen stream, a call's is a POST stream with its one request or none.
+    fn check_context(
+        &self,
+        key: super::ids::SessionKey,
+        session: &super::entities::Session,
+    ) -> Result<(), InvariantViolation> {
+        ensure!(
+            session.timers.armed().next().is_none(),
+            "stateless {key} has a timer"
+        );
+        ensure!(
+            session.outbound.is_empty() && session.backlog.is_empty(),
+            "stateless {key} holds requests to the client or a backlog"
+        );
+        ensure!(
+            session.streams.len() == 1 && session.attached_streams == 1,
+            "stateless {key} has {} streams, {} attached: it must end with its one stream",
+            session.streams.len(),
+            session.attached_streams
+        );
+        for stream in &session.streams {
+            let s = &self.streams[stream];
+            let expected = if session.listen.is_some() {
+                StreamKind::Listen
+            } else {
+                StreamKind::Post
+            };
+            ensure!(
+                s.kind == expected && s.log.len() == 0 && s.detached_order.is_none(),
+                "stateless {key}'s {stream} is a {:?} stream that keeps a log or detached",
+                s.kind
+            );
+        }
+        ensure!(
+            session.listen.is_some() || session.inflight.len() <= 1,
+            "stateless {key} carries {} requests",
+            session.inflight.len()
+        );
+        ensure!(
+            session.listen.is_some() || session.subscriptions.is_empty(),
+            "stateless {key} subscribes without listening"
         );
         Ok(())
     }

@@ -1160,6 +1160,7 @@ pub(super) fn session_metadata_bytes(s: &super::entities::Session) -> usize {
         + s.binding.as_ref().map_or(0, |b| b.len())
         + s.client_info.as_ref().map_or(0, |c| c.get().len())
         + s.client_capabilities.as_ref().map_or(0, |c| c.get().len())
+        + s.listen.as_ref().map_or(0, |l| id_bytes(&l.id))
 }
 
 /// Whether a JSON-mode stream may collect `len` more bytes: within the window, the session and

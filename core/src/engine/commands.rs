@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 
 use super::Engine;
 use super::budget::FRAMING;
-use super::entities::{Outbound, OutboundTimer};
+use super::entities::{Outbound, OutboundTimer, SessionKind};
 use super::events::{CloseReason, CommandError, Reply};
 use super::ids::{ExchangeId, InflightId, OutboundHandle, OutboundId, RequestHandle, SessionKey};
 use super::messages::response_body;
@@ -46,6 +46,24 @@ struct Notification<'a, P: Serialize> {
     params: Option<P>,
 }
 
+/// Whether `capabilities` (a client's, as JSON) declares what a request to it with `method`
+/// needs. Methods outside the three client features need nothing.
+fn declares_capability(capabilities: Option<&RawValue>, method: &str) -> bool {
+    let needed = match method {
+        "sampling/createMessage" => "sampling",
+        "elicitation/create" => "elicitation",
+        "roots/list" => "roots",
+        _ => return true,
+    };
+    let Some(capabilities) = capabilities else {
+        return false;
+    };
+    serde_json::from_str::<alloc::collections::BTreeMap<alloc::borrow::Cow<'_, str>, &RawValue>>(
+        capabilities.get(),
+    )
+    .is_ok_and(|map| map.get(needed).is_some_and(|v| v.get() != "null"))
+}
+
 fn notification<P: Serialize>(method: &str, params: Option<P>) -> Vec<u8> {
     serde_json::to_vec(&Notification {
         jsonrpc: "2.0",
@@ -55,7 +73,32 @@ fn notification<P: Serialize>(method: &str, params: Option<P>) -> Vec<u8> {
     .unwrap_or_default()
 }
 
+/// What a request's client declared: at `initialize` for a session, in the request's own
+/// `_meta` for a 2026-07-28 request (which has no [`Event::SessionOpened`](super::Event)).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientContext {
+    /// The protocol revision the request speaks.
+    pub protocol_version: super::ProtocolVersion,
+    /// `clientInfo`, as raw JSON (the engine's own bytes, shared).
+    pub client_info: Option<Arc<RawValue>>,
+    /// `capabilities` (or `clientCapabilities`), as raw JSON, shared the same way.
+    pub client_capabilities: Option<Arc<RawValue>>,
+}
+
 impl Engine {
+    /// What the client of a live request declared, or `None` for a stale handle.
+    #[must_use]
+    pub fn client_context(&self, handle: RequestHandle) -> Option<ClientContext> {
+        self.live_request(handle).ok()?;
+        let s = self.sessions.get(&handle.session)?;
+        Some(ClientContext {
+            protocol_version: s.protocol,
+            client_info: s.client_info.clone(),
+            client_capabilities: s.client_capabilities.clone(),
+        })
+    }
+
     fn live_request(&self, handle: RequestHandle) -> Result<InflightId, CommandError> {
         match self.inflight.get(&handle.inflight) {
             Some(i) if i.session == handle.session => Ok(handle.inflight),
@@ -80,13 +123,18 @@ impl Engine {
         self.tick(now);
         let inflight = self.live_request(handle)?;
         let id = self.inflight[&inflight].request_id.clone();
-        let mut body = match reply {
-            Reply::Result(result) => response_body(&id, result),
-            Reply::Error {
-                code,
-                message,
-                data,
-            } => Self::error_with_data(&id, *code, message, data.as_deref()),
+        let shape = self.inflight[&inflight].shape;
+        let mut body = match (reply, shape) {
+            (Reply::Result(result), None) => response_body(&id, result),
+            (Reply::Result(result), Some(shape)) => self.stateless_result(&id, result, shape),
+            (
+                Reply::Error {
+                    code,
+                    message,
+                    data,
+                },
+                _,
+            ) => Self::error_with_data(&id, *code, message, data.as_deref()),
         };
         let limit = self.max_message();
         if body.len() > limit {
@@ -106,6 +154,34 @@ impl Engine {
         self.respond_on(entry.stream, body);
         self.settle();
         Ok(())
+    }
+
+    /// A stateless request's result, completed with what its era requires (see
+    /// `modern/results.rs`). A list that answers `input_required`, or a result that is not an
+    /// object, becomes an internal error: no client could use it.
+    fn stateless_result(
+        &mut self,
+        id: &RequestId,
+        result: &RawValue,
+        shape: super::modern::results::ResultShape,
+    ) -> Vec<u8> {
+        use super::modern::results;
+        let refused = shape == results::ResultShape::List && results::is_input_required(result);
+        let completed = (!refused)
+            .then(|| results::complete(result, shape, &self.server_info, self.config.cache_hints))
+            .flatten();
+        match completed {
+            Some(bytes) => super::modern::route::response_body_bytes(id, &bytes),
+            None => {
+                self.counters.invalid_results += 1;
+                let message = if refused {
+                    "Internal error: a list result cannot be input_required"
+                } else {
+                    "Internal error: the result is not a JSON object"
+                };
+                jsonrpc::error_body(Some(id), ErrorCode::INTERNAL_ERROR, message)
+            }
+        }
     }
 
     /// Puts a response on its stream: collected for one JSON body while that stays small, as
@@ -222,12 +298,14 @@ impl Engine {
     ) -> Result<(), CommandError> {
         self.tick(now);
         let session = target.session();
-        let minimum = self
+        let s = self
             .sessions
             .get(&session)
-            .ok_or(CommandError::StaleHandle)?
-            .log_level;
-        if minimum.is_some_and(|min| level < min) {
+            .ok_or(CommandError::StaleHandle)?;
+        let minimum = s.log_level;
+        // A stateless request that named no `logLevel` asked for no log at all.
+        let silent = s.kind == SessionKind::Stateless && minimum.is_none();
+        if silent || minimum.is_some_and(|min| level < min) {
             self.counters.logs_filtered += 1;
             return Ok(());
         }
@@ -265,12 +343,12 @@ impl Engine {
                     .inspect_err(|_| self.settle())?;
                 self.stream_message(stream, body);
             }
-            Target::Session(session) => {
-                if !self.sessions.contains_key(&session) {
-                    return Err(CommandError::StaleHandle);
-                }
-                self.send_unsolicited(session, body);
-            }
+            Target::Session(session) => match self.sessions.get(&session).map(|s| s.kind) {
+                None => return Err(CommandError::StaleHandle),
+                // A stateless context has only its request's stream.
+                Some(SessionKind::Stateless) => return Err(CommandError::NoStream),
+                Some(_) => self.send_unsolicited(session, body),
+            },
         }
         Ok(())
     }
@@ -313,6 +391,13 @@ impl Engine {
             .sessions
             .get_mut(&session)
             .ok_or(CommandError::StaleHandle)?;
+        if s.kind == SessionKind::Stateless {
+            return Err(CommandError::StatelessRequest);
+        }
+        if !heartbeat && !declares_capability(s.client_capabilities.as_deref(), method) {
+            self.counters.undeclared_capability_refusals += 1;
+            return Err(CommandError::CapabilityNotDeclared);
+        }
         if s.outbound.len() >= limit {
             return Err(CommandError::TooManyOutbound);
         }
@@ -393,14 +478,27 @@ impl Engine {
         if body.len() > self.max_message() {
             return 0;
         }
-        let recipients: Vec<SessionKey> = self
+        // Sessions, and the listen streams whose filter asked for this kind of change.
+        let recipients: Vec<(SessionKey, Option<RequestId>)> = self
             .sessions
             .iter()
-            .filter(|(_, s)| s.opened)
-            .map(|(&k, _)| k)
+            .filter_map(|(&k, s)| match (&s.kind, &s.listen) {
+                (SessionKind::Stateless, Some(listen)) => {
+                    super::modern::listen::wants(listen.filter, method)
+                        .then(|| (k, Some(listen.id.clone())))
+                }
+                (SessionKind::Stateless, None) => None,
+                _ => s.opened.then_some((k, None)),
+            })
             .collect();
-        for &session in &recipients {
-            self.send_unsolicited(session, &body);
+        for (session, listen) in &recipients {
+            match listen {
+                None => self.send_unsolicited(*session, &body),
+                Some(id) => {
+                    let frame = super::modern::listen::tagged(method, params, id);
+                    self.send_to_listen(*session, &frame);
+                }
+            }
         }
         self.counters.broadcasts += 1;
         self.settle();
@@ -419,12 +517,22 @@ impl Engine {
         struct Updated<'a> {
             uri: &'a str,
         }
-        let body = sse_body(&notification(
-            "notifications/resources/updated",
-            Some(Updated { uri }),
-        ));
+        const METHOD: &str = "notifications/resources/updated";
+        let params = serde_json::value::to_raw_value(&Updated { uri }).ok();
+        let body = sse_body(&notification(METHOD, params.as_deref()));
         for &session in &recipients {
-            self.send_unsolicited(session, &body);
+            let listen = self
+                .sessions
+                .get(&session)
+                .and_then(|s| s.listen.as_ref())
+                .map(|l| l.id.clone());
+            match listen {
+                None => self.send_unsolicited(session, &body),
+                Some(id) => {
+                    let frame = super::modern::listen::tagged(METHOD, params.as_deref(), &id);
+                    self.send_to_listen(session, &frame);
+                }
+            }
         }
         self.settle();
         recipients.len()
@@ -518,6 +626,7 @@ impl Engine {
                     .is_some_and(|s| s.kind == super::entities::StreamKind::Standalone)
             })
             .collect();
+        self.complete_listens();
         for stream in standalone {
             if let Some(exchange) = self.streams.get(&stream).and_then(|s| s.exchange) {
                 let mut hint = Vec::new();

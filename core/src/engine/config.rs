@@ -41,6 +41,9 @@ pub struct Config {
     pub instructions: Option<String>,
     /// When a POST's responses are sent as an SSE stream instead of one JSON body.
     pub response_mode: ResponseMode,
+    /// The `ttlMs` and `cacheScope` that 2026-07-28 list and read results (and
+    /// `server/discover`) carry when the application's result names none.
+    pub cache_hints: super::CacheHints,
     /// `Origin` values accepted (exact `scheme://host[:port]`, or `scheme://host:*` for any
     /// port). A request without `Origin` is accepted: only browsers send it.
     pub allowed_origins: Vec<String>,
@@ -173,8 +176,12 @@ pub struct Limits {
     pub max_inflight_total: usize,
     /// Server-to-client requests in flight per session. Past it the call returns an error.
     pub max_outbound_per_session: usize,
-    /// Resource subscriptions per session. Past it `resources/subscribe` gets an error.
+    /// Resource subscriptions per session, and per listen stream. Past it
+    /// `resources/subscribe` gets an error, and `subscriptions/listen` 400 with -32602.
     pub max_subscriptions_per_session: usize,
+    /// Open `subscriptions/listen` streams (2026-07-28). Past it a listen request gets 503
+    /// with `Retry-After`.
+    pub max_listen_streams: usize,
     /// The longest resource URI a client may subscribe to. Past it `resources/subscribe` gets
     /// -32602.
     pub max_uri_bytes: usize,
@@ -261,6 +268,7 @@ impl Config {
             capabilities: "{}".into(),
             instructions: None,
             response_mode: ResponseMode::Auto,
+            cache_hints: super::CacheHints::default(),
             allowed_origins: vec![
                 "http://localhost:*".into(),
                 "http://127.0.0.1:*".into(),
@@ -309,6 +317,7 @@ impl Default for Limits {
             max_inflight_total: 16_384,
             max_outbound_per_session: 16,
             max_subscriptions_per_session: 256,
+            max_listen_streams: 4096,
             max_uri_bytes: 8 * 1024,
             max_client_metadata_bytes: 64 * 1024,
             max_message_bytes: 16 * 1024 * 1024,

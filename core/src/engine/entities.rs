@@ -195,6 +195,37 @@ pub(crate) enum StreamKind {
     Standalone,
     /// The 2024-11-05 SSE stream that carries a legacy session.
     Legacy,
+    /// A 2026-07-28 `subscriptions/listen` stream: the stateless context it belongs to is
+    /// served by the engine itself, not by a request of the application.
+    Listen,
+}
+
+/// What kind of client context a `Session` record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionKind {
+    /// A Streamable HTTP session (2025-03-26 to 2025-11-25), named by `Mcp-Session-Id`.
+    Streamable,
+    /// A 2024-11-05 HTTP+SSE session, carried by its SSE stream.
+    Legacy,
+    /// A 2026-07-28 request's context (see `modern/mod.rs`): no wire id, no timer, owned by
+    /// the exchange of its one stream and ended with it.
+    Stateless,
+}
+
+/// What a listen stream was asked to carry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ListenFilter {
+    pub(crate) tools: bool,
+    pub(crate) prompts: bool,
+    pub(crate) resources: bool,
+}
+
+/// A `subscriptions/listen` request, answered by the engine for as long as its stream lasts.
+#[derive(Debug)]
+pub(crate) struct Listen {
+    /// The listen request's id: every frame carries it as `subscriptionId`.
+    pub(crate) id: RequestId,
+    pub(crate) filter: ListenFilter,
 }
 
 /// How a POST stream's responses are sent.
@@ -264,13 +295,16 @@ pub(crate) struct Session {
     pub(crate) wire_id: String,
     /// The value of `Config::session_binding`'s header when the session was created.
     pub(crate) binding: Option<Box<[u8]>>,
-    pub(crate) legacy: bool,
+    pub(crate) kind: SessionKind,
+    /// A stateless context that serves a listen stream.
+    pub(crate) listen: Option<Box<Listen>>,
     pub(crate) protocol: ProtocolVersion,
     /// `initialize` was answered.
     pub(crate) opened: bool,
     /// `notifications/initialized` arrived.
     pub(crate) initialized: bool,
-    /// Minimum level of log notifications; `None` sends every level.
+    /// Minimum level of log notifications; `None` sends every level, except in a stateless
+    /// context, where it sends none (the request asked for no log).
     pub(crate) log_level: Option<LogLevel>,
     /// Subscribed URIs, shared with the engine's `subscribers` index (stored once).
     pub(crate) subscriptions: BTreeSet<Arc<str>>,
@@ -313,6 +347,8 @@ pub(crate) struct Inflight {
     pub(crate) held: usize,
     /// Its last command got `WouldBlock`: it is listed where `Writable` will come from.
     pub(crate) blocked: Option<super::budget::Wait>,
+    /// A stateless request: what its result must carry (see `modern/results.rs`).
+    pub(crate) shape: Option<super::modern::results::ResultShape>,
     pub(crate) timers: TimerTable<InflightTimer, 1>,
 }
 

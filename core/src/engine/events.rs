@@ -106,6 +106,9 @@ pub enum CancelReason {
     Undeliverable,
     /// The session ended.
     SessionClosed,
+    /// The client closed the response stream of a 2026-07-28 request before its answer:
+    /// in that era, this is how a client cancels. Nothing more is sent for the request.
+    StreamClosed,
     /// The server shut down and the grace period ended.
     Shutdown,
 }
@@ -214,8 +217,15 @@ pub enum CommandError {
     /// The server is shutting down.
     ShuttingDown,
     /// The client could not resume the stream: it is not a POST's SSE stream of a session on
-    /// 2025-11-25 or later (earlier clients get no priming event to resume from).
+    /// 2025-11-25 (earlier clients get no priming event to resume from, and 2026-07-28
+    /// streams are not resumable).
     NotResumable,
+    /// The client did not declare the capability the request to it needs (`sampling`,
+    /// `elicitation`, `roots`): the specification forbids sending it.
+    CapabilityNotDeclared,
+    /// A 2026-07-28 request cannot send requests to the client: ask for input with an
+    /// input-required result instead.
+    StatelessRequest,
     /// The request's stream has no room for the message now: nothing was sent. Retry the same
     /// command once [`Event::Writable`] names the request (or stop, if it is cancelled first).
     WouldBlock,
@@ -235,6 +245,10 @@ impl fmt::Display for CommandError {
             CommandError::NoStream => "no stream can carry the message",
             CommandError::ShuttingDown => "the server is shutting down",
             CommandError::NotResumable => "the client could not resume this stream",
+            CommandError::CapabilityNotDeclared => "the client did not declare that capability",
+            CommandError::StatelessRequest => {
+                "a 2026-07-28 request sends no requests to the client; return input_required"
+            }
             CommandError::WouldBlock => "no room on the request's stream now; retry when writable",
             CommandError::TooLarge => "the message is larger than the message limit",
         })

@@ -168,9 +168,19 @@ pub(super) fn protocol_header(request: &Request) -> Result<Option<ProtocolVersio
         None => Ok(None),
         Some(raw) => {
             let value = core::str::from_utf8(raw).unwrap_or("").trim();
-            ProtocolVersion::parse(value).map(Some).ok_or(value)
+            ProtocolVersion::parse_session_era(value)
+                .map(Some)
+                .ok_or(value)
         }
     }
+}
+
+/// Whether the `MCP-Protocol-Version` header names a stateless revision (2026-07-28).
+pub(super) fn names_stateless_version(request: &Request) -> bool {
+    request
+        .header_str("mcp-protocol-version")
+        .and_then(|v| ProtocolVersion::parse(v.trim()))
+        .is_some_and(ProtocolVersion::is_stateless)
 }
 
 /// The value of query parameter `name`, as sent (no percent-decoding: the ids this engine hands

@@ -45,7 +45,12 @@ impl Engine {
             Some(CancelReason::Timeout) => Some("Request timed out"),
             Some(CancelReason::SessionClosed) => Some("Session closed"),
             Some(CancelReason::Shutdown) => Some("Server shutting down"),
-            Some(CancelReason::ByClient(_) | CancelReason::Undeliverable) | None => None,
+            Some(
+                CancelReason::ByClient(_)
+                | CancelReason::Undeliverable
+                | CancelReason::StreamClosed,
+            )
+            | None => None,
         };
         if let Some(reason) = reason {
             self.counters.requests_cancelled += 1;
@@ -216,7 +221,15 @@ impl Engine {
             return;
         };
         self.session_timers.stop_all(&mut sess.timers, session);
-        self.session_by_wire_id.remove(&sess.wire_id);
+        let stateless = sess.kind == super::entities::SessionKind::Stateless;
+        if stateless {
+            self.stateless_contexts -= 1;
+            if sess.listen.is_some() {
+                self.listens -= 1;
+            }
+        } else {
+            self.session_by_wire_id.remove(&sess.wire_id);
+        }
         let subscriptions: usize = sess
             .subscriptions
             .iter()
@@ -235,6 +248,10 @@ impl Engine {
         self.release(Holding::Backlog, None, sess.backlog_bytes);
         let metadata = super::budget::session_metadata_bytes(&sess);
         self.release(Holding::Session, None, metadata);
+        if stateless {
+            // A stateless context is no session: the application never heard of it as one.
+            return;
+        }
         self.counters.sessions_closed[reason as usize] += 1;
         // A legacy session whose stream ended before `initialize` was never announced: the
         // application hears of neither its opening nor its end.
@@ -263,6 +280,10 @@ impl Engine {
         let Some(s) = self.sessions.get_mut(&session) else {
             return;
         };
+        if s.kind == super::entities::SessionKind::Stateless {
+            // Its exchange owns it: no idle clock.
+            return;
+        }
         let idle = s.attached_streams == 0 && s.inflight.is_empty();
         #[cfg(feature = "sim-faults")]
         let idle = idle && !self.config.faults.sessions_only_on_delete;

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::budget::{Holding, id_bytes};
-use super::entities::{Inflight, InflightTimer, Session, StreamKind, StreamMode};
+use super::entities::{Inflight, InflightTimer, Session, SessionKind, StreamKind, StreamMode};
 use super::events::{CancelReason, ClientError, Event};
 use super::ids::{ExchangeId, InflightId, RequestHandle, SessionKey, StreamId};
 use super::protocol::{LogLevel, ProtocolVersion};
@@ -48,7 +48,10 @@ struct InitializeParams<'a> {
 pub(super) fn negotiate(params: Option<&RawValue>) -> ProtocolVersion {
     params
         .and_then(|p| serde_json::from_str::<InitializeParams<'_>>(p.get()).ok())
-        .and_then(|p| p.protocol_version.and_then(ProtocolVersion::parse))
+        .and_then(|p| {
+            p.protocol_version
+                .and_then(ProtocolVersion::parse_session_era)
+        })
         .unwrap_or(ProtocolVersion::LATEST)
 }
 
@@ -93,7 +96,12 @@ struct CancelledParams<'a> {
 
 impl Engine {
     /// Creates a session with a fresh wire id.
-    pub(super) fn open_session(&mut self, legacy: bool, binding: Option<Box<[u8]>>) -> SessionKey {
+    pub(super) fn open_session(
+        &mut self,
+        kind: SessionKind,
+        binding: Option<Box<[u8]>>,
+    ) -> SessionKey {
+        let legacy = kind == SessionKind::Legacy;
         let now = self.now();
         let key = SessionKey(self.ids.next());
         let mut raw = [0u8; 16];
@@ -102,7 +110,8 @@ impl Engine {
         let mut session = Session {
             wire_id: wire_id.clone(),
             binding,
-            legacy,
+            kind,
+            listen: None,
             protocol: if legacy {
                 ProtocolVersion::V2024_11_05
             } else {
@@ -241,6 +250,7 @@ impl Engine {
 
     fn app_request(&mut self, session: SessionKey, stream: StreamId, request: jsonrpc::Request) {
         let s = &self.sessions[&session];
+        let stateless = s.kind == SessionKind::Stateless;
         let refusal = if !s.opened {
             Some((
                 ErrorCode::INVALID_REQUEST,
@@ -284,6 +294,7 @@ impl Engine {
             last_progress: None,
             held,
             blocked: None,
+            shape: stateless.then(|| super::modern::results::ResultShape::of(&request.method)),
             timers: TimerTable::new(),
         };
         if let Some(timeout) = self.config.timeouts.request {
@@ -435,16 +446,7 @@ impl Engine {
                     String::from("Server busy: no room for another subscription"),
                 ));
             }
-            // One allocation for the URI, however many sessions subscribe to it.
-            let shared: alloc::sync::Arc<str> = match self.subscribers.get_key_value(&*uri) {
-                Some((existing, _)) => existing.clone(),
-                None => alloc::sync::Arc::from(&*uri),
-            };
-            if let Some(s) = self.sessions.get_mut(&session) {
-                s.subscriptions.insert(shared.clone());
-            }
-            self.subscribers.entry(shared).or_default().insert(session);
-            self.charge(Holding::Subscriptions, Some(session), cost);
+            self.insert_subscription(session, &uri);
         } else if !on && known {
             if let Some(s) = self.sessions.get_mut(&session) {
                 s.subscriptions.remove(&*uri);
@@ -459,6 +461,24 @@ impl Engine {
             self.release(Holding::Subscriptions, Some(session), cost);
         }
         Ok(empty_result())
+    }
+
+    /// Subscribes `session` (or a listen stream's context) to `uri`, charged to it.
+    pub(super) fn insert_subscription(&mut self, session: SessionKey, uri: &str) {
+        let cost = super::budget::subscription_cost(uri);
+        // One allocation for the URI, however many sessions subscribe to it.
+        let shared: alloc::sync::Arc<str> = match self.subscribers.get_key_value(uri) {
+            Some((existing, _)) => existing.clone(),
+            None => alloc::sync::Arc::from(uri),
+        };
+        let Some(s) = self.sessions.get_mut(&session) else {
+            return;
+        };
+        if !s.subscriptions.insert(shared.clone()) {
+            return;
+        }
+        self.subscribers.entry(shared).or_default().insert(session);
+        self.charge(Holding::Subscriptions, Some(session), cost);
     }
 
     fn client_notification(

@@ -69,6 +69,7 @@ mod http_rules;
 mod ids;
 mod lifecycle;
 mod messages;
+mod modern;
 mod protocol;
 mod resume_log;
 mod router;
@@ -83,7 +84,7 @@ use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::String;
 
 pub use accounting::Counters;
-pub use commands::Target;
+pub use commands::{ClientContext, Target};
 #[cfg(feature = "sim-faults")]
 pub use config::Faults;
 pub use config::{Config, Heartbeat, LegacyPaths, Limits, ResponseMode, Timeouts};
@@ -91,6 +92,7 @@ pub use events::{CancelReason, ClientError, CloseReason, CommandError, Event, Re
 pub use ids::{
     ConnId, ExchangeId, InflightId, OutboundHandle, OutboundId, RequestHandle, SessionKey, StreamId,
 };
+pub use modern::results::{CacheHints, CacheScope};
 pub use protocol::{LogLevel, ProtocolVersion};
 pub use transport::{AcceptRefused, ConnAction, ExchangeOutput};
 
@@ -116,6 +118,13 @@ pub struct Engine {
     allowed_hosts: alloc::vec::Vec<http_rules::AllowedHost>,
     /// `config.capabilities`, validated once (`{}` when it is not a JSON object).
     capabilities: alloc::boxed::Box<serde_json::value::RawValue>,
+    /// The server's identity as stateless results carry it, encoded once.
+    server_info: String,
+    /// Which listen filters the capabilities allow.
+    listen_support: modern::listen::Supported,
+    /// Stateless contexts alive (among `sessions`), and of those the listen streams'.
+    stateless_contexts: usize,
+    listens: usize,
     clock: MonotonicClock,
     entropy: Entropy,
     ids: IdCounter,
@@ -228,6 +237,10 @@ impl Engine {
                 .filter(|raw| raw.get().trim_start().starts_with('{'))
                 .map_or_else(messages::empty_result, alloc::borrow::ToOwned::to_owned);
         Engine {
+            server_info: modern::results::server_info_json(&config),
+            listen_support: modern::listen::Supported::from_capabilities(&capabilities),
+            stateless_contexts: 0,
+            listens: 0,
             allowed_hosts: http_rules::parse_allowed_hosts(&config.allowed_hosts),
             config,
             capabilities,

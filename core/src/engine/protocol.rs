@@ -13,25 +13,53 @@ pub enum ProtocolVersion {
     V2025_06_18,
     /// 2025-11-25: priming events, `retry`, 403 for a bad Origin.
     V2025_11_25,
+    /// 2026-07-28: stateless; every request carries its own `_meta` and no session exists.
+    V2026_07_28,
 }
 
 impl ProtocolVersion {
-    /// The newest revision: what `initialize` offers when the client asks for one it does not
-    /// know.
+    /// The newest revision with sessions: what `initialize` offers when the client asks for one
+    /// it does not know (a stateless revision is never negotiated by `initialize`).
     pub const LATEST: ProtocolVersion = ProtocolVersion::V2025_11_25;
 
     /// Every revision, oldest first.
-    pub const ALL: [ProtocolVersion; 4] = [
+    pub const ALL: [ProtocolVersion; 5] = [
+        ProtocolVersion::V2024_11_05,
+        ProtocolVersion::V2025_03_26,
+        ProtocolVersion::V2025_06_18,
+        ProtocolVersion::V2025_11_25,
+        ProtocolVersion::V2026_07_28,
+    ];
+
+    /// The revisions with sessions (`initialize`, `Mcp-Session-Id`), oldest first.
+    pub const SESSION_ERA: [ProtocolVersion; 4] = [
         ProtocolVersion::V2024_11_05,
         ProtocolVersion::V2025_03_26,
         ProtocolVersion::V2025_06_18,
         ProtocolVersion::V2025_11_25,
     ];
 
+    /// The stateless revisions (per-request `_meta`, `server/discover`), oldest first.
+    pub const STATELESS_ERA: [ProtocolVersion; 1] = [ProtocolVersion::V2026_07_28];
+
     /// The revision named `s`, if spoken here.
     #[must_use]
     pub fn parse(s: &str) -> Option<ProtocolVersion> {
         ProtocolVersion::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// The session-era revision named `s`, if spoken here.
+    #[must_use]
+    pub fn parse_session_era(s: &str) -> Option<ProtocolVersion> {
+        ProtocolVersion::SESSION_ERA
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+
+    /// Whether the revision is stateless: no session, no `initialize`, no GET stream.
+    #[must_use]
+    pub fn is_stateless(self) -> bool {
+        self >= ProtocolVersion::V2026_07_28
     }
 
     /// The revision's date string.
@@ -42,6 +70,7 @@ impl ProtocolVersion {
             ProtocolVersion::V2025_03_26 => "2025-03-26",
             ProtocolVersion::V2025_06_18 => "2025-06-18",
             ProtocolVersion::V2025_11_25 => "2025-11-25",
+            ProtocolVersion::V2026_07_28 => "2026-07-28",
         }
     }
 
@@ -51,10 +80,11 @@ impl ProtocolVersion {
         self <= ProtocolVersion::V2025_03_26
     }
 
-    /// Whether SSE streams start with a priming event (an id and empty data).
+    /// Whether SSE streams start with a priming event (an id and empty data): only where
+    /// streams are resumable, which stateless revisions' are not.
     #[must_use]
     pub fn primes_streams(self) -> bool {
-        self >= ProtocolVersion::V2025_11_25
+        self == ProtocolVersion::V2025_11_25
     }
 }
 
@@ -127,7 +157,14 @@ mod tests {
         for v in ProtocolVersion::ALL {
             assert_eq!(ProtocolVersion::parse(v.as_str()), Some(v));
         }
-        assert_eq!(ProtocolVersion::parse("2026-07-28"), None);
+        assert_eq!(
+            ProtocolVersion::parse("2026-07-28"),
+            Some(ProtocolVersion::V2026_07_28)
+        );
+        assert_eq!(ProtocolVersion::parse_session_era("2026-07-28"), None);
+        assert!(ProtocolVersion::V2026_07_28.is_stateless());
+        assert!(!ProtocolVersion::V2026_07_28.primes_streams());
+        assert!(!ProtocolVersion::LATEST.is_stateless());
         assert!(ProtocolVersion::V2025_03_26.allows_batches());
         assert!(!ProtocolVersion::V2025_06_18.allows_batches());
         assert!(ProtocolVersion::LATEST.primes_streams());

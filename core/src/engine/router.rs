@@ -11,7 +11,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::Engine;
-use super::entities::{StreamKind, StreamMode};
+use super::entities::{SessionKind, StreamKind, StreamMode};
 use super::http_rules;
 use super::ids::{ExchangeId, SessionKey};
 use super::messages::ResponseTarget;
@@ -52,6 +52,17 @@ impl Engine {
             return self.route_to_application(exchange, request);
         }
         if path == self.config.endpoint {
+            if request.method() != Method::Post && http_rules::names_stateless_version(&request) {
+                // The stateless era has no GET stream and no session to delete.
+                return self.reject_with(
+                    exchange,
+                    None,
+                    405,
+                    ErrorCode::SERVER_ERROR,
+                    "Method not allowed: protocol version 2026-07-28 uses POST only.",
+                    &[("allow", "POST")],
+                );
+            }
             return match request.method() {
                 Method::Post => self.post(exchange, &request),
                 Method::Get => self.get(exchange, &request),
@@ -137,7 +148,7 @@ impl Engine {
         self.send_full(exchange, status, &headers, &body);
     }
 
-    fn unavailable(&mut self, exchange: ExchangeId, id: Option<&RequestId>, why: &str) {
+    pub(super) fn unavailable(&mut self, exchange: ExchangeId, id: Option<&RequestId>, why: &str) {
         self.reject_with(
             exchange,
             id,
@@ -156,7 +167,7 @@ impl Engine {
         id: Option<&RequestId>,
     ) -> Result<Option<ProtocolVersion>, ()> {
         http_rules::protocol_header(request).map_err(|value| {
-            let supported: Vec<&str> = ProtocolVersion::ALL
+            let supported: Vec<&str> = ProtocolVersion::SESSION_ERA
                 .iter()
                 .rev()
                 .map(|v| v.as_str())
@@ -189,10 +200,9 @@ impl Engine {
         };
         match self.session_by_wire_id.get(wire_id.trim()) {
             Some(&key)
-                if self
-                    .sessions
-                    .get(&key)
-                    .is_some_and(|s| !s.legacy && self.binding_holds(s, request)) =>
+                if self.sessions.get(&key).is_some_and(|s| {
+                    s.kind == SessionKind::Streamable && self.binding_holds(s, request)
+                }) =>
             {
                 Some(key)
             }
@@ -245,7 +255,7 @@ impl Engine {
         self.emit(super::Event::HttpRequest { exchange, request });
     }
 
-    fn events_full(&self) -> bool {
+    pub(super) fn events_full(&self) -> bool {
         self.events.len() >= self.config.limits.max_pending_events
     }
 
@@ -271,6 +281,9 @@ impl Engine {
         let Some((messages, batch)) = self.decode_body(exchange, request) else {
             return;
         };
+        if Self::is_stateless_post(request, &messages, batch) {
+            return self.stateless_post(exchange, request, messages, batch);
+        }
         let initialize = messages
             .iter()
             .position(|m| matches!(m, Ok(Message::Request(r)) if r.method == "initialize"));
@@ -398,7 +411,7 @@ impl Engine {
             return self.unavailable(exchange, id, "the server holds too much");
         }
         let version = super::messages::negotiate(init.params.as_deref());
-        let session = self.open_session(false, binding);
+        let session = self.open_session(SessionKind::Streamable, binding);
         self.deliver(
             session,
             vec![Ok(Message::Request(init))],
@@ -493,7 +506,7 @@ impl Engine {
         if !self.admits(None, binding.as_ref().map_or(0, |b| b.len()) + 64) {
             return self.unavailable(exchange, None, "the server holds too much");
         }
-        let session = self.open_session(true, binding);
+        let session = self.open_session(SessionKind::Legacy, binding);
         let stream = self.new_stream(
             session,
             StreamKind::Legacy,
@@ -532,9 +545,9 @@ impl Engine {
         let key = http_rules::query_param(request, "sessionId")
             .and_then(|id| self.session_by_wire_id.get(id).copied())
             .filter(|key| {
-                self.sessions
-                    .get(key)
-                    .is_some_and(|s| s.legacy && self.binding_holds(s, request))
+                self.sessions.get(key).is_some_and(|s| {
+                    s.kind == SessionKind::Legacy && self.binding_holds(s, request)
+                })
             });
         let Some(session) = key else {
             return self.reject(

@@ -15,7 +15,7 @@ pub(super) enum Lost {
     Aborted,
 }
 use super::budget::Holding;
-use super::entities::{Stream, StreamKind, StreamMode, StreamTimer};
+use super::entities::{SessionKind, Stream, StreamKind, StreamMode, StreamTimer};
 use super::events::Event;
 use super::ids::{ExchangeId, InflightId, RequestHandle, SessionKey, StreamId};
 use super::protocol::ProtocolVersion;
@@ -176,6 +176,21 @@ impl Engine {
         self.stream_timers
             .stop(&mut s.timers, stream, StreamTimer::Upgrade);
         let session = s.session;
+        if self
+            .sessions
+            .get(&session)
+            .is_some_and(|sess| sess.kind == SessionKind::Stateless)
+        {
+            // In the stateless era a stream is its request: complete, or cancelled by the
+            // client closing it. Either way nothing is kept.
+            if let Some(sess) = self.sessions.get_mut(&session) {
+                sess.attached_streams = sess.attached_streams.saturating_sub(1);
+            }
+            return self.end_context(session);
+        }
+        let Some(s) = self.streams.get_mut(&stream) else {
+            return;
+        };
         let done = s.kind == StreamKind::Post && s.pending == 0;
         let json = matches!(s.mode, StreamMode::Json { .. });
         let legacy = s.kind == StreamKind::Legacy;
@@ -225,15 +240,15 @@ impl Engine {
         let wire_id = self
             .sessions
             .get(&s.session)
-            .map(|sess| sess.wire_id.clone())
-            .unwrap_or_default();
+            .filter(|sess| sess.kind == SessionKind::Streamable)
+            .map(|sess| sess.wire_id.clone());
         let mut headers = alloc::vec![
             ("content-type", "text/event-stream"),
             ("cache-control", "no-cache, no-transform"),
             ("x-accel-buffering", "no"),
         ];
-        if s.kind != StreamKind::Legacy {
-            headers.push(("mcp-session-id", &wire_id));
+        if let Some(wire_id) = &wire_id {
+            headers.push(("mcp-session-id", wire_id));
         }
         self.send_stream_head(exchange, &headers);
         let mut first = Vec::with_capacity(64);
@@ -279,17 +294,21 @@ impl Engine {
         };
         let seq = s.next_seq;
         s.next_seq += 1;
-        let (legacy, index) = (s.kind == StreamKind::Legacy, s.index);
-        if !legacy {
+        // Legacy streams have no event ids, and stateless streams cannot be resumed: neither
+        // keeps a log.
+        let resumable = !matches!(s.kind, StreamKind::Legacy | StreamKind::Listen)
+            && !s.protocol.is_stateless();
+        let index = s.index;
+        if resumable {
             self.log_event(stream, seq, body);
         }
         let Some(exchange) = self.streams.get(&stream).and_then(|s| s.exchange) else {
             return;
         };
-        let prefix = if legacy {
-            StackLine::new()
-        } else {
+        let prefix = if resumable {
             id_line(index, seq)
+        } else {
+            StackLine::new()
         };
         self.send_stream_data(exchange, prefix.as_bytes(), Some(body), pacing);
     }
@@ -391,25 +410,25 @@ impl Engine {
         responses: Vec<Vec<u8>>,
         batch: bool,
     ) {
-        let wire_id = self
-            .sessions
-            .get(&session)
-            .map(|x| x.wire_id.clone())
-            .unwrap_or_default();
+        let (wire_id, stateless) = self.sessions.get(&session).map_or((None, false), |x| {
+            (
+                (x.kind == SessionKind::Streamable).then(|| x.wire_id.clone()),
+                x.kind == SessionKind::Stateless,
+            )
+        });
+        let mut headers = alloc::vec![("content-type", "text/event-stream")];
+        if let Some(wire_id) = &wire_id {
+            headers.push(("mcp-session-id", wire_id));
+        }
         if responses.is_empty() {
             // Every request was cancelled, so there is nothing to answer with; a POST that
             // carried requests still gets JSON or SSE: an empty stream.
-            self.send_stream_head(
-                exchange,
-                &[
-                    ("content-type", "text/event-stream"),
-                    ("cache-control", "no-cache, no-transform"),
-                    ("mcp-session-id", &wire_id),
-                ],
-            );
+            headers.push(("cache-control", "no-cache, no-transform"));
+            self.send_stream_head(exchange, &headers);
             self.finish_stream_response(exchange);
             return;
         }
+        headers[0].1 = "application/json";
         let body = if batch {
             let mut body = Vec::with_capacity(
                 responses.iter().map(Vec::len).sum::<usize>() + responses.len() + 1,
@@ -426,15 +445,13 @@ impl Engine {
         } else {
             responses.into_iter().next().unwrap_or_default()
         };
-        self.send_full(
-            exchange,
-            200,
-            &[
-                ("content-type", "application/json"),
-                ("mcp-session-id", &wire_id),
-            ],
-            &body,
-        );
+        // A stateless answer's status says what its error is (404 for an unknown method).
+        let status = if stateless {
+            super::modern::route::status_of(super::modern::route::error_code_of(&body))
+        } else {
+            200
+        };
+        self.send_full(exchange, status, &headers, &body);
     }
 
     /// A message for the session not related to any request: on the GET stream, or held in

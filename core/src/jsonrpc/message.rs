@@ -30,6 +30,12 @@ impl ErrorCode {
     pub const SESSION_NOT_FOUND: ErrorCode = ErrorCode(-32001);
     /// MCP: the requested resource does not exist.
     pub const RESOURCE_NOT_FOUND: ErrorCode = ErrorCode(-32002);
+    /// MCP 2026-07-28: a required header is missing or does not match the body.
+    pub const HEADER_MISMATCH: ErrorCode = ErrorCode(-32020);
+    /// MCP 2026-07-28: the request needs a client capability its `_meta` did not declare.
+    pub const MISSING_CLIENT_CAPABILITY: ErrorCode = ErrorCode(-32021);
+    /// MCP 2026-07-28: the request's protocol version is not served here.
+    pub const UNSUPPORTED_PROTOCOL_VERSION: ErrorCode = ErrorCode(-32022);
 }
 
 /// A request: it has an id and expects a response.
@@ -186,6 +192,38 @@ pub fn error_body(id: Option<&RequestId>, code: ErrorCode, message: &str) -> Vec
         error: Error {
             code: code.0,
             message,
+        },
+    })
+}
+
+/// As [`error_body`], with `data` (raw JSON) in the error object.
+#[must_use]
+pub fn error_body_with_data(
+    id: Option<&RequestId>,
+    code: ErrorCode,
+    message: &str,
+    data: Option<&RawValue>,
+) -> Vec<u8> {
+    let Some(data) = data else {
+        return error_body(id, code, message);
+    };
+    #[derive(Serialize)]
+    struct Error<'a> {
+        code: i64,
+        message: &'a str,
+        data: &'a RawValue,
+    }
+    #[derive(Serialize)]
+    struct Body<'a> {
+        id: Option<&'a RequestId>,
+        error: Error<'a>,
+    }
+    encode(&Body {
+        id,
+        error: Error {
+            code: code.0,
+            message,
+            data,
         },
     })
 }

@@ -31,5 +31,6 @@ pub use decode::{DecodeError, Incoming, InvalidMessage, decode};
 pub use id::RequestId;
 pub use message::{
     ErrorCode, ErrorObject, ErrorResponse, Message, Notification, Request, Response, error_body,
+    error_body_with_data,
 };
 pub use serde_json::value::RawValue;

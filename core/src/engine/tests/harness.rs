@@ -84,6 +84,8 @@ impl Response {
     }
 }
 
+/// `initialize` from a client that declares sampling, elicitation and roots.
+pub(super) const INIT_CAPABLE: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"sampling":{},"elicitation":{},"roots":{}},"clientInfo":{"name":"test","version":"1"}}}"#;
 pub(super) const INIT: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}"#;
 
 impl Harness {
@@ -261,7 +263,12 @@ impl Harness {
 
     /// Opens a session and returns its wire id and key.
     pub(super) fn initialize(&mut self) -> (String, SessionKey) {
-        let response = self.post(None, INIT);
+        self.initialize_with(INIT)
+    }
+
+    /// Opens a session with this `initialize` body.
+    pub(super) fn initialize_with(&mut self, init: &str) -> (String, SessionKey) {
+        let response = self.post(None, init);
         assert_eq!(
             response.status,
             200,

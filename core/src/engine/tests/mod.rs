@@ -7,6 +7,7 @@ mod harness;
 mod leaks;
 mod review;
 mod session_binding;
+mod stateless;
 mod stream_close;
 
 use alloc::borrow::ToOwned;
@@ -313,7 +314,31 @@ fn dns_rebinding_is_refused_and_the_servers_own_host_accepted() {
 }
 
 #[test]
-fn a_discover_probe_gets_400_minus_32000_and_creates_nothing() {
+fn requests_for_an_undeclared_capability_are_refused() {
+    let mut h = Harness::default();
+    let (id, key) = h.initialize();
+    let (_conn, handle) = h.call(&id, r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#);
+    for method in ["sampling/createMessage", "elicitation/create", "roots/list"] {
+        for target in [Target::Request(handle), Target::Session(key)] {
+            assert_eq!(
+                h.engine.request_client(h.now, target, method, None, None),
+                Err(CommandError::CapabilityNotDeclared),
+                "{method}"
+            );
+        }
+    }
+    // Anything else is not a client feature, so nothing needs declaring.
+    assert!(
+        h.engine
+            .request_client(h.now, Target::Session(key), "custom/ask", None, None)
+            .is_ok()
+    );
+    assert_eq!(h.engine.stats().outbound_requests, 1);
+    h.engine.check_invariants().unwrap();
+}
+
+#[test]
+fn a_discover_probe_without_a_version_header_is_refused_and_creates_nothing() {
     let mut h = Harness::default();
     let probe = r#"{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;
     let conn = h.connect();
@@ -330,10 +355,14 @@ fn a_discover_probe_gets_400_minus_32000_and_creates_nothing() {
             probe,
         ),
     );
+    // Addressed to the stateless era by its `_meta`, so refused as that era refuses: the
+    // version header is required (-32020), which tells the client the server is modern.
     let response = h.take_response(conn).unwrap();
     assert_eq!(response.status, 400);
-    assert_eq!(response.json()["error"]["code"], -32000);
-    assert_eq!(h.engine.stats().sessions, 0);
+    assert_eq!(response.json()["error"]["code"], -32020);
+    assert_eq!(response.json()["id"], 1);
+    let stats = h.engine.stats();
+    assert_eq!((stats.sessions, stats.stateless_requests), (0, 0));
 }
 
 #[test]
@@ -620,7 +649,7 @@ fn resource_updates_reach_subscribers_only_and_broadcasts_reach_everyone() {
 #[test]
 fn requests_to_the_client_are_answered_or_time_out() {
     let mut h = Harness::default();
-    let (id, key) = h.initialize();
+    let (id, key) = h.initialize_with(harness::INIT_CAPABLE);
     let (conn, handle) = h.call(&id, r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#);
     let params = raw(r#"{"messages":[]}"#);
     let sampling = h
@@ -1177,7 +1206,7 @@ fn outbound_limit_per_session_is_exact() {
     let mut config = Config::new("t", "1");
     config.limits.max_outbound_per_session = 2;
     let mut h = Harness::new(config);
-    let (_, key) = h.initialize();
+    let (_, key) = h.initialize_with(harness::INIT_CAPABLE);
     for _ in 0..2 {
         h.engine
             .request_client(h.now, Target::Session(key), "roots/list", None, None)

@@ -1,0 +1,514 @@
+//! The 2026-07-28 era on the engine: envelopes, engine-answered methods, stateless calls and
+//! their cancellation by close, listen streams, and that nothing outlives its exchange.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::harness::{Harness, INIT};
+use crate::engine::{CancelReason, CommandError, Config, Event, LogLevel, Reply, Target};
+use crate::engine::{ConnId, RequestHandle};
+use crate::jsonrpc::RawValue;
+
+const META: &str = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"c","version":"1"}}"#;
+
+fn body(id: u64, method: &str, extra: &str) -> String {
+    let comma = if extra.is_empty() { "" } else { "," };
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":{{{META}{comma}{extra}}}}}"#
+    )
+}
+
+fn wire(method: &str, name: Option<&str>, body: &str) -> Vec<u8> {
+    let mut headers = alloc::vec![
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json, text/event-stream"),
+        ("MCP-Protocol-Version", "2026-07-28"),
+        ("Mcp-Method", method),
+    ];
+    if let Some(name) = name {
+        headers.push(("Mcp-Name", name));
+    }
+    Harness::request("POST", "/mcp", &headers, body)
+}
+
+fn send(h: &mut Harness, method: &str, name: Option<&str>, body: &str) -> ConnId {
+    let conn = h.connect();
+    h.send(conn, &wire(method, name, body));
+    conn
+}
+
+fn raw(s: &str) -> alloc::boxed::Box<RawValue> {
+    RawValue::from_string(s.into()).unwrap()
+}
+
+/// Every gauge back at rest once the test's connections are gone.
+fn assert_at_rest(h: &mut Harness) {
+    h.close_all();
+    let stats = h.engine.stats();
+    assert!(
+        stats.is_quiescent(),
+        "{:?}",
+        stats.residue().collect::<Vec<_>>()
+    );
+    assert_eq!(stats.held.total(), 0, "{:?}", stats.held);
+}
+
+#[test]
+fn discover_is_answered_by_the_engine_and_allocates_nothing() {
+    let mut h = Harness::default();
+    let conn = send(
+        &mut h,
+        "server/discover",
+        None,
+        &body(1, "server/discover", ""),
+    );
+    let response = h.take_response(conn).unwrap();
+    assert_eq!(response.status, 200);
+    assert!(response.header("mcp-session-id").is_none());
+    let result = &response.json()["result"];
+    assert_eq!(
+        result["supportedVersions"],
+        serde_json::json!(["2026-07-28"])
+    );
+    assert_eq!(result["capabilities"]["tools"]["listChanged"], true);
+    assert_eq!(result["resultType"], "complete");
+    assert_eq!(result["ttlMs"], 0);
+    assert_eq!(result["cacheScope"], "private");
+    assert_eq!(
+        result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "test-server"
+    );
+    assert!(h.events.is_empty());
+    let stats = h.engine.stats();
+    assert_eq!((stats.sessions, stats.stateless_requests), (0, 0));
+    assert_at_rest(&mut h);
+}
+
+#[test]
+fn methods_this_era_removed_are_unknown_and_allocate_nothing() {
+    let mut h = Harness::default();
+    for method in [
+        "initialize",
+        "ping",
+        "logging/setLevel",
+        "resources/subscribe",
+        "resources/unsubscribe",
+    ] {
+        let conn = send(&mut h, method, None, &body(500, method, ""));
+        let response = h.take_response(conn).unwrap();
+        assert_eq!(response.status, 404, "{method}");
+        assert_eq!(response.json()["error"]["code"], -32601);
+        assert_eq!(response.json()["id"], 500);
+    }
+    assert!(h.events.is_empty());
+    assert_eq!(h.engine.stats().sessions, 0);
+    assert_eq!(h.engine.counters().sessions_opened, 0);
+    assert_at_rest(&mut h);
+}
+
+#[test]
+fn get_and_delete_with_the_stateless_header_are_not_allowed() {
+    let mut h = Harness::default();
+    for method in ["GET", "DELETE"] {
+        let conn = h.connect();
+        let headers = [
+            ("Accept", "text/event-stream"),
+            ("MCP-Protocol-Version", "2026-07-28"),
+        ];
+        h.send(conn, &Harness::request(method, "/mcp", &headers, ""));
+        let response = h.take_response(conn).unwrap();
+        assert_eq!(response.status, 405, "{method}");
+        assert_eq!(response.header("allow"), Some("POST"));
+    }
+    assert_at_rest(&mut h);
+}
+
+#[test]
+fn envelope_refusals_name_the_request() {
+    let mut h = Harness::default();
+    let no_meta = r#"{"jsonrpc":"2.0","id":7,"method":"tools/list","params":{}}"#;
+    let conn = send(&mut h, "tools/list", None, no_meta);
+    let response = h.take_response(conn).unwrap();
+    assert_eq!(
+        (response.status, response.json()["error"]["code"].clone()),
+        (400, (-32602).into())
+    );
+    assert_eq!(response.json()["id"], 7);
+    let conn = send(&mut h, "prompts/list", None, &body(8, "tools/list", ""));
+    let response = h.take_response(conn).unwrap();
+    assert_eq!(
+        (response.status, response.json()["error"]["code"].clone()),
+        (400, (-32020).into())
+    );
+    let call = body(9, "tools/call", r#""name":"echo""#);
+    let conn = send(&mut h, "tools/call", Some("other"), &call);
+    let response = h.take_response(conn).unwrap();
+    assert_eq!(response.json()["error"]["code"], -32020);
+    let conn = h.connect();
+    let unsupported = body(10, "tools/list", "").replace("\"2026-07-28\"", "\"2099-01-01\"");
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json, text/event-stream"),
+        ("MCP-Protocol-Version", "2099-01-01"),
+        ("Mcp-Method", "tools/list"),
+    ];
+    h.send(
+        conn,
+        &Harness::request("POST", "/mcp", &headers, &unsupported),
+    );
+    let response = h.take_response(conn).unwrap();
+    assert_eq!(response.status, 400);
+    let error = &response.json()["error"];
+    assert_eq!(error["code"], -32022);
+    assert_eq!(error["data"]["requested"], "2099-01-01");
+    assert_eq!(
+        error["data"]["supported"],
+        serde_json::json!(["2026-07-28"])
+    );
+    assert!(h.events.is_empty());
+    assert_at_rest(&mut h);
+}
+
+fn call(
+    h: &mut Harness,
+    id: u64,
+    method: &str,
+    name: Option<&str>,
+    extra: &str,
+) -> (ConnId, RequestHandle) {
+    let conn = send(h, method, name, &body(id, method, extra));
+    (conn, h.take_request_event().0)
+}
+
+#[test]
+fn a_call_runs_in_a_context_that_ends_with_its_response() {
+    let mut h = Harness::default();
+    let (conn, handle) = call(&mut h, 1, "tools/call", Some("echo"), r#""name":"echo""#);
+    let stats = h.engine.stats();
+    assert_eq!((stats.sessions, stats.stateless_requests), (0, 1));
+    let context = h.engine.client_context(handle).unwrap();
+    assert!(context.protocol_version.is_stateless());
+    assert_eq!(
+        context.client_info.unwrap().get(),
+        r#"{"name":"c","version":"1"}"#
+    );
+    assert!(
+        h.events
+            .iter()
+            .all(|e| !matches!(e, Event::SessionOpened { .. }))
+    );
+    h.engine
+        .respond(h.now, handle, &Reply::Result(raw(r#"{"content":[]}"#)))
+        .unwrap();
+    h.pump();
+    let response = h.take_response(conn).unwrap();
+    assert_eq!(response.status, 200);
+    assert!(response.header("mcp-session-id").is_none());
+    let result = &response.json()["result"];
+    assert_eq!(result["resultType"], "complete");
+    assert_eq!(result["content"], serde_json::json!([]));
+    assert!(result.get("ttlMs").is_none());
+    assert_eq!(h.engine.stats().stateless_requests, 0);
+    assert!(
+        h.events
+            .iter()
+            .all(|e| !matches!(e, Event::SessionClosed { .. }))
+    );
+    assert_at_rest(&mut h);
+}
+
+#[test]
+fn lists_carry_caching_hints_and_cannot_ask_for_input() {
+    let mut h = Harness::default();
+    let (conn, handle) = call(&mut h, 1, "tools/list", None, "");
+    h.engine
+        .respond(h.now, handle, &Reply::Result(raw(r#"{"tools":[]}"#)))
+        .unwrap();
+    h.pump();
+    let result = h.take_response(conn).unwrap().json()["result"].clone();
+    assert_eq!(
+        (result["ttlMs"].clone(), result["cacheScope"].clone()),
+        (0.into(), "private".into())
+    );
+    let (conn, handle) = call(&mut h, 2, "prompts/list", None, "");
+    let asks = raw(r#"{"resultType":"input_required","inputRequests":{}}"#);
+    h.engine
+        .respond(h.now, handle, &Reply::Result(asks))
+        .unwrap();
+    h.pump();
+    let response = h.take_response(conn).unwrap();
+    assert_eq!(response.json()["error"]["code"], -32603);
+    assert_eq!(h.engine.counters().invalid_results, 1);
+    assert_at_rest(&mut h);
+}
+
+#[test]
+fn an_unknown_method_from_the_application_is_404() {
+    let mut h = Harness::default();
+    let (conn, handle) = call(&mut h, 1, "unknown/method", None, "");
+    let reply = Reply::Error {
+        code: -32601,
+        message: "Method not found".into(),
+        data: None,
+    };
+    h.engine.respond(h.now, handle, &reply).unwrap();
+    h.pump();
+    let response = h.take_response(conn).unwrap();
+    assert_eq!(response.status, 404);
+    assert_eq!(response.json()["id"], 1);
+    assert_at_rest(&mut h);
+}
+
+#[test]
+fn closing_the_response_stream_cancels_the_request() {
+    let mut h = Harness::default();
+    let token = r#""name":"slow","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"progressToken":5}"#;
+    let conn = h.connect();
+    let body = format!(r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{{token}}}}}"#);
+    h.send(conn, &wire("tools/call", Some("slow"), &body));
+    let (handle, _) = h.take_request_event();
+    // Progress makes the answer a stream, which the client then closes.
+    h.engine
+        .send_progress(h.now, handle, 1.0, None, None)
+        .unwrap();
+    h.pump();
+    h.engine.handle_closed(h.now, conn);
+    h.pump();
+    let cancelled = h.take_events(|e| matches!(e, Event::Cancelled { .. }));
+    assert!(matches!(
+        cancelled.as_slice(),
+        [Event::Cancelled { handle: h2, reason: CancelReason::StreamClosed }] if *h2 == handle
+    ));
+    assert_eq!(
+        h.engine
+            .respond(h.now, handle, &Reply::Result(raw("{}")))
+            .unwrap_err(),
+        CommandError::StaleHandle
+    );
+    assert_eq!(h.engine.counters().sessions_opened, 0);
+    assert_at_rest(&mut h);
+}
+
+#[test]
+fn logs_reach_a_stateless_request_only_when_it_asked_for_them() {
+    let mut h = Harness::default();
+    let data = raw(r#""hello""#);
+    let (conn, handle) = call(&mut h, 1, "tools/call", Some("t"), r#""name":"t""#);
+    h.engine
+        .send_log(h.now, Target::Request(handle), LogLevel::Error, None, &data)
+        .unwrap();
+    assert_eq!(h.engine.counters().logs_filtered, 1);
+    h.engine
+        .respond(h.now, handle, &Reply::Result(raw("{}")))
+        .unwrap();
+    h.pump();
+    assert_eq!(
+        h.take_response(conn).unwrap().header("content-type"),
+        Some("application/json")
+    );
+    let asked = r#""name":"t","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/logLevel":"warning"}"#;
+    let conn = h.connect();
+    let body = format!(r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{{asked}}}}}"#);
+    h.send(conn, &wire("tools/call", Some("t"), &body));
+    let (handle, _) = h.take_request_event();
+    h.engine
+        .send_log(h.now, Target::Request(handle), LogLevel::Info, None, &data)
+        .unwrap();
+    h.engine
+        .send_log(h.now, Target::Request(handle), LogLevel::Error, None, &data)
+        .unwrap();
+    h.engine
+        .respond(h.now, handle, &Reply::Result(raw("{}")))
+        .unwrap();
+    h.pump();
+    let messages = h.take_response(conn).unwrap().sse_messages();
+    let logs: Vec<_> = messages
+        .iter()
+        .filter(|m| m["method"] == "notifications/message")
+        .collect();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0]["params"]["level"], "error");
+    assert_at_rest(&mut h);
+}
+
+#[test]
+fn a_stateless_request_sends_no_request_to_its_client() {
+    let mut h = Harness::default();
+    let (conn, handle) = call(&mut h, 1, "tools/call", Some("t"), r#""name":"t""#);
+    assert_eq!(
+        h.engine
+            .request_client(h.now, Target::Request(handle), "roots/list", None, None)
+            .unwrap_err(),
+        CommandError::StatelessRequest
+    );
+    assert_eq!(
+        h.engine
+            .notify(h.now, handle.session, "notifications/x", None)
+            .unwrap_err(),
+        CommandError::NoStream
+    );
+    h.engine.handle_closed(h.now, conn);
+    assert_at_rest(&mut h);
+}
+
+fn listen(h: &mut Harness, id: u64, filter: &str) -> ConnId {
+    let extra = format!(r#""notifications":{filter}"#);
+    send(
+        h,
+        "subscriptions/listen",
+        None,
+        &body(id, "subscriptions/listen", &extra),
+    )
+}
+
+fn frames(h: &Harness, conn: ConnId) -> Vec<serde_json::Value> {
+    h.peek_response(conn).unwrap().sse_messages()
+}
+
+#[test]
+fn listen_streams_get_what_they_asked_for_tagged_with_their_id() {
+    let mut h = Harness::default();
+    let tools = listen(
+        &mut h,
+        41,
+        r#"{"toolsListChanged":true,"promptsListChanged":true}"#,
+    );
+    let resources = listen(
+        &mut h,
+        42,
+        r#"{"resourceSubscriptions":["test://a","test://a"]}"#,
+    );
+    let (_, legacy) = h.initialize();
+    let stats = h.engine.stats();
+    assert_eq!((stats.subscriptions, stats.sessions), (2, 1));
+    let ack = &frames(&h, tools)[0];
+    assert_eq!(ack["method"], "notifications/subscriptions/acknowledged");
+    assert_eq!(
+        ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        41
+    );
+    // The server has no prompts capability: that part of the filter is not honoured.
+    assert_eq!(
+        ack["params"]["notifications"],
+        serde_json::json!({"toolsListChanged": true})
+    );
+    let ack = &frames(&h, resources)[0];
+    assert_eq!(
+        ack["params"]["notifications"],
+        serde_json::json!({"resourceSubscriptions": ["test://a"]})
+    );
+    // One broadcast reaches the session and the listen stream that asked for it.
+    assert_eq!(
+        h.engine
+            .broadcast(h.now, "notifications/tools/list_changed", None),
+        2
+    );
+    assert_eq!(
+        h.engine
+            .broadcast(h.now, "notifications/prompts/list_changed", None),
+        1
+    );
+    assert_eq!(h.engine.resource_updated(h.now, "test://a"), 1);
+    assert_eq!(h.engine.resource_updated(h.now, "test://b"), 0);
+    h.pump();
+    let got = frames(&h, tools);
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1]["method"], "notifications/tools/list_changed");
+    assert_eq!(
+        got[1]["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        41
+    );
+    let got = frames(&h, resources);
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1]["method"], "notifications/resources/updated");
+    assert_eq!(got[1]["params"]["uri"], "test://a");
+    assert_eq!(
+        got[1]["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        42
+    );
+    assert_eq!(h.engine.stats().sessions, 1, "{legacy}");
+    // Cut abruptly: the listen streams end with their connections, and nothing remains.
+    h.engine.handle_closed(h.now, tools);
+    h.engine.handle_closed(h.now, resources);
+    h.pump();
+    let stats = h.engine.stats();
+    assert_eq!((stats.subscriptions, stats.held.subscriptions), (0, 0));
+    assert_eq!(h.engine.resource_updated(h.now, "test://a"), 0);
+}
+
+#[test]
+fn listen_streams_are_capped_at_the_limit() {
+    let mut config = Config::new("t", "1");
+    config.capabilities = r#"{"tools":{"listChanged":true}}"#.into();
+    config.limits.max_listen_streams = 2;
+    let mut h = Harness::new(config);
+    let open: Vec<ConnId> = (1..=2)
+        .map(|id| listen(&mut h, id, r#"{"toolsListChanged":true}"#))
+        .collect();
+    assert!(
+        open.iter()
+            .all(|&c| h.peek_response(c).unwrap().status == 200)
+    );
+    let past = listen(&mut h, 3, r#"{"toolsListChanged":true}"#);
+    let response = h.take_response(past).unwrap();
+    assert_eq!(response.status, 503);
+    assert_eq!(response.json()["id"], 3);
+    assert_eq!(h.engine.counters().listens_refused, 1);
+    assert_eq!(h.engine.stats().subscriptions, 2);
+    assert_at_rest(&mut h);
+}
+
+#[test]
+fn too_many_or_too_long_subscribed_uris_are_invalid_params() {
+    let mut config = Config::new("t", "1");
+    config.capabilities = r#"{"resources":{"subscribe":true}}"#.into();
+    config.limits.max_subscriptions_per_session = 2;
+    config.limits.max_uri_bytes = 8;
+    let mut h = Harness::new(config);
+    let at = listen(&mut h, 1, r#"{"resourceSubscriptions":["a://1","a://2"]}"#);
+    assert_eq!(h.peek_response(at).unwrap().status, 200);
+    let past = listen(
+        &mut h,
+        2,
+        r#"{"resourceSubscriptions":["a://1","a://2","a://3"]}"#,
+    );
+    assert_eq!(
+        h.take_response(past).unwrap().json()["error"]["code"],
+        -32602
+    );
+    let long = listen(&mut h, 3, r#"{"resourceSubscriptions":["a://123456"]}"#);
+    assert_eq!(h.take_response(long).unwrap().status, 400);
+    assert_eq!(h.engine.stats().subscriptions, 1);
+    assert_at_rest(&mut h);
+}
+
+#[test]
+fn shutdown_ends_listen_streams_with_their_result() {
+    let mut h = Harness::default();
+    let conn = listen(&mut h, 9, r#"{"toolsListChanged":true}"#);
+    h.engine
+        .begin_shutdown(h.now, crate::time::Duration::from_secs(5));
+    h.pump();
+    let response = h.take_response(conn).unwrap();
+    assert!(response.complete);
+    let messages = response.sse_messages();
+    let last = messages.last().unwrap();
+    assert_eq!(last["id"], 9);
+    assert_eq!(last["result"]["resultType"], "complete");
+    assert_eq!(
+        last["result"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        9
+    );
+    assert_eq!(h.engine.stats().subscriptions, 0);
+    assert_at_rest(&mut h);
+}
+
+#[test]
+fn initialize_never_negotiates_the_stateless_revision() {
+    let mut h = Harness::default();
+    let init = INIT.replace("2025-11-25", "2026-07-28");
+    let response = h.post(None, &init);
+    assert_eq!(response.json()["result"]["protocolVersion"], "2025-11-25");
+    assert_eq!(h.engine.stats().sessions, 1);
+}
