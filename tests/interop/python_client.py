@@ -1,10 +1,11 @@
-"""The Python SDK's `Client` in mode="auto" against a running `mcpwire serve`.
+"""The Python SDK's `Client` against a running `mcpwire serve`, in mode="auto" or pinned to
+"2026-07-28".
 
-Its `server/discover` probe must fall back to `initialize` (mcpwire speaks the handshake era);
-then it lists and calls tools and reads resources. Prints one line per check; exits 1 on any
-mismatch.
+Either way it must speak 2026-07-28: in auto mode its `server/discover` probe is answered (200),
+so it never falls back to `initialize`, and no session is created or deleted. Then it lists and
+calls tools and reads resources. Prints one line per check; exits 1 on any mismatch.
 
-Usage: python python_client.py http://127.0.0.1:PORT/mcp
+Usage: python python_client.py http://127.0.0.1:PORT/mcp [auto|2026-07-28]
 """
 
 import sys
@@ -57,15 +58,16 @@ async def main(url: str) -> None:
     http = httpx2.AsyncClient(
         timeout=httpx2.Timeout(30, read=300), event_hooks={"response": [on_response]}
     )
-    async with http, Client(streamable_http_client(url, http_client=http), mode="auto") as client:
+    async with http, Client(streamable_http_client(url, http_client=http), mode=mode) as client:
         session = client.session
-        probe = exchanges[0] if exchanges else None
-        check(probe == ("POST", "server/discover", 400, -32000), "server/discover is answered 400 with -32000", probe)
-        check(session.discover_result is None, "the client fell back to initialize", session.discover_result)
-        check(("POST", "initialize", 200, None) in exchanges, "initialize succeeded", exchanges)
-        init = session.initialize_result
-        check(init is not None and init.server_info.name == "mcpwire", "initialize named the server", init)
-        check(session.protocol_version == "2025-11-25", "negotiated 2025-11-25", session.protocol_version)
+        if mode == "auto":
+            probe = exchanges[0] if exchanges else None
+            check(probe == ("POST", "server/discover", 200, None), "the server/discover probe is answered", probe)
+            discovered = session.discover_result
+            check(discovered is not None and "2026-07-28" in discovered.supported_versions, "discover offers 2026-07-28", discovered)
+            check(discovered is not None and discovered.meta["io.modelcontextprotocol/serverInfo"]["name"] == "mcpwire", "discover names the server", discovered)
+        check(all(e[1] != "initialize" for e in exchanges), "no initialize handshake", exchanges)
+        check(session.protocol_version == "2026-07-28", "speaks 2026-07-28", session.protocol_version)
 
         tools = await client.list_tools()
         names = {tool.name for tool in tools.tools}
@@ -100,15 +102,16 @@ async def main(url: str) -> None:
             await client.read_resource("test://missing")
             check(False, "an unknown resource is a JSON-RPC error", "no error")
         except MCPError as error:
-            check(error.code == -32002, "an unknown resource is error -32002", error.code)
+            check(error.code == -32602, "an unknown resource is error -32602 (SEP-2164)", error.code)
 
         prompts = await client.list_prompts()
         check(any(p.name == "test_simple_prompt" for p in prompts.prompts), "prompts/list has test_simple_prompt", prompts)
 
 
 url = sys.argv[1]
+mode = sys.argv[2] if len(sys.argv) > 2 else "auto"
 anyio.run(main, url)
-deletes = [e for e in exchanges if e[0] == "DELETE"]
-check(deletes == [("DELETE", None, 200, None)], "closing the client deleted its session", deletes)
-print(f"python client (mcp 2.3, mode=auto): {passed} passed, {failed} failed")
+stateful = [e for e in exchanges if e[0] != "POST"]
+check(stateful == [], "no GET stream and no DELETE: there is no session", stateful)
+print(f"python client (mcp 2.3, mode={mode}): {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -447,9 +447,18 @@ impl Driver {
         method: String,
         params: Option<Box<RawValue>>,
     ) {
-        let Some(session) = self.sessions.get(&handle.session).cloned() else {
-            // Every request follows its session's SessionOpened; answer rather than leave it
-            // in flight if that ever changes.
+        // A session's requests follow its SessionOpened; a 2026-07-28 request brings its own
+        // context, which the engine keeps for as long as the request.
+        let session = self.sessions.get(&handle.session).cloned().or_else(|| {
+            let context = self.engine.client_context(handle)?;
+            Some(Arc::new(SessionInfo {
+                protocol_version: context.protocol_version,
+                client_info: context.client_info,
+                client_capabilities: context.client_capabilities,
+            }))
+        });
+        let Some(session) = session else {
+            // Answer rather than leave it in flight if that ever changes.
             let _ = self.engine.respond(
                 self.clock.now(),
                 handle,

@@ -35,6 +35,16 @@ impl ServerStats {
         };
         gauge("mcpwire_sessions", "Live MCP sessions.", s.sessions);
         gauge(
+            "mcpwire_stateless_requests",
+            "2026-07-28 requests being answered, each in its stateless context.",
+            s.stateless_requests,
+        );
+        gauge(
+            "mcpwire_subscriptions",
+            "Open 2026-07-28 subscriptions/listen streams.",
+            s.subscriptions,
+        );
+        gauge(
             "mcpwire_connections",
             "Open TCP connections.",
             s.connections,

@@ -748,7 +748,7 @@ impl Simulation {
             }
             Kind::Initialize => self.post(
                 client,
-                r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"sim","version":"1"}}}"#,
+                r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"sampling":{}},"clientInfo":{"name":"sim","version":"1"}}}"#,
                 false,
             )?,
             Kind::Initialized => self.post(client, r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#, true)?,

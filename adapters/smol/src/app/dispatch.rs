@@ -135,7 +135,14 @@ async fn answer(
             {
                 (template.reader)(read.uri.clone(), vars, cx).await?
             } else {
-                return Err(Error::resource_not_found(&read.uri));
+                // SEP-2164 made an unknown resource invalid params (-32602) in 2026-07-28.
+                let mut error = Error::resource_not_found(&read.uri);
+                if let (true, Error::Rpc { code, .. }) =
+                    (cx.protocol_version().is_stateless(), &mut error)
+                {
+                    *code = ErrorCode::INVALID_PARAMS.0;
+                }
+                return Err(error);
             };
             to_raw(&serde_json::json!({ "contents": contents }))
         }

@@ -55,6 +55,17 @@ impl Error {
         Error::rpc(ErrorCode::INTERNAL_ERROR, message)
     }
 
+    /// `-32021`: the request needs a client capability the client did not declare
+    /// (2026-07-28), with `data.requiredCapabilities` naming it.
+    #[must_use]
+    pub fn missing_capability(capability: &str) -> Error {
+        Error::Rpc {
+            code: ErrorCode::MISSING_CLIENT_CAPABILITY.0,
+            message: format!("Missing required client capability: {capability}"),
+            data: Some(serde_json::json!({ "requiredCapabilities": { capability: {} } })),
+        }
+    }
+
     /// `-32002 Resource not found`, with the URI as data.
     #[must_use]
     pub fn resource_not_found(uri: &str) -> Error {

@@ -35,6 +35,7 @@ pub fn app() -> App {
     let builder = demo_tools(builder);
     let builder = conformance_tools(builder);
     let builder = elicitation_tools(builder);
+    let builder = stateless_tools(builder);
     let builder = resources(builder);
     prompts(builder)
         .completion(|request, _cx| async move {
@@ -410,6 +411,82 @@ fn conformance_tools(builder: mcpwire_smol::AppBuilder) -> mcpwire_smol::AppBuil
             .description(
                 "Tool with JSON Schema 2020-12 features for conformance testing (SEP-1613)",
             ),
+        )
+}
+
+/// The diagnostic tools of the 2026-07-28 suite (`server-stateless`).
+fn stateless_tools(builder: mcpwire_smol::AppBuilder) -> mcpwire_smol::AppBuilder {
+    builder
+        .tool(
+            Tool::new(
+                "test_missing_capability",
+                |_: NoArgs, cx: Context| async move {
+                    let declared = cx
+                        .client_capabilities()
+                        .is_some_and(|c| c.get("sampling").is_some_and(|s| !s.is_null()));
+                    if !declared {
+                        return Err(Error::missing_capability("sampling"));
+                    }
+                    Ok(ToolResult::text("The client declared sampling."))
+                },
+            )
+            .description("Needs the client's sampling capability; refuses a client without it"),
+        )
+        .tool(
+            Tool::new("test_logging_tool", |_: NoArgs, cx: Context| async move {
+                // A 2026-07-28 request that named no logLevel receives none of these.
+                for step in 1..=3 {
+                    let _ = cx
+                        .log(LogLevel::Info, Some("test"), &format!("log message {step}"))
+                        .await;
+                }
+                Ok(ToolResult::text("Logged three messages at info."))
+            })
+            .description("Sends three log messages, which only a client that asked for logs sees"),
+        )
+        .tool(
+            Tool::new(
+                "test_streaming_elicitation",
+                |_: NoArgs, cx: Context| async move {
+                    let _ = cx.progress(1.0, Some(2.0), Some("working")).await;
+                    Ok(ToolResult::text(
+                        "Streamed its notifications on the response stream, and no request.",
+                    ))
+                },
+            )
+            .description("Streams notifications related to the call on its response stream"),
+        )
+        .tool(
+            Tool::new(
+                "test_trigger_tool_change",
+                |_: NoArgs, cx: Context| async move {
+                    let notified = cx
+                        .server()
+                        .tools_list_changed()
+                        .await
+                        .map_err(|e| Error::tool(e.to_string()))?;
+                    Ok(ToolResult::text(format!(
+                        "tools/list_changed sent to {notified}"
+                    )))
+                },
+            )
+            .description("Announces that the tool list changed"),
+        )
+        .tool(
+            Tool::new(
+                "test_trigger_prompt_change",
+                |_: NoArgs, cx: Context| async move {
+                    let notified = cx
+                        .server()
+                        .prompts_list_changed()
+                        .await
+                        .map_err(|e| Error::tool(e.to_string()))?;
+                    Ok(ToolResult::text(format!(
+                        "prompts/list_changed sent to {notified}"
+                    )))
+                },
+            )
+            .description("Announces that the prompt list changed"),
         )
 }
 
