@@ -1,8 +1,17 @@
-//! The session engine: Streamable HTTP (2025-03-26 to 2025-11-25) and HTTP+SSE (2024-11-05) as
-//! one sans-IO state machine.
+//! The engine: MCP over HTTP in both eras as one sans-IO state machine. The stateless era
+//! (2026-07-28) is served beside the session era (Streamable HTTP, 2025-03-26 to 2025-11-25,
+//! and HTTP+SSE, 2024-11-05) on one endpoint.
 //!
-//! [`Engine`] owns every connection, exchange, session, stream and in-flight request. Its
-//! methods fall in five groups, each documented where it is defined:
+//! [`Engine`] owns every connection, exchange, session, stream and in-flight request. The eras
+//! share connections, exchanges, streams, output, timers, the byte budget and the fan-out;
+//! what differs lives apart:
+//!
+//! - `router.rs`, `messages.rs`, `streams.rs` (resumption, backlogs), `timers.rs` (heartbeats):
+//!   the session era's routes, lifecycle methods and resumable streams;
+//! - `modern/`: the stateless era, from its envelope to the stateless context a request runs
+//!   in (see that module), `server/discover`, results, and `subscriptions/listen` streams.
+//!
+//! Its methods fall in five groups, each documented where it is defined:
 //!
 //! - **byte level** (socket adapters): [`Engine::handle_accept`], [`Engine::handle_bytes`],
 //!   [`Engine::handle_written`], [`Engine::handle_eof`], [`Engine::handle_closed`], and
