@@ -104,6 +104,7 @@ fn refused(error: CommandError) -> JsError {
         CommandError::TooLarge => "too_large",
         CommandError::CapabilityNotDeclared => "capability_not_declared",
         CommandError::StatelessRequest => "stateless_request",
+        CommandError::InputNotAllowed => "input_not_allowed",
     };
     JsError::new(&format!("{code}: {error}"))
 }

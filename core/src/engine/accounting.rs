@@ -84,6 +84,10 @@ pub struct Counters {
     pub invalid_results: u64,
     /// Requests to the client refused because it did not declare the capability they need.
     pub undeclared_capability_refusals: u64,
+    /// Input-required results sent (2026-07-28).
+    pub input_required_sent: u64,
+    /// Retries whose `requestState` was forged, altered, rebound or expired (-32602).
+    pub input_states_refused: u64,
 }
 
 impl Engine {

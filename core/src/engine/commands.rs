@@ -135,6 +135,16 @@ impl Engine {
                 },
                 _,
             ) => Self::error_with_data(&id, *code, message, data.as_deref()),
+            (
+                Reply::InputRequired {
+                    input_requests,
+                    state,
+                },
+                Some(shape),
+            ) if shape != super::modern::results::ResultShape::List => {
+                self.input_required(inflight, &id, input_requests, state, shape)?
+            }
+            (Reply::InputRequired { .. }, _) => return Err(CommandError::InputNotAllowed),
         };
         let limit = self.max_message();
         if body.len() > limit {
@@ -182,6 +192,99 @@ impl Engine {
                 jsonrpc::error_body(Some(id), ErrorCode::INTERNAL_ERROR, message)
             }
         }
+    }
+
+    /// An input-required result: the requests checked against what the client declared, and
+    /// the state sealed for the retry, bound to this request's method and name.
+    fn input_required(
+        &mut self,
+        inflight: InflightId,
+        id: &RequestId,
+        input_requests: &RawValue,
+        state: &[u8],
+        shape: super::modern::results::ResultShape,
+    ) -> Result<Vec<u8>, CommandError> {
+        #[derive(serde::Deserialize)]
+        struct InputRequest<'a> {
+            #[serde(borrow)]
+            method: alloc::borrow::Cow<'a, str>,
+        }
+        let requests: alloc::collections::BTreeMap<alloc::borrow::Cow<'_, str>, InputRequest<'_>> =
+            serde_json::from_str(input_requests.get()).map_err(|_| CommandError::InvalidJson)?;
+        let entry = &self.inflight[&inflight];
+        let capabilities = self
+            .sessions
+            .get(&entry.session)
+            .and_then(|s| s.client_capabilities.clone());
+        for request in requests.values() {
+            let known = matches!(
+                &*request.method,
+                "elicitation/create" | "sampling/createMessage" | "roots/list"
+            );
+            if !known {
+                return Err(CommandError::InvalidJson);
+            }
+            if !declares_capability(capabilities.as_deref(), &request.method) {
+                self.counters.undeclared_capability_refusals += 1;
+                return Err(CommandError::CapabilityNotDeclared);
+            }
+        }
+        let binding = entry
+            .input
+            .as_ref()
+            .map(|round| round.binding.clone())
+            .unwrap_or_default();
+        let mut nonce = [0u8; 12];
+        self.entropy.fill(&mut nonce);
+        let expires = self.now() + self.config.timeouts.input_state;
+        let sealed = self.state_key.seal(nonce, expires, &binding, state);
+        #[derive(Serialize)]
+        struct InputRequired<'a> {
+            #[serde(rename = "resultType")]
+            result_type: &'static str,
+            #[serde(rename = "inputRequests")]
+            input_requests: &'a RawValue,
+            #[serde(rename = "requestState")]
+            request_state: &'a str,
+        }
+        let result = serde_json::value::to_raw_value(&InputRequired {
+            result_type: "input_required",
+            input_requests,
+            request_state: &sealed,
+        })
+        .map_err(|_| CommandError::InvalidJson)?;
+        self.counters.input_required_sent += 1;
+        Ok(self.stateless_result(id, &result, shape))
+    }
+
+    /// The state a 2026-07-28 request brought back from its previous input-required round,
+    /// opened: what [`Reply::InputRequired`] sealed. Empty on a first round; `None` for a
+    /// stale handle or a session-era request.
+    #[must_use]
+    pub fn request_state(&self, handle: RequestHandle) -> Option<&[u8]> {
+        let inflight = self.live_request(handle).ok()?;
+        self.inflight[&inflight]
+            .input
+            .as_ref()
+            .map(|round| round.state.as_slice())
+    }
+
+    /// The `Mcp-Param-{Name}` headers of a 2026-07-28 `tools/call` (names lowercased, values
+    /// as sent; decode them with [`decode_mirrored_header`](super::decode_mirrored_header)),
+    /// for the application to check against the arguments its tool annotates with
+    /// `x-mcp-header`. Empty for other requests.
+    #[must_use]
+    pub fn param_headers(
+        &self,
+        handle: RequestHandle,
+    ) -> &[(alloc::string::String, alloc::boxed::Box<[u8]>)] {
+        let Ok(inflight) = self.live_request(handle) else {
+            return &[];
+        };
+        self.inflight[&inflight]
+            .input
+            .as_ref()
+            .map_or(&[], |round| round.param_headers.as_slice())
     }
 
     /// Puts a response on its stream: collected for one JSON body while that stays small, as

@@ -135,6 +135,9 @@ pub struct Timeouts {
     pub retry_hint: Duration,
     /// Optional `ping` heartbeat to each client with an open GET stream.
     pub heartbeat: Option<Heartbeat>,
+    /// How long the state of an input-required result (2026-07-28) stays valid: a retry after
+    /// it gets -32602 and the client starts over. The server keeps nothing meanwhile.
+    pub input_state: Duration,
 }
 
 /// The ping heartbeat: a `ping` every `interval`; a reply missing after `timeout` is a failure,
@@ -302,6 +305,7 @@ impl Default for Timeouts {
             connection_idle: Duration::from_secs(120),
             retry_hint: Duration::from_secs(1),
             heartbeat: None,
+            input_state: Duration::from_secs(600),
         }
     }
 }

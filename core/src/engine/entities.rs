@@ -349,7 +349,35 @@ pub(crate) struct Inflight {
     pub(crate) blocked: Option<super::budget::Wait>,
     /// A stateless request: what its result must carry (see `modern/results.rs`).
     pub(crate) shape: Option<super::modern::results::ResultShape>,
+    /// A stateless retry of an input-required result: the state it brought back, opened, and
+    /// what it is bound to (its method and name), for the next round's seal.
+    pub(crate) input: Option<Box<InputRound>>,
     pub(crate) timers: TimerTable<InflightTimer, 1>,
+}
+
+/// What a stateless request carries beyond its params: its input-required round and the
+/// parameters its headers mirror.
+#[derive(Debug)]
+pub(crate) struct InputRound {
+    /// The state the retry brought back, opened (empty on a first round).
+    pub(crate) state: Vec<u8>,
+    /// The method and name a next round's state is bound to.
+    pub(crate) binding: Vec<u8>,
+    /// `Mcp-Param-{Name}` headers: the name lowercased, the value as sent.
+    pub(crate) param_headers: Vec<(String, Box<[u8]>)>,
+}
+
+impl InputRound {
+    /// Bytes it holds, charged with its request.
+    pub(crate) fn bytes(&self) -> usize {
+        self.state.len()
+            + self.binding.len()
+            + self
+                .param_headers
+                .iter()
+                .map(|(n, v)| n.len() + v.len() + 32)
+                .sum::<usize>()
+    }
 }
 
 /// A request to the client awaiting its response.

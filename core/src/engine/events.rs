@@ -196,6 +196,19 @@ pub enum Reply {
         /// Optional data, as JSON.
         data: Option<Box<RawValue>>,
     },
+    /// For a 2026-07-28 request: the client must answer `input_requests` (an object of
+    /// `{key: {method, params}}`: `elicitation/create`, `sampling/createMessage`,
+    /// `roots/list`) and retry the request with the answers in `inputResponses`. `state`
+    /// comes back with the retry, sealed by the engine meanwhile ([`Engine::request_state`]):
+    /// the server keeps nothing for a flow the client abandons.
+    ///
+    /// [`Engine::request_state`]: super::Engine::request_state
+    InputRequired {
+        /// The requests for the client, as a JSON object.
+        input_requests: Box<RawValue>,
+        /// What the retry needs to resume, opaque to the engine.
+        state: alloc::vec::Vec<u8>,
+    },
 }
 
 /// Why a command was refused. None of these is a bug in the caller's use of the engine; a
@@ -226,6 +239,9 @@ pub enum CommandError {
     /// A 2026-07-28 request cannot send requests to the client: ask for input with an
     /// input-required result instead.
     StatelessRequest,
+    /// An input-required result answers only a 2026-07-28 request that may ask for input (not
+    /// a list); in the session era, send the requests to the client instead.
+    InputNotAllowed,
     /// The request's stream has no room for the message now: nothing was sent. Retry the same
     /// command once [`Event::Writable`] names the request (or stop, if it is cancelled first).
     WouldBlock,
@@ -246,6 +262,9 @@ impl fmt::Display for CommandError {
             CommandError::ShuttingDown => "the server is shutting down",
             CommandError::NotResumable => "the client could not resume this stream",
             CommandError::CapabilityNotDeclared => "the client did not declare that capability",
+            CommandError::InputNotAllowed => {
+                "only a 2026-07-28 request other than a list can answer input_required"
+            }
             CommandError::StatelessRequest => {
                 "a 2026-07-28 request sends no requests to the client; return input_required"
             }

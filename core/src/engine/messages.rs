@@ -295,6 +295,7 @@ impl Engine {
             held,
             blocked: None,
             shape: stateless.then(|| super::modern::results::ResultShape::of(&request.method)),
+            input: None,
             timers: TimerTable::new(),
         };
         if let Some(timeout) = self.config.timeouts.request {

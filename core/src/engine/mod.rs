@@ -102,6 +102,14 @@ pub use ids::{
     ConnId, ExchangeId, InflightId, OutboundHandle, OutboundId, RequestHandle, SessionKey, StreamId,
 };
 pub use modern::results::{CacheHints, CacheScope};
+
+/// A header value that mirrors a body value (2026-07-28 `Mcp-Name`, `Mcp-Param-{Name}`):
+/// plain visible ASCII, trimmed, or `=?base64?{standard Base64 of UTF-8}?=`. `None` when
+/// malformed (the request is then refused with -32020).
+#[must_use]
+pub fn decode_mirrored_header(raw: &[u8]) -> Option<String> {
+    modern::envelope::decode_header_value(raw)
+}
 pub use protocol::{LogLevel, ProtocolVersion};
 pub use transport::{AcceptRefused, ConnAction, ExchangeOutput};
 
@@ -131,6 +139,8 @@ pub struct Engine {
     server_info: String,
     /// Which listen filters the capabilities allow.
     listen_support: modern::listen::Supported,
+    /// What input-required states are sealed with.
+    state_key: modern::input::StateKey,
     /// Stateless contexts alive (among `sessions`), and of those the listen streams'.
     stateless_contexts: usize,
     listens: usize,
@@ -245,7 +255,12 @@ impl Engine {
                 .ok()
                 .filter(|raw| raw.get().trim_start().starts_with('{'))
                 .map_or_else(messages::empty_result, alloc::borrow::ToOwned::to_owned);
+        let mut entropy = Entropy::from_seed(seed);
+        // Without a key of the adapter's, one of this engine's own: its states open only here.
+        let mut state_key = [0u8; 32];
+        entropy.fill(&mut state_key);
         Engine {
+            state_key: modern::input::StateKey::new(state_key),
             server_info: modern::results::server_info_json(&config),
             listen_support: modern::listen::Supported::from_capabilities(&capabilities),
             stateless_contexts: 0,
@@ -254,7 +269,7 @@ impl Engine {
             config,
             capabilities,
             clock: MonotonicClock::new(now),
-            entropy: Entropy::from_seed(seed),
+            entropy,
             ids: IdCounter::default(),
             conns: BTreeMap::new(),
             exchanges: BTreeMap::new(),
@@ -294,6 +309,13 @@ impl Engine {
     #[must_use]
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The key input-required states are sealed with (2026-07-28). Engines that share a key
+    /// accept each other's states; without one, an engine draws its own, so its states open
+    /// only on it. Inject it as the seed is injected: from a secret store, never a constant.
+    pub fn set_state_key(&mut self, key: [u8; 32]) {
+        self.state_key = modern::input::StateKey::new(key);
     }
 
     /// Mixes fresh entropy into the session id generator.

@@ -29,6 +29,13 @@ pub(crate) struct Envelope {
     pub(crate) client_info: Option<Box<RawValue>>,
     /// `logLevel`: without it, no `notifications/message` is sent.
     pub(crate) log_level: Option<LogLevel>,
+    /// The tool or prompt name, or resource URI, the request names (what `Mcp-Name` mirrors).
+    pub(crate) name: Option<String>,
+    /// `requestState`, when the request retries an input-required result: still sealed.
+    pub(crate) request_state: Option<Result<String, ()>>,
+    /// The `Mcp-Param-{Name}` headers of a `tools/call`, for the application to check against
+    /// the arguments its tool's schema annotates (`x-mcp-header`).
+    pub(crate) param_headers: Option<Vec<(String, Box<[u8]>)>>,
 }
 
 /// A refusal: HTTP status and the JSON-RPC error that explains it.
@@ -76,6 +83,8 @@ struct RawParams<'a> {
     name: Option<&'a RawValue>,
     #[serde(borrow)]
     uri: Option<&'a RawValue>,
+    #[serde(borrow, rename = "requestState")]
+    request_state: Option<&'a RawValue>,
 }
 
 fn parse_params(params: Option<&RawValue>) -> RawParams<'_> {
@@ -166,10 +175,17 @@ pub(crate) fn classify(
         "resources/read" => Some(("uri", parsed.uri)),
         _ => None,
     };
+    let mut name = None;
     if let Some((field, value)) = named {
         let body = value.and_then(as_str);
         check_name(request, field, body.as_deref())?;
+        name = body.map(Cow::into_owned);
     }
+    // A state that is not a string cannot be one this server issued; `null` is no state.
+    let request_state = parsed
+        .request_state
+        .filter(|raw| raw.get() != "null")
+        .map(|raw| as_str(raw).map(Cow::into_owned).ok_or(()));
     let log_level = meta
         .log_level
         .and_then(as_str)
@@ -182,7 +198,25 @@ pub(crate) fn classify(
             .filter(|c| is_object(c))
             .map(|c| c.to_owned()),
         log_level,
+        name,
+        request_state,
+        param_headers: (method == "tools/call").then(|| param_headers(request)),
     })
+}
+
+/// The `Mcp-Param-*` headers, each name's suffix lowercased (header names are
+/// case-insensitive), at most 64 of them.
+fn param_headers(request: &Request) -> Vec<(String, Box<[u8]>)> {
+    const PREFIX: &str = "mcp-param-";
+    request
+        .headers()
+        .filter_map(|(name, value)| {
+            let lower = name.to_ascii_lowercase();
+            let suffix = lower.strip_prefix(PREFIX)?;
+            Some((String::from(suffix), Box::from(value)))
+        })
+        .take(64)
+        .collect()
 }
 
 /// -32022 with the versions served here and the one asked for.

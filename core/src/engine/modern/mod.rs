@@ -16,6 +16,7 @@
 //! - [`listen`]: `subscriptions/listen` streams: filter, acknowledgment, tagged frames.
 
 pub(crate) mod envelope;
+pub(crate) mod input;
 pub(crate) mod listen;
 pub(crate) mod results;
 pub(crate) mod route;

@@ -13,7 +13,7 @@ use super::envelope::{self, Envelope, Rejection};
 use super::results;
 use crate::engine::Engine;
 use crate::engine::budget::{self, Holding};
-use crate::engine::entities::{Listen, Session, SessionKind};
+use crate::engine::entities::{InputRound, Listen, Session, SessionKind};
 use crate::engine::events::CancelReason;
 use crate::engine::ids::{ExchangeId, SessionKey};
 use crate::engine::messages::{ResponseTarget, response_body};
@@ -209,7 +209,7 @@ impl Engine {
         &mut self,
         exchange: ExchangeId,
         request: jsonrpc::Request,
-        envelope: Envelope,
+        mut envelope: Envelope,
     ) {
         let id = Some(&request.id);
         if self.shutdown_deadline.is_some() {
@@ -222,13 +222,51 @@ impl Engine {
             return self.unavailable(exchange, id, "too many requests in flight");
         }
         let params = request.params.as_ref().map_or(0, |p| p.get().len());
+        // The opened state is at most the sealed one, which is within the params.
         let keeps = budget::new_work_bytes(params, 1)
+            + params
             + budget::SESSION_BYTES
             + envelope.capabilities.get().len()
             + envelope.client_info.as_ref().map_or(0, |c| c.get().len());
         if !self.admits(None, keeps) {
             return self.unavailable(exchange, id, "the server holds too much");
         }
+        let binding = super::input::binding(&request.method, envelope.name.as_deref());
+        let state = match envelope.request_state.take() {
+            None => Vec::new(),
+            Some(sealed) => {
+                let opened = sealed
+                    .map_err(|()| super::input::Refused::Forged)
+                    .and_then(|sealed| self.state_key.open(&sealed, self.now(), &binding));
+                match opened {
+                    Ok(state) => state,
+                    Err(refused) => {
+                        self.counters.input_states_refused += 1;
+                        let message = match refused {
+                            super::input::Refused::Forged => {
+                                "Invalid params: requestState integrity check failed"
+                            }
+                            super::input::Refused::Expired => {
+                                "Invalid params: requestState expired; start over"
+                            }
+                        };
+                        let rejection = Rejection {
+                            status: 400,
+                            code: ErrorCode::INVALID_PARAMS,
+                            message: message.into(),
+                            data: None,
+                        };
+                        return self.refuse_stateless(exchange, &request.id, &rejection);
+                    }
+                }
+            }
+        };
+        let round = InputRound {
+            state,
+            binding,
+            param_headers: envelope.param_headers.take().unwrap_or_default(),
+        };
+        let held = round.bytes();
         let context = self.open_context(envelope, None);
         self.deliver(
             context,
@@ -239,6 +277,16 @@ impl Engine {
                 version: ProtocolVersion::V2026_07_28,
             },
         );
+        // The request is the context's only one; its round is charged with it.
+        let inflight = self
+            .sessions
+            .get(&context)
+            .and_then(|s| s.inflight.values().next().copied());
+        if let Some(entry) = inflight.and_then(|i| self.inflight.get_mut(&i)) {
+            entry.input = Some(alloc::boxed::Box::new(round));
+            entry.held += held;
+            self.charge(Holding::Requests, Some(context), held);
+        }
     }
 
     /// A stateless context: the client's declared context, kept for as long as its one stream.

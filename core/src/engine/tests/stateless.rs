@@ -1,6 +1,7 @@
 //! The 2026-07-28 era on the engine: envelopes, engine-answered methods, stateless calls and
 //! their cancellation by close, listen streams, and that nothing outlives its exchange.
 
+use alloc::borrow::ToOwned;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -511,4 +512,173 @@ fn initialize_never_negotiates_the_stateless_revision() {
     let response = h.post(None, &init);
     assert_eq!(response.json()["result"]["protocolVersion"], "2025-11-25");
     assert_eq!(h.engine.stats().sessions, 1);
+}
+
+const CAPABLE: &str = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"elicitation":{}}}"#;
+
+fn asks(h: &mut Harness, id: u64, name: &str, extra: &str) -> (ConnId, RequestHandle) {
+    let comma = if extra.is_empty() { "" } else { "," };
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{name}",{CAPABLE}{comma}{extra}}}}}"#
+    );
+    let conn = h.connect();
+    h.send(conn, &wire("tools/call", Some(name), &body));
+    (conn, h.take_request_event().0)
+}
+
+fn elicit() -> alloc::boxed::Box<RawValue> {
+    raw(
+        r#"{"user_name":{"method":"elicitation/create","params":{"message":"Name?","requestedSchema":{"type":"object","properties":{}}}}}"#,
+    )
+}
+
+#[test]
+fn input_required_rounds_carry_a_sealed_state_and_keep_nothing() {
+    let mut h = Harness::default();
+    let (conn, handle) = asks(&mut h, 1, "greet", "");
+    assert_eq!(h.engine.request_state(handle), Some(&[][..]));
+    let reply = Reply::InputRequired {
+        input_requests: elicit(),
+        state: b"round-1".to_vec(),
+    };
+    h.engine.respond(h.now, handle, &reply).unwrap();
+    h.pump();
+    let result = h.take_response(conn).unwrap().json()["result"].clone();
+    assert_eq!(result["resultType"], "input_required");
+    assert_eq!(
+        result["inputRequests"]["user_name"]["method"],
+        "elicitation/create"
+    );
+    let sealed = result["requestState"].as_str().unwrap().to_owned();
+    assert!(!sealed.contains("round-1"));
+    assert_eq!(h.engine.counters().input_required_sent, 1);
+    assert_eq!(
+        h.engine.stats().stateless_requests,
+        0,
+        "nothing is kept between rounds"
+    );
+    // The retry brings the state back, opened for the application.
+    let extra = format!(
+        r#""requestState":"{sealed}","inputResponses":{{"user_name":{{"action":"accept"}}}}"#
+    );
+    let (conn, handle) = asks(&mut h, 2, "greet", &extra);
+    assert_eq!(h.engine.request_state(handle), Some(&b"round-1"[..]));
+    h.engine
+        .respond(h.now, handle, &Reply::Result(raw(r#"{"content":[]}"#)))
+        .unwrap();
+    h.pump();
+    assert_eq!(
+        h.take_response(conn).unwrap().json()["result"]["resultType"],
+        "complete"
+    );
+    // Altered, replayed against another tool, or late: refused before the application.
+    for (name, state) in [
+        ("greet", format!("{sealed}-TAMPERED")),
+        ("other", sealed.clone()),
+        ("greet", String::from("not-a-state")),
+    ] {
+        let comma_state = format!(r#""requestState":"{state}""#);
+        let comma = ",";
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"{name}",{CAPABLE}{comma}{comma_state}}}}}"#
+        );
+        let conn = h.connect();
+        h.send(conn, &wire("tools/call", Some(name), &body));
+        let response = h.take_response(conn).unwrap();
+        assert_eq!(
+            (response.status, response.json()["error"]["code"].clone()),
+            (400, (-32602).into()),
+            "{name} {state}"
+        );
+    }
+    h.advance(600_001);
+    let late = format!(r#""requestState":"{sealed}""#);
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{{"name":"greet",{CAPABLE},{late}}}}}"#
+    );
+    let conn = h.connect();
+    h.send(conn, &wire("tools/call", Some("greet"), &body));
+    let response = h.take_response(conn).unwrap();
+    assert!(
+        response.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
+    assert_eq!(h.engine.counters().input_states_refused, 4);
+    assert!(h.events.iter().all(|e| !matches!(e, Event::Request { .. })));
+    assert_at_rest(&mut h);
+}
+
+#[test]
+fn input_is_asked_only_where_it_may_be() {
+    let mut h = Harness::default();
+    // Not declared: the client said nothing of sampling.
+    let (conn, handle) = asks(&mut h, 1, "greet", "");
+    let sampling = Reply::InputRequired {
+        input_requests: raw(
+            r#"{"k":{"method":"sampling/createMessage","params":{"messages":[],"maxTokens":1}}}"#,
+        ),
+        state: Vec::new(),
+    };
+    assert_eq!(
+        h.engine.respond(h.now, handle, &sampling),
+        Err(CommandError::CapabilityNotDeclared)
+    );
+    let unknown = Reply::InputRequired {
+        input_requests: raw(r#"{"k":{"method":"tools/call"}}"#),
+        state: Vec::new(),
+    };
+    assert_eq!(
+        h.engine.respond(h.now, handle, &unknown),
+        Err(CommandError::InvalidJson)
+    );
+    h.engine.handle_closed(h.now, conn);
+    // A list never asks.
+    let (conn, handle) = call(&mut h, 2, "tools/list", None, "");
+    let reply = Reply::InputRequired {
+        input_requests: elicit(),
+        state: Vec::new(),
+    };
+    assert_eq!(
+        h.engine.respond(h.now, handle, &reply),
+        Err(CommandError::InputNotAllowed)
+    );
+    h.engine.handle_closed(h.now, conn);
+    // Nor does the session era, which sends requests to the client instead.
+    let (id, _) = h.initialize_with(super::harness::INIT_CAPABLE);
+    let (conn, handle) = h.call(&id, r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#);
+    assert_eq!(
+        h.engine.respond(h.now, handle, &reply),
+        Err(CommandError::InputNotAllowed)
+    );
+    assert_eq!(h.engine.request_state(handle), None);
+    h.engine.handle_closed(h.now, conn);
+    h.pump();
+}
+
+#[test]
+fn param_headers_of_a_call_reach_the_application() {
+    let mut h = Harness::default();
+    let body = body(1, "tools/call", r#""name":"t","arguments":{"region":"eu"}"#);
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json, text/event-stream"),
+        ("MCP-Protocol-Version", "2026-07-28"),
+        ("Mcp-Method", "tools/call"),
+        ("Mcp-Name", "t"),
+        ("Mcp-Param-Region", "=?base64?ZXU=?="),
+    ];
+    let conn = h.connect();
+    h.send(conn, &Harness::request("POST", "/mcp", &headers, &body));
+    let (handle, _) = h.take_request_event();
+    let params = h.engine.param_headers(handle);
+    assert_eq!(params.len(), 1);
+    assert_eq!(params[0].0, "region");
+    assert_eq!(
+        crate::engine::decode_mirrored_header(&params[0].1).as_deref(),
+        Some("eu")
+    );
+    h.engine.handle_closed(h.now, conn);
+    assert_at_rest(&mut h);
 }
