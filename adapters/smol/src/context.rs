@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 use crate::clock::to_core;
 use crate::handle::{ask, raw_json};
 use crate::input::{Command, Input};
-use crate::{Error, ServerHandle};
+use crate::{Error, InputRequest, ServerHandle};
 
 fn parse(raw: Option<&RawValue>) -> Option<Value> {
     serde_json::from_str(raw?.get()).ok()
@@ -67,6 +67,12 @@ pub struct Context {
 struct Inner {
     handle: RequestHandle,
     session: Arc<SessionInfo>,
+    /// A 2026-07-28 request's answers to input it asked for in earlier rounds.
+    answers: crate::app::Answers,
+    /// The keys the handler asked for so far, in order: their answers ride in the next state.
+    asked: std::sync::Mutex<Vec<String>>,
+    /// A 2026-07-28 call's `Mcp-Param-*` headers.
+    param_headers: Vec<(String, Box<[u8]>)>,
     input: async_channel::Sender<Input>,
     cancellation: Cancellation,
     server: ServerHandle,
@@ -91,6 +97,8 @@ impl Context {
     pub(crate) fn new(
         handle: RequestHandle,
         session: Arc<SessionInfo>,
+        answers: crate::app::Answers,
+        param_headers: Vec<(String, Box<[u8]>)>,
         input: async_channel::Sender<Input>,
         over: async_channel::Receiver<()>,
         connected: Arc<AtomicBool>,
@@ -99,6 +107,9 @@ impl Context {
             inner: Arc::new(Inner {
                 handle,
                 session,
+                answers,
+                asked: std::sync::Mutex::new(Vec::new()),
+                param_headers,
                 server: ServerHandle::new(input.clone()),
                 input,
                 cancellation: Cancellation { over },
@@ -106,6 +117,10 @@ impl Context {
                 turn: smol::lock::Mutex::new(()),
             }),
         }
+    }
+
+    pub(crate) fn param_headers(&self) -> &[(String, Box<[u8]>)] {
+        &self.inner.param_headers
     }
 
     /// The session the request arrived on.
@@ -243,6 +258,65 @@ impl Context {
             .await
             .map_err(|_| Error::from(CommandError::ShuttingDown))??;
         Ok(serde_json::from_str(raw.get())?)
+    }
+
+    /// Asks the client for input and returns its answer, in either era (see
+    /// [`InputRequest`]).
+    ///
+    /// In the session era this sends the request to the client and waits for its result. In
+    /// 2026-07-28, a retry that carries the answer under `key` returns it at once; otherwise
+    /// this returns [`Error::InputRequired`], which the handler passes on with `?`: the client
+    /// answers and retries the request, and the handler runs again from the start, this time
+    /// getting the answer. Ask in the same order on every run, with keys unique within the
+    /// handler.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mcpwire_smol::{Context, Error, InputRequest, NoArgs, Tool, ToolResult};
+    ///
+    /// let greet = Tool::new("greet", |_: NoArgs, cx: Context| async move {
+    ///     let schema = serde_json::json!({
+    ///         "type": "object",
+    ///         "properties": { "name": { "type": "string" } },
+    ///         "required": ["name"]
+    ///     });
+    ///     let answer = cx
+    ///         .input("user_name", InputRequest::elicit("What is your name?", schema))
+    ///         .await?;
+    ///     let name = answer["content"]["name"].as_str().unwrap_or("stranger");
+    ///     Ok::<_, Error>(ToolResult::text(format!("Hello, {name}!")))
+    /// });
+    /// # let _ = greet;
+    /// ```
+    pub async fn input(&self, key: &str, request: InputRequest) -> Result<Value, Error> {
+        let mut answers = self.inputs(vec![(key.to_string(), request)]).await?;
+        Ok(answers.pop().unwrap_or(Value::Null))
+    }
+
+    /// Asks the client for several inputs at once (one round in 2026-07-28; one request after
+    /// the other in the session era) and returns the answers in order.
+    pub async fn inputs(&self, requests: Vec<(String, InputRequest)>) -> Result<Vec<Value>, Error> {
+        if self.protocol_version().is_stateless() {
+            let asked = {
+                let mut asked = self.inner.asked.lock().unwrap_or_else(|e| e.into_inner());
+                for (key, _) in &requests {
+                    if !asked.contains(key) {
+                        asked.push(key.clone());
+                    }
+                }
+                asked.clone()
+            };
+            return self.inner.answers.resolve(&requests, &asked);
+        }
+        let mut answers = Vec::with_capacity(requests.len());
+        for (_, request) in requests {
+            answers.push(
+                self.request(request.method(), request.params(), None)
+                    .await?,
+            );
+        }
+        Ok(answers)
     }
 
     /// `sampling/createMessage`: asks the client's model for a completion.

@@ -472,9 +472,20 @@ impl Driver {
         };
         let (over, over_rx) = async_channel::bounded(1);
         let connected = Arc::new(AtomicBool::new(true));
+        let answers = if session.protocol_version.is_stateless() {
+            crate::app::Answers::new(
+                params.as_deref().map(RawValue::get),
+                self.engine.request_state(handle),
+            )
+        } else {
+            crate::app::Answers::default()
+        };
+        let param_headers = self.engine.param_headers(handle).to_vec();
         let cx = Context::new(
             handle,
             session,
+            answers,
+            param_headers,
             self.input_tx.clone(),
             over_rx,
             connected.clone(),

@@ -68,9 +68,9 @@ mod server;
 mod tasks;
 
 pub use app::{
-    App, AppBuilder, Completion, CompletionRef, CompletionRequest, Content, Error, NoArgs, Prompt,
-    PromptMessage, PromptResult, Resource, ResourceBody, ResourceContents, ResourceTemplate, Role,
-    Tool, ToolResult,
+    App, AppBuilder, Completion, CompletionRef, CompletionRequest, Content, Error, InputRequest,
+    InputRequired, NoArgs, Prompt, PromptMessage, PromptResult, Resource, ResourceBody,
+    ResourceContents, ResourceTemplate, Role, Tool, ToolResult,
 };
 pub use context::{Cancellation, Context};
 pub use handle::{ServerHandle, Stopped};

@@ -29,7 +29,15 @@ pub(crate) async fn dispatch(
             message,
             data,
         }) => rpc_error(code, message, data),
+        Err(Error::InputRequired(ask)) => Reply::InputRequired {
+            input_requests: to_raw(&ask.requests).unwrap_or_else(|_| empty_object()),
+            state: ask.state,
+        },
     }
+}
+
+fn empty_object() -> Box<RawValue> {
+    RawValue::from_string("{}".into()).expect("valid JSON")
 }
 
 fn rpc_error(code: i64, message: String, data: Option<Value>) -> Reply {
@@ -115,6 +123,11 @@ async fn answer(
             if call.arguments.as_ref().is_some_and(|a| !a.is_object()) {
                 return Err(Error::invalid_params("Tool arguments must be an object"));
             }
+            super::headers::check(
+                &tool.definition,
+                call.arguments.as_ref(),
+                cx.param_headers(),
+            )?;
             let result = match tool::call(tool, call.arguments, cx).await {
                 Ok(result) => result,
                 Err(Error::Tool(message)) => super::ToolResult::error(message),

@@ -24,6 +24,10 @@ pub enum Error {
         /// Optional data.
         data: Option<Value>,
     },
+    /// A 2026-07-28 request needs its client's input first (from
+    /// [`Context::input`](crate::Context::input)): pass it on with `?`, and the client answers
+    /// and retries the request.
+    InputRequired(super::ask::InputRequired),
 }
 
 impl Error {
@@ -82,6 +86,10 @@ impl fmt::Display for Error {
         match self {
             Error::Tool(message) => f.write_str(message),
             Error::Rpc { code, message, .. } => write!(f, "{message} ({code})"),
+            Error::InputRequired(ask) => {
+                let keys: Vec<&str> = ask.requests.keys().map(String::as_str).collect();
+                write!(f, "the client must answer first: {}", keys.join(", "))
+            }
         }
     }
 }

@@ -2,9 +2,11 @@
 //! reach them. Nothing here knows about sockets or the engine: a handler is an async function
 //! of its arguments and a [`Context`](crate::Context).
 
+mod ask;
 mod content;
 mod dispatch;
 mod error;
+mod headers;
 mod prompt;
 mod resource;
 mod tool;
@@ -17,6 +19,8 @@ use std::sync::Arc;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+pub(crate) use ask::Answers;
+pub use ask::{InputRequest, InputRequired};
 pub use content::{
     Completion, Content, PromptMessage, PromptResult, ResourceBody, ResourceContents, Role,
     ToolResult,

@@ -36,6 +36,8 @@ pub fn app() -> App {
     let builder = conformance_tools(builder);
     let builder = elicitation_tools(builder);
     let builder = stateless_tools(builder);
+    let builder = crate::input_fixtures::tools(builder);
+    let builder = crate::input_fixtures::prompts(builder);
     let builder = resources(builder);
     prompts(builder)
         .completion(|request, _cx| async move {
@@ -455,6 +457,29 @@ fn stateless_tools(builder: mcpwire_smol::AppBuilder) -> mcpwire_smol::AppBuilde
                 },
             )
             .description("Streams notifications related to the call on its response stream"),
+        )
+        .tool(
+            Tool::with_schema(
+                "test_header_param",
+                json!({
+                    "type": "object",
+                    "properties": {
+                        "region": {
+                            "type": "string",
+                            "description": "Where to run; mirrored in the Mcp-Param-Region header",
+                            "x-mcp-header": "Region"
+                        }
+                    },
+                    "required": ["region"]
+                }),
+                |arguments, _cx| async move {
+                    let region = arguments["region"].as_str().unwrap_or_default().to_string();
+                    Ok(ToolResult::text(format!("Ran in {region}")))
+                },
+            )
+            .description(
+                "A tool whose region argument is mirrored in an HTTP header (x-mcp-header)",
+            ),
         )
         .tool(
             Tool::new(

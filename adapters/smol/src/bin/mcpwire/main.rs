@@ -6,6 +6,7 @@
 mod cli;
 mod descriptors;
 mod fixtures;
+mod input_fixtures;
 
 use std::process::ExitCode;
 
