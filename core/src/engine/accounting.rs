@@ -338,7 +338,9 @@ impl Engine {
             self.session_timers.len() - timers
         );
         ensure!(
-            stateless == self.stateless_contexts && listens == self.listens,
+            stateless == self.stateless_contexts
+                && listens == self.listens
+                && listens <= self.config.limits.max_listen_streams,
             "{stateless} stateless contexts ({listens} listening) are counted as {} ({})",
             self.stateless_contexts,
             self.listens
@@ -364,6 +366,14 @@ impl Engine {
                     .is_some_and(|s| s.session == inflight.session),
                 "{id}'s stream {} is gone, so its response could never be sent",
                 inflight.stream
+            );
+            let stateless = self
+                .sessions
+                .get(&inflight.session)
+                .is_some_and(|s| s.kind == SessionKind::Stateless);
+            ensure!(
+                inflight.shape.is_some() == stateless && inflight.input.is_some() == stateless,
+                "{id}'s result shape disagrees with its era"
             );
         }
         ensure!(
@@ -481,6 +491,18 @@ impl Engine {
             "stateless {key} has a timer"
         );
         ensure!(
+            session.wire_id.is_empty()
+                && session.binding.is_none()
+                && session.standalone.is_none()
+                && session.backlog_bytes == 0
+                && session.opened,
+            "stateless {key} holds session state"
+        );
+        ensure!(
+            session.listen.is_none() || session.inflight.is_empty(),
+            "listening {key} carries requests"
+        );
+        ensure!(
             session.outbound.is_empty() && session.backlog.is_empty(),
             "stateless {key} holds requests to the client or a backlog"
         );
@@ -491,7 +513,20 @@ impl Engine {
             session.attached_streams
         );
         for stream in &session.streams {
-            let s = &self.streams[stream];
+            let Some(s) = self.streams.get(stream) else {
+                return Err(InvariantViolation::new(alloc::format!(
+                    "stateless {key} lists {stream}, which is gone"
+                )));
+            };
+            ensure!(
+                s.protocol.is_stateless(),
+                "stateless {key}'s {stream} speaks {}",
+                s.protocol
+            );
+            ensure!(
+                session.listen.is_none() || matches!(s.mode, StreamMode::Sse),
+                "listening {key}'s {stream} is not an SSE stream"
+            );
             let expected = if session.listen.is_some() {
                 StreamKind::Listen
             } else {

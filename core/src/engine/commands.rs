@@ -644,10 +644,12 @@ impl Engine {
     /// Ends a session from the application's side.
     pub fn close_session(&mut self, now: Instant, session: SessionKey) -> Result<(), CommandError> {
         self.tick(now);
-        if !self.sessions.contains_key(&session) {
-            return Err(CommandError::StaleHandle);
+        match self.sessions.get(&session) {
+            None => return Err(CommandError::StaleHandle),
+            // A listen stream ends with its request's result; a call is cancelled.
+            Some(s) if s.kind == SessionKind::Stateless => self.complete_listen(session),
+            Some(_) => self.end_session(session, CloseReason::ClosedByApplication),
         }
-        self.end_session(session, CloseReason::ClosedByApplication);
         self.settle();
         Ok(())
     }

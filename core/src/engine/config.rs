@@ -80,6 +80,8 @@ pub struct Faults {
     pub sessions_only_on_delete: bool,
     /// Output that stops moving never closes its connection.
     pub no_write_timeout: bool,
+    /// A listen stream that ends stays in the subscriber index.
+    pub listen_not_unregistered: bool,
     /// Ending a stream leaves its timers armed.
     pub stream_timers_not_cleared: bool,
     /// Detached streams are never evicted and their logs are charged to nothing: a session

@@ -235,7 +235,11 @@ impl Engine {
             .iter()
             .map(|u| super::budget::subscription_cost(u))
             .sum();
-        for uri in &sess.subscriptions {
+        #[cfg(feature = "sim-faults")]
+        let unregister = !(stateless && self.config.faults.listen_not_unregistered);
+        #[cfg(not(feature = "sim-faults"))]
+        let unregister = true;
+        for uri in sess.subscriptions.iter().filter(|_| unregister) {
             if let Some(set) = self.subscribers.get_mut(uri) {
                 set.remove(&session);
                 if set.is_empty() {

@@ -255,6 +255,11 @@ impl Engine {
         self.emit(super::Event::HttpRequest { exchange, request });
     }
 
+    /// Live sessions, not counting stateless contexts (which `max_sessions` does not bound).
+    fn session_count(&self) -> usize {
+        self.sessions.len() - self.stateless_contexts
+    }
+
     pub(super) fn events_full(&self) -> bool {
         self.events.len() >= self.config.limits.max_pending_events
     }
@@ -380,7 +385,7 @@ impl Engine {
         if self.shutdown_deadline.is_some() {
             return self.unavailable(exchange, id, "shutting down");
         }
-        if self.sessions.len() >= self.config.limits.max_sessions {
+        if self.session_count() >= self.config.limits.max_sessions {
             self.counters.sessions_refused += 1;
             return self.unavailable(exchange, id, "too many sessions");
         }
@@ -498,7 +503,7 @@ impl Engine {
         if self.shutdown_deadline.is_some() {
             return self.unavailable(exchange, None, "shutting down");
         }
-        if self.sessions.len() >= self.config.limits.max_sessions {
+        if self.session_count() >= self.config.limits.max_sessions {
             self.counters.sessions_refused += 1;
             return self.unavailable(exchange, None, "too many sessions");
         }

@@ -121,6 +121,9 @@ impl Engine {
                 c.flushing.retain(|&f| f != stream);
             }
         }
+        // A stateless answer is upgraded too, though its status can then no longer say what it
+        // is (404 for an unknown method): bytes must flow for the write deadline to find a
+        // client that vanished during a long call, and an answer that slow is not a lookup.
         let timer = match s.mode {
             StreamMode::Sse => StreamTimer::Keepalive,
             StreamMode::Json { .. } => StreamTimer::Upgrade,

@@ -118,6 +118,14 @@ pub(crate) fn classify(
     method: &str,
     params: Option<&RawValue>,
 ) -> Result<Envelope, Rejection> {
+    // A header sent twice could be routed on one copy and checked on the other.
+    for name in ["mcp-protocol-version", "mcp-method", "mcp-name"] {
+        if request.header_values(name).nth(1).is_some() {
+            return Err(Rejection::mismatch(format!(
+                "Header mismatch: the {name} header appears more than once"
+            )));
+        }
+    }
     let Some(header) = request.header_str("mcp-protocol-version").map(str::trim) else {
         return Err(Rejection::mismatch(String::from(
             "Header mismatch: the MCP-Protocol-Version header is required",

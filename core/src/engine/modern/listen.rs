@@ -79,6 +79,9 @@ pub(crate) fn wants(filter: ListenFilter, method: &str) -> bool {
 /// params are spliced in as text, so a broadcast's JSON is encoded once and only the id differs
 /// per stream.
 pub(crate) fn tagged(method: &str, params: Option<&RawValue>, id: &RequestId) -> Arc<[u8]> {
+    if params.is_some_and(has_meta) {
+        return tagged_merging_meta(method, params, id);
+    }
     let id_json = serde_json::to_string(id).unwrap_or_else(|_| String::from("null"));
     let mut json = Vec::with_capacity(96 + method.len() + params.map_or(0, |p| p.get().len()));
     json.extend_from_slice(br#"{"jsonrpc":"2.0","method":"#);
@@ -99,6 +102,40 @@ pub(crate) fn tagged(method: &str, params: Option<&RawValue>, id: &RequestId) ->
         json.extend_from_slice(inner.as_bytes());
     }
     json.extend_from_slice(b"}}");
+    sse_body(&json)
+}
+
+fn has_meta(params: &RawValue) -> bool {
+    serde_json::from_str::<alloc::collections::BTreeMap<Cow<'_, str>, serde::de::IgnoredAny>>(
+        params.get(),
+    )
+    .is_ok_and(|keys| keys.contains_key("_meta"))
+}
+
+/// As `tagged`, for params with a `_meta` of their own: the id is added into it (two `_meta`
+/// keys would leave the id to whichever a parser keeps).
+fn tagged_merging_meta(method: &str, params: Option<&RawValue>, id: &RequestId) -> Arc<[u8]> {
+    use serde_json::Value;
+    let mut map: serde_json::Map<String, Value> = params
+        .and_then(|p| serde_json::from_str(p.get()).ok())
+        .unwrap_or_default();
+    let id_value = serde_json::to_value(id).unwrap_or(Value::Null);
+    match map.get_mut("_meta") {
+        Some(Value::Object(meta)) => {
+            meta.insert(SUBSCRIPTION_ID.into(), id_value);
+        }
+        _ => {
+            let mut meta = serde_json::Map::new();
+            meta.insert(SUBSCRIPTION_ID.into(), id_value);
+            map.insert("_meta".into(), Value::Object(meta));
+        }
+    }
+    let json = serde_json::to_vec(&serde_json::json!({
+        "jsonrpc": "2.0",
+        "method": method,
+        "params": map,
+    }))
+    .unwrap_or_default();
     sse_body(&json)
 }
 
@@ -184,7 +221,7 @@ impl Engine {
                 .iter()
                 .map(|u| crate::engine::budget::subscription_cost(u))
                 .sum::<usize>();
-        if !self.admits(None, keeps) {
+        if keeps > self.config.limits.max_session_bytes || !self.admits(None, keeps) {
             return self.unavailable(exchange, Some(&id), "the server holds too much");
         }
         let context = self.open_context(
@@ -245,19 +282,33 @@ impl Engine {
             .iter()
             .filter_map(|(&key, s)| Some((key, s.listen.as_ref()?.id.clone())))
             .collect();
-        for (context, id) in listens {
+        for (context, _) in listens {
+            self.complete_listen(context);
+        }
+    }
+
+    /// Ends one listen stream gracefully (or any stateless context: a call is cancelled).
+    pub(in crate::engine) fn complete_listen(&mut self, context: crate::engine::ids::SessionKey) {
+        if let Some(id) = self
+            .sessions
+            .get(&context)
+            .and_then(|s| s.listen.as_ref())
+            .map(|l| l.id.clone())
+        {
             self.send_to_listen(context, &completion(&id));
-            let exchange = self
-                .sessions
-                .get(&context)
-                .and_then(|s| s.streams.iter().next())
-                .and_then(|stream| self.streams.get(stream))
-                .and_then(|s| s.exchange);
-            match exchange {
-                // The exchange completes, and its stream's context ends with it.
-                Some(exchange) => self.finish_stream_response(exchange),
-                None => self.end_context(context),
-            }
+            self.counters.responses_sent += 1;
+        }
+        let exchange = self
+            .sessions
+            .get(&context)
+            .filter(|s| s.listen.is_some())
+            .and_then(|s| s.streams.iter().next())
+            .and_then(|stream| self.streams.get(stream))
+            .and_then(|s| s.exchange);
+        match exchange {
+            // The exchange completes, and its stream's context ends with it.
+            Some(exchange) => self.finish_stream_response(exchange),
+            None => self.end_context(context),
         }
     }
 }
@@ -319,6 +370,16 @@ mod tests {
         ));
         assert_eq!(updated["params"]["uri"], "test://a");
         assert_eq!(updated["params"]["_meta"][SUBSCRIPTION_ID], 7);
+        let traced =
+            RawValue::from_string(r#"{"_meta":{"example/trace":"abc"},"x":1}"#.into()).unwrap();
+        let merged = text(&tagged(
+            "notifications/tools/list_changed",
+            Some(&traced),
+            &id,
+        ));
+        assert_eq!(merged["params"]["_meta"][SUBSCRIPTION_ID], 7);
+        assert_eq!(merged["params"]["_meta"]["example/trace"], "abc");
+        assert_eq!(merged["params"]["x"], 1);
         let done = text(&completion(&RequestId::String("s".into())));
         assert_eq!(done["id"], "s");
         assert_eq!(done["result"]["resultType"], "complete");

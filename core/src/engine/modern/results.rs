@@ -105,6 +105,10 @@ pub(crate) fn complete(
     hints: CacheHints,
 ) -> Option<Vec<u8>> {
     let keys: BTreeMap<Cow<'_, str>, IgnoredAny> = serde_json::from_str(result.get()).ok()?;
+    if keys.contains_key("_meta") {
+        // The application's own `_meta` gains the server's identity: rare, so parsed in full.
+        return complete_merging_meta(result, shape, server_info, hints);
+    }
     let text = result.get().trim();
     let body = text.strip_suffix('}')?;
     let mut out = Vec::with_capacity(text.len() + server_info.len() + 96);
@@ -127,7 +131,8 @@ pub(crate) fn complete(
         let meta = alloc::format!("{{\"{SERVER_INFO}\":{server_info}}}");
         field(&mut out, "_meta", &meta);
     }
-    if shape != ResultShape::Plain {
+    // An interim result carries no caching hints: only a complete one may be reused.
+    if shape != ResultShape::Plain && !is_input_required(result) {
         if !keys.contains_key("ttlMs") {
             field(&mut out, "ttlMs", &alloc::format!("{}", hints.ttl_ms));
         }
@@ -141,6 +146,33 @@ pub(crate) fn complete(
     }
     out.push(b'}');
     Some(out)
+}
+
+/// As `complete`, for a result with a `_meta` of its own: `serverInfo` is added into it.
+fn complete_merging_meta(
+    result: &RawValue,
+    shape: ResultShape,
+    server_info: &str,
+    hints: CacheHints,
+) -> Option<Vec<u8>> {
+    use serde_json::Value;
+    let mut map: serde_json::Map<String, Value> = serde_json::from_str(result.get()).ok()?;
+    let interim = map.get("resultType").and_then(Value::as_str) == Some("input_required");
+    map.entry("resultType")
+        .or_insert_with(|| Value::from("complete"));
+    if let Some(Value::Object(meta)) = map.get_mut("_meta") {
+        if !meta.contains_key(SERVER_INFO) {
+            let info: Value = serde_json::from_str(server_info).unwrap_or_default();
+            meta.insert(SERVER_INFO.into(), info);
+        }
+    }
+    if shape != ResultShape::Plain && !interim {
+        map.entry("ttlMs")
+            .or_insert_with(|| Value::from(hints.ttl_ms));
+        map.entry("cacheScope")
+            .or_insert_with(|| Value::from(hints.scope.as_str()));
+    }
+    serde_json::to_vec(&map).ok()
 }
 
 /// Whether a result says `"resultType":"input_required"`.
@@ -229,9 +261,25 @@ mod tests {
     }
 
     #[test]
-    fn an_application_meta_is_kept() {
+    fn an_application_meta_is_kept_and_gains_the_server_identity() {
         let v = done(r#"{"_meta":{"k":1}}"#, ResultShape::Plain);
         assert_eq!(v["_meta"]["k"], 1);
+        assert_eq!(v["_meta"][SERVER_INFO]["name"], "n");
+        assert_eq!(v["resultType"], "complete");
+    }
+
+    #[test]
+    fn an_interim_result_carries_no_caching_hints() {
+        for result in [
+            r#"{"resultType":"input_required","inputRequests":{}}"#,
+            r#"{"resultType":"input_required","_meta":{}}"#,
+        ] {
+            let v = done(result, ResultShape::Cacheable);
+            assert!(
+                v.get("ttlMs").is_none() && v.get("cacheScope").is_none(),
+                "{v}"
+            );
+        }
     }
 
     #[test]

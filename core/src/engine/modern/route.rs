@@ -75,7 +75,9 @@ impl Engine {
         if crate::engine::http_rules::names_stateless_version(request) {
             return true;
         }
+        // A request for a session stays in it, whatever its `_meta` says.
         !batch
+            && request.header("mcp-session-id").is_none()
             && matches!(messages, [Ok(Message::Request(r))]
                 if envelope::declares_stateless(r.params.as_deref()))
     }
@@ -228,7 +230,8 @@ impl Engine {
             + budget::SESSION_BYTES
             + envelope.capabilities.get().len()
             + envelope.client_info.as_ref().map_or(0, |c| c.get().len());
-        if !self.admits(None, keeps) {
+        // A context is capped as a session is: what could never fit is refused up front.
+        if keeps > self.config.limits.max_session_bytes || !self.admits(None, keeps) {
             return self.unavailable(exchange, id, "the server holds too much");
         }
         let binding = super::input::binding(&request.method, envelope.name.as_deref());

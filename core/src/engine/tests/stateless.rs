@@ -682,3 +682,112 @@ fn param_headers_of_a_call_reach_the_application() {
     h.engine.handle_closed(h.now, conn);
     assert_at_rest(&mut h);
 }
+
+#[test]
+fn stateless_traffic_does_not_use_up_the_session_limit() {
+    let mut config = Config::new("t", "1");
+    config.capabilities = r#"{"tools":{"listChanged":true}}"#.into();
+    config.limits.max_sessions = 1;
+    let mut h = Harness::new(config);
+    let _listen = listen(&mut h, 1, r#"{"toolsListChanged":true}"#);
+    let _call = call(&mut h, 2, "tools/list", None, "");
+    let (_, _) = h.initialize();
+    assert_eq!(h.engine.stats().sessions, 1);
+    assert_eq!(
+        h.post(None, INIT).status,
+        503,
+        "the one session is the limit"
+    );
+}
+
+#[test]
+fn a_call_larger_than_a_context_may_hold_is_refused_up_front() {
+    let mut config = Config::new("t", "1");
+    config.limits.max_session_bytes = 4096;
+    let mut h = Harness::new(config);
+    let big = format!(r#""name":"t","arguments":{{"x":"{}"}}"#, "a".repeat(4096));
+    let conn = send(
+        &mut h,
+        "tools/call",
+        Some("t"),
+        &body(1, "tools/call", &big),
+    );
+    let response = h.take_response(conn).unwrap();
+    assert_eq!(response.status, 503);
+    assert_eq!(response.json()["id"], 1);
+    assert!(h.events.is_empty(), "the application never heard of it");
+    assert_at_rest(&mut h);
+}
+
+#[test]
+fn a_mirrored_header_sent_twice_is_refused() {
+    let mut h = Harness::default();
+    let body = body(1, "tools/call", r#""name":"echo""#);
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json, text/event-stream"),
+        ("MCP-Protocol-Version", "2026-07-28"),
+        ("Mcp-Method", "tools/call"),
+        ("Mcp-Name", "echo"),
+        ("Mcp-Name", "delete_everything"),
+    ];
+    let conn = h.connect();
+    h.send(conn, &Harness::request("POST", "/mcp", &headers, &body));
+    let response = h.take_response(conn).unwrap();
+    assert_eq!(
+        (response.status, response.json()["error"]["code"].clone()),
+        (400, (-32020).into())
+    );
+    assert!(h.events.is_empty());
+    assert_at_rest(&mut h);
+}
+
+#[test]
+fn a_request_for_a_live_session_stays_in_it_whatever_its_meta() {
+    let mut h = Harness::default();
+    let (id, _) = h.initialize();
+    let with_meta = body(5, "tools/list", "");
+    let conn = h.connect();
+    h.send(conn, &Harness::post_wire(Some(&id), &with_meta));
+    let (handle, _) = h.take_request_event();
+    assert!(
+        !h.engine
+            .client_context(handle)
+            .unwrap()
+            .protocol_version
+            .is_stateless()
+    );
+    h.engine
+        .respond(h.now, handle, &Reply::Result(raw(r#"{"tools":[]}"#)))
+        .unwrap();
+    h.pump();
+    let result = h.take_response(conn).unwrap().json()["result"].clone();
+    assert!(
+        result.get("resultType").is_none(),
+        "answered as the session era answers"
+    );
+}
+
+#[test]
+fn a_listen_the_application_ends_gets_its_result() {
+    let mut h = Harness::default();
+    let conn = listen(&mut h, 12, r#"{"toolsListChanged":true}"#);
+    assert_eq!(h.engine.stats().subscriptions, 1);
+    let key = h
+        .engine
+        .sessions
+        .iter()
+        .find(|(_, s)| s.listen.is_some())
+        .map(|(&k, _)| k)
+        .unwrap();
+    h.engine.close_session(h.now, key).unwrap();
+    h.pump();
+    let response = h.take_response(conn).unwrap();
+    assert!(response.complete);
+    let last = response.sse_messages().last().cloned().unwrap();
+    assert_eq!(
+        (last["id"].clone(), last["result"]["resultType"].clone()),
+        (12.into(), "complete".into())
+    );
+    assert_at_rest(&mut h);
+}
