@@ -87,6 +87,14 @@ fn every_injected_leak_is_caught_within_a_few_seeds() {
             false,
         ),
         (
+            "a closed listen stream left in the subscriber index",
+            Faults {
+                listen_not_unregistered: true,
+                ..Faults::default()
+            },
+            false,
+        ),
+        (
             "no cap on detached streams",
             Faults {
                 no_detached_stream_cap: true,
@@ -95,6 +103,18 @@ fn every_injected_leak_is_caught_within_a_few_seeds() {
             true,
         ),
     ];
+    // Modern clients are in every seed's mix: seed 0 must find the listen leak.
+    let listen = SimConfig {
+        faults: Faults {
+            listen_not_unregistered: true,
+            ..Faults::default()
+        },
+        ..SimConfig::new(0, 2_000, 8)
+    };
+    let failure = Simulation::new(listen)
+        .run()
+        .expect_err("seed 0 catches a closed listen stream left in the subscriber index");
+    assert!(failure.reason.contains("subscri"), "{}", failure.reason);
     for (name, faults, adversary) in leaks {
         let caught = (0..16).find_map(|seed| {
             let config = SimConfig {

@@ -157,6 +157,9 @@ enum Kind {
     HugeClientInfo,
     LongUri,
     BigMessage,
+    StatelessCall,
+    Listen,
+    Discover,
 }
 
 /// What the adversary does, weighted up in adversary mode.
@@ -168,7 +171,7 @@ const ADVERSARY: [Kind; 5] = [
     Kind::Pause,
 ];
 
-const KINDS: [Kind; 35] = [
+const KINDS: [Kind; 38] = [
     Kind::Connect,
     Kind::Initialize,
     Kind::Initialized,
@@ -204,6 +207,9 @@ const KINDS: [Kind; 35] = [
     Kind::HugeClientInfo,
     Kind::LongUri,
     Kind::BigMessage,
+    Kind::StatelessCall,
+    Kind::Listen,
+    Kind::Discover,
 ];
 
 /// A virtual client: its connections and what it learned from the wire.
@@ -269,7 +275,12 @@ impl Simulation {
             // 1 to 10; connecting, initializing and time always move.
             let essential = matches!(
                 kind,
-                Kind::Connect | Kind::Initialize | Kind::Call | Kind::Advance
+                Kind::Connect
+                    | Kind::Initialize
+                    | Kind::Call
+                    | Kind::Advance
+                    | Kind::StatelessCall
+                    | Kind::Listen
             );
             weights[i] = if essential || rng.chance(75) {
                 1 + rng.below(10) as u32
@@ -297,6 +308,9 @@ impl Simulation {
         if rng.chance(50) {
             engine_config.timeouts.request = Some(Duration::from_secs(30));
         }
+        // What listen streams can be told of.
+        engine_config.capabilities =
+            r#"{"tools":{"listChanged":true},"resources":{"subscribe":true}}"#.into();
         engine_config.faults = config.faults;
         engine_config.limits.max_inflight_per_session = 8;
         engine_config.limits.max_sessions = 64;
@@ -687,6 +701,33 @@ impl Simulation {
         self.send(conn, wire.as_bytes())
     }
 
+    /// POSTs a 2026-07-28 request: its headers right, mostly, so that refusals are exercised
+    /// too.
+    fn post_stateless(
+        &mut self,
+        client: usize,
+        method: &str,
+        name: Option<&str>,
+        body: &str,
+    ) -> Result<(), String> {
+        let Some(conn) = self.conn_of(client) else {
+            return Ok(());
+        };
+        let mut wire = String::from(
+            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:3000\r\nContent-Type: application/json\r\n\
+             Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\n",
+        );
+        if !self.rng.chance(3) {
+            let _ = write!(wire, "Mcp-Method: {method}\r\n");
+        }
+        if let Some(name) = name {
+            let sent = if self.rng.chance(3) { "other" } else { name };
+            let _ = write!(wire, "Mcp-Name: {sent}\r\n");
+        }
+        let _ = write!(wire, "Content-Length: {}\r\n\r\n{body}", body.len());
+        self.send(conn, wire.as_bytes())
+    }
+
     /// What a command for a request came to: a `WouldBlock` makes the request wait for its
     /// `Writable`.
     fn outcome(&mut self, handle: RequestHandle, result: Result<(), CommandError>) {
@@ -808,14 +849,22 @@ impl Simulation {
             }
             Kind::Respond => {
                 if let Some(handle) = self.pending() {
-                    let reply = if self.rng.chance(80) {
-                        Reply::Result(raw(r#"{"content":[{"type":"text","text":"ok"}]}"#))
-                    } else {
-                        Reply::Error { code: -32603, message: "failed".into(), data: None }
+                    let reply = match self.rng.below(10) {
+                        0..=6 => Reply::Result(raw(r#"{"content":[{"type":"text","text":"ok"}]}"#)),
+                        7 | 8 => Reply::Error { code: -32603, message: "failed".into(), data: None },
+                        // Allowed only for a stateless request whose client declared it.
+                        _ => Reply::InputRequired {
+                            input_requests: raw(r#"{"user_name":{"method":"elicitation/create","params":{"message":"Name?","requestedSchema":{"type":"object","properties":{}}}}}"#),
+                            state: b"round".to_vec(),
+                        },
                     };
                     self.calls += 1;
                     let result = self.engine.respond(self.now, handle, &reply);
-                    if result != Err(CommandError::WouldBlock) {
+                    let refused = matches!(
+                        result,
+                        Err(CommandError::InputNotAllowed | CommandError::CapabilityNotDeclared)
+                    );
+                    if result != Err(CommandError::WouldBlock) && !refused {
                         self.pending.retain(|h| *h != handle);
                         self.blocked.remove(&handle);
                     }
@@ -878,6 +927,38 @@ impl Simulation {
                     self.engine.handle_closed(self.now, conn);
                     self.forget(conn);
                 }
+            }
+            Kind::StatelessCall => {
+                let caps = if self.rng.chance(50) { r#"{"elicitation":{}}"# } else { "{}" };
+                let level = if self.rng.chance(30) { r#","io.modelcontextprotocol/logLevel":"info""# } else { "" };
+                let token = if self.rng.chance(50) { format!(r#","progressToken":{id}"#) } else { String::new() };
+                let state = match self.rng.below(10) {
+                    0 => r#","requestState":"garbage""#,
+                    1 => r#","requestState":null,"inputResponses":{"user_name":{"action":"accept"}}"#,
+                    _ => "",
+                };
+                let body = format!(
+                    r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","_meta":{{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{caps}{level}{token}}}{state}}}}}"#
+                );
+                self.post_stateless(client, "tools/call", Some("echo"), &body)?;
+            }
+            Kind::Listen => {
+                let filter = match self.rng.below(3) {
+                    0 => r#"{"toolsListChanged":true}"#,
+                    1 => r#"{"resourceSubscriptions":["test://watched","test://other"]}"#,
+                    _ => r#"{"toolsListChanged":true,"resourceSubscriptions":["test://watched"]}"#,
+                };
+                let body = format!(
+                    r#"{{"jsonrpc":"2.0","id":"l{id}","method":"subscriptions/listen","params":{{"_meta":{{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{{}}}},"notifications":{filter}}}}}"#
+                );
+                self.post_stateless(client, "subscriptions/listen", None, &body)?;
+            }
+            Kind::Discover => {
+                let method = if self.rng.chance(80) { "server/discover" } else { "ping" };
+                let body = format!(
+                    r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":{{"_meta":{{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{{}}}}}}}}"#
+                );
+                self.post_stateless(client, method, None, &body)?;
             }
             Kind::HugeClientInfo => {
                 let limit = self.engine.config().limits.max_client_metadata_bytes;
