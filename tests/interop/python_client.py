@@ -3,7 +3,9 @@
 
 Either way it must speak 2026-07-28: in auto mode its `server/discover` probe is answered (200),
 so it never falls back to `initialize`, and no session is created or deleted. Then it lists and
-calls tools and reads resources. Prints one line per check; exits 1 on any mismatch.
+calls tools (one with progress), reads resources, opens a `subscriptions/listen` stream that
+receives a tools list_changed, and answers an input-required result (MRTR) through its
+elicitation callback. Prints one line per check; exits 1 on any mismatch.
 
 Usage: python python_client.py http://127.0.0.1:PORT/mcp [auto|2026-07-28]
 """
@@ -15,8 +17,11 @@ import json
 import anyio
 import httpx2
 from mcp.client.client import Client
+from mcp.client.context import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
+from mcp.client.subscriptions import ToolsListChanged
 from mcp.shared.exceptions import MCPError
+from mcp.types import ElicitRequestFormParams, ElicitRequestParams, ElicitResult
 
 passed = 0
 failed = 0
@@ -54,11 +59,23 @@ async def on_response(response: httpx2.Response) -> None:
     exchanges.append((request.method, rpc_method, response.status_code, error_code))
 
 
+# Every elicitation the SDK handed to the callback while answering input-required results.
+elicitations: list[ElicitRequestParams] = []
+
+
+async def on_elicitation(_context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+    elicitations.append(params)
+    return ElicitResult(action="accept", content={"name": "Ada"})
+
+
 async def main(url: str) -> None:
     http = httpx2.AsyncClient(
         timeout=httpx2.Timeout(30, read=300), event_hooks={"response": [on_response]}
     )
-    async with http, Client(streamable_http_client(url, http_client=http), mode=mode) as client:
+    client = Client(
+        streamable_http_client(url, http_client=http), mode=mode, elicitation_callback=on_elicitation
+    )
+    async with http, client:
         session = client.session
         if mode == "auto":
             probe = exchanges[0] if exchanges else None
@@ -106,6 +123,45 @@ async def main(url: str) -> None:
 
         prompts = await client.list_prompts()
         check(any(p.name == "test_simple_prompt" for p in prompts.prompts), "prompts/list has test_simple_prompt", prompts)
+
+        # Progress during a call.
+        progress: list[tuple[float, float | None, str | None]] = []
+
+        async def on_progress(value: float, total: float | None, message: str | None) -> None:
+            progress.append((value, total, message))
+
+        with_progress = await client.call_tool("test_tool_with_progress", {}, progress_callback=on_progress)
+        check(not with_progress.is_error, "test_tool_with_progress succeeds", with_progress)
+        check(len(progress) >= 3, "at least three progress callbacks", progress)
+        check(all(a[0] < b[0] for a, b in zip(progress, progress[1:])), "progress increases", progress)
+
+        # A subscriptions/listen stream receives tools/list_changed.
+        async with client.listen(tools_list_changed=True) as subscription:
+            check(subscription.honored.tools_list_changed is True,
+                  "the listen subscription is acknowledged with toolsListChanged", subscription.honored)
+            listen = [e for e in exchanges if e[1] == "subscriptions/listen"]
+            check(listen == [("POST", "subscriptions/listen", 200, None)], "subscriptions/listen is answered 200", listen)
+            trigger = await client.call_tool("test_trigger_tool_change", {})
+            check(not trigger.is_error, "test_trigger_tool_change succeeds", trigger)
+            try:
+                with anyio.fail_after(5):
+                    event = await anext(subscription)
+            except TimeoutError:
+                event = "no event within 5 s"
+            check(event == ToolsListChanged(), "tools list_changed arrives on the listen stream", event)
+
+        # An input-required result (MRTR): the SDK asks the elicitation callback, then retries.
+        calls_before = sum(1 for e in exchanges if e[1] == "tools/call")
+        greeted = await client.call_tool("test_input_required_result_elicitation", {})
+        check(len(elicitations) == 1, "the elicitation callback is called once", elicitations)
+        asked = elicitations[0] if elicitations else None
+        check(isinstance(asked, ElicitRequestFormParams)
+              and asked.requested_schema.get("properties", {}).get("name", {}).get("type") == "string",
+              "the elicitation asks for a string name", asked)
+        check(not greeted.is_error and greeted.content[0].text == "Hello, Ada!",
+              'the retried call returns "Hello, Ada!"', greeted)
+        calls = sum(1 for e in exchanges if e[1] == "tools/call") - calls_before
+        check(calls == 2, "the input-required call was retried once, as a second tools/call", calls)
 
 
 url = sys.argv[1]
