@@ -30,7 +30,6 @@ enum Action {
         conn: usize,
         id: u8,
         method: u8,
-        progress: bool,
         log: bool,
         big: bool,
     },
@@ -110,7 +109,7 @@ fn action() -> impl Strategy<Value = Action> {
         1 => c.clone().prop_map(|conn| Action::Initialize { conn }),
         1 => (c.clone(), 0u8..4).prop_map(|(conn, id)| Action::SessionCall { conn, id }),
         1 => c.clone().prop_map(|conn| Action::Get { conn }),
-        6 => (c.clone(), 0u8..6, 0u8..6, any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(conn, id, method, progress, log, big)| Action::Call { conn, id, method, progress, log, big }),
+        6 => (c.clone(), 0u8..6, 0u8..6, any::<bool>(), any::<bool>()).prop_map(|(conn, id, method, log, big)| Action::Call { conn, id, method, log, big }),
         3 => (c.clone(), 0u8..6, 0u8..4).prop_map(|(conn, id, uris)| Action::Listen { conn, id, uris }),
         3 => (0u8..6, 0u8..6, any::<bool>()).prop_map(|(id, method, listen)| Action::HostCall { id, method, listen }),
         3 => (0usize..8, any::<bool>()).prop_map(|(which, all)| Action::HostPoll { which, all }),
@@ -393,7 +392,7 @@ impl World {
                 let conn = self.conn(*conn);
                 self.send(conn, wire.as_bytes());
             }
-            Action::Call { conn, id, method, progress: _, log, big } => {
+            Action::Call { conn, id, method, log, big } => {
                 let m = METHODS[*method as usize % METHODS.len()];
                 let extra = if *big { format!(r#","arguments":{{"pad":"{}"}}"#, "x".repeat(3000)) } else { String::new() };
                 let (headers, body) = stateless_parts(*id, m, *log, &extra);
