@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use peer::{Paths, Peer, Server};
-use scenario::{broadcast, churn, heap, round_trips, shutdown, slow_reader};
+use scenario::{broadcast, churn, heap, listen_heap, round_trips, shutdown, slow_reader};
 
 /// How big and how long each scenario is.
 #[derive(Clone, Debug)]
@@ -43,8 +43,10 @@ struct Sizes {
 }
 
 /// The scenarios' names for `--scenarios`.
-const SCENARIOS: [&str; 6] = [
+const SCENARIOS: [&str; 8] = [
     "round-trips",
+    "stateless-round-trips",
+    "listen-heap",
     "churn",
     "heap",
     "broadcast",
@@ -98,6 +100,8 @@ type Outcome<T> = Result<T, String>;
 struct PeerResults {
     peer: Peer,
     round_trips: Vec<Outcome<round_trips::RoundTrips>>,
+    stateless_round_trips: Vec<Outcome<round_trips::RoundTrips>>,
+    listen_heap: Option<Outcome<listen_heap::ListenHeap>>,
     churn: Option<Outcome<churn::Churn>>,
     heap: Option<Outcome<heap::Heap>>,
     broadcasts: Vec<Outcome<broadcast::Broadcast>>,
@@ -224,6 +228,8 @@ async fn measure(peer: &Peer, paths: &Paths, sizes: &Sizes, round: usize) -> Pee
     let mut results = PeerResults {
         peer: peer.clone(),
         round_trips: Vec::new(),
+        stateless_round_trips: Vec::new(),
+        listen_heap: None,
         churn: None,
         heap: None,
         broadcasts: Vec::new(),
@@ -236,7 +242,7 @@ async fn measure(peer: &Peer, paths: &Paths, sizes: &Sizes, round: usize) -> Pee
             let (warmup, measure) = (sizes.warmup, sizes.measure);
             round_trips::run(
                 server.address,
-                peer.speaks_mcp,
+                round_trips::Mode::of(peer.speaks_mcp),
                 connections,
                 warmup,
                 measure,
@@ -246,6 +252,27 @@ async fn measure(peer: &Peer, paths: &Paths, sizes: &Sizes, round: usize) -> Pee
         results
             .round_trips
             .push(fresh(peer, paths, false, &what, scenario).await);
+    }
+    for &connections in sizes
+        .connections
+        .iter()
+        .filter(|_| runs("stateless-round-trips"))
+    {
+        let what = format!("stateless tools/call round trips, {connections} connections");
+        let scenario = async |server: &mut Server| {
+            let (warmup, measure) = (sizes.warmup, sizes.measure);
+            let mode = round_trips::Mode::Stateless;
+            round_trips::run(server.address, mode, connections, warmup, measure).await
+        };
+        results
+            .stateless_round_trips
+            .push(fresh(peer, paths, false, &what, scenario).await);
+    }
+    if runs("listen-heap") {
+        let scenario =
+            async |server: &mut Server| listen_heap::run(server, sizes.heap_sessions).await;
+        let what = "live heap per listen stream";
+        results.listen_heap = Some(fresh(peer, paths, true, what, scenario).await);
     }
     if runs("churn") {
         let scenario = async |server: &mut Server| {
@@ -324,10 +351,12 @@ fn main() -> std::process::ExitCode {
         .filter(|r| r.peer.name == "mcpwire")
         .any(|r| {
             r.round_trips.iter().any(Result::is_err)
+                || r.stateless_round_trips.iter().any(Result::is_err)
                 || r.broadcasts.iter().any(Result::is_err)
                 || [
                     r.churn.as_ref().map(|o| o.as_ref().err()),
                     r.heap.as_ref().map(|o| o.as_ref().err()),
+                    r.listen_heap.as_ref().map(|o| o.as_ref().err()),
                     r.slow_reader.as_ref().map(|o| o.as_ref().err()),
                     r.shutdown.as_ref().map(|o| o.as_ref().err()),
                 ]

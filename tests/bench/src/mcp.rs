@@ -8,6 +8,9 @@ use std::net::SocketAddr;
 use crate::client::{Conn, Head, contains};
 
 const PROTOCOL_VERSION: &str = "2025-11-25";
+const STATELESS: &str = "2026-07-28";
+/// What every 2026-07-28 request declares.
+const META: &str = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"mcpwire-bench","version":"1.0.0"}}"#;
 
 /// Builds request bytes for one server.
 #[derive(Clone)]
@@ -107,6 +110,59 @@ impl Requests {
         let (head, body) = conn.exchange(&self.post(Some(session), body)).await?;
         check(&head, &body, "tools/call broadcast")?;
         Ok(body)
+    }
+
+    /// A 2026-07-28 request: the version and method (and name) headers, no session.
+    pub fn stateless(&self, method: &str, name: Option<&str>, body: &str) -> Vec<u8> {
+        let mut request = format!(
+            "POST /mcp HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: {STATELESS}\r\n\
+             Mcp-Method: {method}\r\nContent-Length: {}\r\n",
+            self.host,
+            body.len()
+        );
+        if let Some(name) = name {
+            request.push_str("Mcp-Name: ");
+            request.push_str(name);
+            request.push_str("\r\n");
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        request.into_bytes()
+    }
+
+    /// A stateless `tools/call` of `echo`, its context in `_meta`.
+    pub async fn call_echo_stateless(
+        &self,
+        conn: &mut Conn,
+        id: u64,
+        message: &str,
+    ) -> io::Result<()> {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"message":"{message}"}},{META}}}}}"#
+        );
+        let (head, body) = conn
+            .exchange(&self.stateless("tools/call", Some("echo"), &body))
+            .await?;
+        check(&head, &body, "stateless tools/call echo")
+    }
+
+    /// Sends `subscriptions/listen` for tool list changes and waits for its head: the stream
+    /// is then open on the server.
+    pub async fn open_listen(&self, conn: &mut Conn, id: u64) -> io::Result<()> {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"subscriptions/listen","params":{{{META},"notifications":{{"toolsListChanged":true}}}}}}"#
+        );
+        conn.send(&self.stateless("subscriptions/listen", None, &body))
+            .await?;
+        let head = conn.read_head().await?;
+        if head.status != 200 {
+            return Err(io::Error::other(format!(
+                "subscriptions/listen: status {}",
+                head.status
+            )));
+        }
+        Ok(())
     }
 
     /// Sends the GET and waits for its head: the stream is then open on the server.

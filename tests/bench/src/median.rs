@@ -44,6 +44,8 @@ pub fn combine(runs: &[PeerResults]) -> PeerResults {
     PeerResults {
         peer: runs[0].peer.clone(),
         round_trips: each(runs, |r| &r.round_trips, |x| x.per_second),
+        stateless_round_trips: each(runs, |r| &r.stateless_round_trips, |x| x.per_second),
+        listen_heap: one(runs, |r| &r.listen_heap, |h| h.per_stream),
         churn: one(runs, |r| &r.churn, |c| c.sessions_per_second),
         heap: one(runs, |r| &r.heap, |h| h.session_with_stream),
         // An incomplete delivery counts as the slowest.

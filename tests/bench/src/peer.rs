@@ -19,6 +19,8 @@ pub struct Peer {
     pub heap_arguments: Vec<String>,
     /// Whether it speaks MCP; the bare server only answers fixed bytes.
     pub speaks_mcp: bool,
+    /// Serves the 2026-07-28 era (stateless requests, `subscriptions/listen`).
+    pub speaks_stateless: bool,
     /// How its live heap is measured.
     pub heap_method: &'static str,
 }
@@ -27,7 +29,11 @@ impl Peer {
     /// Whether the peer can run `scenario`: the bare server answers round trips, and writes
     /// a fixed notification to every open GET stream, which is the floor for a broadcast.
     pub fn serves(&self, scenario: &str) -> bool {
-        self.speaks_mcp || matches!(scenario, "round-trips" | "broadcast")
+        match scenario {
+            "stateless-round-trips" | "listen-heap" => self.speaks_stateless,
+            "round-trips" | "broadcast" => true,
+            _ => self.speaks_mcp,
+        }
     }
 
     /// Where the peer's stderr goes: SDKs log a line per cut stream at shutdown, which would
@@ -56,6 +62,7 @@ pub fn all(paths: &Paths, versions: &crate::machine::Versions) -> Vec<Peer> {
             command: vec![bin("bench-peer-mcpwire")],
             heap_arguments: vec![],
             speaks_mcp: true,
+            speaks_stateless: true,
             heap_method: "counting allocator",
         },
         Peer {
@@ -64,6 +71,7 @@ pub fn all(paths: &Paths, versions: &crate::machine::Versions) -> Vec<Peer> {
             command: vec![bin("bench-peer-rmcp")],
             heap_arguments: vec![],
             speaks_mcp: true,
+            speaks_stateless: true,
             heap_method: "counting allocator",
         },
         Peer {
@@ -83,6 +91,7 @@ pub fn all(paths: &Paths, versions: &crate::machine::Versions) -> Vec<Peer> {
             ],
             heap_arguments: vec![],
             speaks_mcp: true,
+            speaks_stateless: false,
             heap_method: "V8 heapUsed + external after gc()",
         },
         Peer {
@@ -101,6 +110,7 @@ pub fn all(paths: &Paths, versions: &crate::machine::Versions) -> Vec<Peer> {
             ],
             heap_arguments: vec!["--trace-heap".into()],
             speaks_mcp: true,
+            speaks_stateless: true,
             heap_method: "tracemalloc after gc.collect()",
         },
         Peer {
@@ -110,6 +120,7 @@ pub fn all(paths: &Paths, versions: &crate::machine::Versions) -> Vec<Peer> {
             command: vec![bin("bench-peer-bare")],
             heap_arguments: vec![],
             speaks_mcp: false,
+            speaks_stateless: false,
             heap_method: "counting allocator",
         },
     ]

@@ -127,8 +127,10 @@ impl Report<'_> {
         md.push('\n');
         self.targets(&mut md);
         self.round_trips_table(&mut md);
+        self.stateless_table(&mut md);
         self.churn_table(&mut md);
         self.heap_table(&mut md);
+        self.listen_heap_table(&mut md);
         self.broadcast_table(&mut md);
         self.slow_reader_table(&mut md);
         self.shutdown_table(&mut md);
@@ -278,6 +280,101 @@ impl Report<'_> {
             md,
             "\n![round trips per second](tests/bench/charts/throughput.svg)\n"
         );
+    }
+
+    fn stateless_table(&self, md: &mut String) {
+        let _ = writeln!(
+            md,
+            "### Stateless `tools/call` round trips (2026-07-28)\n\nNo session: every call \
+             carries its context in `_meta` and the `MCP-Protocol-Version`, `Mcp-Method` and \
+             `Mcp-Name` headers; each connection sends its next `echo` call as soon as the answer \
+             is in; {:.1} s measured after {:.1} s of warm-up. Peers that serve only the session \
+             era are left out. Higher is better for round trips/s.\n",
+            self.sizes.measure.as_secs_f64(),
+            self.sizes.warmup.as_secs_f64()
+        );
+        let _ = writeln!(
+            md,
+            "| peer | connections | round trips/s | vs rmcp | p50 | p99 |\n| --- | ---: | ---: | ---: | ---: | ---: |"
+        );
+        let find = |r: &PeerResults, connections: usize| {
+            r.stateless_round_trips
+                .iter()
+                .filter_map(|o| o.as_ref().ok())
+                .find(|x| x.connections == connections)
+                .cloned()
+        };
+        for (position, &connections) in self.sizes.connections.iter().enumerate() {
+            let reference = self
+                .rmcp()
+                .and_then(|r| find(r, connections))
+                .map(|r| r.per_second);
+            for r in self.results.iter().filter(|r| r.peer.speaks_stateless) {
+                match find(r, connections) {
+                    Some(rt) => {
+                        let _ = writeln!(
+                            md,
+                            "| {} | {connections} | {:.0} | {} | {} | {} |",
+                            r.peer.name,
+                            rt.per_second,
+                            ratio(Some(rt.per_second), reference),
+                            micros(u64::from(rt.p50_micros)),
+                            micros(u64::from(rt.p99_micros))
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(
+                            md,
+                            "| {} | {connections} | {} | | | |",
+                            r.peer.name,
+                            failure(r.stateless_round_trips.get(position))
+                        );
+                    }
+                }
+            }
+        }
+        md.push('\n');
+    }
+
+    fn listen_heap_table(&self, md: &mut String) {
+        let _ = writeln!(
+            md,
+            "### Live heap per open listen stream (2026-07-28)\n\n{} `subscriptions/listen` \
+             streams for tool list changes, each on its own connection, acknowledged and held. \
+             The figure is the growth of the live heap divided by the number of streams, after 16 \
+             warm-up streams. Lower is better.\n",
+            self.sizes.heap_sessions
+        );
+        let _ = writeln!(
+            md,
+            "| peer | per listen stream | vs rmcp |\n| --- | ---: | ---: |"
+        );
+        let reference = self
+            .rmcp()
+            .and_then(|r| ok(r.listen_heap.as_ref()))
+            .map(|h| h.per_stream);
+        for r in self.results.iter().filter(|r| r.peer.speaks_stateless) {
+            match ok(r.listen_heap.as_ref()) {
+                Some(h) => {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} | {} |",
+                        r.peer.name,
+                        kib(h.per_stream),
+                        ratio(Some(h.per_stream), reference)
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} | |",
+                        r.peer.name,
+                        failure(r.listen_heap.as_ref())
+                    );
+                }
+            }
+        }
+        md.push('\n');
     }
 
     fn churn_table(&self, md: &mut String) {

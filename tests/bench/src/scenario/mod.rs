@@ -4,6 +4,7 @@
 pub mod broadcast;
 pub mod churn;
 pub mod heap;
+pub mod listen_heap;
 pub mod round_trips;
 pub mod shutdown;
 pub mod slow_reader;

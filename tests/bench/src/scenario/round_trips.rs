@@ -1,5 +1,6 @@
-//! `tools/call` round trips on keep-alive connections, one session per connection, each
-//! connection sending its next call as soon as the last answer is in.
+//! `tools/call` round trips on keep-alive connections, one session per connection (or, in the
+//! 2026-07-28 era, none: every call carries its own context), each connection sending its
+//! next call as soon as the last answer is in.
 
 use std::io;
 use std::net::SocketAddr;
@@ -9,6 +10,27 @@ use std::time::{Duration, Instant};
 use crate::client::Conn;
 use crate::mcp::Requests;
 use crate::stats::Latencies;
+
+/// How calls are made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// A fixed answer from a server that speaks no MCP (the ceiling).
+    Bare,
+    /// A session per connection (2025-11-25).
+    Session,
+    /// No session: 2026-07-28 requests.
+    Stateless,
+}
+
+impl Mode {
+    pub fn of(speaks_mcp: bool) -> Mode {
+        if speaks_mcp {
+            Mode::Session
+        } else {
+            Mode::Bare
+        }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct RoundTrips {
@@ -21,13 +43,12 @@ pub struct RoundTrips {
 /// Runs `connections` closed loops: `warmup` unmeasured, then `measure` counted.
 pub async fn run(
     address: SocketAddr,
-    speaks_mcp: bool,
+    mode: Mode,
     connections: usize,
     warmup: Duration,
     measure: Duration,
 ) -> io::Result<RoundTrips> {
-    let (latencies, elapsed) =
-        closed_loops(address, speaks_mcp, connections, warmup, measure).await?;
+    let (latencies, elapsed) = closed_loops(address, mode, connections, warmup, measure).await?;
     summarize(connections, latencies, elapsed)
 }
 
@@ -51,7 +72,7 @@ pub fn summarize(
 /// together.
 pub async fn closed_loops(
     address: SocketAddr,
-    speaks_mcp: bool,
+    mode: Mode,
     connections: usize,
     warmup: Duration,
     measure: Duration,
@@ -67,7 +88,7 @@ pub async fn closed_loops(
         tasks.push(tokio::spawn(async move {
             let setup = async {
                 let mut conn = Conn::connect(address).await?;
-                let session = if speaks_mcp {
+                let session = if mode == Mode::Session {
                     Some(requests.open_session(&mut conn).await?)
                 } else {
                     None
@@ -91,9 +112,13 @@ pub async fn closed_loops(
                 if sent >= stop {
                     break;
                 }
-                requests
-                    .call_echo(&mut conn, session.as_deref(), id, "hello")
-                    .await?;
+                if mode == Mode::Stateless {
+                    requests.call_echo_stateless(&mut conn, id, "hello").await?;
+                } else {
+                    requests
+                        .call_echo(&mut conn, session.as_deref(), id, "hello")
+                        .await?;
+                }
                 id += 1;
                 if sent >= measured_from {
                     latencies.record(sent.elapsed());

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::client::Conn;
 use crate::mcp::Requests;
-use crate::scenario::round_trips::{RoundTrips, closed_loops, summarize};
+use crate::scenario::round_trips::{Mode, RoundTrips, closed_loops, summarize};
 
 #[derive(Clone, Debug)]
 pub struct SlowReader {
@@ -32,8 +32,8 @@ pub async fn run(
 ) -> io::Result<SlowReader> {
     // One unmeasured pass first: a JIT compiles, pools and buffers grow. Without it the
     // first measured pass is the slower one whatever it measures.
-    closed_loops(address, true, busy, Duration::ZERO, warmup).await?;
-    let (latencies, elapsed) = closed_loops(address, true, busy, warmup, measure).await?;
+    closed_loops(address, Mode::Session, busy, Duration::ZERO, warmup).await?;
+    let (latencies, elapsed) = closed_loops(address, Mode::Session, busy, warmup, measure).await?;
     let alone = summarize(busy, latencies, elapsed)?;
 
     let requests = Requests::new(address);
@@ -58,7 +58,7 @@ pub async fn run(
         std::future::pending::<()>().await;
     };
     let (latencies, elapsed) = tokio::select! {
-        measured = closed_loops(address, true, busy, warmup, measure) => measured?,
+        measured = closed_loops(address, Mode::Session, busy, warmup, measure) => measured?,
         () = writing => unreachable!("the writer holds its connection until dropped"),
     };
     let beside_slow_reader = summarize(busy, latencies, elapsed)?;
