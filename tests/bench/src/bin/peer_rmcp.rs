@@ -1,5 +1,6 @@
 //! The rmcp peer: the benchmark's MCP server built with the official Rust SDK (rmcp), served
-//! over Streamable HTTP at `/mcp` by axum, stateful, with rmcp's defaults everywhere else.
+//! over Streamable HTTP at `/mcp` by axum, stateful, with rmcp's defaults everywhere else
+//! (2026-07-28 requests are served statelessly, as rmcp always does).
 //! It follows the contract in the crate documentation: `echo {message}` answers the message and
 //! registers the calling session, `broadcast {}` sends `notifications/tools/list_changed` to
 //! every registered session, and SIGTERM or SIGINT shuts down the way rmcp's examples do.
@@ -11,7 +12,10 @@ use std::sync::{Arc, Mutex};
 
 use axum::serve::ListenerExt;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::model::{
+    CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig,
+    SubscriptionFilter,
+};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler, schemars, tool, tool_handler, tool_router};
@@ -84,6 +88,15 @@ impl Bench {
 
 #[tool_handler]
 impl ServerHandler for Bench {
+    /// 2026-07-28 `subscriptions/listen`: whatever is asked for (rmcp narrows it to the
+    /// advertised capabilities); rmcp's default `listen` holds the stream until cancelled.
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.clone())
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
