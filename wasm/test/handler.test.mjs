@@ -200,7 +200,8 @@ test('a GET stream whose reader stops is cut at the queue limit, not before', as
 
 test('a request to the client (sampling) completes through a second POST', async () => {
   const { mcp } = await handler();
-  const session = await openSession(mcp);
+  // Only a client that declared sampling may be asked for it.
+  const session = await openSession(mcp, { sampling: {} });
   const response = await call(mcp, session, 1, 'ask', {});
   assert.equal(response.headers.get('content-type'), 'text/event-stream');
   const reader = response.body.getReader();
@@ -208,7 +209,9 @@ test('a request to the client (sampling) completes through a second POST', async
   let text = '';
   let question;
   while (!question) {
-    text += decoder.decode((await reader.read()).value, { stream: true });
+    const { value, done } = await reader.read();
+    assert.ok(!done, `the stream ended before the request to the client: ${text}`);
+    text += decoder.decode(value, { stream: true });
     question = sseMessages(text).find((m) => m.method === 'sampling/createMessage');
   }
   const answer = await post(mcp, { jsonrpc: '2.0', id: question.id, result: { role: 'assistant', model: 'm', content: { type: 'text', text: '42' } } }, session);

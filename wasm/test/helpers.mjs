@@ -53,8 +53,9 @@ export function post(target, body, session, extra = {}) {
 }
 
 /** Initializes a session on a handler; resolves with its id. */
-export async function openSession(mcp) {
-  const response = await post(mcp, INIT);
+export async function openSession(mcp, capabilities = {}) {
+  const init = { ...INIT, params: { ...INIT.params, capabilities } };
+  const response = await post(mcp, init);
   await response.text();
   const session = response.headers.get('mcp-session-id');
   await (await post(mcp, { jsonrpc: '2.0', method: 'notifications/initialized' }, session)).text();
