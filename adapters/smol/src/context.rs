@@ -298,6 +298,17 @@ impl Context {
     /// the other in the session era) and returns the answers in order.
     pub async fn inputs(&self, requests: Vec<(String, InputRequest)>) -> Result<Vec<Value>, Error> {
         if self.protocol_version().is_stateless() {
+            let capabilities = self.client_capabilities();
+            for (_, request) in &requests {
+                let needed = request.capability();
+                let declared = capabilities
+                    .as_ref()
+                    .and_then(|c| c.get(needed))
+                    .is_some_and(|v| !v.is_null());
+                if !declared {
+                    return Err(Error::missing_capability(needed));
+                }
+            }
             let asked = {
                 let mut asked = self.inner.asked.lock().unwrap_or_else(|e| e.into_inner());
                 for (key, _) in &requests {

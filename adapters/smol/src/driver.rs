@@ -557,9 +557,23 @@ impl Driver {
     fn try_reply(&mut self, handle: RequestHandle, reply: Reply) -> Option<Reply> {
         match self.engine.respond(self.clock.now(), handle, &reply) {
             Err(CommandError::WouldBlock) => Some(reply),
-            Err(_) => {
+            Err(CommandError::StaleHandle) => {
                 tracing::debug!(session = %handle.session, "answer to a request that ended");
                 None
+            }
+            Err(refused) => {
+                // An answer the engine cannot send (an input request the client did not
+                // declare, a result of the wrong shape) still answers: never a hang.
+                tracing::warn!(session = %handle.session, %refused, "reply refused");
+                let error = Reply::Error {
+                    code: ErrorCode::INTERNAL_ERROR.0,
+                    message: format!("Internal error: {refused}"),
+                    data: None,
+                };
+                match self.engine.respond(self.clock.now(), handle, &error) {
+                    Err(CommandError::WouldBlock) => Some(error),
+                    _ => None,
+                }
             }
             Ok(()) => None,
         }

@@ -126,7 +126,9 @@ impl Engine {
         let shape = self.inflight[&inflight].shape;
         let mut body = match (reply, shape) {
             (Reply::Result(result), None) => response_body(&id, result),
-            (Reply::Result(result), Some(shape)) => self.stateless_result(&id, result, shape),
+            (Reply::Result(result), Some(shape)) => {
+                self.stateless_result(&id, result, shape, false)
+            }
             (
                 Reply::Error {
                     code,
@@ -141,7 +143,7 @@ impl Engine {
                     state,
                 },
                 Some(shape),
-            ) if shape != super::modern::results::ResultShape::List => {
+            ) if shape.may_ask() => {
                 self.input_required(inflight, &id, input_requests, state, shape)?
             }
             (Reply::InputRequired { .. }, _) => return Err(CommandError::InputNotAllowed),
@@ -167,16 +169,18 @@ impl Engine {
     }
 
     /// A stateless request's result, completed with what its era requires (see
-    /// `modern/results.rs`). A list that answers `input_required`, or a result that is not an
-    /// object, becomes an internal error: no client could use it.
+    /// `modern/results.rs`). An `input_required` result that the engine did not build (`sealed`:
+    /// its requests checked against the client's capabilities, its state sealed), or a result
+    /// that is not an object, becomes an internal error: no client could use it safely.
     fn stateless_result(
         &mut self,
         id: &RequestId,
         result: &RawValue,
         shape: super::modern::results::ResultShape,
+        sealed: bool,
     ) -> Vec<u8> {
         use super::modern::results;
-        let refused = shape == results::ResultShape::List && results::is_input_required(result);
+        let refused = !sealed && results::is_input_required(result);
         let completed = (!refused)
             .then(|| results::complete(result, shape, &self.server_info, self.config.cache_hints))
             .flatten();
@@ -185,7 +189,8 @@ impl Engine {
             None => {
                 self.counters.invalid_results += 1;
                 let message = if refused {
-                    "Internal error: a list result cannot be input_required"
+                    "Internal error: input_required is answered with Reply::InputRequired, on \
+                     tools/call, prompts/get and resources/read only"
                 } else {
                     "Internal error: the result is not a JSON object"
                 };
@@ -254,7 +259,7 @@ impl Engine {
         })
         .map_err(|_| CommandError::InvalidJson)?;
         self.counters.input_required_sent += 1;
-        Ok(self.stateless_result(id, &result, shape))
+        Ok(self.stateless_result(id, &result, shape, true))
     }
 
     /// The state a 2026-07-28 request brought back from its previous input-required round,

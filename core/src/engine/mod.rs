@@ -313,7 +313,12 @@ impl Engine {
 
     /// The key input-required states are sealed with (2026-07-28). Engines that share a key
     /// accept each other's states; without one, an engine draws its own, so its states open
-    /// only on it. Inject it as the seed is injected: from a secret store, never a constant.
+    /// only on it. Inject it from a secret store, never a constant.
+    ///
+    /// Two things hold only per engine: nonces come from the engine's seed, so engines that
+    /// share a key must never share a seed (draw each from the OS, as the adapters do); and a
+    /// state's expiry counts in the clock of the engine that sealed it, so engines that share
+    /// a key should share their clock's epoch (Unix time, say) for expiry to mean the same.
     pub fn set_state_key(&mut self, key: [u8; 32]) {
         self.state_key = modern::input::StateKey::new(key);
     }

@@ -220,7 +220,7 @@ impl Engine {
     }
 
     /// The value of the session-binding header in `request`, when sessions are bound.
-    fn binding_of(&self, request: &Request) -> Option<Box<[u8]>> {
+    pub(super) fn binding_of(&self, request: &Request) -> Option<Box<[u8]>> {
         let name = self.config.session_binding.as_deref()?;
         request.header(name).map(Box::from)
     }

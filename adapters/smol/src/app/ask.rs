@@ -65,12 +65,24 @@ impl InputRequest {
         &self.params
     }
 
+    /// The client capability the request needs.
+    pub(crate) fn capability(&self) -> &'static str {
+        match self.method {
+            "elicitation/create" => "elicitation",
+            "sampling/createMessage" => "sampling",
+            _ => "roots",
+        }
+    }
+
     /// Whether `answer` has the shape of this request's result: a client that sends something
     /// else gets an error, not a handler running on garbage.
     fn accepts(&self, answer: &Value) -> bool {
         match self.method {
             "elicitation/create" => answer.get("action").is_some_and(Value::is_string),
-            "sampling/createMessage" => answer.get("content").is_some_and(Value::is_object),
+            // One content block, or (2026-07-28) an array of them.
+            "sampling/createMessage" => answer
+                .get("content")
+                .is_some_and(|c| c.is_object() || c.is_array()),
             _ => answer.get("roots").is_some_and(Value::is_array),
         }
     }

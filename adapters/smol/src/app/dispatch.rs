@@ -123,11 +123,14 @@ async fn answer(
             if call.arguments.as_ref().is_some_and(|a| !a.is_object()) {
                 return Err(Error::invalid_params("Tool arguments must be an object"));
             }
-            super::headers::check(
-                &tool.definition,
-                call.arguments.as_ref(),
-                cx.param_headers(),
-            )?;
+            // Arguments are mirrored in headers only in 2026-07-28.
+            if cx.protocol_version().is_stateless() {
+                super::headers::check(
+                    &tool.definition,
+                    call.arguments.as_ref(),
+                    cx.param_headers(),
+                )?;
+            }
             let result = match tool::call(tool, call.arguments, cx).await {
                 Ok(result) => result,
                 Err(Error::Tool(message)) => super::ToolResult::error(message),

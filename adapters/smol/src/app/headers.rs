@@ -8,63 +8,97 @@ use serde_json::{Map, Value};
 
 use super::Error;
 
-/// Checks the `Mcp-Param-*` headers of a call against its arguments: each annotated argument
-/// with a value must come with its header, equal after decoding (numbers compared as numbers).
+/// Checks the `Mcp-Param-*` headers of a call against its arguments. Each annotated argument
+/// (at any depth of `properties`) with a value must come with its header, equal after decoding
+/// (numbers compared as numbers); a header sent once more, or sent for an argument that has no
+/// value, is a mismatch too: an intermediary may have acted on it.
 pub(crate) fn check(
     definition: &Map<String, Value>,
     arguments: Option<&Value>,
     headers: &[(String, Box<[u8]>)],
 ) -> Result<(), Error> {
-    let Some(properties) = definition
-        .get("inputSchema")
-        .and_then(|s| s.get("properties"))
-        .and_then(Value::as_object)
-    else {
+    let Some(schema) = definition.get("inputSchema") else {
         return Ok(());
     };
-    for (property, schema) in properties {
-        let Some(name) = schema.get("x-mcp-header").and_then(Value::as_str) else {
-            continue;
-        };
-        let header = headers
+    let mut annotated = Vec::new();
+    annotations(schema, &mut Vec::new(), &mut annotated);
+    for (path, name) in annotated {
+        let mut sent = headers
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v);
-        let value = arguments
-            .and_then(|a| a.get(property))
-            .filter(|v| !v.is_null());
-        let (Some(value), header) = (value, header) else {
-            // No value: the client sends no header, and none is expected.
-            continue;
-        };
-        let Some(raw) = header else {
+            .filter(|(n, _)| n.eq_ignore_ascii_case(&name));
+        let header = sent.next().map(|(_, v)| v);
+        if sent.next().is_some() {
             return Err(mismatch(format!(
-                "Header mismatch: the Mcp-Param-{name} header is required for argument {property}"
+                "Header mismatch: the Mcp-Param-{name} header appears more than once"
             )));
-        };
-        let Some(sent) = decode_mirrored_header(raw) else {
-            return Err(mismatch(format!(
-                "Header mismatch: the Mcp-Param-{name} header value is malformed"
-            )));
-        };
-        if !agrees(value, &sent) {
-            return Err(mismatch(format!(
-                "Header mismatch: Mcp-Param-{name} header value '{sent}' does not match argument \
-                 {property}"
-            )));
+        }
+        let mut value = arguments;
+        for key in &path {
+            value = value.and_then(|v| v.get(key));
+        }
+        let value = value.filter(|v| !v.is_null());
+        let property = path.join(".");
+        match (value, header) {
+            (None, None) => {}
+            (None, Some(_)) => {
+                return Err(mismatch(format!(
+                    "Header mismatch: Mcp-Param-{name} is sent but argument {property} has no value"
+                )));
+            }
+            (Some(_), None) => {
+                return Err(mismatch(format!(
+                    "Header mismatch: the Mcp-Param-{name} header is required for argument {property}"
+                )));
+            }
+            (Some(value), Some(raw)) => {
+                let Some(sent) = decode_mirrored_header(raw) else {
+                    return Err(mismatch(format!(
+                        "Header mismatch: the Mcp-Param-{name} header value is malformed"
+                    )));
+                };
+                if !agrees(value, &sent) {
+                    return Err(mismatch(format!(
+                        "Header mismatch: Mcp-Param-{name} header value '{sent}' does not match \
+                         argument {property}"
+                    )));
+                }
+            }
         }
     }
     Ok(())
 }
 
+/// Every `x-mcp-header` reached through a chain of `properties` keys, with its path.
+fn annotations(schema: &Value, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, String)>) {
+    // Deeper than any real schema; a hostile one cannot recurse without bound.
+    if path.len() > 16 {
+        return;
+    }
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+        return;
+    };
+    for (key, property) in properties {
+        path.push(key.clone());
+        if let Some(name) = property.get("x-mcp-header").and_then(Value::as_str) {
+            out.push((path.clone(), name.to_string()));
+        }
+        annotations(property, path, out);
+        path.pop();
+    }
+}
+
 fn agrees(value: &Value, sent: &str) -> bool {
     match value {
         Value::String(s) => s == sent,
-        Value::Number(n) => sent
-            .parse::<f64>()
-            .ok()
-            .zip(n.as_f64())
-            .is_some_and(|(a, b)| a == b),
+        // Integers exactly (beyond 2^53 a float would round); other numbers as numbers.
+        Value::Number(n) => match (n.as_i64(), sent.parse::<i64>()) {
+            (Some(a), Ok(b)) => a == b,
+            _ => sent
+                .parse::<f64>()
+                .ok()
+                .zip(n.as_f64())
+                .is_some_and(|(a, b)| a == b),
+        },
         Value::Bool(b) => sent == if *b { "true" } else { "false" },
         _ => false,
     }
@@ -123,5 +157,30 @@ mod tests {
         assert!(run(serde_json::json!({ "note": "x" }), &[]).is_ok());
         let literal = serde_json::json!({ "region": "=?base64?SGVsbG8=" });
         assert!(run(literal, &[("region", "=?base64?SGVsbG8=")]).is_ok());
+    }
+
+    #[test]
+    fn twice_sent_or_valueless_headers_are_mismatches() {
+        let args = serde_json::json!({ "region": "a", "count": 1 });
+        assert!(run(args, &[("region", "a"), ("Region", "b"), ("count", "1")]).is_err());
+        assert!(run(serde_json::json!({}), &[("region", "a")]).is_err());
+        let big = serde_json::json!({ "count": 9_007_199_254_740_993_u64 });
+        assert!(run(big, &[("count", "9007199254740992")]).is_err());
+    }
+
+    #[test]
+    fn nested_annotations_are_checked() {
+        let definition: Map<String, Value> = serde_json::from_value(serde_json::json!({
+            "inputSchema": { "type": "object", "properties": {
+                "target": { "type": "object", "properties": {
+                    "region": { "type": "string", "x-mcp-header": "Region" }
+                }}
+            }}
+        }))
+        .unwrap();
+        let args = serde_json::json!({ "target": { "region": "eu" } });
+        let sent = headers(&[("region", "us")]);
+        assert!(check(&definition, Some(&args), &sent).is_err());
+        assert!(check(&definition, Some(&args), &headers(&[("region", "eu")])).is_ok());
     }
 }

@@ -109,12 +109,20 @@ impl StateKey {
     }
 }
 
-/// What a state is bound to: the method, and the tool, prompt or resource it names.
-pub(crate) fn binding(method: &str, name: Option<&str>) -> Vec<u8> {
-    let mut binding = Vec::with_capacity(method.len() + 1 + name.map_or(0, str::len));
-    binding.extend_from_slice(method.as_bytes());
-    binding.push(0);
-    binding.extend_from_slice(name.unwrap_or("").as_bytes());
+/// What a state is bound to: the method, the tool, prompt or resource it names, and the
+/// credential of `Config::session_binding` when there is one (a state issued to one principal
+/// does not open for another). Each part is length-prefixed, so no two bindings run together.
+pub(crate) fn binding(method: &str, name: Option<&str>, principal: Option<&[u8]>) -> Vec<u8> {
+    let parts: [&[u8]; 3] = [
+        method.as_bytes(),
+        name.unwrap_or("").as_bytes(),
+        principal.unwrap_or(b""),
+    ];
+    let mut binding = Vec::with_capacity(parts.iter().map(|p| p.len() + 4).sum());
+    for part in parts {
+        binding.extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_le_bytes());
+        binding.extend_from_slice(part);
+    }
     binding
 }
 
@@ -128,7 +136,7 @@ mod tests {
 
     #[test]
     fn a_sealed_state_opens_until_it_expires() {
-        let b = binding("tools/call", Some("t"));
+        let b = binding("tools/call", Some("t"), None);
         let token = key().seal([1; 12], Instant::from_millis(1000), &b, b"answers");
         assert_eq!(
             key().open(&token, Instant::from_millis(1000), &b).unwrap(),
@@ -142,7 +150,7 @@ mod tests {
 
     #[test]
     fn altered_foreign_or_rebound_states_are_forged() {
-        let b = binding("tools/call", Some("t"));
+        let b = binding("tools/call", Some("t"), None);
         let token = key().seal([1; 12], Instant::from_millis(1000), &b, b"{}");
         let now = Instant::ZERO;
         let mut tampered = token.clone();
@@ -157,15 +165,17 @@ mod tests {
             StateKey::new([8; 32]).open(&token, now, &b),
             Err(Refused::Forged)
         );
-        let other = binding("tools/call", Some("u"));
+        let other = binding("tools/call", Some("u"), None);
         assert_eq!(key().open(&token, now, &other), Err(Refused::Forged));
+        let someone_else = binding("tools/call", Some("t"), Some(b"Bearer bob"));
+        assert_eq!(key().open(&token, now, &someone_else), Err(Refused::Forged));
         assert_eq!(key().open("", now, &b), Err(Refused::Forged));
         assert_eq!(key().open("AQ", now, &b), Err(Refused::Forged));
     }
 
     #[test]
     fn states_are_unreadable_to_the_client() {
-        let b = binding("tools/call", Some("t"));
+        let b = binding("tools/call", Some("t"), None);
         let token = key().seal([1; 12], Instant::ZERO, &b, b"secret-answer");
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(token.as_bytes())

@@ -19,9 +19,11 @@ pub(crate) const SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
 /// Which fields a method's result must carry beyond `resultType` and `serverInfo`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ResultShape {
-    /// Any result.
+    /// Any result, never `input_required`.
     Plain,
-    /// `resources/read` and `server/discover`: caching hints too.
+    /// `tools/call` and `prompts/get`: may ask for input.
+    Asks,
+    /// `resources/read` and `server/discover`: caching hints too; a read may ask for input.
     Cacheable,
     /// A list: caching hints, and never `input_required`.
     List,
@@ -35,8 +37,20 @@ impl ResultShape {
                 ResultShape::List
             }
             "resources/read" => ResultShape::Cacheable,
+            "tools/call" | "prompts/get" => ResultShape::Asks,
             _ => ResultShape::Plain,
         }
+    }
+
+    /// Whether the method may answer `input_required` (MRTR allows it on `tools/call`,
+    /// `prompts/get` and `resources/read` only).
+    pub(crate) fn may_ask(self) -> bool {
+        matches!(self, ResultShape::Asks | ResultShape::Cacheable)
+    }
+
+    /// Whether the result carries caching hints.
+    fn cacheable(self) -> bool {
+        matches!(self, ResultShape::Cacheable | ResultShape::List)
     }
 }
 
@@ -132,7 +146,7 @@ pub(crate) fn complete(
         field(&mut out, "_meta", &meta);
     }
     // An interim result carries no caching hints: only a complete one may be reused.
-    if shape != ResultShape::Plain && !is_input_required(result) {
+    if shape.cacheable() && !is_input_required(result) {
         if !keys.contains_key("ttlMs") {
             field(&mut out, "ttlMs", &alloc::format!("{}", hints.ttl_ms));
         }
@@ -166,7 +180,7 @@ fn complete_merging_meta(
             meta.insert(SERVER_INFO.into(), info);
         }
     }
-    if shape != ResultShape::Plain && !interim {
+    if shape.cacheable() && !interim {
         map.entry("ttlMs")
             .or_insert_with(|| Value::from(hints.ttl_ms));
         map.entry("cacheScope")

@@ -180,7 +180,10 @@ impl Engine {
                 );
             }
             "subscriptions/listen" => self.open_listen(exchange, request_message, envelope),
-            _ => self.stateless_call(exchange, request_message, envelope),
+            _ => {
+                let principal = self.binding_of(request);
+                self.stateless_call(exchange, request_message, envelope, principal.as_deref());
+            }
         }
     }
 
@@ -212,6 +215,7 @@ impl Engine {
         exchange: ExchangeId,
         request: jsonrpc::Request,
         mut envelope: Envelope,
+        principal: Option<&[u8]>,
     ) {
         let id = Some(&request.id);
         if self.shutdown_deadline.is_some() {
@@ -234,7 +238,7 @@ impl Engine {
         if keeps > self.config.limits.max_session_bytes || !self.admits(None, keeps) {
             return self.unavailable(exchange, id, "the server holds too much");
         }
-        let binding = super::input::binding(&request.method, envelope.name.as_deref());
+        let binding = super::input::binding(&request.method, envelope.name.as_deref(), principal);
         let state = match envelope.request_state.take() {
             None => Vec::new(),
             Some(sealed) => {

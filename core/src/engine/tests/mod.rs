@@ -4,6 +4,7 @@ mod application_paths;
 mod budget;
 mod budget_regressions;
 mod harness;
+mod input_required;
 mod leaks;
 mod review;
 mod session_binding;
