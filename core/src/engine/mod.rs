@@ -110,6 +110,19 @@ pub use modern::results::{CacheHints, CacheScope};
 pub fn decode_mirrored_header(raw: &[u8]) -> Option<String> {
     modern::envelope::decode_header_value(raw)
 }
+
+/// Checks the `Mcp-Param-{Name}` headers of a 2026-07-28 `tools/call` ([`Engine::param_headers`])
+/// against its arguments and its tool's `inputSchema`: each argument the schema annotates with
+/// `x-mcp-header` (at any depth of `properties`) that has a value must come with its header,
+/// equal after decoding (numbers as numbers); a header sent twice, or for an argument without
+/// a value, disagrees too. `Err` is the message of the -32020 error that answers the call.
+pub fn check_param_headers(
+    input_schema: &serde_json::Value,
+    arguments: Option<&serde_json::Value>,
+    headers: &[(String, alloc::boxed::Box<[u8]>)],
+) -> Result<(), String> {
+    modern::param_headers::check(input_schema, arguments, headers)
+}
 pub use protocol::{LogLevel, ProtocolVersion};
 pub use transport::{AcceptRefused, ConnAction, ExchangeOutput};
 

@@ -14,9 +14,12 @@
 //! - [`route`]: a stateless POST, from its envelope to the engine-answered methods, a listen
 //!   stream, or the application.
 //! - [`listen`]: `subscriptions/listen` streams: filter, acknowledgment, tagged frames.
+//! - [`param_headers`]: `Mcp-Param-*` headers against the arguments a tool's schema annotates.
+//! - [`input`]: input-required results and their sealed state.
 
 pub(crate) mod envelope;
 pub(crate) mod input;
 pub(crate) mod listen;
+pub(crate) mod param_headers;
 pub(crate) mod results;
 pub(crate) mod route;
