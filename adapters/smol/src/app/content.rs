@@ -1,7 +1,8 @@
 //! What tools, resources and prompts return: MCP content blocks and results, serialized exactly
-//! as the schema names them.
+//! as the schema names them, and read back from that JSON (results kept as data, such as the
+//! conformance fixtures).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// One block of content in a tool result or a prompt message.
@@ -14,7 +15,7 @@ use serde_json::Value;
 /// let text = Content::text("hello");
 /// assert_eq!(serde_json::to_value(&text).unwrap()["type"], "text");
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Content {
     /// Plain text.
@@ -78,12 +79,12 @@ impl Content {
 }
 
 /// A resource's contents: text or base64 bytes, with its URI.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceContents {
     /// The resource's URI.
     pub uri: String,
     /// Its MIME type, if known.
-    #[serde(rename = "mimeType", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "mimeType", default, skip_serializing_if = "Option::is_none")]
     pub mime_type: Option<String>,
     /// The contents.
     #[serde(flatten)]
@@ -91,7 +92,7 @@ pub struct ResourceContents {
 }
 
 /// Text or binary contents.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ResourceBody {
     /// UTF-8 text.
     #[serde(rename = "text")]
@@ -128,15 +129,23 @@ impl ResourceContents {
 /// A failure the model should see (bad input, a failed operation) is a result with
 /// `is_error` set, not a protocol error: return [`Error::tool`](crate::Error::tool) or build
 /// one with [`ToolResult::error`].
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ToolResult {
     /// What the tool produced.
     pub content: Vec<Content>,
     /// Structured output, matching the tool's output schema if it declares one.
-    #[serde(rename = "structuredContent", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "structuredContent",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub structured_content: Option<Value>,
     /// The call failed.
-    #[serde(rename = "isError", skip_serializing_if = "std::ops::Not::not")]
+    #[serde(
+        rename = "isError",
+        default,
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub is_error: bool,
 }
 
@@ -178,7 +187,7 @@ impl ToolResult {
 }
 
 /// Who speaks a prompt message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// The user.
@@ -188,7 +197,7 @@ pub enum Role {
 }
 
 /// One message of a prompt.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PromptMessage {
     /// Who speaks it.
     pub role: Role,
@@ -217,10 +226,10 @@ impl PromptMessage {
 }
 
 /// The result of `prompts/get`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PromptResult {
     /// A description of the prompt as filled in.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The messages.
     pub messages: Vec<PromptMessage>,

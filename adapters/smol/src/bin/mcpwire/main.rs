@@ -6,7 +6,7 @@
 mod cli;
 mod descriptors;
 mod fixtures;
-mod input_fixtures;
+mod scripted;
 
 use std::process::ExitCode;
 
