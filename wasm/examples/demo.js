@@ -1,5 +1,8 @@
 // The demo application of the examples: the same tools as `mcpwire serve` (echo, add, sleep
-// with progress, touch_resource, announce_list_changed) and a subscribable resource.
+// with progress, touch_resource, announce_list_changed), `greet`, which asks the client for a
+// name in either era, and a subscribable resource.
+
+import { InputRequest } from '../js/index.js';
 
 /** Options for createMcpHandler; `server()` returns the handler once it exists. */
 export function demoOptions(server) {
@@ -14,7 +17,7 @@ export function demoOptions(server) {
   return {
     name: 'mcpwire-wasm-demo',
     version: '0.1.0',
-    instructions: 'Demo tools (echo, add, sleep, touch_resource, announce_list_changed) served by the mcpwire engine in WebAssembly.',
+    instructions: 'Demo tools (echo, add, sleep, touch_resource, announce_list_changed, greet) served by the mcpwire engine in WebAssembly.',
     tools: [
       {
         name: 'echo',
@@ -58,6 +61,21 @@ export function demoOptions(server) {
         description: 'Tells every session that a list changed',
         inputSchema: { type: 'object', properties: { list: { enum: ['tools', 'resources', 'prompts'] } }, required: ['list'] },
         handler: ({ list }) => `${server().broadcast(`notifications/${list}/list_changed`)} sessions notified`,
+      },
+      {
+        name: 'greet',
+        description: 'Asks the client for a name (elicitation), then greets it',
+        inputSchema: { type: 'object', properties: {} },
+        handler: async (_args, context) => {
+          // A request to the client in the session era; an input-required result in 2026-07-28.
+          const answer = await context.input('name', InputRequest.elicit('Who is there?', {
+            type: 'object',
+            properties: { name: { type: 'string' } },
+            required: ['name'],
+          }));
+          if (answer.action !== 'accept') return `No name (${answer.action}).`;
+          return `Hello, ${answer.content?.name}!`;
+        },
       },
     ],
     resources: [

@@ -12,10 +12,62 @@ export class McpError extends Error {
   }
 }
 
+/**
+ * A request for the client's input (`elicitation/create`, `sampling/createMessage`,
+ * `roots/list`): what `context.input` asks, in either era.
+ */
+export class InputRequest {
+  constructor(method, params) {
+    this.method = method;
+    this.params = params;
+  }
+
+  /** `elicitation/create` in form mode; the answer's `action` is `accept` (with `content`), `decline` or `cancel`. */
+  static elicit(message, requestedSchema) {
+    return new InputRequest('elicitation/create', { message, requestedSchema });
+  }
+
+  /** `sampling/createMessage` (`messages`, `maxTokens`, ...). */
+  static sample(params) {
+    return new InputRequest('sampling/createMessage', params);
+  }
+
+  /** `roots/list`. */
+  static listRoots() {
+    return new InputRequest('roots/list', {});
+  }
+}
+
+/**
+ * Thrown by `context.input` in 2026-07-28, where a request cannot wait for its client: let it
+ * propagate. The server answers `input_required`; the client answers and retries the request,
+ * and the handler runs again from the start, this time finding the answers.
+ */
+export class InputRequired extends Error {
+  constructor(requests, state) {
+    super('input required');
+    this.name = 'InputRequired';
+    this.requests = requests;
+    this.state = state;
+  }
+}
+
 const METHOD_NOT_FOUND = -32601;
 const INVALID_PARAMS = -32602;
 const INTERNAL_ERROR = -32603;
 const RESOURCE_NOT_FOUND = -32002;
+const HEADER_MISMATCH = -32020;
+const MISSING_CLIENT_CAPABILITY = -32021;
+const STATELESS_VERSION = '2026-07-28';
+
+const CAPABILITY_OF = {
+  'elicitation/create': 'elicitation',
+  'sampling/createMessage': 'sampling',
+  'roots/list': 'roots',
+};
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 export class Application {
   #host;
@@ -37,7 +89,11 @@ export class Application {
 
   constructor(options, host) {
     this.#host = host;
-    for (const tool of options.tools ?? []) this.#tools.set(tool.name, tool);
+    for (const tool of options.tools ?? []) {
+      // Only a schema that annotates an argument with `x-mcp-header` needs the header check.
+      const schema = tool.inputSchema === undefined ? undefined : JSON.stringify(tool.inputSchema);
+      this.#tools.set(tool.name, { ...tool, mirroredSchema: schema?.includes('"x-mcp-header"') ? schema : undefined });
+    }
     for (const resource of options.resources ?? []) this.#resources.set(resource.uri, resource);
     this.#templates = (options.resourceTemplates ?? []).map((t) => ({ ...t, match: templateMatcher(t.uriTemplate) }));
     for (const prompt of options.prompts ?? []) this.#prompts.set(prompt.name, prompt);
@@ -49,6 +105,9 @@ export class Application {
   get running() {
     return this.#running.size;
   }
+
+  /** Handlers whose signal fired, since the start: the client cancelled, left, or shutdown cut them. */
+  cancelled = 0;
 
   /** The `capabilities` of the initialize result: logging, and what this application offers. */
   capabilities() {
@@ -83,6 +142,7 @@ export class Application {
         const running = this.#running.get(`${event.session}:${event.request}`);
         if (running === undefined) break;
         const reason = new Error(`cancelled (${event.reason})`);
+        if (!running.abort.signal.aborted) this.cancelled += 1;
         running.abort.abort(reason);
         for (const waiting of running.waiting.splice(0)) waiting.reject(reason);
         break;
@@ -114,7 +174,7 @@ export class Application {
   #start({ session, request, method, params }) {
     const key = `${session}:${request}`;
     const abort = new AbortController();
-    const running = { abort, connected: true, waiting: [] };
+    const running = { abort, connected: true, waiting: [], params, client: undefined, answers: undefined, asked: [] };
     this.#running.set(key, running);
     const context = this.#context(session, request, abort.signal, running);
     Promise.resolve()
@@ -124,6 +184,12 @@ export class Application {
           // Serializing is part of answering: a result JSON cannot carry is the handler's error.
           reply = { result: serialize(await this.#answer(method, params ?? {}, context)) };
         } catch (error) {
+          if (error instanceof InputRequired) {
+            const requests = serialize(error.requests);
+            const state = encoder.encode(serialize({ answers: error.state }));
+            await this.#send(key, (engine, now) => engine.respondInputRequired(now, session, request, requests, state));
+            return;
+          }
           reply = { error: errorReply(error) };
         }
         if (reply.result !== undefined) {
@@ -167,10 +233,16 @@ export class Application {
   async #callTool(params, context) {
     const tool = this.#tools.get(params.name);
     if (tool === undefined) throw new McpError(INVALID_PARAMS, `Unknown tool: ${params.name}`);
+    const args = params.arguments ?? {};
+    if (typeof args !== 'object' || Array.isArray(args)) throw new McpError(INVALID_PARAMS, 'Tool arguments must be an object');
+    if (tool.mirroredSchema !== undefined) {
+      const mismatch = context.headerMismatch(tool.mirroredSchema, params.arguments);
+      if (mismatch !== undefined) throw new McpError(HEADER_MISMATCH, mismatch);
+    }
     try {
-      return normalizeToolResult(await tool.handler(params.arguments ?? {}, context));
+      return normalizeToolResult(await tool.handler(args, context));
     } catch (error) {
-      if (error instanceof McpError) throw error;
+      if (error instanceof McpError || error instanceof InputRequired) throw error;
       // A tool's own failure is for the model to see, not a protocol error.
       return { content: [{ type: 'text', text: String(error?.message ?? error) }], isError: true };
     }
@@ -188,7 +260,9 @@ export class Application {
         return { contents: normalizeContents(await template.read(uri, variables, context), uri, template.mimeType) };
       }
     }
-    throw new McpError(RESOURCE_NOT_FOUND, 'Resource not found', { uri });
+    // SEP-2164 made an unknown resource invalid params (-32602) in 2026-07-28.
+    const code = context.protocolVersion === STATELESS_VERSION ? INVALID_PARAMS : RESOURCE_NOT_FOUND;
+    throw new McpError(code, `Resource not found: ${uri}`, { uri });
   }
 
   async #getPrompt(params, context) {
@@ -243,9 +317,32 @@ export class Application {
     const host = this.#host;
     const ask = (method, params, { timeoutMs } = {}) =>
       this.#requestClient(session, request, method, params, timeoutMs, signal);
+    const client = () => {
+      running.client ??= JSON.parse(host.query((engine) => engine.clientContext(session, request)) ?? '{}');
+      return running.client;
+    };
+    const input = (requests) => this.#inputs(session, request, running, requests, signal, client());
+    const sessions = this.#sessions;
     return {
-      session: this.#sessions.get(session) ?? { id: session },
+      get session() {
+        return sessions.get(session) ?? (client().protocolVersion === STATELESS_VERSION ? undefined : { id: session });
+      },
       signal,
+      get protocolVersion() {
+        return client().protocolVersion;
+      },
+      get clientInfo() {
+        return client().clientInfo ?? undefined;
+      },
+      get clientCapabilities() {
+        return client().clientCapabilities ?? undefined;
+      },
+      input: async (key, inputRequest) => (await input({ [key]: inputRequest }))[key],
+      inputs: input,
+      headerMismatch: (schema, args) =>
+        host.query((engine) =>
+          engine.paramHeaderMismatch(session, request, schema, args === undefined ? undefined : JSON.stringify(args)),
+        ),
       get connected() {
         return running.connected;
       },
@@ -270,6 +367,67 @@ export class Application {
         host.command((engine, now) => engine.closeRequestStream(now, session, request));
       },
     };
+  }
+
+  /**
+   * The client's answers to `requests` (`{key: InputRequest}`), as `{key: answer}`. In the
+   * session era each is a request to the client, one after the other. In 2026-07-28 they come
+   * from the request itself (this round's `inputResponses`, earlier rounds' from the sealed
+   * state); what is still missing is asked for by throwing `InputRequired`, whose state keeps
+   * the answers to every key asked so far and no other.
+   */
+  async #inputs(session, request, running, requests, signal, client) {
+    const entries = Object.entries(requests);
+    for (const [key, wanted] of entries) {
+      if (typeof wanted?.method !== 'string' || !(wanted.method in CAPABILITY_OF)) {
+        throw new TypeError(`input ${key}: not an InputRequest (elicitation/create, sampling/createMessage or roots/list)`);
+      }
+      const capability = CAPABILITY_OF[wanted.method];
+      const declared = client.clientCapabilities?.[capability];
+      if (declared === undefined || declared === null) {
+        throw new McpError(MISSING_CLIENT_CAPABILITY, `Missing required client capability: ${capability}`, {
+          requiredCapabilities: { [capability]: {} },
+        });
+      }
+    }
+    if (client.protocolVersion !== STATELESS_VERSION) {
+      const answers = Object.create(null);
+      for (const [key, wanted] of entries) {
+        answers[key] = await this.#requestClient(session, request, wanted.method, wanted.params, undefined, signal);
+      }
+      return answers;
+    }
+    running.answers ??= this.#roundAnswers(session, request, running.params);
+    for (const [key] of entries) if (!running.asked.includes(key)) running.asked.push(key);
+    const answers = Object.create(null);
+    const missing = Object.create(null);
+    for (const [key, wanted] of entries) {
+      const answer = running.answers[key];
+      if (answer === undefined) missing[key] = { method: wanted.method, params: wanted.params };
+      else if (!answersAs(wanted.method, answer)) {
+        throw new McpError(INVALID_PARAMS, `inputResponses.${key} is not a ${wanted.method} result`);
+      } else answers[key] = answer;
+    }
+    if (Object.keys(missing).length === 0) return answers;
+    const keep = Object.create(null);
+    for (const key of running.asked) if (running.answers[key] !== undefined) keep[key] = running.answers[key];
+    throw new InputRequired(missing, keep);
+  }
+
+  /** This round's answers: the sealed state's, then `inputResponses` over them. Malformed ones count as none. */
+  #roundAnswers(session, request, params) {
+    const answers = Object.create(null);
+    const state = this.#host.query((engine) => engine.requestState(session, request));
+    if (state !== undefined && state.length > 0) {
+      try {
+        const opened = JSON.parse(decoder.decode(state));
+        if (isObject(opened?.answers)) Object.assign(answers, opened.answers);
+      } catch {
+        // A state this application did not write: ask again.
+      }
+    }
+    if (isObject(params?.inputResponses)) Object.assign(answers, params.inputResponses);
+    return answers;
   }
 
   async #requestClient(session, request, method, params, timeoutMs, signal) {
@@ -331,6 +489,24 @@ function errorReply(error) {
     return { code: error.code, message: error.message, data };
   }
   return { code: INTERNAL_ERROR, message: `Internal error: ${error?.message ?? error}`, data: undefined };
+}
+
+function isObject(value) {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Whether `answer` has the shape of a `method` result: a handler never runs on garbage. */
+function answersAs(method, answer) {
+  if (!isObject(answer)) return false;
+  switch (method) {
+    case 'elicitation/create':
+      return typeof answer.action === 'string';
+    case 'sampling/createMessage':
+      // One content block, or (2026-07-28) an array of them.
+      return typeof answer.content === 'object' && answer.content !== null;
+    default:
+      return Array.isArray(answer.roots);
+  }
 }
 
 function isRefusal(error, code) {

@@ -12,6 +12,31 @@ export declare class McpError extends Error {
   readonly data: JsonValue | undefined;
 }
 
+/**
+ * A request for the client's input, in either era: `elicitation/create`,
+ * `sampling/createMessage` or `roots/list`.
+ */
+export declare class InputRequest {
+  private constructor(method: string, params: JsonObject);
+  readonly method: 'elicitation/create' | 'sampling/createMessage' | 'roots/list';
+  readonly params: JsonObject;
+  /** Form-mode elicitation; the answer's `action` is `accept` (with `content`), `decline` or `cancel`. */
+  static elicit(message: string, requestedSchema: JsonObject): InputRequest;
+  /** `sampling/createMessage` with its params (`messages`, `maxTokens`, ...). */
+  static sample(params: JsonObject): InputRequest;
+  static listRoots(): InputRequest;
+}
+
+/**
+ * Thrown by `context.input` / `context.inputs` in 2026-07-28, where a request cannot wait for
+ * its client: let it propagate (a tool that catches errors must rethrow it). The client
+ * answers and retries; the handler runs again from the start and finds the answers.
+ */
+export declare class InputRequired extends Error {
+  private constructor();
+  readonly requests: { [key: string]: { method: string; params: JsonObject } };
+}
+
 /** The session a request arrived on. */
 export interface SessionInfo {
   readonly id: number;
@@ -24,9 +49,27 @@ export type LogLevel = 'debug' | 'info' | 'notice' | 'warning' | 'error' | 'crit
 
 /** What a tool, resource, prompt or completion handler gets besides its arguments. */
 export interface RequestContext {
-  readonly session: SessionInfo;
-  /** Aborted when the client cancels, the request times out, its session ends, or on shutdown. */
+  /** The session (session era); `undefined` for a 2026-07-28 request, which has none. */
+  readonly session: SessionInfo | undefined;
+  /** The revision the request speaks: `2026-07-28`, or the session's. */
+  readonly protocolVersion: string;
+  /** What the client declared: at `initialize`, or in the request's own `_meta` (2026-07-28). */
+  readonly clientInfo: JsonObject | undefined;
+  readonly clientCapabilities: JsonObject | undefined;
+  /**
+   * Aborted when the client cancels (in 2026-07-28: closes the response stream), the request
+   * times out, its session ends, or on shutdown.
+   */
   readonly signal: AbortSignal;
+  /**
+   * The client's answer to one request for input, written once for both eras: in the session
+   * era a request to the client, awaited; in 2026-07-28 the answer the retry brought, or an
+   * `InputRequired` throw that asks for it. `key` names the answer across retries. Rejects
+   * with `McpError` -32021 when the client did not declare the capability the request needs.
+   */
+  input(key: string, request: InputRequest): Promise<JsonObject>;
+  /** Several at once (one round in 2026-07-28): `{key: request}` to `{key: answer}`. */
+  inputs(requests: { [key: string]: InputRequest }): Promise<{ [key: string]: JsonObject }>;
   /**
    * `notifications/progress`; resolves false when the request carried no progress token.
    * Resolves once the message has room on the request's stream: await it, and a client that
@@ -44,7 +87,10 @@ export interface RequestContext {
    * log, and then waits.
    */
   readonly connected: boolean;
-  /** A request to the client, related to this one. Rejects with `McpError` on an error answer. */
+  /**
+   * A request to the client, related to this one (session era only: in 2026-07-28 use
+   * `input`). Rejects with `McpError` on an error answer.
+   */
   request(method: string, params?: JsonObject, options?: { timeoutMs?: number }): Promise<JsonObject>;
   /** `sampling/createMessage`. */
   createMessage(params: JsonObject, options?: { timeoutMs?: number }): Promise<JsonObject>;
@@ -151,6 +197,8 @@ export interface TimeoutOptions {
   requestReadMs?: number;
   connectionIdleMs?: number;
   retryHintMs?: number;
+  /** How long an input-required state (2026-07-28) may come back with its retry. */
+  inputStateMs?: number;
   heartbeat?: { intervalMs: number; timeoutMs: number; maxFailures: number };
 }
 
@@ -161,6 +209,8 @@ export interface LimitOptions {
   maxInflightPerSession?: number;
   maxOutboundPerSession?: number;
   maxSubscriptionsPerSession?: number;
+  /** Open `subscriptions/listen` streams (2026-07-28); past it a listen request gets 503 with `Retry-After`. */
+  maxListenStreams?: number;
   /**
    * Output that cannot wait (broadcasts, notifications) held for one response whose reader is
    * behind; past it the response is aborted. A handler's own messages wait for room instead.
@@ -215,6 +265,14 @@ export interface McpHandlerOptions {
    * 404 as if the session did not exist. Off by default.
    */
   sessionBinding?: string;
+  /**
+   * The key input-required states (2026-07-28) are sealed with: 32 bytes, or 64 hex digits
+   * (from a secret binding, say). Handlers that share it accept each other's states, so a
+   * retry may reach any instance. Without it each handler draws a fresh random key: its states
+   * open only on it, and not after a restart (a retry elsewhere is refused with -32602, and
+   * the client must start the call over). Never a constant in code.
+   */
+  stateKey?: string | BufferSource;
   timeouts?: TimeoutOptions;
   limits?: LimitOptions;
   /** Where the .wasm comes from, if not beside this module (a URL, bytes, or a compiled module). */
@@ -226,6 +284,10 @@ export interface McpStats {
   connections: number;
   exchanges: number;
   sessions: number;
+  /** 2026-07-28 requests being answered. */
+  statelessRequests: number;
+  /** Open 2026-07-28 `subscriptions/listen` streams. */
+  subscriptions: number;
   streams: number;
   inflightRequests: number;
   outboundRequests: number;
@@ -249,6 +311,8 @@ export interface McpStats {
   clockRegressionsTotal: number;
   /** Tool, resource and prompt handlers running (or with messages waiting for room). */
   handlers: number;
+  /** Handlers whose `signal` fired since the start: cancelled by the client, by a closed stream, or by shutdown. */
+  handlersCancelled: number;
   /** Responses this module is still producing. */
   responses: number;
 }
@@ -256,7 +320,10 @@ export interface McpStats {
 export interface McpHandler {
   /** Answers one HTTP request: the whole server, as a fetch handler. */
   fetch(request: Request): Promise<Response>;
-  /** `notifications/<method>` to every initialized session; returns how many. */
+  /**
+   * `notifications/<method>` to every initialized session and to the listen streams whose
+   * filter wants it; returns how many.
+   */
   broadcast(method: string, params?: JsonObject): number;
   /** `notifications/resources/updated` to the sessions subscribed to `uri`; returns how many. */
   resourceUpdated(uri: string): number;

@@ -9,9 +9,9 @@
 // and runs the application's tools, resources and prompts.
 
 import initWasm, { Engine, OutputKind } from '../pkg/mcpwire_wasm.js';
-import { Application, McpError } from './application.js';
+import { Application, InputRequest, InputRequired, McpError } from './application.js';
 
-export { McpError };
+export { InputRequest, InputRequired, McpError };
 
 /** Loads and instantiates the .wasm once per realm. */
 let loading;
@@ -91,6 +91,9 @@ class Handler {
     };
     this.#maxBodyBytes = options.limits?.maxBodyBytes ?? 4 * 1024 * 1024;
     this.#engine = new Engine(JSON.stringify(engineOptions), now(), entropy());
+    // Without a shared key, a fresh one: input-required states then open only on this
+    // handler, and not after a restart (a retry elsewhere is refused with -32602).
+    this.#engine.setStateKey(options.stateKey === undefined ? entropy() : stateKey(options.stateKey));
   }
 
   // ---- The host's side ----
@@ -154,6 +157,7 @@ class Handler {
     // After close() the engine is gone; what it last reported stands.
     const stats = this.#engine === undefined ? { ...this.#finalStats } : JSON.parse(this.#engine.stats());
     stats.handlers = this.#app.running;
+    stats.handlersCancelled = this.#app.cancelled;
     stats.responses = this.#responses.size;
     return stats;
   }
@@ -193,6 +197,12 @@ class Handler {
     } finally {
       this.#schedulePump();
     }
+  }
+
+  /** Reads from the engine; nothing to move afterwards. */
+  query(read) {
+    if (this.#engine === undefined) return undefined;
+    return read(this.#engine);
   }
 
   // ---- Moving things between the engine and the host ----
@@ -347,6 +357,17 @@ class Handler {
     this.#engine = undefined;
     this.#onDrained?.();
   }
+}
+
+/** The `stateKey` option as 32 bytes: bytes as they are, or a string of 64 hex digits. */
+function stateKey(key) {
+  if (typeof key === 'string') {
+    if (!/^[0-9a-fA-F]{64}$/.test(key)) throw new TypeError('stateKey: a string key must be 64 hex digits (32 bytes)');
+    return Uint8Array.from(key.match(/../g), (byte) => parseInt(byte, 16));
+  }
+  const bytes = ArrayBuffer.isView(key) ? new Uint8Array(key.buffer, key.byteOffset, key.byteLength) : new Uint8Array(key);
+  if (bytes.length !== 32) throw new TypeError(`stateKey: 32 bytes, not ${bytes.length}`);
+  return bytes;
 }
 
 /** `[name, value, name, value]` to `[[name, value], ...]`. */

@@ -145,6 +145,18 @@ impl Engine {
         Ok(())
     }
 
+    /// The key input-required states are sealed with (32 bytes). Engines that share a key
+    /// open each other's states, so that a retry may reach any instance; without one, states
+    /// open only on the engine that sealed them, and not after a restart.
+    #[wasm_bindgen(js_name = setStateKey)]
+    pub fn set_state_key(&mut self, key: &[u8]) -> Result<(), JsError> {
+        let key: [u8; 32] = key
+            .try_into()
+            .map_err(|_| JsError::new("the state key must be 32 bytes"))?;
+        self.engine.set_state_key(key);
+        Ok(())
+    }
+
     // ---- Requests and their responses ----
 
     /// An HTTP request: `method`, `target` (path and query), `headers` as a flat list of
@@ -271,6 +283,82 @@ impl Engine {
         self.engine
             .respond(instant(now), handle(session, request), &reply)
             .map_err(refused)
+    }
+
+    /// Answers a 2026-07-28 request with an input-required result: the client answers
+    /// `input_requests` (a JSON object of `{key: {method, params}}`) and retries the request,
+    /// bringing back `state`, sealed by the engine meanwhile ([`Engine::request_state`] opens
+    /// it). The server keeps nothing for a flow the client abandons.
+    #[wasm_bindgen(js_name = respondInputRequired)]
+    pub fn respond_input_required(
+        &mut self,
+        now: f64,
+        session: f64,
+        request: f64,
+        input_requests: &str,
+        state: &[u8],
+    ) -> Result<(), JsError> {
+        let reply = Reply::InputRequired {
+            input_requests: raw_json(input_requests)?,
+            state: state.to_vec(),
+        };
+        self.engine
+            .respond(instant(now), handle(session, request), &reply)
+            .map_err(refused)
+    }
+
+    /// The state a 2026-07-28 request brought back from its previous input-required round,
+    /// opened: empty on a first round (or when it did not open: expired, forged, another
+    /// key's); `undefined` for a session-era request or a stale handle.
+    #[wasm_bindgen(js_name = requestState)]
+    pub fn request_state(&self, session: f64, request: f64) -> Option<Vec<u8>> {
+        self.engine
+            .request_state(handle(session, request))
+            .map(<[u8]>::to_vec)
+    }
+
+    /// What a live request's client declared, as JSON: `protocolVersion`, `clientInfo` and
+    /// `clientCapabilities` (from `initialize` in the session era, from the request's `_meta`
+    /// in 2026-07-28); `undefined` for a stale handle.
+    #[wasm_bindgen(js_name = clientContext)]
+    pub fn client_context(&self, session: f64, request: f64) -> Option<String> {
+        let context = self.engine.client_context(handle(session, request))?;
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Context<'a> {
+            protocol_version: &'a str,
+            client_info: Option<&'a RawValue>,
+            client_capabilities: Option<&'a RawValue>,
+        }
+        serde_json::to_string(&Context {
+            protocol_version: context.protocol_version.as_str(),
+            client_info: context.client_info.as_deref(),
+            client_capabilities: context.client_capabilities.as_deref(),
+        })
+        .ok()
+    }
+
+    /// For a 2026-07-28 `tools/call`: whether its `Mcp-Param-*` headers agree with its
+    /// `arguments` (JSON) for every argument the tool's `input_schema` (JSON) annotates with
+    /// `x-mcp-header`. Returns the message of the -32020 error to answer with, or `undefined`
+    /// when they agree (or the request is not such a call).
+    #[wasm_bindgen(js_name = paramHeaderMismatch)]
+    pub fn param_header_mismatch(
+        &self,
+        session: f64,
+        request: f64,
+        input_schema: &str,
+        arguments: Option<String>,
+    ) -> Option<String> {
+        let schema: serde_json::Value = serde_json::from_str(input_schema).ok()?;
+        let arguments: Option<serde_json::Value> =
+            arguments.and_then(|a| serde_json::from_str(&a).ok());
+        core_engine::check_param_headers(
+            &schema,
+            arguments.as_ref(),
+            self.engine.param_headers(handle(session, request)),
+        )
+        .err()
     }
 
     /// Progress on a request that carried a progress token.

@@ -56,6 +56,7 @@ struct TimeoutOptions {
     request_read_ms: Option<u64>,
     connection_idle_ms: Option<u64>,
     retry_hint_ms: Option<u64>,
+    input_state_ms: Option<u64>,
     heartbeat: Option<HeartbeatOptions>,
 }
 
@@ -75,6 +76,7 @@ struct LimitOptions {
     max_inflight_per_session: Option<usize>,
     max_outbound_per_session: Option<usize>,
     max_subscriptions_per_session: Option<usize>,
+    max_listen_streams: Option<usize>,
     max_queued_bytes_per_exchange: Option<usize>,
     max_connections: Option<usize>,
     max_inflight_total: Option<usize>,
@@ -152,6 +154,7 @@ impl Options {
         set(&mut timeouts.request_read, ms(t.request_read_ms));
         set(&mut timeouts.connection_idle, ms(t.connection_idle_ms));
         set(&mut timeouts.retry_hint, ms(t.retry_hint_ms));
+        set(&mut timeouts.input_state, ms(t.input_state_ms));
         if let Some(h) = t.heartbeat {
             timeouts.heartbeat = Some(Heartbeat {
                 interval: Duration::from_millis(h.interval_ms),
@@ -176,6 +179,7 @@ impl Options {
             &mut limits.max_subscriptions_per_session,
             l.max_subscriptions_per_session,
         );
+        set(&mut limits.max_listen_streams, l.max_listen_streams);
         set(
             &mut limits.max_queued_bytes_per_connection,
             l.max_queued_bytes_per_exchange,
