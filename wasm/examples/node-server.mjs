@@ -1,14 +1,29 @@
 #!/usr/bin/env node
-// An MCP server on 127.0.0.1 backed by the mcpwire engine in WebAssembly.
+// An MCP server on 127.0.0.1 backed by the mcpwire engine in WebAssembly: the demo tools and
+// the conformance fixtures (fixtures/conformance.json), as `mcpwire serve` serves them.
 //
 // Usage: node examples/node-server.mjs [--port P]   (P = 0 picks a free port)
 
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createMcpHandler } from '../js/index.js';
 import { serve } from '../js/node.js';
+import { withConformance } from './conformance.js';
 import { demoOptions } from './demo.js';
 
-const { values } = parseArgs({ options: { port: { type: 'string', default: '3001' } } });
+const fixtures = JSON.parse(readFileSync(new URL('../../fixtures/conformance.json', import.meta.url), 'utf8'));
+const usage = 'Usage: node examples/node-server.mjs [--port P]   (P = 0 picks a free port; default 3001)';
+let values;
+try {
+  ({ values } = parseArgs({ options: { port: { type: 'string', default: '3001' }, help: { type: 'boolean', short: 'h' } } }));
+} catch (error) {
+  console.error(`node-server: ${error.message}\n${usage}`);
+  process.exit(2);
+}
+if (values.help) {
+  console.log(usage);
+  process.exit(0);
+}
 const port = Number(values.port);
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`node-server: --port must be 0..65535, not ${values.port}`);
@@ -16,7 +31,7 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 }
 
 let mcp;
-mcp = await createMcpHandler(demoOptions(() => mcp));
+mcp = await createMcpHandler(withConformance(demoOptions(() => mcp), fixtures, () => mcp));
 const server = await serve(mcp, { port });
 console.log(`mcpwire-wasm listening on ${server.url}/mcp`);
 
