@@ -142,6 +142,7 @@ export class Application {
         const running = this.#running.get(`${event.session}:${event.request}`);
         if (running === undefined) break;
         const reason = new Error(`cancelled (${event.reason})`);
+        running.abort ??= new AbortController();
         if (!running.abort.signal.aborted) this.cancelled += 1;
         running.abort.abort(reason);
         for (const waiting of running.waiting.splice(0)) waiting.reject(reason);
@@ -173,36 +174,45 @@ export class Application {
 
   #start({ session, request, method, params }) {
     const key = `${session}:${request}`;
-    const abort = new AbortController();
-    const running = { abort, connected: true, waiting: [], params, client: undefined, answers: undefined, asked: [] };
+    // The AbortController is made when a handler first looks at its signal (or on a
+    // cancellation): most handlers never do, and Node's is costly to make.
+    const running = { abort: undefined, connected: true, waiting: [], params, client: undefined, answers: undefined, asked: [] };
     this.#running.set(key, running);
-    const context = this.#context(session, request, abort.signal, running);
-    Promise.resolve()
-      .then(async () => {
-        let reply;
-        try {
-          // Serializing is part of answering: a result JSON cannot carry is the handler's error.
-          reply = { result: serialize(await this.#answer(method, params ?? {}, context)) };
-        } catch (error) {
-          if (error instanceof InputRequired) {
-            const requests = serialize(error.requests);
-            const state = encoder.encode(serialize({ answers: error.state }));
-            await this.#send(key, (engine, now) => engine.respondInputRequired(now, session, request, requests, state));
-            return;
-          }
-          reply = { error: errorReply(error) };
+    const context = this.#context(session, request, running);
+    // Not inline: application code never runs inside the transport's event loop.
+    queueMicrotask(() => this.#run(key, session, request, method, params, context));
+  }
+
+  async #run(key, session, request, method, params, context) {
+    try {
+      let reply;
+      try {
+        // Serializing is part of answering: a result JSON cannot carry is the handler's error.
+        reply = { result: serialize(await this.#answer(method, params ?? {}, context)) };
+      } catch (error) {
+        if (error instanceof InputRequired) {
+          const requests = serialize(error.requests);
+          const state = encoder.encode(serialize({ answers: error.state }));
+          await this.#send(key, (engine, now) => engine.respondInputRequired(now, session, request, requests, state));
+          return;
         }
-        if (reply.result !== undefined) {
-          await this.#send(key, (engine, now) => engine.respond(now, session, request, reply.result));
-        } else {
-          const { code, message, data } = reply.error;
-          await this.#send(key, (engine, now) => engine.respondError(now, session, request, code, message, data));
-        }
-      })
-      // A stale handle is normal: the client cancelled or left first.
-      .catch(ignoreStale)
-      .catch((error) => console.error('mcpwire: could not answer a request', error))
-      .finally(() => this.#running.delete(key));
+        reply = { error: errorReply(error) };
+      }
+      if (reply.result !== undefined) {
+        const result = reply.result;
+        await this.#send(key, (engine, now) => engine.respond(now, session, request, result));
+      } else {
+        const { code, message, data } = reply.error;
+        await this.#send(key, (engine, now) => engine.respondError(now, session, request, code, message, data));
+      }
+    } catch (error) {
+      // A stale handle is normal: the client cancelled or left first, or shutdown came.
+      if (!isRefusal(error, 'stale_handle') && !isRefusal(error, 'shutting_down')) {
+        console.error('mcpwire: could not answer a request', error);
+      }
+    } finally {
+      this.#running.delete(key);
+    }
   }
 
   async #answer(method, params, context) {
@@ -312,22 +322,24 @@ export class Application {
   }
 
   /** What a handler gets: its session, cancellation, and ways to talk to the client. */
-  #context(session, request, signal, running) {
+  #context(session, request, running) {
     const key = `${session}:${request}`;
     const host = this.#host;
     const ask = (method, params, { timeoutMs } = {}) =>
-      this.#requestClient(session, request, method, params, timeoutMs, signal);
+      this.#requestClient(session, request, method, params, timeoutMs, signalOf(running));
     const client = () => {
       running.client ??= JSON.parse(host.query((engine) => engine.clientContext(session, request)) ?? '{}');
       return running.client;
     };
-    const input = (requests) => this.#inputs(session, request, running, requests, signal, client());
+    const input = (requests) => this.#inputs(session, request, running, requests, client());
     const sessions = this.#sessions;
     return {
       get session() {
         return sessions.get(session) ?? (client().protocolVersion === STATELESS_VERSION ? undefined : { id: session });
       },
-      signal,
+      get signal() {
+        return signalOf(running);
+      },
       get protocolVersion() {
         return client().protocolVersion;
       },
@@ -376,7 +388,7 @@ export class Application {
    * state); what is still missing is asked for by throwing `InputRequired`, whose state keeps
    * the answers to every key asked so far and no other.
    */
-  async #inputs(session, request, running, requests, signal, client) {
+  async #inputs(session, request, running, requests, client) {
     const entries = Object.entries(requests);
     for (const [key, wanted] of entries) {
       if (typeof wanted?.method !== 'string' || !(wanted.method in CAPABILITY_OF)) {
@@ -393,7 +405,7 @@ export class Application {
     if (client.protocolVersion !== STATELESS_VERSION) {
       const answers = Object.create(null);
       for (const [key, wanted] of entries) {
-        answers[key] = await this.#requestClient(session, request, wanted.method, wanted.params, undefined, signal);
+        answers[key] = await this.#requestClient(session, request, wanted.method, wanted.params, undefined, signalOf(running));
       }
       return answers;
     }
@@ -468,6 +480,12 @@ export class Application {
     else if (event.error.kind === 'rpc') waiting.reject(new McpError(event.error.code, event.error.message, event.error.data));
     else waiting.reject(new Error(event.error.kind === 'timeout' ? 'the client did not answer in time' : 'the session ended'));
   }
+}
+
+/** A running handler's signal, its AbortController made on first use. */
+function signalOf(running) {
+  running.abort ??= new AbortController();
+  return running.abort.signal;
 }
 
 /** JSON.stringify that fails loudly on what JSON cannot carry (BigInt, cycles, undefined). */

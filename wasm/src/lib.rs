@@ -72,7 +72,7 @@ pub struct Engine {
     engine: core_engine::Engine,
     /// The piece the last `poll_exchange_output` took, read by the `output*` accessors.
     status: u16,
-    headers: Vec<String>,
+    headers: String,
     body: Vec<u8>,
 }
 
@@ -130,7 +130,7 @@ impl Engine {
         Ok(Engine {
             engine: core_engine::Engine::new(config, instant(now), seed),
             status: 0,
-            headers: Vec::new(),
+            headers: String::new(),
             body: Vec::new(),
         })
     }
@@ -159,8 +159,9 @@ impl Engine {
 
     // ---- Requests and their responses ----
 
-    /// An HTTP request: `method`, `target` (path and query), `headers` as a flat list of
-    /// names and values (include `host`: fetch requests carry it in their URL), and the body
+    /// An HTTP request: `method`, `target` (path and query), `headers` as one string of names
+    /// and values, each followed by a NUL (`name\0value\0...`; include `host`: fetch requests
+    /// carry it in their URL), and the body
     /// (at most one byte past the body limit need be read: the engine answers 413). Returns
     /// the exchange id to poll.
     #[wasm_bindgen(js_name = handleRequest)]
@@ -169,14 +170,15 @@ impl Engine {
         now: f64,
         method: &str,
         target: &str,
-        headers: Vec<String>,
+        headers: &str,
         body: Vec<u8>,
     ) -> Result<f64, JsError> {
+        // One string instead of an array: converting an array of JS strings costs a crossing
+        // per string, a quarter of this call. Fetch header names and values hold no NUL.
         let mut builder = Request::builder(method, target);
-        for pair in headers.chunks(2) {
-            if let [name, value] = pair {
-                builder = builder.header(name, value);
-            }
+        let mut fields = headers.split('\0');
+        while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
+            builder = builder.header(name, value);
         }
         let request = builder
             .body(body)
@@ -195,7 +197,13 @@ impl Engine {
         Some(match piece {
             ExchangeOutput::Head { status, headers } => {
                 self.status = status;
-                self.headers = headers.into_iter().flat_map(|(n, v)| [n, v]).collect();
+                self.headers.clear();
+                for (name, value) in headers {
+                    self.headers.push_str(&name);
+                    self.headers.push('\0');
+                    self.headers.push_str(&value);
+                    self.headers.push('\0');
+                }
                 OutputKind::Head
             }
             ExchangeOutput::Body(payload) => {
@@ -213,9 +221,10 @@ impl Engine {
         self.status
     }
 
-    /// The headers of the head just taken, as a flat list of lowercase names and values.
+    /// The headers of the head just taken: lowercase names and values, each followed by a
+    /// NUL (`name\0value\0...`), as `handleRequest` takes them.
     #[wasm_bindgen(js_name = outputHeaders)]
-    pub fn output_headers(&mut self) -> Vec<String> {
+    pub fn output_headers(&mut self) -> String {
         core::mem::take(&mut self.headers)
     }
 

@@ -10,7 +10,8 @@ const OPTIONS: &str = r#"{"serverName":"t","serverVersion":"1","capabilities":{"
 
 const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}"#;
 
-fn headers(session: Option<&str>) -> Vec<String> {
+/// Request headers as `handleRequest` takes them: `name\0value\0...`.
+fn headers(session: Option<&str>) -> String {
     let mut h = vec![
         "host",
         "127.0.0.1:8787",
@@ -22,7 +23,7 @@ fn headers(session: Option<&str>) -> Vec<String> {
     if let Some(id) = session {
         h.extend(["mcp-session-id", id, "mcp-protocol-version", "2025-11-25"]);
     }
-    h.into_iter().map(String::from).collect()
+    h.iter().map(|field| format!("{field}\0")).collect()
 }
 
 /// Status, headers and body of a complete response.
@@ -32,7 +33,11 @@ fn response(engine: &mut Engine, exchange: f64) -> (u16, Vec<String>, String) {
         match kind {
             OutputKind::Head => {
                 status = engine.output_status();
-                head = engine.output_headers();
+                head = engine
+                    .output_headers()
+                    .split_terminator('\0')
+                    .map(String::from)
+                    .collect();
             }
             OutputKind::Body => body.extend(engine.output_body()),
             OutputKind::End => break,
@@ -48,7 +53,7 @@ fn header<'a>(head: &'a [String], name: &str) -> Option<&'a str> {
 
 fn initialize(engine: &mut Engine, now: f64) -> String {
     let exchange = engine
-        .handle_request(now, "POST", "/mcp", headers(None), INIT.into())
+        .handle_request(now, "POST", "/mcp", &headers(None), INIT.into())
         .unwrap();
     while engine.poll_event().is_some() {}
     let (status, head, _) = response(engine, exchange);
@@ -56,7 +61,7 @@ fn initialize(engine: &mut Engine, now: f64) -> String {
     let id = header(&head, "mcp-session-id").unwrap().to_owned();
     let initialized = br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_vec();
     let exchange = engine
-        .handle_request(now, "POST", "/mcp", headers(Some(&id)), initialized)
+        .handle_request(now, "POST", "/mcp", &headers(Some(&id)), initialized)
         .unwrap();
     assert_eq!(response(engine, exchange).0, 202);
     id
@@ -68,7 +73,7 @@ fn a_request_becomes_an_event_and_the_answer_a_response() {
     let id = initialize(&mut engine, 0.0);
     let call = br#"{"jsonrpc":"2.0","id":"c1","method":"tools/call","params":{"name":"x"}}"#;
     let exchange = engine
-        .handle_request(1.0, "POST", "/mcp", headers(Some(&id)), call.to_vec())
+        .handle_request(1.0, "POST", "/mcp", &headers(Some(&id)), call.to_vec())
         .unwrap();
     let mut request = None;
     while let Some(event) = engine.poll_event() {
@@ -120,7 +125,7 @@ fn time_comes_from_the_host_and_idle_sessions_expire() {
     assert_eq!(stats["timersArmed"], 0);
     let ping = br#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#.to_vec();
     let exchange = engine
-        .handle_request(1001.0, "POST", "/mcp", headers(Some(&id)), ping)
+        .handle_request(1001.0, "POST", "/mcp", &headers(Some(&id)), ping)
         .unwrap();
     assert_eq!(response(&mut engine, exchange).0, 404);
 }
@@ -134,12 +139,12 @@ fn the_body_limit_holds_at_and_past_it() {
         body
     };
     let at = engine
-        .handle_request(0.0, "POST", "/mcp", headers(None), padded(2048))
+        .handle_request(0.0, "POST", "/mcp", &headers(None), padded(2048))
         .unwrap();
     while engine.poll_event().is_some() {}
     assert_eq!(response(&mut engine, at).0, 200);
     let past = engine
-        .handle_request(0.0, "POST", "/mcp", headers(None), padded(2049))
+        .handle_request(0.0, "POST", "/mcp", &headers(None), padded(2049))
         .unwrap();
     let (status, _, body) = response(&mut engine, past);
     assert_eq!(status, 413);
@@ -161,7 +166,7 @@ fn bad_options_and_seeds_are_errors_not_panics() {
     );
     assert!(
         engine
-            .handle_request(0.0, "POST", "no slash", headers(None), Vec::new())
+            .handle_request(0.0, "POST", "no slash", &headers(None), Vec::new())
             .is_err()
     );
 }
