@@ -1,16 +1,22 @@
 // The module under Deno and Bun, each serving with its own server: `Deno.serve(mcp.fetch)` and
-// `Bun.serve({ fetch: mcp.fetch })`. Their linux-x64 builds come from the npm registry, pinned
-// in test/runtimes/package.json (scripts/test.mjs installs them); elsewhere these tests skip.
+// `Bun.serve({ fetch: mcp.fetch })`, and the example worker (examples/worker) under workerd,
+// Cloudflare's Workers runtime. Their linux-x64 builds come from the npm registry, pinned in
+// test/runtimes/package.json (scripts/test.mjs installs them); elsewhere these tests skip.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { exerciseModern, liveStats } from './modern-client.mjs';
 
 const BINARIES = {
   deno: 'runtimes/node_modules/@deno/linux-x64-glibc/deno',
   bun: 'runtimes/node_modules/@oven/bun-linux-x64/bin/bun',
+  workerd: 'runtimes/node_modules/@cloudflare/workerd-linux-64/bin/workerd',
 };
 const bin = (name) => fileURLToPath(new URL(BINARIES[name], import.meta.url));
 const supported = process.platform === 'linux' && process.arch === 'x64';
@@ -21,10 +27,71 @@ for (const [runtime, args] of [
   ['bun', [script]],
 ]) {
   const skip = supported ? false : `no ${runtime} build is pinned for ${process.platform}-${process.arch}`;
-  test(`${runtime} serves MCP with the module: streaming call, GET stream, DELETE then 404, close`, { skip }, () => {
+  test(`${runtime} serves MCP with the module: a session (streaming call, GET stream, DELETE then 404), then the SDK v2 client in 2026-07-28, close`, { skip }, () => {
     assert.ok(existsSync(bin(runtime)), `${bin(runtime)} is missing: run npm ci in test/runtimes`);
     const result = spawnSync(bin(runtime), args, { encoding: 'utf8', timeout: 60_000, env: { ...process.env, NO_COLOR: '1' } });
     assert.equal(result.status, 0, `${runtime} failed:\n${result.stdout}\n${result.stderr}`);
     assert.match(result.stdout, new RegExp(`^ok ${runtime} `, 'm'));
   });
 }
+
+/** A port on 127.0.0.1 that was free a moment ago (workerd takes a fixed address). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function untilServing(url, worker, output) {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    if (worker.exitCode !== null) throw new Error(`workerd exited (${worker.exitCode}):\n${output()}`);
+    try {
+      await (await fetch(url)).arrayBuffer();
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  throw new Error(`workerd did not serve ${url}:\n${output()}`);
+}
+
+const workerdSkip = supported ? false : `no workerd build is pinned for ${process.platform}-${process.arch}`;
+test('workerd runs the example worker: the SDK v2 client in 2026-07-28, and a session within the isolate', { skip: workerdSkip }, async () => {
+  assert.ok(existsSync(bin('workerd')), `${bin('workerd')} is missing: run npm ci in test/runtimes`);
+  const port = await freePort();
+  const config = fileURLToPath(new URL('../examples/worker/config.capnp', import.meta.url));
+  const worker = spawn(bin('workerd'), ['serve', config, '--socket-addr', `http=127.0.0.1:${port}`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  worker.stdout.on('data', (chunk) => (output += chunk));
+  worker.stderr.on('data', (chunk) => (output += chunk));
+  const base = `http://127.0.0.1:${port}`;
+  const stats = async () => (await fetch(`${base}/stats`)).json();
+  try {
+    await untilServing(`${base}/stats`, worker, () => output);
+    // workerd tells a stream that its client left only at the next write: a keepalive (15 s).
+    const passed = await exerciseModern(`${base}/mcp`, { stats, noticesGoneWithinMs: 25_000 });
+    for (const line of passed) console.log(`workerd: ok - 2026-07-28: ${line}`);
+
+    // The session era, within this one isolate.
+    const client = new Client({ name: 'mcpwire-wasm-test', version: '1.0.0' });
+    const transport = new StreamableHTTPClientTransport(new URL(`${base}/mcp`));
+    await client.connect(transport);
+    assert.ok(transport.sessionId, 'initialize opens a session');
+    const echo = await client.callTool({ name: 'echo', arguments: { text: 'grüße' } });
+    assert.equal(echo.content[0].text, 'grüße');
+    await transport.terminateSession();
+    await client.close();
+    const live = liveStats(await stats());
+    assert.deepEqual(live, {}, 'nothing is left once the session is deleted');
+  } finally {
+    worker.kill('SIGKILL');
+  }
+  assert.equal(output.includes('Uncaught'), false, `workerd reported an error:\n${output}`);
+});

@@ -1,9 +1,12 @@
 // Run by Deno and Bun (test/runtimes.test.mjs): serves the demo application with the
 // runtime's own server (`Deno.serve(mcp.fetch)`, `Bun.serve({ fetch: mcp.fetch })`) on
-// 127.0.0.1, then talks MCP to it over real HTTP. Prints `ok <runtime>` and exits 0, or throws.
+// 127.0.0.1, then talks MCP to it over real HTTP: a session by hand, then the TypeScript SDK
+// v2 client pinned to 2026-07-28 (test/modern-client.mjs). Prints `ok <runtime>` and exits 0,
+// or throws.
 
 import { createMcpHandler } from '../../js/index.js';
 import { demoOptions } from '../../examples/demo.js';
+import { exerciseModern } from '../modern-client.mjs';
 
 let mcp;
 mcp = await createMcpHandler(demoOptions(() => mcp));
@@ -62,6 +65,11 @@ expect(deleted.status === 200, 'DELETE');
 const after = await post({ jsonrpc: '2.0', id: 3, method: 'tools/list' });
 expect(after.status === 404, 'DELETE then 404');
 await after.text();
+
+for (const line of await exerciseModern(`${base}/mcp`, { stats: async () => mcp.stats() })) {
+  console.log(`${runtime}: ok - 2026-07-28: ${line}`);
+}
+
 await mcp.close({ graceMs: 100 });
 const stats = mcp.stats();
 expect(stats.sessions === 0 && stats.responses === 0, `nothing alive after close: ${JSON.stringify(stats)}`);
