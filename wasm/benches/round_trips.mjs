@@ -1,7 +1,11 @@
-// Size of the .wasm, and MCP round trips per second in Node: mcpwire-wasm's fetch handler next
-// to the official TypeScript SDK's (McpServer + WebStandardStreamableHTTPServerTransport,
-// stateful, JSON responses), both in this process, on the same Request objects, measured in
-// alternating rounds of one run.
+// Size of the .wasm, and MCP round trips per second in Node, in both protocol eras, all in this
+// process on the same Request objects, measured in alternating rounds of one run:
+// - the session era (2025-11-25): mcpwire-wasm's fetch handler next to the TypeScript SDK
+//   1.32's (McpServer + WebStandardStreamableHTTPServerTransport, stateful, JSON responses);
+// - 2026-07-28: stateless requests, mcpwire-wasm next to the TypeScript SDK v2's web-standard
+//   handler (`createMcpHandler` of @modelcontextprotocol/server 2.4, JSON responses);
+// and beside them a bare fetch handler that reads the body, parses it and answers a fixed
+// result: the ceiling of this harness, which builds every Request and reads every Response.
 //
 // Usage: node benches/round_trips.mjs [--write]   (--write replaces the wasm section of
 //        ../BENCHMARKS.md between its markers)
@@ -11,6 +15,7 @@ import { cpus } from 'node:os';
 import { gzipSync } from 'node:zlib';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import { createMcpHandler as createSdkV2Handler, McpServer as McpServerV2 } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { createMcpHandler } from '../js/index.js';
 
@@ -47,6 +52,53 @@ async function sdk() {
   return { name: 'TypeScript SDK 1.32.2', fetch: (request) => transport.handleRequest(request), close: () => server.close() };
 }
 
+async function sdkV2() {
+  const factory = () => {
+    const server = new McpServerV2({ name: 'bench', version: '1' });
+    server.registerTool('echo', { description: 'echo', inputSchema: z.object({ text: z.string() }) }, ({ text }) => ({
+      content: [{ type: 'text', text }],
+    }));
+    return server;
+  };
+  const handler = createSdkV2Handler(factory, { responseMode: 'json' });
+  return { name: 'TypeScript SDK 2.4.0', fetch: (request) => handler.fetch(request), close: () => handler.close() };
+}
+
+/** No MCP at all: read, parse, answer. What any fetch handler pays here. */
+function bare() {
+  const decoder = new TextDecoder();
+  return {
+    name: 'bare handler',
+    fetch: async (request) => {
+      const message = JSON.parse(decoder.decode(await request.arrayBuffer()));
+      const body = JSON.stringify({ jsonrpc: '2.0', id: message.id, result: { content: [{ type: 'text', text: message.params?.arguments?.text }] } });
+      return new Response(body, { status: 200, headers: { 'content-type': 'application/json' } });
+    },
+    close: async () => {},
+  };
+}
+
+const MODERN_HEADERS = {
+  ...HEADERS,
+  'mcp-protocol-version': '2026-07-28',
+  'mcp-method': 'tools/call',
+  'mcp-name': 'echo',
+};
+const MODERN_META = JSON.stringify({
+  'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+  'io.modelcontextprotocol/clientInfo': { name: 'bench', version: '1' },
+  'io.modelcontextprotocol/clientCapabilities': {},
+});
+
+/** A 2026-07-28 `tools/call`: everything it needs is in the request. */
+function modernRequest(id) {
+  return new Request('http://127.0.0.1:8787/mcp', {
+    method: 'POST',
+    headers: MODERN_HEADERS,
+    body: `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"},"_meta":${MODERN_META}}}`,
+  });
+}
+
 function request(body, session) {
   const headers = { ...HEADERS };
   if (session) {
@@ -64,13 +116,18 @@ async function openSession(server) {
   return session;
 }
 
-/** `calls` tools/call round trips over `lanes` concurrent lanes; returns calls per second. */
+/**
+ * `calls` tools/call round trips over `lanes` concurrent lanes, in a session (or, with no
+ * session, in 2026-07-28); returns calls per second.
+ */
 async function roundTrips(server, session, calls, lanes) {
   let next = 1;
   const lane = async () => {
     while (next <= calls) {
       const id = next++;
-      const response = await server.fetch(request(`{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`, session));
+      const response = await server.fetch(session === undefined
+        ? modernRequest(id)
+        : request(`{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`, session));
       const body = await response.json();
       if (body.result?.content?.[0]?.text !== 'hello') throw new Error(`${server.name}: bad answer ${JSON.stringify(body)}`);
     }
@@ -82,34 +139,52 @@ async function roundTrips(server, session, calls, lanes) {
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
-const servers = [await mcpwire(), await sdk()];
+// The session-era pair, then the 2026-07-28 pair (no session), then the bare handler.
+const eras = [
+  [await mcpwire(), await sdk()],
+  [await mcpwire(), await sdkV2()],
+];
 const sessions = [];
-for (const server of servers) sessions.push(await openSession(server));
-// Warm both up before measuring.
-for (let i = 0; i < servers.length; i++) await roundTrips(servers[i], sessions[i], 500, 1);
-const results = servers.map(() => ({ sequential: [], concurrent: [] }));
+for (const server of eras[0]) sessions.push(await openSession(server));
+const runs = [
+  ...eras[0].map((server, i) => ({ server, session: sessions[i] })),
+  ...eras[1].map((server) => ({ server, session: undefined })),
+  { server: bare(), session: undefined },
+];
+// Warm every one up before measuring: a round's worth, so that the JITs (wasm's included)
+// have tiered up.
+for (const run of runs) await roundTrips(run.server, run.session, CALLS, 1);
+for (const run of runs) Object.assign(run, { sequential: [], concurrent: [] });
 for (let round = 0; round < ROUNDS; round++) {
-  for (let i = 0; i < servers.length; i++) {
-    results[i].sequential.push(await roundTrips(servers[i], sessions[i], CALLS, 1));
-    results[i].concurrent.push(await roundTrips(servers[i], sessions[i], CALLS, CONCURRENT));
+  for (const run of runs) {
+    run.sequential.push(await roundTrips(run.server, run.session, CALLS, 1));
+    run.concurrent.push(await roundTrips(run.server, run.session, CALLS, CONCURRENT));
   }
 }
-for (const server of servers) await server.close();
+for (const run of runs) await run.server.close();
 
 const wasmBytes = readFileSync(new URL('../pkg/mcpwire_wasm_bg.wasm', import.meta.url));
 const glueBytes = readFileSync(new URL('../pkg/mcpwire_wasm.js', import.meta.url));
 const moduleBytes = ['index.js', 'application.js'].reduce((n, f) => n + readFileSync(new URL(`../js/${f}`, import.meta.url)).length, 0);
 const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
 const rate = (n) => `${Math.round(n).toLocaleString('en-US')}/s`;
-const [ours, theirs] = results.map((r) => ({ sequential: median(r.sequential), concurrent: median(r.concurrent) }));
+const medians = runs.map((run) => ({ name: run.server.name, sequential: median(run.sequential), concurrent: median(run.concurrent) }));
+const ceiling = medians[4];
+const ratio = (a, b) => `${(a / b).toFixed(2)}x`;
+const rows = (ours, theirs) => `| | ${ours.name} | ${theirs.name} | ratio | bare handler | ${ours.name} / bare |
+| --- | ---: | ---: | ---: | ---: | ---: |
+| round trips, one at a time | ${rate(ours.sequential)} | ${rate(theirs.sequential)} | ${ratio(ours.sequential, theirs.sequential)} | ${rate(ceiling.sequential)} | ${ratio(ours.sequential, ceiling.sequential)} |
+| round trips, ${CONCURRENT} in flight | ${rate(ours.concurrent)} | ${rate(theirs.concurrent)} | ${ratio(ours.concurrent, theirs.concurrent)} | ${rate(ceiling.concurrent)} | ${ratio(ours.concurrent, ceiling.concurrent)} |
+`;
 
-const table = `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench\` in \`wasm/\` (Node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores): medians of ${ROUNDS} alternating rounds of ${CALLS.toLocaleString('en-US')} \`tools/call\` round trips on one session, in process (fetch \`Request\` in, \`Response\` read to the end), JSON responses on both sides.
+const table = `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench\` in \`wasm/\` (Node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores): medians of ${ROUNDS} alternating rounds of ${CALLS.toLocaleString('en-US')} \`tools/call\` round trips, in process (fetch \`Request\` in, \`Response\` read to the end), JSON responses on every side.
 
-| | mcpwire-wasm | TypeScript SDK 1.32.2 | ratio |
-| --- | ---: | ---: | ---: |
-| round trips, one at a time | ${rate(ours.sequential)} | ${rate(theirs.sequential)} | ${(ours.sequential / theirs.sequential).toFixed(2)}x |
-| round trips, ${CONCURRENT} in flight | ${rate(ours.concurrent)} | ${rate(theirs.concurrent)} | ${(ours.concurrent / theirs.concurrent).toFixed(2)}x |
+The session era (2025-11-25), on one session:
 
+${rows(medians[0], medians[1])}
+2026-07-28, stateless (every request carries its \`_meta\` and headers; no session):
+
+${rows(medians[2], medians[3])}
 | artifact | raw | gzip -9 |
 | --- | ---: | ---: |
 | \`pkg/mcpwire_wasm_bg.wasm\` (wasm-release: opt-level s, LTO, names stripped; no wasm-opt) | ${kib(wasmBytes.length)} | ${kib(gzipSync(wasmBytes, { level: 9 }).length)} |
