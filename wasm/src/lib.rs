@@ -10,7 +10,8 @@
 //! 1. events: `pollEvent()` until `undefined`, answering requests with `respond`,
 //!    `respondError`, `sendProgress` and the other commands (each of which is itself a call);
 //! 2. output: for each id of `exchangesWithOutput()`, `pollExchangeOutput(id)` while its
-//!    consumer wants more: [`OutputKind::Head`] (read `outputStatus()`, `outputHeaders()`),
+//!    consumer wants more: [`OutputKind::Head`] (read `outputStatus()`, `outputHeaders()`,
+//!    the latter as `name\0value\0...`),
 //!    [`OutputKind::Body`] (`outputBody()`), [`OutputKind::End`] or [`OutputKind::Aborted`],
 //!    after which the id is forgotten;
 //! 3. time: one timer set to `pollTimeout()`, which calls `handleTimeout(now)`.
@@ -24,8 +25,9 @@
 //! let options = r#"{"serverName":"demo","serverVersion":"1.0.0"}"#;
 //! let mut engine = Engine::new(options, 0.0, &[7; 32]).unwrap();
 //! let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}"#;
-//! let headers = ["host", "127.0.0.1", "content-type", "application/json",
-//!                "accept", "application/json, text/event-stream"].map(String::from).to_vec();
+//! // Headers cross as one string: each name and value followed by a NUL.
+//! let headers = "host\0127.0.0.1\0content-type\0application/json\0\
+//!                accept\0application/json, text/event-stream\0";
 //! let exchange = engine.handle_request(0.0, "POST", "/mcp", headers, body.as_bytes().to_vec()).unwrap();
 //! while let Some(event) = engine.poll_event() {
 //!     assert!(event.starts_with(r#"{"type":"sessionOpened""#));
