@@ -60,6 +60,9 @@ const HEADER_MISMATCH = -32020;
 const MISSING_CLIENT_CAPABILITY = -32021;
 const STATELESS_VERSION = '2026-07-28';
 
+/** The client context of a request that has ended. */
+const ENDED_REQUEST = Object.freeze({});
+
 const CAPABILITY_OF = {
   'elicitation/create': 'elicitation',
   'sampling/createMessage': 'sampling',
@@ -184,29 +187,39 @@ export class Application {
   }
 
   async #run(key, session, request, method, params, context) {
+    const fail = (error) => {
+      const { code, message, data } = errorReply(error);
+      return (engine, now) => engine.respondError(now, session, request, code, message, data);
+    };
+    let reply;
     try {
-      let reply;
-      try {
-        // Serializing is part of answering: a result JSON cannot carry is the handler's error.
-        reply = { result: serialize(await this.#answer(method, params ?? {}, context)) };
-      } catch (error) {
-        if (error instanceof InputRequired) {
+      // Serializing is part of answering: a result JSON cannot carry is the handler's error.
+      const result = serialize(await this.#answer(method, params ?? {}, context));
+      reply = (engine, now) => engine.respond(now, session, request, result);
+    } catch (error) {
+      if (error instanceof InputRequired) {
+        try {
           const requests = serialize(error.requests);
           const state = encoder.encode(serialize({ answers: error.state }));
-          await this.#send(key, (engine, now) => engine.respondInputRequired(now, session, request, requests, state));
-          return;
+          reply = (engine, now) => engine.respondInputRequired(now, session, request, requests, state);
+        } catch (unserializable) {
+          reply = fail(unserializable);
         }
-        reply = { error: errorReply(error) };
-      }
-      if (reply.result !== undefined) {
-        const result = reply.result;
-        await this.#send(key, (engine, now) => engine.respond(now, session, request, result));
       } else {
-        const { code, message, data } = reply.error;
-        await this.#send(key, (engine, now) => engine.respondError(now, session, request, code, message, data));
+        reply = fail(error);
+      }
+    }
+    try {
+      try {
+        await this.#send(key, reply);
+      } catch (refused) {
+        // A stale handle is normal (the client cancelled or left first), and so is shutdown.
+        if (isRefusal(refused, 'stale_handle') || isRefusal(refused, 'shutting_down')) return;
+        // The engine would not take this answer (an input-required result where none may be,
+        // say): the request still gets one, an internal error that says why.
+        await this.#send(key, fail(new McpError(INTERNAL_ERROR, `Internal error: ${refused?.message ?? refused}`)));
       }
     } catch (error) {
-      // A stale handle is normal: the client cancelled or left first, or shutdown came.
       if (!isRefusal(error, 'stale_handle') && !isRefusal(error, 'shutting_down')) {
         console.error('mcpwire: could not answer a request', error);
       }
@@ -245,7 +258,8 @@ export class Application {
     if (tool === undefined) throw new McpError(INVALID_PARAMS, `Unknown tool: ${params.name}`);
     const args = params.arguments ?? {};
     if (typeof args !== 'object' || Array.isArray(args)) throw new McpError(INVALID_PARAMS, 'Tool arguments must be an object');
-    if (tool.mirroredSchema !== undefined) {
+    // Only 2026-07-28 mirrors arguments into Mcp-Param-* headers; a session-era client sends none.
+    if (tool.mirroredSchema !== undefined && context.protocolVersion === STATELESS_VERSION) {
       const mismatch = context.headerMismatch(tool.mirroredSchema, params.arguments);
       if (mismatch !== undefined) throw new McpError(HEADER_MISMATCH, mismatch);
     }
@@ -327,15 +341,23 @@ export class Application {
     const host = this.#host;
     const ask = (method, params, { timeoutMs } = {}) =>
       this.#requestClient(session, request, method, params, timeoutMs, signalOf(running));
+    // What the client declared, read once; a request that already ended (cancelled) has
+    // none left to read, and is told so rather than taken for a client that declared nothing.
     const client = () => {
-      running.client ??= JSON.parse(host.query((engine) => engine.clientContext(session, request)) ?? '{}');
+      if (running.client !== undefined) return running.client;
+      const json = host.query((engine) => engine.clientContext(session, request));
+      if (json === undefined) return ENDED_REQUEST;
+      running.client = JSON.parse(json);
       return running.client;
     };
     const input = (requests) => this.#inputs(session, request, running, requests, client());
     const sessions = this.#sessions;
     return {
       get session() {
-        return sessions.get(session) ?? (client().protocolVersion === STATELESS_VERSION ? undefined : { id: session });
+        const known = sessions.get(session);
+        if (known !== undefined) return known;
+        const { protocolVersion } = client();
+        return protocolVersion === STATELESS_VERSION || protocolVersion === undefined ? undefined : { id: session };
       },
       get signal() {
         return signalOf(running);
@@ -362,7 +384,9 @@ export class Application {
         this.#send(key, (engine, now) => engine.sendProgress(now, session, request, progress, total, message)).then(
           () => true,
           (error) => {
-            if (isRefusal(error, 'no_progress_token') || isRefusal(error, 'stale_handle')) return false;
+            if (isRefusal(error, 'no_progress_token') || isRefusal(error, 'stale_handle') || isRefusal(error, 'shutting_down')) {
+              return false;
+            }
             throw error;
           },
         ),
@@ -389,6 +413,9 @@ export class Application {
    * the answers to every key asked so far and no other.
    */
   async #inputs(session, request, running, requests, client) {
+    const signal = signalOf(running);
+    if (signal.aborted) throw signal.reason;
+    if (client === ENDED_REQUEST) throw new Error('stale_handle: the request has ended');
     const entries = Object.entries(requests);
     for (const [key, wanted] of entries) {
       if (typeof wanted?.method !== 'string' || !(wanted.method in CAPABILITY_OF)) {

@@ -273,6 +273,13 @@ export interface McpHandlerOptions {
    * the client must start the call over). Never a constant in code.
    */
   stateKey?: string | BufferSource;
+  /**
+   * Arm a timer per live response, each from its own request, besides the shared one: for
+   * hosts that drop a request's timers when it ends. On by default in Workers (workerd),
+   * where time then passes for the engine only while some request is live (an idle session
+   * expires at the first request after its deadline).
+   */
+  timersPerResponse?: boolean;
   timeouts?: TimeoutOptions;
   limits?: LimitOptions;
   /** Where the .wasm comes from, if not beside this module (a URL, bytes, or a compiled module). */

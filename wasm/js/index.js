@@ -56,8 +56,18 @@ class PendingResponse {
     this.headers = undefined;
     /** Body pieces taken before the response goes out (all of it, for a complete one). */
     this.chunks = [];
+    /** With timers per response: this response's own timer, and the deadline it is for. */
+    this.timer = undefined;
+    this.timerAt = undefined;
   }
 }
+
+/**
+ * Whether timers must be armed per response: Workers (workerd) drop a request's timers when
+ * the request ends, so a timer armed while answering one request may never fire for a
+ * stream that another request opened.
+ */
+const TIMERS_DIE_WITH_THEIR_REQUEST = globalThis.navigator?.userAgent === 'Cloudflare-Workers';
 
 class Handler {
   #engine;
@@ -69,6 +79,7 @@ class Handler {
   #closed = false;
   #drained = undefined;
   #maxBodyBytes;
+  #timersPerResponse;
 
   constructor(options) {
     // Runtimes take the method itself: `Deno.serve(mcp.fetch)`, `{ fetch: mcp.fetch }`.
@@ -90,6 +101,7 @@ class Handler {
       limits: options.limits,
     };
     this.#maxBodyBytes = options.limits?.maxBodyBytes ?? 4 * 1024 * 1024;
+    this.#timersPerResponse = options.timersPerResponse ?? TIMERS_DIE_WITH_THEIR_REQUEST;
     this.#engine = new Engine(JSON.stringify(engineOptions), now(), entropy());
     // Without a shared key, a fresh one: input-required states then open only on this
     // handler, and not after a restart (a retry elsewhere is refused with -32602).
@@ -111,16 +123,26 @@ class Handler {
     const body = await readBody(request, this.#maxBodyBytes);
     // The engine itself answers 503 during the grace period; only once it is gone do we.
     if (this.#engine === undefined) return shutDown();
+    if (this.#timersPerResponse) {
+      // Time passes for the engine only while some request is live: what fell due while the
+      // host was idle is handled before this request is.
+      const due = this.#engine.pollTimeout();
+      if (due !== undefined && due <= now()) this.#engine.handleTimeout(now());
+    }
     let exchange;
     try {
       exchange = this.#engine.handleRequest(now(), request.method, url.pathname + url.search, headers, body);
     } catch (error) {
       return badRequest(error);
     }
+    let pending;
     const response = new Promise((resolve, reject) => {
-      this.#responses.set(exchange, new PendingResponse(resolve, reject));
+      pending = new PendingResponse(resolve, reject);
+      this.#responses.set(exchange, pending);
     });
     this.#pump();
+    // Here, in this request's own context, so that the host keeps the timer while it lasts.
+    if (this.#timersPerResponse) this.#armResponseTimer(exchange, pending);
     return response;
   }
 
@@ -267,12 +289,12 @@ class Handler {
           else pending.chunks.push(engine.outputBody());
           break;
         case OutputKind.End:
-          this.#responses.delete(exchange);
+          this.#forget(exchange, pending);
           if (pending.controller !== undefined) pending.controller.close();
           else this.#resolveComplete(pending);
           return;
         case OutputKind.Aborted:
-          this.#responses.delete(exchange);
+          this.#forget(exchange, pending);
           if (pending.controller !== undefined) pending.controller.error(new Error('mcpwire: response aborted'));
           else pending.reject(new Error('mcpwire: response aborted'));
           return;
@@ -301,6 +323,8 @@ class Handler {
         pull: () => {
           if (this.#engine === undefined) return;
           this.#drainExchange(exchange);
+          // A read runs in the context of the request this stream answers.
+          if (this.#timersPerResponse) this.#armResponseTimer(exchange, pending);
           // Not inline: pull can run inside a pump's enqueue, which must not see the engine
           // freed under it. The next pump delivers what this read made possible (a handler
           // waiting for room on this stream is told it may go on) and finishes a shutdown
@@ -308,7 +332,7 @@ class Handler {
           this.#schedulePump();
         },
         cancel: () => {
-          if (this.#responses.delete(exchange)) {
+          if (this.#forget(exchange, pending)) {
             this.#engine?.handleExchangeClosed(now(), exchange);
             this.#pump();
           }
@@ -319,6 +343,37 @@ class Handler {
       { highWaterMark: 1 },
     );
     pending.resolve(new Response(body, { status: pending.status, headers: pending.headers }));
+  }
+
+  /** `exchange`'s response is done with: forgets it and its timer. Returns whether it was live. */
+  #forget(exchange, pending) {
+    if (pending.timer !== undefined) clearTimeout(pending.timer);
+    pending.timer = undefined;
+    return this.#responses.delete(exchange);
+  }
+
+  /**
+   * Keeps `pending`'s own timer at the engine's next deadline, as `#armTimer` keeps the shared
+   * one. Called only from code that runs in the context of the request `pending` answers (its
+   * fetch, its body's pull, its own timer), where a host that drops timers with their request
+   * keeps this one for as long as the response lasts.
+   */
+  #armResponseTimer(exchange, pending) {
+    if (this.#engine === undefined || this.#responses.get(exchange) !== pending) return;
+    const deadline = this.#engine.pollTimeout();
+    const armed = pending.timerAt;
+    if (pending.timer !== undefined && deadline !== undefined && armed <= deadline && armed >= now()) return;
+    if (pending.timer !== undefined) clearTimeout(pending.timer);
+    pending.timer = undefined;
+    pending.timerAt = deadline;
+    if (deadline === undefined) return;
+    pending.timer = setTimeout(() => {
+      pending.timer = undefined;
+      if (this.#engine === undefined) return;
+      this.#engine.handleTimeout(now());
+      this.#pump();
+      this.#armResponseTimer(exchange, pending);
+    }, Math.min(MAX_TIMER_MS, Math.max(0, deadline - now())));
   }
 
   #finishIfDrained() {
@@ -353,6 +408,7 @@ class Handler {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     for (const pending of this.#responses.values()) {
+      if (pending.timer !== undefined) clearTimeout(pending.timer);
       if (pending.controller !== undefined) pending.controller.error(new Error('mcpwire: shut down'));
       else pending.reject(new Error('mcpwire: shut down'));
     }
@@ -370,12 +426,14 @@ function stateKey(key) {
     if (!/^[0-9a-fA-F]{64}$/.test(key)) throw new TypeError('stateKey: a string key must be 64 hex digits (32 bytes)');
     return Uint8Array.from(key.match(/../g), (byte) => parseInt(byte, 16));
   }
-  const bytes = ArrayBuffer.isView(key) ? new Uint8Array(key.buffer, key.byteOffset, key.byteLength) : new Uint8Array(key);
+  let bytes;
+  if (ArrayBuffer.isView(key)) bytes = new Uint8Array(key.buffer, key.byteOffset, key.byteLength);
+  else if (Object.prototype.toString.call(key) === '[object ArrayBuffer]') bytes = new Uint8Array(key);
+  else throw new TypeError(`stateKey: 32 bytes (an ArrayBuffer or a view) or 64 hex digits, not ${typeof key}`);
   if (bytes.length !== 32) throw new TypeError(`stateKey: 32 bytes, not ${bytes.length}`);
   return bytes;
 }
 
-/** `[name, value, name, value]` to `[[name, value], ...]`. */
 /** `name\0value\0...` as [name, value] pairs. */
 function pairs(block) {
   const fields = block.split('\0');
@@ -403,13 +461,8 @@ function concat(chunks) {
  */
 async function readBody(request, limit) {
   if (request.body === null) return new Uint8Array(0);
-  // A declared length within the limit: one read of the whole body (the host's HTTP server
-  // frames the body by that length), the runtime's fastest path.
-  const declared = Number(request.headers.get('content-length') ?? Number.NaN);
-  if (Number.isSafeInteger(declared) && declared >= 0 && declared <= limit) {
-    const body = new Uint8Array(await request.arrayBuffer());
-    return body.length > limit ? body.subarray(0, limit + 1) : body;
-  }
+  // Piece by piece, whatever Content-Length says: a Request built in JS may carry a length
+  // its body does not keep to, and arrayBuffer() would read all of it.
   const reader = request.body.getReader();
   const chunks = [];
   let total = 0;

@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createMcpHandler, InputRequest } from '../js/index.js';
+import { createMcpHandler, InputRequest, InputRequired } from '../js/index.js';
 import { openSession, post, sseMessages, until } from './helpers.mjs';
 
 const VERSION = '2026-07-28';
@@ -89,6 +89,21 @@ function handler(extra = {}) {
         handler: ({ region }) => `routed to ${region}`,
       },
       { name: 'who', description: 'what the context says', handler: (_args, context) => JSON.stringify({ session: context.session ?? null, version: context.protocolVersion, client: context.clientInfo }) },
+      {
+        name: 'unsendable',
+        description: 'asks for input the answer cannot carry (a BigInt)',
+        handler: async (_args, context) => {
+          await context.input('s', InputRequest.sample({ messages: [], maxTokens: 10n }));
+          return 'never';
+        },
+      },
+      {
+        name: 'manual',
+        description: 'throws InputRequired itself, in any era',
+        handler: () => {
+          throw new InputRequired({ name: { method: 'roots/list', params: {} } }, {});
+        },
+      },
     ],
     resources: [{ uri: 'test://here', name: 'here', read: () => 'here' }],
     ...extra,
@@ -273,6 +288,104 @@ test('a listen stream is acknowledged, receives list changes, and unregisters wh
   await reader.cancel();
   await until('the listener to go', () => mcp.stats().subscriptions === 0);
   assertNothingAlive(mcp);
+  await mcp.close();
+});
+
+test('x-mcp-header is checked in 2026-07-28 only: a session-era client sends no Mcp-Param headers', async () => {
+  const { mcp } = await handler();
+  const session = await openSession(mcp);
+  const response = await post(mcp, { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'route', arguments: { region: 'eu' } } }, session);
+  const body = await response.json();
+  assert.equal(body.result?.content[0].text, 'routed to eu', JSON.stringify(body));
+  await mcp.close();
+});
+
+test('a request whose answer the engine refuses still gets an error, and nothing is left', async () => {
+  const { mcp } = await handler();
+  const capabilities = { sampling: {}, roots: {} };
+  // Input whose request JSON cannot carry: -32603, not silence.
+  const unsendable = await answer(await modern(mcp, 'tools/call', { name: 'unsendable', _meta: meta(capabilities) }, { name: 'unsendable' }));
+  assert.equal(unsendable.error?.code, -32603, JSON.stringify(unsendable));
+  // InputRequired where none may be (the session era): the engine refuses it; -32603 says why.
+  const session = await openSession(mcp, capabilities);
+  const refused = await (await post(mcp, { jsonrpc: '2.0', id: 4, method: 'tools/call', params: { name: 'manual' } }, session)).json();
+  assert.equal(refused.error?.code, -32603, JSON.stringify(refused));
+  assert.match(refused.error.message, /input_not_allowed/);
+  await until('the handlers to finish', () => mcp.stats().handlers === 0);
+  const stats = mcp.stats();
+  assert.equal(stats.inflightRequests, 0, JSON.stringify(stats));
+  assert.equal(stats.exchanges, 0, JSON.stringify(stats));
+  assert.equal(stats.statelessRequests, 0, JSON.stringify(stats));
+  await mcp.close();
+});
+
+test('context.input after a cancellation rejects with the cancellation, not a missing capability', async () => {
+  let release;
+  const gate = new Promise((resolve) => {
+    release = resolve;
+  });
+  const outcome = [];
+  const { mcp } = await handler({
+    tools: [{
+      name: 'late',
+      description: 'asks only after being released',
+      handler: async (_args, context) => {
+        await gate;
+        try {
+          await context.input('name', InputRequest.elicit('name?', { type: 'object', properties: {} }));
+          outcome.push('answered');
+        } catch (error) {
+          outcome.push(String(error?.message));
+        }
+        return 'done';
+      },
+    }],
+  });
+  const session = await openSession(mcp, { elicitation: {} });
+  const call = post(mcp, { jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'late' } }, session);
+  await until('the handler to start', () => mcp.stats().handlers === 1);
+  await (await post(mcp, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 5, reason: 'test' } }, session)).text();
+  await until('the cancellation to reach the handler', () => mcp.stats().handlersCancelled === 1);
+  release();
+  await until('the handler to finish', () => mcp.stats().handlers === 0);
+  assert.equal(outcome.length, 1);
+  assert.match(outcome[0], /^cancelled/);
+  call.then((response) => response.body?.cancel()).catch(() => {});
+  await mcp.close({ graceMs: 100 });
+});
+
+test('progress after shutdown resolves false instead of rejecting', async () => {
+  let reported;
+  let resume;
+  const resumed = new Promise((resolve) => {
+    resume = resolve;
+  });
+  const { mcp } = await handler({
+    tools: [{
+      name: 'stubborn',
+      description: 'ignores its signal and reports progress after the server shut down',
+      handler: async (_args, context) => {
+        await resumed;
+        reported = await context.progress(2, 2);
+        return 'done';
+      },
+    }],
+  });
+  const session = await openSession(mcp);
+  const call = post(mcp, { jsonrpc: '2.0', id: 6, method: 'tools/call', params: { name: 'stubborn', _meta: { progressToken: 't' } } }, session);
+  await until('the handler to start', () => mcp.stats().handlers === 1);
+  await mcp.close({ graceMs: 10 });
+  resume();
+  await until('the handler to finish', () => reported !== undefined);
+  assert.equal(reported, false);
+  await call.then((response) => response.text()).catch(() => {});
+});
+
+test('stateKey must be 32 bytes or 64 hex digits: a number is refused, not taken as zeros', async () => {
+  await assert.rejects(handler({ stateKey: 32 }), /stateKey/);
+  await assert.rejects(handler({ stateKey: [1, 2, 3] }), /stateKey/);
+  await assert.rejects(handler({ stateKey: new Uint8Array(31) }), /32 bytes, not 31/);
+  const { mcp } = await handler({ stateKey: new Uint8Array(32).fill(9).buffer });
   await mcp.close();
 });
 

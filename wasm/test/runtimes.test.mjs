@@ -65,8 +65,10 @@ test('workerd runs the example worker: the SDK v2 client in 2026-07-28, and a se
   assert.ok(existsSync(bin('workerd')), `${bin('workerd')} is missing: run npm ci in test/runtimes`);
   const port = await freePort();
   const config = fileURLToPath(new URL('../examples/worker/config.capnp', import.meta.url));
+  // A 1 s keepalive: workerd tells a stream that its client left only at the next write.
   const worker = spawn(bin('workerd'), ['serve', config, '--socket-addr', `http=127.0.0.1:${port}`], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, MCP_KEEPALIVE_MS: '1000' },
   });
   let output = '';
   worker.stdout.on('data', (chunk) => (output += chunk));
@@ -75,8 +77,7 @@ test('workerd runs the example worker: the SDK v2 client in 2026-07-28, and a se
   const stats = async () => (await fetch(`${base}/stats`)).json();
   try {
     await untilServing(`${base}/stats`, worker, () => output);
-    // workerd tells a stream that its client left only at the next write: a keepalive (15 s).
-    const passed = await exerciseModern(`${base}/mcp`, { stats, noticesGoneWithinMs: 25_000 });
+    const passed = await exerciseModern(`${base}/mcp`, { stats, noticesGoneWithinMs: 8_000 });
     for (const line of passed) console.log(`workerd: ok - 2026-07-28: ${line}`);
 
     // The session era, within this one isolate.
@@ -86,6 +87,50 @@ test('workerd runs the example worker: the SDK v2 client in 2026-07-28, and a se
     assert.ok(transport.sessionId, 'initialize opens a session');
     const echo = await client.callTool({ name: 'echo', arguments: { text: 'grüße' } });
     assert.equal(echo.content[0].text, 'grüße');
+    const slept = await client.callTool({ name: 'sleep', arguments: { millis: 200 } }, undefined, { onprogress: () => {} });
+    assert.equal(slept.content[0].text, 'slept 200 ms');
+
+    // A GET stream opened after those requests ended keeps its keepalives: workerd drops a
+    // request's timers with it, so the stream's own request must hold one.
+    // (A session of its own: the SDK client holds its session's one GET stream.)
+    const json = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    const init = await fetch(`${base}/mcp`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } } }),
+    });
+    await init.text();
+    const session = { 'mcp-session-id': init.headers.get('mcp-session-id'), 'mcp-protocol-version': '2025-11-25' };
+    const initialized = await fetch(`${base}/mcp`, { method: 'POST', headers: { ...json, ...session }, body: '{"jsonrpc":"2.0","method":"notifications/initialized"}' });
+    assert.equal(initialized.status, 202);
+    const get = await fetch(`${base}/mcp`, { headers: { accept: 'text/event-stream', ...session } });
+    assert.equal(get.status, 200);
+    const reader = get.body.getReader();
+    const decoder = new TextDecoder();
+    let seen = '';
+    const opened = Date.now();
+    let reading = reader.read();
+    while (Date.now() - opened < 3_500) {
+      const next = await Promise.race([reading, new Promise((resolve) => setTimeout(resolve, 500, 'wait'))]);
+      if (next === 'wait') continue;
+      if (next.done) break;
+      seen += decoder.decode(next.value, { stream: true });
+      reading = reader.read();
+    }
+    const keepalives = seen.split('\n\n').filter((frame) => frame.trim() === ':').length;
+    assert.ok(keepalives >= 2, `keepalives on a GET stream opened after the other requests ended: ${JSON.stringify(seen)}`);
+    // Its client leaves: the next keepalive finds it gone, its exchange ends and the stream is
+    // detached (resumable for the resume window). The SDK client's own GET stream stays.
+    const before = await stats();
+    await reader.cancel();
+    const until = Date.now() + 8_000;
+    for (;;) {
+      const now = await stats();
+      if (now.exchanges === before.exchanges - 1 && now.responses === before.responses - 1) break;
+      assert.ok(Date.now() < until, `the GET stream outlived its client: ${JSON.stringify(await stats())}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.equal((await fetch(`${base}/mcp`, { method: 'DELETE', headers: session })).status, 200);
     await transport.terminateSession();
     await client.close();
     const live = liveStats(await stats());

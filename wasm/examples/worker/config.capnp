@@ -20,5 +20,8 @@ const worker :Workerd.Worker = (
     (name = "pkg/mcpwire_wasm_bg.wasm", wasm = embed "../../pkg/mcpwire_wasm_bg.wasm"),
   ],
   compatibilityDate = "2026-11-01",
-  bindings = [(name = "MCP_STATE_KEY", fromEnvironment = "MCP_STATE_KEY")],
+  bindings = [
+    (name = "MCP_STATE_KEY", fromEnvironment = "MCP_STATE_KEY"),
+    (name = "MCP_KEEPALIVE_MS", fromEnvironment = "MCP_KEEPALIVE_MS"),
+  ],
 );

@@ -25,6 +25,8 @@ function mcpHandler(env) {
     // Shared by every isolate, so that an input-required retry may land anywhere. Without it,
     // each isolate draws its own key and a retry on another isolate starts the call over.
     stateKey: env.MCP_STATE_KEY || undefined,
+    // The keepalive on idle streams (15 s by default); also how soon a vanished client is noticed.
+    timeouts: env.MCP_KEEPALIVE_MS ? { keepaliveMs: Number(env.MCP_KEEPALIVE_MS) } : undefined,
     // A worker's URL is its own: every origin and host it is reached by is the deployer's to
     // list; locally, the defaults (loopback) hold.
   }).then((created) => {
