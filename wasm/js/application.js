@@ -183,7 +183,12 @@ export class Application {
     this.#running.set(key, running);
     const context = this.#context(session, request, running);
     // Not inline: application code never runs inside the transport's event loop.
-    queueMicrotask(() => this.#run(key, session, request, method, params, context));
+    if (this.#host.waitsForHandlers) {
+      // A host that ends a request's work with the request (Workers) is told to wait for it.
+      this.#host.handlerStarted(Promise.resolve().then(() => this.#run(key, session, request, method, params, context)));
+    } else {
+      queueMicrotask(() => this.#run(key, session, request, method, params, context));
+    }
   }
 
   async #run(key, session, request, method, params, context) {

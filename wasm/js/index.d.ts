@@ -274,10 +274,11 @@ export interface McpHandlerOptions {
    */
   stateKey?: string | BufferSource;
   /**
-   * Arm a timer per live response, each from its own request, besides the shared one: for
-   * hosts that drop a request's timers when it ends. On by default in Workers (workerd),
+   * Keep the engine's time from a live response's own request instead of one shared timer:
+   * for hosts that drop a request's timers when it ends. On by default in Workers (workerd),
    * where time then passes for the engine only while some request is live (an idle session
-   * expires at the first request after its deadline).
+   * expires at the first request after its deadline). `fetch`'s third argument, the Workers
+   * execution context, keeps running handlers alive with its `waitUntil`.
    */
   timersPerResponse?: boolean;
   timeouts?: TimeoutOptions;
@@ -326,7 +327,7 @@ export interface McpStats {
 
 export interface McpHandler {
   /** Answers one HTTP request: the whole server, as a fetch handler. */
-  fetch(request: Request): Promise<Response>;
+  fetch(request: Request, env?: unknown, context?: { waitUntil(work: Promise<unknown>): void }): Promise<Response>;
   /**
    * `notifications/<method>` to every initialized session and to the listen streams whose
    * filter wants it; returns how many.

@@ -56,16 +56,20 @@ class PendingResponse {
     this.headers = undefined;
     /** Body pieces taken before the response goes out (all of it, for a complete one). */
     this.chunks = [];
-    /** With timers per response: this response's own timer, and the deadline it is for. */
+    /**
+     * With timers per response: this response's timer (armed in its own request), the
+     * deadline it is for (when it keeps the engine's time), and what wakes its wait early.
+     */
     this.timer = undefined;
     this.timerAt = undefined;
+    this.wake = undefined;
   }
 }
 
 /**
- * Whether timers must be armed per response: Workers (workerd) drop a request's timers when
- * the request ends, so a timer armed while answering one request may never fire for a
- * stream that another request opened.
+ * Whether time must be kept per response: Workers (workerd) drop a request's timers when the
+ * request ends, cannot clear a timer another request armed, and cancel as hung a request
+ * with nothing pending of its own. See `#keepTime`.
  */
 const TIMERS_DIE_WITH_THEIR_REQUEST = globalThis.navigator?.userAgent === 'Cloudflare-Workers';
 
@@ -80,6 +84,10 @@ class Handler {
   #drained = undefined;
   #maxBodyBytes;
   #timersPerResponse;
+  /** With timers per response: the live response whose request keeps the engine's timer. */
+  #timeKeeper = undefined;
+  /** While a request's fetch runs: its host's waitUntil, for the handlers it starts. */
+  #waitUntil = undefined;
 
   constructor(options) {
     // Runtimes take the method itself: `Deno.serve(mcp.fetch)`, `{ fetch: mcp.fetch }`.
@@ -110,8 +118,12 @@ class Handler {
 
   // ---- The host's side ----
 
-  /** Answers one HTTP request. */
-  async fetch(request) {
+  /**
+   * Answers one HTTP request. `context` is the Workers execution context (`fetch(request,
+   * env, ctx)`), when there is one: the handlers a request starts are kept alive with its
+   * `waitUntil`, so that a client that leaves does not take a running handler with it.
+   */
+  async fetch(request, _env, context) {
     if (this.#engine === undefined) return shutDown();
     const url = new URL(request.url);
     // `name\0value\0...`: one string crosses into the engine faster than an array of them.
@@ -140,9 +152,14 @@ class Handler {
       pending = new PendingResponse(resolve, reject);
       this.#responses.set(exchange, pending);
     });
-    this.#pump();
-    // Here, in this request's own context, so that the host keeps the timer while it lasts.
-    if (this.#timersPerResponse) this.#armResponseTimer(exchange, pending);
+    this.#waitUntil = typeof context?.waitUntil === 'function' ? (work) => context.waitUntil(work) : undefined;
+    try {
+      this.#pump();
+    } finally {
+      this.#waitUntil = undefined;
+    }
+    // Here, in this request's own context, which the host keeps while the response lasts.
+    if (this.#timersPerResponse && this.#responses.get(exchange) === pending) this.#keepTime(exchange, pending);
     return response;
   }
 
@@ -323,8 +340,6 @@ class Handler {
         pull: () => {
           if (this.#engine === undefined) return;
           this.#drainExchange(exchange);
-          // A read runs in the context of the request this stream answers.
-          if (this.#timersPerResponse) this.#armResponseTimer(exchange, pending);
           // Not inline: pull can run inside a pump's enqueue, which must not see the engine
           // freed under it. The next pump delivers what this read made possible (a handler
           // waiting for room on this stream is told it may go on) and finishes a shutdown
@@ -345,35 +360,62 @@ class Handler {
     pending.resolve(new Response(body, { status: pending.status, headers: pending.headers }));
   }
 
-  /** `exchange`'s response is done with: forgets it and its timer. Returns whether it was live. */
+  /** `exchange`'s response is done with: forgets it, and hands on the time it kept. Returns whether it was live. */
   #forget(exchange, pending) {
-    if (pending.timer !== undefined) clearTimeout(pending.timer);
-    pending.timer = undefined;
-    return this.#responses.delete(exchange);
+    const live = this.#responses.delete(exchange);
+    if (live && this.#timersPerResponse) {
+      pending.wake?.();
+      if (this.#timeKeeper === pending) this.#handOverTime();
+    }
+    return live;
   }
 
   /**
-   * Keeps `pending`'s own timer at the engine's next deadline, as `#armTimer` keeps the shared
-   * one. Called only from code that runs in the context of the request `pending` answers (its
-   * fetch, its body's pull, its own timer), where a host that drops timers with their request
-   * keeps this one for as long as the response lasts.
+   * With timers per response (Workers): runs for as long as `pending` lives, in the request it
+   * answers, started from that request's fetch. One live response at a time keeps the engine's
+   * timer, armed from its own request; every other waits on a timer of its own too, set far
+   * out, since a request with nothing pending is cancelled as hung. A wait ends early when it
+   * is woken: the keeper when a deadline moves earlier (`#pump`), every other when the keeper
+   * ends (`#handOverTime`), so that one of them takes over. Woken continuations run in their
+   * own requests, where they clear their own timers. Each deadline costs one wakeup, whatever
+   * the number of streams; a hand-over costs one per live response.
    */
-  #armResponseTimer(exchange, pending) {
-    if (this.#engine === undefined || this.#responses.get(exchange) !== pending) return;
-    const deadline = this.#engine.pollTimeout();
-    const armed = pending.timerAt;
-    if (pending.timer !== undefined && deadline !== undefined && armed <= deadline && armed >= now()) return;
-    if (pending.timer !== undefined) clearTimeout(pending.timer);
-    pending.timer = undefined;
-    pending.timerAt = deadline;
-    if (deadline === undefined) return;
-    pending.timer = setTimeout(() => {
+  async #keepTime(exchange, pending) {
+    while (this.#engine !== undefined && this.#responses.get(exchange) === pending) {
+      this.#timeKeeper ??= pending;
+      const keeping = this.#timeKeeper === pending;
+      const deadline = keeping ? this.#engine.pollTimeout() : undefined;
+      pending.timerAt = deadline;
+      const wait = deadline === undefined ? MAX_TIMER_MS : Math.min(MAX_TIMER_MS, Math.max(0, deadline - now()));
+      const due = await new Promise((resolve) => {
+        pending.wake = () => resolve(false);
+        pending.timer = setTimeout(resolve, wait, true);
+      });
+      clearTimeout(pending.timer);
       pending.timer = undefined;
-      if (this.#engine === undefined) return;
-      this.#engine.handleTimeout(now());
-      this.#pump();
-      this.#armResponseTimer(exchange, pending);
-    }, Math.min(MAX_TIMER_MS, Math.max(0, deadline - now())));
+      pending.wake = undefined;
+      if (due && keeping && this.#engine !== undefined && this.#timeKeeper === pending) {
+        this.#engine.handleTimeout(now());
+        this.#pump();
+      }
+    }
+    if (this.#timeKeeper === pending) this.#handOverTime();
+  }
+
+  /** The keeper of the engine's time is gone: every live response is woken; the first takes over. */
+  #handOverTime() {
+    this.#timeKeeper = undefined;
+    for (const other of this.#responses.values()) other.wake?.();
+  }
+
+  /** Whether the application should report the handlers it starts (`handlerStarted`). */
+  get waitsForHandlers() {
+    return this.#waitUntil !== undefined;
+  }
+
+  /** A handler started while answering the current request: work its host should wait for. */
+  handlerStarted(work) {
+    this.#waitUntil?.(work);
   }
 
   #finishIfDrained() {
@@ -383,6 +425,13 @@ class Handler {
   }
 
   #armTimer() {
+    if (this.#timersPerResponse) {
+      // The keeper's timer is for a later deadline than the engine's now: it re-arms.
+      const keeper = this.#timeKeeper;
+      const deadline = keeper === undefined ? undefined : this.#engine.pollTimeout();
+      if (deadline !== undefined && (keeper.timerAt === undefined || deadline < keeper.timerAt)) keeper.wake?.();
+      return;
+    }
     const deadline = this.#engine.pollTimeout();
     if (deadline === undefined && this.#timerAt === undefined) return;
     // A timer due no later than the new deadline stays: firing early is harmless (the engine
@@ -408,7 +457,8 @@ class Handler {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     for (const pending of this.#responses.values()) {
-      if (pending.timer !== undefined) clearTimeout(pending.timer);
+      // A time-keeping wait ends when woken (its own request clears its timer).
+      pending.wake?.();
       if (pending.controller !== undefined) pending.controller.error(new Error('mcpwire: shut down'));
       else pending.reject(new Error('mcpwire: shut down'));
     }

@@ -327,3 +327,42 @@ test('a handler waits for a reader that keeps up, which receives a large flood a
   assertNothingAlive(mcp, { sessions: 1 });
   await mcp.close();
 });
+
+test('timersPerResponse (Workers): one timer keeps the engine time, however many streams are open', async () => {
+  // Callbacks of every timer, counted: index.js calls the global setTimeout.
+  const realSetTimeout = globalThis.setTimeout;
+  let callbacks = 0;
+  globalThis.setTimeout = (fn, ms, ...args) => realSetTimeout(() => {
+    callbacks += 1;
+    fn(...args);
+  }, ms);
+  const streams = [];
+  let mcp;
+  try {
+    mcp = await createMcpHandler({ name: 't', version: '1', timersPerResponse: true, timeouts: { keepaliveMs: 100 } });
+    let keepalives = 0;
+    for (let i = 0; i < 20; i++) {
+      const session = await openSession(mcp);
+      const get = await mcp.fetch(new Request('http://127.0.0.1:8787/mcp', { headers: { accept: 'text/event-stream', 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' } }));
+      const reader = get.body.getReader();
+      streams.push(reader);
+      (async () => {
+        const decoder = new TextDecoder();
+        for (;;) {
+          const { value, done } = await reader.read().catch(() => ({ done: true }));
+          if (done) return;
+          keepalives += decoder.decode(value).split('\n\n').filter((frame) => frame.trim() === ':').length;
+        }
+      })();
+    }
+    const before = { callbacks, keepalives };
+    await until('every stream to get about ten keepalives', () => keepalives - before.keepalives >= 200, 20_000);
+    // One wakeup per deadline (about one per keepalive), not one per stream per deadline (20x).
+    const woken = callbacks - before.callbacks;
+    assert.ok(woken <= 3 * (keepalives - before.keepalives), `${woken} timer callbacks for ${keepalives - before.keepalives} keepalives`);
+  } finally {
+    globalThis.setTimeout = realSetTimeout;
+    for (const reader of streams) await reader.cancel().catch(() => {});
+    await mcp?.close({ graceMs: 0 });
+  }
+});

@@ -130,6 +130,23 @@ test('workerd runs the example worker: the SDK v2 client in 2026-07-28, and a se
       assert.ok(Date.now() < until, `the GET stream outlived its client: ${JSON.stringify(await stats())}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+    // A client that leaves mid-call does not take the running handler with it (waitUntil):
+    // the handler finishes, and nothing stays counted.
+    const leaving = new AbortController();
+    const call = fetch(`${base}/mcp`, {
+      method: 'POST',
+      headers: { ...json, ...session },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'sleep', arguments: { millis: 800 }, _meta: { progressToken: 'p' } } }),
+      signal: leaving.signal,
+    });
+    const streamed = await call;
+    await streamed.body.getReader().read();
+    leaving.abort();
+    const finished = Date.now() + 8_000;
+    while ((await stats()).handlers > 0 || (await stats()).inflightRequests > 0) {
+      assert.ok(Date.now() < finished, `the handler of a call whose client left never finished: ${JSON.stringify(await stats())}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     assert.equal((await fetch(`${base}/mcp`, { method: 'DELETE', headers: session })).status, 200);
     await transport.terminateSession();
     await client.close();

@@ -37,9 +37,11 @@ function mcpHandler(env) {
 }
 
 export default {
-  async fetch(request, env) {
+  async fetch(request, env, context) {
     const server = await mcpHandler(env);
     if (new URL(request.url).pathname === '/stats') return Response.json(server.stats());
-    return server.fetch(request);
+    // The execution context: handlers this request starts are kept alive (waitUntil) even
+    // if its client leaves first.
+    return server.fetch(request, env, context);
   },
 };
