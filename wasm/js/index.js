@@ -63,6 +63,7 @@ class PendingResponse {
     this.timer = undefined;
     this.timerAt = undefined;
     this.wake = undefined;
+    this.live = undefined;
   }
 }
 
@@ -84,7 +85,11 @@ class Handler {
   #drained = undefined;
   #maxBodyBytes;
   #timersPerResponse;
-  /** With timers per response: the live response whose request keeps the engine's timer. */
+  /**
+   * With timers per response: everything live that keeps the engine's time or waits to (live
+   * responses, and handlers started under a waitUntil), and the one that keeps it now.
+   */
+  #timeParticipants = new Set();
   #timeKeeper = undefined;
   /** While a request's fetch runs: its host's waitUntil, for the handlers it starts. */
   #waitUntil = undefined;
@@ -159,7 +164,10 @@ class Handler {
       this.#waitUntil = undefined;
     }
     // Here, in this request's own context, which the host keeps while the response lasts.
-    if (this.#timersPerResponse && this.#responses.get(exchange) === pending) this.#keepTime(exchange, pending);
+    if (this.#timersPerResponse && this.#responses.get(exchange) === pending) {
+      pending.live = () => this.#responses.get(exchange) === pending;
+      this.#keepTime(pending);
+    }
     return response;
   }
 
@@ -363,49 +371,58 @@ class Handler {
   /** `exchange`'s response is done with: forgets it, and hands on the time it kept. Returns whether it was live. */
   #forget(exchange, pending) {
     const live = this.#responses.delete(exchange);
-    if (live && this.#timersPerResponse) {
-      pending.wake?.();
-      if (this.#timeKeeper === pending) this.#handOverTime();
-    }
+    if (live && this.#timersPerResponse) this.#leaveTime(pending);
     return live;
   }
 
   /**
-   * With timers per response (Workers): runs for as long as `pending` lives, in the request it
-   * answers, started from that request's fetch. One live response at a time keeps the engine's
-   * timer, armed from its own request; every other waits on a timer of its own too, set far
-   * out, since a request with nothing pending is cancelled as hung. A wait ends early when it
-   * is woken: the keeper when a deadline moves earlier (`#pump`), every other when the keeper
-   * ends (`#handOverTime`), so that one of them takes over. Woken continuations run in their
-   * own requests, where they clear their own timers. Each deadline costs one wakeup, whatever
-   * the number of streams; a hand-over costs one per live response.
+   * With timers per response (Workers): runs for as long as `participant` lives (a response,
+   * or a handler started under a waitUntil), in the request it belongs to, started from that
+   * request's code. One participant at a time keeps the engine's timer, armed from its own
+   * request; every other waits on a timer of its own too, set far out, since a request with
+   * nothing pending is cancelled as hung. A wait ends early when it is woken: the keeper when
+   * a deadline moves earlier (`#armTimer`), every other when the keeper leaves
+   * (`#handOverTime`), so that one of them takes over. Woken continuations run in their own
+   * requests, where they clear their own timers. Each deadline costs one wakeup, whatever the
+   * number of streams; a hand-over costs one per participant.
    */
-  async #keepTime(exchange, pending) {
-    while (this.#engine !== undefined && this.#responses.get(exchange) === pending) {
-      this.#timeKeeper ??= pending;
-      const keeping = this.#timeKeeper === pending;
-      const deadline = keeping ? this.#engine.pollTimeout() : undefined;
-      pending.timerAt = deadline;
-      const wait = deadline === undefined ? MAX_TIMER_MS : Math.min(MAX_TIMER_MS, Math.max(0, deadline - now()));
-      const due = await new Promise((resolve) => {
-        pending.wake = () => resolve(false);
-        pending.timer = setTimeout(resolve, wait, true);
-      });
-      clearTimeout(pending.timer);
-      pending.timer = undefined;
-      pending.wake = undefined;
-      if (due && keeping && this.#engine !== undefined && this.#timeKeeper === pending) {
-        this.#engine.handleTimeout(now());
-        this.#pump();
+  async #keepTime(participant) {
+    this.#timeParticipants.add(participant);
+    try {
+      while (this.#engine !== undefined && participant.live()) {
+        this.#timeKeeper ??= participant;
+        const keeping = this.#timeKeeper === participant;
+        const deadline = keeping ? this.#engine.pollTimeout() : undefined;
+        participant.timerAt = deadline;
+        const wait = deadline === undefined ? MAX_TIMER_MS : Math.min(MAX_TIMER_MS, Math.max(0, deadline - now()));
+        const due = await new Promise((resolve) => {
+          participant.wake = () => resolve(false);
+          participant.timer = setTimeout(resolve, wait, true);
+        });
+        clearTimeout(participant.timer);
+        participant.timer = undefined;
+        participant.wake = undefined;
+        if (due && keeping && this.#engine !== undefined && this.#timeKeeper === participant) {
+          this.#engine.handleTimeout(now());
+          this.#pump();
+        }
       }
+    } finally {
+      this.#leaveTime(participant);
     }
-    if (this.#timeKeeper === pending) this.#handOverTime();
   }
 
-  /** The keeper of the engine's time is gone: every live response is woken; the first takes over. */
+  /** `participant` is done: it stops waiting, and hands on the time if it kept it. */
+  #leaveTime(participant) {
+    if (!this.#timeParticipants.delete(participant)) return;
+    participant.wake?.();
+    if (this.#timeKeeper === participant) this.#handOverTime();
+  }
+
+  /** The keeper of the engine's time left: every participant is woken; the first takes over. */
   #handOverTime() {
     this.#timeKeeper = undefined;
-    for (const other of this.#responses.values()) other.wake?.();
+    for (const other of this.#timeParticipants) other.wake?.();
   }
 
   /** Whether the application should report the handlers it starts (`handlerStarted`). */
@@ -413,9 +430,25 @@ class Handler {
     return this.#waitUntil !== undefined;
   }
 
-  /** A handler started while answering the current request: work its host should wait for. */
+  /**
+   * A handler started while answering the current request: work its host should wait for.
+   * With timers per response it also keeps time while it runs, from its own request: after
+   * its client left it may be all that is live, waiting on another request (the client's
+   * answer), and a request with nothing pending of its own is cancelled as hung.
+   */
   handlerStarted(work) {
-    this.#waitUntil?.(work);
+    if (this.#waitUntil === undefined) return;
+    this.#waitUntil(work);
+    if (!this.#timersPerResponse) return;
+    let running = true;
+    const participant = { live: () => running, timer: undefined, timerAt: undefined, wake: undefined };
+    work
+      .finally(() => {
+        running = false;
+        this.#leaveTime(participant);
+      })
+      .catch(() => {});
+    this.#keepTime(participant);
   }
 
   #finishIfDrained() {
@@ -456,9 +489,10 @@ class Handler {
   #finish() {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    // Time-keeping waits end when woken (each request clears its own timer).
+    for (const participant of this.#timeParticipants) participant.wake?.();
+    this.#timeParticipants.clear();
     for (const pending of this.#responses.values()) {
-      // A time-keeping wait ends when woken (its own request clears its timer).
-      pending.wake?.();
       if (pending.controller !== undefined) pending.controller.error(new Error('mcpwire: shut down'));
       else pending.reject(new Error('mcpwire: shut down'));
     }

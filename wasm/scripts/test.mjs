@@ -81,7 +81,8 @@ if (!existsSync(chromium)) {
   console.log(`not ok - the browser example's test needs Chromium, and ${chromium} does not exist.`);
   console.log('         Install it (Debian: apt-get install chromium; .ci/run does this), or point CHROMIUM at one.');
 }
-const node = run(process.execPath, ['--test', '--test-concurrency=1', ...files]);
+// Bounded, so that a test that hangs fails the run instead of stalling it.
+const node = run(process.execPath, ['--test', '--test-concurrency=1', ...files], { timeout: 15 * 60_000 });
 const pass = /^# pass (\d+)$/m.exec(node.stdout);
 const fail = /^# fail (\d+)$/m.exec(node.stdout);
 passed += Number(pass?.[1] ?? 0);

@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { sseMessages } from './helpers.mjs';
 import { exerciseModern, liveStats } from './modern-client.mjs';
 
 const BINARIES = {
@@ -61,7 +62,7 @@ async function untilServing(url, worker, output) {
 }
 
 const workerdSkip = supported ? false : `no workerd build is pinned for ${process.platform}-${process.arch}`;
-test('workerd runs the example worker: the SDK v2 client in 2026-07-28, and a session within the isolate', { skip: workerdSkip }, async () => {
+test('workerd runs the example worker: the SDK v2 client in 2026-07-28, and a session within the isolate', { skip: workerdSkip, timeout: 120_000 }, async () => {
   assert.ok(existsSync(bin('workerd')), `${bin('workerd')} is missing: run npm ci in test/runtimes`);
   const port = await freePort();
   const config = fileURLToPath(new URL('../examples/worker/config.capnp', import.meta.url));
@@ -148,6 +149,56 @@ test('workerd runs the example worker: the SDK v2 client in 2026-07-28, and a se
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     assert.equal((await fetch(`${base}/mcp`, { method: 'DELETE', headers: session })).status, 200);
+
+    // A handler whose client left while it waits on the client's answer (another request)
+    // must not be cancelled as hung: answered, it finishes, and the resumed stream gets it.
+    const asking = await fetch(`${base}/mcp`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: { elicitation: {} }, clientInfo: { name: 't', version: '1' } } }),
+    });
+    await asking.text();
+    const elicitingSession = { 'mcp-session-id': asking.headers.get('mcp-session-id'), 'mcp-protocol-version': '2025-11-25' };
+    await (await fetch(`${base}/mcp`, { method: 'POST', headers: { ...json, ...elicitingSession }, body: '{"jsonrpc":"2.0","method":"notifications/initialized"}' })).text();
+    const gone = new AbortController();
+    const greeting = await fetch(`${base}/mcp`, {
+      method: 'POST',
+      headers: { ...json, ...elicitingSession },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'greet', arguments: {} } }),
+      signal: gone.signal,
+    });
+    const greetingReader = greeting.body.getReader();
+    let asked = '';
+    while (!asked.includes('elicitation/create')) {
+      const { value, done } = await greetingReader.read();
+      assert.ok(!done, `the call ended before asking: ${asked}`);
+      asked += decoder.decode(value, { stream: true });
+    }
+    const lastEventId = [...asked.matchAll(/^id: (\S+)$/gm)].pop()[1];
+    const question = sseMessages(asked).find((message) => message.method === 'elicitation/create');
+    gone.abort();
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const answered = await fetch(`${base}/mcp`, {
+      method: 'POST',
+      headers: { ...json, ...elicitingSession },
+      body: JSON.stringify({ jsonrpc: '2.0', id: question.id, result: { action: 'accept', content: { name: 'Zed' } } }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    assert.equal(answered.status, 202);
+    const resumed = await fetch(`${base}/mcp`, {
+      headers: { accept: 'text/event-stream', 'last-event-id': lastEventId, ...elicitingSession },
+      signal: AbortSignal.timeout(10_000),
+    });
+    assert.equal(resumed.status, 200);
+    const resumedReader = resumed.body.getReader();
+    let rest = '';
+    while (!rest.includes('Hello, Zed!')) {
+      const next = await Promise.race([resumedReader.read(), new Promise((resolve) => setTimeout(resolve, 5_000, 'late'))]);
+      assert.ok(next !== 'late' && !next.done, `no result on the resumed stream: ${rest}; ${JSON.stringify(await stats())}`);
+      rest += decoder.decode(next.value, { stream: true });
+    }
+    await resumedReader.cancel();
+    assert.equal((await fetch(`${base}/mcp`, { method: 'DELETE', headers: elicitingSession, signal: AbortSignal.timeout(10_000) })).status, 200);
     await transport.terminateSession();
     await client.close();
     const live = liveStats(await stats());
