@@ -219,13 +219,13 @@ export class Application {
         await this.#send(key, reply);
       } catch (refused) {
         // A stale handle is normal (the client cancelled or left first), and so is shutdown.
-        if (isRefusal(refused, 'stale_handle') || isRefusal(refused, 'shutting_down')) return;
+        if (isGone(refused)) return;
         // The engine would not take this answer (an input-required result where none may be,
         // say): the request still gets one, an internal error that says why.
         await this.#send(key, fail(new McpError(INTERNAL_ERROR, `Internal error: ${refused?.message ?? refused}`)));
       }
     } catch (error) {
-      if (!isRefusal(error, 'stale_handle') && !isRefusal(error, 'shutting_down')) {
+      if (!isGone(error)) {
         console.error('mcpwire: could not answer a request', error);
       }
     } finally {
@@ -389,7 +389,7 @@ export class Application {
         this.#send(key, (engine, now) => engine.sendProgress(now, session, request, progress, total, message)).then(
           () => true,
           (error) => {
-            if (isRefusal(error, 'no_progress_token') || isRefusal(error, 'stale_handle') || isRefusal(error, 'shutting_down')) {
+            if (isRefusal(error, 'no_progress_token') || isGone(error)) {
               return false;
             }
             throw error;
@@ -563,8 +563,13 @@ function isRefusal(error, code) {
   return typeof error?.message === 'string' && error.message.startsWith(`${code}:`);
 }
 
+/** The request ended (the client cancelled or left) or the server shut down: nothing to answer. */
+function isGone(error) {
+  return isRefusal(error, 'stale_handle') || isRefusal(error, 'shutting_down');
+}
+
 function ignoreStale(error) {
-  if (!isRefusal(error, 'stale_handle') && !isRefusal(error, 'shutting_down')) throw error;
+  if (!isGone(error)) throw error;
 }
 
 function describeTool(tool) {

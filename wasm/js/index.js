@@ -56,14 +56,19 @@ class PendingResponse {
     this.headers = undefined;
     /** Body pieces taken before the response goes out (all of it, for a complete one). */
     this.chunks = [];
-    /**
-     * With timers per response: this response's timer (armed in its own request), the
-     * deadline it is for (when it keeps the engine's time), and what wakes its wait early.
-     */
+    /** With timers per response: its part in keeping the engine's time (`#joinTime`). */
+    this.time = undefined;
+  }
+}
+
+/** One live thing's part in keeping the engine's time, with timers per response. */
+class TimeParticipant {
+  constructor() {
+    /** Its own timer (armed from its own request), and the deadline it is for when it keeps time. */
     this.timer = undefined;
     this.timerAt = undefined;
+    /** Ends its wait early. */
     this.wake = undefined;
-    this.live = undefined;
   }
 }
 
@@ -164,10 +169,7 @@ class Handler {
       this.#waitUntil = undefined;
     }
     // Here, in this request's own context, which the host keeps while the response lasts.
-    if (this.#timersPerResponse && this.#responses.get(exchange) === pending) {
-      pending.live = () => this.#responses.get(exchange) === pending;
-      this.#keepTime(pending);
-    }
+    if (this.#timersPerResponse && this.#responses.get(exchange) === pending) pending.time = this.#joinTime();
     return response;
   }
 
@@ -371,14 +373,14 @@ class Handler {
   /** `exchange`'s response is done with: forgets it, and hands on the time it kept. Returns whether it was live. */
   #forget(exchange, pending) {
     const live = this.#responses.delete(exchange);
-    if (live && this.#timersPerResponse) this.#leaveTime(pending);
+    if (live && pending.time !== undefined) this.#leaveTime(pending.time);
     return live;
   }
 
   /**
-   * With timers per response (Workers): runs for as long as `participant` lives (a response,
-   * or a handler started under a waitUntil), in the request it belongs to, started from that
-   * request's code. One participant at a time keeps the engine's timer, armed from its own
+   * With timers per response (Workers): a participant in keeping time, for as long as it stays
+   * joined (a live response, or a handler started under a waitUntil), called from the code of
+   * the request it belongs to, where its loop (`#keepTime`) then runs. One participant at a time keeps the engine's timer, armed from its own
    * request; every other waits on a timer of its own too, set far out, since a request with
    * nothing pending is cancelled as hung. A wait ends early when it is woken: the keeper when
    * a deadline moves earlier (`#armTimer`), every other when the keeper leaves
@@ -386,10 +388,16 @@ class Handler {
    * requests, where they clear their own timers. Each deadline costs one wakeup, whatever the
    * number of streams; a hand-over costs one per participant.
    */
-  async #keepTime(participant) {
+  #joinTime() {
+    const participant = new TimeParticipant();
     this.#timeParticipants.add(participant);
+    this.#keepTime(participant);
+    return participant;
+  }
+
+  async #keepTime(participant) {
     try {
-      while (this.#engine !== undefined && participant.live()) {
+      while (this.#engine !== undefined && this.#timeParticipants.has(participant)) {
         this.#timeKeeper ??= participant;
         const keeping = this.#timeKeeper === participant;
         const deadline = keeping ? this.#engine.pollTimeout() : undefined;
@@ -440,15 +448,8 @@ class Handler {
     if (this.#waitUntil === undefined) return;
     this.#waitUntil(work);
     if (!this.#timersPerResponse) return;
-    let running = true;
-    const participant = { live: () => running, timer: undefined, timerAt: undefined, wake: undefined };
-    work
-      .finally(() => {
-        running = false;
-        this.#leaveTime(participant);
-      })
-      .catch(() => {});
-    this.#keepTime(participant);
+    const time = this.#joinTime();
+    work.finally(() => this.#leaveTime(time)).catch(() => {});
   }
 
   #finishIfDrained() {
