@@ -142,14 +142,26 @@ impl Engine {
     /// Checks every index against the primary tables and every entity's timers against the
     /// deadline indexes. A violation is a bug in mcpwire; the message names the entity.
     pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
+        for (kind, check) in [
+            ("connections", self.conns.check()),
+            ("exchanges", self.exchanges.check()),
+            ("sessions", self.sessions.check()),
+            ("streams", self.streams.check()),
+            ("requests", self.inflight.check()),
+            ("outbound requests", self.outbound.check()),
+        ] {
+            if let Err(why) = check {
+                return Err(InvariantViolation::new(alloc::format!("{kind}: {why}")));
+            }
+        }
         let mut timers = 0;
-        for (&id, conn) in &self.conns {
+        for (id, conn) in self.conns.iter() {
             conn.codec.check_invariants()?;
             timers += self.conn_timers.check_table(id, &conn.timers)?;
             if let Some(exchange) = conn.exchange {
                 let linked = self
                     .exchanges
-                    .get(&exchange)
+                    .get(exchange)
                     .is_some_and(|e| matches!(e.sink, Sink::Conn(c) if c == id));
                 ensure!(linked, "{id} names {exchange}, which is not its exchange");
             }
@@ -164,7 +176,7 @@ impl Engine {
             self.conn_timers.len() - timers
         );
 
-        for (&id, exchange) in &self.exchanges {
+        for (id, exchange) in self.exchanges.iter() {
             ensure!(
                 !exchange.awaiting_application || exchange.stream.is_none(),
                 "{id} waits for the application and carries a stream"
@@ -197,7 +209,7 @@ impl Engine {
             if let Some(stream) = exchange.stream {
                 ensure!(
                     self.streams
-                        .get(&stream)
+                        .get(stream)
                         .is_some_and(|s| s.exchange == Some(id)),
                     "{id} carries {stream}, which does not know it"
                 );
@@ -205,9 +217,9 @@ impl Engine {
         }
 
         let mut timers = 0;
-        for (&id, stream) in &self.streams {
+        for (id, stream) in self.streams.iter() {
             timers += self.stream_timers.check_table(id, &stream.timers)?;
-            let session = self.sessions.get(&stream.session);
+            let session = self.sessions.get(stream.session);
             ensure!(
                 session.is_some_and(|s| s.streams.contains(&id)),
                 "{id} belongs to {}, which does not list it",
@@ -221,7 +233,7 @@ impl Engine {
                 (Some(exchange), mode) => {
                     ensure!(
                         self.exchanges
-                            .get(&exchange)
+                            .get(exchange)
                             .is_some_and(|e| e.stream == Some(id)),
                         "{id} is attached to {exchange}, which does not carry it"
                     );
@@ -256,7 +268,7 @@ impl Engine {
 
         let mut timers = 0;
         let (mut stateless, mut listens) = (0, 0);
-        for (&key, session) in &self.sessions {
+        for (key, session) in self.sessions.iter() {
             timers += self.session_timers.check_table(key, &session.timers)?;
             if session.kind == SessionKind::Stateless {
                 stateless += 1;
@@ -275,7 +287,11 @@ impl Engine {
             let attached = session
                 .streams
                 .iter()
-                .filter(|s| self.streams.get(s).is_some_and(|st| st.exchange.is_some()))
+                .filter(|s| {
+                    self.streams
+                        .get(**s)
+                        .is_some_and(|st| st.exchange.is_some())
+                })
                 .count();
             ensure!(
                 attached == session.attached_streams,
@@ -351,25 +367,25 @@ impl Engine {
         );
 
         let mut timers = 0;
-        for (&id, inflight) in &self.inflight {
+        for (id, inflight) in self.inflight.iter() {
             timers += self.inflight_timers.check_table(id, &inflight.timers)?;
             ensure!(
                 self.sessions
-                    .get(&inflight.session)
+                    .get(inflight.session)
                     .is_some_and(|s| s.inflight.get(&inflight.request_id) == Some(&id)),
                 "{id} is not indexed by its session {}",
                 inflight.session
             );
             ensure!(
                 self.streams
-                    .get(&inflight.stream)
+                    .get(inflight.stream)
                     .is_some_and(|s| s.session == inflight.session),
                 "{id}'s stream {} is gone, so its response could never be sent",
                 inflight.stream
             );
             let stateless = self
                 .sessions
-                .get(&inflight.session)
+                .get(inflight.session)
                 .is_some_and(|s| s.kind == SessionKind::Stateless);
             ensure!(
                 inflight.shape.is_some() == stateless && inflight.input.is_some() == stateless,
@@ -383,13 +399,13 @@ impl Engine {
         );
 
         let mut timers = 0;
-        for (&id, outbound) in &self.outbound {
+        for (id, outbound) in self.outbound.iter() {
             let armed = self.outbound_timers.check_table(id, &outbound.timers)?;
             ensure!(armed == 1, "{id} has no response deadline");
             timers += armed;
             ensure!(
                 self.sessions
-                    .get(&outbound.session)
+                    .get(outbound.session)
                     .is_some_and(|s| s.outbound.get(&outbound.wire_id) == Some(&id)),
                 "{id} is not indexed by its session {}",
                 outbound.session
@@ -416,7 +432,7 @@ impl Engine {
             }
         }
         self.check_budget()?;
-        for (&id, conn) in &self.conns {
+        for (id, conn) in self.conns.iter() {
             ensure!(
                 conn.accounted == conn.codec.queued_bytes() + conn.unacked
                     && conn.bookkeeping == super::budget::conn_bookkeeping(conn),
@@ -425,7 +441,7 @@ impl Engine {
                 conn.codec.queued_bytes() + conn.unacked
             );
         }
-        for (&id, conn) in &self.conns {
+        for (id, conn) in self.conns.iter() {
             for stream in &conn.flushing {
                 ensure!(
                     self.streams
@@ -435,11 +451,11 @@ impl Engine {
                 );
             }
         }
-        for (&id, stream) in &self.streams {
+        for (id, stream) in self.streams.iter() {
             if let Some(conn) = stream.flushing_on {
                 ensure!(
                     self.conns
-                        .get(&conn)
+                        .get(conn)
                         .is_some_and(|c| c.flushing.contains(&id)),
                     "{id} waits for {conn} to flush, which does not list it"
                 );
@@ -449,13 +465,13 @@ impl Engine {
         let listed = self
             .dirty
             .iter()
-            .filter(|id| self.conns.get(id).is_some_and(|c| c.dirty))
+            .filter(|id| self.conns.get(**id).is_some_and(|c| c.dirty))
             .count();
         ensure!(
             flagged == listed,
             "{flagged} connections are flagged for output but {listed} are listed"
         );
-        for (&id, conn) in &self.conns {
+        for (id, conn) in self.conns.iter() {
             let ready =
                 conn.codec.queued_bytes() > 0 && conn.unacked < super::transport::MAX_UNACKED;
             ensure!(

@@ -337,7 +337,7 @@ impl Engine {
         let Some(key) = session else {
             return;
         };
-        if let Some(s) = self.sessions.get_mut(&key) {
+        if let Some(s) = self.sessions.get_mut(key) {
             s.held += n;
             if s.held > self.config.limits.max_session_bytes && !self.over_budget.contains(&key) {
                 self.over_budget.push(key);
@@ -351,7 +351,7 @@ impl Engine {
             return;
         }
         self.budget.sub(holding, n);
-        if let Some(s) = session.and_then(|k| self.sessions.get_mut(&k)) {
+        if let Some(s) = session.and_then(|k| self.sessions.get_mut(k)) {
             debug_assert!(s.held >= n, "a session released more than it held");
             s.held = s.held.saturating_sub(n);
         }
@@ -387,7 +387,7 @@ impl Engine {
     ) -> bool {
         let cap = self.config.limits.max_session_bytes;
         loop {
-            let Some(s) = self.sessions.get(&session) else {
+            let Some(s) = self.sessions.get(session) else {
                 return false;
             };
             if s.held.saturating_add(n) <= cap {
@@ -424,7 +424,7 @@ impl Engine {
     pub(super) fn note_detached(&mut self, stream: StreamId) {
         let order = self.detach_order;
         self.detach_order += 1;
-        let Some(s) = self.streams.get_mut(&stream) else {
+        let Some(s) = self.streams.get_mut(stream) else {
             return;
         };
         if s.detached_order.is_some() {
@@ -435,7 +435,7 @@ impl Engine {
         self.detached.insert((order, stream));
         self.move_log(Holding::ResumeLog, Holding::Detached, bytes);
         let limit = self.config.limits.max_detached_streams_per_session;
-        let Some(sess) = self.sessions.get_mut(&session) else {
+        let Some(sess) = self.sessions.get_mut(session) else {
             return;
         };
         sess.detached += 1;
@@ -450,7 +450,7 @@ impl Engine {
 
     /// `stream` is attached again (resumed), or is ending: unindex it.
     pub(super) fn note_undetached(&mut self, stream: StreamId) {
-        let Some(s) = self.streams.get_mut(&stream) else {
+        let Some(s) = self.streams.get_mut(stream) else {
             return;
         };
         let Some(order) = s.detached_order.take() else {
@@ -459,7 +459,7 @@ impl Engine {
         let (session, bytes) = (s.session, s.log.bytes() + STREAM_BYTES);
         self.detached.remove(&(order, stream));
         self.move_log(Holding::Detached, Holding::ResumeLog, bytes);
-        if let Some(sess) = self.sessions.get_mut(&session) {
+        if let Some(sess) = self.sessions.get_mut(session) {
             sess.detached -= 1;
         }
     }
@@ -474,7 +474,7 @@ impl Engine {
         }
         let candidates: Vec<(u64, StreamId, bool)> = match session {
             Some(key) => {
-                let Some(sess) = self.sessions.get(&key) else {
+                let Some(sess) = self.sessions.get(key) else {
                     return false;
                 };
                 let mut own: Vec<_> = sess
@@ -492,7 +492,7 @@ impl Engine {
                 .detached
                 .iter()
                 .map(|&(order, id)| {
-                    let done = self.streams.get(&id).is_some_and(|s| s.pending == 0);
+                    let done = self.streams.get(id).is_some_and(|s| s.pending == 0);
                     (order, id, done)
                 })
                 .collect(),
@@ -519,13 +519,13 @@ impl Engine {
     pub(super) fn log_event(&mut self, stream: StreamId, seq: u64, body: &Arc<[u8]>) {
         let limits = self.config.limits;
         let len = body.len() + super::resume_log::ENTRY_BYTES;
-        let Some(s) = self.streams.get(&stream) else {
+        let Some(s) = self.streams.get(stream) else {
             return;
         };
         let (session, holding) = (s.session, s.log_holding());
         if len > limits.resume_log_bytes {
             // It could never be kept; and the log can no longer replay without a gap.
-            if let Some(s) = self.streams.get_mut(&stream) {
+            if let Some(s) = self.streams.get_mut(stream) {
                 let dropped = s.log.skip();
                 self.release(holding, Some(session), dropped);
             }
@@ -538,7 +538,7 @@ impl Engine {
                 if room {
                     break;
                 }
-                let Some(s) = self.streams.get_mut(&stream) else {
+                let Some(s) = self.streams.get_mut(stream) else {
                     return;
                 };
                 match s.log.drop_oldest() {
@@ -550,7 +550,7 @@ impl Engine {
                 }
             }
         }
-        let Some(s) = self.streams.get_mut(&stream) else {
+        let Some(s) = self.streams.get_mut(stream) else {
             return;
         };
         let dropped = s.log.push(
@@ -571,7 +571,7 @@ impl Engine {
         let limit = self.config.limits.backlog_events;
         let len = backlog_cost(body);
         loop {
-            let Some(s) = self.sessions.get(&session) else {
+            let Some(s) = self.sessions.get(session) else {
                 return;
             };
             let full = s.backlog.len() >= limit;
@@ -581,7 +581,7 @@ impl Engine {
             if room {
                 break;
             }
-            let Some(s) = self.sessions.get_mut(&session) else {
+            let Some(s) = self.sessions.get_mut(session) else {
                 return;
             };
             self.counters.backlog_dropped += 1;
@@ -594,7 +594,7 @@ impl Engine {
                 None => return,
             }
         }
-        if let Some(s) = self.sessions.get_mut(&session) {
+        if let Some(s) = self.sessions.get_mut(session) {
             s.backlog.push_back(body.clone());
             s.backlog_bytes += len;
             self.charge(Holding::Backlog, Some(session), len);
@@ -606,7 +606,7 @@ impl Engine {
     /// must not keep the stream out. The oldest messages go first.
     pub(super) fn backlog_makes_room_for_stream(&mut self, session: SessionKey) {
         let cap = self.config.limits.max_session_bytes;
-        while let Some(s) = self.sessions.get_mut(&session) {
+        while let Some(s) = self.sessions.get_mut(session) {
             if s.held + STREAM_BYTES <= cap {
                 return;
             }
@@ -641,21 +641,21 @@ impl Engine {
     ) -> Result<StreamId, CommandError> {
         let stream = self
             .inflight
-            .get(&inflight)
+            .get(inflight)
             .ok_or(CommandError::StaleHandle)?
             .stream;
         let Some(wait) = self.stream_wait(stream, len) else {
             return Ok(stream);
         };
         self.counters.handler_waits += 1;
-        let Some(entry) = self.inflight.get_mut(&inflight) else {
+        let Some(entry) = self.inflight.get_mut(inflight) else {
             return Err(CommandError::StaleHandle);
         };
         if entry.blocked.is_none() {
             entry.blocked = Some(wait);
             match wait {
                 Wait::Stream => {
-                    if let Some(s) = self.streams.get_mut(&stream) {
+                    if let Some(s) = self.streams.get_mut(stream) {
                         s.blocked.push(inflight);
                     }
                 }
@@ -668,7 +668,7 @@ impl Engine {
     /// What the budget holds for the exchange carrying a stream, or would once its latest bytes
     /// are settled: its output bytes and the bookkeeping that goes with them.
     fn exchange_charge(&self, exchange: super::ExchangeId) -> usize {
-        match self.exchanges.get(&exchange).map(|e| &e.sink) {
+        match self.exchanges.get(exchange).map(|e| &e.sink) {
             Some(Sink::Conn(conn)) => self.conns.get(conn).map_or(0, |c| {
                 c.codec.queued_bytes() + c.unacked + conn_bookkeeping(c)
             }),
@@ -679,7 +679,7 @@ impl Engine {
 
     /// Output bytes the exchange carrying a stream holds (queued, or taken and unwritten).
     pub(super) fn exchange_output(&self, exchange: super::ExchangeId) -> usize {
-        match self.exchanges.get(&exchange).map(|e| &e.sink) {
+        match self.exchanges.get(exchange).map(|e| &e.sink) {
             Some(Sink::Conn(conn)) => self
                 .conns
                 .get(conn)
@@ -692,7 +692,7 @@ impl Engine {
     /// Why a message of `len` bytes cannot go on `stream` now, or `None` when it can.
     fn stream_wait(&mut self, stream: StreamId, len: usize) -> Option<Wait> {
         let limits = self.config.limits;
-        let s = self.streams.get(&stream)?;
+        let s = self.streams.get(stream)?;
         match s.exchange {
             Some(exchange) => {
                 if self.exchange_output(exchange) >= limits.stream_window_bytes {
@@ -723,7 +723,7 @@ impl Engine {
 
     /// Tells every request blocked on `stream` to retry.
     pub(super) fn wake_stream(&mut self, stream: StreamId) {
-        let Some(s) = self.streams.get_mut(&stream) else {
+        let Some(s) = self.streams.get_mut(stream) else {
             return;
         };
         if s.blocked.is_empty() {
@@ -735,7 +735,7 @@ impl Engine {
     }
 
     fn wake(&mut self, inflight: InflightId) {
-        let Some(entry) = self.inflight.get_mut(&inflight) else {
+        let Some(entry) = self.inflight.get_mut(inflight) else {
             return;
         };
         if entry.blocked.take().is_some() {
@@ -751,7 +751,7 @@ impl Engine {
     pub(super) fn forget_waiter(&mut self, inflight: InflightId, stream: StreamId, wait: Wait) {
         match wait {
             Wait::Stream => {
-                if let Some(s) = self.streams.get_mut(&stream) {
+                if let Some(s) = self.streams.get_mut(stream) {
                     s.blocked.retain(|&i| i != inflight);
                 }
             }
@@ -767,7 +767,7 @@ impl Engine {
         }
         let mut keep = Vec::new();
         for (share, inflight, len) in core::mem::take(&mut self.share_waiters) {
-            let stream = self.inflight.get(&inflight).map(|i| i.stream);
+            let stream = self.inflight.get(inflight).map(|i| i.stream);
             match stream.map(|stream| self.stream_wait(stream, len)) {
                 Some(None) => self.wake(inflight),
                 Some(Some(_)) => keep.push((share, inflight, len)),
@@ -798,7 +798,7 @@ impl Engine {
             let Some(conn) = self.input_waiters.pop_front() else {
                 break;
             };
-            let Some(c) = self.conns.get_mut(&conn) else {
+            let Some(c) = self.conns.get_mut(conn) else {
                 continue;
             };
             if !c.waiting_input {
@@ -827,7 +827,7 @@ impl Engine {
             if self.detached_cap_off() {
                 break;
             }
-            while self.sessions.get(&session).is_some_and(|s| s.held > cap) {
+            while self.sessions.get(session).is_some_and(|s| s.held > cap) {
                 acted = true;
                 if !self.evict_detached(Some(session), None) {
                     self.counters.budget_sheds += 1;
@@ -845,15 +845,15 @@ impl Engine {
             let largest = self
                 .streams
                 .iter()
-                .max_by_key(|(id, s)| (s.log.bytes(), core::cmp::Reverse(**id)))
-                .map(|(&id, s)| (id, s.session, s.log_holding()));
+                .max_by_key(|(id, s)| (s.log.bytes(), core::cmp::Reverse(*id)))
+                .map(|(id, s)| (id, s.session, s.log_holding()));
             let Some((stream, session, holding)) = largest else {
                 break;
             };
             self.counters.budget_sheds += 1;
             match self
                 .streams
-                .get_mut(&stream)
+                .get_mut(stream)
                 .and_then(|s| s.log.drop_oldest())
             {
                 Some(dropped) => self.release(holding, Some(session), dropped),
@@ -864,8 +864,8 @@ impl Engine {
             let largest = self
                 .sessions
                 .iter()
-                .max_by_key(|(key, s)| (s.held, core::cmp::Reverse(**key)))
-                .map(|(&key, _)| key);
+                .max_by_key(|(key, s)| (s.held, core::cmp::Reverse(*key)))
+                .map(|(key, _)| key);
             let Some(session) = largest else {
                 break;
             };
@@ -882,12 +882,12 @@ impl Engine {
         let conn = self
             .conns
             .iter()
-            .max_by_key(|(id, c)| (c.accounted, core::cmp::Reverse(**id)))
-            .map(|(&id, c)| (c.accounted + c.bookkeeping, Holder::Conn(id)));
+            .max_by_key(|(id, c)| (c.accounted, core::cmp::Reverse(*id)))
+            .map(|(id, c)| (c.accounted + c.bookkeeping, Holder::Conn(id)));
         let host = self
             .exchanges
             .iter()
-            .filter_map(|(&id, e)| match &e.sink {
+            .filter_map(|(id, e)| match &e.sink {
                 Sink::Host(q) => Some((q.charged, Holder::Exchange(id))),
                 Sink::Conn(_) => None,
             })
@@ -905,11 +905,11 @@ impl Engine {
     pub(super) fn check_budget(&self) -> Result<(), InvariantViolation> {
         let mut recount = HeldBytes::default();
         let mut per_session: alloc::collections::BTreeMap<SessionKey, usize> =
-            self.sessions.keys().map(|&k| (k, 0)).collect();
+            self.sessions.keys().map(|k| (k, 0)).collect();
         let mut input_pool = 0;
         let mut output_pool = 0;
         let excess = |held: usize| held.saturating_sub(self.budget.even_part);
-        for (&id, c) in &self.conns {
+        for (id, c) in self.conns.iter() {
             ensure!(
                 c.input == c.codec.buffered_bytes(),
                 "{id} is charged {} input bytes but its codec holds {}",
@@ -928,7 +928,7 @@ impl Engine {
             output_pool += excess(c.accounted + c.bookkeeping);
         }
         let mut host_exchanges = 0;
-        for (&id, e) in &self.exchanges {
+        for (id, e) in self.exchanges.iter() {
             if let Sink::Host(q) = &e.sink {
                 host_exchanges += 1;
                 ensure!(
@@ -961,7 +961,7 @@ impl Engine {
             self.budget.output_pool
         );
         let mut detached = 0;
-        for (&id, s) in &self.streams {
+        for (id, s) in self.streams.iter() {
             let log = s.log.bytes() + STREAM_BYTES;
             let json = s.json_bytes();
             match s.detached_order {
@@ -989,7 +989,7 @@ impl Engine {
             for &inflight in &s.blocked {
                 ensure!(
                     self.inflight
-                        .get(&inflight)
+                        .get(inflight)
                         .is_some_and(|i| i.stream == id && i.blocked == Some(Wait::Stream)),
                     "{id} lists {inflight} as blocked on it, which disagrees"
                 );
@@ -1000,7 +1000,7 @@ impl Engine {
             "the detached index lists {} streams but {detached} are detached",
             self.detached.len()
         );
-        for (&key, s) in &self.sessions {
+        for (key, s) in self.sessions.iter() {
             let metadata = session_metadata_bytes(s);
             let subscriptions: usize = s.subscriptions.iter().map(|u| subscription_cost(u)).sum();
             let backlog: usize = s.backlog.iter().map(|b| backlog_cost(b)).sum();
@@ -1020,7 +1020,7 @@ impl Engine {
                 .iter()
                 .filter(|id| {
                     self.streams
-                        .get(id)
+                        .get(**id)
                         .is_some_and(|st| st.detached_order.is_some())
                 })
                 .count();
@@ -1030,7 +1030,7 @@ impl Engine {
                 s.detached
             );
         }
-        for (&id, i) in &self.inflight {
+        for (id, i) in self.inflight.iter() {
             let held = REQUEST_BYTES
                 + 2 * id_bytes(&i.request_id)
                 + i.progress_token.as_ref().map_or(0, |t| t.get().len());
@@ -1046,7 +1046,7 @@ impl Engine {
             match i.blocked {
                 Some(Wait::Stream) => ensure!(
                     self.streams
-                        .get(&i.stream)
+                        .get(i.stream)
                         .is_some_and(|s| s.blocked.contains(&id)),
                     "{id} waits on {} which does not list it",
                     i.stream
@@ -1063,7 +1063,7 @@ impl Engine {
         for &(_, inflight, _) in &self.share_waiters {
             ensure!(
                 self.inflight
-                    .get(&inflight)
+                    .get(inflight)
                     .is_some_and(|i| matches!(i.blocked, Some(Wait::Share(_)))),
                 "{inflight} is listed as waiting for a share but is not"
             );
@@ -1082,7 +1082,7 @@ impl Engine {
         );
         let limits = &self.config.limits;
         for (key, held) in per_session {
-            let s = &self.sessions[&key];
+            let s = &self.sessions[key];
             ensure!(
                 s.held == held,
                 "{key} is charged {} bytes but holds {held}",
@@ -1167,7 +1167,7 @@ pub(super) fn session_metadata_bytes(s: &super::entities::Session) -> usize {
 /// the state share. Otherwise it becomes SSE, and the bytes go out as they come.
 pub(super) fn json_fits(engine: &mut Engine, stream: StreamId, len: usize) -> bool {
     let window = engine.config.limits.stream_window_bytes;
-    let Some(s) = engine.streams.get(&stream) else {
+    let Some(s) = engine.streams.get(stream) else {
         return false;
     };
     if !matches!(s.mode, StreamMode::Json { .. }) {

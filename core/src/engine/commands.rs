@@ -12,7 +12,7 @@ use super::Engine;
 use super::budget::FRAMING;
 use super::entities::{Outbound, OutboundTimer, SessionKind};
 use super::events::{CloseReason, CommandError, Reply};
-use super::ids::{ExchangeId, InflightId, OutboundHandle, OutboundId, RequestHandle, SessionKey};
+use super::ids::{ExchangeId, InflightId, OutboundHandle, RequestHandle, SessionKey};
 use super::messages::response_body;
 use super::protocol::LogLevel;
 use super::streams::sse_body;
@@ -91,7 +91,7 @@ impl Engine {
     #[must_use]
     pub fn client_context(&self, handle: RequestHandle) -> Option<ClientContext> {
         self.live_request(handle).ok()?;
-        let s = self.sessions.get(&handle.session)?;
+        let s = self.sessions.get(handle.session)?;
         Some(ClientContext {
             protocol_version: s.protocol,
             client_info: s.client_info.clone(),
@@ -100,7 +100,7 @@ impl Engine {
     }
 
     fn live_request(&self, handle: RequestHandle) -> Result<InflightId, CommandError> {
-        match self.inflight.get(&handle.inflight) {
+        match self.inflight.get(handle.inflight) {
             Some(i) if i.session == handle.session => Ok(handle.inflight),
             _ => Err(CommandError::StaleHandle),
         }
@@ -122,8 +122,8 @@ impl Engine {
     ) -> Result<(), CommandError> {
         self.tick(now);
         let inflight = self.live_request(handle)?;
-        let id = self.inflight[&inflight].request_id.clone();
-        let shape = self.inflight[&inflight].shape;
+        let id = self.inflight[inflight].request_id.clone();
+        let shape = self.inflight[inflight].shape;
         let mut body = match (reply, shape) {
             (Reply::Result(result), None) => response_body(&id, result),
             (Reply::Result(result), Some(shape)) => {
@@ -216,10 +216,10 @@ impl Engine {
         }
         let requests: alloc::collections::BTreeMap<alloc::borrow::Cow<'_, str>, InputRequest<'_>> =
             serde_json::from_str(input_requests.get()).map_err(|_| CommandError::InvalidJson)?;
-        let entry = &self.inflight[&inflight];
+        let entry = &self.inflight[inflight];
         let capabilities = self
             .sessions
-            .get(&entry.session)
+            .get(entry.session)
             .and_then(|s| s.client_capabilities.clone());
         for request in requests.values() {
             let known = matches!(
@@ -268,7 +268,7 @@ impl Engine {
     #[must_use]
     pub fn request_state(&self, handle: RequestHandle) -> Option<&[u8]> {
         let inflight = self.live_request(handle).ok()?;
-        self.inflight[&inflight]
+        self.inflight[inflight]
             .input
             .as_ref()
             .map(|round| round.state.as_slice())
@@ -286,7 +286,7 @@ impl Engine {
         let Ok(inflight) = self.live_request(handle) else {
             return &[];
         };
-        self.inflight[&inflight]
+        self.inflight[inflight]
             .input
             .as_ref()
             .map_or(&[], |round| round.param_headers.as_slice())
@@ -295,7 +295,7 @@ impl Engine {
     /// Puts a response on its stream: collected for one JSON body while that stays small, as
     /// SSE otherwise.
     pub(super) fn respond_on(&mut self, stream: super::ids::StreamId, body: Vec<u8>) {
-        let batching = self.streams.get(&stream).is_some_and(|s| {
+        let batching = self.streams.get(stream).is_some_and(|s| {
             s.pending > 1 && matches!(s.mode, super::entities::StreamMode::Json { .. })
         });
         if batching && !super::budget::json_fits(self, stream, body.len()) {
@@ -353,7 +353,7 @@ impl Engine {
         let inflight = self.live_request(handle)?;
         let entry = self
             .inflight
-            .get_mut(&inflight)
+            .get_mut(inflight)
             .ok_or(CommandError::StaleHandle)?;
         let token = entry
             .progress_token
@@ -384,7 +384,7 @@ impl Engine {
         let body = sse_body(&json);
         let result = self.request_room(inflight, body.len() + FRAMING);
         if result.is_ok() {
-            if let Some(entry) = self.inflight.get_mut(&inflight) {
+            if let Some(entry) = self.inflight.get_mut(inflight) {
                 entry.last_progress = Some(progress);
             }
         }
@@ -408,7 +408,7 @@ impl Engine {
         let session = target.session();
         let s = self
             .sessions
-            .get(&session)
+            .get(session)
             .ok_or(CommandError::StaleHandle)?;
         let minimum = s.log_level;
         // A stateless request that named no `logLevel` asked for no log at all.
@@ -451,7 +451,7 @@ impl Engine {
                     .inspect_err(|_| self.settle())?;
                 self.stream_message(stream, body);
             }
-            Target::Session(session) => match self.sessions.get(&session).map(|s| s.kind) {
+            Target::Session(session) => match self.sessions.get(session).map(|s| s.kind) {
                 None => return Err(CommandError::StaleHandle),
                 // A stateless context has only its request's stream.
                 Some(SessionKind::Stateless) => return Err(CommandError::NoStream),
@@ -497,7 +497,7 @@ impl Engine {
         let limit = self.config.limits.max_outbound_per_session;
         let s = self
             .sessions
-            .get_mut(&session)
+            .get_mut(session)
             .ok_or(CommandError::StaleHandle)?;
         if s.kind == SessionKind::Stateless {
             return Err(CommandError::StatelessRequest);
@@ -516,12 +516,12 @@ impl Engine {
         if let Some(related) = related {
             self.request_room(related, len)?;
         }
-        let Some(s) = self.sessions.get_mut(&session) else {
+        let Some(s) = self.sessions.get_mut(session) else {
             return Err(CommandError::StaleHandle);
         };
         let wire_id = s.next_outbound_id;
         s.next_outbound_id += 1;
-        let outbound = OutboundId(self.ids.next());
+        let outbound = self.outbound.vacant_key();
         s.outbound.insert(wire_id, outbound);
         let mut entry = Outbound {
             session,
@@ -535,7 +535,7 @@ impl Engine {
             OutboundTimer::Timeout,
             now + timeout,
         );
-        self.outbound.insert(outbound, entry);
+        self.outbound.insert_at(outbound, entry);
         #[derive(Serialize)]
         struct Request<'a> {
             jsonrpc: &'static str,
@@ -552,10 +552,7 @@ impl Engine {
         })
         .unwrap_or_default();
         let body = sse_body(&json);
-        match related
-            .and_then(|r| self.inflight.get(&r))
-            .map(|i| i.stream)
-        {
+        match related.and_then(|r| self.inflight.get(r)).map(|i| i.stream) {
             Some(stream) => self.stream_message(stream, &body),
             None => self.send_unsolicited(session, &body),
         }
@@ -590,7 +587,7 @@ impl Engine {
         let recipients: Vec<(SessionKey, Option<RequestId>)> = self
             .sessions
             .iter()
-            .filter_map(|(&k, s)| match (&s.kind, &s.listen) {
+            .filter_map(|(k, s)| match (&s.kind, &s.listen) {
                 (SessionKind::Stateless, Some(listen)) => {
                     super::modern::listen::wants(listen.filter, method)
                         .then(|| (k, Some(listen.id.clone())))
@@ -631,7 +628,7 @@ impl Engine {
         for &session in &recipients {
             let listen = self
                 .sessions
-                .get(&session)
+                .get(session)
                 .and_then(|s| s.listen.as_ref())
                 .map(|l| l.id.clone());
             match listen {
@@ -649,7 +646,7 @@ impl Engine {
     /// Ends a session from the application's side.
     pub fn close_session(&mut self, now: Instant, session: SessionKey) -> Result<(), CommandError> {
         self.tick(now);
-        match self.sessions.get(&session) {
+        match self.sessions.get(session) {
             None => return Err(CommandError::StaleHandle),
             // A listen stream ends with its request's result; a call is cancelled.
             Some(s) if s.kind == SessionKind::Stateless => self.complete_listen(session),
@@ -670,8 +667,8 @@ impl Engine {
     ) -> Result<(), CommandError> {
         self.tick(now);
         let inflight = self.live_request(handle)?;
-        let stream = self.inflight[&inflight].stream;
-        let Some(s) = self.streams.get(&stream) else {
+        let stream = self.inflight[inflight].stream;
+        let Some(s) = self.streams.get(stream) else {
             return Err(CommandError::StaleHandle);
         };
         if s.kind != super::entities::StreamKind::Post || !s.protocol.primes_streams() {
@@ -680,7 +677,7 @@ impl Engine {
         if matches!(s.mode, super::entities::StreamMode::Json { .. }) {
             self.upgrade_stream(stream);
         }
-        if let Some(exchange) = self.streams.get(&stream).and_then(|s| s.exchange) {
+        if let Some(exchange) = self.streams.get(stream).and_then(|s| s.exchange) {
             self.finish_stream_response(exchange);
         }
         self.settle();
@@ -700,7 +697,7 @@ impl Engine {
         body: &[u8],
     ) -> Result<(), CommandError> {
         self.tick(now);
-        let held = match self.exchanges.get_mut(&exchange) {
+        let held = match self.exchanges.get_mut(exchange) {
             Some(ex) if ex.awaiting_application => {
                 ex.awaiting_application = false;
                 core::mem::take(&mut ex.application_bytes)
@@ -738,7 +735,7 @@ impl Engine {
             .collect();
         self.complete_listens();
         for stream in standalone {
-            if let Some(exchange) = self.streams.get(&stream).and_then(|s| s.exchange) {
+            if let Some(exchange) = self.streams.get(stream).and_then(|s| s.exchange) {
                 let mut hint = Vec::new();
                 crate::sse::push_retry(&mut hint, retry);
                 hint.push(b'\n');
@@ -746,9 +743,9 @@ impl Engine {
             }
             self.end_stream(stream);
         }
-        let conns: Vec<_> = self.conns.keys().copied().collect();
+        let conns: Vec<_> = self.conns.keys().collect();
         for conn in conns {
-            if let Some(c) = self.conns.get_mut(&conn) {
+            if let Some(c) = self.conns.get_mut(conn) {
                 c.codec.close_after_response();
             }
             self.touch_conn(conn);
@@ -772,7 +769,7 @@ impl Engine {
             return;
         }
         self.shutdown_sessions_ended = true;
-        let sessions: Vec<_> = self.sessions.keys().copied().collect();
+        let sessions: Vec<_> = self.sessions.keys().collect();
         for session in sessions {
             self.end_session(session, CloseReason::Shutdown);
         }
@@ -787,7 +784,7 @@ impl Engine {
             .conns
             .iter()
             .filter(|(_, c)| c.accounted > 0)
-            .map(|(&id, _)| id)
+            .map(|(id, _)| id)
             .collect();
         for conn in stuck {
             self.remove_conn(conn, true);
@@ -799,15 +796,15 @@ impl Engine {
             .filter(|(_, e)| {
                 matches!(&e.sink, super::entities::Sink::Host(q) if q.bytes > 0 || (!q.ended && !q.items.is_empty()))
             })
-            .map(|(&id, _)| id)
+            .map(|(id, _)| id)
             .collect();
         for exchange in stuck_hosts {
             self.abort_exchange(exchange);
         }
         self.finish_shutdown();
-        let conns: Vec<_> = self.conns.keys().copied().collect();
+        let conns: Vec<_> = self.conns.keys().collect();
         for conn in conns {
-            if let Some(c) = self.conns.get_mut(&conn) {
+            if let Some(c) = self.conns.get_mut(conn) {
                 c.codec.close_after_response();
             }
             self.touch_conn(conn);

@@ -1,5 +1,6 @@
-//! Identifiers of the engine's entities. Every id comes from one counter that only grows, so an
-//! id is never reused: a handle to an entity that ended can never reach a newer one.
+//! Identifiers of the engine's entities. Each names a slot of its kind's storage and the slot's
+//! generation (see `slab.rs`), and is never reused: a handle to an entity that ended can never
+//! reach a newer one.
 
 use core::fmt;
 
@@ -23,6 +24,16 @@ macro_rules! entity_id {
             #[must_use]
             pub fn from_u64(raw: u64) -> Self {
                 $name(raw)
+            }
+        }
+
+        impl super::slab::SlabKey for $name {
+            fn from_raw(raw: u64) -> Self {
+                $name(raw)
+            }
+
+            fn raw(self) -> u64 {
+                self.0
             }
         }
 
@@ -119,16 +130,5 @@ impl OutboundHandle {
     #[must_use]
     pub fn outbound(self) -> OutboundId {
         self.outbound
-    }
-}
-
-/// Hands out ids in increasing order.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct IdCounter(u64);
-
-impl IdCounter {
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 += 1;
-        self.0
     }
 }

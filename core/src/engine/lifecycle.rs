@@ -22,9 +22,9 @@ impl Engine {
     /// Removes a client request from every index, returning it. The caller sends (or skips) its
     /// response.
     pub(super) fn take_inflight(&mut self, inflight: InflightId) -> Option<Inflight> {
-        let mut entry = self.inflight.remove(&inflight)?;
+        let mut entry = self.inflight.remove(inflight)?;
         self.inflight_timers.stop_all(&mut entry.timers, inflight);
-        if let Some(session) = self.sessions.get_mut(&entry.session) {
+        if let Some(session) = self.sessions.get_mut(entry.session) {
             session.inflight.remove(&entry.request_id);
         }
         if let Some(wait) = entry.blocked.take() {
@@ -74,7 +74,7 @@ impl Engine {
 
     /// A request on `stream` will get no response: the stream stops waiting for it.
     fn stream_skip_response(&mut self, stream: StreamId) {
-        if let Some(s) = self.streams.get_mut(&stream) {
+        if let Some(s) = self.streams.get_mut(stream) {
             if s.kind == super::entities::StreamKind::Post && s.pending > 0 {
                 s.pending -= 1;
                 if s.pending == 0 {
@@ -92,11 +92,11 @@ impl Engine {
         outbound: OutboundId,
         result: Option<Result<Box<RawValue>, ClientError>>,
     ) {
-        let Some(mut entry) = self.outbound.remove(&outbound) else {
+        let Some(mut entry) = self.outbound.remove(outbound) else {
             return;
         };
         self.outbound_timers.stop_all(&mut entry.timers, outbound);
-        if let Some(session) = self.sessions.get_mut(&entry.session) {
+        if let Some(session) = self.sessions.get_mut(entry.session) {
             session.outbound.remove(&entry.wire_id);
         }
         if entry.heartbeat {
@@ -119,7 +119,7 @@ impl Engine {
     /// Ends a stream: requests still waiting for it are cancelled as undeliverable, and an
     /// attached response ends cleanly (SSE terminator, or the JSON collected so far).
     pub(super) fn end_stream(&mut self, stream: StreamId) {
-        let Some(mut s) = self.streams.remove(&stream) else {
+        let Some(mut s) = self.streams.remove(stream) else {
             return;
         };
         #[cfg(feature = "sim-faults")]
@@ -130,7 +130,7 @@ impl Engine {
             self.stream_timers.stop_all(&mut s.timers, stream);
         }
         if let Some(conn) = s.flushing_on {
-            if let Some(c) = self.conns.get_mut(&conn) {
+            if let Some(c) = self.conns.get_mut(conn) {
                 c.flushing.retain(|&f| f != stream);
             }
         }
@@ -138,7 +138,7 @@ impl Engine {
         let holding = s.log_holding();
         if let Some(order) = s.detached_order.take() {
             self.detached.remove(&(order, stream));
-            if let Some(sess) = self.sessions.get_mut(&session) {
+            if let Some(sess) = self.sessions.get_mut(session) {
                 sess.detached -= 1;
             }
         }
@@ -153,7 +153,7 @@ impl Engine {
             let collected = responses.iter().map(Vec::len).sum();
             self.release(Holding::JsonResponses, Some(session), collected);
         }
-        if let Some(sess) = self.sessions.get_mut(&session) {
+        if let Some(sess) = self.sessions.get_mut(session) {
             sess.streams.remove(&stream);
             if sess.standalone == Some(stream) {
                 sess.standalone = None;
@@ -164,20 +164,20 @@ impl Engine {
         }
         let waiting: Vec<InflightId> = self
             .sessions
-            .get(&session)
+            .get(session)
             .map(|sess| sess.inflight.values().copied().collect())
             .unwrap_or_default();
         for inflight in waiting {
             if self
                 .inflight
-                .get(&inflight)
+                .get(inflight)
                 .is_some_and(|i| i.stream == stream)
             {
                 self.end_inflight(inflight, Some(CancelReason::Undeliverable));
             }
         }
         if let Some(exchange) = s.exchange.take() {
-            if let Some(ex) = self.exchanges.get_mut(&exchange) {
+            if let Some(ex) = self.exchanges.get_mut(exchange) {
                 ex.stream = None;
             }
             match s.mode {
@@ -193,7 +193,7 @@ impl Engine {
 
     /// Ends a session and everything it owns, and tells the application why.
     pub(super) fn end_session(&mut self, session: SessionKey, reason: CloseReason) {
-        let Some(sess) = self.sessions.get(&session) else {
+        let Some(sess) = self.sessions.get(session) else {
             return;
         };
         let inflight: Vec<InflightId> = sess.inflight.values().copied().collect();
@@ -211,13 +211,13 @@ impl Engine {
         }
         let streams: Vec<StreamId> = self
             .sessions
-            .get(&session)
+            .get(session)
             .map(|s| s.streams.iter().copied().collect())
             .unwrap_or_default();
         for stream in streams {
             self.end_stream(stream);
         }
-        let Some(mut sess) = self.sessions.remove(&session) else {
+        let Some(mut sess) = self.sessions.remove(session) else {
             return;
         };
         self.session_timers.stop_all(&mut sess.timers, session);
@@ -267,7 +267,7 @@ impl Engine {
     /// Anything the client sends is activity: an armed idle timer starts over.
     pub(super) fn restart_idle_clock(&mut self, session: SessionKey) {
         let deadline = self.now() + self.config.timeouts.session_idle;
-        if let Some(s) = self.sessions.get_mut(&session) {
+        if let Some(s) = self.sessions.get_mut(session) {
             if s.timers.get(SessionTimer::Idle).is_some() {
                 self.session_timers
                     .set(&mut s.timers, session, SessionTimer::Idle, deadline);
@@ -281,7 +281,7 @@ impl Engine {
     pub(super) fn refresh_session_idle(&mut self, session: SessionKey) {
         let now = self.now();
         let idle_timeout = self.config.timeouts.session_idle;
-        let Some(s) = self.sessions.get_mut(&session) else {
+        let Some(s) = self.sessions.get_mut(session) else {
             return;
         };
         if s.kind == super::entities::SessionKind::Stateless {

@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use super::budget::{Holding, id_bytes};
 use super::entities::{Inflight, InflightTimer, Session, SessionKind, StreamKind, StreamMode};
 use super::events::{CancelReason, ClientError, Event};
-use super::ids::{ExchangeId, InflightId, RequestHandle, SessionKey, StreamId};
+use super::ids::{ExchangeId, RequestHandle, SessionKey, StreamId};
 use super::protocol::{LogLevel, ProtocolVersion};
 use super::{Engine, ResponseMode};
 use crate::jsonrpc::{self, ErrorCode, InvalidMessage, Message, RequestId};
@@ -103,7 +103,7 @@ impl Engine {
     ) -> SessionKey {
         let legacy = kind == SessionKind::Legacy;
         let now = self.now();
-        let key = SessionKey(self.ids.next());
+        let key = self.sessions.vacant_key();
         let mut raw = [0u8; 16];
         self.entropy.fill(&mut raw);
         let wire_id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
@@ -145,7 +145,7 @@ impl Engine {
             deadline,
         );
         let metadata = super::budget::session_metadata_bytes(&session);
-        self.sessions.insert(key, session);
+        self.sessions.insert_at(key, session);
         self.session_by_wire_id.insert(wire_id, key);
         self.charge(Holding::Session, Some(key), metadata);
         self.counters.sessions_opened += 1;
@@ -168,7 +168,7 @@ impl Engine {
             ResponseTarget::Stream(stream) => stream,
             ResponseTarget::Post { exchange, .. } if answers == 0 => {
                 // Only notifications and responses: accepted, nothing to stream.
-                let wire_id = self.sessions[&session].wire_id.clone();
+                let wire_id = self.sessions[session].wire_id.clone();
                 self.send_full(exchange, 202, &[("mcp-session-id", &wire_id)], b"");
                 StreamId(0)
             }
@@ -186,7 +186,7 @@ impl Engine {
                 };
                 let sse = matches!(mode, StreamMode::Sse);
                 let stream = self.new_stream(session, StreamKind::Post, mode, version);
-                if let Some(s) = self.streams.get_mut(&stream) {
+                if let Some(s) = self.streams.get_mut(stream) {
                     s.pending = answers;
                 }
                 self.attach_stream(stream, exchange);
@@ -198,7 +198,7 @@ impl Engine {
         };
         self.restart_idle_clock(session);
         for message in messages {
-            if !self.sessions.contains_key(&session) {
+            if !self.sessions.contains_key(session) {
                 break;
             }
             match message {
@@ -249,7 +249,7 @@ impl Engine {
     }
 
     fn app_request(&mut self, session: SessionKey, stream: StreamId, request: jsonrpc::Request) {
-        let s = &self.sessions[&session];
+        let s = &self.sessions[session];
         let stateless = s.kind == SessionKind::Stateless;
         let refusal = if !s.opened {
             Some((
@@ -279,7 +279,7 @@ impl Engine {
                 .ok()
                 .and_then(|m| m.meta?.progress_token.map(ToOwned::to_owned))
         });
-        let inflight = InflightId(self.ids.next());
+        let inflight = self.inflight.vacant_key();
         // The application holds the params while it works; the engine keeps the id twice.
         let held = super::budget::REQUEST_BYTES
             + request.method.len()
@@ -307,8 +307,8 @@ impl Engine {
                 deadline,
             );
         }
-        self.inflight.insert(inflight, entry);
-        if let Some(s) = self.sessions.get_mut(&session) {
+        self.inflight.insert_at(inflight, entry);
+        if let Some(s) = self.sessions.get_mut(session) {
             s.inflight.insert(request.id, inflight);
         }
         self.charge(Holding::Requests, Some(session), held);
@@ -325,7 +325,7 @@ impl Engine {
         session: SessionKey,
         params: Option<&RawValue>,
     ) -> Result<Box<RawValue>, (ErrorCode, String)> {
-        if self.sessions[&session].opened {
+        if self.sessions[session].opened {
             return Err((
                 ErrorCode::INVALID_REQUEST,
                 "Invalid Request: Server already initialized".into(),
@@ -343,7 +343,7 @@ impl Engine {
             shared(parsed.as_ref().and_then(|p| p.capabilities));
         let metadata = client_info.as_ref().map_or(0, |c| c.get().len())
             + client_capabilities.as_ref().map_or(0, |c| c.get().len());
-        if let Some(s) = self.sessions.get_mut(&session) {
+        if let Some(s) = self.sessions.get_mut(session) {
             s.opened = true;
             s.protocol = version;
             s.client_info = client_info.clone();
@@ -399,7 +399,7 @@ impl Engine {
                 ErrorCode::INVALID_PARAMS,
                 String::from("Invalid params: unknown log level"),
             ))?;
-        if let Some(s) = self.sessions.get_mut(&session) {
+        if let Some(s) = self.sessions.get_mut(session) {
             s.log_level = Some(level);
         }
         Ok(empty_result())
@@ -429,7 +429,7 @@ impl Engine {
                 ),
             ));
         }
-        let Some(s) = self.sessions.get(&session) else {
+        let Some(s) = self.sessions.get(session) else {
             return Ok(empty_result());
         };
         let known = s.subscriptions.contains(&*uri);
@@ -449,7 +449,7 @@ impl Engine {
             }
             self.insert_subscription(session, &uri);
         } else if !on && known {
-            if let Some(s) = self.sessions.get_mut(&session) {
+            if let Some(s) = self.sessions.get_mut(session) {
                 s.subscriptions.remove(&*uri);
             }
             if let Some(set) = self.subscribers.get_mut(&*uri) {
@@ -472,7 +472,7 @@ impl Engine {
             Some((existing, _)) => existing.clone(),
             None => alloc::sync::Arc::from(uri),
         };
-        let Some(s) = self.sessions.get_mut(&session) else {
+        let Some(s) = self.sessions.get_mut(session) else {
             return;
         };
         if !s.subscriptions.insert(shared.clone()) {
@@ -490,7 +490,7 @@ impl Engine {
     ) {
         match method.as_str() {
             "notifications/initialized" => {
-                if let Some(s) = self.sessions.get_mut(&session) {
+                if let Some(s) = self.sessions.get_mut(session) {
                     s.initialized = true;
                     self.session_timers.stop(
                         &mut s.timers,
@@ -509,7 +509,7 @@ impl Engine {
                     return;
                 };
                 let inflight = RequestId::from_json(cancelled.request_id.get())
-                    .and_then(|id| self.sessions.get(&session)?.inflight.get(&id).copied());
+                    .and_then(|id| self.sessions.get(session)?.inflight.get(&id).copied());
                 // Unknown or finished requests are ignored, as the spec requires.
                 if let Some(inflight) = inflight {
                     self.end_inflight(inflight, Some(CancelReason::ByClient(cancelled.reason)));
@@ -534,7 +534,7 @@ impl Engine {
         };
         let Some(outbound) = self
             .sessions
-            .get(&session)
+            .get(session)
             .and_then(|s| s.outbound.get(&number).copied())
         else {
             return;

@@ -82,6 +82,7 @@ mod modern;
 mod protocol;
 mod resume_log;
 mod router;
+mod slab;
 mod streams;
 mod timers;
 mod transport;
@@ -132,7 +133,7 @@ use entities::{
     Conn, ConnTimer, Exchange, Inflight, InflightTimer, Outbound, OutboundTimer, Session,
     SessionTimer, Stream, StreamTimer,
 };
-use ids::IdCounter;
+use slab::Slab;
 
 use crate::entropy::Entropy;
 use crate::time::{Instant, MonotonicClock};
@@ -159,16 +160,15 @@ pub struct Engine {
     listens: usize,
     clock: MonotonicClock,
     entropy: Entropy,
-    ids: IdCounter,
 
-    conns: BTreeMap<ConnId, Conn>,
-    exchanges: BTreeMap<ExchangeId, Exchange>,
-    sessions: BTreeMap<SessionKey, Session>,
+    conns: Slab<ConnId, Conn>,
+    exchanges: Slab<ExchangeId, Exchange>,
+    sessions: Slab<SessionKey, Session>,
     /// Index: wire session id to session.
     session_by_wire_id: BTreeMap<String, SessionKey>,
-    streams: BTreeMap<StreamId, Stream>,
-    inflight: BTreeMap<InflightId, Inflight>,
-    outbound: BTreeMap<OutboundId, Outbound>,
+    streams: Slab<StreamId, Stream>,
+    inflight: Slab<InflightId, Inflight>,
+    outbound: Slab<OutboundId, Outbound>,
     /// Index: resource URI to the sessions subscribed to it (the URI shared with theirs).
     subscribers: BTreeMap<alloc::sync::Arc<str>, BTreeSet<SessionKey>>,
 
@@ -283,14 +283,13 @@ impl Engine {
             capabilities,
             clock: MonotonicClock::new(now),
             entropy,
-            ids: IdCounter::default(),
-            conns: BTreeMap::new(),
-            exchanges: BTreeMap::new(),
-            sessions: BTreeMap::new(),
+            conns: Slab::default(),
+            exchanges: Slab::default(),
+            sessions: Slab::default(),
             session_by_wire_id: BTreeMap::new(),
-            streams: BTreeMap::new(),
-            inflight: BTreeMap::new(),
-            outbound: BTreeMap::new(),
+            streams: Slab::default(),
+            inflight: Slab::default(),
+            outbound: Slab::default(),
             subscribers: BTreeMap::new(),
             conn_timers: TimerQueue::new(),
             session_timers: TimerQueue::new(),

@@ -200,7 +200,7 @@ impl Engine {
         };
         match self.session_by_wire_id.get(wire_id.trim()) {
             Some(&key)
-                if self.sessions.get(&key).is_some_and(|s| {
+                if self.sessions.get(key).is_some_and(|s| {
                     s.kind == SessionKind::Streamable && self.binding_holds(s, request)
                 }) =>
             {
@@ -247,7 +247,7 @@ impl Engine {
         if self.events_full() || !self.admits(None, bytes) {
             return self.unavailable(exchange, None, "the application is busy");
         }
-        if let Some(ex) = self.exchanges.get_mut(&exchange) {
+        if let Some(ex) = self.exchanges.get_mut(exchange) {
             ex.awaiting_application = true;
             ex.application_bytes = bytes;
         }
@@ -340,7 +340,7 @@ impl Engine {
         if !self.admits(Some(session), holds) {
             return self.unavailable(exchange, id.as_ref(), "the session holds too much");
         }
-        let version = header_version.unwrap_or_else(|| self.sessions[&session].protocol);
+        let version = header_version.unwrap_or_else(|| self.sessions[session].protocol);
         self.deliver(
             session,
             messages,
@@ -443,7 +443,7 @@ impl Engine {
         let Some(session) = self.session_of(exchange, request, None) else {
             return;
         };
-        let version = header_version.unwrap_or_else(|| self.sessions[&session].protocol);
+        let version = header_version.unwrap_or_else(|| self.sessions[session].protocol);
         if let Some(last_event_id) = request.header_str("last-event-id") {
             let last_event_id = String::from(last_event_id.trim());
             return self.resume(exchange, session, &last_event_id);
@@ -455,10 +455,10 @@ impl Engine {
         if !self.admits(Some(session), 0) {
             return self.unavailable(exchange, None, "the session holds too much");
         }
-        if let Some(existing) = self.sessions[&session].standalone {
+        if let Some(existing) = self.sessions[session].standalone {
             if self
                 .streams
-                .get(&existing)
+                .get(existing)
                 .is_some_and(|s| s.exchange.is_some())
             {
                 return self.reject(
@@ -472,7 +472,7 @@ impl Engine {
             self.end_stream(existing);
         }
         let stream = self.new_stream(session, StreamKind::Standalone, StreamMode::Sse, version);
-        if let Some(s) = self.sessions.get_mut(&session) {
+        if let Some(s) = self.sessions.get_mut(session) {
             s.standalone = Some(stream);
         }
         self.attach_stream(stream, exchange);
@@ -518,7 +518,7 @@ impl Engine {
             StreamMode::Sse,
             ProtocolVersion::V2024_11_05,
         );
-        if let Some(s) = self.sessions.get_mut(&session) {
+        if let Some(s) = self.sessions.get_mut(session) {
             s.standalone = Some(stream);
         }
         // The endpoint is read before anything is written: a write can end the session (an
@@ -535,7 +535,7 @@ impl Engine {
         };
         let endpoint = format!(
             "{messages_path}{separator}sessionId={}",
-            self.sessions[&session].wire_id
+            self.sessions[session].wire_id
         );
         self.attach_stream(stream, exchange);
         self.start_sse(stream, false);
@@ -580,7 +580,7 @@ impl Engine {
         if !self.admits(Some(session), holds) {
             return self.unavailable(exchange, None, "the session holds too much");
         }
-        let Some(stream) = self.sessions[&session].standalone else {
+        let Some(stream) = self.sessions[session].standalone else {
             return self.reject(
                 exchange,
                 500,

@@ -63,12 +63,12 @@ impl Engine {
         mode: StreamMode,
         protocol: ProtocolVersion,
     ) -> StreamId {
-        let id = StreamId(self.ids.next());
-        let index = self.sessions.get_mut(&session).map_or(0, |s| {
+        let id = self.streams.vacant_key();
+        let index = self.sessions.get_mut(session).map_or(0, |s| {
             s.next_stream_index += 1;
             s.next_stream_index
         });
-        self.streams.insert(
+        self.streams.insert_at(
             id,
             Stream {
                 session,
@@ -86,7 +86,7 @@ impl Engine {
                 timers: TimerTable::new(),
             },
         );
-        if let Some(s) = self.sessions.get_mut(&session) {
+        if let Some(s) = self.sessions.get_mut(session) {
             s.streams.insert(id);
         }
         self.charge(
@@ -105,10 +105,10 @@ impl Engine {
         let interval = self.config.timeouts.keepalive_interval;
         let resumed = self
             .streams
-            .get(&stream)
+            .get(stream)
             .is_some_and(|s| s.detached_order.is_some());
         self.note_undetached(stream);
-        let Some(s) = self.streams.get_mut(&stream) else {
+        let Some(s) = self.streams.get_mut(stream) else {
             return;
         };
         s.exchange = Some(exchange);
@@ -117,7 +117,7 @@ impl Engine {
         // Resumed while its last bytes were still queued elsewhere: that connection no longer
         // decides when the stream is delivered.
         if let Some(old) = s.flushing_on.take() {
-            if let Some(c) = self.conns.get_mut(&old) {
+            if let Some(c) = self.conns.get_mut(old) {
                 c.flushing.retain(|&f| f != stream);
             }
         }
@@ -131,10 +131,10 @@ impl Engine {
         self.stream_timers
             .set(&mut s.timers, stream, timer, now + interval);
         let session = s.session;
-        if let Some(ex) = self.exchanges.get_mut(&exchange) {
+        if let Some(ex) = self.exchanges.get_mut(exchange) {
             ex.stream = Some(stream);
         }
-        if let Some(sess) = self.sessions.get_mut(&session) {
+        if let Some(sess) = self.sessions.get_mut(session) {
             sess.attached_streams += 1;
         }
         self.refresh_session_idle(session);
@@ -148,13 +148,13 @@ impl Engine {
 
     /// The requests whose responses `stream` is to carry.
     fn requests_on(&self, stream: StreamId) -> Vec<RequestHandle> {
-        let Some(session) = self.streams.get(&stream).map(|s| s.session) else {
+        let Some(session) = self.streams.get(stream).map(|s| s.session) else {
             return Vec::new();
         };
-        self.sessions.get(&session).map_or_else(Vec::new, |sess| {
+        self.sessions.get(session).map_or_else(Vec::new, |sess| {
             sess.inflight
                 .values()
-                .filter(|id| self.inflight.get(id).is_some_and(|i| i.stream == stream))
+                .filter(|id| self.inflight.get(**id).is_some_and(|i| i.stream == stream))
                 .map(|&inflight: &InflightId| RequestHandle { session, inflight })
                 .collect()
         })
@@ -168,7 +168,7 @@ impl Engine {
     pub(super) fn stream_lost_exchange(&mut self, stream: StreamId, how: Lost) {
         let now = self.now();
         let window = self.config.timeouts.resume_window;
-        let Some(s) = self.streams.get_mut(&stream) else {
+        let Some(s) = self.streams.get_mut(stream) else {
             return;
         };
         if s.exchange.take().is_none() {
@@ -181,17 +181,17 @@ impl Engine {
         let session = s.session;
         if self
             .sessions
-            .get(&session)
+            .get(session)
             .is_some_and(|sess| sess.kind == SessionKind::Stateless)
         {
             // In the stateless era a stream is its request: complete, or cancelled by the
             // client closing it. Either way nothing is kept.
-            if let Some(sess) = self.sessions.get_mut(&session) {
+            if let Some(sess) = self.sessions.get_mut(session) {
                 sess.attached_streams = sess.attached_streams.saturating_sub(1);
             }
             return self.end_context(session);
         }
-        let Some(s) = self.streams.get_mut(&stream) else {
+        let Some(s) = self.streams.get_mut(stream) else {
             return;
         };
         let done = s.kind == StreamKind::Post && s.pending == 0;
@@ -204,13 +204,13 @@ impl Engine {
             self.stream_timers
                 .set(&mut s.timers, stream, StreamTimer::Linger, now + window);
             if let (true, Lost::Finished(Some(conn))) = (done, how) {
-                if let Some(c) = self.conns.get_mut(&conn) {
+                if let Some(c) = self.conns.get_mut(conn) {
                     s.flushing_on = Some(conn);
                     c.flushing.push(stream);
                 }
             }
         }
-        if let Some(sess) = self.sessions.get_mut(&session) {
+        if let Some(sess) = self.sessions.get_mut(session) {
             sess.attached_streams = sess.attached_streams.saturating_sub(1);
         }
         if legacy {
@@ -232,7 +232,7 @@ impl Engine {
     /// when `priming`) and a first keep-alive comment, so bytes flow at once.
     pub(super) fn start_sse(&mut self, stream: StreamId, priming: bool) {
         let retry = self.config.timeouts.retry_hint.as_millis();
-        let Some(s) = self.streams.get(&stream) else {
+        let Some(s) = self.streams.get(stream) else {
             return;
         };
         let Some(exchange) = s.exchange else {
@@ -242,7 +242,7 @@ impl Engine {
         let index = s.index;
         let wire_id = self
             .sessions
-            .get(&s.session)
+            .get(s.session)
             .filter(|sess| sess.kind == SessionKind::Streamable)
             .map(|sess| sess.wire_id.clone());
         let mut headers = alloc::vec![
@@ -271,7 +271,7 @@ impl Engine {
     pub(super) fn keepalive(&mut self, stream: StreamId) {
         let now = self.now();
         let interval = self.config.timeouts.keepalive_interval;
-        let Some(s) = self.streams.get_mut(&stream) else {
+        let Some(s) = self.streams.get_mut(stream) else {
             return;
         };
         let Some(exchange) = s.exchange else {
@@ -292,7 +292,7 @@ impl Engine {
 
     /// One SSE event with the next id: logged for resumption, and written if attached.
     pub(super) fn stream_event(&mut self, stream: StreamId, body: &Arc<[u8]>, pacing: Pacing) {
-        let Some(s) = self.streams.get_mut(&stream) else {
+        let Some(s) = self.streams.get_mut(stream) else {
             return;
         };
         let seq = s.next_seq;
@@ -305,7 +305,7 @@ impl Engine {
         if resumable {
             self.log_event(stream, seq, body);
         }
-        let Some(exchange) = self.streams.get(&stream).and_then(|s| s.exchange) else {
+        let Some(exchange) = self.streams.get(stream).and_then(|s| s.exchange) else {
             return;
         };
         let prefix = if resumable {
@@ -318,7 +318,7 @@ impl Engine {
 
     /// A response for a request on `stream`. The stream completes when it was the last one.
     pub(super) fn stream_response(&mut self, stream: StreamId, json: Vec<u8>) {
-        let Some(s) = self.streams.get_mut(&stream) else {
+        let Some(s) = self.streams.get_mut(stream) else {
             self.counters.responses_undeliverable += 1;
             return;
         };
@@ -340,7 +340,7 @@ impl Engine {
     /// A request or notification related to a request on `stream`: it forces SSE.
     pub(super) fn stream_message(&mut self, stream: StreamId, body: &Arc<[u8]>) {
         if matches!(
-            self.streams.get(&stream).map(|s| &s.mode),
+            self.streams.get(stream).map(|s| &s.mode),
             Some(StreamMode::Json { .. })
         ) {
             self.upgrade_stream(stream);
@@ -352,7 +352,7 @@ impl Engine {
     pub(super) fn upgrade_stream(&mut self, stream: StreamId) {
         let now = self.now();
         let interval = self.config.timeouts.keepalive_interval;
-        let Some(s) = self.streams.get_mut(&stream) else {
+        let Some(s) = self.streams.get_mut(stream) else {
             return;
         };
         let StreamMode::Json { responses, .. } = core::mem::replace(&mut s.mode, StreamMode::Sse)
@@ -382,7 +382,7 @@ impl Engine {
     /// Ends a POST stream whose last response was sent: one JSON body, or the SSE terminator. A
     /// detached SSE stream keeps lingering so the client can still resume and read the end.
     pub(super) fn stream_response_done(&mut self, stream: StreamId) {
-        let Some(s) = self.streams.get_mut(&stream) else {
+        let Some(s) = self.streams.get_mut(stream) else {
             return;
         };
         if s.kind != StreamKind::Post || s.pending > 0 {
@@ -413,7 +413,7 @@ impl Engine {
         responses: Vec<Vec<u8>>,
         batch: bool,
     ) {
-        let (wire_id, stateless) = self.sessions.get(&session).map_or((None, false), |x| {
+        let (wire_id, stateless) = self.sessions.get(session).map_or((None, false), |x| {
             (
                 (x.kind == SessionKind::Streamable).then(|| x.wire_id.clone()),
                 x.kind == SessionKind::Stateless,
@@ -460,7 +460,7 @@ impl Engine {
     /// A message for the session not related to any request: on the GET stream, or held in
     /// the bounded backlog until one opens (oldest dropped when full). It cannot wait.
     pub(super) fn send_unsolicited(&mut self, session: SessionKey, body: &Arc<[u8]>) {
-        let Some(sess) = self.sessions.get(&session) else {
+        let Some(sess) = self.sessions.get(session) else {
             return;
         };
         match sess.standalone {
@@ -470,7 +470,7 @@ impl Engine {
     }
 
     pub(super) fn flush_backlog(&mut self, session: SessionKey) {
-        let Some(sess) = self.sessions.get_mut(&session) else {
+        let Some(sess) = self.sessions.get_mut(session) else {
             return;
         };
         let Some(stream) = sess.standalone else {
@@ -493,7 +493,7 @@ impl Engine {
         last_event_id: &str,
     ) {
         let target = parse_event_id(last_event_id).and_then(|(index, seq)| {
-            let streams = &self.sessions.get(&session)?.streams;
+            let streams = &self.sessions.get(session)?.streams;
             let stream = streams.iter().copied().find(|id| {
                 self.streams.get(id).is_some_and(|s| {
                     s.index == index
@@ -511,7 +511,7 @@ impl Engine {
                 "Invalid event ID format",
             );
         };
-        if self.streams[&stream].exchange.is_some() {
+        if self.streams[stream].exchange.is_some() {
             return self.reject(
                 exchange,
                 409,
@@ -522,7 +522,7 @@ impl Engine {
         self.counters.streams_resumed += 1;
         self.attach_stream(stream, exchange);
         self.start_sse(stream, false);
-        let Some(s) = self.streams.get(&stream) else {
+        let Some(s) = self.streams.get(stream) else {
             return;
         };
         let index = s.index;

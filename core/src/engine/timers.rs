@@ -37,7 +37,7 @@ impl Engine {
         let now = self.tick(now);
         while let Some((conn, timer)) =
             self.conn_timers.pop_expired(now, &mut self.conns, |m, id| {
-                m.get_mut(&id).map(|c| &mut c.timers)
+                m.get_mut(id).map(|c| &mut c.timers)
             })
         {
             match timer {
@@ -55,7 +55,7 @@ impl Engine {
         while let Some((session, timer)) =
             self.session_timers
                 .pop_expired(now, &mut self.sessions, |m, id| {
-                    m.get_mut(&id).map(|s| &mut s.timers)
+                    m.get_mut(id).map(|s| &mut s.timers)
                 })
         {
             match timer {
@@ -67,7 +67,7 @@ impl Engine {
         while let Some((stream, timer)) =
             self.stream_timers
                 .pop_expired(now, &mut self.streams, |m, id| {
-                    m.get_mut(&id).map(|s| &mut s.timers)
+                    m.get_mut(id).map(|s| &mut s.timers)
                 })
         {
             match timer {
@@ -79,7 +79,7 @@ impl Engine {
         while let Some((inflight, InflightTimer::Timeout)) =
             self.inflight_timers
                 .pop_expired(now, &mut self.inflight, |m, id| {
-                    m.get_mut(&id).map(|i| &mut i.timers)
+                    m.get_mut(id).map(|i| &mut i.timers)
                 })
         {
             self.end_inflight(inflight, Some(CancelReason::Timeout));
@@ -87,7 +87,7 @@ impl Engine {
         while let Some((outbound, OutboundTimer::Timeout)) =
             self.outbound_timers
                 .pop_expired(now, &mut self.outbound, |m, id| {
-                    m.get_mut(&id).map(|o| &mut o.timers)
+                    m.get_mut(id).map(|o| &mut o.timers)
                 })
         {
             self.end_outbound(outbound, Some(Err(ClientError::Timeout)));
@@ -108,7 +108,7 @@ impl Engine {
             return;
         };
         let deadline = self.now() + heartbeat.interval;
-        if let Some(s) = self.sessions.get_mut(&session) {
+        if let Some(s) = self.sessions.get_mut(session) {
             self.session_timers
                 .set(&mut s.timers, session, SessionTimer::Heartbeat, deadline);
         }
@@ -120,18 +120,16 @@ impl Engine {
         let Some(heartbeat) = self.config.timeouts.heartbeat else {
             return;
         };
-        let Some(s) = self.sessions.get(&session) else {
+        let Some(s) = self.sessions.get(session) else {
             return;
         };
         let outstanding = s
             .outbound
             .values()
             .any(|id| self.outbound.get(id).is_some_and(|o| o.heartbeat));
-        let has_stream = s.standalone.is_some_and(|id| {
-            self.streams
-                .get(&id)
-                .is_some_and(|st| st.exchange.is_some())
-        });
+        let has_stream = s
+            .standalone
+            .is_some_and(|id| self.streams.get(id).is_some_and(|st| st.exchange.is_some()));
         if has_stream && !outstanding {
             let _ = self.send_client_request(session, None, "ping", None, heartbeat.timeout, true);
             self.counters.heartbeats_sent += 1;
@@ -146,7 +144,7 @@ impl Engine {
             .timeouts
             .heartbeat
             .map_or(u32::MAX, |h| h.max_failures);
-        let Some(s) = self.sessions.get_mut(&session) else {
+        let Some(s) = self.sessions.get_mut(session) else {
             return;
         };
         if ok {

@@ -100,7 +100,7 @@ impl Engine {
             self.counters.connections_refused += 1;
             return Err(AcceptRefused);
         }
-        let id = ConnId(self.ids.next());
+        let id = self.conns.vacant_key();
         let mut codec = ServerCodec::new(self.config.limits.http);
         let over_peer = peer_limit.is_some_and(|cap| peer.is_some() && from_peer >= cap);
         if holders >= limit || over_peer || self.shutdown_deadline.is_some() {
@@ -123,7 +123,7 @@ impl Engine {
         if let Some(peer) = peer {
             *self.peers.entry(peer).or_default() += 1;
         }
-        self.conns.insert(
+        self.conns.insert_at(
             id,
             Conn {
                 codec,
@@ -159,7 +159,7 @@ impl Engine {
     pub fn handle_bytes(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) -> usize {
         self.tick(now);
         let room = self.read_capacity(conn);
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.conns.get_mut(conn) else {
             return bytes.len();
         };
         let taken = c.codec.receive(&bytes[..bytes.len().min(room)]);
@@ -168,7 +168,7 @@ impl Engine {
         self.touch_conn(conn);
         self.settle();
         let exhausted = self.read_capacity(conn) == 0;
-        if let Some(c) = self.conns.get_mut(&conn) {
+        if let Some(c) = self.conns.get_mut(conn) {
             if exhausted && !c.read_blocked {
                 c.read_blocked = true;
                 self.touch_conn(conn);
@@ -184,7 +184,7 @@ impl Engine {
     #[must_use]
     pub fn read_capacity(&self, conn: ConnId) -> usize {
         self.conns
-            .get(&conn)
+            .get(conn)
             .map_or(0, |c| read_capacity_of(c, &self.budget))
     }
 
@@ -199,7 +199,7 @@ impl Engine {
     #[must_use]
     pub fn poll_readable(&mut self) -> Option<ConnId> {
         while let Some(conn) = self.readable.pop_front() {
-            if let Some(c) = self.conns.get_mut(&conn) {
+            if let Some(c) = self.conns.get_mut(conn) {
                 if c.readable_listed {
                     c.readable_listed = false;
                     return Some(conn);
@@ -214,7 +214,7 @@ impl Engine {
     /// The adapter wrote `len` of the bytes it took for `conn`.
     pub fn handle_written(&mut self, now: Instant, conn: ConnId, len: usize) {
         let now = self.tick(now);
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
         // Written bytes are taken from output that could not wait first: what stays counted
@@ -235,13 +235,13 @@ impl Engine {
     /// fails. Otherwise the response in progress is still written, then the connection closes.
     pub fn handle_eof(&mut self, now: Instant, conn: ConnId) {
         self.tick(now);
-        if let Some(c) = self.conns.get_mut(&conn) {
+        if let Some(c) = self.conns.get_mut(conn) {
             c.codec.receive_eof();
             // MCP clients and browsers never half-close and keep reading a stream; a peer that
             // sent FIN mid-stream has closed its socket.
             let streaming = c
                 .exchange
-                .and_then(|id| self.exchanges.get(&id))
+                .and_then(|id| self.exchanges.get(id))
                 .is_some_and(|ex| ex.streaming);
             if streaming {
                 self.remove_conn(conn, true);
@@ -267,7 +267,7 @@ impl Engine {
         }
         super::release_if_idle(&mut self.closing);
         while let Some(conn) = self.dirty.pop_front() {
-            let Some(c) = self.conns.get_mut(&conn) else {
+            let Some(c) = self.conns.get_mut(conn) else {
                 continue;
             };
             c.dirty = false;
@@ -297,9 +297,9 @@ impl Engine {
     /// passes beyond that is refused the same way.
     pub fn handle_request(&mut self, now: Instant, request: Request) -> ExchangeId {
         self.tick(now);
-        let id = ExchangeId(self.ids.next());
+        let id = self.exchanges.vacant_key();
         let crowded = self.conns.len() + self.host_exchanges >= self.config.limits.max_connections;
-        self.exchanges.insert(
+        self.exchanges.insert_at(
             id,
             Exchange {
                 sink: Sink::Host(HostQueue::default()),
@@ -336,7 +336,7 @@ impl Engine {
     /// [`ExchangeOutput::Aborted`] the exchange is forgotten.
     #[must_use]
     pub fn poll_exchange_output(&mut self, exchange: ExchangeId) -> Option<ExchangeOutput> {
-        let ex = self.exchanges.get_mut(&exchange)?;
+        let ex = self.exchanges.get_mut(exchange)?;
         let stream = ex.stream;
         let Sink::Host(queue) = &mut ex.sink else {
             return None;
@@ -351,7 +351,7 @@ impl Engine {
             }
             Some(ExchangeOutput::End | ExchangeOutput::Aborted) => {
                 self.budget.output_changed(queue.charged, 0);
-                self.exchanges.remove(&exchange);
+                self.exchanges.remove(exchange);
                 self.host_exchanges -= 1;
             }
             _ => {}
@@ -360,7 +360,7 @@ impl Engine {
         let after = self.host_queue_bytes(exchange);
         if !self
             .exchanges
-            .get(&exchange)
+            .get(exchange)
             .is_some_and(|e| matches!(&e.sink, Sink::Host(q) if !q.items.is_empty()))
         {
             self.host_ready.remove(&exchange);
@@ -377,7 +377,7 @@ impl Engine {
 
     /// Brings the budget's charge for a request-level exchange's queue up to date.
     pub(super) fn recharge_host(&mut self, exchange: ExchangeId) {
-        if let Some(Sink::Host(queue)) = self.exchanges.get_mut(&exchange).map(|e| &mut e.sink) {
+        if let Some(Sink::Host(queue)) = self.exchanges.get_mut(exchange).map(|e| &mut e.sink) {
             let charge = queue.charge();
             self.budget.output_changed(queue.charged, charge);
             queue.charged = charge;
@@ -386,7 +386,7 @@ impl Engine {
 
     /// Output bytes a request-level exchange holds.
     fn host_queue_bytes(&self, exchange: ExchangeId) -> usize {
-        match self.exchanges.get(&exchange).map(|e| &e.sink) {
+        match self.exchanges.get(exchange).map(|e| &e.sink) {
             Some(Sink::Host(queue)) => queue.bytes,
             _ => 0,
         }
@@ -416,10 +416,10 @@ impl Engine {
     /// stream was cancelled). A stream it carried stays resumable for the resume window.
     pub fn handle_exchange_closed(&mut self, now: Instant, exchange: ExchangeId) {
         self.tick(now);
-        if self.exchanges.contains_key(&exchange) {
+        if self.exchanges.contains_key(exchange) {
             self.abort_exchange(exchange);
             // The host knows: no `Aborted` to tell it.
-            if let Some(tombstone) = self.exchanges.remove(&exchange) {
+            if let Some(tombstone) = self.exchanges.remove(exchange) {
                 self.host_exchanges -= 1;
                 if let Sink::Host(queue) = tombstone.sink {
                     self.budget.output_changed(queue.charged, 0);
@@ -434,7 +434,7 @@ impl Engine {
 
     /// Marks `conn` for re-evaluation by [`Engine::settle`].
     pub(super) fn touch_conn(&mut self, conn: ConnId) {
-        if let Some(c) = self.conns.get_mut(&conn) {
+        if let Some(c) = self.conns.get_mut(conn) {
             if !c.touched {
                 c.touched = true;
                 self.touched.push_back(conn);
@@ -450,7 +450,7 @@ impl Engine {
     pub(super) fn settle(&mut self) {
         loop {
             while let Some(conn) = self.touched.pop_front() {
-                if let Some(c) = self.conns.get_mut(&conn) {
+                if let Some(c) = self.conns.get_mut(conn) {
                     c.touched = false;
                 }
                 self.pump(conn);
@@ -474,7 +474,7 @@ impl Engine {
     /// Hands the connection's complete requests to the router while no exchange is open.
     fn pump(&mut self, conn: ConnId) {
         loop {
-            let Some(c) = self.conns.get_mut(&conn) else {
+            let Some(c) = self.conns.get_mut(conn) else {
                 return;
             };
             if c.exchange.is_some() {
@@ -483,10 +483,10 @@ impl Engine {
             match c.codec.poll_request() {
                 None => return,
                 Some(Ok(request)) => {
-                    let id = ExchangeId(self.ids.next());
+                    let id = self.exchanges.vacant_key();
                     c.exchange = Some(id);
                     c.fresh = false;
-                    self.exchanges.insert(
+                    self.exchanges.insert_at(
                         id,
                         Exchange {
                             sink: Sink::Conn(conn),
@@ -511,7 +511,7 @@ impl Engine {
         let now = self.now();
         let timeouts = self.config.timeouts;
         let window = self.config.limits.stream_window_bytes;
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
         let queued = c.codec.queued_bytes();
@@ -537,7 +537,7 @@ impl Engine {
             Vec::new()
         };
         for stream in delivered {
-            if let Some(s) = self.streams.get_mut(&stream) {
+            if let Some(s) = self.streams.get_mut(stream) {
                 s.flushing_on = None;
             }
             self.end_stream(stream);
@@ -546,7 +546,7 @@ impl Engine {
             self.remove_conn(conn, true);
             return;
         }
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
         if c.read_blocked {
@@ -567,7 +567,7 @@ impl Engine {
         // An application path's answer is part of reading the request: the same deadline
         // bounds a stalled application and a stalled client. So does a connection that has
         // sent nothing yet: opening one must not buy a peer more time than sending slowly.
-        let carried = c.exchange.and_then(|id| self.exchanges.get(&id));
+        let carried = c.exchange.and_then(|id| self.exchanges.get(id));
         let awaiting_application = carried.is_some_and(|ex| ex.awaiting_application);
         let stream = carried.and_then(|ex| ex.stream);
         let reading = matches!(phase, Phase::ReadingHead | Phase::ReadingBody)
@@ -625,7 +625,7 @@ impl Engine {
     pub(super) fn write_deadline(&mut self, conn: ConnId) {
         let now = self.now();
         let timeout = self.config.timeouts.write;
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
         if !c.writing {
@@ -651,7 +651,7 @@ impl Engine {
     /// Forgets `conn` and everything only it held. With `tell_adapter`, the adapter learns of
     /// it from `poll_transmit`.
     pub(super) fn remove_conn(&mut self, conn: ConnId, tell_adapter: bool) {
-        let Some(mut c) = self.conns.remove(&conn) else {
+        let Some(mut c) = self.conns.remove(conn) else {
             return;
         };
         self.budget.output_changed(c.accounted + c.bookkeeping, 0);
@@ -673,7 +673,7 @@ impl Engine {
         self.conn_timers.stop_all(&mut c.timers, conn);
         // Streams whose last bytes never reached the client stay resumable.
         for stream in core::mem::take(&mut c.flushing) {
-            if let Some(s) = self.streams.get_mut(&stream) {
+            if let Some(s) = self.streams.get_mut(stream) {
                 s.flushing_on = None;
             }
         }
@@ -692,7 +692,7 @@ impl Engine {
     /// application path that did not answer in time has its exchange open: that connection
     /// just closes.
     pub(super) fn request_read_timeout(&mut self, conn: ConnId) {
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
         if c.exchange.is_none() {
@@ -725,13 +725,13 @@ impl Engine {
         headers: &[(&str, &str)],
         body: &[u8],
     ) {
-        let Some(ex) = self.exchanges.get_mut(&exchange) else {
+        let Some(ex) = self.exchanges.get_mut(exchange) else {
             return;
         };
         match &mut ex.sink {
             Sink::Conn(conn) => {
                 let conn = *conn;
-                if let Some(c) = self.conns.get_mut(&conn) {
+                if let Some(c) = self.conns.get_mut(conn) {
                     let before = c.codec.queued_bytes();
                     let _ = c.codec.send_response(
                         &ResponseHead::new(status, headers),
@@ -758,14 +758,14 @@ impl Engine {
 
     /// The head of a streaming response.
     pub(super) fn send_stream_head(&mut self, exchange: ExchangeId, headers: &[(&str, &str)]) {
-        let Some(ex) = self.exchanges.get_mut(&exchange) else {
+        let Some(ex) = self.exchanges.get_mut(exchange) else {
             return;
         };
         ex.streaming = true;
         match &mut ex.sink {
             Sink::Conn(conn) => {
                 let conn = *conn;
-                if let Some(c) = self.conns.get_mut(&conn) {
+                if let Some(c) = self.conns.get_mut(conn) {
                     let _ = c
                         .codec
                         .send_response(&ResponseHead::new(200, headers), ResponseBody::Streaming);
@@ -795,13 +795,13 @@ impl Engine {
         pacing: Pacing,
     ) {
         let cap = self.config.limits.max_queued_bytes_per_connection;
-        let Some(ex) = self.exchanges.get_mut(&exchange) else {
+        let Some(ex) = self.exchanges.get_mut(exchange) else {
             return;
         };
         match &mut ex.sink {
             Sink::Conn(conn) => {
                 let conn = *conn;
-                let Some(c) = self.conns.get_mut(&conn) else {
+                let Some(c) = self.conns.get_mut(conn) else {
                     return;
                 };
                 let before = c.codec.queued_bytes();
@@ -851,12 +851,12 @@ impl Engine {
 
     /// Ends a streaming response cleanly. Ends the exchange.
     pub(super) fn finish_stream_response(&mut self, exchange: ExchangeId) {
-        let Some(ex) = self.exchanges.get_mut(&exchange) else {
+        let Some(ex) = self.exchanges.get_mut(exchange) else {
             return;
         };
         if let Sink::Conn(conn) = &ex.sink {
             let conn = *conn;
-            if let Some(c) = self.conns.get_mut(&conn) {
+            if let Some(c) = self.conns.get_mut(conn) {
                 let _ = c.codec.finish_body();
                 self.touch_conn(conn);
             }
@@ -867,15 +867,15 @@ impl Engine {
     /// The response is complete: detach its stream and release the exchange (a request-level
     /// exchange stays until the host takes `End`).
     fn finish_exchange(&mut self, exchange: ExchangeId) {
-        let Some(ex) = self.exchanges.get_mut(&exchange) else {
+        let Some(ex) = self.exchanges.get_mut(exchange) else {
             return;
         };
         let stream = ex.stream.take();
         let how = match &mut ex.sink {
             Sink::Conn(conn) => {
                 let conn = *conn;
-                self.exchanges.remove(&exchange);
-                if let Some(c) = self.conns.get_mut(&conn) {
+                self.exchanges.remove(exchange);
+                if let Some(c) = self.conns.get_mut(conn) {
                     c.exchange = None;
                 }
                 self.touch_conn(conn);
@@ -898,12 +898,33 @@ impl Engine {
 
     /// The exchange ends without completing its response (the peer vanished or is too slow).
     pub(super) fn abort_exchange(&mut self, exchange: ExchangeId) {
-        let Some(mut ex) = self.exchanges.remove(&exchange) else {
+        let Some(held) = self.exchanges.get_mut(exchange) else {
             return;
+        };
+        // A host's exchange stays, under its id, as a tombstone (see below): it is emptied in
+        // place rather than removed, since a removed id never comes back.
+        let mut ex = match held.sink {
+            Sink::Host(_) => core::mem::replace(
+                held,
+                Exchange {
+                    sink: Sink::Host(HostQueue {
+                        ended: true,
+                        ..HostQueue::default()
+                    }),
+                    stream: None,
+                    streaming: false,
+                    awaiting_application: false,
+                    application_bytes: 0,
+                },
+            ),
+            Sink::Conn(_) => match self.exchanges.remove(exchange) {
+                Some(ex) => ex,
+                None => return,
+            },
         };
         self.host_ready.remove(&exchange);
         if let Sink::Conn(conn) = ex.sink {
-            if let Some(c) = self.conns.get_mut(&conn) {
+            if let Some(c) = self.conns.get_mut(conn) {
                 c.exchange = None;
                 // A half-written response poisons the connection: close it.
                 if ex.streaming || c.codec.phase() != Phase::Idle {
@@ -923,22 +944,14 @@ impl Engine {
             self.budget.output_changed(queue.charged, 0);
             // A host learns of the abort only by polling: until it takes `Aborted`, the
             // exchange stays as a tombstone with no stream, no timer and no queued bytes.
-            let mut tombstone = HostQueue {
-                head_sent: queue.head_sent,
-                ended: true,
-                ..HostQueue::default()
-            };
-            tombstone.items.push_back(ExchangeOutput::Aborted);
-            self.exchanges.insert(
-                exchange,
-                Exchange {
-                    sink: Sink::Host(tombstone),
-                    stream: None,
-                    streaming: false,
-                    awaiting_application: false,
-                    application_bytes: 0,
-                },
-            );
+            if let Some(Exchange {
+                sink: Sink::Host(tombstone),
+                ..
+            }) = self.exchanges.get_mut(exchange)
+            {
+                tombstone.head_sent = queue.head_sent;
+                tombstone.items.push_back(ExchangeOutput::Aborted);
+            }
             self.host_ready.insert(exchange);
             self.recharge_host(exchange);
         }

@@ -263,7 +263,7 @@ impl Engine {
     ) {
         let stream = self
             .sessions
-            .get(&context)
+            .get(context)
             .and_then(|s| s.streams.iter().next().copied());
         if let Some(stream) = stream {
             self.stream_event(stream, frame, Pacing::Unpaced);
@@ -280,7 +280,7 @@ impl Engine {
         let listens: Vec<_> = self
             .sessions
             .iter()
-            .filter_map(|(&key, s)| Some((key, s.listen.as_ref()?.id.clone())))
+            .filter_map(|(key, s)| Some((key, s.listen.as_ref()?.id.clone())))
             .collect();
         for (context, _) in listens {
             self.complete_listen(context);
@@ -291,7 +291,7 @@ impl Engine {
     pub(in crate::engine) fn complete_listen(&mut self, context: crate::engine::ids::SessionKey) {
         if let Some(id) = self
             .sessions
-            .get(&context)
+            .get(context)
             .and_then(|s| s.listen.as_ref())
             .map(|l| l.id.clone())
         {
@@ -300,7 +300,7 @@ impl Engine {
         }
         let exchange = self
             .sessions
-            .get(&context)
+            .get(context)
             .filter(|s| s.listen.is_some())
             .and_then(|s| s.streams.iter().next())
             .and_then(|stream| self.streams.get(stream))

@@ -287,9 +287,9 @@ impl Engine {
         // The request is the context's only one; its round is charged with it.
         let inflight = self
             .sessions
-            .get(&context)
+            .get(context)
             .and_then(|s| s.inflight.values().next().copied());
-        if let Some(entry) = inflight.and_then(|i| self.inflight.get_mut(&i)) {
+        if let Some(entry) = inflight.and_then(|i| self.inflight.get_mut(i)) {
             entry.input = Some(alloc::boxed::Box::new(round));
             entry.held += held;
             self.charge(Holding::Requests, Some(context), held);
@@ -302,7 +302,7 @@ impl Engine {
         envelope: Envelope,
         listen: Option<Listen>,
     ) -> SessionKey {
-        let key = SessionKey(self.ids.next());
+        let key = self.sessions.vacant_key();
         let shared = |raw: alloc::boxed::Box<RawValue>| Arc::<RawValue>::from(raw);
         let session = Session {
             wire_id: alloc::string::String::new(),
@@ -331,7 +331,7 @@ impl Engine {
             timers: TimerTable::new(),
         };
         let metadata = budget::session_metadata_bytes(&session);
-        self.sessions.insert(key, session);
+        self.sessions.insert_at(key, session);
         self.stateless_contexts += 1;
         self.charge(Holding::Session, Some(key), metadata);
         key
@@ -341,7 +341,7 @@ impl Engine {
     /// the response was complete, that is the client cancelling its request (2026-07-28
     /// cancellation): the application is told, and nothing more is sent for it.
     pub(in crate::engine) fn end_context(&mut self, context: SessionKey) {
-        let Some(s) = self.sessions.get(&context) else {
+        let Some(s) = self.sessions.get(context) else {
             return;
         };
         let inflight: Vec<_> = s.inflight.values().copied().collect();

@@ -778,7 +778,7 @@ fn a_listen_the_application_ends_gets_its_result() {
         .sessions
         .iter()
         .find(|(_, s)| s.listen.is_some())
-        .map(|(&k, _)| k)
+        .map(|(k, _)| k)
         .unwrap();
     h.engine.close_session(h.now, key).unwrap();
     h.pump();
