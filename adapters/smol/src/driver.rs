@@ -1,6 +1,7 @@
-//! The driver: the one task that owns the engine. It feeds the engine socket events, handler
-//! replies, commands and the time, and carries out what the engine asks: writes, closes,
-//! handler spawns and cancellations. Everything else the server runs is a task the driver owns.
+//! The driver: the one task that owns the engine and the sockets. It reads the sockets that
+//! woke, feeds the engine their bytes, handler replies, commands and the time, and carries out
+//! what the engine asks: writes (straight to the socket while the kernel has room), closes,
+//! handler spawns and cancellations. Handlers run on the worker threads, never here.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::panic::AssertUnwindSafe;
 
 use async_io::Timer;
-use futures_lite::FutureExt;
+use futures_lite::{FutureExt, Stream};
 use mcpwire_core::engine::{
     CommandError, ConnAction, ConnId, Engine, Event, OutboundHandle, Reply, RequestHandle,
     SessionKey,
@@ -22,30 +23,15 @@ use smol::{Executor, Task};
 
 use crate::app::dispatch;
 use crate::clock::Clock;
-use crate::connection;
 use crate::context::SessionInfo;
 use crate::input::{Ack, Command, Input};
+use crate::sockets::{MAX_READ, Read, Sockets, Wrote};
 use crate::tasks::TaskCounter;
+use crate::workers::Workers;
 use crate::{App, Context, Error, ServerStats};
 
 /// The path of the metrics endpoint, when enabled.
 pub(crate) const METRICS_PATH: &str = "/metrics";
-
-/// A connection's tasks and the bytes in transit for it.
-struct Connection {
-    /// Kept to shut the socket down; the tasks hold clones.
-    stream: TcpStream,
-    _reader: Task<()>,
-    _writer: Task<()>,
-    to_writer: async_channel::Sender<Vec<u8>>,
-    credit: async_channel::Sender<usize>,
-    /// Bytes from the engine not yet handed to the writer.
-    out: Vec<u8>,
-    /// The writer holds a batch it has not reported written.
-    writing: bool,
-    /// Bytes read that the engine could not take yet.
-    leftover: Vec<u8>,
-}
 
 /// A handler's task, the sender whose drop tells its context the request is over, and what
 /// its context reads of the request's stream.
@@ -66,7 +52,10 @@ enum Parked {
 pub(crate) struct Driver {
     pub(crate) engine: Engine,
     pub(crate) clock: Clock,
+    /// Runs the listener and the signal watcher, on the driver's thread.
     pub(crate) executor: Arc<Executor<'static>>,
+    /// Runs the handlers, on threads of their own.
+    workers: Workers,
     pub(crate) tasks: TaskCounter,
     pub(crate) input_tx: async_channel::Sender<Input>,
     pub(crate) input_rx: async_channel::Receiver<Input>,
@@ -75,9 +64,11 @@ pub(crate) struct Driver {
     pub(crate) grace: Duration,
     pub(crate) accept: Option<Task<()>>,
     pub(crate) signals: Option<Task<()>>,
-    connections: HashMap<ConnId, Connection>,
-    /// Connections with bytes in `out` to hand to an idle writer.
-    ready: Vec<ConnId>,
+    sockets: Sockets,
+    /// Sockets that woke, being served (kept for its allocation).
+    woken: Vec<ConnId>,
+    /// Where sockets are read into: the engine copies what it takes.
+    read_buf: Vec<u8>,
     handlers: HashMap<RequestHandle, Handler>,
     parked: HashMap<RequestHandle, VecDeque<Parked>>,
     outbound: HashMap<OutboundHandle, Ack<Result<Box<RawValue>, Error>>>,
@@ -102,6 +93,7 @@ impl Driver {
     pub(crate) fn new(
         engine: Engine,
         executor: Arc<Executor<'static>>,
+        workers: Workers,
         tasks: TaskCounter,
         input: (async_channel::Sender<Input>, async_channel::Receiver<Input>),
         app: Arc<App>,
@@ -112,6 +104,7 @@ impl Driver {
             engine,
             clock: Clock::start(),
             executor,
+            workers,
             tasks,
             input_tx: input.0,
             input_rx: input.1,
@@ -120,8 +113,9 @@ impl Driver {
             grace,
             accept: None,
             signals: None,
-            connections: HashMap::new(),
-            ready: Vec::new(),
+            sockets: Sockets::new(),
+            woken: Vec::new(),
+            read_buf: vec![0; MAX_READ],
             handlers: HashMap::new(),
             parked: HashMap::new(),
             outbound: HashMap::new(),
@@ -158,17 +152,26 @@ impl Driver {
 
     /// Runs until a shutdown has drained, or a second signal. Inputs still queued then
     /// (accepted sockets, commands) are dropped with the channel closed, so that handles kept
-    /// elsewhere hold nothing open.
+    /// elsewhere hold nothing open; the handlers are cancelled and their threads stopped.
     pub(crate) async fn run(mut self) -> Stop {
         let stop = self.serve_inputs().await;
         self.input_rx.close();
         while self.input_rx.try_recv().is_ok() {}
+        let Driver {
+            workers, handlers, ..
+        } = self;
+        drop(handlers);
+        workers.stop().await;
         stop
     }
 
     async fn serve_inputs(&mut self) -> Stop {
+        /// Inputs taken per turn, so that sockets and the timer are served between them.
+        const INPUT_BATCH: usize = 256;
         let mut timer = Timer::never();
         let mut armed = None;
+        // Pinned once, so that waiting on it is no allocation and keeps its place in line.
+        let mut inputs = Box::pin(self.input_rx.clone());
         loop {
             self.drain();
             if self.shutting_down && self.engine.is_drained() && self.handlers.is_empty() {
@@ -182,47 +185,48 @@ impl Driver {
                     None => Timer::never(),
                 };
             }
-            let input =
-                futures_lite::future::or(async { self.input_rx.recv().await.ok() }, async {
-                    (&mut timer).await;
-                    None
-                })
-                .await;
-            match input {
-                Some(input) => {
-                    if let Some(stop) = self.on_input(input) {
-                        return stop;
-                    }
+            // Waits for a socket, an input or the deadline; whatever else is ready by then is
+            // served in the same turn.
+            let mut fired = false;
+            let first = futures_lite::future::poll_fn(|cx| {
+                let sockets = self.sockets.poll_ready(cx.waker());
+                if let std::task::Poll::Ready(input) = inputs.as_mut().poll_next(cx) {
+                    return std::task::Poll::Ready(input);
                 }
-                None => {
-                    armed = None;
-                    self.engine.handle_timeout(self.clock.now());
+                if timer.poll(cx).is_ready() {
+                    fired = true;
                 }
+                if sockets || fired {
+                    std::task::Poll::Ready(None)
+                } else {
+                    std::task::Poll::Pending
+                }
+            })
+            .await;
+            self.serve_sockets();
+            let mut next = first;
+            for _ in 0..INPUT_BATCH {
+                let Some(input) = next.take() else {
+                    break;
+                };
+                if let Some(stop) = self.on_input(input) {
+                    return stop;
+                }
+                next = self.input_rx.try_recv().ok();
             }
+            if fired || armed.is_some_and(|at| self.clock.now() >= at) {
+                armed = None;
+                self.engine.handle_timeout(self.clock.now());
+            }
+            // Lets the executor's other tasks (the listener, the signal watcher) and the
+            // reactor run between turns, however busy the sockets are.
+            futures_lite::future::yield_now().await;
         }
     }
 
     fn on_input(&mut self, input: Input) -> Option<Stop> {
-        let now = self.clock.now();
         match input {
             Input::Accepted(stream, peer) => self.accept(stream, peer),
-            Input::Read { conn, bytes } => self.feed(conn, bytes),
-            Input::Eof(conn) => self.engine.handle_eof(now, conn),
-            Input::Broken(conn) => {
-                self.engine.handle_closed(now, conn);
-                self.forget(conn);
-            }
-            Input::Written { conn, len, done } => {
-                if let Some(c) = self.connections.get_mut(&conn) {
-                    if done {
-                        c.writing = false;
-                        if !c.out.is_empty() {
-                            self.ready.push(conn);
-                        }
-                    }
-                }
-                self.engine.handle_written(now, conn, len);
-            }
             Input::Reply { handle, reply } => {
                 self.handlers.remove(&handle);
                 if self.parked.contains_key(&handle) {
@@ -252,41 +256,99 @@ impl Driver {
         let Ok(conn) = self.engine.handle_accept(self.clock.now(), peer) else {
             return;
         };
-        let (to_writer, batches) = async_channel::bounded(1);
-        let (credit, credits) = async_channel::bounded(1);
-        let first = self.engine.read_capacity(conn);
-        let reader = self.tasks.spawn(
-            &self.executor,
-            connection::read(conn, stream.clone(), self.input_tx.clone(), credits, first),
-        );
-        let writer = self.tasks.spawn(
-            &self.executor,
-            connection::write(conn, stream.clone(), self.input_tx.clone(), batches),
-        );
-        self.connections.insert(
-            conn,
-            Connection {
-                stream,
-                _reader: reader,
-                _writer: writer,
-                to_writer,
-                credit,
-                out: Vec::new(),
-                writing: false,
-                leftover: Vec::new(),
-            },
-        );
+        let credit = self.engine.read_capacity(conn);
+        self.sockets.add(conn, stream, credit);
     }
 
-    /// Drops a connection's tasks and socket.
+    /// Drops a connection's socket.
     fn forget(&mut self, conn: ConnId) {
-        if let Some(c) = self.connections.remove(&conn) {
-            // Everything the engine wanted written was reported written: end with a FIN.
-            let _ = c.stream.shutdown(std::net::Shutdown::Both);
+        // Everything the engine wanted written was reported written: end with a FIN.
+        self.sockets.remove(conn);
+    }
+
+    /// The socket failed (reset, or a write error): the engine forgets the connection.
+    fn broken(&mut self, conn: ConnId) {
+        self.engine.handle_closed(self.clock.now(), conn);
+        self.forget(conn);
+    }
+
+    /// Serves the sockets that woke: what waits to be written, then a read if the engine can
+    /// take bytes. A socket that read is listed again, behind the others, rather than read
+    /// until it has nothing: one busy client cannot hold the driver.
+    fn serve_sockets(&mut self) {
+        let mut woken = std::mem::take(&mut self.woken);
+        self.sockets.take_ready(&mut woken);
+        for &conn in &woken {
+            if self.flush(conn) {
+                self.read(conn);
+            }
+        }
+        self.woken = woken;
+    }
+
+    /// Writes what waits for `conn`'s socket; false if the socket failed.
+    fn flush(&mut self, conn: ConnId) -> bool {
+        let Some(socket) = self.sockets.get_mut(conn) else {
+            return false;
+        };
+        let mut written = 0;
+        let mut failed = false;
+        while written < socket.out.len() {
+            match socket.write(&socket.out[written..]) {
+                Wrote::Bytes(n) => written += n,
+                Wrote::Blocked => break,
+                Wrote::Failed => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        socket.out.drain(..written);
+        if socket.out.is_empty() && socket.out.capacity() > MAX_READ {
+            socket.out = Vec::new();
+        }
+        if written > 0 {
+            self.engine.handle_written(self.clock.now(), conn, written);
+        }
+        if failed {
+            self.broken(conn);
+        }
+        !failed
+    }
+
+    /// One read from `conn`'s socket, if the engine can take bytes.
+    fn read(&mut self, conn: ConnId) {
+        let Some(socket) = self.sockets.get_mut(conn) else {
+            return;
+        };
+        let Some(credit) = socket.credit else {
+            return;
+        };
+        let len = credit.clamp(1, MAX_READ);
+        match socket.read(&mut self.read_buf[..len]) {
+            Read::Blocked => {}
+            Read::Eof => {
+                socket.credit = None;
+                self.engine.handle_eof(self.clock.now(), conn);
+            }
+            Read::Failed => self.broken(conn),
+            Read::Bytes(n) => {
+                socket.credit = None;
+                let buf = std::mem::take(&mut self.read_buf);
+                self.feed(conn, &buf[..n]);
+                self.read_buf = buf;
+                if let Some(socket) = self.sockets.get_mut(conn) {
+                    if socket.credit.is_some() {
+                        socket.again();
+                    }
+                }
+            }
         }
     }
 
-    /// Hands everything the engine has to whom it concerns, until it has nothing more.
+    /// Hands everything the engine has to whom it concerns, until it has nothing more. Output
+    /// goes straight to its socket while the kernel takes it; the rest waits in the socket's
+    /// `out` for the socket to wake.
     fn drain(&mut self) {
         loop {
             let mut progressed = false;
@@ -300,12 +362,7 @@ impl Driver {
                 match action {
                     ConnAction::Write { conn, len } => {
                         let start = self.scratch.len() - len;
-                        if let Some(c) = self.connections.get_mut(&conn) {
-                            if c.out.is_empty() && !c.writing {
-                                self.ready.push(conn);
-                            }
-                            c.out.extend_from_slice(&self.scratch[start..]);
-                        }
+                        self.transmit(conn, start);
                         self.scratch.truncate(start);
                     }
                     ConnAction::Close { conn } => self.forget(conn),
@@ -319,51 +376,73 @@ impl Driver {
                 break;
             }
         }
-        for conn in std::mem::take(&mut self.ready) {
-            if let Some(c) = self.connections.get_mut(&conn) {
-                if !c.writing && !c.out.is_empty() {
-                    let batch = std::mem::take(&mut c.out);
-                    // Capacity one and one batch at a time: this cannot be full.
-                    if c.to_writer.try_send(batch).is_ok() {
-                        c.writing = true;
-                    }
+    }
+
+    /// Writes `scratch[start..]` to `conn`'s socket, or queues it behind what already waits.
+    fn transmit(&mut self, conn: ConnId, start: usize) {
+        let Some(socket) = self.sockets.get_mut(conn) else {
+            return;
+        };
+        let bytes = &self.scratch[start..];
+        if !socket.out.is_empty() {
+            socket.out.extend_from_slice(bytes);
+            return;
+        }
+        let mut written = 0;
+        let mut failed = false;
+        while written < bytes.len() {
+            match socket.write(&bytes[written..]) {
+                Wrote::Bytes(n) => written += n,
+                Wrote::Blocked => break,
+                Wrote::Failed => {
+                    failed = true;
+                    break;
                 }
             }
         }
+        if !failed {
+            socket.out.extend_from_slice(&bytes[written..]);
+        }
+        if written > 0 {
+            self.engine.handle_written(self.clock.now(), conn, written);
+        }
+        if failed {
+            self.broken(conn);
+        }
     }
 
-    /// Bytes a connection's reader got: the engine takes what it can; the reader reads again
+    /// Bytes read from a connection: the engine takes what it can; the socket is read again
     /// once all are taken and the engine can take more, which it says now or, through
     /// `poll_readable`, later.
-    fn feed(&mut self, conn: ConnId, bytes: Vec<u8>) {
+    fn feed(&mut self, conn: ConnId, bytes: &[u8]) {
         let now = self.clock.now();
-        let taken = self.engine.handle_bytes(now, conn, &bytes);
+        let taken = self.engine.handle_bytes(now, conn, bytes);
         let capacity = self.engine.read_capacity(conn);
-        let Some(c) = self.connections.get_mut(&conn) else {
+        let Some(socket) = self.sockets.get_mut(conn) else {
             return;
         };
         if taken < bytes.len() {
-            c.leftover = bytes;
-            c.leftover.drain(..taken);
+            socket.leftover.extend_from_slice(&bytes[taken..]);
         } else if capacity > 0 {
-            let _ = c.credit.try_send(capacity);
+            socket.credit = Some(capacity);
         }
     }
 
     /// The engine can take more of `conn`'s bytes: what was left over, then a new read.
     fn resume_reading(&mut self, conn: ConnId) {
-        let Some(c) = self.connections.get_mut(&conn) else {
+        let Some(socket) = self.sockets.get_mut(conn) else {
             return;
         };
-        // Taken here, the read buffer is freed once the engine has all of it, rather than
-        // kept as an empty Vec of up to 64 KiB on every idle connection.
-        let leftover = std::mem::take(&mut c.leftover);
+        // Taken here, the leftover is freed once the engine has all of it, rather than kept
+        // as an empty Vec of up to 16 KiB on every idle connection.
+        let leftover = std::mem::take(&mut socket.leftover);
         if !leftover.is_empty() {
-            return self.feed(conn, leftover);
+            return self.feed(conn, &leftover);
         }
         let capacity = self.engine.read_capacity(conn);
         if capacity > 0 {
-            let _ = c.credit.try_send(capacity);
+            socket.credit = Some(capacity);
+            socket.again();
         } else {
             // Another connection took the room first: offering nothing has the engine name
             // this one again once there is some.
@@ -492,7 +571,7 @@ impl Driver {
         );
         let app = self.app.clone();
         let input = self.input_tx.clone();
-        let task = self.tasks.spawn(&self.executor, async move {
+        let task = self.tasks.spawn(self.workers.executor(), async move {
             // A handler that panics still answers: otherwise its request would stay in flight,
             // keeping its session alive and every shutdown waiting for the grace deadline.
             let answer = AssertUnwindSafe(dispatch(&app, &method, params.as_deref(), cx))

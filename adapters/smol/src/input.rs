@@ -1,16 +1,16 @@
-//! What the driver task receives: socket events from connection tasks, replies from handler
-//! tasks, and commands from contexts and handles. One bounded channel carries them all, so the
-//! driver owns the engine without a lock and every producer waits when it is full.
+//! What the driver task receives besides its sockets' readiness: accepted sockets, replies from
+//! handler tasks, and commands from contexts and handles. One bounded channel carries them all,
+//! so the driver owns the engine without a lock and every producer waits when it is full.
 
 use mcpwire_core::engine::Reply;
-use mcpwire_core::engine::{CommandError, ConnId, LogLevel, RequestHandle, SessionKey, Target};
+use mcpwire_core::engine::{CommandError, LogLevel, RequestHandle, SessionKey, Target};
 use mcpwire_core::time::Duration;
 use serde_json::value::RawValue;
 use smol::net::TcpStream;
 
 use crate::{Error, ServerStats};
 
-/// How many inputs may wait for the driver. Producers (connection readers, handlers, handles)
+/// How many inputs may wait for the driver. Producers (the listener, handlers, handles)
 /// wait when it is full; the driver itself never sends on it.
 pub(crate) const INPUT_CAPACITY: usize = 1024;
 
@@ -21,19 +21,6 @@ pub(crate) type Ack<T> = async_channel::Sender<T>;
 pub(crate) enum Input {
     /// The listener accepted a socket from this peer.
     Accepted(TcpStream, Option<std::net::IpAddr>),
-    /// A connection's reader got bytes; it reads again once the driver grants credit, which it
-    /// does when the engine has taken them and can take more.
-    Read { conn: ConnId, bytes: Vec<u8> },
-    /// A connection's peer closed its sending side.
-    Eof(ConnId),
-    /// A connection's socket failed (reset, or a write error).
-    Broken(ConnId),
-    /// A connection's writer wrote `len` more bytes; `done` once its batch is all written.
-    Written {
-        conn: ConnId,
-        len: usize,
-        done: bool,
-    },
     /// A handler finished.
     Reply { handle: RequestHandle, reply: Reply },
     /// A command from a handler's context or a server handle.

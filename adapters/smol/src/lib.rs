@@ -42,30 +42,36 @@
 //!
 //! # How it runs
 //!
-//! One driver task owns the sans-IO engine of `mcpwire-core`; nothing else touches it, so
-//! there is no lock. Every other task belongs to something the engine tracks and is cancelled
-//! with it:
+//! One driver task, on the thread that calls [`Server::serve`], owns the sans-IO engine of
+//! `mcpwire-core` and every socket; nothing else touches them, so there is no lock. It polls
+//! the sockets itself: a socket that wakes is read (only as much as the engine can take) or
+//! written (straight from the engine's output while the kernel has room, reported written, so a
+//! stalled peer is cut at the write timeout). There is no task and no channel per connection.
 //!
-//! - per connection, a reader (which reads only as much as the engine can take) and a writer
-//!   (one batch at a time, reported written, so a stalled peer is cut at the write timeout);
-//! - per request, the handler, dropped when the request is cancelled, times out, or its
-//!   session ends;
-//! - the listener and the signal watcher, dropped at shutdown.
+//! Handlers run on worker threads ([`Server::threads`], the available parallelism by default),
+//! never on the driver's: a handler that computes for a second delays no other session's I/O,
+//! keep-alives or deadlines. Each handler is a task the driver owns, dropped when its request
+//! is answered, cancelled or timed out, or its session ends; replies, progress and commands
+//! come back on one bounded channel. Work that blocks its thread (a blocking call, a long
+//! computation) belongs in `smol::unblock`, so that the worker stays free for other handlers;
+//! [`Context::cancellation`] tells that work when to stop.
 //!
-//! One `async_io::Timer` is set to the engine's next deadline. All inputs reach the driver on
-//! one bounded channel. [`ServerStats::tasks`] counts live tasks; with the engine's gauges it
-//! returns to its baseline once the clients are gone (`--metrics` shows both).
+//! One `async_io::Timer` is set to the engine's next deadline. The listener and the signal
+//! watcher are tasks on the driver's thread, dropped at shutdown. [`ServerStats::tasks`] counts
+//! live tasks; with the engine's gauges it returns to its baseline once the clients are gone
+//! (`--metrics` shows both).
 
 mod app;
 mod clock;
-mod connection;
 mod context;
 mod driver;
 mod handle;
 mod input;
 mod metrics;
 mod server;
+mod sockets;
 mod tasks;
+mod workers;
 
 pub use app::{
     App, AppBuilder, Completion, CompletionRef, CompletionRequest, Content, Error, InputRequest,

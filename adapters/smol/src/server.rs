@@ -11,6 +11,7 @@ use smol::net::TcpListener;
 use crate::driver::{Driver, METRICS_PATH, Stop};
 use crate::input::{INPUT_CAPACITY, Input};
 use crate::tasks::TaskCounter;
+use crate::workers::Workers;
 use crate::{App, ServerHandle};
 
 /// An MCP server: an [`App`] served over Streamable HTTP (and the legacy HTTP+SSE transport)
@@ -39,6 +40,7 @@ pub struct Server {
     metrics: bool,
     grace: mcpwire_core::time::Duration,
     signals: bool,
+    threads: usize,
     input: (async_channel::Sender<Input>, async_channel::Receiver<Input>),
     tasks: TaskCounter,
 }
@@ -49,6 +51,7 @@ impl fmt::Debug for Server {
             .field("app", &self.app)
             .field("config", &self.config)
             .field("metrics", &self.metrics)
+            .field("threads", &self.threads)
             .finish_non_exhaustive()
     }
 }
@@ -69,6 +72,7 @@ impl Server {
             metrics: false,
             grace: mcpwire_core::time::Duration::from_secs(10),
             signals: true,
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
             input: async_channel::bounded(INPUT_CAPACITY),
             tasks: TaskCounter::default(),
         }
@@ -109,6 +113,16 @@ impl Server {
         self
     }
 
+    /// How many threads run the application's handlers (at least one; by default the available
+    /// parallelism). The thread that calls [`Server::serve`] runs the engine and the sockets
+    /// only, so a handler never delays another session's I/O; a handler that blocks holds one
+    /// of these threads, and should use `smol::unblock` for the blocking part.
+    #[must_use]
+    pub fn threads(mut self, threads: usize) -> Server {
+        self.threads = threads.max(1);
+        self
+    }
+
     /// A handle on the server, usable before and while it serves.
     #[must_use]
     pub fn handle(&self) -> ServerHandle {
@@ -119,8 +133,8 @@ impl Server {
     /// session and connection. Every task it started has ended when it returns; dropping the
     /// future instead cancels them all.
     ///
-    /// Runs the server's tasks on the calling thread; handlers that block should use
-    /// `smol::unblock`.
+    /// Runs the engine and the sockets on the calling thread, and the handlers on
+    /// [`Server::threads`] threads of their own, stopped before it returns.
     pub async fn serve(mut self, listener: TcpListener) -> io::Result<()> {
         if self.metrics
             && !self
@@ -134,10 +148,12 @@ impl Server {
         let mut seed = [0; 32];
         getrandom::fill(&mut seed).map_err(|e| io::Error::other(e.to_string()))?;
         let executor = Arc::new(Executor::new());
+        let workers = Workers::start(self.threads)?;
         let engine = Engine::new(self.config, mcpwire_core::time::Instant::ZERO, seed);
         let mut driver = Driver::new(
             engine,
             executor.clone(),
+            workers,
             self.tasks.clone(),
             self.input,
             self.app,

@@ -22,6 +22,7 @@ pub struct Options {
     pub bind_session_to: Option<String>,
     pub metrics: bool,
     pub grace: Duration,
+    pub threads: Option<usize>,
 }
 
 pub const USAGE: &str = "\
@@ -52,6 +53,9 @@ Options:
   --bind-session-to HEADER Bind each session to this request header's value at initialize,
                            such as authorization: another value gets 404 [default: off]
   --grace SECS             Shutdown grace period for calls in flight [default: 10]
+  --threads N              Threads that run tool, resource and prompt handlers; the
+                           sockets and the engine have a thread of their own
+                           [default: the available parallelism]
   --metrics                Serve GET /metrics (Prometheus text format)
   -h, --help               Print this help
   -V, --version            Print the version
@@ -129,6 +133,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
         allowed_origins: Vec::new(),
         metrics: false,
         grace: Duration::from_secs(10),
+        threads: None,
     };
     let mut parser = lexopt::Parser::from_args(args);
     let mut command_seen = false;
@@ -174,6 +179,13 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
                         .parse()
                         .map_err(|_| format!("--max-sessions takes a count, not {value:?}"))?,
                 );
+            }
+            Long("threads") => {
+                let threads = count(&text(&mut parser)?, "--threads")?;
+                if threads == 0 {
+                    return Err("--threads takes at least 1".into());
+                }
+                options.threads = Some(threads);
             }
             Long("max-connections") => {
                 options.max_connections = Some(count(&text(&mut parser)?, "--max-connections")?);
@@ -252,6 +264,8 @@ mod tests {
             "--bind-session-to",
             "Authorization",
             "--metrics",
+            "--threads",
+            "3",
         ])) else {
             panic!("parses");
         };
@@ -270,6 +284,7 @@ mod tests {
         assert_eq!(o.allowed_origins.len(), 2);
         assert_eq!(o.bind_session_to.as_deref(), Some("authorization"));
         assert!(o.metrics);
+        assert_eq!(o.threads, Some(3));
     }
 
     #[test]

@@ -41,7 +41,7 @@ struct Add {
 
 #[derive(Deserialize, JsonSchema)]
 struct Sleep {
-    /// How long to work, in milliseconds (at most 10 minutes).
+    /// How long to work, in milliseconds (at most 10 minutes; `spin`, 10 seconds).
     millis: u64,
 }
 
@@ -116,6 +116,21 @@ fn demo_tools(builder: mcpwire_smol::AppBuilder) -> mcpwire_smol::AppBuilder {
                 Ok(ToolResult::text(format!("slept {millis} ms")))
             })
             .description("Sleeps, reporting progress every 100 ms; cancellable"),
+        )
+        .tool(
+            Tool::new("spin", |args: Sleep, cx: Context| async move {
+                // Holds its thread, computing, as a handler that forgot `smol::unblock`
+                // would; the first progress tells the client it has begun.
+                let millis = args.millis.min(10_000);
+                let _ = cx.progress(0.0, None, Some("spinning")).await;
+                let until = std::time::Instant::now() + Duration::from_millis(millis);
+                let mut turns = 0u64;
+                while std::time::Instant::now() < until {
+                    turns = std::hint::black_box(turns.wrapping_add(1));
+                }
+                Ok(ToolResult::text(format!("spun {millis} ms")))
+            })
+            .description("Computes on its thread for the given time, never yielding"),
         )
         .tool(
             Tool::new("flood", |args: Flood, cx: Context| async move {

@@ -64,7 +64,11 @@ fn main() -> ExitCode {
         }
         None => wanted,
     };
-    let server = Server::new(fixtures::app())
+    let mut server = Server::new(fixtures::app());
+    if let Some(threads) = options.threads {
+        server = server.threads(threads);
+    }
+    let server = server
         .metrics(options.metrics)
         .shutdown_grace(options.grace)
         .configure(|config| {

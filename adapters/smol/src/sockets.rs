@@ -1,0 +1,207 @@
+//! The driver's sockets, polled by the driver itself: no task and no channel per connection.
+//!
+//! Each socket has a waker of its own, which async-io's reactor keeps for the direction the
+//! driver last found blocked. Waking it lists the connection as ready and wakes the driver,
+//! which then tries the socket: read if the engine can take bytes, write if output waits. A
+//! socket that has nothing to do is never tried, so an idle connection costs its registration
+//! with the reactor, its waker and two empty vectors.
+
+use std::collections::HashMap;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
+
+use async_io::Async;
+use futures_lite::{AsyncRead, AsyncWrite};
+use mcpwire_core::engine::ConnId;
+
+/// The largest single read: bounds the driver's read buffer whatever the engine's capacity.
+/// What the engine could not take of it waits in the socket's `leftover`, outside the engine's
+/// budget, so this is also what a connection whose peer sends into a full input pool holds.
+pub(crate) const MAX_READ: usize = 16 * 1024;
+
+/// Connections whose socket woke, and the driver's waker.
+#[derive(Default)]
+struct ReadyList {
+    conns: Vec<ConnId>,
+    driver: Option<Waker>,
+}
+
+/// Shared between the driver and the reactor (which calls the sockets' wakers).
+#[derive(Default)]
+pub(crate) struct Readiness(Mutex<ReadyList>);
+
+impl Readiness {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ReadyList> {
+        // A panic never happens while the lock is held; a poisoned list is still consistent.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One socket's waker: lists its connection once until the driver takes the list.
+struct SocketWaker {
+    conn: ConnId,
+    listed: AtomicBool,
+    readiness: Arc<Readiness>,
+}
+
+impl Wake for SocketWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if self.listed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let driver = {
+            let mut ready = self.readiness.lock();
+            ready.conns.push(self.conn);
+            ready.driver.take()
+        };
+        if let Some(driver) = driver {
+            driver.wake();
+        }
+    }
+}
+
+/// A connection's socket and the bytes in transit for it.
+pub(crate) struct Socket {
+    stream: Arc<Async<std::net::TcpStream>>,
+    state: Arc<SocketWaker>,
+    waker: Waker,
+    /// Bytes from the engine the kernel has not taken yet.
+    pub(crate) out: Vec<u8>,
+    /// Bytes read that the engine could not take yet.
+    pub(crate) leftover: Vec<u8>,
+    /// How much the engine can take next, when the driver may read; `None` until the engine
+    /// says it can take more (after leftover bytes, a full input pool, or the end of input).
+    pub(crate) credit: Option<usize>,
+}
+
+/// What a read got.
+pub(crate) enum Read {
+    Bytes(usize),
+    Eof,
+    Blocked,
+    Failed,
+}
+
+/// What a write did.
+pub(crate) enum Wrote {
+    Bytes(usize),
+    Blocked,
+    Failed,
+}
+
+impl Socket {
+    fn cx(&self) -> Context<'_> {
+        Context::from_waker(&self.waker)
+    }
+
+    /// Reads into `buf` without waiting; when nothing is there, the socket's waker is kept
+    /// for when something is.
+    pub(crate) fn read(&self, buf: &mut [u8]) -> Read {
+        loop {
+            match Pin::new(&mut &*self.stream).poll_read(&mut self.cx(), buf) {
+                Poll::Pending => return Read::Blocked,
+                Poll::Ready(Ok(0)) => return Read::Eof,
+                Poll::Ready(Ok(n)) => return Read::Bytes(n),
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(_)) => return Read::Failed,
+            }
+        }
+    }
+
+    /// Writes what the kernel takes of `bytes` without waiting; when it takes nothing, the
+    /// socket's waker is kept for when it has room.
+    pub(crate) fn write(&self, bytes: &[u8]) -> Wrote {
+        loop {
+            match Pin::new(&mut &*self.stream).poll_write(&mut self.cx(), bytes) {
+                Poll::Pending => return Wrote::Blocked,
+                Poll::Ready(Ok(0)) => return Wrote::Failed,
+                Poll::Ready(Ok(n)) => return Wrote::Bytes(n),
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(_)) => return Wrote::Failed,
+            }
+        }
+    }
+
+    /// Lists the socket as ready again, so that the driver comes back to it after the others.
+    pub(crate) fn again(&self) {
+        self.state.wake_by_ref();
+    }
+}
+
+/// Every open connection's socket, and which of them woke.
+pub(crate) struct Sockets {
+    sockets: HashMap<ConnId, Socket>,
+    readiness: Arc<Readiness>,
+}
+
+impl Sockets {
+    pub(crate) fn new() -> Sockets {
+        Sockets {
+            sockets: HashMap::new(),
+            readiness: Arc::default(),
+        }
+    }
+
+    /// Adds a connection's socket, listed as ready so that the driver tries it at once.
+    pub(crate) fn add(&mut self, conn: ConnId, stream: smol::net::TcpStream, credit: usize) {
+        let state = Arc::new(SocketWaker {
+            conn,
+            listed: AtomicBool::new(false),
+            readiness: self.readiness.clone(),
+        });
+        let socket = Socket {
+            stream: stream.into(),
+            waker: Waker::from(state.clone()),
+            state,
+            out: Vec::new(),
+            leftover: Vec::new(),
+            credit: Some(credit),
+        };
+        socket.again();
+        self.sockets.insert(conn, socket);
+    }
+
+    pub(crate) fn get_mut(&mut self, conn: ConnId) -> Option<&mut Socket> {
+        self.sockets.get_mut(&conn)
+    }
+
+    /// Closes a connection's socket: a FIN after everything reported written.
+    pub(crate) fn remove(&mut self, conn: ConnId) {
+        if let Some(socket) = self.sockets.remove(&conn) {
+            let _ = socket.stream.get_ref().shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// The connections whose socket woke since the last call, each once (into `into`, which
+    /// is cleared first). Stale ones (closed since) are for the caller to skip.
+    pub(crate) fn take_ready(&mut self, into: &mut Vec<ConnId>) {
+        into.clear();
+        std::mem::swap(&mut self.readiness.lock().conns, into);
+        for conn in into.iter() {
+            if let Some(socket) = self.sockets.get(conn) {
+                // Cleared before the socket is tried: a wake from now on lists it again.
+                socket.state.listed.store(false, Ordering::Release);
+            }
+        }
+    }
+
+    /// Whether a socket woke; if not, `driver` is woken when one does.
+    pub(crate) fn poll_ready(&self, driver: &Waker) -> bool {
+        let mut ready = self.readiness.lock();
+        if ready.conns.is_empty() {
+            if !ready.driver.as_ref().is_some_and(|w| w.will_wake(driver)) {
+                ready.driver = Some(driver.clone());
+            }
+            false
+        } else {
+            true
+        }
+    }
+}
