@@ -107,7 +107,8 @@ fn main() {
         return;
     }
 
-    // 1. tools/call round trips on one keep-alive connection.
+    // 1. tools/call round trips on one keep-alive connection. `MCPWIRE_BENCH=round-trips`
+    // runs 20,000 of them only (for profilers).
     let mut engine = Engine::new(config(), Instant::ZERO, [1; 32]);
     let (wire_id, conn) = open_session(&mut engine, &mut buf);
     let request = post(Some(&wire_id), CALL);
@@ -130,6 +131,12 @@ fn main() {
     };
     for _ in 0..10_000 {
         round(&mut engine, &mut calls);
+    }
+    if only.as_deref() == Some("round-trips") {
+        for _ in 0..20_000 {
+            black_box(round(&mut engine, &mut calls));
+        }
+        return;
     }
     let mut samples = Vec::new();
     for _ in 0..7 {

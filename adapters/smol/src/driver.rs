@@ -227,12 +227,10 @@ impl Driver {
     fn on_input(&mut self, input: Input) -> Option<Stop> {
         match input {
             Input::Accepted(stream, peer) => self.accept(stream, peer),
-            Input::Reply { handle, reply } => {
-                self.handlers.remove(&handle);
-                if self.parked.contains_key(&handle) {
-                    self.park(handle, Parked::Reply(reply));
-                } else {
-                    self.reply(handle, reply);
+            Input::Reply { handle, reply } => self.finished(handle, reply),
+            Input::Replies(batch) => {
+                for (handle, reply) in batch {
+                    self.finished(handle, reply);
                 }
             }
             Input::Command(command) => self.command(command),
@@ -585,7 +583,11 @@ impl Driver {
                     data: None,
                 }
             });
-            let _ = input.send(Input::Reply { handle, reply }).await;
+            // Left with the worker thread, which sends its batch once it has run every ready
+            // handler.
+            if let Some((handle, reply)) = crate::workers::leave_reply(handle, reply) {
+                let _ = input.send(Input::Reply { handle, reply }).await;
+            }
         });
         self.handlers.insert(
             handle,
@@ -595,6 +597,16 @@ impl Driver {
                 connected,
             },
         );
+    }
+
+    /// A handler's answer: sent now, or after what its request still has waiting.
+    fn finished(&mut self, handle: RequestHandle, reply: Reply) {
+        self.handlers.remove(&handle);
+        if self.parked.contains_key(&handle) {
+            self.park(handle, Parked::Reply(reply));
+        } else {
+            self.reply(handle, reply);
+        }
     }
 
     fn set_connected(&mut self, handle: RequestHandle, connected: bool) {

@@ -148,7 +148,7 @@ impl Server {
         let mut seed = [0; 32];
         getrandom::fill(&mut seed).map_err(|e| io::Error::other(e.to_string()))?;
         let executor = Arc::new(Executor::new());
-        let workers = Workers::start(self.threads)?;
+        let workers = Workers::start(self.threads, self.input.0.clone())?;
         let engine = Engine::new(self.config, mcpwire_core::time::Instant::ZERO, seed);
         let mut driver = Driver::new(
             engine,

@@ -128,19 +128,23 @@ pub(super) fn origin_allowed(request: &Request, allowed: &[alloc::string::String
 /// Whether the `Accept` headers admit `media` (`type/subtype`), wildcards included. No
 /// `Accept` header admits everything (RFC 9110 §12.5.1).
 pub(super) fn accepts(request: &Request, media: &str) -> bool {
+    // On bytes: this runs twice on every POST, and splitting `str`s by `char` cost more than
+    // the rest of the header checks together.
+    let media = media.as_bytes();
+    let kind = media.split(|&b| b == b'/').next().unwrap_or(media);
     let mut any_header = false;
-    let (kind, _) = media.split_once('/').unwrap_or((media, ""));
     for value in request.header_values("accept") {
         any_header = true;
-        let Ok(value) = core::str::from_utf8(value) else {
-            continue;
-        };
-        for range in value.split(',') {
-            let range = range.split(';').next().unwrap_or("").trim();
-            if range == "*/*"
+        for range in value.split(|&b| b == b',') {
+            let range = range
+                .split(|&b| b == b';')
+                .next()
+                .unwrap_or_default()
+                .trim_ascii();
+            if range == b"*/*"
                 || range.eq_ignore_ascii_case(media)
                 || range
-                    .strip_suffix("/*")
+                    .strip_suffix(b"/*")
                     .is_some_and(|k| k.eq_ignore_ascii_case(kind))
             {
                 return true;

@@ -21,7 +21,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use peer::{Paths, Peer, Server};
-use scenario::{broadcast, churn, heap, listen_heap, round_trips, shutdown, slow_reader};
+use scenario::{
+    broadcast, busy_handler, churn, heap, instructions, listen_broadcast, listen_heap, round_trips,
+    scale, shutdown, slow_reader,
+};
 
 /// How big and how long each scenario is.
 #[derive(Clone, Debug)]
@@ -40,10 +43,17 @@ struct Sizes {
     busy_sessions: usize,
     shutdown_streams: usize,
     shutdown_limit: Duration,
+    listen_streams: Vec<usize>,
+    /// Idle sessions for the scale rows.
+    scale_sessions: Vec<usize>,
+    /// Calls in the two runs under callgrind.
+    instruction_calls: [usize; 2],
+    /// How long `spin` holds its thread.
+    spin: Duration,
 }
 
 /// The scenarios' names for `--scenarios`.
-const SCENARIOS: [&str; 8] = [
+const SCENARIOS: [&str; 12] = [
     "round-trips",
     "stateless-round-trips",
     "listen-heap",
@@ -52,6 +62,10 @@ const SCENARIOS: [&str; 8] = [
     "broadcast",
     "slow-reader",
     "shutdown",
+    "listen-broadcast",
+    "busy-handler",
+    "scale",
+    "instructions",
 ];
 
 impl Sizes {
@@ -74,6 +88,10 @@ impl Sizes {
             busy_sessions: 100,
             shutdown_streams: 100,
             shutdown_limit: Duration::from_secs(15),
+            listen_streams: vec![1_000, 10_000],
+            scale_sessions: vec![100, 1_000, 10_000, 100_000],
+            instruction_calls: [2_000, 10_000],
+            spin: Duration::from_millis(500),
         }
     }
 
@@ -89,6 +107,9 @@ impl Sizes {
             busy_sessions: 20,
             shutdown_streams: 20,
             shutdown_limit: Duration::from_secs(5),
+            listen_streams: vec![100],
+            scale_sessions: vec![100, 1_000],
+            instruction_calls: [200, 1_000],
             ..Sizes::full()
         }
     }
@@ -107,6 +128,11 @@ struct PeerResults {
     broadcasts: Vec<Outcome<broadcast::Broadcast>>,
     slow_reader: Option<Outcome<slow_reader::SlowReader>>,
     shutdown: Option<Outcome<shutdown::Shutdown>>,
+    listen_broadcasts: Vec<Outcome<broadcast::Broadcast>>,
+    busy_handler: Option<Outcome<busy_handler::BusyHandler>>,
+    /// Measured in the first run only: it is slow, and counts or grows without noise.
+    scale: Vec<Outcome<scale::Scale>>,
+    instructions: Option<Outcome<instructions::Instructions>>,
 }
 
 struct Options {
@@ -235,6 +261,10 @@ async fn measure(peer: &Peer, paths: &Paths, sizes: &Sizes, round: usize) -> Pee
         broadcasts: Vec::new(),
         slow_reader: None,
         shutdown: None,
+        listen_broadcasts: Vec::new(),
+        busy_handler: None,
+        scale: Vec::new(),
+        instructions: None,
     };
     for &connections in sizes.connections.iter().filter(|_| runs("round-trips")) {
         let what = format!("tools/call round trips, {connections} connections");
@@ -309,6 +339,47 @@ async fn measure(peer: &Peer, paths: &Paths, sizes: &Sizes, round: usize) -> Pee
         let what = "SIGTERM with open streams";
         results.shutdown = Some(fresh(peer, paths, false, what, scenario).await);
     }
+    for &streams in sizes
+        .listen_streams
+        .iter()
+        .filter(|_| runs("listen-broadcast"))
+    {
+        let what = format!("broadcast to {streams} listen streams");
+        let scenario = async |server: &mut Server| {
+            listen_broadcast::run(server.address, streams, sizes.broadcast_limit).await
+        };
+        results
+            .listen_broadcasts
+            .push(fresh(peer, paths, false, &what, scenario).await);
+    }
+    if runs("busy-handler") {
+        let what = "pings beside a handler that never yields";
+        let scenario = async |server: &mut Server| {
+            busy_handler::run(server.address, sizes.measure, sizes.spin).await
+        };
+        results.busy_handler = Some(fresh(peer, paths, false, what, scenario).await);
+    }
+    for &idle in sizes
+        .scale_sessions
+        .iter()
+        .filter(|_| round == 0 && runs("scale"))
+    {
+        let what = format!("calls and a broadcast among {idle} idle sessions");
+        let scenario = async |server: &mut Server| scale::run(server, idle, sizes.measure).await;
+        results
+            .scale
+            .push(fresh(peer, paths, true, &what, scenario).await);
+    }
+    if round == 0 && runs("instructions") && instructions::available() {
+        eprintln!("  instructions per call, under callgrind");
+        let outcome = instructions::run(peer, paths, 8, sizes.instruction_calls)
+            .await
+            .map_err(|e| e.to_string());
+        if let Err(error) = &outcome {
+            eprintln!("    failed: {error}");
+        }
+        results.instructions = Some(outcome);
+    }
     results
 }
 
@@ -353,12 +424,16 @@ fn main() -> std::process::ExitCode {
             r.round_trips.iter().any(Result::is_err)
                 || r.stateless_round_trips.iter().any(Result::is_err)
                 || r.broadcasts.iter().any(Result::is_err)
+                || r.listen_broadcasts.iter().any(Result::is_err)
+                || r.scale.iter().any(Result::is_err)
                 || [
                     r.churn.as_ref().map(|o| o.as_ref().err()),
                     r.heap.as_ref().map(|o| o.as_ref().err()),
                     r.listen_heap.as_ref().map(|o| o.as_ref().err()),
                     r.slow_reader.as_ref().map(|o| o.as_ref().err()),
                     r.shutdown.as_ref().map(|o| o.as_ref().err()),
+                    r.busy_handler.as_ref().map(|o| o.as_ref().err()),
+                    r.instructions.as_ref().map(|o| o.as_ref().err()),
                 ]
                 .into_iter()
                 .any(|e| matches!(e, Some(Some(_))))

@@ -147,6 +147,33 @@ impl Requests {
         check(&head, &body, "stateless tools/call echo")
     }
 
+    /// A stateless `tools/call` of `broadcast`.
+    pub async fn call_broadcast_stateless(&self, conn: &mut Conn) -> io::Result<Vec<u8>> {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"broadcast","arguments":{{}},{META}}}}}"#
+        );
+        let (head, body) = conn
+            .exchange(&self.stateless("tools/call", Some("broadcast"), &body))
+            .await?;
+        check(&head, &body, "stateless tools/call broadcast")?;
+        Ok(body)
+    }
+
+    /// A `ping` on the session; returns once answered.
+    pub async fn ping(&self, conn: &mut Conn, session: &str, id: u64) -> io::Result<()> {
+        let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"ping"}}"#);
+        let (head, body) = conn.exchange(&self.post(Some(session), &body)).await?;
+        check(&head, &body, "ping")
+    }
+
+    /// Sends a `spin` call for `millis` without waiting for its answer.
+    pub async fn start_spin(&self, conn: &mut Conn, session: &str, millis: u64) -> io::Result<()> {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"spin","arguments":{{"millis":{millis}}}}}}}"#
+        );
+        conn.send(&self.post(Some(session), &body)).await
+    }
+
     /// Sends `subscriptions/listen` for tool list changes and waits for its head: the stream
     /// is then open on the server.
     pub async fn open_listen(&self, conn: &mut Conn, id: u64) -> io::Result<()> {

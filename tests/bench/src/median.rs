@@ -70,5 +70,20 @@ pub fn combine(runs: &[PeerResults]) -> PeerResults {
             |r| &r.shutdown,
             |s| s.exit_micros.map_or(f64::INFINITY, |m| m as f64),
         ),
+        listen_broadcasts: each(
+            runs,
+            |r| &r.listen_broadcasts,
+            |b| {
+                if b.delivered == b.streams {
+                    b.all_micros as f64
+                } else {
+                    f64::INFINITY
+                }
+            },
+        ),
+        busy_handler: one(runs, |r| &r.busy_handler, |b| f64::from(b.busy_p99_micros)),
+        // Measured in the first run only.
+        scale: runs[0].scale.clone(),
+        instructions: runs[0].instructions.clone(),
     }
 }

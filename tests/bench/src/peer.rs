@@ -31,6 +31,11 @@ impl Peer {
     pub fn serves(&self, scenario: &str) -> bool {
         match scenario {
             "stateless-round-trips" | "listen-heap" => self.speaks_stateless,
+            // Only mcpwire's peer has the `spin` tool and a broadcast that reaches listen
+            // streams; 100,000 idle sessions of the others would not fit in memory (rmcp keeps
+            // 91 KiB each).
+            "busy-handler" | "listen-broadcast" | "scale" => self.name == "mcpwire",
+            "instructions" => crate::scenario::instructions::counts(self),
             "round-trips" | "broadcast" => true,
             _ => self.speaks_mcp,
         }
@@ -140,11 +145,26 @@ fn free_port() -> io::Result<u16> {
 
 impl Server {
     pub fn start(peer: &Peer, paths: &Paths, measure_heap: bool) -> io::Result<Server> {
+        Server::launch(peer, paths, measure_heap, &[])
+    }
+
+    /// As `start`, run by `wrapper` (such as valgrind), which execs the peer's command.
+    pub fn start_under(peer: &Peer, paths: &Paths, wrapper: &[String]) -> io::Result<Server> {
+        Server::launch(peer, paths, false, wrapper)
+    }
+
+    fn launch(
+        peer: &Peer,
+        paths: &Paths,
+        measure_heap: bool,
+        wrapper: &[String],
+    ) -> io::Result<Server> {
         let port = free_port()?;
         let mut arguments: Vec<String> = Vec::new();
         if let Some(cpu) = paths.server_cpu {
             arguments.extend(["taskset".into(), "-c".into(), cpu.to_string()]);
         }
+        arguments.extend(wrapper.iter().cloned());
         arguments.extend(peer.command.iter().cloned());
         arguments.extend(["--port".into(), port.to_string()]);
         if measure_heap {
@@ -202,6 +222,22 @@ impl Server {
                 return u64::try_from(bytes)
                     .map_err(|_| io::Error::other("peer has no heap figure"));
             }
+        }
+    }
+
+    /// CPU time the server process has used so far, user and system, every thread
+    /// (`/proc/PID/stat`, in clock ticks of 10 ms).
+    pub fn cpu_time(&self) -> io::Result<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        // The command name may hold spaces; the fields after it are plain numbers.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+        match (ticks(11), ticks(12)) {
+            (Some(user), Some(system)) => Ok(Duration::from_millis((user + system) * 10)),
+            _ => Err(io::Error::other("unreadable /proc stat")),
         }
     }
 

@@ -134,6 +134,10 @@ impl Report<'_> {
         self.broadcast_table(&mut md);
         self.slow_reader_table(&mut md);
         self.shutdown_table(&mut md);
+        self.listen_broadcast_table(&mut md);
+        self.busy_handler_table(&mut md);
+        self.scale_table(&mut md);
+        self.instructions_table(&mut md);
         let _ = writeln!(md, "{END}");
         md
     }
@@ -610,6 +614,235 @@ impl Report<'_> {
                         "| {} | {} | | | |",
                         r.peer.name,
                         failure(r.shutdown.as_ref())
+                    );
+                }
+            }
+        }
+        md.push('\n');
+    }
+
+    fn bare(&self) -> Option<&PeerResults> {
+        self.results.iter().find(|r| r.peer.name == "bare")
+    }
+
+    fn listen_broadcast_table(&self, md: &mut String) {
+        let _ = writeln!(
+            md,
+            "### Fan-out to listen streams (2026-07-28)\n\n`subscriptions/listen` streams for tool \
+             list changes, each on its own connection; then one stateless call of `broadcast`, \
+             which sends `notifications/tools/list_changed` to every stream that asked for it \
+             (tagged with that stream's subscription). Times as in the broadcast above; the floor \
+             is the bare server's broadcast to as many GET sockets in the same run. Only mcpwire's \
+             peer is measured: the other peers' `broadcast` tools notify the sessions they \
+             registered, and reaching their listen buses needs a peer of its own. Lower is better.\n"
+        );
+        let _ = writeln!(
+            md,
+            "| peer | streams | delivered | call answered | half delivered | all delivered | vs the bare floor |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+        );
+        for (i, &streams) in self.sizes.listen_streams.iter().enumerate() {
+            let floor = self.bare().and_then(|r| {
+                r.broadcasts
+                    .iter()
+                    .filter_map(|o| o.as_ref().ok())
+                    .find(|b| b.streams == streams && b.delivered == b.streams)
+                    .map(|b| b.all_micros as f64)
+            });
+            for r in self
+                .results
+                .iter()
+                .filter(|r| r.peer.serves("listen-broadcast"))
+            {
+                match r.listen_broadcasts.get(i).and_then(|o| o.as_ref().ok()) {
+                    Some(b) => {
+                        let complete = b.delivered == b.streams;
+                        let _ = writeln!(
+                            md,
+                            "| {} | {streams} | {} | {} | {} | {} | {} |",
+                            r.peer.name,
+                            b.delivered,
+                            micros(b.call_micros),
+                            micros(b.p50_micros),
+                            if complete {
+                                micros(b.all_micros)
+                            } else {
+                                "not all".into()
+                            },
+                            if complete {
+                                ratio(Some(b.all_micros as f64), floor)
+                            } else {
+                                "–".into()
+                            }
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(
+                            md,
+                            "| {} | {streams} | {} | | | | |",
+                            r.peer.name,
+                            failure(r.listen_broadcasts.get(i))
+                        );
+                    }
+                }
+            }
+        }
+        md.push('\n');
+    }
+
+    fn busy_handler_table(&self, md: &mut String) {
+        let _ = writeln!(
+            md,
+            "### Pings beside a handler that never yields\n\nOne session's `ping` round trips, one \
+             at a time: for {:.1} s with the server otherwise idle, then while another session's \
+             `spin` tool computes for {} ms without yielding (a handler that forgot \
+             `smol::unblock`). The server is pinned to one CPU, so the spinning thread and the \
+             driver share it. Only mcpwire's peer has the `spin` tool.\n",
+            self.sizes.measure.as_secs_f64(),
+            self.sizes.spin.as_millis()
+        );
+        let _ = writeln!(
+            md,
+            "| peer | idle p50 | idle p99 | beside the spin: pings | p50 | p99 | p99 vs idle | spin answered after |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        );
+        for r in self
+            .results
+            .iter()
+            .filter(|r| r.peer.serves("busy-handler"))
+        {
+            match ok(r.busy_handler.as_ref()) {
+                Some(b) => {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                        r.peer.name,
+                        micros(u64::from(b.idle_p50_micros)),
+                        micros(u64::from(b.idle_p99_micros)),
+                        b.busy_pings,
+                        micros(u64::from(b.busy_p50_micros)),
+                        micros(u64::from(b.busy_p99_micros)),
+                        ratio(
+                            Some(f64::from(b.busy_p99_micros)),
+                            Some(f64::from(b.idle_p99_micros))
+                        ),
+                        micros(b.spin_micros)
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} | | | | | | |",
+                        r.peer.name,
+                        failure(r.busy_handler.as_ref())
+                    );
+                }
+            }
+        }
+        md.push('\n');
+    }
+
+    fn scale_table(&self, md: &mut String) {
+        let _ = writeln!(
+            md,
+            "### Cost as idle sessions grow\n\nThat many sessions initialize and go quiet (their \
+             connections closed); then 8 more connections make closed-loop `echo` calls for \
+             {:.1} s, and one more session calls `broadcast` 5 times, which reaches every session \
+             (the idle ones in their backlog, since none has a stream). *CPU per call* is the \
+             server's user and system time over the calls (from `/proc`, in 10 ms ticks); *per \
+             recipient* is a broadcast's median time beyond an `echo` call's, divided by the \
+             sessions it reached. Ratios are against the first row: flat is 1.00x. Only mcpwire is \
+             measured: 100,000 idle sessions of rmcp would hold about 9 GB. Measured in the first \
+             run only.\n",
+            self.sizes.measure.as_secs_f64()
+        );
+        let _ = writeln!(
+            md,
+            "| peer | idle sessions | live heap of them | per session | round trips/s | CPU per call | vs first row | broadcast per recipient | vs first row |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        );
+        for r in self.results.iter().filter(|r| r.peer.serves("scale")) {
+            let first = r.scale.first().and_then(|o| o.as_ref().ok()).cloned();
+            for (i, outcome) in r.scale.iter().enumerate() {
+                match outcome {
+                    Ok(x) => {
+                        let _ = writeln!(
+                            md,
+                            "| {} | {} | {:.1} MiB | {} | {:.0} | {:.1} µs | {} | {:.0} ns | {} |",
+                            r.peer.name,
+                            x.idle,
+                            x.heap_per_session * x.idle as f64 / (1024.0 * 1024.0),
+                            kib(x.heap_per_session),
+                            x.calls_per_second,
+                            x.cpu_micros_per_call,
+                            ratio(
+                                Some(x.cpu_micros_per_call),
+                                first.as_ref().map(|f| f.cpu_micros_per_call)
+                            ),
+                            x.broadcast_nanos_per_recipient,
+                            ratio(
+                                Some(x.broadcast_nanos_per_recipient),
+                                first.as_ref().map(|f| f.broadcast_nanos_per_recipient)
+                            ),
+                        );
+                    }
+                    Err(_) => {
+                        let idle = self.sizes.scale_sessions.get(i).copied().unwrap_or(0);
+                        let _ = writeln!(
+                            md,
+                            "| {} | {idle} | {} | | | | | | |",
+                            r.peer.name,
+                            failure(Some(outcome))
+                        );
+                    }
+                }
+            }
+        }
+        md.push('\n');
+    }
+
+    fn instructions_table(&self, md: &mut String) {
+        let [few, many] = self.sizes.instruction_calls;
+        let _ = writeln!(
+            md,
+            "### Instructions per `tools/call` (callgrind)\n\nEach server runs twice under \
+             `valgrind --tool=callgrind` and serves {few}, then {many}, `echo` calls from 8 \
+             keep-alive connections (one session each); the difference of the two totals over \
+             the {} extra calls is what one call costs the server in user space, every thread \
+             counted, without start-up or exit. The count does not move with the machine's \
+             noise; system calls and the kernel's work are not in it. Native servers only. \
+             Lower is better.\n",
+            many - few
+        );
+        let _ = writeln!(
+            md,
+            "| peer | instructions per call | vs bare | vs rmcp |\n| --- | ---: | ---: | ---: |"
+        );
+        let per = |r: &PeerResults| ok(r.instructions.as_ref()).map(|i| i.per_call);
+        let bare = self.bare().and_then(per);
+        let rmcp = self.rmcp().and_then(per);
+        for r in self
+            .results
+            .iter()
+            .filter(|r| r.peer.serves("instructions"))
+        {
+            match per(r) {
+                Some(count) => {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {:.0} | {} | {} |",
+                        r.peer.name,
+                        count,
+                        ratio(Some(count), bare),
+                        ratio(Some(count), rmcp)
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} | | |",
+                        r.peer.name,
+                        match r.instructions.as_ref() {
+                            None => "not measured (valgrind is not installed)".into(),
+                            outcome => failure(outcome),
+                        }
                     );
                 }
             }

@@ -1,5 +1,5 @@
 //! The benchmark's mcpwire peer: `mcpwire-smol` serving the peer contract of
-//! `mcpwire_bench` (tools `echo` and `broadcast`, `heap` on stdin), with the counting
+//! `mcpwire_bench` (tools `echo`, `broadcast` and `spin`, `heap` on stdin), with the counting
 //! allocator installed.
 //!
 //! Defaults throughout, except two limits a server for 10,000 clients would raise: the
@@ -19,6 +19,12 @@ struct Echo {
     message: String,
 }
 
+#[derive(Deserialize, JsonSchema)]
+struct Spin {
+    /// How long to compute, in milliseconds (at most 10 seconds).
+    millis: u64,
+}
+
 fn app() -> App {
     App::builder("bench-mcpwire", "1.0.0")
         .tool(
@@ -26,6 +32,19 @@ fn app() -> App {
                 Ok::<_, Error>(ToolResult::text(args.message))
             })
             .description("Echoes the message"),
+        )
+        .tool(
+            Tool::new("spin", |args: Spin, _cx: Context| async move {
+                // Computes without yielding, as a handler that forgot `smol::unblock` would.
+                let until = std::time::Instant::now()
+                    + std::time::Duration::from_millis(args.millis.min(10_000));
+                let mut turns = 0u64;
+                while std::time::Instant::now() < until {
+                    turns = std::hint::black_box(turns.wrapping_add(1));
+                }
+                Ok::<_, Error>(ToolResult::text(format!("spun {} ms", args.millis)))
+            })
+            .description("Holds its thread for the given milliseconds"),
         )
         .tool(
             Tool::new("broadcast", |_: NoArgs, cx: Context| async move {

@@ -2,10 +2,14 @@
 //! leaves behind (abandoned sessions, a grown heap) does not weigh on the next.
 
 pub mod broadcast;
+pub mod busy_handler;
 pub mod churn;
 pub mod heap;
+pub mod instructions;
+pub mod listen_broadcast;
 pub mod listen_heap;
 pub mod round_trips;
+pub mod scale;
 pub mod shutdown;
 pub mod slow_reader;
 
