@@ -99,7 +99,12 @@ fn main() {
     // `MCPWIRE_BENCH=broadcast` runs only that part (for profilers).
     let only = std::env::var("MCPWIRE_BENCH").ok();
     if only.as_deref() == Some("broadcast") {
-        let ns = broadcast_cost(&mut buf, 1_000, 3);
+        // `MCPWIRE_BENCH_STREAMS` sets how many streams (1,000 by default).
+        let streams = std::env::var("MCPWIRE_BENCH_STREAMS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1_000);
+        let ns = broadcast_cost(&mut buf, streams, 3);
         println!(
             "broadcast per recipient: {:.0} ns enqueue, {:.0} ns with transmit",
             ns.0, ns.1

@@ -25,8 +25,24 @@ impl StackLine {
     }
 
     pub(crate) fn push_decimal(&mut self, n: u64) -> &mut Self {
-        let (digits, start) = decimal_digits(n);
-        self.push(&digits[start..])
+        // In place, from the last digit back: an event id is written for every recipient of a
+        // broadcast, and a copy through a scratch array cost as much as the digits.
+        let mut count = 1;
+        let mut rest = n / 10;
+        while rest > 0 {
+            count += 1;
+            rest /= 10;
+        }
+        if self.len + count > self.bytes.len() {
+            return self;
+        }
+        let mut n = n;
+        for slot in self.bytes[self.len..self.len + count].iter_mut().rev() {
+            *slot = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        self.len += count;
+        self
     }
 
     pub(crate) fn push_hex(&mut self, n: u64) -> &mut Self {

@@ -3,7 +3,7 @@
 //! what the engine asks: writes (straight to the socket while the kernel has room), closes,
 //! handler spawns and cancellations. Handlers run on the worker threads, never here.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -24,6 +24,7 @@ use smol::{Executor, Task};
 use crate::app::dispatch;
 use crate::clock::Clock;
 use crate::context::SessionInfo;
+use crate::id_map::IdMap;
 use crate::input::{Ack, Command, Input};
 use crate::sockets::{MAX_READ, Read, Sockets, Wrote};
 use crate::tasks::TaskCounter;
@@ -69,10 +70,10 @@ pub(crate) struct Driver {
     woken: Vec<ConnId>,
     /// Where sockets are read into: the engine copies what it takes.
     read_buf: Vec<u8>,
-    handlers: HashMap<RequestHandle, Handler>,
-    parked: HashMap<RequestHandle, VecDeque<Parked>>,
-    outbound: HashMap<OutboundHandle, Ack<Result<Box<RawValue>, Error>>>,
-    sessions: HashMap<SessionKey, Arc<SessionInfo>>,
+    handlers: IdMap<RequestHandle, Handler>,
+    parked: IdMap<RequestHandle, VecDeque<Parked>>,
+    outbound: IdMap<OutboundHandle, Ack<Result<Box<RawValue>, Error>>>,
+    sessions: IdMap<SessionKey, Arc<SessionInfo>>,
     scratch: Vec<u8>,
     shutting_down: bool,
     /// A signal began the shutdown: the next one exits at once.
@@ -116,10 +117,10 @@ impl Driver {
             sockets: Sockets::new(),
             woken: Vec::new(),
             read_buf: vec![0; MAX_READ],
-            handlers: HashMap::new(),
-            parked: HashMap::new(),
-            outbound: HashMap::new(),
-            sessions: HashMap::new(),
+            handlers: IdMap::default(),
+            parked: IdMap::default(),
+            outbound: IdMap::default(),
+            sessions: IdMap::default(),
             scratch: Vec::new(),
             shutting_down: false,
             signalled: false,

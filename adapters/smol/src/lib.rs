@@ -66,6 +66,7 @@ mod clock;
 mod context;
 mod driver;
 mod handle;
+mod id_map;
 mod input;
 mod metrics;
 mod server;

@@ -6,7 +6,6 @@
 //! socket that has nothing to do is never tried, so an idle connection costs its registration
 //! with the reactor, its waker and two empty vectors.
 
-use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +15,8 @@ use std::task::{Context, Poll, Wake, Waker};
 use async_io::Async;
 use futures_lite::{AsyncRead, AsyncWrite};
 use mcpwire_core::engine::ConnId;
+
+use crate::id_map::IdMap;
 
 /// The largest single read: bounds the driver's read buffer whatever the engine's capacity.
 /// What the engine could not take of it waits in the socket's `leftover`, outside the engine's
@@ -137,14 +138,14 @@ impl Socket {
 
 /// Every open connection's socket, and which of them woke.
 pub(crate) struct Sockets {
-    sockets: HashMap<ConnId, Socket>,
+    sockets: IdMap<ConnId, Socket>,
     readiness: Arc<Readiness>,
 }
 
 impl Sockets {
     pub(crate) fn new() -> Sockets {
         Sockets {
-            sockets: HashMap::new(),
+            sockets: IdMap::default(),
             readiness: Arc::default(),
         }
     }
