@@ -749,7 +749,8 @@ impl Report<'_> {
              (the idle ones in their backlog, since none has a stream). *CPU per call* is the \
              server's user and system time over the calls (from `/proc`, in 10 ms ticks); *per \
              recipient* is a broadcast's median time beyond an `echo` call's, divided by the \
-             sessions it reached. Ratios are against the first row: flat is 1.00x. Only mcpwire is \
+             sessions it reached. Ratios are against the first row (for a broadcast, the first that \
+             took longer than an `echo`): flat is 1.00x. Only mcpwire is \
              measured: 100,000 idle sessions of rmcp would hold about 9 GB. Measured in the first \
              run only.\n",
             self.sizes.measure.as_secs_f64()
@@ -760,6 +761,14 @@ impl Report<'_> {
         );
         for r in self.results.iter().filter(|r| r.peer.serves("scale")) {
             let first = r.scale.first().and_then(|o| o.as_ref().ok()).cloned();
+            // A broadcast to 100 sessions can be within the noise of an `echo` call: the
+            // per-recipient figures compare with the first row that measured one.
+            let first_broadcast = r
+                .scale
+                .iter()
+                .filter_map(|o| o.as_ref().ok())
+                .map(|x| x.broadcast_nanos_per_recipient)
+                .find(|&ns| ns > 0.0);
             for (i, outcome) in r.scale.iter().enumerate() {
                 match outcome {
                     Ok(x) => {
@@ -777,10 +786,7 @@ impl Report<'_> {
                                 first.as_ref().map(|f| f.cpu_micros_per_call)
                             ),
                             x.broadcast_nanos_per_recipient,
-                            ratio(
-                                Some(x.broadcast_nanos_per_recipient),
-                                first.as_ref().map(|f| f.broadcast_nanos_per_recipient)
-                            ),
+                            ratio(Some(x.broadcast_nanos_per_recipient), first_broadcast),
                         );
                     }
                     Err(_) => {
