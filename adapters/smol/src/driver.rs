@@ -162,7 +162,14 @@ impl Driver {
             workers, handlers, ..
         } = self;
         drop(handlers);
-        workers.stop().await;
+        // After a drain every handler has ended, so the threads are idle and end at once; a
+        // handler cancelled at the grace deadline may still be inside a poll that never
+        // yields, and after a second signal nothing waits: those threads end on their own.
+        let patience = match stop {
+            Stop::Drained => std::time::Duration::from_secs(1),
+            Stop::Forced => std::time::Duration::ZERO,
+        };
+        workers.stop(patience).await;
         stop
     }
 
@@ -229,11 +236,6 @@ impl Driver {
         match input {
             Input::Accepted(stream, peer) => self.accept(stream, peer),
             Input::Reply { handle, reply } => self.finished(handle, reply),
-            Input::Replies(batch) => {
-                for (handle, reply) in batch {
-                    self.finished(handle, reply);
-                }
-            }
             Input::Command(command) => self.command(command),
             Input::Signal => {
                 if self.signalled {
@@ -336,11 +338,6 @@ impl Driver {
                 let buf = std::mem::take(&mut self.read_buf);
                 self.feed(conn, &buf[..n]);
                 self.read_buf = buf;
-                if let Some(socket) = self.sockets.get_mut(conn) {
-                    if socket.credit.is_some() {
-                        socket.again();
-                    }
-                }
             }
         }
     }
@@ -423,7 +420,10 @@ impl Driver {
         if taken < bytes.len() {
             socket.leftover.extend_from_slice(&bytes[taken..]);
         } else if capacity > 0 {
+            // Listed again: its last read got bytes, so no waker waits in the reactor, and
+            // what the peer sent since would otherwise sit in the kernel until a timeout.
             socket.credit = Some(capacity);
+            socket.again();
         }
     }
 
@@ -584,11 +584,7 @@ impl Driver {
                     data: None,
                 }
             });
-            // Left with the worker thread, which sends its batch once it has run every ready
-            // handler.
-            if let Some((handle, reply)) = crate::workers::leave_reply(handle, reply) {
-                let _ = input.send(Input::Reply { handle, reply }).await;
-            }
+            let _ = input.send(Input::Reply { handle, reply }).await;
         });
         self.handlers.insert(
             handle,

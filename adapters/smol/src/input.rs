@@ -23,8 +23,6 @@ pub(crate) enum Input {
     Accepted(TcpStream, Option<std::net::IpAddr>),
     /// A handler finished.
     Reply { handle: RequestHandle, reply: Reply },
-    /// Handlers a worker thread finished in one burst (see `workers.rs`).
-    Replies(Vec<(RequestHandle, Reply)>),
     /// A command from a handler's context or a server handle.
     Command(Command),
     /// SIGINT or SIGTERM.

@@ -130,8 +130,10 @@ impl Server {
     }
 
     /// Serves until a shutdown (a signal, or [`ServerHandle::shutdown`]) has closed every
-    /// session and connection. Every task it started has ended when it returns; dropping the
-    /// future instead cancels them all.
+    /// session and connection. Every task it started has ended when it returns, but for a
+    /// handler cancelled while it computes without yielding: its thread ends on its own once
+    /// that poll returns, and the exit does not wait for it. Dropping the future instead
+    /// cancels them all.
     ///
     /// Runs the engine and the sockets on the calling thread, and the handlers on
     /// [`Server::threads`] threads of their own, stopped before it returns.
@@ -148,7 +150,7 @@ impl Server {
         let mut seed = [0; 32];
         getrandom::fill(&mut seed).map_err(|e| io::Error::other(e.to_string()))?;
         let executor = Arc::new(Executor::new());
-        let workers = Workers::start(self.threads, self.input.0.clone())?;
+        let workers = Workers::start(self.threads)?;
         let engine = Engine::new(self.config, mcpwire_core::time::Instant::ZERO, seed);
         let mut driver = Driver::new(
             engine,

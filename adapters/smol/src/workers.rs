@@ -5,64 +5,29 @@
 //! Each thread runs the shared executor until the pool stops. Handler tasks stay owned by the
 //! driver (dropping one cancels it wherever it runs); the pool owns only the threads.
 //!
-//! Replies go back in batches: a handler that finishes leaves its reply with its thread, and
-//! the thread sends what it collected once it has run every task that was ready (at most
-//! [`BURST`]). Under load that is one hand-off, and one wake-up of the driver, for many calls
-//! instead of one each: on a machine with one core, each wake-up is a switch between threads.
+//! A reply goes to the driver as soon as its handler returns. Holding replies back to send
+//! several at once was tried and dropped: a reply then waited for every task its thread ran
+//! after it, one that never yields included.
 
-use std::cell::RefCell;
 use std::io;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
-use mcpwire_core::engine::{Reply, RequestHandle};
+use futures_lite::FutureExt;
 use smol::Executor;
-
-use crate::input::Input;
-
-/// Tasks a thread runs before it sends the replies they left: bounds a batch, and how long a
-/// finished call can wait for its batch.
-pub(crate) const BURST: usize = 64;
-
-thread_local! {
-    /// Replies of the handlers this thread finished since its last batch; `None` on threads
-    /// that are not workers.
-    static REPLIES: RefCell<Option<Vec<(RequestHandle, Reply)>>> = const { RefCell::new(None) };
-}
-
-/// A handler's reply: left with its worker thread for the next batch, or, on any other
-/// thread, given back to be sent on its own.
-pub(crate) fn leave_reply(handle: RequestHandle, reply: Reply) -> Option<(RequestHandle, Reply)> {
-    REPLIES.with(|replies| match replies.borrow_mut().as_mut() {
-        Some(batch) => {
-            batch.push((handle, reply));
-            None
-        }
-        None => Some((handle, reply)),
-    })
-}
-
-fn take_replies() -> Vec<(RequestHandle, Reply)> {
-    REPLIES.with(|replies| {
-        replies
-            .borrow_mut()
-            .as_mut()
-            .map(std::mem::take)
-            .unwrap_or_default()
-    })
-}
 
 /// A fixed set of threads running one executor.
 pub(crate) struct Workers {
     executor: Arc<Executor<'static>>,
-    /// Closed to stop the threads: each ends when it sees it closed.
+    /// Closed to stop the threads: each ends when its executor's `run` sees it closed.
     stop: Option<async_channel::Sender<()>>,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl Workers {
-    /// Starts `count` threads (at least one), which send their replies on `input`.
-    pub(crate) fn start(count: usize, input: async_channel::Sender<Input>) -> io::Result<Workers> {
+    /// Starts `count` threads (at least one).
+    pub(crate) fn start(count: usize) -> io::Result<Workers> {
         let executor = Arc::new(Executor::new());
         let (stop, stopped) = async_channel::bounded::<()>(1);
         let mut workers = Workers {
@@ -73,12 +38,15 @@ impl Workers {
         for index in 0..count.max(1) {
             let executor = workers.executor.clone();
             let stopped = stopped.clone();
-            let input = input.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("mcpwire-handler-{index}"))
-                // Not smol's block_on: the driver's thread is the one that polls the reactor,
-                // so that socket readiness is seen where the sockets are served.
-                .spawn(move || futures_lite::future::block_on(work(&executor, &stopped, &input)))?;
+                .spawn(move || {
+                    // Not smol's block_on: the driver's thread is the one that polls the
+                    // reactor, so that socket readiness is seen where the sockets are served.
+                    futures_lite::future::block_on(executor.run(async {
+                        let _ = stopped.recv().await;
+                    }));
+                })?;
             workers.threads.push(thread);
         }
         Ok(workers)
@@ -88,17 +56,25 @@ impl Workers {
         &self.executor
     }
 
-    /// Stops the threads and waits for them: each ends after the task it is running returns
-    /// to it.
-    pub(crate) async fn stop(mut self) {
+    /// Stops the threads and waits for them, for at most `patience`. An idle thread ends at
+    /// once; one inside a poll that never yields (a cancelled handler that computes) ends on
+    /// its own when that poll returns, since nothing is left for it to run.
+    pub(crate) async fn stop(mut self, patience: Duration) {
         self.stop = None;
         let threads = std::mem::take(&mut self.threads);
-        smol::unblock(move || {
+        if patience.is_zero() {
+            return;
+        }
+        let joined = smol::unblock(move || {
             for thread in threads {
                 let _ = thread.join();
             }
-        })
-        .await;
+        });
+        joined
+            .or(async {
+                async_io::Timer::after(patience).await;
+            })
+            .await;
     }
 }
 
@@ -107,40 +83,5 @@ impl Drop for Workers {
     /// their own after their current poll (nothing of the server is left for them to run).
     fn drop(&mut self) {
         self.stop = None;
-    }
-}
-
-/// One worker thread: bursts of ready tasks, each followed by the batch of their replies, until
-/// the pool stops.
-async fn work(
-    executor: &Executor<'static>,
-    stopped: &async_channel::Receiver<()>,
-    input: &async_channel::Sender<Input>,
-) {
-    REPLIES.with(|replies| *replies.borrow_mut() = Some(Vec::new()));
-    loop {
-        let mut ran = 0;
-        while ran < BURST && executor.try_tick() {
-            ran += 1;
-        }
-        let batch = take_replies();
-        if !batch.is_empty() && input.send(Input::Replies(batch)).await.is_err() {
-            return;
-        }
-        if ran == BURST {
-            continue;
-        }
-        // Nothing ready: sleep until a task is (running it) or the pool stops.
-        let stop = async {
-            let _ = stopped.recv().await;
-            true
-        };
-        let tick = async {
-            executor.tick().await;
-            false
-        };
-        if futures_lite::future::or(stop, tick).await {
-            return;
-        }
     }
 }

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use common::{Conn, PATIENCE, Server, Session, post, request, result_text};
@@ -448,4 +449,40 @@ fn a_memory_capped_server_survives_30_seconds_of_cut_streams_and_serves_on() {
         assert_eq!(session.delete(), 200);
     }
     server.wait_for_baseline(&baseline, PATIENCE);
+}
+
+/// A read the engine could not take whole waits as leftover; once the engine has taken it and
+/// has room, the connection is read again (its last read got bytes, so no waker of its waits
+/// in the reactor: the driver must list it itself).
+#[test]
+fn a_connection_whose_leftover_was_taken_is_read_again() {
+    // Input share 12 KiB: no even part per connection (6 KiB / 8192 holders), a 6 KiB pool.
+    let server = Server::start(&["--max-held-bytes", "48KiB", "--max-connections", "4096"]);
+    // Two unfinished heads of 4000 bytes fill the input pool (neither reaches the head limit).
+    let mut fillers = Vec::new();
+    for _ in 0..2 {
+        let mut a = std::net::TcpStream::connect(server.addr).unwrap();
+        let mut head = b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: ".to_vec();
+        let pad = 4000 - head.len();
+        head.extend(std::iter::repeat_n(b'a', pad));
+        a.write_all(&head).unwrap();
+        fillers.push(a);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // B arrives with no room: the driver reads one byte (credit 0 clamped to 1), which the
+    // engine cannot take; it waits in B's leftover.
+    let mut b = std::net::TcpStream::connect(server.addr).unwrap();
+    b.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // The fillers go: the pool empties, B is named readable and offered its leftover byte.
+    drop(fillers);
+    b.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut got = [0u8; 12];
+    let n = b.read(&mut got).unwrap_or(0);
+    assert_eq!(
+        &got[..n],
+        b"HTTP/1.1 200",
+        "B's request was never read past its first byte"
+    );
 }

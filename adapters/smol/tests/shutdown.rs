@@ -96,3 +96,43 @@ fn a_second_signal_exits_without_waiting_for_the_grace_period() {
         .expect("the process exits at once");
     assert!(call.is_closed_by_peer());
 }
+
+/// A call of `spin` for `millis` on its own connection, once it is running.
+fn start_spin(server: &Server, millis: u64) -> common::Conn {
+    let mut spinner = Session::open(server.addr);
+    let (_, mut call) = spinner.start_call(
+        "tools/call",
+        json!({"name":"spin","arguments":{"millis":millis},"_meta":{"progressToken":"s"}}),
+    );
+    assert_eq!(call.head().status, 200);
+    call.start_sse();
+    let (_, progress) = call.next_message().expect("the spin began");
+    assert_eq!(progress["params"]["message"], "spinning");
+    call
+}
+
+#[test]
+fn a_second_signal_exits_at_once_while_a_handler_never_yields() {
+    let mut server = Server::start(&["--threads", "1", "--grace", "600"]);
+    let _call = start_spin(&server, 60_000);
+    server.signal("TERM");
+    std::thread::sleep(Duration::from_millis(200));
+    server.signal("TERM");
+    // The spin has most of a minute left, and the grace period ten: exiting within the
+    // patience can only be the second signal, not waiting for the handler's thread.
+    server
+        .wait_exit(EXIT_PATIENCE)
+        .expect("the process exits at once");
+}
+
+#[test]
+fn the_grace_period_bounds_the_exit_while_a_handler_never_yields() {
+    let mut server = Server::start(&["--threads", "1", "--grace", "1"]);
+    let _call = start_spin(&server, 60_000);
+    server.signal("TERM");
+    // Cancelled at the grace deadline, the spin keeps its thread for most of a minute: the
+    // process does not wait for it.
+    server
+        .wait_exit(EXIT_PATIENCE)
+        .expect("the process exits after the grace period");
+}

@@ -79,3 +79,44 @@ fn other_handlers_run_beside_one_that_never_yields() {
     assert_eq!(spinner.delete(), 200);
     server.wait_for_baseline(&baseline, common::PATIENCE);
 }
+
+#[test]
+fn every_other_session_is_answered_while_a_handler_never_yields() {
+    // Six sessions calling beside the spin: each call's handler runs on the free thread, and
+    // its reply goes out at once, not after whatever its thread runs next.
+    let server = Server::start(&["--threads", "2"]);
+    let baseline = server.baseline();
+    let (spinner, done, result) = start_spin(&server, 1500);
+    let callers: Vec<_> = (0..6)
+        .map(|i| {
+            let addr = server.addr;
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let mut session = Session::open(addr);
+                let mut during = 0;
+                while !done.load(Ordering::SeqCst) {
+                    let text = format!("caller {i}");
+                    let reply = session.call(
+                        "tools/call",
+                        json!({"name":"echo","arguments":{"text":text}}),
+                    );
+                    assert_eq!(result_text(&reply[0]), text);
+                    if !done.load(Ordering::SeqCst) {
+                        during += 1;
+                    }
+                }
+                assert_eq!(session.delete(), 200);
+                during
+            })
+        })
+        .collect();
+    assert_eq!(result.join().unwrap(), "spun 1500 ms");
+    for caller in callers {
+        assert!(
+            caller.join().unwrap() > 0,
+            "a caller was answered during the spin"
+        );
+    }
+    assert_eq!(spinner.delete(), 200);
+    server.wait_for_baseline(&baseline, common::PATIENCE);
+}

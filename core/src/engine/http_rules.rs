@@ -366,4 +366,49 @@ mod tests {
         assert_eq!(query_param(&r, "sessionId"), Some("xyz"));
         assert_eq!(query_param(&r, "b"), None);
     }
+
+    fn with_accept(accept: &[u8]) -> Request {
+        let mut raw =
+            b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nAccept: ".to_vec();
+        raw.extend_from_slice(accept);
+        raw.extend_from_slice(b"\r\n\r\n");
+        let mut codec = crate::http1::ServerCodec::new(crate::http1::Limits::default());
+        codec.receive(&raw);
+        codec
+            .poll_request()
+            .expect("a request")
+            .expect("well-formed")
+    }
+
+    #[test]
+    fn accept_ranges_are_read_as_bytes_with_http_whitespace() {
+        // A range that names the type counts whatever bytes another range holds (the header
+        // was skipped whole when any byte was not UTF-8).
+        assert!(accepts(
+            &with_accept(b"application/json, \xff"),
+            "application/json"
+        ));
+        assert!(!accepts(
+            &with_accept(b"application/json, \xff"),
+            "text/event-stream"
+        ));
+        // Optional whitespace is spaces and tabs (RFC 9110), not every Unicode space.
+        assert!(accepts(
+            &with_accept(b"application/json \t"),
+            "application/json"
+        ));
+        assert!(!accepts(
+            &with_accept(b"application/json\xc2\xa0"),
+            "application/json"
+        ));
+        assert!(accepts(
+            &with_accept(b"APPLICATION/*;q=1"),
+            "application/json"
+        ));
+        assert!(accepts(
+            &with_accept(b"text/event-stream, */*"),
+            "application/json"
+        ));
+        assert!(!accepts(&with_accept(b","), "application/json"));
+    }
 }

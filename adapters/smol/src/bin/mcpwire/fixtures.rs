@@ -41,7 +41,7 @@ struct Add {
 
 #[derive(Deserialize, JsonSchema)]
 struct Sleep {
-    /// How long to work, in milliseconds (at most 10 minutes; `spin`, 10 seconds).
+    /// How long to work, in milliseconds (at most 10 minutes; `spin`, one minute).
     millis: u64,
 }
 
@@ -121,7 +121,7 @@ fn demo_tools(builder: mcpwire_smol::AppBuilder) -> mcpwire_smol::AppBuilder {
             Tool::new("spin", |args: Sleep, cx: Context| async move {
                 // Holds its thread, computing, as a handler that forgot `smol::unblock`
                 // would; the first progress tells the client it has begun.
-                let millis = args.millis.min(10_000);
+                let millis = args.millis.min(60_000);
                 let _ = cx.progress(0.0, None, Some("spinning")).await;
                 let until = std::time::Instant::now() + Duration::from_millis(millis);
                 let mut turns = 0u64;
