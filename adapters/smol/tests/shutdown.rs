@@ -97,24 +97,10 @@ fn a_second_signal_exits_without_waiting_for_the_grace_period() {
     assert!(call.is_closed_by_peer());
 }
 
-/// A call of `spin` for `millis` on its own connection, once it is running.
-fn start_spin(server: &Server, millis: u64) -> common::Conn {
-    let mut spinner = Session::open(server.addr);
-    let (_, mut call) = spinner.start_call(
-        "tools/call",
-        json!({"name":"spin","arguments":{"millis":millis},"_meta":{"progressToken":"s"}}),
-    );
-    assert_eq!(call.head().status, 200);
-    call.start_sse();
-    let (_, progress) = call.next_message().expect("the spin began");
-    assert_eq!(progress["params"]["message"], "spinning");
-    call
-}
-
 #[test]
 fn a_second_signal_exits_at_once_while_a_handler_never_yields() {
     let mut server = Server::start(&["--threads", "1", "--grace", "600"]);
-    let _call = start_spin(&server, 60_000);
+    let _spin = common::start_spin(server.addr, 60_000);
     server.signal("TERM");
     std::thread::sleep(Duration::from_millis(200));
     server.signal("TERM");
@@ -128,7 +114,7 @@ fn a_second_signal_exits_at_once_while_a_handler_never_yields() {
 #[test]
 fn the_grace_period_bounds_the_exit_while_a_handler_never_yields() {
     let mut server = Server::start(&["--threads", "1", "--grace", "1"]);
-    let _call = start_spin(&server, 60_000);
+    let _spin = common::start_spin(server.addr, 60_000);
     server.signal("TERM");
     // Cancelled at the grace deadline, the spin keeps its thread for most of a minute: the
     // process does not wait for it.

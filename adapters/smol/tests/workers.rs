@@ -15,15 +15,7 @@ fn start_spin(
     server: &Server,
     millis: u64,
 ) -> (Session, Arc<AtomicBool>, std::thread::JoinHandle<String>) {
-    let mut spinner = Session::open(server.addr);
-    let (_, mut call) = spinner.start_call(
-        "tools/call",
-        json!({"name":"spin","arguments":{"millis":millis},"_meta":{"progressToken":"s"}}),
-    );
-    assert_eq!(call.head().status, 200);
-    call.start_sse();
-    let (_, progress) = call.next_message().expect("the spin reports that it began");
-    assert_eq!(progress["params"]["message"], "spinning");
+    let (spinner, mut call) = common::start_spin(server.addr, millis);
     let done = Arc::new(AtomicBool::new(false));
     let flag = done.clone();
     let result = std::thread::spawn(move || {

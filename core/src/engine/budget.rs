@@ -366,15 +366,30 @@ impl Engine {
     /// Whether new work that may hold up to `n` bytes of session state, and open a stream, can
     /// be taken, for `session` (when it belongs to one). The session's own detached streams are evicted to
     /// make room; past that, the caller refuses with 503 and `Retry-After`.
-    pub(super) fn admits(&mut self, session: Option<SessionKey>, n: usize) -> bool {
+    ///
+    /// `Err` says which holds too much, for the 503 that refuses the work.
+    pub(super) fn admits(
+        &mut self,
+        session: Option<SessionKey>,
+        n: usize,
+    ) -> Result<(), &'static str> {
         // New work may open a stream: its record is charged with resume logs.
-        let admitted = self.budget.room(Share::State) >= n
-            && self.make_log_room(STREAM_BYTES, None)
-            && session.is_none_or(|key| self.make_session_room(key, n + STREAM_BYTES, None));
-        if !admitted {
-            self.counters.budget_refusals += 1;
+        let refused = if self.budget.room(Share::State) < n
+            || !self.make_log_room(STREAM_BYTES, None)
+        {
+            Some("the server holds too much")
+        } else if session.is_some_and(|key| !self.make_session_room(key, n + STREAM_BYTES, None)) {
+            Some("the session holds too much")
+        } else {
+            None
+        };
+        match refused {
+            Some(why) => {
+                self.counters.budget_refusals += 1;
+                Err(why)
+            }
+            None => Ok(()),
         }
-        admitted
     }
 
     /// Makes room for `n` more bytes in `session`, evicting its oldest detached streams (never

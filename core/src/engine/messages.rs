@@ -441,7 +441,7 @@ impl Engine {
                 ));
             }
             let cost = super::budget::subscription_cost(&uri);
-            if !self.admits(Some(session), cost) {
+            if self.admits(Some(session), cost).is_err() {
                 return Err((
                     ErrorCode::SERVER_ERROR,
                     String::from("Server busy: no room for another subscription"),

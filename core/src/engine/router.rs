@@ -244,7 +244,7 @@ impl Engine {
     /// A request for an application path: the application answers with `respond_http`.
     fn route_to_application(&mut self, exchange: ExchangeId, request: Request) {
         let bytes = request.body().len();
-        if self.events_full() || !self.admits(None, bytes) {
+        if self.events_full() || self.admits(None, bytes).is_err() {
             return self.unavailable(exchange, None, "the application is busy");
         }
         if let Some(ex) = self.exchanges.get_mut(exchange) {
@@ -337,8 +337,8 @@ impl Engine {
             return self.unavailable(exchange, id.as_ref(), "too many requests in flight");
         }
         let holds = super::budget::new_work_bytes(request.body().len(), messages.len());
-        if !self.admits(Some(session), holds) {
-            return self.unavailable(exchange, id.as_ref(), "the session holds too much");
+        if let Err(why) = self.admits(Some(session), holds) {
+            return self.unavailable(exchange, id.as_ref(), why);
         }
         let version = header_version.unwrap_or_else(|| self.sessions[session].protocol);
         self.deliver(
@@ -412,7 +412,7 @@ impl Engine {
             super::budget::new_work_bytes(init.params.as_ref().map_or(0, |p| p.get().len()), 1)
                 + binding.as_ref().map_or(0, |b| b.len())
                 + super::budget::SESSION_BYTES;
-        if !self.admits(None, keeps) {
+        if self.admits(None, keeps).is_err() {
             return self.unavailable(exchange, id, "the server holds too much");
         }
         let version = super::messages::negotiate(init.params.as_deref());
@@ -452,8 +452,8 @@ impl Engine {
             return self.unavailable(exchange, None, "shutting down");
         }
         self.backlog_makes_room_for_stream(session);
-        if !self.admits(Some(session), 0) {
-            return self.unavailable(exchange, None, "the session holds too much");
+        if let Err(why) = self.admits(Some(session), 0) {
+            return self.unavailable(exchange, None, why);
         }
         if let Some(existing) = self.sessions[session].standalone {
             if self
@@ -508,7 +508,10 @@ impl Engine {
             return self.unavailable(exchange, None, "too many sessions");
         }
         let binding = self.binding_of(request);
-        if !self.admits(None, binding.as_ref().map_or(0, |b| b.len()) + 64) {
+        if self
+            .admits(None, binding.as_ref().map_or(0, |b| b.len()) + 64)
+            .is_err()
+        {
             return self.unavailable(exchange, None, "the server holds too much");
         }
         let session = self.open_session(SessionKind::Legacy, binding);
@@ -577,8 +580,8 @@ impl Engine {
             return;
         };
         let holds = super::budget::new_work_bytes(request.body().len(), messages.len());
-        if !self.admits(Some(session), holds) {
-            return self.unavailable(exchange, None, "the session holds too much");
+        if let Err(why) = self.admits(Some(session), holds) {
+            return self.unavailable(exchange, None, why);
         }
         let Some(stream) = self.sessions[session].standalone else {
             return self.reject(

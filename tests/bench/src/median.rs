@@ -39,6 +39,15 @@ fn one<T: Clone>(
     (!outcomes.is_empty()).then(|| median_by(&outcomes, key))
 }
 
+/// A fan-out's time to deliver to every stream; an incomplete delivery counts as the slowest.
+fn delivery_time(b: &crate::scenario::broadcast::Broadcast) -> f64 {
+    if b.delivered == b.streams {
+        b.all_micros as f64
+    } else {
+        f64::INFINITY
+    }
+}
+
 /// One peer's runs as one result.
 pub fn combine(runs: &[PeerResults]) -> PeerResults {
     PeerResults {
@@ -48,18 +57,7 @@ pub fn combine(runs: &[PeerResults]) -> PeerResults {
         listen_heap: one(runs, |r| &r.listen_heap, |h| h.per_stream),
         churn: one(runs, |r| &r.churn, |c| c.sessions_per_second),
         heap: one(runs, |r| &r.heap, |h| h.session_with_stream),
-        // An incomplete delivery counts as the slowest.
-        broadcasts: each(
-            runs,
-            |r| &r.broadcasts,
-            |b| {
-                if b.delivered == b.streams {
-                    b.all_micros as f64
-                } else {
-                    f64::INFINITY
-                }
-            },
-        ),
+        broadcasts: each(runs, |r| &r.broadcasts, delivery_time),
         slow_reader: one(
             runs,
             |r| &r.slow_reader,
@@ -70,17 +68,7 @@ pub fn combine(runs: &[PeerResults]) -> PeerResults {
             |r| &r.shutdown,
             |s| s.exit_micros.map_or(f64::INFINITY, |m| m as f64),
         ),
-        listen_broadcasts: each(
-            runs,
-            |r| &r.listen_broadcasts,
-            |b| {
-                if b.delivered == b.streams {
-                    b.all_micros as f64
-                } else {
-                    f64::INFINITY
-                }
-            },
-        ),
+        listen_broadcasts: each(runs, |r| &r.listen_broadcasts, delivery_time),
         busy_handler: one(runs, |r| &r.busy_handler, |b| f64::from(b.busy_p99_micros)),
         // Measured in the first run only.
         scale: runs[0].scale.clone(),

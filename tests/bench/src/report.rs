@@ -67,6 +67,38 @@ fn failure<T>(outcome: Option<&Outcome<T>>) -> String {
     }
 }
 
+/// One fan-out's row: when its streams had the notification, against `reference`.
+fn delivery_row(
+    md: &mut String,
+    peer: &str,
+    streams: usize,
+    outcome: Option<&Outcome<crate::scenario::broadcast::Broadcast>>,
+    reference: Option<f64>,
+) {
+    let Some(b) = ok(outcome) else {
+        let _ = writeln!(md, "| {peer} | {streams} | {} | | | | |", failure(outcome));
+        return;
+    };
+    let complete = b.delivered == b.streams;
+    let _ = writeln!(
+        md,
+        "| {peer} | {streams} | {} | {} | {} | {} | {} |",
+        b.delivered,
+        micros(b.call_micros),
+        micros(b.p50_micros),
+        if complete {
+            micros(b.all_micros)
+        } else {
+            "not all".into()
+        },
+        if complete {
+            ratio(Some(b.all_micros as f64), reference)
+        } else {
+            "–".into()
+        }
+    );
+}
+
 impl Report<'_> {
     fn rmcp(&self) -> Option<&PeerResults> {
         self.results.iter().find(|r| r.peer.name == "rmcp")
@@ -494,37 +526,7 @@ impl Report<'_> {
                 .filter(|b| b.delivered == b.streams)
                 .map(|b| b.all_micros as f64);
             for r in self.results.iter().filter(|r| r.peer.serves("broadcast")) {
-                match find(r) {
-                    Some(b) => {
-                        let complete = b.delivered == b.streams;
-                        let _ = writeln!(
-                            md,
-                            "| {} | {streams} | {} | {} | {} | {} | {} |",
-                            r.peer.name,
-                            b.delivered,
-                            micros(b.call_micros),
-                            micros(b.p50_micros),
-                            if complete {
-                                micros(b.all_micros)
-                            } else {
-                                "not all".into()
-                            },
-                            if complete {
-                                ratio(Some(b.all_micros as f64), reference)
-                            } else {
-                                "–".into()
-                            }
-                        );
-                    }
-                    None => {
-                        let _ = writeln!(
-                            md,
-                            "| {} | {streams} | {} | | | | |",
-                            r.peer.name,
-                            failure(r.broadcasts.get(i))
-                        );
-                    }
-                }
+                delivery_row(md, r.peer.name, streams, r.broadcasts.get(i), reference);
             }
         }
         md.push('\n');
@@ -653,37 +655,7 @@ impl Report<'_> {
                 .iter()
                 .filter(|r| r.peer.serves("listen-broadcast"))
             {
-                match r.listen_broadcasts.get(i).and_then(|o| o.as_ref().ok()) {
-                    Some(b) => {
-                        let complete = b.delivered == b.streams;
-                        let _ = writeln!(
-                            md,
-                            "| {} | {streams} | {} | {} | {} | {} | {} |",
-                            r.peer.name,
-                            b.delivered,
-                            micros(b.call_micros),
-                            micros(b.p50_micros),
-                            if complete {
-                                micros(b.all_micros)
-                            } else {
-                                "not all".into()
-                            },
-                            if complete {
-                                ratio(Some(b.all_micros as f64), floor)
-                            } else {
-                                "–".into()
-                            }
-                        );
-                    }
-                    None => {
-                        let _ = writeln!(
-                            md,
-                            "| {} | {streams} | {} | | | | |",
-                            r.peer.name,
-                            failure(r.listen_broadcasts.get(i))
-                        );
-                    }
-                }
+                delivery_row(md, r.peer.name, streams, r.listen_broadcasts.get(i), floor);
             }
         }
         md.push('\n');

@@ -572,6 +572,21 @@ impl Session {
 }
 
 /// The text of a tool result's first content block.
+/// A call of the `spin` tool for `millis`, on its own connection, once it is computing: its
+/// session, and the call's stream (read on to get its result).
+pub fn start_spin(addr: SocketAddr, millis: u64) -> (Session, Conn) {
+    let mut spinner = Session::open(addr);
+    let (_, mut call) = spinner.start_call(
+        "tools/call",
+        json!({"name":"spin","arguments":{"millis":millis},"_meta":{"progressToken":"s"}}),
+    );
+    assert_eq!(call.head().status, 200);
+    call.start_sse();
+    let (_, progress) = call.next_message().expect("the spin reports that it began");
+    assert_eq!(progress["params"]["message"], "spinning");
+    (spinner, call)
+}
+
 pub fn result_text(message: &Value) -> &str {
     message["result"]["content"][0]["text"]
         .as_str()

@@ -221,7 +221,7 @@ impl Engine {
                 .iter()
                 .map(|u| crate::engine::budget::subscription_cost(u))
                 .sum::<usize>();
-        if keeps > self.config.limits.max_session_bytes || !self.admits(None, keeps) {
+        if keeps > self.config.limits.max_session_bytes || self.admits(None, keeps).is_err() {
             return self.unavailable(exchange, Some(&id), "the server holds too much");
         }
         let context = self.open_context(

@@ -235,7 +235,7 @@ impl Engine {
             + envelope.capabilities.get().len()
             + envelope.client_info.as_ref().map_or(0, |c| c.get().len());
         // A context is capped as a session is: what could never fit is refused up front.
-        if keeps > self.config.limits.max_session_bytes || !self.admits(None, keeps) {
+        if keeps > self.config.limits.max_session_bytes || self.admits(None, keeps).is_err() {
             return self.unavailable(exchange, id, "the server holds too much");
         }
         let binding = super::input::binding(&request.method, envelope.name.as_deref(), principal);

@@ -301,8 +301,34 @@ fn a_session_at_its_byte_cap_gives_up_its_detached_streams_then_refuses_new_work
         (503, Some("1"))
     );
     assert_eq!(refused.json()["error"]["code"], -32000);
+    assert!(
+        refused.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the session holds too much"),
+        "{}",
+        refused.json()
+    );
     assert_eq!(h.engine.counters().budget_refusals, 1);
     assert_eq!(h.engine.counters().budget_sheds, 0);
+}
+
+#[test]
+fn work_past_the_state_share_is_refused_as_the_servers_not_the_sessions() {
+    // A session cap far above the state share: what refuses is the server's share.
+    let mut config = sse_config();
+    config.limits.max_held_bytes = 4 << 20;
+    config.limits.max_session_bytes = 16 << 20;
+    let mut h = Harness::new(config);
+    let (id, _) = h.initialize();
+    // A notification holds about three times its body while it is delivered: 400 KB of
+    // body is past the 1 MiB state share, within the session's cap and the body limit.
+    let refused = h.post(Some(&id), &notification(400_000));
+    assert_eq!(refused.status, 503);
+    let message = refused.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("the server holds too much"), "{message}");
+    // One that fits is taken.
+    assert_eq!(h.post(Some(&id), &notification(200)).status, 202);
 }
 
 #[test]

@@ -2,8 +2,10 @@
 //! `mcpwire_bench` (tools `echo`, `broadcast` and `spin`, `heap` on stdin), with the counting
 //! allocator installed.
 //!
-//! Defaults throughout, except two limits a server for 10,000 clients would raise: the
-//! connection cap (4,096 by default) and the session cap (10,000 by default).
+//! Defaults throughout, except the limits a server for 10,000 clients (and, in the scale rows,
+//! 100,000 idle sessions) would raise: the connection cap (4,096 by default), the session cap
+//! (10,000), the listen stream cap (4,096) and the byte budget (512 MiB, a quarter of which
+//! is for session state: about 100,000 idle sessions).
 
 use mcpwire_smol::{App, Context, Error, NoArgs, Server, Tool, ToolResult};
 use schemars::JsonSchema;
@@ -65,6 +67,8 @@ fn main() -> std::io::Result<()> {
     let server = Server::new(app()).configure(|config| {
         config.limits.max_connections = 32_768;
         config.limits.max_sessions = 131_072;
+        config.limits.max_listen_streams = 32_768;
+        config.limits.max_held_bytes = 2 << 30;
     });
     smol::block_on(async {
         let listener =

@@ -20,7 +20,7 @@ pub struct Broadcast {
 }
 
 /// Reads a stream until the notification, returning when it arrived and the connection.
-async fn await_notification(mut conn: Conn) -> (Option<Instant>, Conn) {
+pub async fn await_notification(mut conn: Conn) -> (Option<Instant>, Conn) {
     loop {
         match conn.read_chunk().await {
             Ok(Some(data)) if contains(&data, b"notifications/tools/list_changed") => {
@@ -35,7 +35,7 @@ async fn await_notification(mut conn: Conn) -> (Option<Instant>, Conn) {
 pub async fn run(address: SocketAddr, streams: usize, limit: Duration) -> io::Result<Broadcast> {
     let sessions = super::sessions_with_streams(address, streams, 128).await?;
     // A JoinSet owns the readers: whatever happens below, they end with it.
-    let mut readers: tokio::task::JoinSet<_> = sessions
+    let readers: tokio::task::JoinSet<_> = sessions
         .into_iter()
         .map(|(_, conn)| await_notification(conn))
         .collect();
@@ -46,9 +46,21 @@ pub async fn run(address: SocketAddr, streams: usize, limit: Duration) -> io::Re
     let sent = Instant::now();
     requests.call_broadcast(&mut control, &session).await?;
     let call = sent.elapsed();
+    control.abort();
+    Ok(deliveries(readers, streams, sent, call, limit).await)
+}
+
+/// Waits for every reader (until `limit` after `sent`) and sums up when the notification
+/// arrived; readers still waiting then are not counted, and go with the set.
+pub async fn deliveries(
+    mut readers: tokio::task::JoinSet<(Option<Instant>, Conn)>,
+    streams: usize,
+    sent: Instant,
+    call: Duration,
+    limit: Duration,
+) -> Broadcast {
     let deadline = sent + limit;
     let mut arrivals = Vec::with_capacity(streams);
-    // Past the limit the rest are not counted, and go with the set.
     while let Ok(Some(joined)) = tokio::time::timeout_at(deadline.into(), readers.join_next()).await
     {
         if let Ok((arrived, conn)) = joined {
@@ -58,14 +70,13 @@ pub async fn run(address: SocketAddr, streams: usize, limit: Duration) -> io::Re
             conn.abort();
         }
     }
-    control.abort();
     arrivals.sort();
     let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-    Ok(Broadcast {
+    Broadcast {
         streams,
         delivered: arrivals.len(),
         call_micros: micros(call),
         p50_micros: arrivals.get(arrivals.len() / 2).copied().map_or(0, micros),
         all_micros: arrivals.last().copied().map_or(0, micros),
-    })
+    }
 }

@@ -6,21 +6,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::client::{Conn, contains};
+use crate::client::Conn;
 use crate::mcp::Requests;
-use crate::scenario::broadcast::Broadcast;
-
-async fn await_notification(mut conn: Conn) -> (Option<Instant>, Conn) {
-    loop {
-        match conn.read_chunk().await {
-            Ok(Some(data)) if contains(&data, b"notifications/tools/list_changed") => {
-                return (Some(Instant::now()), conn);
-            }
-            Ok(Some(_)) => {}
-            Ok(None) | Err(_) => return (None, conn),
-        }
-    }
-}
+use crate::scenario::broadcast::{self, Broadcast, await_notification};
 
 pub async fn run(address: SocketAddr, streams: usize, limit: Duration) -> io::Result<Broadcast> {
     let requests = Requests::new(address);
@@ -45,25 +33,6 @@ pub async fn run(address: SocketAddr, streams: usize, limit: Duration) -> io::Re
     let sent = Instant::now();
     requests.call_broadcast_stateless(&mut control).await?;
     let call = sent.elapsed();
-    let deadline = sent + limit;
-    let mut arrivals = Vec::with_capacity(streams);
-    while let Ok(Some(joined)) = tokio::time::timeout_at(deadline.into(), readers.join_next()).await
-    {
-        if let Ok((arrived, conn)) = joined {
-            if let Some(arrived) = arrived {
-                arrivals.push(arrived.duration_since(sent));
-            }
-            conn.abort();
-        }
-    }
     control.abort();
-    arrivals.sort();
-    let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-    Ok(Broadcast {
-        streams,
-        delivered: arrivals.len(),
-        call_micros: micros(call),
-        p50_micros: arrivals.get(arrivals.len() / 2).copied().map_or(0, micros),
-        all_micros: arrivals.last().copied().map_or(0, micros),
-    })
+    Ok(broadcast::deliveries(readers, streams, sent, call, limit).await)
 }
