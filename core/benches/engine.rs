@@ -113,8 +113,17 @@ fn main() {
     }
 
     // 1. tools/call round trips on one keep-alive connection. `MCPWIRE_BENCH=round-trips`
-    // runs 20,000 of them only (for profilers).
+    // runs 20,000 of them only (for profilers), beside `MCPWIRE_BENCH_IDLE` idle sessions.
     let mut engine = Engine::new(config(), Instant::ZERO, [1; 32]);
+    let idle: usize = std::env::var("MCPWIRE_BENCH_IDLE")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    for _ in 0..idle {
+        let (_, conn) = open_session(&mut engine, &mut buf);
+        engine.handle_closed(Instant::ZERO, conn);
+        while engine.poll_event().is_some() {}
+    }
     let (wire_id, conn) = open_session(&mut engine, &mut buf);
     let request = post(Some(&wire_id), CALL);
     let result =
@@ -138,9 +147,14 @@ fn main() {
         round(&mut engine, &mut calls);
     }
     if only.as_deref() == Some("round-trips") {
+        let start = WallClock::now();
         for _ in 0..20_000 {
             black_box(round(&mut engine, &mut calls));
         }
+        println!(
+            "{:.0} ns per round trip beside {idle} idle sessions",
+            start.elapsed().as_secs_f64() * 1e9 / 20_000.0
+        );
         return;
     }
     let mut samples = Vec::new();
