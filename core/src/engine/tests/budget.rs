@@ -325,7 +325,10 @@ fn work_past_the_state_share_is_refused_as_the_servers_not_the_sessions() {
     // body is past the 1 MiB state share, within the session's cap and the body limit.
     let refused = h.post(Some(&id), &notification(400_000));
     assert_eq!(refused.status, 503);
-    let message = refused.json()["error"]["message"].as_str().unwrap().to_owned();
+    let message = refused.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(message.contains("the server holds too much"), "{message}");
     // One that fits is taken.
     assert_eq!(h.post(Some(&id), &notification(200)).status, 202);
