@@ -6,7 +6,8 @@ use mcpwire_core::Stats;
 use mcpwire_core::engine::{CloseReason, Counters};
 
 /// What a server holds and has done: the engine's gauges and counters, and the adapter's live
-/// tasks (connection readers and writers, handlers, the listener, the signal watcher).
+/// tasks (handlers, the listener, the signal watcher; connections have none, the driver
+/// polls their sockets).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ServerStats {
