@@ -140,10 +140,18 @@ impl Server {
     /// The gauges and descriptors of an idle server: measured once nothing changes any more
     /// (the scrape's own connection counts, the same way every time).
     pub fn baseline(&self) -> Baseline {
-        let mut last = (self.gauges(), self.fds());
+        // The descriptors are read a moment after the scrape: the client sees the server's FIN
+        // as the server shuts the socket down, just before it closes the descriptor, and a
+        // baseline read in between would count the scrape's own socket.
+        let settled = || {
+            let gauges = self.gauges();
+            std::thread::sleep(Duration::from_millis(20));
+            (gauges, self.fds())
+        };
+        let mut last = settled();
         loop {
             std::thread::sleep(Duration::from_millis(100));
-            let now = (self.gauges(), self.fds());
+            let now = settled();
             if now == last {
                 return Baseline {
                     gauges: now.0,
