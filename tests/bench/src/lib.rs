@@ -6,9 +6,11 @@
 //!
 //! - `--port P` binds 127.0.0.1:P; `ready` on stdout once it accepts connections.
 //! - Streamable HTTP at `/mcp`, stateful (an `Mcp-Session-Id` per session), the SDK's default
-//!   response framing.
+//!   response framing; peers of the 2026-07-28 era also answer stateless requests and
+//!   `subscriptions/listen` (the TypeScript SDK v2's peer serves that era only).
 //! - Tool `echo {message}` answers the message as text content and registers the calling
-//!   session; tool `broadcast {}` sends `notifications/tools/list_changed` to every session.
+//!   session; tool `broadcast {}` sends `notifications/tools/list_changed` to every session and
+//!   to every listen stream that asked for tool list changes.
 //! - A line `heap` on stdin prints the live heap in bytes on its own stdout line, after a
 //!   collection where the runtime has a collector.
 //! - SIGTERM shuts down the way the SDK's own examples do.

@@ -19,6 +19,8 @@ pub struct Peer {
     pub heap_arguments: Vec<String>,
     /// Whether it speaks MCP; the bare server only answers fixed bytes.
     pub speaks_mcp: bool,
+    /// Serves the session era (2025-11-25: `initialize`, `Mcp-Session-Id`, GET streams).
+    pub speaks_sessions: bool,
     /// Serves the 2026-07-28 era (stateless requests, `subscriptions/listen`).
     pub speaks_stateless: bool,
     /// How its live heap is measured.
@@ -30,14 +32,13 @@ impl Peer {
     /// a fixed notification to every open GET stream, which is the floor for a broadcast.
     pub fn serves(&self, scenario: &str) -> bool {
         match scenario {
-            "stateless-round-trips" | "listen-heap" => self.speaks_stateless,
-            // Only mcpwire's peer has the `spin` tool and a broadcast that reaches listen
-            // streams; 100,000 idle sessions of the others would not fit in memory (rmcp keeps
-            // 91 KiB each).
-            "busy-handler" | "listen-broadcast" | "scale" => self.name == "mcpwire",
+            "stateless-round-trips" | "listen-heap" | "listen-broadcast" => self.speaks_stateless,
+            // Only mcpwire's peer has the `spin` tool; 100,000 idle sessions of the others would
+            // not fit in memory (rmcp keeps 91 KiB each).
+            "busy-handler" | "scale" => self.name == "mcpwire",
             "instructions" => crate::scenario::instructions::counts(self),
-            "round-trips" | "broadcast" => true,
-            _ => self.speaks_mcp,
+            "round-trips" | "broadcast" => self.speaks_sessions || !self.speaks_mcp,
+            _ => self.speaks_sessions,
         }
     }
 
@@ -67,6 +68,7 @@ pub fn all(paths: &Paths, versions: &crate::machine::Versions) -> Vec<Peer> {
             command: vec![bin("bench-peer-mcpwire")],
             heap_arguments: vec![],
             speaks_mcp: true,
+            speaks_sessions: true,
             speaks_stateless: true,
             heap_method: "counting allocator",
         },
@@ -76,6 +78,7 @@ pub fn all(paths: &Paths, versions: &crate::machine::Versions) -> Vec<Peer> {
             command: vec![bin("bench-peer-rmcp")],
             heap_arguments: vec![],
             speaks_mcp: true,
+            speaks_sessions: true,
             speaks_stateless: true,
             heap_method: "counting allocator",
         },
@@ -96,7 +99,30 @@ pub fn all(paths: &Paths, versions: &crate::machine::Versions) -> Vec<Peer> {
             ],
             heap_arguments: vec![],
             speaks_mcp: true,
+            speaks_sessions: true,
             speaks_stateless: false,
+            heap_method: "V8 heapUsed + external after gc()",
+        },
+        Peer {
+            name: "typescript-v2",
+            label: format!(
+                "@modelcontextprotocol/server 2.4.0 (createMcpHandler, 2026-07-28 only), Node {}, \
+                 node:http (toNodeHandler of @modelcontextprotocol/node 2.1.2)",
+                versions.node
+            ),
+            command: vec![
+                paths.node.display().to_string(),
+                "--expose-gc".into(),
+                paths
+                    .peers_dir
+                    .join("typescript/server-v2.mjs")
+                    .display()
+                    .to_string(),
+            ],
+            heap_arguments: vec![],
+            speaks_mcp: true,
+            speaks_sessions: false,
+            speaks_stateless: true,
             heap_method: "V8 heapUsed + external after gc()",
         },
         Peer {
@@ -115,6 +141,7 @@ pub fn all(paths: &Paths, versions: &crate::machine::Versions) -> Vec<Peer> {
             ],
             heap_arguments: vec!["--trace-heap".into()],
             speaks_mcp: true,
+            speaks_sessions: true,
             speaks_stateless: true,
             heap_method: "tracemalloc after gc.collect()",
         },
@@ -125,6 +152,7 @@ pub fn all(paths: &Paths, versions: &crate::machine::Versions) -> Vec<Peer> {
             command: vec![bin("bench-peer-bare")],
             heap_arguments: vec![],
             speaks_mcp: false,
+            speaks_sessions: false,
             speaks_stateless: false,
             heap_method: "counting allocator",
         },

@@ -28,6 +28,7 @@ fn color(peer: &str) -> &'static str {
         "mcpwire" => "#d9480f",
         "rmcp" => "#1c7ed6",
         "typescript" => "#2f9e44",
+        "typescript-v2" => "#66a80f",
         "python" => "#7048e8",
         _ => "#868e96",
     }
@@ -283,7 +284,7 @@ impl Report<'_> {
                 .rmcp()
                 .and_then(|r| Self::round_trip(r, connections))
                 .map(|r| r.per_second);
-            for r in self.results {
+            for r in self.results.iter().filter(|r| r.peer.serves("round-trips")) {
                 match Self::round_trip(r, connections) {
                     Some(rt) => {
                         let _ = writeln!(
@@ -345,7 +346,11 @@ impl Report<'_> {
                 .rmcp()
                 .and_then(|r| find(r, connections))
                 .map(|r| r.per_second);
-            for r in self.results.iter().filter(|r| r.peer.speaks_stateless) {
+            for r in self
+                .results
+                .iter()
+                .filter(|r| r.peer.serves("stateless-round-trips"))
+            {
                 match find(r, connections) {
                     Some(rt) => {
                         let _ = writeln!(
@@ -389,7 +394,7 @@ impl Report<'_> {
             .rmcp()
             .and_then(|r| ok(r.listen_heap.as_ref()))
             .map(|h| h.per_stream);
-        for r in self.results.iter().filter(|r| r.peer.speaks_stateless) {
+        for r in self.results.iter().filter(|r| r.peer.serves("listen-heap")) {
             match ok(r.listen_heap.as_ref()) {
                 Some(h) => {
                     let _ = writeln!(
@@ -430,7 +435,7 @@ impl Report<'_> {
             .rmcp()
             .and_then(|r| ok(r.churn.as_ref()))
             .map(|c| c.sessions_per_second);
-        for r in self.results.iter().filter(|r| r.peer.speaks_mcp) {
+        for r in self.results.iter().filter(|r| r.peer.serves("churn")) {
             match ok(r.churn.as_ref()) {
                 Some(c) => {
                     let _ = writeln!(
@@ -470,7 +475,7 @@ impl Report<'_> {
             "| peer | per idle session | vs rmcp | with an open GET stream | vs rmcp |\n| --- | ---: | ---: | ---: | ---: |"
         );
         let reference = self.rmcp().and_then(|r| ok(r.heap.as_ref()));
-        for r in self.results.iter().filter(|r| r.peer.speaks_mcp) {
+        for r in self.results.iter().filter(|r| r.peer.serves("heap")) {
             match ok(r.heap.as_ref()) {
                 Some(h) => {
                     let _ = writeln!(
@@ -547,7 +552,7 @@ impl Report<'_> {
             md,
             "| peer | alone: round trips/s | p99 | beside the slow reader: round trips/s | p99 | p99 vs alone | slow calls taken |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
         );
-        for r in self.results.iter().filter(|r| r.peer.speaks_mcp) {
+        for r in self.results.iter().filter(|r| r.peer.serves("slow-reader")) {
             match ok(r.slow_reader.as_ref()) {
                 Some(s) => {
                     let _ = writeln!(
@@ -596,7 +601,7 @@ impl Report<'_> {
             .and_then(|r| ok(r.shutdown.as_ref()))
             .and_then(|s| s.exit_micros)
             .map(|m| m as f64);
-        for r in self.results.iter().filter(|r| r.peer.speaks_mcp) {
+        for r in self.results.iter().filter(|r| r.peer.serves("shutdown")) {
             match ok(r.shutdown.as_ref()) {
                 Some(s) => {
                     let _ = writeln!(
@@ -633,10 +638,10 @@ impl Report<'_> {
             "### Fan-out to listen streams (2026-07-28)\n\n`subscriptions/listen` streams for tool \
              list changes, each on its own connection; then one stateless call of `broadcast`, \
              which sends `notifications/tools/list_changed` to every stream that asked for it \
-             (tagged with that stream's subscription). Times as in the broadcast above; the floor \
-             is the bare server's broadcast to as many GET sockets in the same run. Only mcpwire's \
-             peer is measured: the other peers' `broadcast` tools notify the sessions they \
-             registered, and reaching their listen buses needs a peer of its own. Lower is better.\n"
+             (tagged with that stream's subscription): mcpwire through the engine's broadcast, rmcp \
+             through the sinks its `listen` handler keeps, the TypeScript SDK v2 and the Python SDK \
+             through their in-process event buses. Times as in the broadcast above; the floor is \
+             the bare server's broadcast to as many GET sockets in the same run. Lower is better.\n"
         );
         let _ = writeln!(
             md,
@@ -838,6 +843,7 @@ impl Report<'_> {
         let throughput: Vec<Series> = self
             .results
             .iter()
+            .filter(|r| r.peer.serves("round-trips"))
             .map(|r| Series {
                 name: r.peer.name.to_string(),
                 color: color(r.peer.name),
@@ -852,7 +858,7 @@ impl Report<'_> {
         let memory: Vec<Series> = self
             .results
             .iter()
-            .filter(|r| r.peer.speaks_mcp)
+            .filter(|r| r.peer.serves("heap"))
             .map(|r| {
                 let heap = ok(r.heap.as_ref());
                 Series {

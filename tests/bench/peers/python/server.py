@@ -10,7 +10,9 @@ Run:   python server.py --port P [--trace-heap]
 
 Contract: `ready` on stdout once listening on 127.0.0.1:P; tool `echo {message}` answers the
 message and registers the calling session; tool `broadcast {}` sends
-notifications/tools/list_changed to every registered session (on its standalone GET stream); a
+notifications/tools/list_changed to every registered session (on its standalone GET stream) and
+publishes a tool list change on the server's subscription bus, which reaches every
+`subscriptions/listen` stream that asked for it (2026-07-28); a
 line `heap` on stdin prints tracemalloc's traced bytes after `gc.collect()` when started with
 `--trace-heap` (tracing is on from before the SDK is imported), and -1 otherwise. SIGTERM is
 uvicorn's graceful shutdown: sse-starlette ends open SSE streams without a terminating chunk,
@@ -37,8 +39,12 @@ import uvicorn  # noqa: E402
 from mcp.server import MCPServer, NotificationOptions  # noqa: E402
 from mcp.server.mcpserver import Context  # noqa: E402
 from mcp.server.session import ServerSession  # noqa: E402
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler  # noqa: E402
+from mcp_types import SubscriptionsListenRequestParams  # noqa: E402
 
-mcp = MCPServer("bench-python", version="1.0.0", log_level="WARNING")
+# The SDK's default bus, passed in so that the listen handler below can share it.
+bus = InMemorySubscriptionBus()
+mcp = MCPServer("bench-python", version="1.0.0", log_level="WARNING", subscriptions=bus)
 # The session manager answers every 2025-era initialize from create_initialization_options()
 # with default NotificationOptions, so tools.listChanged would be false, and
 # streamable_http_app() takes no NotificationOptions. For what MCPServer does not expose the
@@ -47,6 +53,12 @@ mcp = MCPServer("bench-python", version="1.0.0", log_level="WARNING")
 _lowlevel = mcp._lowlevel_server
 _lowlevel.create_initialization_options = functools.partial(
     _lowlevel.create_initialization_options, NotificationOptions(tools_changed=True)
+)
+# MCPServer registers a ListenHandler capped at 1,024 streams and offers no way to lift the cap;
+# the fan-out scenario holds 10,000, so the same handler over the same bus replaces it, as the
+# other peers' caps are lifted. Its per-stream backlog keeps the default (1,024 events).
+_lowlevel.add_request_handler(
+    "subscriptions/listen", SubscriptionsListenRequestParams, ListenHandler(bus, max_subscriptions=1_000_000)
 )
 
 # The sessions that called `echo`, by Mcp-Session-Id. In mcp 2.x `ctx.session` is a new proxy
@@ -71,7 +83,8 @@ async def echo(message: str, ctx: Context) -> str:
 
 @mcp.tool(structured_output=False)
 async def broadcast(ctx: Context) -> str:
-    """Sends notifications/tools/list_changed to every registered session."""
+    """Sends notifications/tools/list_changed to every registered session and listen stream."""
+    await ctx.notify_tools_changed()
     notified = 0
     for session_id, session in list(sessions.items()):
         try:

@@ -3,7 +3,8 @@
 //! (2026-07-28 requests are served statelessly, as rmcp always does).
 //! It follows the contract in the crate documentation: `echo {message}` answers the message and
 //! registers the calling session, `broadcast {}` sends `notifications/tools/list_changed` to
-//! every registered session, and SIGTERM or SIGINT shuts down the way rmcp's examples do.
+//! every registered session and to every `subscriptions/listen` stream that asked for tool list
+//! changes, and SIGTERM or SIGINT shuts down the way rmcp's examples do.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -16,6 +17,7 @@ use rmcp::model::{
     CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig,
     SubscriptionFilter,
 };
+use rmcp::service::{SubscriptionContext, SubscriptionSink};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler, schemars, tool, tool_handler, tool_router};
@@ -28,11 +30,32 @@ static ALLOC: mcpwire_bench::CountingAllocator = mcpwire_bench::CountingAllocato
 /// The sessions that called `echo`, keyed by the number of their handler.
 type Registry = Arc<Mutex<HashMap<u64, Peer<RoleServer>>>>;
 
+/// The open `subscriptions/listen` streams, keyed by a number of their own. rmcp hands each
+/// stream's sink to `ServerHandler::listen` and keeps no list of them; a fan-out needs one.
+type Listeners = Arc<Mutex<HashMap<u64, SubscriptionSink>>>;
+
 /// One handler per session: stateful Streamable HTTP calls the service factory once per
-/// `initialize`, so the handler's number identifies its session.
+/// `initialize` (and once per 2026-07-28 request), so the handler's number identifies its
+/// session.
 struct Bench {
     session: u64,
     peers: Registry,
+    listeners: Listeners,
+}
+
+/// Takes a listen stream's sink out of the list however `listen` ends, cancelled or dropped.
+struct Listening {
+    id: u64,
+    listeners: Listeners,
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.listeners
+            .lock()
+            .expect("listeners lock")
+            .remove(&self.id);
+    }
 }
 
 #[derive(serde::Deserialize, schemars::JsonSchema)]
@@ -61,10 +84,23 @@ impl Bench {
             let peers = self.peers.lock().expect("registry lock");
             peers.iter().map(|(id, peer)| (*id, peer.clone())).collect()
         };
+        let sinks: Vec<SubscriptionSink> = {
+            let listeners = self.listeners.lock().expect("listeners lock");
+            listeners.values().cloned().collect()
+        };
         // All sends run at once, so one slow session delays the answer by its own send only.
         let mut sends = JoinSet::new();
         for (id, peer) in snapshot {
             sends.spawn(async move { (id, peer.notify_tool_list_changed().await.is_ok()) });
+        }
+        // A listen stream that ended has left the list by itself.
+        let mut listen_sends = JoinSet::new();
+        for sink in sinks {
+            listen_sends.spawn(async move { sink.notify_tool_list_changed().await.is_ok() });
+        }
+        let mut listening = 0usize;
+        while let Some(joined) = listen_sends.join_next().await {
+            listening += usize::from(joined.unwrap_or(false));
         }
         let (mut notified, mut closed) = (0usize, Vec::new());
         while let Some(joined) = sends.join_next().await {
@@ -81,7 +117,7 @@ impl Bench {
             }
         }
         Ok(CallToolResult::success(vec![ContentBlock::text(format!(
-            "{notified} sessions notified"
+            "{notified} sessions and {listening} listen streams notified"
         ))]))
     }
 }
@@ -95,6 +131,23 @@ impl ServerHandler for Bench {
         requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
         Some(requested.clone())
+    }
+
+    /// Holds the stream until it is cancelled, as rmcp's default does, with its sink in the list
+    /// `broadcast` sends to.
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        self.listeners
+            .lock()
+            .expect("listeners lock")
+            .insert(id, context.sink().clone());
+        let _listening = Listening {
+            id,
+            listeners: self.listeners.clone(),
+        };
+        context.cancelled().await;
+        Ok(())
     }
 
     fn get_info(&self) -> ServerConfig {
@@ -112,6 +165,7 @@ impl ServerHandler for Bench {
 async fn main() -> std::io::Result<()> {
     mcpwire_bench::report_heap_on_stdin();
     let peers = Registry::default();
+    let listeners = Listeners::default();
     let sessions = AtomicU64::new(0);
     let config = StreamableHttpServerConfig::default();
     // The token rmcp cancels every session and SSE stream with; the default config's own one,
@@ -123,6 +177,7 @@ async fn main() -> std::io::Result<()> {
             Ok(Bench {
                 session,
                 peers: peers.clone(),
+                listeners: listeners.clone(),
             })
         },
         Arc::new(LocalSessionManager::default()),
