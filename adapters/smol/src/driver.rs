@@ -12,8 +12,8 @@ use std::panic::AssertUnwindSafe;
 use async_io::Timer;
 use futures_lite::{FutureExt, Stream};
 use mcpwire_core::engine::{
-    CommandError, ConnAction, ConnId, Engine, Event, OutboundHandle, Reply, RequestHandle,
-    SessionKey,
+    CommandError, ConnAction, ConnId, Engine, Event, ExchangeReport, OutboundHandle, Reply,
+    RequestHandle, SessionKey,
 };
 use mcpwire_core::jsonrpc::ErrorCode;
 use mcpwire_core::time::Duration;
@@ -367,6 +367,10 @@ impl Driver {
             while let Some(conn) = self.engine.poll_readable() {
                 progressed = true;
                 self.resume_reading(conn);
+            }
+            while let Some(report) = self.engine.poll_report() {
+                progressed = true;
+                log_report(&report);
             }
             if !progressed {
                 break;
@@ -784,5 +788,51 @@ impl Driver {
             tasks: self.tasks.live() as u64,
             waiting_messages: self.parked.values().map(|p| p.len() as u64).sum(),
         }
+    }
+}
+
+/// One line per exchange report: a refusal at info, with the JSON-RPC error the client got;
+/// anything else at debug.
+fn log_report(report: &ExchangeReport) {
+    let method = report.method.as_deref().unwrap_or("");
+    let id = report.request_id.as_deref().unwrap_or("");
+    let session = report.session.map(|s| s.to_string()).unwrap_or_default();
+    let conn = report.conn.map(|c| c.to_string()).unwrap_or_default();
+    let millis = report.elapsed.as_millis();
+    match (&report.refusal, report.status) {
+        (Some(refusal), status) => tracing::info!(
+            status = status.unwrap_or(0),
+            code = refusal.code,
+            message = refusal.message.as_str(),
+            http = report.http_method.as_str(),
+            path = report.path.as_str(),
+            method,
+            id,
+            session,
+            conn,
+            "refused"
+        ),
+        (None, Some(status)) => tracing::debug!(
+            status,
+            http = report.http_method.as_str(),
+            path = report.path.as_str(),
+            method,
+            id,
+            session,
+            conn,
+            millis,
+            streaming = report.streaming,
+            "answered"
+        ),
+        (None, None) => tracing::debug!(
+            http = report.http_method.as_str(),
+            path = report.path.as_str(),
+            method,
+            id,
+            session,
+            conn,
+            millis,
+            "unanswered: the client went away"
+        ),
     }
 }

@@ -173,6 +173,11 @@ impl ServerStats {
             c.detached_streams_evicted,
         );
         counter(
+            "mcpwire_reports_dropped_total",
+            "Exchange reports (the request log) dropped while the log was full.",
+            c.reports_dropped,
+        );
+        counter(
             "mcpwire_budget_refusals_total",
             "New work refused (503) for want of room in the byte budget.",
             c.budget_refusals,

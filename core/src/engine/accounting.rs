@@ -55,6 +55,10 @@ pub struct Counters {
     pub requests_cancelled: u64,
     /// Unsolicited messages dropped from a full backlog.
     pub backlog_dropped: u64,
+    /// Exchange reports dropped because [`MAX_PENDING_REPORTS`] waited already.
+    ///
+    /// [`MAX_PENDING_REPORTS`]: super::MAX_PENDING_REPORTS
+    pub reports_dropped: u64,
     /// Log messages filtered by `logging/setLevel`.
     pub logs_filtered: u64,
     /// Broadcasts.
@@ -154,6 +158,12 @@ impl Engine {
                 return Err(InvariantViolation::new(alloc::format!("{kind}: {why}")));
             }
         }
+        ensure!(
+            self.reports.len() <= super::MAX_PENDING_REPORTS,
+            "{} exchange reports wait, over the bound of {}",
+            self.reports.len(),
+            super::MAX_PENDING_REPORTS
+        );
         let mut timers = 0;
         for (id, conn) in self.conns.iter() {
             conn.codec.check_invariants()?;

@@ -62,6 +62,11 @@ pub struct Config {
     /// [`Event::HttpRequest`]: super::Event::HttpRequest
     /// [`Engine::respond_http`]: super::Engine::respond_http
     pub application_paths: Vec<String>,
+    /// Which exchanges [`Engine::poll_report`] reports ([`Reporting::Off`] by default).
+    ///
+    /// [`Engine::poll_report`]: super::Engine::poll_report
+    /// [`Reporting::Off`]: super::Reporting::Off
+    pub reporting: super::Reporting,
     /// Deadlines.
     pub timeouts: Timeouts,
     /// Bounds.
@@ -274,6 +279,7 @@ impl Config {
             instructions: None,
             response_mode: ResponseMode::Auto,
             cache_hints: super::CacheHints::default(),
+            reporting: super::Reporting::Off,
             allowed_origins: vec![
                 "http://localhost:*".into(),
                 "http://127.0.0.1:*".into(),

@@ -184,6 +184,8 @@ pub(crate) struct Exchange {
     /// The body of that request, which the application holds until it answers: charged as
     /// request bytes.
     pub(crate) application_bytes: usize,
+    /// What its report needs, while reporting is on (`reports.rs`).
+    pub(crate) report: Option<Box<super::reports::ReportDraft>>,
 }
 
 /// What a stream is for.

@@ -80,6 +80,7 @@ mod lifecycle;
 mod messages;
 mod modern;
 mod protocol;
+mod reports;
 mod resume_log;
 mod router;
 mod slab;
@@ -125,6 +126,7 @@ pub fn check_param_headers(
     modern::param_headers::check(input_schema, arguments, headers)
 }
 pub use protocol::{LogLevel, ProtocolVersion};
+pub use reports::{ExchangeReport, MAX_PENDING_REPORTS, MAX_REPORTED_TEXT, Refusal, Reporting};
 pub use transport::{AcceptRefused, ConnAction, ExchangeOutput};
 
 mod events;
@@ -181,6 +183,8 @@ pub struct Engine {
     /// Events for the application, bounded by `max_pending_events` (new POSTs get 503 when
     /// full).
     events: VecDeque<Event>,
+    /// Exchange reports for the host, bounded by `MAX_PENDING_REPORTS` (`reports.rs`).
+    reports: VecDeque<ExchangeReport>,
     /// Connections with output to hand to the adapter, in the order they got it. A connection
     /// is listed at most once (its `dirty` flag); entries of connections removed since are
     /// skipped when popped.
@@ -297,6 +301,7 @@ impl Engine {
             inflight_timers: TimerQueue::new(),
             outbound_timers: TimerQueue::new(),
             events: VecDeque::new(),
+            reports: VecDeque::new(),
             dirty: VecDeque::new(),
             touched: VecDeque::new(),
             budget,

@@ -23,6 +23,7 @@ impl Engine {
     /// Answers, or starts answering, one HTTP request.
     pub(super) fn route(&mut self, exchange: ExchangeId, request: Request) {
         self.counters.http_requests += 1;
+        self.draft_report(exchange, &request);
         if !http_rules::host_allowed(&request, &self.allowed_hosts) {
             return self.reject(
                 exchange,
@@ -204,6 +205,7 @@ impl Engine {
                     s.kind == SessionKind::Streamable && self.binding_holds(s, request)
                 }) =>
             {
+                self.note_session(exchange, key);
                 Some(key)
             }
             _ => {
@@ -358,9 +360,9 @@ impl Engine {
         exchange: ExchangeId,
         request: &Request,
     ) -> Option<(Vec<Result<Message, InvalidMessage>>, bool)> {
-        match jsonrpc::decode(request.body()) {
-            Ok(Incoming::Single(message)) => Some((vec![Ok(message)], false)),
-            Ok(Incoming::Batch(entries)) => Some((entries, true)),
+        let decoded = match jsonrpc::decode(request.body()) {
+            Ok(Incoming::Single(message)) => (vec![Ok(message)], false),
+            Ok(Incoming::Batch(entries)) => (entries, true),
             Err(error) => {
                 self.counters.rejected_requests += 1;
                 let body = jsonrpc::error_body(error.id.as_ref(), error.code, &format!("{error}"));
@@ -370,9 +372,11 @@ impl Engine {
                     &[("content-type", "application/json")],
                     &body,
                 );
-                None
+                return None;
             }
-        }
+        };
+        self.note_request(exchange, &decoded.0, decoded.1);
+        Some(decoded)
     }
 
     fn initialize(
@@ -417,6 +421,7 @@ impl Engine {
         }
         let version = super::messages::negotiate(init.params.as_deref());
         let session = self.open_session(SessionKind::Streamable, binding);
+        self.note_session(exchange, session);
         self.deliver(
             session,
             vec![Ok(Message::Request(init))],

@@ -16,7 +16,11 @@ impl Engine {
     /// engine's deadline spin.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if !self.events.is_empty() || !self.closing.is_empty() || !self.dirty.is_empty() {
+        if !self.events.is_empty()
+            || !self.closing.is_empty()
+            || !self.dirty.is_empty()
+            || !self.reports.is_empty()
+        {
             return Some(self.now());
         }
         [

@@ -119,6 +119,7 @@ impl Engine {
                 &body,
             );
             self.counters.connections_refused += 1;
+            self.report_connection_refused(id, 503, why);
         }
         if let Some(peer) = peer {
             *self.peers.entry(peer).or_default() += 1;
@@ -307,12 +308,14 @@ impl Engine {
                 streaming: false,
                 awaiting_application: false,
                 application_bytes: 0,
+                report: None,
             },
         );
         self.host_exchanges += 1;
         if request.body().len() > self.config.limits.http.max_body_bytes {
             let error = crate::http1::RequestError::BodyTooLarge;
             self.counters.http_requests += 1;
+            self.draft_report(id, &request);
             self.reject(
                 id,
                 error.status(),
@@ -324,6 +327,7 @@ impl Engine {
             // bounded like sockets.
             self.counters.http_requests += 1;
             self.counters.connections_refused += 1;
+            self.draft_report(id, &request);
             self.refuse_crowded(id);
         } else {
             self.route(id, request);
@@ -494,6 +498,7 @@ impl Engine {
                             streaming: false,
                             awaiting_application: false,
                             application_bytes: 0,
+                            report: None,
                         },
                     );
                     self.route(id, request);
@@ -501,6 +506,9 @@ impl Engine {
                 Some(Err(error)) => {
                     self.counters.http_errors += 1;
                     let _ = c.codec.send_error(&error);
+                    let message = alloc::format!("{error}");
+                    self.report_connection_refused(conn, error.status(), &message);
+                    return;
                 }
             }
         }
@@ -705,6 +713,11 @@ impl Engine {
                 &ResponseHead::new(408, &[("content-type", "application/json")]),
                 &body,
             );
+            let message = "Request Timeout: the request did not arrive in time";
+            self.report_connection_refused(conn, 408, message);
+            let Some(c) = self.conns.get_mut(conn) else {
+                return;
+            };
             // Refused: the answer is queued and the codec closes once it is written.
             if c.codec.queued_bytes() > 0 {
                 self.touch_conn(conn);
@@ -725,6 +738,7 @@ impl Engine {
         headers: &[(&str, &str)],
         body: &[u8],
     ) {
+        self.report_head(exchange, status, false, body);
         let Some(ex) = self.exchanges.get_mut(exchange) else {
             return;
         };
@@ -758,6 +772,7 @@ impl Engine {
 
     /// The head of a streaming response.
     pub(super) fn send_stream_head(&mut self, exchange: ExchangeId, headers: &[(&str, &str)]) {
+        self.report_head(exchange, 200, true, &[]);
         let Some(ex) = self.exchanges.get_mut(exchange) else {
             return;
         };
@@ -915,6 +930,7 @@ impl Engine {
                     streaming: false,
                     awaiting_application: false,
                     application_bytes: 0,
+                    report: None,
                 },
             ),
             Sink::Conn(_) => match self.exchanges.remove(exchange) {
@@ -923,6 +939,13 @@ impl Engine {
             },
         };
         self.host_ready.remove(&exchange);
+        if let Some(draft) = ex.report.take() {
+            let conn = match ex.sink {
+                Sink::Conn(conn) => Some(conn),
+                Sink::Host(_) => None,
+            };
+            self.report_unanswered(conn, &draft);
+        }
         if let Sink::Conn(conn) = ex.sink {
             if let Some(c) = self.conns.get_mut(conn) {
                 c.exchange = None;

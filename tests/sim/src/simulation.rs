@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use mcpwire_core::engine::{
-    CommandError, Config, ConnAction, ConnId, Engine, Event, Heartbeat, LogLevel, Reply,
+    CommandError, Config, ConnAction, ConnId, Engine, Event, Heartbeat, LogLevel, Reply, Reporting,
     RequestHandle, ResponseMode, SessionKey, Target,
 };
 use mcpwire_core::jsonrpc::RawValue;
@@ -293,6 +293,12 @@ impl Simulation {
         }
         let mut engine_config = Config::new("mcpwire-sim", "1");
         engine_config.application_paths = alloc_paths();
+        // Taken from the seed, not drawn, so that every seed keeps its other choices.
+        engine_config.reporting = match config.seed % 3 {
+            0 => Reporting::Off,
+            1 => Reporting::Refusals,
+            _ => Reporting::Everything,
+        };
         engine_config.response_mode = if rng.chance(50) {
             ResponseMode::Sse
         } else {
@@ -484,6 +490,13 @@ impl Simulation {
                 }
             }
             self.check()?;
+        }
+        // The request log is drained as an adapter drains it; what it holds is bounded and
+        // checked by check_invariants.
+        while let Some(report) = self.engine.poll_report() {
+            if report.status.is_none() && report.refusal.is_some() {
+                return Err(format!("a refusal with no status: {report:?}"));
+            }
         }
         while let Some(event) = self.engine.poll_event() {
             self.calls += 1;

@@ -6,6 +6,7 @@ mod budget_regressions;
 mod harness;
 mod input_required;
 mod leaks;
+mod reports;
 mod review;
 mod session_binding;
 mod stateless;
