@@ -60,7 +60,10 @@ export function demoOptions(server) {
         name: 'announce_list_changed',
         description: 'Tells every session that a list changed',
         inputSchema: { type: 'object', properties: { list: { enum: ['tools', 'resources', 'prompts'] } }, required: ['list'] },
-        handler: ({ list }) => `${server().broadcast(`notifications/${list}/list_changed`)} sessions notified`,
+        handler: ({ list }) => {
+          const sessions = server().broadcast(`notifications/${list}/list_changed`);
+          return `${sessions} ${sessions === 1 ? 'session' : 'sessions'} notified`;
+        },
       },
       {
         name: 'greet',

@@ -4,12 +4,8 @@
 //
 // Usage: node examples/node-server.mjs [--port P]   (P = 0 picks a free port)
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { createMcpHandler } from '../js/index.js';
-import { serve } from '../js/node.js';
-import { withConformance } from './conformance.js';
-import { demoOptions } from './demo.js';
 
 const fixtures = JSON.parse(readFileSync(new URL('../../fixtures/conformance.json', import.meta.url), 'utf8'));
 const usage = 'Usage: node examples/node-server.mjs [--port P]   (P = 0 picks a free port; default 3001)';
@@ -29,6 +25,16 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`node-server: --port must be 0..65535, not ${values.port}`);
   process.exit(2);
 }
+
+// Loaded only now, so that --help and a bad option answer even before the .wasm is built.
+if (!existsSync(new URL('../pkg/mcpwire_wasm.js', import.meta.url))) {
+  console.error('node-server: the WebAssembly build is missing (wasm/pkg); run `npm run build` in wasm/ first.');
+  process.exit(1);
+}
+const { createMcpHandler } = await import('../js/index.js');
+const { serve } = await import('../js/node.js');
+const { withConformance } = await import('./conformance.js');
+const { demoOptions } = await import('./demo.js');
 
 let mcp;
 mcp = await createMcpHandler(withConformance(demoOptions(() => mcp), fixtures, () => mcp));

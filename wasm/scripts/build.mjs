@@ -29,10 +29,17 @@ function findBindgen() {
 }
 
 const targets = execFileSync('rustup', ['target', 'list', '--installed'], { encoding: 'utf8' });
-if (!targets.split('\n').includes('wasm32-unknown-unknown')) run('rustup', ['target', 'add', 'wasm32-unknown-unknown']);
+if (!targets.split('\n').includes('wasm32-unknown-unknown')) {
+  console.log('The Rust target wasm32-unknown-unknown is not installed; adding it to this toolchain with rustup.');
+  run('rustup', ['target', 'add', 'wasm32-unknown-unknown']);
+}
 
 let bindgen = findBindgen();
 if (!bindgen) {
+  console.log(
+    `wasm-bindgen ${pinned} (the version wasm/Cargo.toml pins) is not on PATH or in ~/.cargo/bin; ` +
+      'installing wasm-bindgen-cli with cargo into ~/.cargo/bin, which takes a few minutes, once.',
+  );
   run('cargo', ['install', 'wasm-bindgen-cli', '--version', pinned]);
   bindgen = findBindgen();
   if (!bindgen) throw new Error(`wasm-bindgen ${pinned} is not on PATH after installing it`);

@@ -2,6 +2,7 @@
 // WebAssembly behind node:http, seen by a client nobody here wrote.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -84,4 +85,14 @@ test('the TypeScript SDK client: tools, progress, GET-stream notifications, DELE
   const body = await after.json();
   assert.equal(body.error.code, -32001);
   assert.equal(body.id, 7);
+});
+
+test('node-server answers --help and refuses a bad option with its usage', () => {
+  const script = new URL('../examples/node-server.mjs', import.meta.url).pathname;
+  const help = spawnSync(process.execPath, [script, '--help'], { encoding: 'utf8' });
+  assert.equal(help.status, 0, help.stderr);
+  assert.match(help.stdout, /^Usage: node examples\/node-server\.mjs/);
+  const bad = spawnSync(process.execPath, [script, '--port', '70000'], { encoding: 'utf8' });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--port must be 0\.\.65535, not 70000/);
 });
