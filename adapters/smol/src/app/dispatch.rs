@@ -55,9 +55,32 @@ fn to_raw<T: serde::Serialize>(value: &T) -> Result<Box<RawValue>, Error> {
 fn params<T: DeserializeOwned + Default>(params: Option<&RawValue>) -> Result<T, Error> {
     match params {
         None => Ok(T::default()),
-        Some(raw) => serde_json::from_str(raw.get())
-            .map_err(|e| Error::invalid_params(format!("Invalid params: {e}"))),
+        Some(raw) => {
+            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(raw.get()))
+                .map_err(|e| Error::invalid_params(format!("Invalid params: {e}")))
+        }
     }
+}
+
+/// An explicit `null` reads as the default, as an absent member does: clients send
+/// `"arguments": null` for a prompt without arguments.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Option::unwrap_or_default)
+}
+
+#[derive(Default, Deserialize)]
+struct ListParams {
+    #[serde(default, deserialize_with = "null_as_default")]
+    cursor: Option<String>,
+}
+
+/// The `cursor` of a `*/list` request.
+fn cursor(raw: Option<&RawValue>) -> Result<Option<String>, Error> {
+    params::<ListParams>(raw).map(|list| list.cursor)
 }
 
 #[derive(Default, Deserialize)]
@@ -78,7 +101,7 @@ struct ReadParams {
 struct GetPromptParams {
     #[serde(default)]
     name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     arguments: BTreeMap<String, Value>,
 }
 
@@ -88,7 +111,7 @@ struct CompleteParams {
     reference: Value,
     #[serde(default)]
     argument: CompleteArgument,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     context: CompleteContext,
 }
 
@@ -102,7 +125,7 @@ struct CompleteArgument {
 
 #[derive(Default, Deserialize)]
 struct CompleteContext {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     arguments: BTreeMap<String, String>,
 }
 
@@ -113,7 +136,7 @@ async fn answer(
     cx: Context,
 ) -> Result<Box<RawValue>, Error> {
     match method {
-        "tools/list" if !app.tools.is_empty() => Ok(app.lists.tools.clone()),
+        "tools/list" if !app.tools.is_empty() => app.lists.tools.page(cursor(raw)?.as_deref()),
         "tools/call" if !app.tools.is_empty() => {
             let call: CallParams = params(raw)?;
             let tool = app
@@ -138,8 +161,10 @@ async fn answer(
             };
             to_raw(&result)
         }
-        "resources/list" if has_resources(app) => Ok(app.lists.resources.clone()),
-        "resources/templates/list" if has_resources(app) => Ok(app.lists.templates.clone()),
+        "resources/list" if has_resources(app) => app.lists.resources.page(cursor(raw)?.as_deref()),
+        "resources/templates/list" if has_resources(app) => {
+            app.lists.templates.page(cursor(raw)?.as_deref())
+        }
         "resources/read" if has_resources(app) => {
             let read: ReadParams = params(raw)?;
             let contents = if let Some(resource) = app.resources.get(&read.uri) {
@@ -162,7 +187,9 @@ async fn answer(
             };
             to_raw(&serde_json::json!({ "contents": contents }))
         }
-        "prompts/list" if !app.prompts.is_empty() => Ok(app.lists.prompts.clone()),
+        "prompts/list" if !app.prompts.is_empty() => {
+            app.lists.prompts.page(cursor(raw)?.as_deref())
+        }
         "prompts/get" if !app.prompts.is_empty() => {
             let get: GetPromptParams = params(raw)?;
             let prompt = app

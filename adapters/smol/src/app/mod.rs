@@ -7,6 +7,7 @@ mod content;
 mod dispatch;
 mod error;
 mod headers;
+mod pages;
 mod prompt;
 mod resource;
 mod tool;
@@ -17,7 +18,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 pub(crate) use ask::Answers;
 pub use ask::{InputRequest, InputRequired};
@@ -88,16 +88,16 @@ pub struct App {
     templates: Vec<ResourceTemplate>,
     prompts: BTreeMap<String, Prompt>,
     completion: Option<CompletionHandler>,
-    /// The list results, rendered once: a list costs a copy, not a serialization.
+    /// The list results, rendered once and paged.
     lists: Lists,
 }
 
 #[derive(Clone)]
 struct Lists {
-    tools: Box<RawValue>,
-    resources: Box<RawValue>,
-    templates: Box<RawValue>,
-    prompts: Box<RawValue>,
+    tools: pages::Pages,
+    resources: pages::Pages,
+    templates: pages::Pages,
+    prompts: pages::Pages,
 }
 
 impl std::fmt::Debug for App {
@@ -125,6 +125,7 @@ impl App {
             templates: Vec::new(),
             prompts: Vec::new(),
             completion: None,
+            page_size: pages::DEFAULT_PAGE_SIZE,
         }
     }
 
@@ -188,6 +189,7 @@ pub struct AppBuilder {
     templates: Vec<ResourceTemplate>,
     prompts: Vec<Prompt>,
     completion: Option<CompletionHandler>,
+    page_size: usize,
 }
 
 impl std::fmt::Debug for AppBuilder {
@@ -235,6 +237,14 @@ impl AppBuilder {
         self
     }
 
+    /// How many tools, resources, templates or prompts a `*/list` answer holds at most
+    /// (100 by default; at least 1). A longer list is answered in pages, each naming the
+    /// next one's `nextCursor`, which clients send back as `cursor`.
+    pub fn page_size(mut self, items: usize) -> Self {
+        self.page_size = items.max(1);
+        self
+    }
+
     /// Answers `completion/complete`, and declares the `completions` capability.
     pub fn completion<F, Fut>(mut self, handler: F) -> Self
     where
@@ -263,10 +273,9 @@ impl AppBuilder {
             .into_iter()
             .map(|p| (p.name.clone(), p))
             .collect();
+        let page_size = self.page_size;
         let list = |key: &str, items: Vec<&serde_json::Map<String, Value>>| {
-            let mut result = serde_json::Map::new();
-            result.insert(key.into(), serde_json::to_value(items).unwrap_or_default());
-            serde_json::value::to_raw_value(&result).expect("a JSON object serializes")
+            pages::Pages::new(key, &items, page_size)
         };
         let lists = Lists {
             tools: list("tools", tools.values().map(|t| &t.definition).collect()),

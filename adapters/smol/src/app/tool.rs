@@ -54,8 +54,14 @@ impl std::fmt::Debug for Tool {
 
 impl Tool {
     /// A tool whose arguments deserialize into `A`; its input schema is derived from `A`.
-    /// Arguments that do not fit `A` give a result with `isError`, naming the problem, so the
-    /// model can correct itself.
+    /// Arguments that do not fit `A` give a result with `isError` that names the argument and
+    /// the problem (`b: invalid type: string "x", expected i64`), so the model can correct
+    /// itself.
+    ///
+    /// An `Option<T>` field is published as `T`'s schema, left out of `required`, rather than
+    /// as `T` or `null` (`"type": ["integer", "null"]`): many clients and model APIs reject
+    /// type arrays, and strict schema checkers flag them. An explicit `null` is still accepted
+    /// and reads as `None`.
     pub fn new<A, F, Fut>(name: &str, handler: F) -> Tool
     where
         A: DeserializeOwned + JsonSchema + 'static,
@@ -70,8 +76,9 @@ impl Tool {
                 .entry("type")
                 .or_insert_with(|| Value::String("object".into()));
         }
+        drop_null_alternatives(&mut schema);
         Tool::with_schema(name, schema, move |arguments: Value, cx: Context| {
-            let parsed = serde_json::from_value::<A>(arguments);
+            let parsed = serde_path_to_error::deserialize::<_, A>(arguments);
             let call = parsed.map(|args| handler(args, cx));
             async move {
                 match call {
@@ -132,6 +139,55 @@ impl Tool {
     fn field(mut self, name: &str, value: Value) -> Tool {
         self.definition.insert(name.into(), value);
         self
+    }
+}
+
+/// Removes the `null` that schemars adds for `Option<T>`, in each of the forms it adds it in:
+/// `"type": [T, "null"]`, `null` among an `enum`'s values, and `{"type": "null"}` as an `anyOf`
+/// branch (for a `$ref` or a composite). A schema that is only `null` stays as it is.
+fn drop_null_alternatives(schema: &mut Value) {
+    match schema {
+        Value::Array(items) => items.iter_mut().for_each(drop_null_alternatives),
+        Value::Object(object) => {
+            object.values_mut().for_each(drop_null_alternatives);
+            if let Some(Value::Array(types)) = object.get_mut("type") {
+                if types.len() > 1 {
+                    types.retain(|t| t != "null");
+                    if let [only] = types.as_mut_slice() {
+                        let only = only.take();
+                        object.insert("type".into(), only);
+                    }
+                }
+            }
+            let typed = object.contains_key("type");
+            if let Some(Value::Array(values)) = object.get_mut("enum") {
+                if typed && values.len() > 1 {
+                    values.retain(|v| !v.is_null());
+                }
+            }
+            let Some(Value::Array(branches)) = object.get_mut("anyOf") else {
+                return;
+            };
+            let is_null = |branch: &Value| {
+                branch
+                    .as_object()
+                    .is_some_and(|b| b.len() == 1 && b.get("type").is_some_and(|t| t == "null"))
+            };
+            if branches.len() < 2 || !branches.iter().any(is_null) {
+                return;
+            }
+            branches.retain(|b| !is_null(b));
+            if let [Value::Object(only)] = branches.as_mut_slice() {
+                // The one branch left takes the place of the `anyOf`; the field's own keys
+                // (its description, its default) stay as they are.
+                let only = std::mem::take(only);
+                object.remove("anyOf");
+                for (key, value) in only {
+                    object.entry(key).or_insert(value);
+                }
+            }
+        }
+        _ => {}
     }
 }
 
