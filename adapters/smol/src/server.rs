@@ -2,9 +2,10 @@
 
 use std::fmt;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use mcpwire_core::engine::{Config, Engine};
+use mcpwire_core::engine::{Config, Engine, Reporting};
 use smol::Executor;
 use smol::net::TcpListener;
 
@@ -13,6 +14,9 @@ use crate::input::{INPUT_CAPACITY, Input};
 use crate::tasks::TaskCounter;
 use crate::workers::Workers;
 use crate::{App, ServerHandle};
+
+/// The target of the driver's log lines, the request log among them.
+const DRIVER: &str = "mcpwire_smol::driver";
 
 /// An MCP server: an [`App`] served over Streamable HTTP (and the legacy HTTP+SSE transport)
 /// on a TCP listener.
@@ -26,7 +30,8 @@ use crate::{App, ServerHandle};
 /// smol::block_on(async {
 ///     let listener = smol::net::TcpListener::bind("127.0.0.1:0").await?;
 ///     let server = Server::new(App::builder("demo", "1.0.0").build())
-///         .configure(|config| config.timeouts.session_idle = mcpwire_core::time::Duration::from_secs(60));
+///         .configure(|config| config.timeouts.session_idle = mcpwire_smol::time::Duration::from_secs(60))
+///         .on_serving(|address| println!("serving on http://{address}/mcp"));
 ///     let handle = server.handle();
 ///     // Shut down at once, so that this example ends; a real server runs until a signal.
 ///     handle.shutdown(Duration::ZERO).await.map_err(std::io::Error::other)?;
@@ -43,7 +48,11 @@ pub struct Server {
     threads: usize,
     input: (async_channel::Sender<Input>, async_channel::Receiver<Input>),
     tasks: TaskCounter,
+    on_serving: Option<OnServing>,
 }
+
+/// What [`Server::on_serving`] is given.
+type OnServing = Box<dyn FnOnce(SocketAddr) + Send>;
 
 impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -75,6 +84,7 @@ impl Server {
             threads: std::thread::available_parallelism().map_or(1, usize::from),
             input: async_channel::bounded(INPUT_CAPACITY),
             tasks: TaskCounter::default(),
+            on_serving: None,
         }
     }
 
@@ -123,6 +133,16 @@ impl Server {
         self
     }
 
+    /// Called once [`Server::serve`] accepts connections and handles signals, with the
+    /// listener's address: the moment to announce the server. A supervisor that signals as soon
+    /// as it reads the announcement then gets a graceful shutdown, where a line printed before
+    /// `serve` would race the signal handlers, whose absence means the default action, death.
+    #[must_use]
+    pub fn on_serving(mut self, announce: impl FnOnce(SocketAddr) + Send + 'static) -> Server {
+        self.on_serving = Some(Box::new(announce));
+        self
+    }
+
     /// A handle on the server, usable before and while it serves.
     #[must_use]
     pub fn handle(&self) -> ServerHandle {
@@ -137,6 +157,12 @@ impl Server {
     ///
     /// Runs the engine and the sockets on the calling thread, and the handlers on
     /// [`Server::threads`] threads of their own, stopped before it returns.
+    ///
+    /// # Errors
+    ///
+    /// The operating system's, when the signal handlers or the worker threads cannot be set
+    /// up; and one of kind [`io::ErrorKind::Interrupted`] when a second signal stopped the
+    /// server before it had drained, so that a binary can exit with a failure status.
     pub async fn serve(mut self, listener: TcpListener) -> io::Result<()> {
         if self.metrics
             && !self
@@ -151,6 +177,17 @@ impl Server {
         getrandom::fill(&mut seed).map_err(|e| io::Error::other(e.to_string()))?;
         let executor = Arc::new(Executor::new());
         let workers = Workers::start(self.threads)?;
+        if self.config.reporting == Reporting::Off {
+            // The request log costs only what is logged: every exchange at debug, refusals at
+            // info, nothing when the subscriber takes neither.
+            self.config.reporting = if tracing::enabled!(target: DRIVER, tracing::Level::DEBUG) {
+                Reporting::Everything
+            } else if tracing::enabled!(target: DRIVER, tracing::Level::INFO) {
+                Reporting::Refusals
+            } else {
+                Reporting::Off
+            };
+        }
         let engine = Engine::new(self.config, mcpwire_core::time::Instant::ZERO, seed);
         let mut driver = Driver::new(
             engine,
@@ -169,13 +206,21 @@ impl Server {
                 driver.input_tx.clone(),
             )?);
         }
-        if let Ok(address) = listener.local_addr() {
-            tracing::info!(%address, "serving");
-        }
+        let address = listener.local_addr();
         driver.listen(listener);
+        if let Ok(address) = address {
+            tracing::info!(%address, "serving");
+            if let Some(announce) = self.on_serving.take() {
+                announce(address);
+            }
+        }
         let stop = executor.run(driver.run()).await;
         if stop == Stop::Forced {
             tracing::warn!("stopped without draining");
+            return Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "a second signal stopped the server before it had drained",
+            ));
         }
         Ok(())
     }

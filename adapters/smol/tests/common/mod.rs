@@ -1,205 +1,21 @@
-//! A test client over real sockets: the `mcpwire` binary as a child process, a blocking
-//! HTTP/1.1 client that reads JSON and SSE responses incrementally, and the server's metrics and
-//! open file descriptors.
+//! A test client over real sockets: a blocking HTTP/1.1 client that reads JSON and SSE
+//! responses incrementally, and an MCP session over it. The tests of the `mcpwire` binary
+//! (`server/tests`) use it too, beside their own child-process wrapper.
 //!
 //! Every wait is bounded (a socket read timeout, a polling deadline) so that a broken server
 //! fails a test instead of hanging it; none of these bounds is a performance claim.
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mcpwire_core::sse::{SseItem, SseParser};
 use serde_json::{Value, json};
 
 /// How long any single wait may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(30);
-
-/// The `mcpwire` binary, serving on an ephemeral port with `--metrics`.
-pub struct Server {
-    child: Child,
-    pub addr: SocketAddr,
-    /// Kept open: the server prints more lines, and a closed pipe would fail them.
-    _stdout: BufReader<std::process::ChildStdout>,
-}
-
-impl Server {
-    /// Starts `mcpwire serve --bind 127.0.0.1:0 --metrics` with `args`, and waits for its URL.
-    pub fn start(args: &[&str]) -> Server {
-        Server::start_under(&[], args)
-    }
-
-    /// As `start`, run by `wrapper` (such as `prlimit --as=...`), which execs the server.
-    pub fn start_under(wrapper: &[&str], args: &[&str]) -> Server {
-        let binary = env!("CARGO_BIN_EXE_mcpwire");
-        let mut command = match wrapper.split_first() {
-            Some((program, rest)) => {
-                let mut command = Command::new(program);
-                command.args(rest).arg(binary);
-                command
-            }
-            None => Command::new(binary),
-        };
-        let mut child = command
-            .args(["serve", "--bind", "127.0.0.1:0", "--metrics"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the mcpwire binary starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        let mut stdout = BufReader::new(stdout);
-        stdout
-            .read_line(&mut line)
-            .expect("the server prints its URL");
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"));
-        let addr = url
-            .trim_start_matches("http://")
-            .trim_end_matches("/mcp")
-            .parse()
-            .expect("an address");
-        let server = Server {
-            child,
-            addr,
-            _stdout: stdout,
-        };
-        // The URL is printed before `serve` installs its signal handlers; an answer from the
-        // driver means they are in place (a signal sooner would kill the process outright).
-        server.metrics();
-        server
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The server's open file descriptors.
-    pub fn fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
-            .expect("procfs")
-            .count()
-    }
-
-    /// `GET /metrics`, parsed: `name` or `name{labels}` to value.
-    pub fn metrics(&self) -> BTreeMap<String, u64> {
-        let mut conn = Conn::open(self.addr);
-        conn.send(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-        let response = conn.response();
-        assert_eq!(response.status, 200);
-        conn.wait_closed();
-        String::from_utf8(response.body)
-            .expect("text")
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| l.rsplit_once(' '))
-            .map(|(name, value)| (name.to_string(), value.parse().expect("an integer")))
-            .collect()
-    }
-
-    /// The gauges that must come back to their baseline: every live entity and task.
-    pub fn gauges(&self) -> BTreeMap<String, u64> {
-        self.metrics()
-            .into_iter()
-            .filter(|(name, _)| !name.split('{').next().unwrap_or("").ends_with("_total"))
-            .collect()
-    }
-
-    /// Waits until the gauges and the open descriptors equal `baseline`; fails with the
-    /// difference if they do not within `within`.
-    pub fn wait_for_baseline(&self, baseline: &Baseline, within: Duration) {
-        let deadline = Instant::now() + within;
-        loop {
-            let gauges = self.gauges();
-            let fds = self.fds();
-            if gauges == baseline.gauges && fds == baseline.fds {
-                return;
-            }
-            if Instant::now() > deadline {
-                let differ: Vec<_> = gauges
-                    .iter()
-                    .filter(|(k, v)| baseline.gauges.get(*k) != Some(v))
-                    .map(|(k, v)| format!("{k}={v} (baseline {:?})", baseline.gauges.get(k)))
-                    .collect();
-                panic!(
-                    "not back to baseline: {differ:?}; fds {fds} (baseline {})",
-                    baseline.fds
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// The gauges and descriptors of an idle server: measured once nothing changes any more
-    /// (the scrape's own connection counts, the same way every time).
-    pub fn baseline(&self) -> Baseline {
-        // The descriptors are read a moment after the scrape: the client sees the server's FIN
-        // as the server shuts the socket down, just before it closes the descriptor, and a
-        // baseline read in between would count the scrape's own socket.
-        let settled = || {
-            let gauges = self.gauges();
-            std::thread::sleep(Duration::from_millis(20));
-            (gauges, self.fds())
-        };
-        let mut last = settled();
-        loop {
-            std::thread::sleep(Duration::from_millis(100));
-            let now = settled();
-            if now == last {
-                return Baseline {
-                    gauges: now.0,
-                    fds: now.1,
-                };
-            }
-            last = now;
-        }
-    }
-
-    /// Sends a signal (`TERM`, `INT`).
-    pub fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.pid().to_string())
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-    }
-
-    /// Waits for the process to exit; `None` if it is still running after `within`.
-    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return Some(status);
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// What an idle server holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Baseline {
-    pub gauges: BTreeMap<String, u64>,
-    pub fds: usize,
-}
 
 /// A response head and as much of the body as was read.
 #[derive(Debug, Clone)]

@@ -16,7 +16,7 @@ use mcpwire_smol::{
 use serde_json::{Map, Value, json};
 
 /// The shared fixture file.
-pub const CONFORMANCE: &str = include_str!("../../../../../fixtures/conformance.json");
+pub const CONFORMANCE: &str = include_str!("../../fixtures/conformance.json");
 
 /// What a script's templates may name.
 #[derive(Default)]

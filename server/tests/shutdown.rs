@@ -78,6 +78,22 @@ fn an_idle_server_exits_on_sigint() {
 }
 
 #[test]
+fn a_signal_right_after_the_url_is_a_graceful_shutdown() {
+    // A supervisor that signals as soon as it reads the URL: the URL is printed only once the
+    // signal handlers are in place, or the default action would kill the process (status
+    // "signal: 2", not success).
+    for _ in 0..5 {
+        let mut server = Server::start(&[]);
+        server.signal("INT");
+        let status = server.wait_exit(EXIT_PATIENCE).expect("the process exits");
+        assert!(status.success(), "{status:?}");
+    }
+}
+
+/// A shell's status for a process that SIGINT ended, which a forced exit reports.
+const FORCED: i32 = 130;
+
+#[test]
 fn a_second_signal_exits_without_waiting_for_the_grace_period() {
     let mut server = Server::start(&["--grace", "600"]);
     let mut session = Session::open(server.addr);
@@ -91,9 +107,10 @@ fn a_second_signal_exits_without_waiting_for_the_grace_period() {
     assert!(server.wait_exit(Duration::ZERO).is_none(), "still draining");
     server.signal("TERM");
     // Ten minutes of grace were left: exiting now can only be the second signal.
-    server
+    let status = server
         .wait_exit(EXIT_PATIENCE)
         .expect("the process exits at once");
+    assert_eq!(status.code(), Some(FORCED), "a forced exit is a failure");
     assert!(call.is_closed_by_peer());
 }
 
@@ -106,9 +123,10 @@ fn a_second_signal_exits_at_once_while_a_handler_never_yields() {
     server.signal("TERM");
     // The spin has most of a minute left, and the grace period ten: exiting within the
     // patience can only be the second signal, not waiting for the handler's thread.
-    server
+    let status = server
         .wait_exit(EXIT_PATIENCE)
         .expect("the process exits at once");
+    assert_eq!(status.code(), Some(FORCED), "a forced exit is a failure");
 }
 
 #[test]
@@ -121,4 +139,24 @@ fn the_grace_period_bounds_the_exit_while_a_handler_never_yields() {
     server
         .wait_exit(EXIT_PATIENCE)
         .expect("the process exits after the grace period");
+}
+
+#[test]
+fn an_address_in_use_is_named_and_fails() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mcpwire"))
+        .args(["serve", "--bind", &address.to_string()])
+        .output()
+        .expect("the mcpwire binary runs");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {address}")),
+        "{stderr}"
+    );
+    assert!(
+        output.stdout.is_empty(),
+        "no URL for a server that does not serve"
+    );
 }

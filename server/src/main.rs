@@ -110,18 +110,29 @@ fn main() -> ExitCode {
             config
                 .allowed_origins
                 .extend(options.allowed_origins.iter().cloned());
+            config
+                .allowed_hosts
+                .extend(options.allowed_hosts.iter().cloned());
             config.session_binding = options.bind_session_to.clone();
         });
 
-    let result = smol::block_on(async {
-        let listener = smol::net::TcpListener::bind(options.bind).await?;
-        let address = listener.local_addr()?;
+    if !options.bind.ip().is_loopback() && options.allowed_hosts.is_empty() {
+        tracing::warn!(
+            bind = %options.bind,
+            "serving beyond loopback, but only loopback Host headers are accepted: \
+             pass --allowed-host with the name clients use"
+        );
+    }
+    let metrics = options.metrics;
+    // Announced only once serve() handles signals: a supervisor that signals as soon as it
+    // reads the URL must get a graceful shutdown, not the default action.
+    let server = server.on_serving(move |address| {
         println!(
             "mcpwire {} listening on http://{address}/mcp",
             env!("CARGO_PKG_VERSION")
         );
         println!("  legacy HTTP+SSE: http://{address}/sse");
-        if options.metrics {
+        if metrics {
             println!("  metrics:         http://{address}/metrics");
         }
         println!(
@@ -129,13 +140,24 @@ fn main() -> ExitCode {
              \"Streamable HTTP\" and URL http://{address}/mcp"
         );
         println!("  Ctrl-C shuts down gracefully; a second Ctrl-C exits at once.");
+    });
+    let bind = options.bind;
+    let result = smol::block_on(async {
+        let listener = smol::net::TcpListener::bind(bind).await.map_err(|error| {
+            std::io::Error::new(error.kind(), format!("cannot listen on {bind}: {error}"))
+        })?;
         server.serve(listener).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("mcpwire: {error}");
-            ExitCode::FAILURE
+            if error.kind() == std::io::ErrorKind::Interrupted {
+                // What a shell reports for a process that SIGINT ended: 128 + 2.
+                ExitCode::from(130)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

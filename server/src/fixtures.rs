@@ -173,7 +173,8 @@ fn demo_tools(builder: mcpwire_smol::AppBuilder) -> mcpwire_smol::AppBuilder {
                     }
                     .map_err(|e| Error::tool(e.to_string()))?;
                 }
-                Ok(ToolResult::text(format!("{sessions} sessions notified")))
+                let noun = if sessions == 1 { "session" } else { "sessions" };
+                Ok(ToolResult::text(format!("{sessions} {noun} notified")))
             })
             .description("Tells every session that a list changed, as a server whose tools, resources or prompts change would"),
         )

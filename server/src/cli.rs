@@ -19,6 +19,7 @@ pub struct Options {
     pub max_held_bytes: Option<usize>,
     pub max_session_bytes: Option<usize>,
     pub allowed_origins: Vec<String>,
+    pub allowed_hosts: Vec<String>,
     pub bind_session_to: Option<String>,
     pub metrics: bool,
     pub grace: Duration,
@@ -50,6 +51,9 @@ Options:
                            [default: 512MiB]
   --max-session-bytes SIZE Bytes one session may hold [default: 16MiB]
   --allowed-origin ORIGIN  Accept this Origin too (repeatable; loopback is always accepted)
+  --allowed-host HOST      Accept this Host header too: a name for any port, or name:port
+                           (repeatable; loopback is always accepted). Needed to serve on
+                           another address than loopback: other Hosts get 403
   --bind-session-to HEADER Bind each session to this request header's value at initialize,
                            such as authorization: another value gets 404 [default: off]
   --grace SECS             Shutdown grace period for calls in flight [default: 10]
@@ -131,6 +135,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
         max_session_bytes: None,
         bind_session_to: None,
         allowed_origins: Vec::new(),
+        allowed_hosts: Vec::new(),
         metrics: false,
         grace: Duration::from_secs(10),
         threads: None,
@@ -202,6 +207,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
                 options.max_session_bytes = Some(size(&text(&mut parser)?, flag)?);
             }
             Long("allowed-origin") => options.allowed_origins.push(text(&mut parser)?),
+            Long("allowed-host") => options.allowed_hosts.push(text(&mut parser)?),
             Long("bind-session-to") => {
                 options.bind_session_to = Some(text(&mut parser)?.to_ascii_lowercase());
             }
@@ -261,6 +267,8 @@ mod tests {
             "https://a.example",
             "--allowed-origin",
             "https://b.example",
+            "--allowed-host",
+            "mcp.example:8443",
             "--bind-session-to",
             "Authorization",
             "--metrics",
@@ -282,6 +290,7 @@ mod tests {
         assert_eq!(o.max_held_bytes, Some(256 << 20));
         assert_eq!(o.max_session_bytes, Some(512 << 10));
         assert_eq!(o.allowed_origins.len(), 2);
+        assert_eq!(o.allowed_hosts, ["mcp.example:8443"]);
         assert_eq!(o.bind_session_to.as_deref(), Some("authorization"));
         assert!(o.metrics);
         assert_eq!(o.threads, Some(3));

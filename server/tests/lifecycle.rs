@@ -355,3 +355,101 @@ fn the_legacy_transport_carries_a_session_over_one_sse_stream() {
     let (_, echo) = sse.next_message().expect("the echo result");
     assert_eq!(result_text(&echo), "old");
 }
+
+#[test]
+fn an_allowed_host_is_served_and_any_other_refused() {
+    let server = Server::start(&["--allowed-host", "mcp.example"]);
+    let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+    let status = |host: &str| {
+        let mut conn = Conn::open(server.addr);
+        let headers = [
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json, text/event-stream"),
+        ];
+        let wire = String::from_utf8(request("POST", "/mcp", &headers, ping))
+            .unwrap()
+            .replacen("Host: 127.0.0.1\r\n", &format!("Host: {host}\r\n"), 1);
+        conn.send(wire.as_bytes());
+        conn.response().status
+    };
+    // Allowed, the request gets as far as the session check (no session: 400).
+    assert_eq!(status("mcp.example"), 400);
+    assert_eq!(
+        status("mcp.example:8443"),
+        400,
+        "a name alone allows any port"
+    );
+    assert_eq!(status("127.0.0.1"), 400, "loopback stays allowed");
+    assert_eq!(status("other.example"), 403);
+}
+
+#[test]
+fn the_log_has_a_line_per_refusal_at_info_and_per_answer_at_debug() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    let run = |level: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mcpwire"))
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .env("RUST_LOG", level)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the mcpwire binary starts");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let addr: std::net::SocketAddr = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap()
+            .trim_start_matches("http://")
+            .trim_end_matches("/mcp")
+            .parse()
+            .unwrap();
+        let mut session = Session::open(addr);
+        let answered = session.call(
+            "tools/call",
+            json!({"name":"echo","arguments":{"text":"hi"}}),
+        );
+        assert_eq!(result_text(&answered[0]), "hi");
+        let mut conn = Conn::open(addr);
+        conn.send(&post(
+            Some("no-such-session"),
+            &json!({"jsonrpc":"2.0","id":"lost-1","method":"ping"}),
+        ));
+        assert_eq!(conn.response().status, 404);
+        let pid = child.id().to_string();
+        Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        let mut log = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut log)
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+        log
+    };
+    let info = run("info");
+    let refused: Vec<&str> = info.lines().filter(|l| l.contains("refused")).collect();
+    assert_eq!(refused.len(), 1, "{info}");
+    for needle in [
+        "status=404",
+        "code=-32001",
+        "Session not found",
+        "method=\"ping\"",
+        "lost-1",
+    ] {
+        assert!(refused[0].contains(needle), "{needle} in {}", refused[0]);
+    }
+    assert!(!info.contains("answered"), "answers only at debug: {info}");
+
+    let debug = run("debug");
+    let call = debug
+        .lines()
+        .find(|l| l.contains("answered") && l.contains("tools/call"))
+        .unwrap_or_else(|| panic!("no line for the call: {debug}"));
+    assert!(call.contains("status=200"), "{call}");
+    assert!(call.contains("session="), "{call}");
+    assert!(debug.lines().any(|l| l.contains("refused")), "{debug}");
+}
