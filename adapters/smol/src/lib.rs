@@ -60,6 +60,21 @@
 //! watcher are tasks on the driver's thread, dropped at shutdown. [`ServerStats::tasks`] counts
 //! live tasks; with the engine's gauges it returns to its baseline once the clients are gone
 //! (`--metrics` shows both).
+//!
+//! # Logs
+//!
+//! mcpwire logs through [`tracing`](https://docs.rs/tracing) and installs no subscriber: a
+//! library server is silent until the application installs one (for example
+//! `tracing_subscriber::fmt().init()`). At `info`: serving, shutdown, and one line per request
+//! the engine refused (`refused`, with the status, the JSON-RPC code and message the client
+//! got, the HTTP method and path, the JSON-RPC method and id, the session and connection). At
+//! `debug`, also one line per request answered (`answered`, with the status and the time to
+//! the response head, which for a stream is its start) or left by its client, and sessions
+//! opening and closing. Which requests the engine reports is decided once, when `serve`
+//! starts, from the levels the subscriber enables for the target `mcpwire_smol::driver` (or
+//! set `Config::reporting` through [`Server::configure`]); the reports wait in a bounded queue,
+//! and those a flood leaves no room for are counted (`mcpwire_reports_dropped_total`), not
+//! kept.
 
 mod app;
 mod clock;
@@ -84,6 +99,12 @@ pub use handle::{ServerHandle, Stopped};
 pub use mcpwire_core::engine::{
     CommandError, Config, Heartbeat, LogLevel, ProtocolVersion, SessionKey,
 };
+pub use mcpwire_core::jsonrpc::ErrorCode;
 pub use mcpwire_core::time;
 pub use metrics::ServerStats;
 pub use server::Server;
+
+/// The crate README's examples, compiled and run as doc tests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
