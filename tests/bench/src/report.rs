@@ -261,7 +261,7 @@ impl Report<'_> {
         );
         let _ = writeln!(
             md,
-            "| sessions, streams, connections, timers, queued bytes, tasks and fds back to baseline after churn, faults and timeouts | checked by tests, not timed here: `adapters/smol/tests/leaks.rs`, the simulator, the interop leak check | |"
+            "| sessions, streams, connections, timers, queued bytes, tasks and fds back to baseline after churn, faults and timeouts | checked by tests, not timed here: `server/tests/leaks.rs`, the simulator, the interop leak check | |"
         );
         md.push('\n');
     }
