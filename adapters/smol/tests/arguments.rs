@@ -3,11 +3,9 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{Session, result_text};
+use common::{InProcess, Session, result_text};
 use mcpwire_smol::{
-    App, Content, Context, Error, Prompt, PromptMessage, PromptResult, Server, Tool, ToolResult,
+    App, Content, Context, Error, Prompt, PromptMessage, PromptResult, Tool, ToolResult,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -42,21 +40,6 @@ struct Measure {
     /// Where.
     at: Option<Point>,
     points: Vec<Point>,
-}
-
-fn serve(
-    app: App,
-) -> (
-    std::net::SocketAddr,
-    mcpwire_smol::ServerHandle,
-    std::thread::JoinHandle<std::io::Result<()>>,
-) {
-    let listener = smol::block_on(smol::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = Server::new(app).handle_signals(false);
-    let handle = server.handle();
-    let serving = std::thread::spawn(move || smol::block_on(server.serve(listener)));
-    (addr, handle, serving)
 }
 
 fn app() -> App {
@@ -116,8 +99,8 @@ fn offers_null(schema: &Value) -> bool {
 
 #[test]
 fn an_argument_error_names_the_argument() {
-    let (addr, handle, serving) = serve(app());
-    let mut session = Session::open(addr);
+    let server = InProcess::serve(app());
+    let mut session = Session::open(server.addr);
     let wrong = session.call(
         "tools/call",
         json!({"name":"add","arguments":{"a":1,"b":"x"}}),
@@ -146,14 +129,13 @@ fn an_argument_error_names_the_argument() {
         json!({"name":"add","arguments":{"a":1,"b":2}}),
     );
     assert_eq!(result_text(&right[0]), "3");
-    smol::block_on(handle.shutdown(Duration::ZERO)).unwrap();
-    serving.join().unwrap().unwrap();
+    server.stop();
 }
 
 #[test]
 fn optional_fields_publish_their_own_type_and_still_take_null() {
-    let (addr, handle, serving) = serve(app());
-    let mut session = Session::open(addr);
+    let server = InProcess::serve(app());
+    let mut session = Session::open(server.addr);
     let tools = session.call("tools/list", json!({}));
     let schema = schema_of(&tools[0], "measure");
     assert!(!offers_null(schema), "{schema:#}");
@@ -181,14 +163,13 @@ fn optional_fields_publish_their_own_type_and_still_take_null() {
         json!({"name":"measure","arguments":{"count":3,"unit":"feet","at":{"x":0,"y":0},"points":[]}}),
     );
     assert_eq!(result_text(&given[0]), "Some(3) true true 0");
-    smol::block_on(handle.shutdown(Duration::ZERO)).unwrap();
-    serving.join().unwrap().unwrap();
+    server.stop();
 }
 
 #[test]
 fn null_prompt_arguments_are_no_arguments() {
-    let (addr, handle, serving) = serve(app());
-    let mut session = Session::open(addr);
+    let server = InProcess::serve(app());
+    let mut session = Session::open(server.addr);
     let got = session.call("prompts/get", json!({"name":"greet","arguments":null}));
     assert_eq!(
         got[0]["result"]["messages"][0]["content"]["text"], "Hello",
@@ -201,6 +182,5 @@ fn null_prompt_arguments_are_no_arguments() {
         message.starts_with("Invalid params: arguments: invalid type"),
         "{message}"
     );
-    smol::block_on(handle.shutdown(Duration::ZERO)).unwrap();
-    serving.join().unwrap().unwrap();
+    server.stop();
 }

@@ -3,26 +3,9 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::Session;
-use mcpwire_smol::{App, Context, Error, NoArgs, Prompt, PromptResult, Server, Tool, ToolResult};
+use common::{InProcess, Session};
+use mcpwire_smol::{App, Context, Error, NoArgs, Prompt, PromptResult, Tool, ToolResult};
 use serde_json::{Value, json};
-
-fn serve(
-    app: App,
-) -> (
-    std::net::SocketAddr,
-    mcpwire_smol::ServerHandle,
-    std::thread::JoinHandle<std::io::Result<()>>,
-) {
-    let listener = smol::block_on(smol::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = Server::new(app).handle_signals(false);
-    let handle = server.handle();
-    let serving = std::thread::spawn(move || smol::block_on(server.serve(listener)));
-    (addr, handle, serving)
-}
 
 fn app(tools: usize, prompts: usize, page_size: usize) -> App {
     let mut builder = App::builder("lists", "1").page_size(page_size);
@@ -69,8 +52,8 @@ fn walk(session: &mut Session, method: &str, key: &str) -> (Vec<String>, usize) 
 
 #[test]
 fn a_list_at_the_page_size_is_one_page_and_one_past_it_is_two() {
-    let (addr, handle, serving) = serve(app(3, 4, 3));
-    let mut session = Session::open(addr);
+    let server = InProcess::serve(app(3, 4, 3));
+    let mut session = Session::open(server.addr);
     let (tools, pages) = walk(&mut session, "tools/list", "tools");
     assert_eq!(
         (tools, pages),
@@ -82,14 +65,13 @@ fn a_list_at_the_page_size_is_one_page_and_one_past_it_is_two() {
     let (prompts, pages) = walk(&mut session, "prompts/list", "prompts");
     assert_eq!(pages, 2);
     assert_eq!(prompts, ["prompt00", "prompt01", "prompt02", "prompt03"]);
-    smol::block_on(handle.shutdown(Duration::ZERO)).unwrap();
-    serving.join().unwrap().unwrap();
+    server.stop();
 }
 
 #[test]
 fn the_cursors_walk_a_long_list_once_and_a_foreign_cursor_is_refused() {
-    let (addr, handle, serving) = serve(app(250, 1, 100));
-    let mut session = Session::open(addr);
+    let server = InProcess::serve(app(250, 1, 100));
+    let mut session = Session::open(server.addr);
     let (tools, pages) = walk(&mut session, "tools/list", "tools");
     assert_eq!(pages, 3);
     let expected: Vec<String> = (0..250).map(|i| format!("tool{i:03}")).collect();
@@ -100,6 +82,5 @@ fn the_cursors_walk_a_long_list_once_and_a_foreign_cursor_is_refused() {
         let refused = session.call("tools/list", json!({"cursor": bad}));
         assert_eq!(refused[0]["error"]["code"], -32602, "{bad}: {refused:?}");
     }
-    smol::block_on(handle.shutdown(Duration::ZERO)).unwrap();
-    serving.join().unwrap().unwrap();
+    server.stop();
 }

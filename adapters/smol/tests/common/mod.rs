@@ -416,3 +416,32 @@ pub fn result_text(message: &Value) -> &str {
         .as_str()
         .unwrap_or_else(|| panic!("no text in {message}"))
 }
+
+/// An application served in this process on an ephemeral port, signals left alone: its
+/// address, its handle, and the thread that serves it (joined once the handle shut it down).
+pub struct InProcess {
+    pub addr: SocketAddr,
+    pub handle: mcpwire_smol::ServerHandle,
+    serving: std::thread::JoinHandle<std::io::Result<()>>,
+}
+
+impl InProcess {
+    pub fn serve(app: mcpwire_smol::App) -> InProcess {
+        let listener = smol::block_on(smol::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = mcpwire_smol::Server::new(app).handle_signals(false);
+        let handle = server.handle();
+        let serving = std::thread::spawn(move || smol::block_on(server.serve(listener)));
+        InProcess {
+            addr,
+            handle,
+            serving,
+        }
+    }
+
+    /// Shuts the server down at once and waits for `serve` to return.
+    pub fn stop(self) {
+        smol::block_on(self.handle.shutdown(Duration::ZERO)).unwrap();
+        self.serving.join().unwrap().unwrap();
+    }
+}
