@@ -11,12 +11,22 @@ mod scripted;
 use std::process::ExitCode;
 
 use mcpwire_smol::Server;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
-fn log_level() -> tracing::Level {
-    std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(tracing::Level::INFO)
+/// The level `RUST_LOG` names (`off`, `error`, `warn`, `info`, `debug`, `trace`; `info` when
+/// unset), or why it names none.
+fn log_level() -> Result<LevelFilter, String> {
+    match std::env::var("RUST_LOG") {
+        Err(_) => Ok(LevelFilter::INFO),
+        Ok(value) => value.trim().parse().map_err(|_| {
+            format!(
+                "RUST_LOG={value:?} is not a level: this server takes one of off, error, warn, \
+                 info, debug, trace"
+            )
+        }),
+    }
 }
 
 fn main() -> ExitCode {
@@ -35,10 +45,25 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let level = match log_level() {
+        Ok(level) => level,
+        Err(message) => {
+            eprintln!("mcpwire: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    // The level applies to mcpwire's own lines; the crates below it (the reactor, the
+    // executor) log only warnings, or their debug lines would bury the request log.
+    let targets = Targets::new()
+        .with_target("mcpwire", level)
+        .with_target("mcpwire_smol", level)
+        .with_default(level.min(LevelFilter::WARN));
     tracing_subscriber::fmt()
-        .with_max_level(log_level())
+        .with_max_level(level)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .finish()
+        .with(targets)
         .init();
 
     let descriptors = descriptors::raise_limit();

@@ -160,3 +160,32 @@ fn an_address_in_use_is_named_and_fails() {
         "no URL for a server that does not serve"
     );
 }
+
+#[test]
+fn a_rust_log_that_names_no_level_is_refused_and_off_is_silent() {
+    // An address already taken, so that the server stops at once either way.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let run = |value: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mcpwire"))
+            .args(["serve", "--bind", &address])
+            .env("RUST_LOG", value)
+            .output()
+            .expect("the mcpwire binary runs")
+    };
+    let bogus = run("mcpwire_smol=debug");
+    assert_eq!(bogus.status.code(), Some(2), "{bogus:?}");
+    assert!(String::from_utf8_lossy(&bogus.stderr).contains("is not a level"));
+    // The failure is printed; the log says nothing.
+    let off = run("off");
+    assert_eq!(off.status.code(), Some(1), "{off:?}");
+    let stderr = String::from_utf8_lossy(&off.stderr);
+    assert!(
+        !stderr.contains("INFO") && !stderr.contains("WARN"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("cannot listen on {address}")),
+        "{stderr}"
+    );
+}

@@ -803,7 +803,7 @@ fn log_report(report: &ExchangeReport) {
         (Some(refusal), status) => tracing::info!(
             status = status.unwrap_or(0),
             code = refusal.code,
-            message = refusal.message.as_str(),
+            error = refusal.message.as_str(),
             http = report.http_method.as_str(),
             path = report.path.as_str(),
             method,

@@ -42,6 +42,23 @@ struct Measure {
     points: Vec<Point>,
 }
 
+#[derive(Deserialize, JsonSchema)]
+#[serde(untagged)]
+enum Limit {
+    Count(u32),
+    Unlimited(()),
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct Deep {
+    /// null is how a caller says "unlimited": the schema must keep it.
+    limit: Limit,
+    /// Items may be null.
+    values: Vec<Option<i64>>,
+    #[serde(default)]
+    page: Option<u32>,
+}
+
 fn app() -> App {
     App::builder("arguments", "1")
         .tool(Tool::new("add", |args: Add, _cx: Context| async move {
@@ -59,6 +76,16 @@ fn app() -> App {
                 )))
             },
         ))
+        .tool(Tool::new("deep", |args: Deep, _cx: Context| async move {
+            let limit = match args.limit {
+                Limit::Count(n) => n.to_string(),
+                Limit::Unlimited(()) => "unlimited".into(),
+            };
+            Ok::<_, Error>(ToolResult::text(format!(
+                "{limit} {:?} {:?}",
+                args.values, args.page
+            )))
+        }))
         .prompt(
             Prompt::new("greet", |_args, _cx: Context| async move {
                 Ok::<_, Error>(PromptResult::new(vec![PromptMessage::user(Content::text(
@@ -163,6 +190,32 @@ fn optional_fields_publish_their_own_type_and_still_take_null() {
         json!({"name":"measure","arguments":{"count":3,"unit":"feet","at":{"x":0,"y":0},"points":[]}}),
     );
     assert_eq!(result_text(&given[0]), "Some(3) true true 0");
+    server.stop();
+}
+
+#[test]
+fn a_null_that_serde_needs_stays_in_the_schema() {
+    let server = InProcess::serve(app());
+    let mut session = Session::open(server.addr);
+    let tools = session.call("tools/list", json!({}));
+    let schema = schema_of(&tools[0], "deep");
+    // The optional argument loses its null, and its null default with it.
+    assert_eq!(
+        schema["properties"]["page"]["type"], "integer",
+        "{schema:#}"
+    );
+    assert!(
+        schema["properties"]["page"].get("default").is_none(),
+        "{schema:#}"
+    );
+    // A required argument and the items of a list keep theirs.
+    assert!(offers_null(&schema["properties"]["values"]), "{schema:#}");
+    assert!(offers_null(&schema["$defs"]), "{schema:#}");
+    let unlimited = session.call(
+        "tools/call",
+        json!({"name":"deep","arguments":{"limit":null,"values":[1,null]}}),
+    );
+    assert_eq!(result_text(&unlimited[0]), "unlimited [Some(1), None] None");
     server.stop();
 }
 

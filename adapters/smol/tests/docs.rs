@@ -58,17 +58,29 @@ fn examples(text: &str, strip: impl Fn(&str) -> Option<String>, markdown: bool) 
             }
             continue;
         };
-        let fence = line.trim_start().strip_prefix("```");
+        let trimmed = line.trim_start();
+        let fence = trimmed
+            .strip_prefix("```")
+            .or_else(|| trimmed.strip_prefix("~~~"));
         state = match (state, fence) {
             (State::Outside, Some(info)) => {
                 let language = info.split(',').next().unwrap_or("").trim();
                 let compiled = if markdown {
                     language == "rust"
                 } else {
-                    matches!(
-                        language,
-                        "" | "rust" | "no_run" | "should_panic" | "ignore" | "compile_fail"
-                    )
+                    // rustdoc compiles a block whose every attribute is one of its own.
+                    info.split(',').map(str::trim).all(|attribute| {
+                        matches!(
+                            attribute,
+                            "" | "rust"
+                                | "no_run"
+                                | "should_panic"
+                                | "ignore"
+                                | "compile_fail"
+                                | "standalone_crate"
+                                | "test_harness"
+                        ) || attribute.starts_with("edition")
+                    })
                 };
                 if compiled {
                     State::Inside(String::new())
@@ -107,26 +119,14 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The crate names `code` reaches through, as in `name::`.
+/// Every identifier in `code`: a crate is reached by naming it, as `name::`, `::name::`,
+/// `use name as other`, `extern crate name` or a `use` split over lines, so any token equal to
+/// a crate's name counts.
 fn paths_through(code: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let bytes = code.as_bytes();
-    let mut start = None;
-    for (i, &b) in bytes.iter().enumerate() {
-        let ident = b.is_ascii_alphanumeric() || b == b'_';
-        match (ident, start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                let preceded = s > 0 && bytes[s - 1] == b':';
-                if !preceded && code[i..].starts_with("::") {
-                    found.push(code[s..i].to_string());
-                }
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    found
+    code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|token| !token.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 #[test]
@@ -196,13 +196,22 @@ fn examples_need_only_mcpwire_smol_and_the_crates_a_server_uses_anyway() {
 
 #[test]
 fn the_scan_finds_a_path_through_another_crate() {
-    let code = "use mcpwire_core::time::Duration;\nlet d = std::time::Duration::ZERO;\n";
-    assert_eq!(paths_through(code), ["mcpwire_core", "std"]);
-    let doc =
-        "/// ```\n/// let x = mcpwire_core::x();\n/// ```\n/// ```text\n/// async_io::y\n/// ```\n";
+    for code in [
+        "use mcpwire_core::time::Duration;",
+        "let d = ::mcpwire_core::time::Duration::ZERO;",
+        "use mcpwire_core as m;",
+        "use mcpwire_core\n    ::time::Duration;",
+        "extern crate mcpwire_core;",
+    ] {
+        assert!(
+            paths_through(code).iter().any(|t| t == "mcpwire_core"),
+            "{code}"
+        );
+    }
+    let doc = "/// ```\n/// let x = mcpwire_core::x();\n/// ```\n/// ```text\n/// async_io::y\n/// ```\n/// ~~~edition2021\n/// let z = 1;\n/// ~~~\n";
     let strip = |line: &str| line.strip_prefix("/// ").map(str::to_string);
     assert_eq!(
         examples(doc, strip, false),
-        ["let x = mcpwire_core::x();\n"]
+        ["let x = mcpwire_core::x();\n", "let z = 1;\n"]
     );
 }

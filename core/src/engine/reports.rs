@@ -89,13 +89,18 @@ pub(crate) struct ReportDraft {
     session: Option<SessionKey>,
 }
 
-/// `text`, cut to at most [`MAX_REPORTED_TEXT`] bytes at a character boundary.
+/// `text`, cut to at most [`MAX_REPORTED_TEXT`] bytes at a character boundary, with every
+/// control character replaced by U+FFFD: a peer's newline or escape sequence must not forge a
+/// line, or a colour, in the log a report is written to.
 fn bounded(text: &str) -> String {
     let mut end = text.len().min(MAX_REPORTED_TEXT);
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    String::from(&text[..end])
+    text[..end]
+        .chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
 }
 
 fn id_text(id: &RequestId) -> String {
@@ -307,6 +312,7 @@ mod tests {
         assert!(cut.len() <= MAX_REPORTED_TEXT);
         assert_eq!(cut.len() % 2, 0, "no half character");
         assert_eq!(bounded("short"), "short");
+        assert_eq!(bounded("a\nb\u{1b}[31mc"), "a\u{fffd}b\u{fffd}[31mc");
     }
 
     #[test]

@@ -520,6 +520,7 @@ impl Engine {
             return self.unavailable(exchange, None, "the server holds too much");
         }
         let session = self.open_session(SessionKind::Legacy, binding);
+        self.note_session(exchange, session);
         let stream = self.new_stream(
             session,
             StreamKind::Legacy,
@@ -570,6 +571,7 @@ impl Engine {
                 "Session not found",
             );
         };
+        self.note_session(exchange, session);
         if !http_rules::is_json(request) {
             return self.reject(
                 exchange,

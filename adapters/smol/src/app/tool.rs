@@ -58,10 +58,11 @@ impl Tool {
     /// the problem (`b: invalid type: string "x", expected i64`), so the model can correct
     /// itself.
     ///
-    /// An `Option<T>` field is published as `T`'s schema, left out of `required`, rather than
+    /// An `Option<T>` argument is published as `T`'s schema, left out of `required`, rather than
     /// as `T` or `null` (`"type": ["integer", "null"]`): many clients and model APIs reject
     /// type arrays, and strict schema checkers flag them. An explicit `null` is still accepted
-    /// and reads as `None`.
+    /// and reads as `None`. Deeper in the schema (fields of nested types, items of a list) a
+    /// `null` stays where schemars put it, since serde may need it there.
     pub fn new<A, F, Fut>(name: &str, handler: F) -> Tool
     where
         A: DeserializeOwned + JsonSchema + 'static,
@@ -142,52 +143,74 @@ impl Tool {
     }
 }
 
-/// Removes the `null` that schemars adds for `Option<T>`, in each of the forms it adds it in:
-/// `"type": [T, "null"]`, `null` among an `enum`'s values, and `{"type": "null"}` as an `anyOf`
-/// branch (for a `$ref` or a composite). A schema that is only `null` stays as it is.
+/// Removes the `null` that schemars adds for an `Option<T>` argument, in each of the forms it
+/// adds it in: `"type": [T, "null"]`, `null` among an `enum`'s values, `{"type": "null"}` as
+/// an `anyOf` branch (for a `$ref` or a composite), and a `"default": null`. Only the top-level
+/// arguments that are not required are rewritten: elsewhere a `null` may be a value serde needs
+/// (an untagged variant of `()`, the items of a `Vec<Option<T>>`), so the schema keeps it.
 fn drop_null_alternatives(schema: &mut Value) {
-    match schema {
-        Value::Array(items) => items.iter_mut().for_each(drop_null_alternatives),
-        Value::Object(object) => {
-            object.values_mut().for_each(drop_null_alternatives);
-            if let Some(Value::Array(types)) = object.get_mut("type") {
-                if types.len() > 1 {
-                    types.retain(|t| t != "null");
-                    if let [only] = types.as_mut_slice() {
-                        let only = only.take();
-                        object.insert("type".into(), only);
-                    }
-                }
-            }
-            let typed = object.contains_key("type");
-            if let Some(Value::Array(values)) = object.get_mut("enum") {
-                if typed && values.len() > 1 {
-                    values.retain(|v| !v.is_null());
-                }
-            }
-            let Some(Value::Array(branches)) = object.get_mut("anyOf") else {
-                return;
-            };
-            let is_null = |branch: &Value| {
-                branch
-                    .as_object()
-                    .is_some_and(|b| b.len() == 1 && b.get("type").is_some_and(|t| t == "null"))
-            };
-            if branches.len() < 2 || !branches.iter().any(is_null) {
-                return;
-            }
-            branches.retain(|b| !is_null(b));
-            if let [Value::Object(only)] = branches.as_mut_slice() {
-                // The one branch left takes the place of the `anyOf`; the field's own keys
-                // (its description, its default) stay as they are.
-                let only = std::mem::take(only);
-                object.remove("anyOf");
-                for (key, value) in only {
-                    object.entry(key).or_insert(value);
-                }
+    let required: Vec<String> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|n| n.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let Some(Value::Object(properties)) = schema.get_mut("properties") else {
+        return;
+    };
+    for (name, property) in properties.iter_mut() {
+        if required.contains(name) {
+            continue;
+        }
+        if let Value::Object(object) = property {
+            drop_null_from(object);
+        }
+    }
+}
+
+fn drop_null_from(object: &mut Map<String, Value>) {
+    if let Some(Value::Array(types)) = object.get_mut("type") {
+        if types.len() > 1 && types.iter().any(|t| t == "null") {
+            types.retain(|t| t != "null");
+            if let [only] = types.as_mut_slice() {
+                let only = only.take();
+                object.insert("type".into(), only);
             }
         }
-        _ => {}
+    }
+    let typed = object.contains_key("type");
+    if let Some(Value::Array(values)) = object.get_mut("enum") {
+        if typed && values.len() > 1 {
+            values.retain(|v| !v.is_null());
+        }
+    }
+    if object.get("default").is_some_and(Value::is_null) {
+        object.remove("default");
+    }
+    let Some(Value::Array(branches)) = object.get_mut("anyOf") else {
+        return;
+    };
+    let is_null = |branch: &Value| {
+        branch
+            .as_object()
+            .is_some_and(|b| b.len() == 1 && b.get("type").is_some_and(|t| t == "null"))
+    };
+    if branches.len() < 2 || !branches.iter().any(is_null) {
+        return;
+    }
+    branches.retain(|b| !is_null(b));
+    if let [Value::Object(only)] = branches.as_mut_slice() {
+        // The one branch left takes the place of the `anyOf`; the field's own keys (its
+        // description, its default) stay as they are.
+        let only = std::mem::take(only);
+        object.remove("anyOf");
+        for (key, value) in only {
+            object.entry(key).or_insert(value);
+        }
     }
 }
 
