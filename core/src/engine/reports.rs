@@ -9,7 +9,9 @@
 //! The queue is bounded: at most [`MAX_PENDING_REPORTS`] wait, each of bounded size (the
 //! strings a peer chooses are cut to [`MAX_REPORTED_TEXT`] bytes), and a report past that is
 //! dropped and counted in [`Counters::reports_dropped`](super::Counters::reports_dropped):
-//! a log must never hold memory a flood of bad requests can grow.
+//! a log must never hold memory a flood of bad requests can grow. While reporting is on, an
+//! exchange also keeps its draft (the same bounded strings, under 600 bytes) until its head:
+//! one per live exchange, whose number `limits.max_connections` already bounds.
 
 use alloc::boxed::Box;
 use alloc::string::String;

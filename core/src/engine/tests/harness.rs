@@ -296,6 +296,27 @@ impl Harness {
         (wire_id, key)
     }
 
+    /// Opens a 2024-11-05 HTTP+SSE stream: its connection, and the messages endpoint its
+    /// `endpoint` event names.
+    pub(super) fn open_legacy(&mut self) -> (ConnId, String) {
+        let sse = self.connect();
+        self.send(
+            sse,
+            &Self::request("GET", "/sse", &[("Accept", "text/event-stream")], ""),
+        );
+        let endpoint = self
+            .peek_response(sse)
+            .expect("the SSE head")
+            .sse()
+            .into_iter()
+            .find_map(|i| match i {
+                SseItem::Event(e) if e.event == "endpoint" => Some(e.data),
+                _ => None,
+            })
+            .expect("the endpoint event");
+        (sse, endpoint)
+    }
+
     /// POSTs a request on a new connection and takes the request event it raised.
     pub(super) fn call(&mut self, session: &str, body: &str) -> (ConnId, RequestHandle) {
         let conn = self.connect();

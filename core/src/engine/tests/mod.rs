@@ -702,20 +702,7 @@ fn always_sse_mode_primes_every_post() {
 #[test]
 fn legacy_http_sse_sessions_work_end_to_end() {
     let mut h = Harness::default();
-    let sse = h.connect();
-    h.send(
-        sse,
-        &Harness::request("GET", "/sse", &[("Accept", "text/event-stream")], ""),
-    );
-    let stream = h.peek_response(sse).unwrap();
-    let endpoint = stream
-        .sse()
-        .into_iter()
-        .find_map(|i| match i {
-            crate::sse::SseItem::Event(e) if e.event == "endpoint" => Some(e.data),
-            _ => None,
-        })
-        .unwrap();
+    let (sse, endpoint) = h.open_legacy();
     assert!(endpoint.starts_with("/messages?sessionId="));
     let conn = h.connect();
     let init = INIT.replace("2025-11-25", "2024-11-05");

@@ -173,24 +173,10 @@ fn the_queue_holds_its_bound_and_counts_what_it_drops() {
 #[test]
 fn legacy_http_sse_exchanges_name_their_session() {
     let mut h = harness(Reporting::Everything);
-    let sse = h.connect();
-    h.send(
-        sse,
-        &Harness::request("GET", "/sse", &[("Accept", "text/event-stream")], ""),
-    );
+    let (_sse, endpoint) = h.open_legacy();
     let [opened] = reports(&mut h).try_into().unwrap();
     assert_eq!((opened.path.as_str(), opened.status), ("/sse", Some(200)));
     let session = opened.session.expect("the session the GET opened");
-    let endpoint = h
-        .peek_response(sse)
-        .unwrap()
-        .sse()
-        .into_iter()
-        .find_map(|i| match i {
-            crate::sse::SseItem::Event(e) if e.event == "endpoint" => Some(e.data),
-            _ => None,
-        })
-        .unwrap();
     let conn = h.connect();
     let init = INIT.replace("2025-11-25", "2024-11-05");
     h.send(

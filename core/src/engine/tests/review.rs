@@ -62,21 +62,7 @@ fn requests_in_flight_at_the_grace_deadline_get_their_error_before_the_close() {
 #[test]
 fn shutdown_keeps_a_legacy_stream_for_its_requests_in_flight() {
     let mut h = Harness::default();
-    let sse = h.connect();
-    h.send(
-        sse,
-        &Harness::request("GET", "/sse", &[("Accept", "text/event-stream")], ""),
-    );
-    let endpoint = h
-        .peek_response(sse)
-        .unwrap()
-        .sse()
-        .into_iter()
-        .find_map(|i| match i {
-            crate::sse::SseItem::Event(e) if e.event == "endpoint" => Some(e.data),
-            _ => None,
-        })
-        .unwrap();
+    let (sse, endpoint) = h.open_legacy();
     let post = |h: &mut Harness, body: &str| {
         let conn = h.connect();
         h.send(
