@@ -131,7 +131,7 @@ struct FramingHeaders {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum TransferCoding {
+pub(crate) enum TransferCoding {
     Chunked,
     Unsupported,
 }
@@ -232,7 +232,7 @@ impl FramingHeaders {
 }
 
 /// `Ok(None)` when the digits are valid but overflow: the body is too large, not malformed.
-fn parse_content_length(value: &[u8]) -> Result<Option<u64>, RequestError> {
+pub(crate) fn parse_content_length(value: &[u8]) -> Result<Option<u64>, RequestError> {
     let digits = trim_ows(value);
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return Err(RequestError::BadFraming("Content-Length is not a number"));
@@ -252,7 +252,7 @@ fn parse_content_length(value: &[u8]) -> Result<Option<u64>, RequestError> {
 
 /// Accepts exactly one `chunked`, last. Codings before it are well-formed but not implemented;
 /// a list that does not end in `chunked` leaves the body length unknowable (RFC 9112 §6.3).
-fn parse_transfer_encoding(value: &[u8]) -> Result<TransferCoding, RequestError> {
+pub(crate) fn parse_transfer_encoding(value: &[u8]) -> Result<TransferCoding, RequestError> {
     let mut codings = 0usize;
     let mut chunked_seen = false;
     let mut last_is_chunked = false;
@@ -277,7 +277,7 @@ fn parse_transfer_encoding(value: &[u8]) -> Result<TransferCoding, RequestError>
 }
 
 /// The non-empty elements of a comma-separated header list, with optional whitespace trimmed.
-fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(crate) fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     value
         .split(|&b| b == b',')
         .map(trim_ows)
@@ -291,7 +291,7 @@ fn is_valid_host(value: &[u8]) -> bool {
         .all(|&b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:[]".contains(&b))
 }
 
-fn trim_ows(mut value: &[u8]) -> &[u8] {
+pub(crate) fn trim_ows(mut value: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = value {
         value = rest;
     }

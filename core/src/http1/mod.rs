@@ -1,4 +1,5 @@
-//! A sans-IO HTTP/1.1 server codec over [`httparse`].
+//! A sans-IO HTTP/1.1 codec over [`httparse`]: the server side, and the client side
+//! ([`encode_request`], [`ResponseDecoder`]) the MCP client engine speaks.
 //!
 //! [`ServerCodec`] turns the bytes of one connection into [`Request`]s and the responses you
 //! give it back into bytes. It never touches a socket or a clock: the engine (or a test) feeds
@@ -23,6 +24,7 @@
 //! It never panics on peer input, whatever the bytes.
 
 mod chunked;
+mod client;
 mod conn;
 mod error;
 mod head;
@@ -31,6 +33,10 @@ mod output;
 mod request;
 mod response;
 
+pub use client::{
+    BodyFraming, Decoded, HeaderInjection, ResponseDecoder, ResponseError, ResponseHeader,
+    ResponseLimits, encode_request,
+};
 pub use conn::{Phase, ServerCodec};
 pub use error::RequestError;
 pub use limits::{Limits, MAX_CHUNK_LINE, MAX_HEADERS_CAP};
