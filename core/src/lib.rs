@@ -68,6 +68,7 @@
 extern crate alloc;
 
 mod ascii;
+pub mod client;
 pub mod engine;
 pub mod entropy;
 pub mod http1;

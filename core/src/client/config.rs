@@ -1,0 +1,224 @@
+//! [`ClientConfig`]: where the server is, which era to speak, how long anything may take and how
+//! much the client may hold.
+
+use alloc::string::String;
+
+use crate::time::Duration;
+
+/// Which protocol era the client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EraChoice {
+    /// Probe with `server/discover`; fall back to `initialize` when the server is not modern
+    /// (the 2026-07-28 specification's backward-compatibility rule).
+    Auto,
+    /// 2026-07-28 only: a server that does not speak it is an error.
+    Modern,
+    /// The session era only (`initialize`, 2025-11-25 down to 2025-03-26).
+    Sessions,
+}
+
+/// The era a connected client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Era {
+    /// 2026-07-28: stateless requests, listen streams.
+    Modern,
+    /// Streamable HTTP with a session (2025-03-26 to 2025-11-25).
+    Sessions,
+}
+
+/// How long things may take. Every wait the client makes is bounded by one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientTimeouts {
+    /// Opening one connection.
+    pub connect: Duration,
+    /// A request, from the application's call to its outcome, unless the call sets its own.
+    pub request: Duration,
+    /// One episode of getting connected (the first handshake, or reconnecting after a loss):
+    /// past it the client gives up and closes.
+    pub reconnect: Duration,
+    /// How long the application may take to answer a request from the server.
+    pub server_request: Duration,
+    /// A notification or response posted to the server.
+    pub post: Duration,
+    /// The `DELETE` that ends a session on close.
+    pub close: Duration,
+    /// An idle keep-alive connection is closed after this long.
+    pub idle_connection: Duration,
+}
+
+impl Default for ClientTimeouts {
+    /// 10 s to connect, 60 s per request (the TypeScript SDK's default), 60 s to reconnect,
+    /// 60 s for the application to answer the server, 10 s per post, 5 s to close, 30 s idle.
+    fn default() -> Self {
+        ClientTimeouts {
+            connect: Duration::from_secs(10),
+            request: Duration::from_secs(60),
+            reconnect: Duration::from_secs(60),
+            server_request: Duration::from_secs(60),
+            post: Duration::from_secs(10),
+            close: Duration::from_secs(5),
+            idle_connection: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Exponential backoff with jitter between attempts.
+///
+/// Attempt `n` (from 0) waits a uniformly drawn time in `[d/2, d]` with `d = min(max, initial ×
+/// 2^n)`, or at least what the server asked for (`retry:` on an event stream, `Retry-After` on
+/// a 503 or 429), capped by `max`. After `max_attempts` failures in a row the operation fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// The first delay.
+    pub initial: Duration,
+    /// The longest delay.
+    pub max: Duration,
+    /// Failures in a row after which the operation fails.
+    pub max_attempts: u32,
+}
+
+impl Default for Retry {
+    /// 250 ms doubling to 10 s, 8 attempts.
+    fn default() -> Self {
+        Retry {
+            initial: Duration::from_millis(250),
+            max: Duration::from_secs(10),
+            max_attempts: 8,
+        }
+    }
+}
+
+/// How much the client may hold. Past each limit the command that would exceed it is refused
+/// with [`CommandError`](super::CommandError); bytes from the server past a limit fail what
+/// they belong to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientLimits {
+    /// Requests outstanding at once (listen streams included).
+    pub max_calls: usize,
+    /// Connections open at once; more exchanges than this wait their turn.
+    pub max_connections: usize,
+    /// Largest JSON-RPC message from the server (a JSON body, or one event's data).
+    pub max_message_bytes: usize,
+    /// Largest params of one request, or body of one post.
+    pub max_request_bytes: usize,
+    /// Bytes held for the server in all: params kept for re-sending, posts not yet sent.
+    pub max_held_bytes: usize,
+    /// Requests from the server awaiting the application's answer.
+    pub max_server_requests: usize,
+    /// Notifications and posts queued; past it new notifications are dropped (and counted).
+    pub max_queued: usize,
+    /// `input_required` rounds one request may go through.
+    pub max_input_rounds: u32,
+}
+
+impl Default for ClientLimits {
+    /// 1,024 calls, 16 connections, 4 MiB messages and requests, 64 MiB held, 64 server
+    /// requests, 1,024 queued, 8 input rounds.
+    fn default() -> Self {
+        ClientLimits {
+            max_calls: 1024,
+            max_connections: 16,
+            max_message_bytes: 4 * 1024 * 1024,
+            max_request_bytes: 4 * 1024 * 1024,
+            max_held_bytes: 64 * 1024 * 1024,
+            max_server_requests: 64,
+            max_queued: 1024,
+            max_input_rounds: 8,
+        }
+    }
+}
+
+/// Everything a [`Client`](super::Client) needs to know before it starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientConfig {
+    /// `host:port` as sent in `Host`.
+    pub authority: String,
+    /// The MCP endpoint's path (and query), such as `/mcp`.
+    pub path: String,
+    /// Which era to speak.
+    pub era: EraChoice,
+    /// `clientInfo.name`.
+    pub name: String,
+    /// `clientInfo.version`.
+    pub version: String,
+    /// The client capabilities as a JSON object (`{"elicitation":{}}`, ...).
+    pub capabilities: String,
+    /// Waits.
+    pub timeouts: ClientTimeouts,
+    /// Backoff between attempts.
+    pub retry: Retry,
+    /// Bounds.
+    pub limits: ClientLimits,
+    /// Extra header fields sent with every request (`authorization`, ...).
+    pub headers: alloc::vec::Vec<(String, String)>,
+}
+
+impl ClientConfig {
+    /// A client of `http://{authority}{path}` named `name` `version`, on every default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mcpwire_core::client::{ClientConfig, EraChoice};
+    ///
+    /// let config = ClientConfig::new("127.0.0.1:3000", "/mcp", "my-agent", "1.0.0");
+    /// assert_eq!(config.era, EraChoice::Auto);
+    /// ```
+    #[must_use]
+    pub fn new(authority: &str, path: &str, name: &str, version: &str) -> ClientConfig {
+        ClientConfig {
+            authority: authority.into(),
+            path: if path.is_empty() {
+                "/".into()
+            } else {
+                path.into()
+            },
+            era: EraChoice::Auto,
+            name: name.into(),
+            version: version.into(),
+            capabilities: "{}".into(),
+            timeouts: ClientTimeouts::default(),
+            retry: Retry::default(),
+            limits: ClientLimits::default(),
+            headers: alloc::vec::Vec::new(),
+        }
+    }
+
+    /// Parses `http://host[:port][/path]` into a config. `https` is refused: no adapter has TLS
+    /// yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mcpwire_core::client::ClientConfig;
+    ///
+    /// let config = ClientConfig::from_url("http://127.0.0.1:3000/mcp", "cli", "1").unwrap();
+    /// assert_eq!((config.authority.as_str(), config.path.as_str()), ("127.0.0.1:3000", "/mcp"));
+    /// assert!(ClientConfig::from_url("ftp://x", "cli", "1").is_err());
+    /// ```
+    pub fn from_url(url: &str, name: &str, version: &str) -> Result<ClientConfig, &'static str> {
+        if url.starts_with("https://") {
+            return Err("https is not supported yet: use http:// (or a TLS-terminating proxy)");
+        }
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or("the URL must start with http://")?;
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(at) => (&rest[..at], &rest[at..]),
+            None => (rest, "/"),
+        };
+        let path = if path.starts_with('?') {
+            alloc::format!("/{path}")
+        } else {
+            path.into()
+        };
+        if authority.is_empty()
+            || authority.contains('@')
+            || !authority.bytes().all(|b| b.is_ascii_graphic())
+            || !path.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err("the URL's host or path is not plain ASCII");
+        }
+        Ok(ClientConfig::new(authority, &path, name, version))
+    }
+}

@@ -1,0 +1,206 @@
+//! Getting connected and staying connected: the handshake of each era, the fallback from
+//! `server/discover` to `initialize`, a lost session, and the session's GET stream.
+
+use alloc::boxed::Box;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use serde::Deserialize;
+
+use super::entities::{CallState, ClientTimer, Owner, Phase, Purpose, Standalone};
+use super::{
+    CallError, Client, ClientEvent, CloseReason, Era, EraChoice, MODERN_VERSION, SESSION_VERSIONS,
+};
+use crate::jsonrpc::{ErrorCode, ErrorObject, RawValue};
+use crate::time::Duration;
+
+#[derive(Deserialize)]
+struct InitializeResult<'a> {
+    #[serde(rename = "protocolVersion", borrow)]
+    protocol_version: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct Supported {
+    #[serde(default)]
+    supported: Vec<String>,
+}
+
+impl Client {
+    /// Sends the handshake request of the current phase.
+    pub(crate) fn send_handshake(&mut self) {
+        let purpose = match self.link.phase {
+            Phase::Discovering => Purpose::Discover,
+            Phase::Initializing => Purpose::Initialize,
+            Phase::Acknowledging => Purpose::Initialized,
+            _ => return,
+        };
+        self.start_exchange(purpose);
+    }
+
+    /// The handshake's response message arrived (result or error).
+    pub(crate) fn on_handshake_message(
+        &mut self,
+        purpose: Purpose,
+        outcome: Result<Box<RawValue>, ErrorObject>,
+    ) {
+        self.settle(purpose);
+        match (purpose, outcome) {
+            (Purpose::Discover, Ok(result)) => {
+                self.link.era = Some(Era::Modern);
+                self.link.version = MODERN_VERSION.into();
+                self.link.handshake_result = Some(result);
+                self.become_ready();
+            }
+            (Purpose::Discover, Err(error)) => self.discover_refused(Some(&error)),
+            (Purpose::Initialize, Ok(result)) => {
+                let version = serde_json::from_str::<InitializeResult<'_>>(result.get())
+                    .ok()
+                    .and_then(|r| r.protocol_version)
+                    .and_then(|v| SESSION_VERSIONS.iter().find(|s| **s == v));
+                let Some(version) = version else {
+                    let why = "the server chose a protocol version this client does not speak";
+                    self.shut_down(CloseReason::Incompatible(why.into()));
+                    return;
+                };
+                self.link.era = Some(Era::Sessions);
+                self.link.version = (*version).into();
+                self.link.handshake_result = Some(result);
+                self.link.phase = Phase::Acknowledging;
+                self.send_handshake();
+            }
+            (Purpose::Initialize, Err(error)) => {
+                let why = alloc::format!("initialize failed: {} {}", error.code, error.message);
+                self.shut_down(CloseReason::Incompatible(why));
+            }
+            _ => {}
+        }
+    }
+
+    /// `server/discover` was refused: fall back to `initialize` unless the refusal is modern.
+    fn discover_refused(&mut self, error: Option<&ErrorObject>) {
+        let code = error.map(|e| ErrorCode(e.code));
+        if code == Some(ErrorCode::UNSUPPORTED_PROTOCOL_VERSION) {
+            let offered = error
+                .and_then(|e| e.data.as_ref())
+                .and_then(|d| serde_json::from_str::<Supported>(d.get()).ok())
+                .map(|s| s.supported)
+                .unwrap_or_default();
+            if offered.iter().any(|v| v == MODERN_VERSION) {
+                // It says it speaks ours after all (a server testing the fallback): ask again.
+                self.link_failed(Some(Duration::ZERO));
+                return;
+            }
+        }
+        let modern_refusal = matches!(
+            code,
+            Some(ErrorCode::HEADER_MISMATCH | ErrorCode::MISSING_CLIENT_CAPABILITY)
+        );
+        if self.config.era == EraChoice::Modern || modern_refusal {
+            let why = match error {
+                Some(error) => alloc::format!("server/discover: {} {}", error.code, error.message),
+                None => "the server does not speak 2026-07-28".to_string(),
+            };
+            self.shut_down(CloseReason::Incompatible(why));
+            return;
+        }
+        self.link.phase = Phase::Initializing;
+        self.send_handshake();
+    }
+
+    /// The handshake exchange ended without its message.
+    pub(crate) fn handshake_refused(
+        &mut self,
+        purpose: Purpose,
+        status: u16,
+        retry_after: Option<Duration>,
+    ) {
+        match status {
+            0 | 500..=599 | 429 | 408 => self.link_failed(retry_after),
+            401 | 403 => self.shut_down(CloseReason::Refused(status)),
+            _ if purpose == Purpose::Discover => self.discover_refused(None),
+            _ => self.shut_down(CloseReason::Refused(status)),
+        }
+    }
+
+    /// Connected: [`ClientEvent::Connected`], the GET stream (session era), queued work goes.
+    pub(crate) fn become_ready(&mut self) {
+        self.link.phase = Phase::Ready;
+        self.link.failures = 0;
+        self.timers
+            .stop(&mut self.link.timers, Owner::Link, ClientTimer::Deadline);
+        self.timers
+            .stop(&mut self.link.timers, Owner::Link, ClientTimer::Retry);
+        self.link.suspended = false;
+        let server = self
+            .link
+            .handshake_result
+            .take()
+            .unwrap_or_else(super::empty_object);
+        let era = self.link.era.unwrap_or(Era::Modern);
+        if era == Era::Sessions {
+            self.link.standalone = Standalone::Waiting;
+            self.link.standalone_last_event.clear();
+            self.link.standalone_failures = 0;
+            self.start_exchange(Purpose::Standalone);
+        }
+        self.events.push_back(ClientEvent::Connected {
+            era,
+            protocol_version: self.link.version.clone(),
+            server,
+        });
+        self.pump();
+    }
+
+    /// The server forgot the session (404): every request it held fails, a new session is
+    /// made, and queued work waits for it.
+    pub(crate) fn session_lost(&mut self) {
+        if self.link.phase != Phase::Ready && self.link.phase != Phase::Acknowledging {
+            return;
+        }
+        self.counters.sessions_lost += 1;
+        let generation = self.link.generation;
+        let lost: Vec<_> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| {
+                c.generation == generation
+                    && matches!(c.state, CallState::Sent(_) | CallState::Backoff)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for call in lost {
+            self.fail_call(call, CallError::SessionLost, false);
+        }
+        let posts: Vec<u64> = self.posts.keys().copied().collect();
+        for post in posts {
+            self.end_post(post);
+        }
+        let requests: Vec<_> = self.server_requests.keys().copied().collect();
+        for request in requests {
+            if let Some(mut entry) = self.server_requests.remove(&request) {
+                self.timers
+                    .stop_all(&mut entry.timers, Owner::ServerRequest(request));
+            }
+        }
+        let conns: Vec<_> = self.conns.keys().copied().collect();
+        for conn in conns {
+            self.drop_conn(conn);
+        }
+        self.link.standalone = Standalone::Off;
+        self.timers
+            .stop(&mut self.link.timers, Owner::Link, ClientTimer::Standalone);
+        self.link.generation += 1;
+        self.link.session = None;
+        self.link.version.clear();
+        self.link.phase = Phase::Initializing;
+        self.events.push_back(ClientEvent::SessionLost);
+        self.begin_episode(self.now);
+        self.send_handshake();
+    }
+}
+
+/// Whether `error` from a session-era server means the session is gone.
+pub(crate) fn is_session_gone(error: &ErrorObject) -> bool {
+    ErrorCode(error.code) == ErrorCode::SESSION_NOT_FOUND
+}

@@ -1,0 +1,949 @@
+//! Connections and exchanges: which request goes on which connection, reading its response,
+//! and what a broken or finished exchange means for what it was for. Also the time input.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::entities::{
+    Body, CallState, ClientTimer, Conn, ConnState, Exchange, Owner, Phase, Purpose, Standalone,
+    Timers, backoff, deadline_after,
+};
+use super::{Action, CallError, Client, ClientConnId, CloseReason, Era, wire};
+use crate::http1::{BodyFraming, ResponseDecoder, ResponseHeader, ResponseLimits};
+use crate::sse::{SseItem, SseParser};
+use crate::time::{Duration, Instant};
+
+/// Why an exchange ended without a complete response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Broken {
+    /// The connection was never opened.
+    NotConnected,
+    /// It broke, or sent bytes that are not HTTP.
+    Lost,
+}
+
+impl Client {
+    // ---- byte-level inputs ----
+
+    /// The connection the client asked for ([`super::Transmit::Open`]) is open.
+    pub fn handle_connected(&mut self, now: Instant, conn: ClientConnId) {
+        self.observe(now);
+        let Some(entry) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if entry.state != ConnState::Connecting {
+            return;
+        }
+        entry.state = ConnState::Busy;
+        self.timers
+            .stop(&mut entry.timers, Owner::Conn(conn), ClientTimer::Connect);
+        self.actions.push_back(Action::Flush(conn));
+    }
+
+    /// The connection could not be opened.
+    pub fn handle_connect_failed(&mut self, now: Instant, conn: ClientConnId) {
+        self.observe(now);
+        if self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| c.state == ConnState::Connecting)
+        {
+            self.break_exchange(conn, Broken::NotConnected);
+        }
+        self.pump();
+    }
+
+    /// Bytes read from a connection.
+    pub fn handle_bytes(&mut self, now: Instant, conn: ClientConnId, bytes: &[u8]) {
+        self.observe(now);
+        let mut rest = bytes;
+        let mut body = Vec::new();
+        while !rest.is_empty() {
+            let Some(entry) = self.conns.get_mut(&conn) else {
+                break;
+            };
+            if entry.exchange.is_none() {
+                // Bytes with nothing asked: the connection cannot be trusted.
+                self.counters.protocol_errors += 1;
+                self.drop_conn(conn);
+                break;
+            }
+            body.clear();
+            let decoded = match entry.decoder.decode(rest, &mut body) {
+                Ok(decoded) => decoded,
+                Err(_) => {
+                    self.counters.protocol_errors += 1;
+                    self.break_exchange(conn, Broken::Lost);
+                    break;
+                }
+            };
+            rest = &rest[decoded.consumed..];
+            if let Some(exchange) = entry.exchange.as_mut() {
+                exchange.answered = true;
+            }
+            if let Some(head) = decoded.head {
+                self.on_head(conn, head);
+            }
+            if !body.is_empty() {
+                self.on_body(conn, &body);
+            }
+            if decoded.complete && self.conns.contains_key(&conn) {
+                let reusable = rest.is_empty();
+                self.finish_exchange(conn, reusable);
+                if !rest.is_empty() {
+                    self.counters.protocol_errors += 1;
+                    self.drop_conn(conn);
+                    break;
+                }
+            }
+            if decoded.consumed == 0 {
+                break;
+            }
+        }
+        self.pump();
+    }
+
+    /// The server closed the connection (end of stream), or it broke.
+    pub fn handle_closed(&mut self, now: Instant, conn: ClientConnId) {
+        self.observe(now);
+        let Some(entry) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if entry.exchange.is_some() {
+            match entry.decoder.finish() {
+                Ok(true) => self.finish_exchange(conn, false),
+                _ => self.break_exchange(conn, Broken::Lost),
+            }
+        }
+        self.remove_conn(conn);
+        self.pump();
+    }
+
+    // ---- time ----
+
+    /// Fires every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.observe(now);
+        loop {
+            let fired = {
+                let Client {
+                    timers,
+                    link,
+                    calls,
+                    conns,
+                    posts,
+                    server_requests,
+                    ..
+                } = self;
+                let mut owners = (link, calls, conns, posts, server_requests);
+                timers.pop_expired(self.now, &mut owners, |o, owner| match owner {
+                    Owner::Link => Some(&mut o.0.timers),
+                    Owner::Call(id) => o.1.get_mut(&id).map(|e| &mut e.timers),
+                    Owner::Conn(id) => o.2.get_mut(&id).map(|e| &mut e.timers),
+                    Owner::Post(id) => o.3.get_mut(&id).map(|e| &mut e.timers),
+                    Owner::ServerRequest(id) => o.4.get_mut(&id).map(|e| &mut e.timers),
+                })
+            };
+            let Some((owner, kind)) = fired else {
+                break;
+            };
+            self.on_timer(owner, kind);
+        }
+        self.pump();
+    }
+
+    fn on_timer(&mut self, owner: Owner, kind: ClientTimer) {
+        match (owner, kind) {
+            (Owner::Link, ClientTimer::Retry) => {
+                self.link.suspended = false;
+                if matches!(
+                    self.link.phase,
+                    Phase::Discovering | Phase::Initializing | Phase::Acknowledging
+                ) {
+                    self.send_handshake();
+                }
+            }
+            (Owner::Link, ClientTimer::Deadline) => {
+                if self.link.phase == Phase::Closing {
+                    self.shut_down(CloseReason::Requested);
+                } else {
+                    self.shut_down(CloseReason::Unreachable);
+                }
+            }
+            (Owner::Link, ClientTimer::Standalone)
+                if self.link.standalone == Standalone::Waiting
+                    && self.link.phase == Phase::Ready =>
+            {
+                self.start_exchange(Purpose::Standalone);
+            }
+            (Owner::Call(call), ClientTimer::Deadline) => {
+                self.fail_call(call, CallError::Timeout, true);
+            }
+            (Owner::Call(call), ClientTimer::Retry) => {
+                if let Some(entry) = self.calls.get_mut(&call) {
+                    if entry.state == CallState::Backoff {
+                        entry.state = CallState::Queued;
+                        self.queued.insert(call);
+                    }
+                }
+            }
+            (Owner::Conn(conn), ClientTimer::Connect) => {
+                self.break_exchange(conn, Broken::NotConnected);
+                self.drop_conn(conn);
+            }
+            (Owner::Conn(conn), ClientTimer::Idle) => self.drop_conn(conn),
+            (Owner::Post(post), ClientTimer::Deadline) => {
+                self.counters.posts_dropped += 1;
+                self.drop_post_and_conn(post);
+            }
+            (Owner::ServerRequest(request), ClientTimer::Deadline) => {
+                self.server_request_expired(request);
+            }
+            _ => {}
+        }
+    }
+
+    // ---- dispatch ----
+
+    /// Starts what can start: the handshake goes whenever it is due; calls, posts and the GET
+    /// stream once connected and not backing off.
+    pub(crate) fn pump(&mut self) {
+        if self.link.phase != Phase::Ready || self.link.suspended {
+            return;
+        }
+        while let Some(&post) = self.unsent_posts.first() {
+            if !self.start_exchange(Purpose::Post(post)) {
+                return;
+            }
+        }
+        while let Some(&call) = self.queued.first() {
+            let resume = self.calls.get(&call).is_some_and(|c| c.resume);
+            let purpose = if resume {
+                Purpose::Resume(call)
+            } else {
+                Purpose::Call(call)
+            };
+            if !self.start_exchange(purpose) {
+                return;
+            }
+        }
+    }
+
+    /// Puts `purpose` on a connection: an idle one, or a new one under the limit. `false` when
+    /// every connection is busy (it stays queued).
+    pub(crate) fn start_exchange(&mut self, purpose: Purpose) -> bool {
+        let Some(request) = self.encode(purpose) else {
+            // Nothing to send any more (the owner went): not a reason to stop the queue.
+            return true;
+        };
+        let (conn, reused) = if let Some(conn) = self.idle.pop_first() {
+            (conn, true)
+        } else if self.conns.len() < self.config.limits.max_connections {
+            (ClientConnId(self.fresh_id()), false)
+        } else {
+            // Lowest priority waits: a busy pool delays, never drops.
+            self.unencode(purpose);
+            return false;
+        };
+        if reused {
+            let Some(entry) = self.conns.get_mut(&conn) else {
+                self.unencode(purpose);
+                return false;
+            };
+            self.timers
+                .stop(&mut entry.timers, Owner::Conn(conn), ClientTimer::Idle);
+            entry.state = ConnState::Busy;
+            entry.out = request;
+            self.actions.push_back(Action::Flush(conn));
+        } else {
+            let mut timers = Timers::new();
+            let deadline = deadline_after(self.now, self.config.timeouts.connect);
+            self.timers.set(
+                &mut timers,
+                Owner::Conn(conn),
+                ClientTimer::Connect,
+                deadline,
+            );
+            self.conns.insert(
+                conn,
+                Conn {
+                    state: ConnState::Connecting,
+                    exchange: None,
+                    decoder: ResponseDecoder::new(ResponseLimits::default()),
+                    out: request,
+                    served: 0,
+                    timers,
+                },
+            );
+            self.actions.push_back(Action::Open(conn));
+            self.counters.connections_opened += 1;
+        }
+        let Some(entry) = self.conns.get_mut(&conn) else {
+            return false;
+        };
+        entry.decoder.start(false);
+        entry.exchange = Some(Exchange {
+            purpose,
+            head: None,
+            body: Body::Awaiting,
+            reused,
+            answered: false,
+            settled: false,
+        });
+        self.bind(purpose, conn);
+        true
+    }
+
+    /// Records where `purpose` now runs.
+    fn bind(&mut self, purpose: Purpose, conn: ClientConnId) {
+        match purpose {
+            Purpose::Call(call) | Purpose::Resume(call) => {
+                self.queued.remove(&call);
+                if let Some(entry) = self.calls.get_mut(&call) {
+                    entry.state = CallState::Sent(conn);
+                }
+            }
+            Purpose::Post(post) => {
+                self.unsent_posts.remove(&post);
+                if let Some(entry) = self.posts.get_mut(&post) {
+                    entry.sent = true;
+                }
+            }
+            Purpose::Standalone => self.link.standalone = Standalone::Open(conn),
+            _ => {}
+        }
+    }
+
+    /// A connection goes, and what was on it breaks.
+    pub(crate) fn drop_conn(&mut self, conn: ClientConnId) {
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
+        self.break_exchange(conn, Broken::Lost);
+        self.remove_conn(conn);
+    }
+
+    fn remove_conn(&mut self, conn: ClientConnId) {
+        if let Some(mut entry) = self.conns.remove(&conn) {
+            self.timers.stop_all(&mut entry.timers, Owner::Conn(conn));
+            self.idle.remove(&conn);
+            self.actions.push_back(Action::Close(conn));
+        }
+    }
+
+    fn drop_post_and_conn(&mut self, post: u64) {
+        let conn = self.conns.iter().find_map(|(id, c)| {
+            (c.exchange.as_ref().map(|e| e.purpose) == Some(Purpose::Post(post))).then_some(*id)
+        });
+        self.end_post(post);
+        if let Some(conn) = conn {
+            self.drop_conn(conn);
+        }
+    }
+
+    // ---- responses ----
+
+    fn on_head(&mut self, conn: ClientConnId, head: ResponseHeader) {
+        let max = self.config.limits.max_message_bytes;
+        let Some(exchange) = self.conns.get_mut(&conn).and_then(|c| c.exchange.as_mut()) else {
+            return;
+        };
+        let status = head.status();
+        let media = head.media_type().unwrap_or_default();
+        exchange.body = if media == "text/event-stream" && (200..300).contains(&status) {
+            Body::Events(SseParser::with_limit(max))
+        } else if media == "application/json" || media.ends_with("+json") {
+            if matches!(head.framing(), BodyFraming::Length(n) if n > max as u64) {
+                self.counters.oversized_messages += 1;
+                Body::Discard
+            } else {
+                Body::Json(Vec::new())
+            }
+        } else {
+            Body::Discard
+        };
+        let purpose = exchange.purpose;
+        if status < 500 && status != 429 {
+            self.link.failures = 0;
+            if self.link.phase == Phase::Ready {
+                self.timers
+                    .stop(&mut self.link.timers, Owner::Link, ClientTimer::Deadline);
+            }
+        }
+        if purpose == Purpose::Initialize && (200..300).contains(&status) {
+            self.link.session = head
+                .header_str("mcp-session-id")
+                .filter(|id| {
+                    !id.is_empty()
+                        && id.len() <= 1024
+                        && id.bytes().all(|b| (0x21..=0x7e).contains(&b))
+                })
+                .map(String::from);
+        }
+        if purpose == Purpose::Standalone && (200..300).contains(&status) {
+            self.link.standalone_failures = 0;
+        }
+        if let Some(exchange) = self.conns.get_mut(&conn).and_then(|c| c.exchange.as_mut()) {
+            exchange.head = Some(head);
+        }
+    }
+
+    fn on_body(&mut self, conn: ClientConnId, bytes: &[u8]) {
+        let max = self.config.limits.max_message_bytes;
+        let Some(exchange) = self.conns.get_mut(&conn).and_then(|c| c.exchange.as_mut()) else {
+            return;
+        };
+        match &mut exchange.body {
+            Body::Json(buf) => {
+                if buf.len() + bytes.len() > max {
+                    exchange.body = Body::Discard;
+                    self.counters.oversized_messages += 1;
+                } else {
+                    buf.extend_from_slice(bytes);
+                }
+            }
+            Body::Events(parser) => {
+                parser.feed(bytes);
+                self.drain_events(conn);
+            }
+            Body::Awaiting | Body::Discard => {}
+        }
+    }
+
+    /// Dispatches every complete event of a stream.
+    fn drain_events(&mut self, conn: ClientConnId) {
+        loop {
+            let Some(exchange) = self.conns.get_mut(&conn).and_then(|c| c.exchange.as_mut()) else {
+                return;
+            };
+            let purpose = exchange.purpose;
+            let Body::Events(parser) = &mut exchange.body else {
+                return;
+            };
+            let item = parser.poll_item();
+            let last_event_id = parser.last_event_id();
+            let last_event_id = (!last_event_id.is_empty()).then(|| String::from(last_event_id));
+            if let Some(id) = last_event_id {
+                self.note_event_id(purpose, id);
+            }
+            match item {
+                None => return,
+                Some(Err(_)) => {
+                    self.counters.oversized_messages += 1;
+                    self.drop_conn(conn);
+                    return;
+                }
+                Some(Ok(SseItem::Event(event))) => {
+                    if !event.data.is_empty() {
+                        self.on_message(purpose, event.data.as_bytes());
+                    }
+                }
+                Some(Ok(SseItem::Retry(ms))) => match purpose {
+                    Purpose::Call(call) | Purpose::Resume(call) => {
+                        if let Some(entry) = self.calls.get_mut(&call) {
+                            entry.server_retry = Some(ms);
+                        }
+                    }
+                    _ => self.link.server_retry = Some(ms),
+                },
+                Some(Ok(SseItem::Comment(_))) => {}
+            }
+        }
+    }
+
+    fn note_event_id(&mut self, purpose: Purpose, id: String) {
+        match purpose {
+            Purpose::Call(call) | Purpose::Resume(call) => {
+                if let Some(entry) = self.calls.get_mut(&call) {
+                    entry.last_event_id = id;
+                }
+            }
+            Purpose::Standalone => self.link.standalone_last_event = id,
+            _ => {}
+        }
+    }
+
+    /// The response ended cleanly. `reusable`: nothing followed it on the connection.
+    fn finish_exchange(&mut self, conn: ClientConnId, reusable: bool) {
+        let Some(entry) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(exchange) = entry.exchange.take() else {
+            return;
+        };
+        entry.served += 1;
+        let keep = reusable
+            && exchange
+                .head
+                .as_ref()
+                .is_some_and(ResponseHeader::keep_alive)
+            && matches!(
+                self.link.phase,
+                Phase::Ready | Phase::Discovering | Phase::Initializing | Phase::Acknowledging
+            );
+        if keep {
+            entry.state = ConnState::Idle;
+            let deadline = deadline_after(self.now, self.config.timeouts.idle_connection);
+            self.timers.set(
+                &mut entry.timers,
+                Owner::Conn(conn),
+                ClientTimer::Idle,
+                deadline,
+            );
+            self.idle.insert(conn);
+        } else {
+            self.remove_conn(conn);
+        }
+        let status = exchange.head.as_ref().map_or(0, ResponseHeader::status);
+        let retry_after = exchange.head.as_ref().and_then(retry_after);
+        let json = match exchange.body {
+            Body::Json(bytes) => Some(bytes),
+            _ => None,
+        };
+        self.on_response_end(
+            exchange.purpose,
+            status,
+            retry_after,
+            json,
+            exchange.settled,
+        );
+    }
+
+    /// What a complete response means for its purpose.
+    fn on_response_end(
+        &mut self,
+        purpose: Purpose,
+        status: u16,
+        retry_after: Option<Duration>,
+        json: Option<Vec<u8>>,
+        settled: bool,
+    ) {
+        if let Some(body) = json.as_deref().filter(|b| !b.is_empty()) {
+            self.on_message(purpose, body);
+        }
+        let settled = settled || self.settled(purpose);
+        match purpose {
+            Purpose::Discover | Purpose::Initialize => {
+                if self.handshake_pending(purpose) {
+                    self.handshake_refused(purpose, status, retry_after);
+                }
+            }
+            Purpose::Initialized => {
+                if self.link.phase == Phase::Acknowledging {
+                    if (200..300).contains(&status) {
+                        self.become_ready();
+                    } else if status == 404 {
+                        self.session_lost();
+                    } else {
+                        self.link_failed(retry_after);
+                    }
+                }
+            }
+            Purpose::Call(call) | Purpose::Resume(call) => {
+                if settled {
+                    return;
+                }
+                if status == 404
+                    && self.link.era == Some(Era::Sessions)
+                    && self.link.session.is_some()
+                {
+                    // The server refused it unseen: it goes again in the next session.
+                    self.requeue_after_refusal(call);
+                    self.session_lost();
+                } else if (200..300).contains(&status) {
+                    self.stream_ended(call, None);
+                } else if status == 503 || status == 429 {
+                    self.stream_ended(call, retry_after.or(Some(Duration::ZERO)));
+                } else {
+                    self.fail_call(call, CallError::Http(status), false);
+                }
+            }
+            Purpose::Standalone => {
+                self.link.standalone = Standalone::Waiting;
+                match status {
+                    405 => self.link.standalone = Standalone::Unavailable,
+                    404 if self.link.session.is_some() => self.session_lost(),
+                    200..=299 => self.reopen_standalone(false),
+                    _ => self.reopen_standalone(true),
+                }
+            }
+            Purpose::Post(post) => {
+                if status == 404 && self.link.session.is_some() {
+                    self.end_post(post);
+                    self.session_lost();
+                } else {
+                    if !(200..300).contains(&status) {
+                        self.counters.posts_dropped += 1;
+                    }
+                    self.end_post(post);
+                }
+            }
+            Purpose::Delete => {
+                if self.link.phase == Phase::Closing {
+                    self.shut_down(CloseReason::Requested);
+                }
+            }
+        }
+    }
+
+    /// The exchange on `conn` broke before its response completed.
+    pub(crate) fn break_exchange(&mut self, conn: ClientConnId, how: Broken) {
+        let Some(entry) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(exchange) = entry.exchange.take() else {
+            return;
+        };
+        entry.state = ConnState::Busy;
+        let never_reached = how == Broken::NotConnected || (exchange.reused && !exchange.answered);
+        if how == Broken::NotConnected {
+            self.counters.connect_failures += 1;
+        }
+        let settled = exchange.settled || self.settled(exchange.purpose);
+        match exchange.purpose {
+            Purpose::Discover | Purpose::Initialize | Purpose::Initialized => {
+                if self.handshake_pending(exchange.purpose) {
+                    self.link_failed(None);
+                }
+            }
+            Purpose::Call(call) | Purpose::Resume(call) => {
+                if settled {
+                    return;
+                }
+                if never_reached {
+                    self.requeue(call);
+                    if how == Broken::NotConnected {
+                        self.link_failed(None);
+                    }
+                } else {
+                    self.stream_ended(call, None);
+                }
+            }
+            Purpose::Standalone => {
+                if self.link.standalone == Standalone::Open(conn) {
+                    self.link.standalone = Standalone::Waiting;
+                    self.reopen_standalone(!exchange.answered);
+                }
+            }
+            Purpose::Post(post) => {
+                if never_reached && self.posts.contains_key(&post) {
+                    if let Some(p) = self.posts.get_mut(&post) {
+                        p.sent = false;
+                    }
+                    self.unsent_posts.insert(post);
+                    if how == Broken::NotConnected {
+                        self.link_failed(None);
+                    }
+                } else {
+                    self.end_post(post);
+                }
+            }
+            Purpose::Delete => {
+                if self.link.phase == Phase::Closing {
+                    self.shut_down(CloseReason::Requested);
+                }
+            }
+        }
+    }
+
+    /// Back in the queue after the server refused it unprocessed (404 for its session), up to
+    /// `max_attempts` times.
+    pub(crate) fn requeue_after_refusal(&mut self, call: CallId) {
+        let max_attempts = self.config.retry.max_attempts;
+        let Some(entry) = self.calls.get_mut(&call) else {
+            return;
+        };
+        entry.failures += 1;
+        if entry.failures > max_attempts {
+            self.fail_call(call, CallError::SessionLost, false);
+            return;
+        }
+        if entry.wire_id != 0 {
+            self.by_wire.remove(&entry.wire_id);
+            entry.wire_id = 0;
+        }
+        entry.resume = false;
+        self.requeue(call);
+    }
+
+    /// Back in the queue: it never reached the server.
+    fn requeue(&mut self, call: CallId) {
+        if let Some(entry) = self.calls.get_mut(&call) {
+            entry.state = CallState::Queued;
+            self.queued.insert(call);
+        }
+    }
+
+    /// A call's stream ended without its response: resume it (session era, after an event
+    /// id), reopen it (a listen stream), or fail it.
+    fn stream_ended(&mut self, call: CallId, floor: Option<Duration>) {
+        let sessions = self.link.era == Some(Era::Sessions);
+        let max_attempts = self.config.retry.max_attempts;
+        let Some(entry) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let resumable = sessions && !entry.last_event_id.is_empty();
+        let retryable = resumable || entry.persistent || floor.is_some();
+        if !retryable || entry.failures >= max_attempts {
+            self.fail_call(call, CallError::ConnectionLost, false);
+            return;
+        }
+        if let CallState::Sent(_) = entry.state {
+            entry.state = CallState::Backoff;
+        }
+        entry.state = CallState::Backoff;
+        entry.resume = resumable;
+        let attempt = entry.failures;
+        entry.failures += 1;
+        let advice = entry.server_retry.map(Duration::from_millis).or(floor);
+        let random = self.random();
+        let wait = match advice {
+            // The server said when: that is the time, give or take nothing (sse-retry).
+            Some(advice) if attempt == 0 => advice,
+            _ => backoff(&self.config.retry, attempt, advice, random),
+        };
+        let deadline = deadline_after(self.now, wait);
+        if let Some(entry) = self.calls.get_mut(&call) {
+            self.timers.set(
+                &mut entry.timers,
+                Owner::Call(call),
+                ClientTimer::Retry,
+                deadline,
+            );
+        }
+    }
+
+    /// Reopens the session's GET stream after the server's advice or a backoff.
+    fn reopen_standalone(&mut self, failed: bool) {
+        if self.link.phase != Phase::Ready || self.link.era != Some(Era::Sessions) {
+            self.link.standalone = Standalone::Off;
+            return;
+        }
+        if failed {
+            self.link.standalone_failures += 1;
+            if self.link.standalone_failures > self.config.retry.max_attempts {
+                self.link.standalone = Standalone::Unavailable;
+                return;
+            }
+        }
+        self.link.standalone = Standalone::Waiting;
+        let attempt = self.link.standalone_failures;
+        let advice = self.link.server_retry.map(Duration::from_millis);
+        let random = self.random();
+        let wait = match advice {
+            Some(advice) if !failed => advice,
+            _ => backoff(&self.config.retry, attempt, advice, random),
+        };
+        let deadline = deadline_after(self.now, wait);
+        self.timers.set(
+            &mut self.link.timers,
+            Owner::Link,
+            ClientTimer::Standalone,
+            deadline,
+        );
+    }
+
+    /// Whether the thing `purpose` exists for has already been answered.
+    fn settled(&self, purpose: Purpose) -> bool {
+        match purpose {
+            Purpose::Call(call) | Purpose::Resume(call) => self
+                .calls
+                .get(&call)
+                .is_none_or(|c| !matches!(c.state, CallState::Sent(_))),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn handshake_pending(&self, purpose: Purpose) -> bool {
+        matches!(
+            (purpose, &self.link.phase),
+            (Purpose::Discover, Phase::Discovering)
+                | (Purpose::Initialize, Phase::Initializing)
+                | (Purpose::Initialized, Phase::Acknowledging)
+        )
+    }
+
+    /// The handshake (or the link's requests) could not reach the server: back off, or give
+    /// up past the attempt cap.
+    pub(crate) fn link_failed(&mut self, floor: Option<Duration>) {
+        if matches!(self.link.phase, Phase::Closing | Phase::Closed) {
+            return;
+        }
+        self.counters.reconnect_attempts += 1;
+        let attempt = self.link.failures;
+        self.link.failures += 1;
+        if self.link.failures > self.config.retry.max_attempts {
+            self.shut_down(CloseReason::Unreachable);
+            return;
+        }
+        self.begin_episode(self.now);
+        if self.link.suspended {
+            return;
+        }
+        self.link.suspended = true;
+        let random = self.random();
+        let wait = backoff(&self.config.retry, attempt, floor, random);
+        let deadline = deadline_after(self.now, wait);
+        self.timers.set(
+            &mut self.link.timers,
+            Owner::Link,
+            ClientTimer::Retry,
+            deadline,
+        );
+    }
+
+    /// Arms the reconnect deadline if no episode is running.
+    pub(crate) fn begin_episode(&mut self, now: Instant) {
+        if self.link.timers.get(ClientTimer::Deadline).is_none() {
+            let deadline = deadline_after(now, self.config.timeouts.reconnect);
+            self.timers.set(
+                &mut self.link.timers,
+                Owner::Link,
+                ClientTimer::Deadline,
+                deadline,
+            );
+        }
+    }
+
+    /// Undoes the bookkeeping of an encode that found no connection.
+    fn unencode(&mut self, purpose: Purpose) {
+        if let Purpose::Call(call) = purpose {
+            if let Some(entry) = self.calls.get_mut(&call) {
+                if entry.wire_id != 0 {
+                    self.by_wire.remove(&entry.wire_id);
+                    entry.wire_id = 0;
+                }
+            }
+        }
+    }
+
+    /// Builds the bytes of `purpose`'s request, or `None` if its owner is gone.
+    fn encode(&mut self, purpose: Purpose) -> Option<Vec<u8>> {
+        let mut headers: Vec<(String, String)> = self.config.headers.clone();
+        let era = self.link.era;
+        let session_headers = |headers: &mut Vec<(String, String)>, link: &super::Link| {
+            if let Some(id) = &link.session {
+                headers.push(("mcp-session-id".into(), id.clone()));
+            }
+            if !link.version.is_empty() {
+                headers.push(("mcp-protocol-version".into(), link.version.clone()));
+            }
+        };
+        let (method, body): (&str, Vec<u8>) = match purpose {
+            Purpose::Discover => {
+                self.handshake_wire = self.fresh_id();
+                let (body, extra) = wire::discover(&self.config, self.handshake_wire);
+                headers.extend(extra);
+                ("POST", body)
+            }
+            Purpose::Initialize => {
+                self.handshake_wire = self.fresh_id();
+                ("POST", wire::initialize(&self.config, self.handshake_wire))
+            }
+            Purpose::Initialized => {
+                session_headers(&mut headers, &self.link);
+                (
+                    "POST",
+                    wire::notification("notifications/initialized", None),
+                )
+            }
+            Purpose::Post(post) => {
+                session_headers(&mut headers, &self.link);
+                ("POST", self.posts.get(&post)?.body.clone())
+            }
+            Purpose::Delete => {
+                session_headers(&mut headers, &self.link);
+                ("DELETE", Vec::new())
+            }
+            Purpose::Standalone => {
+                session_headers(&mut headers, &self.link);
+                if !self.link.standalone_last_event.is_empty() {
+                    headers.push((
+                        "last-event-id".into(),
+                        self.link.standalone_last_event.clone(),
+                    ));
+                }
+                ("GET", Vec::new())
+            }
+            Purpose::Resume(call) => {
+                session_headers(&mut headers, &self.link);
+                let entry = self.calls.get(&call)?;
+                headers.push(("last-event-id".into(), entry.last_event_id.clone()));
+                ("GET", Vec::new())
+            }
+            Purpose::Call(call) => {
+                let wire_id = self.fresh_id();
+                let generation = self.link.generation;
+                let entry = self.calls.get_mut(&call)?;
+                if entry.wire_id != 0 {
+                    self.by_wire.remove(&entry.wire_id);
+                }
+                entry.wire_id = wire_id;
+                entry.generation = generation;
+                entry.last_event_id.clear();
+                entry.server_retry = None;
+                self.by_wire.insert(wire_id, call);
+                let entry = &self.calls[&call];
+                match era {
+                    Some(Era::Modern) => {
+                        let (body, extra) = wire::modern_request(&self.config, entry, wire_id);
+                        headers.extend(extra);
+                        ("POST", body)
+                    }
+                    _ => {
+                        if entry.persistent {
+                            // A listen stream needs 2026-07-28: fail it, not the session.
+                            self.fail_call(
+                                call,
+                                CallError::Protocol(
+                                    "subscriptions/listen needs the 2026-07-28 era",
+                                ),
+                                false,
+                            );
+                            return None;
+                        }
+                        let body = wire::session_request(entry, wire_id);
+                        session_headers(&mut headers, &self.link);
+                        ("POST", body)
+                    }
+                }
+            }
+        };
+        let accept = match method {
+            "GET" => "text/event-stream",
+            _ => "application/json, text/event-stream",
+        };
+        headers.push(("accept".into(), accept.into()));
+        if method == "POST" {
+            headers.push(("content-type".into(), "application/json".into()));
+        }
+        let borrowed: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let mut out = Vec::new();
+        if crate::http1::encode_request(
+            &mut out,
+            method,
+            &self.config.path,
+            &self.config.authority,
+            &borrowed,
+            &body,
+        )
+        .is_err()
+        {
+            self.counters.protocol_errors += 1;
+            return None;
+        }
+        Some(out)
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not honoured: the core has no calendar).
+fn retry_after(head: &ResponseHeader) -> Option<Duration> {
+    let value = head.header_str("retry-after")?;
+    let secs: u64 = value.parse().ok()?;
+    Some(Duration::from_secs(secs.min(3600)))
+}
+
+use super::CallId;
