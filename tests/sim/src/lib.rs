@@ -11,6 +11,11 @@
 //! leaves, time runs past every deadline, and nothing may be left: no entity, no held byte, and
 //! no request that was told to wait without being told to go on.
 //!
+//! [`ClientSimulation`] does the same for the client: the real client engine against the real
+//! server engine, through cuts, stalls, lost responses, a server that restarts (404), goes down
+//! or answers 503 with `Retry-After`; in its liveness phase every call has ended within its
+//! deadline, no reconnect attempt is left, and both sides hold nothing.
+//!
 //! In adversary mode ([`SimConfig::adversary`]) the budgets are tight and the clients hostile:
 //! they cut streams as fast as they can, send huge `clientInfo` and long URIs, never read.
 //!
@@ -66,10 +71,12 @@
 //! }
 //! ```
 
+mod client_sim;
 mod counting;
 mod rng;
 mod simulation;
 
+pub use client_sim::{ClientReport, ClientSimConfig, ClientSimulation};
 pub use counting::{CountingAllocator, live_heap_bytes};
 pub use rng::{Rng, TraceHash};
 pub use simulation::{Application, Failure, Report, SimConfig, Simulation};

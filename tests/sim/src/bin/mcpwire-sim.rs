@@ -1,7 +1,7 @@
 //! `mcpwire-sim`: runs seeds of the deterministic simulation and ends with `N passed, M failed`.
 //!
 //! ```text
-//! mcpwire-sim [--seed N] [--seeds K] [--steps S] [--clients C] [--adversary] [--trace] [--minimize]
+//! mcpwire-sim [--seed N] [--seeds K] [--steps S] [--clients C] [--adversary | --client] [--trace] [--minimize]\n  --client: the client engine against the server engine (ClientSimulation)
 //! ```
 //!
 //! `--adversary` runs every seed in adversary mode: tight byte budgets, clients that cut
@@ -32,6 +32,7 @@ fn main() -> ExitCode {
     let mut trace = std::env::var("SIM_TRACE").is_ok_and(|v| v == "1");
     let mut shrink = false;
     let mut adversary = std::env::var("SIM_ADVERSARY").is_ok_and(|v| v == "1");
+    let mut client = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().and_then(|v| v.parse::<u64>().ok());
@@ -43,9 +44,10 @@ fn main() -> ExitCode {
             "--trace" => trace = true,
             "--minimize" => shrink = true,
             "--adversary" => adversary = true,
+            "--client" => client = true,
             "--help" | "-h" => {
                 println!(
-                    "mcpwire-sim [--seed N] [--seeds K] [--steps S] [--clients C] [--adversary] [--trace] [--minimize]"
+                    "mcpwire-sim [--seed N] [--seeds K] [--steps S] [--clients C] [--adversary | --client] [--trace] [--minimize]\n  --client: the client engine against the server engine (ClientSimulation)"
                 );
                 return ExitCode::SUCCESS;
             }
@@ -54,6 +56,9 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         }
+    }
+    if client {
+        return run_client_seeds(seed, seeds, steps);
     }
     let started = Instant::now();
     let (mut passed, mut failed, mut calls) = (0u64, 0u64, 0u64);
@@ -101,6 +106,46 @@ fn main() -> ExitCode {
         "{} runs ({seeds} seeds x {steps} steps with {clients} clients, and the regressions) in {elapsed:.1} s ({:.2} M engine calls/s)",
         passed + failed,
         calls as f64 / elapsed.max(1e-9) / 1e6
+    );
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// The client simulation over `seeds` seeds from `seed`.
+fn run_client_seeds(seed: u64, seeds: u64, steps: u64) -> ExitCode {
+    let started = Instant::now();
+    let (mut passed, mut failed, mut calls) = (0u64, 0u64, 0u64);
+    for seed in seed..seed.saturating_add(seeds) {
+        match mcpwire_sim::ClientSimulation::new(mcpwire_sim::ClientSimConfig::new(seed, steps))
+            .run()
+        {
+            Ok(report) => {
+                passed += 1;
+                calls += report.calls.0;
+            }
+            Err(failure) => {
+                failed += 1;
+                println!(
+                    "client seed {seed} FAILED at step {}: {}",
+                    failure.step, failure.reason
+                );
+                for action in &failure.recent {
+                    println!("    {action}");
+                }
+                println!(
+                    "    reproduce: cargo run --release -p mcpwire-sim -- --client --seed {seed} --steps {steps}"
+                );
+            }
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "{} client runs ({seeds} seeds x {steps} steps, {calls} calls) in {elapsed:.1} s",
+        passed + failed
     );
     println!("{passed} passed, {failed} failed");
     if failed == 0 {
