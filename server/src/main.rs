@@ -2,7 +2,9 @@
 //! Streamable HTTP and the legacy HTTP+SSE transport.
 //!
 //! `cargo run --release` starts it on 127.0.0.1:3000; `mcpwire --help` lists the options.
+//! `mcpwire call URL TOOL [JSON]` calls one tool of any MCP server, through mcpwire's client.
 
+mod call;
 mod cli;
 mod descriptors;
 mod fixtures;
@@ -30,7 +32,11 @@ fn log_level() -> Result<LevelFilter, String> {
 }
 
 fn main() -> ExitCode {
-    let options = match cli::parse(std::env::args_os().skip(1)) {
+    let mut args = std::env::args_os().skip(1).peekable();
+    if args.peek().is_some_and(|first| first == "call") {
+        return call::main(args.skip(1));
+    }
+    let options = match cli::parse(args) {
         Ok(cli::Action::Serve(options)) => *options,
         Ok(cli::Action::Help) => {
             println!("{}", cli::USAGE);

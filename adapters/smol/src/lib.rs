@@ -77,6 +77,7 @@
 //! kept.
 
 mod app;
+pub mod client;
 mod clock;
 mod context;
 mod driver;
@@ -94,6 +95,7 @@ pub use app::{
     InputRequired, NoArgs, Prompt, PromptMessage, PromptResult, Resource, ResourceBody,
     ResourceContents, ResourceTemplate, Role, Tool, ToolResult,
 };
+pub use client::Client;
 pub use context::{Cancellation, Context};
 pub use handle::{ServerHandle, Stopped};
 pub use mcpwire_core::engine::{

@@ -383,6 +383,13 @@ impl Client {
         self.link.phase == Phase::Ready && !self.link.suspended
     }
 
+    /// Whether `request` still awaits the application's answer (it ends unanswered when it
+    /// times out, the server withdraws it, or its session or the client ends).
+    #[must_use]
+    pub fn is_server_request_pending(&self, request: ServerRequestId) -> bool {
+        self.server_requests.contains_key(&request)
+    }
+
     /// Whether the client has closed: nothing is left in it.
     #[must_use]
     pub fn is_closed(&self) -> bool {

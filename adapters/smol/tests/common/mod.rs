@@ -427,7 +427,12 @@ pub struct InProcess {
 
 impl InProcess {
     pub fn serve(app: mcpwire_smol::App) -> InProcess {
-        let listener = smol::block_on(smol::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        InProcess::serve_at(app, "127.0.0.1:0".parse().unwrap())
+    }
+
+    /// Serves on `addr` (a restarted server on the address of one that stopped).
+    pub fn serve_at(app: mcpwire_smol::App, addr: SocketAddr) -> InProcess {
+        let listener = smol::block_on(smol::net::TcpListener::bind(addr)).unwrap();
         let addr = listener.local_addr().unwrap();
         let server = mcpwire_smol::Server::new(app).handle_signals(false);
         let handle = server.handle();

@@ -1,0 +1,269 @@
+//! The client's driver: one thread owns the sans-IO client and its connections' tasks. It
+//! sleeps on one inbox and one timer; handlers for the server's requests run on smol's global
+//! executor, never here, each a task the driver owns until the request is answered or ends.
+
+use std::collections::BTreeMap;
+
+use async_channel::{Receiver, Sender};
+use futures_lite::FutureExt;
+use mcpwire_core::client::{
+    CallError, CallId, CallOptions, Client as Core, ClientConnId, ClientEvent, ClientStats,
+    CommandError, ServerRequestId, Transmit,
+};
+use mcpwire_core::jsonrpc::{ErrorCode, ErrorObject, RawValue};
+use serde_json::Value;
+use smol::{LocalExecutor, Task, Timer};
+
+use super::{Handlers, Notification};
+use crate::clock::Clock;
+
+/// What a call's owner receives.
+pub(crate) struct CallSinks {
+    pub(crate) outcome: Sender<Result<Value, CallError>>,
+    pub(crate) notes: Option<Sender<Notification>>,
+}
+
+/// Commands from the [`Client`](super::Client) handles.
+pub(crate) enum Command {
+    Request {
+        method: String,
+        params: Option<Value>,
+        options: CallOptions,
+        listen: bool,
+        started: Sender<Result<CallId, CommandError>>,
+        sinks: CallSinks,
+    },
+    Cancel(CallId),
+    Stats(Sender<ClientStats>),
+    Close,
+}
+
+/// Everything that wakes the driver.
+pub(crate) enum Inbox {
+    Connected(ClientConnId),
+    ConnectFailed(ClientConnId),
+    Bytes(ClientConnId, Vec<u8>),
+    Closed(ClientConnId),
+    Command(Command),
+    Answer(ServerRequestId, Result<Value, ErrorObject>),
+}
+
+struct ConnTask {
+    writes: Sender<Vec<u8>>,
+    _task: Task<()>,
+}
+
+/// Runs until the client has closed and nothing is left. `ready` hears the handshake's end.
+pub(crate) fn run(
+    mut core: Core,
+    clock: Clock,
+    authority: String,
+    inbox: (Sender<Inbox>, Receiver<Inbox>),
+    handlers: Handlers,
+    ready: Sender<Result<(), String>>,
+) {
+    let local = LocalExecutor::new();
+    let (sender, receiver) = inbox;
+    let mut conns: BTreeMap<ClientConnId, ConnTask> = BTreeMap::new();
+    let mut calls: BTreeMap<CallId, CallSinks> = BTreeMap::new();
+    let mut answering: BTreeMap<ServerRequestId, Task<()>> = BTreeMap::new();
+    let mut ready = Some(ready);
+    let mut out = Vec::new();
+    smol::block_on(local.run(async {
+        loop {
+            let now = clock.now();
+            core.handle_timeout(now);
+            while let Some(transmit) = core.poll_transmit(&mut out) {
+                match transmit {
+                    Transmit::Open { conn } => {
+                        let (writes, pending) = async_channel::bounded(64);
+                        let task = local.spawn(super::conn::run(
+                            conn,
+                            authority.clone(),
+                            sender.clone(),
+                            pending,
+                        ));
+                        conns.insert(
+                            conn,
+                            ConnTask {
+                                writes,
+                                _task: task,
+                            },
+                        );
+                    }
+                    Transmit::Write { conn, len } => {
+                        let bytes = out.split_off(out.len() - len);
+                        let full = conns
+                            .get(&conn)
+                            .is_some_and(|c| c.writes.try_send(bytes).is_err());
+                        if full {
+                            // A server that reads nothing for 64 requests is gone.
+                            conns.remove(&conn);
+                            core.handle_closed(now, conn);
+                        }
+                    }
+                    Transmit::Close { conn } => {
+                        conns.remove(&conn);
+                    }
+                }
+                out.clear();
+            }
+            while let Some(event) = core.poll_event() {
+                match event {
+                    ClientEvent::Connected { .. } => {
+                        if let Some(ready) = ready.take() {
+                            let _ = ready.try_send(Ok(()));
+                        }
+                    }
+                    ClientEvent::Response { call, result } => {
+                        if let Some(sinks) = calls.remove(&call) {
+                            let value = serde_json::from_str(result.get()).unwrap_or(Value::Null);
+                            let _ = sinks.outcome.try_send(Ok(value));
+                        }
+                    }
+                    ClientEvent::Failed { call, error } => {
+                        if let Some(sinks) = calls.remove(&call) {
+                            let _ = sinks.outcome.try_send(Err(error));
+                        }
+                    }
+                    ClientEvent::Notification {
+                        call: Some(call),
+                        method,
+                        params,
+                    } => {
+                        if let Some(notes) = calls.get(&call).and_then(|s| s.notes.as_ref()) {
+                            let params = params
+                                .and_then(|p| serde_json::from_str(p.get()).ok())
+                                .unwrap_or(Value::Null);
+                            // A listener that does not keep up loses frames, never the driver.
+                            let _ = notes.try_send(Notification { method, params });
+                        }
+                    }
+                    ClientEvent::Notification { call: None, .. } | ClientEvent::SessionLost => {}
+                    ClientEvent::ServerRequest {
+                        request,
+                        method,
+                        params,
+                        ..
+                    } => {
+                        let params = params
+                            .and_then(|p| serde_json::from_str(p.get()).ok())
+                            .unwrap_or(Value::Null);
+                        let handler = handlers.get(&method).cloned();
+                        let answers = sender.clone();
+                        let task = smol::spawn(async move {
+                            let outcome = match handler {
+                                Some(handler) => handler(params).await,
+                                None => Err(ErrorObject {
+                                    code: ErrorCode::METHOD_NOT_FOUND.0,
+                                    message: format!("Method not found: {method}"),
+                                    data: None,
+                                }),
+                            };
+                            let _ = answers.send(Inbox::Answer(request, outcome)).await;
+                        });
+                        answering.insert(request, task);
+                    }
+                    ClientEvent::Closed { reason } => {
+                        if let Some(ready) = ready.take() {
+                            let _ = ready.try_send(Err(reason.to_string()));
+                        }
+                        for (_, sinks) in std::mem::take(&mut calls) {
+                            let _ = sinks.outcome.try_send(Err(CallError::Closed));
+                        }
+                        answering.clear();
+                    }
+                }
+            }
+            if core.is_closed() && core.poll_timeout().is_none() {
+                return;
+            }
+            let deadline = core.poll_timeout().map(|at| clock.to_std(at));
+            let sleep = async {
+                match deadline {
+                    Some(at) => {
+                        Timer::at(at).await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+                None
+            };
+            let Some(input) = async { receiver.recv().await.ok() }.or(sleep).await else {
+                continue;
+            };
+            let now = clock.now();
+            match input {
+                Inbox::Connected(conn) => core.handle_connected(now, conn),
+                Inbox::ConnectFailed(conn) => {
+                    conns.remove(&conn);
+                    core.handle_connect_failed(now, conn);
+                }
+                Inbox::Bytes(conn, bytes) => core.handle_bytes(now, conn, &bytes),
+                Inbox::Closed(conn) => {
+                    conns.remove(&conn);
+                    core.handle_closed(now, conn);
+                }
+                Inbox::Answer(request, outcome) => {
+                    answering.remove(&request);
+                    let result = outcome.and_then(|value| {
+                        serde_json::value::to_raw_value(&value).map_err(|e| ErrorObject {
+                            code: ErrorCode::INTERNAL_ERROR.0,
+                            message: e.to_string(),
+                            data: None,
+                        })
+                    });
+                    let _ = match &result {
+                        Ok(raw) => core.respond(now, request, Ok(raw)),
+                        Err(error) => core.respond(now, request, Err(error)),
+                    };
+                }
+                Inbox::Command(command) => {
+                    command_in(&mut core, now, command, &mut calls);
+                }
+            }
+            // A handler whose server request ended unanswered (timed out, withdrawn, session
+            // lost) is dropped, which cancels it.
+            answering.retain(|request, _| core.is_server_request_pending(*request));
+        }
+    }));
+}
+
+fn command_in(
+    core: &mut Core,
+    now: mcpwire_core::time::Instant,
+    command: Command,
+    calls: &mut BTreeMap<CallId, CallSinks>,
+) {
+    match command {
+        Command::Request {
+            method,
+            params,
+            options,
+            listen,
+            started,
+            sinks,
+        } => {
+            let raw: Option<Box<RawValue>> =
+                params.and_then(|p| serde_json::value::to_raw_value(&p).ok());
+            let outcome = if listen {
+                let filter = raw.unwrap_or_else(|| {
+                    RawValue::from_string("{}".into()).expect("an empty object parses")
+                });
+                core.listen(now, &filter)
+            } else {
+                core.request(now, &method, raw.as_deref(), options)
+            };
+            if let Ok(call) = outcome {
+                calls.insert(call, sinks);
+            }
+            let _ = started.try_send(outcome);
+        }
+        Command::Cancel(call) => {
+            let _ = core.cancel(now, call);
+        }
+        Command::Stats(reply) => {
+            let _ = reply.try_send(core.stats());
+        }
+        Command::Close => core.close(now),
+    }
+}

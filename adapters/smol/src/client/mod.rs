@@ -1,0 +1,500 @@
+//! [`Client`]: an MCP client on smol, over `mcpwire-core`'s sans-IO client, in both protocol
+//! eras, whose reconnects, calls and subscriptions cannot leak.
+//!
+//! One driver thread owns the core client and its connections; [`Client`] is a handle that
+//! sends it commands. Handlers for the server's requests (sampling, elicitation, roots) run on
+//! smol's executor, never on the driver's thread. Every call ends in one outcome, within its
+//! timeout; a [`RunningCall`] or [`Subscription`] that is dropped cancels its request; and
+//! [`Client::close`] returns once the session is ended (`DELETE`) and every connection, timer
+//! and task is gone.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use mcpwire_smol::client::Client;
+//! use serde_json::json;
+//!
+//! smol::block_on(async {
+//!     let client = Client::builder("http://127.0.0.1:3000/mcp")?
+//!         .on_elicitation(|_request| async { Ok(json!({"action": "decline"})) })
+//!         .connect()
+//!         .await?;
+//!     let tools = client.list_tools().await?;
+//!     println!("{tools}");
+//!     let result = client.call_tool("add", json!({"a": 1, "b": 2})).await?;
+//!     println!("{result}");
+//!     client.close().await;
+//!     Ok::<(), mcpwire_smol::client::ClientError>(())
+//! })?;
+//! # Ok::<(), mcpwire_smol::client::ClientError>(())
+//! ```
+
+mod conn;
+mod driver;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use async_channel::{Receiver, Sender};
+pub use mcpwire_core::client::{CallError, Era, EraChoice};
+use mcpwire_core::client::{CallId, CallOptions, ClientConfig, ClientStats};
+use mcpwire_core::jsonrpc::ErrorObject;
+use serde_json::{Value, json};
+
+use crate::clock::{Clock, to_core};
+use driver::{CallSinks, Command, Inbox};
+
+type HandlerFuture = Pin<Box<dyn Future<Output = Result<Value, ErrorObject>> + Send>>;
+type Handler = Arc<dyn Fn(Value) -> HandlerFuture + Send + Sync>;
+pub(crate) type Handlers = Arc<BTreeMap<String, Handler>>;
+
+/// A notification from the server about one call: progress, a log message, a listen frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    /// Its method (`notifications/progress`, ...).
+    pub method: String,
+    /// Its params.
+    pub params: Value,
+}
+
+/// Why a client operation failed.
+#[derive(Debug, Clone)]
+pub enum ClientError {
+    /// The URL is not `http://host[:port]/path`.
+    Url(&'static str),
+    /// The client could not connect: it says why (unreachable, refused, incompatible).
+    Connect(String),
+    /// The call failed.
+    Call(CallError),
+    /// The client refused the command (closed, too many calls, too large).
+    Refused(mcpwire_core::client::CommandError),
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Url(why) => write!(f, "bad URL: {why}"),
+            ClientError::Connect(why) => write!(f, "could not connect: {why}"),
+            ClientError::Call(error) => write!(f, "{error}"),
+            ClientError::Refused(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+impl From<ClientError> for std::io::Error {
+    fn from(error: ClientError) -> Self {
+        std::io::Error::other(error.to_string())
+    }
+}
+
+/// Configures a [`Client`]; [`ClientBuilder::connect`] starts it.
+pub struct ClientBuilder {
+    config: ClientConfig,
+    handlers: BTreeMap<String, Handler>,
+    capabilities: serde_json::Map<String, Value>,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("config", &self.config)
+            .field("handlers", &self.handlers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl ClientBuilder {
+    /// Names the client (`clientInfo`).
+    #[must_use]
+    pub fn name(mut self, name: &str, version: &str) -> Self {
+        self.config.name = name.into();
+        self.config.version = version.into();
+        self
+    }
+
+    /// Which era to speak ([`EraChoice::Auto`] by default: probe, then fall back).
+    #[must_use]
+    pub fn era(mut self, era: EraChoice) -> Self {
+        self.config.era = era;
+        self
+    }
+
+    /// The default timeout of a call (60 s).
+    #[must_use]
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.config.timeouts.request = to_core(timeout);
+        self
+    }
+
+    /// How long getting (re)connected may take in all before the client gives up (60 s).
+    #[must_use]
+    pub fn reconnect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.timeouts.reconnect = to_core(timeout);
+        self
+    }
+
+    /// A header field sent with every request (`authorization`, ...).
+    #[must_use]
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.config
+            .headers
+            .push((name.to_ascii_lowercase(), value.into()));
+        self
+    }
+
+    /// Answers `method` requests from the server with `handler`, and declares `capability`.
+    fn handle<F, Fut>(mut self, method: &str, capability: Option<&str>, handler: F) -> Self
+    where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, ErrorObject>> + Send + 'static,
+    {
+        let handler: Handler = Arc::new(move |params| Box::pin(handler(params)));
+        self.handlers.insert(method.into(), handler);
+        if let Some(capability) = capability {
+            self.capabilities.insert(capability.into(), json!({}));
+        }
+        self
+    }
+
+    /// Answers `elicitation/create` (and declares the `elicitation` capability).
+    #[must_use]
+    pub fn on_elicitation<F, Fut>(self, handler: F) -> Self
+    where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, ErrorObject>> + Send + 'static,
+    {
+        self.handle("elicitation/create", Some("elicitation"), handler)
+    }
+
+    /// Answers `sampling/createMessage` (and declares `sampling`).
+    #[must_use]
+    pub fn on_sampling<F, Fut>(self, handler: F) -> Self
+    where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, ErrorObject>> + Send + 'static,
+    {
+        self.handle("sampling/createMessage", Some("sampling"), handler)
+    }
+
+    /// Answers `roots/list` with `roots` (and declares `roots`).
+    #[must_use]
+    pub fn roots(self, roots: Vec<Value>) -> Self {
+        let roots = Arc::new(roots);
+        self.handle("roots/list", Some("roots"), move |_| {
+            let roots = roots.clone();
+            async move { Ok(json!({ "roots": *roots })) }
+        })
+    }
+
+    /// Starts the client and waits until it is connected (or has given up).
+    pub async fn connect(mut self) -> Result<Client, ClientError> {
+        self.config.capabilities = Value::Object(self.capabilities).to_string();
+        let clock = Clock::start();
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| ClientError::Connect(e.to_string()))?;
+        let authority = self.config.authority.clone();
+        let core = mcpwire_core::client::Client::new(self.config, clock.now(), seed);
+        let (sender, receiver) = async_channel::bounded(256);
+        let (ready, is_ready) = async_channel::bounded(1);
+        let handlers: Handlers = Arc::new(self.handlers);
+        let inbox = (sender.clone(), receiver);
+        let thread = std::thread::Builder::new()
+            .name("mcpwire-client".into())
+            .spawn(move || driver::run(core, clock, authority, inbox, handlers, ready))
+            .map_err(|e| ClientError::Connect(e.to_string()))?;
+        let client = Client {
+            inbox: sender,
+            thread: Some(thread),
+        };
+        match is_ready.recv().await {
+            Ok(Ok(())) => Ok(client),
+            Ok(Err(why)) => {
+                client.close().await;
+                Err(ClientError::Connect(why))
+            }
+            Err(_) => Err(ClientError::Connect("the client's driver ended".into())),
+        }
+    }
+}
+
+/// An MCP client. See the [module docs](self).
+#[derive(Debug)]
+pub struct Client {
+    inbox: Sender<Inbox>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// A call in flight: await [`RunningCall::result`]; dropping it cancels the call.
+#[derive(Debug)]
+pub struct RunningCall {
+    call: CallId,
+    inbox: Sender<Inbox>,
+    outcome: Receiver<Result<Value, CallError>>,
+    notes: Receiver<Notification>,
+    done: bool,
+}
+
+impl RunningCall {
+    /// Cancels the call now (also what dropping it does).
+    pub fn cancel(&self) {
+        let _ = self
+            .inbox
+            .try_send(Inbox::Command(Command::Cancel(self.call)));
+    }
+
+    /// The next notification about this call (progress, log), if one comes before its end.
+    pub async fn notification(&self) -> Option<Notification> {
+        futures_lite::future::or(async { self.notes.recv().await.ok() }, async {
+            let _ = self.outcome.recv().await;
+            None
+        })
+        .await
+    }
+
+    /// The call's result; each notification on the way is given to `on_note`.
+    pub async fn result_with(
+        mut self,
+        mut on_note: impl FnMut(Notification),
+    ) -> Result<Value, ClientError> {
+        loop {
+            let next = futures_lite::future::or(async { Err(self.outcome.recv().await) }, async {
+                Ok(self.notes.recv().await)
+            })
+            .await;
+            match next {
+                Ok(Ok(note)) => on_note(note),
+                Ok(Err(_)) => {}
+                Err(outcome) => {
+                    self.done = true;
+                    while let Ok(note) = self.notes.try_recv() {
+                        on_note(note);
+                    }
+                    return match outcome {
+                        Ok(Ok(value)) => Ok(value),
+                        Ok(Err(error)) => Err(ClientError::Call(error)),
+                        Err(_) => Err(ClientError::Call(CallError::Closed)),
+                    };
+                }
+            }
+        }
+    }
+
+    /// The call's result.
+    pub async fn result(self) -> Result<Value, ClientError> {
+        self.result_with(|_| {}).await
+    }
+}
+
+impl Drop for RunningCall {
+    fn drop(&mut self) {
+        if !self.done {
+            self.cancel();
+        }
+    }
+}
+
+/// A 2026-07-28 listen stream: each frame in order; dropping it ends the stream.
+#[derive(Debug)]
+pub struct Subscription {
+    running: RunningCall,
+}
+
+impl Subscription {
+    /// The next frame (the first is `notifications/subscriptions/acknowledged`); `None` once
+    /// the stream has ended for good.
+    pub async fn next(&self) -> Option<Notification> {
+        self.running.notification().await
+    }
+}
+
+impl Client {
+    /// A client of `url` (`http://host:port/path`), to configure and connect.
+    pub fn builder(url: &str) -> Result<ClientBuilder, ClientError> {
+        let config = ClientConfig::from_url(url, "mcpwire-smol", env!("CARGO_PKG_VERSION"))
+            .map_err(ClientError::Url)?;
+        Ok(ClientBuilder {
+            config,
+            handlers: BTreeMap::new(),
+            capabilities: serde_json::Map::new(),
+        })
+    }
+
+    /// Connects to `url` on every default.
+    pub async fn connect(url: &str) -> Result<Client, ClientError> {
+        Client::builder(url)?.connect().await
+    }
+
+    async fn start(
+        &self,
+        method: &str,
+        params: Option<Value>,
+        options: CallOptions,
+        listen: bool,
+    ) -> Result<RunningCall, ClientError> {
+        let (outcome_tx, outcome) = async_channel::bounded(1);
+        let (notes_tx, notes) = async_channel::bounded(1024);
+        let (started_tx, started) = async_channel::bounded(1);
+        let command = Command::Request {
+            method: method.into(),
+            params,
+            options,
+            listen,
+            started: started_tx,
+            sinks: CallSinks {
+                outcome: outcome_tx,
+                notes: Some(notes_tx),
+            },
+        };
+        let closed = ClientError::Refused(mcpwire_core::client::CommandError::Closed);
+        self.inbox
+            .send(Inbox::Command(command))
+            .await
+            .map_err(|_| closed.clone())?;
+        let call = started
+            .recv()
+            .await
+            .map_err(|_| closed)?
+            .map_err(ClientError::Refused)?;
+        Ok(RunningCall {
+            call,
+            inbox: self.inbox.clone(),
+            outcome,
+            notes,
+            done: false,
+        })
+    }
+
+    /// Starts any request; see [`RunningCall`].
+    pub async fn call(
+        &self,
+        method: &str,
+        params: Option<Value>,
+        timeout: Option<Duration>,
+        progress: bool,
+    ) -> Result<RunningCall, ClientError> {
+        let options = CallOptions {
+            timeout: timeout.map(to_core),
+            progress,
+        };
+        self.start(method, params, options, false).await
+    }
+
+    /// Sends any request and waits for its result.
+    pub async fn request(&self, method: &str, params: Option<Value>) -> Result<Value, ClientError> {
+        self.call(method, params, None, false).await?.result().await
+    }
+
+    /// `tools/list` (the first page).
+    pub async fn list_tools(&self) -> Result<Value, ClientError> {
+        self.request("tools/list", None).await
+    }
+
+    /// `tools/call` of `name` with `arguments`.
+    pub async fn call_tool(&self, name: &str, arguments: Value) -> Result<Value, ClientError> {
+        self.request(
+            "tools/call",
+            Some(json!({"name": name, "arguments": arguments})),
+        )
+        .await
+    }
+
+    /// `tools/call` with progress: `on_progress` gets each `notifications/progress` params.
+    /// Dropping the future cancels the call.
+    pub async fn call_tool_with_progress(
+        &self,
+        name: &str,
+        arguments: Value,
+        mut on_progress: impl FnMut(Value),
+    ) -> Result<Value, ClientError> {
+        let params = json!({"name": name, "arguments": arguments});
+        let running = self.call("tools/call", Some(params), None, true).await?;
+        running
+            .result_with(|note| {
+                if note.method == "notifications/progress" {
+                    on_progress(note.params);
+                }
+            })
+            .await
+    }
+
+    /// `resources/list`.
+    pub async fn list_resources(&self) -> Result<Value, ClientError> {
+        self.request("resources/list", None).await
+    }
+
+    /// `resources/read` of `uri`.
+    pub async fn read_resource(&self, uri: &str) -> Result<Value, ClientError> {
+        self.request("resources/read", Some(json!({"uri": uri})))
+            .await
+    }
+
+    /// `prompts/list`.
+    pub async fn list_prompts(&self) -> Result<Value, ClientError> {
+        self.request("prompts/list", None).await
+    }
+
+    /// `prompts/get` of `name` with `arguments`.
+    pub async fn get_prompt(&self, name: &str, arguments: Value) -> Result<Value, ClientError> {
+        self.request(
+            "prompts/get",
+            Some(json!({"name": name, "arguments": arguments})),
+        )
+        .await
+    }
+
+    /// `completion/complete` for `reference` (`{"type":"ref/prompt","name":...}`) and the
+    /// argument being completed.
+    pub async fn complete(
+        &self,
+        reference: Value,
+        argument: &str,
+        value: &str,
+    ) -> Result<Value, ClientError> {
+        let params = json!({"ref": reference, "argument": {"name": argument, "value": value}});
+        self.request("completion/complete", Some(params)).await
+    }
+
+    /// Opens a 2026-07-28 `subscriptions/listen` stream with `filter` (such as
+    /// `{"toolsListChanged": true}`); it is reopened when it breaks, and ends when dropped.
+    pub async fn listen(&self, filter: Value) -> Result<Subscription, ClientError> {
+        let options = CallOptions::default();
+        let running = self
+            .start("subscriptions/listen", Some(filter), options, true)
+            .await?;
+        Ok(Subscription { running })
+    }
+
+    /// What the client holds now.
+    pub async fn stats(&self) -> Option<ClientStats> {
+        let (reply, stats) = async_channel::bounded(1);
+        self.inbox
+            .send(Inbox::Command(Command::Stats(reply)))
+            .await
+            .ok()?;
+        stats.recv().await.ok()
+    }
+
+    /// Ends the session (`DELETE`), fails every call still running, and returns once the
+    /// driver thread has ended: no connection, timer or task is left.
+    pub async fn close(mut self) {
+        let _ = self.inbox.send(Inbox::Command(Command::Close)).await;
+        if let Some(thread) = self.thread.take() {
+            let _ = smol::unblock(move || thread.join()).await;
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        // Dropped without close(): the driver still closes, within the close timeout, and its
+        // thread ends by itself.
+        let _ = self.inbox.try_send(Inbox::Command(Command::Close));
+    }
+}

@@ -1,0 +1,93 @@
+//! mcpwire's smol client over real sockets against mcpwire's server: both eras, progress,
+//! an unreachable server. (The leak test through a restart is `client_leaks.rs`, alone in its
+//! process so that its descriptor count is its own.)
+
+mod common;
+
+use std::time::Duration;
+
+use common::InProcess;
+use mcpwire_smol::client::{Client, ClientError, EraChoice};
+use mcpwire_smol::{App, Context, Error, Tool, ToolResult};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Deserialize, JsonSchema)]
+struct Add {
+    a: i64,
+    b: i64,
+}
+
+fn app() -> App {
+    App::builder("client-test", "1")
+        .tool(
+            Tool::new("add", |args: Add, cx: Context| async move {
+                let _ = cx.progress(1.0, Some(1.0), None).await;
+                Ok::<_, Error>(ToolResult::text((args.a + args.b).to_string()))
+            })
+            .description("Adds"),
+        )
+        .build()
+}
+
+fn text(result: &serde_json::Value) -> &str {
+    result["content"][0]["text"].as_str().unwrap_or_default()
+}
+
+#[test]
+fn both_eras_call_tools_with_progress_and_close_cleanly() {
+    let server = InProcess::serve(app());
+    let url = format!("http://{}/mcp", server.addr);
+    for era in [EraChoice::Sessions, EraChoice::Modern, EraChoice::Auto] {
+        smol::block_on(async {
+            let client = Client::builder(&url)
+                .unwrap()
+                .era(era)
+                .connect()
+                .await
+                .unwrap();
+            let tools = client.list_tools().await.unwrap();
+            assert_eq!(tools["tools"][0]["name"], "add", "{era:?}");
+            let sum = client
+                .call_tool("add", json!({"a": 2, "b": 3}))
+                .await
+                .unwrap();
+            assert_eq!(text(&sum), "5");
+            let mut progress = Vec::new();
+            let sum = client
+                .call_tool_with_progress("add", json!({"a": 1, "b": 1}), |p| progress.push(p))
+                .await
+                .unwrap();
+            assert_eq!(text(&sum), "2");
+            assert_eq!(progress.len(), 1, "{era:?}: {progress:?}");
+            let bad = client.call_tool("add", json!({"a": "x"})).await.unwrap();
+            assert_eq!(bad["isError"], true);
+            let stats = client.stats().await.unwrap();
+            assert_eq!((stats.calls, stats.server_requests), (0, 0), "{era:?}");
+            client.close().await;
+        });
+    }
+    let stats = smol::block_on(server.handle.stats()).unwrap();
+    assert_eq!(stats.engine.sessions, 0, "every session was DELETEd");
+    server.stop();
+}
+
+#[test]
+fn an_unreachable_server_fails_connect_within_the_reconnect_timeout() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/mcp", free.local_addr().unwrap());
+    drop(free);
+    let started = std::time::Instant::now();
+    let outcome = smol::block_on(
+        Client::builder(&url)
+            .unwrap()
+            .reconnect_timeout(Duration::from_secs(2))
+            .connect(),
+    );
+    assert!(
+        matches!(outcome, Err(ClientError::Connect(_))),
+        "{outcome:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+}

@@ -1,0 +1,162 @@
+//! `mcpwire call URL TOOL [JSON]`: one tool call from a shell, through mcpwire's own client.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use mcpwire_smol::client::{Client, EraChoice};
+use serde_json::Value as Json;
+
+pub const USAGE: &str = "\
+Usage: mcpwire call URL TOOL [ARGUMENTS] [OPTIONS]
+       mcpwire call URL --list
+
+Calls TOOL on the MCP server at URL (http://host:port/path) with ARGUMENTS, a JSON object
+[default: {}], and prints the result as JSON. Progress goes to stderr. The exit status is 0
+for a result, 1 for a result with isError or a failed call, 2 for bad usage.
+
+Options:
+  --list              List the server's tools instead
+  --era ERA           auto (probe 2026-07-28, fall back to a session), modern or sessions
+                      [default: auto]
+  --timeout SECS      Give up on the call after this long [default: 60]
+  -h, --help          Print this help";
+
+struct Call {
+    url: String,
+    tool: Option<String>,
+    arguments: Json,
+    era: EraChoice,
+    timeout: Duration,
+}
+
+fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Call>, String> {
+    use lexopt::prelude::*;
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut positional = Vec::new();
+    let mut list = false;
+    let mut era = EraChoice::Auto;
+    let mut timeout = Duration::from_secs(60);
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Short('h') | Long("help") => return Ok(None),
+            Long("list") => list = true,
+            Long("era") => {
+                let value = parser.value().map_err(|e| e.to_string())?;
+                era = match value.to_str() {
+                    Some("auto") => EraChoice::Auto,
+                    Some("modern") => EraChoice::Modern,
+                    Some("sessions") => EraChoice::Sessions,
+                    _ => {
+                        return Err(format!(
+                            "--era takes auto, modern or sessions, not {value:?}"
+                        ));
+                    }
+                };
+            }
+            Long("timeout") => {
+                let value = parser.value().map_err(|e| e.to_string())?;
+                let secs: u64 = value
+                    .to_str()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&s| s > 0)
+                    .ok_or_else(|| format!("--timeout takes a number of seconds, not {value:?}"))?;
+                timeout = Duration::from_secs(secs);
+            }
+            Value(value) => positional.push(
+                value
+                    .into_string()
+                    .map_err(|v| format!("not UTF-8: {v:?}"))?,
+            ),
+            _ => return Err(arg.unexpected().to_string()),
+        }
+    }
+    let mut positional = positional.into_iter();
+    let url = positional.next().ok_or("a URL is required")?;
+    let tool = positional.next();
+    let arguments = match positional.next() {
+        None => Json::Object(Default::default()),
+        Some(json) => match serde_json::from_str::<Json>(&json) {
+            Ok(value @ Json::Object(_)) => value,
+            Ok(_) => return Err("ARGUMENTS must be a JSON object".into()),
+            Err(e) => return Err(format!("ARGUMENTS is not JSON: {e}")),
+        },
+    };
+    if let Some(extra) = positional.next() {
+        return Err(format!("unexpected argument {extra:?}"));
+    }
+    if tool.is_none() && !list {
+        return Err("a TOOL is required (or --list)".into());
+    }
+    Ok(Some(Call {
+        url,
+        tool: if list { None } else { tool },
+        arguments,
+        era,
+        timeout,
+    }))
+}
+
+/// Runs `mcpwire call ...` (the arguments after `call`).
+pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let call = match parse(args) {
+        Ok(Some(call)) => call,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("mcpwire call: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    smol::block_on(async {
+        let builder = match Client::builder(&call.url) {
+            Ok(builder) => builder,
+            Err(e) => {
+                eprintln!("mcpwire call: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let client = match builder
+            .name("mcpwire-call", env!("CARGO_PKG_VERSION"))
+            .era(call.era)
+            .request_timeout(call.timeout)
+            .reconnect_timeout(call.timeout)
+            .connect()
+            .await
+        {
+            Ok(client) => client,
+            Err(e) => {
+                eprintln!("mcpwire call: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let outcome = match &call.tool {
+            None => client.list_tools().await,
+            Some(tool) => {
+                client
+                    .call_tool_with_progress(tool, call.arguments.clone(), |progress| {
+                        eprintln!("progress: {progress}");
+                    })
+                    .await
+            }
+        };
+        client.close().await;
+        match outcome {
+            Ok(result) => {
+                let text = serde_json::to_string_pretty(&result).unwrap_or_default();
+                println!("{text}");
+                if result.get("isError") == Some(&Json::Bool(true)) {
+                    ExitCode::FAILURE
+                } else {
+                    ExitCode::SUCCESS
+                }
+            }
+            Err(e) => {
+                eprintln!("mcpwire call: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
