@@ -151,6 +151,10 @@ pub struct ClientConfig {
     pub limits: ClientLimits,
     /// Extra header fields sent with every request (`authorization`, ...).
     pub headers: alloc::vec::Vec<(String, String)>,
+    /// The session-era version `initialize` asks for (one of
+    /// [`SESSION_VERSIONS`](super::SESSION_VERSIONS); the newest by default). The server may
+    /// answer with an older one it prefers, which the client then speaks.
+    pub session_version: String,
 }
 
 impl ClientConfig {
@@ -181,6 +185,7 @@ impl ClientConfig {
             retry: Retry::default(),
             limits: ClientLimits::default(),
             headers: alloc::vec::Vec::new(),
+            session_version: super::SESSION_VERSIONS[0].into(),
         }
     }
 

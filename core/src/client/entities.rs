@@ -154,12 +154,18 @@ pub(crate) struct Call {
     pub(crate) server_retry: Option<u64>,
     pub(crate) failures: u32,
     pub(crate) input: Option<InputRound>,
+    /// Header fields of its own (`Mcp-Param-*`), 2026-07-28 only.
+    pub(crate) headers: Vec<(String, String)>,
     pub(crate) timers: Timers,
 }
 
 impl Call {
     pub(crate) fn held_bytes(&self) -> usize {
-        self.params.as_ref().map_or(0, |p| p.get().len())
+        self.headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len())
+            .sum::<usize>()
+            + self.params.as_ref().map_or(0, |p| p.get().len())
             + self.input.as_ref().map_or(0, |round| {
                 round.request_state.as_ref().map_or(0, |s| s.get().len())
                     + round

@@ -45,6 +45,8 @@ impl Client {
         outcome: Result<Box<RawValue>, ErrorObject>,
     ) {
         self.settle(purpose);
+        // Answered: the end of its exchange is no refusal.
+        self.handshake_wire = 0;
         match (purpose, outcome) {
             (Purpose::Discover, Ok(result)) => {
                 self.link.era = Some(Era::Modern);

@@ -48,7 +48,47 @@ struct CancelledParams {
     request_id: Box<RawValue>,
 }
 
+#[derive(Deserialize)]
+struct LooseError {
+    error: LooseErrorObject,
+}
+
+#[derive(Deserialize)]
+struct LooseErrorObject {
+    code: i64,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    data: Option<Box<RawValue>>,
+}
+
+/// `{"error": {...}}` from a body that is not a valid JSON-RPC message.
+pub(crate) fn loose_error(body: &[u8]) -> Option<ErrorObject> {
+    let loose = serde_json::from_slice::<LooseError>(body).ok()?.error;
+    Some(ErrorObject {
+        code: loose.code,
+        message: loose.message,
+        data: loose.data,
+    })
+}
+
 impl Client {
+    /// An error answering the request of `purpose` itself (no id to route by).
+    pub(crate) fn on_exchange_error(&mut self, purpose: Purpose, error: ErrorObject) {
+        match purpose {
+            Purpose::Call(call) | Purpose::Resume(call) => {
+                if matches!(
+                    self.calls.get(&call).map(|c| c.state),
+                    Some(CallState::Sent(_))
+                ) {
+                    self.on_error(call, error);
+                }
+            }
+            _ if self.handshake_pending(purpose) => self.on_handshake_message(purpose, Err(error)),
+            _ => {}
+        }
+    }
+
     /// One JSON-RPC body (or event data) from a stream of `purpose`.
     pub(crate) fn on_message(&mut self, purpose: Purpose, bytes: &[u8]) {
         match jsonrpc::decode(bytes) {
@@ -73,14 +113,8 @@ impl Client {
             }
             Message::Error(error) => match error.id {
                 Some(id) => self.on_outcome(purpose, &id, Err(error.error)),
-                None => {
-                    // An error for no request in particular: it answers the exchange's own.
-                    if let Some(call) = stream_call {
-                        self.fail_call(call, CallError::Rpc(error.error), false);
-                    } else if self.handshake_pending(purpose) {
-                        self.on_handshake_message(purpose, Err(error.error));
-                    }
-                }
+                // An error for no request in particular: it answers the exchange's own.
+                None => self.on_exchange_error(purpose, error.error),
             },
             Message::Notification(note) => {
                 if note.method == "notifications/cancelled" {

@@ -81,6 +81,7 @@ mod entities;
 mod events;
 mod link;
 mod messages;
+mod param_headers;
 mod stats;
 #[cfg(test)]
 mod tests;
@@ -97,6 +98,7 @@ pub use events::{
     CallError, CallId, ClientConnId, ClientEvent, CloseReason, CommandError, ServerRequestId,
     Transmit,
 };
+pub use param_headers::{InvalidAnnotation, header_annotations, param_headers};
 pub use stats::ClientStats;
 
 use entities::{
@@ -110,13 +112,16 @@ use crate::time::{Duration, Instant};
 use crate::timer::TimerQueue;
 
 /// How one call behaves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CallOptions {
     /// Its deadline, from now; `None` uses [`ClientTimeouts::request`].
     pub timeout: Option<Duration>,
     /// Ask for progress notifications (`_meta.progressToken`); they arrive as
     /// [`ClientEvent::Notification`] with this call's id.
     pub progress: bool,
+    /// Extra header fields for this call: the `Mcp-Param-*` fields of a 2026-07-28 tool
+    /// call ([`param_headers`]). Sent only in that era.
+    pub headers: Vec<(String, String)>,
 }
 
 /// The sans-IO MCP client. See the [module documentation](self) for the run loop.
@@ -236,7 +241,7 @@ impl Client {
     ) -> Result<CallId, CommandError> {
         self.observe(now);
         let timeout = options.timeout.unwrap_or(self.config.timeouts.request);
-        let call = self.new_call(method, params, options.progress, false)?;
+        let call = self.new_call(method, params, options.progress, false, options.headers)?;
         let deadline = deadline_after(self.now, timeout);
         if let Some(entry) = self.calls.get_mut(&call) {
             self.timers.set(
@@ -261,7 +266,13 @@ impl Client {
             return Err(CommandError::Unsupported);
         }
         let params = wire::listen_params(filter).ok_or(CommandError::InvalidParams)?;
-        let call = self.new_call("subscriptions/listen", Some(&params), false, true)?;
+        let call = self.new_call(
+            "subscriptions/listen",
+            Some(&params),
+            false,
+            true,
+            Vec::new(),
+        )?;
         self.pump();
         Ok(call)
     }
@@ -476,6 +487,7 @@ impl Client {
         params: Option<&RawValue>,
         progress: bool,
         persistent: bool,
+        headers: Vec<(String, String)>,
     ) -> Result<CallId, CommandError> {
         self.accepting()?;
         if let Some(params) = params {
@@ -483,7 +495,12 @@ impl Client {
                 return Err(CommandError::InvalidParams);
             }
         }
-        let size = params.map_or(0, |p| p.get().len()) + method.len();
+        let size = params.map_or(0, |p| p.get().len())
+            + method.len()
+            + headers
+                .iter()
+                .map(|(n, v)| n.len() + v.len())
+                .sum::<usize>();
         if size > self.config.limits.max_request_bytes {
             return Err(CommandError::TooLarge);
         }
@@ -510,6 +527,7 @@ impl Client {
                 server_retry: None,
                 failures: 0,
                 input: None,
+                headers,
                 timers: Timers::new(),
             },
         );

@@ -362,6 +362,7 @@ fn a_request_times_out_and_the_server_is_told() {
             CallOptions {
                 timeout: Some(Duration::from_secs(5)),
                 progress: false,
+                ..CallOptions::default()
             },
         )
         .unwrap();

@@ -518,13 +518,23 @@ impl Client {
         json: Option<Vec<u8>>,
         settled: bool,
     ) {
+        let awaiting = self.handshake_wire;
         if let Some(body) = json.as_deref().filter(|b| !b.is_empty()) {
-            self.on_message(purpose, body);
+            if status >= 400 && crate::jsonrpc::decode(body).is_err() {
+                // Some servers answer an error without `jsonrpc` or `id`: it is still the
+                // answer to this exchange's request.
+                if let Some(error) = super::messages::loose_error(body) {
+                    self.on_exchange_error(purpose, error);
+                }
+            } else {
+                self.on_message(purpose, body);
+            }
         }
         let settled = settled || self.settled(purpose);
         match purpose {
             Purpose::Discover | Purpose::Initialize => {
-                if self.handshake_pending(purpose) {
+                let unanswered = awaiting != 0 && self.handshake_wire == awaiting;
+                if unanswered && !settled && self.handshake_pending(purpose) {
                     self.handshake_refused(purpose, status, retry_after);
                 }
             }
@@ -602,7 +612,9 @@ impl Client {
         let settled = exchange.settled || self.settled(exchange.purpose);
         match exchange.purpose {
             Purpose::Discover | Purpose::Initialize | Purpose::Initialized => {
-                if self.handshake_pending(exchange.purpose) {
+                let unanswered =
+                    exchange.purpose == Purpose::Initialized || self.handshake_wire != 0;
+                if unanswered && !settled && self.handshake_pending(exchange.purpose) {
                     self.link_failed(None);
                 }
             }

@@ -60,9 +60,7 @@ fn modern_meta(config: &ClientConfig) -> Map<String, Value> {
 /// A header value as 2026-07-28 mirrors body values: plain when it is visible ASCII without
 /// surrounding spaces, else `=?base64?…?=`.
 pub(crate) fn mirrored_header(value: &str) -> String {
-    let plain = !value.is_empty()
-        && value.bytes().all(|b| (0x20..0x7f).contains(&b))
-        && value.trim() == value;
+    let plain = value.bytes().all(|b| (0x20..0x7f).contains(&b)) && value.trim() == value;
     if plain {
         value.into()
     } else {
@@ -98,10 +96,14 @@ pub(crate) fn discover(config: &ClientConfig, id: u64) -> (Vec<u8>, Headers) {
     )
 }
 
-/// `initialize`, asking for the newest session-era version.
+/// `initialize`, asking for the configured session-era version.
 pub(crate) fn initialize(config: &ClientConfig, id: u64) -> Vec<u8> {
     let mut params = Map::new();
-    params.insert("protocolVersion".into(), SESSION_VERSIONS[0].into());
+    let version = SESSION_VERSIONS
+        .iter()
+        .find(|v| **v == config.session_version)
+        .unwrap_or(&SESSION_VERSIONS[0]);
+    params.insert("protocolVersion".into(), (*version).into());
     let capabilities: Value =
         serde_json::from_str(&config.capabilities).unwrap_or(Value::Object(Map::new()));
     params.insert("capabilities".into(), capabilities);
@@ -132,13 +134,19 @@ pub(crate) fn modern_request(config: &ClientConfig, call: &Call, id: u64) -> (Ve
             answers.insert(key.clone(), value);
         }
         params.insert("inputResponses".into(), Value::Object(answers));
-        if let Some(state) = &round.request_state {
-            let value: Value = serde_json::from_str(state.get()).unwrap_or(Value::Null);
-            params.insert("requestState".into(), value);
-        }
     }
-    let headers = modern_headers(&call.method, &params);
-    (request_body(id, &call.method, to_raw(&params)), headers)
+    let mut headers = modern_headers(&call.method, &params);
+    headers.extend(call.headers.iter().cloned());
+    let mut text = serde_json::to_string(&params).unwrap_or_else(|_| "{}".into());
+    if let Some(state) = call.input.as_ref().and_then(|r| r.request_state.as_ref()) {
+        // Echoed byte for byte: the server may have signed exactly these bytes.
+        text.pop();
+        text.push_str(",\"requestState\":");
+        text.push_str(state.get());
+        text.push('}');
+    }
+    let params = RawValue::from_string(text).ok();
+    (request_body(id, &call.method, params), headers)
 }
 
 /// A call's attempt in the session era: its params, with a progress token when asked.
@@ -212,6 +220,7 @@ mod tests {
         assert_eq!(mirrored_header("echo"), "echo");
         assert_eq!(mirrored_header("héllo"), "=?base64?aMOpbGxv?=");
         assert_eq!(mirrored_header(" padded"), "=?base64?IHBhZGRlZA==?=");
+        assert_eq!(mirrored_header(""), "");
         assert_eq!(
             crate::engine::decode_mirrored_header(mirrored_header("日本").as_bytes()).as_deref(),
             Some("日本")

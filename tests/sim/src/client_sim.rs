@@ -255,6 +255,7 @@ impl ClientSimulation {
         let options = CallOptions {
             timeout: Some(timeout),
             progress: self.rng.chance(30),
+            ..CallOptions::default()
         };
         if let Ok(call) = self
             .client

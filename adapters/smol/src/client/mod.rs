@@ -43,7 +43,7 @@ use std::time::Duration;
 use async_channel::{Receiver, Sender};
 pub use mcpwire_core::client::{CallError, Era, EraChoice};
 use mcpwire_core::client::{CallId, CallOptions, ClientConfig, ClientStats};
-use mcpwire_core::jsonrpc::ErrorObject;
+pub use mcpwire_core::jsonrpc::ErrorObject;
 use serde_json::{Value, json};
 
 use crate::clock::{Clock, to_core};
@@ -123,6 +123,14 @@ impl ClientBuilder {
     #[must_use]
     pub fn era(mut self, era: EraChoice) -> Self {
         self.config.era = era;
+        self
+    }
+
+    /// The session-era version `initialize` asks for (`2025-11-25` by default; also
+    /// `2025-06-18`, `2025-03-26`). The server may choose an older one.
+    #[must_use]
+    pub fn session_version(mut self, version: &str) -> Self {
+        self.config.session_version = version.into();
         self
     }
 
@@ -212,6 +220,7 @@ impl ClientBuilder {
         let client = Client {
             inbox: sender,
             thread: Some(thread),
+            tools: std::sync::Mutex::new(BTreeMap::new()),
         };
         match is_ready.recv().await {
             Ok(Ok(())) => Ok(client),
@@ -224,11 +233,15 @@ impl ClientBuilder {
     }
 }
 
+/// Each listed tool's `x-mcp-header` annotations: (path to the argument, header name).
+type ToolHeaders = BTreeMap<String, Vec<(Vec<String>, String)>>;
+
 /// An MCP client. See the [module docs](self).
 #[derive(Debug)]
 pub struct Client {
     inbox: Sender<Inbox>,
     thread: Option<JoinHandle<()>>,
+    tools: std::sync::Mutex<ToolHeaders>,
 }
 
 /// A call in flight: await [`RunningCall::result`]; dropping it cancels the call.
@@ -371,7 +384,8 @@ impl Client {
         })
     }
 
-    /// Starts any request; see [`RunningCall`].
+    /// Starts any request; see [`RunningCall`]. A `tools/call` of a listed tool carries the
+    /// `Mcp-Param-*` header fields its schema's `x-mcp-header` annotations ask for.
     pub async fn call(
         &self,
         method: &str,
@@ -379,11 +393,31 @@ impl Client {
         timeout: Option<Duration>,
         progress: bool,
     ) -> Result<RunningCall, ClientError> {
+        let headers = match (&params, method) {
+            (Some(params), "tools/call") => self.param_headers(params),
+            _ => Vec::new(),
+        };
         let options = CallOptions {
             timeout: timeout.map(to_core),
             progress,
+            headers,
         };
         self.start(method, params, options, false).await
+    }
+
+    fn param_headers(&self, params: &Value) -> Vec<(String, String)> {
+        let Some(name) = params.get("name").and_then(Value::as_str) else {
+            return Vec::new();
+        };
+        let tools = self
+            .tools
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let arguments = params.get("arguments").unwrap_or(&Value::Null);
+        tools
+            .get(name)
+            .map(|annotations| mcpwire_core::client::param_headers(annotations, arguments))
+            .unwrap_or_default()
     }
 
     /// Sends any request and waits for its result.
@@ -391,9 +425,32 @@ impl Client {
         self.call(method, params, None, false).await?.result().await
     }
 
-    /// `tools/list` (the first page).
+    /// `tools/list` (the first page). Tools whose `x-mcp-header` annotations are invalid are
+    /// left out (calling them would be refused); the others' annotations are kept, so that
+    /// [`Client::call_tool`] sends their `Mcp-Param-*` header fields.
     pub async fn list_tools(&self) -> Result<Value, ClientError> {
-        self.request("tools/list", None).await
+        let mut result = self.request("tools/list", None).await?;
+        if let Some(Value::Array(tools)) = result.get_mut("tools") {
+            let mut known = self
+                .tools
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            tools.retain(|tool| {
+                let name = tool.get("name").and_then(Value::as_str).unwrap_or_default();
+                let schema = tool.get("inputSchema").unwrap_or(&Value::Null);
+                match mcpwire_core::client::header_annotations(schema) {
+                    Ok(annotations) => {
+                        known.insert(name.to_string(), annotations);
+                        true
+                    }
+                    Err(_) => {
+                        known.remove(name);
+                        false
+                    }
+                }
+            });
+        }
+        Ok(result)
     }
 
     /// `tools/call` of `name` with `arguments`.
