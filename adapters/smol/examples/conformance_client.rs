@@ -125,7 +125,10 @@ async fn scenario(client: &Client, name: &str, context: &Value) -> Result<(), Cl
 }
 
 fn main() -> ExitCode {
-    let Some(url) = std::env::args().next_back().filter(|a| a.starts_with("http")) else {
+    let Some(url) = std::env::args()
+        .next_back()
+        .filter(|a| a.starts_with("http"))
+    else {
         eprintln!("usage: conformance_client URL (scenario in MCP_CONFORMANCE_SCENARIO)");
         return ExitCode::from(2);
     };

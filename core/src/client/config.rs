@@ -9,11 +9,14 @@ use crate::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EraChoice {
     /// Probe with `server/discover`; fall back to `initialize` when the server is not modern
-    /// (the 2026-07-28 specification's backward-compatibility rule).
+    /// (the 2026-07-28 specification's backward-compatibility rule), and from there to
+    /// HTTP+SSE as [`EraChoice::Sessions`] does.
     Auto,
     /// 2026-07-28 only: a server that does not speak it is an error.
     Modern,
-    /// The session era only (`initialize`, 2025-11-25 down to 2025-03-26).
+    /// The session era only (`initialize`, 2025-11-25 down to 2025-03-26), and the 2024-11-05
+    /// HTTP+SSE transport when `initialize` is refused with 400, 404 or 405 (the fallback the
+    /// 2025-03-26 specification describes).
     Sessions,
 }
 
@@ -24,6 +27,9 @@ pub enum Era {
     Modern,
     /// Streamable HTTP with a session (2025-03-26 to 2025-11-25).
     Sessions,
+    /// The 2024-11-05 HTTP+SSE transport: a GET stream that names the URL to POST to; every
+    /// answer arrives on that stream.
+    HttpSse,
 }
 
 /// How long things may take. Every wait the client makes is bounded by one of these.

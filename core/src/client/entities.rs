@@ -59,6 +59,8 @@ pub(crate) enum Owner {
 /// Where the client is in getting (and staying) connected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Phase {
+    /// HTTP+SSE: the GET stream is open(ing), waiting for its `endpoint` event.
+    Opening,
     /// `server/discover` is (or is about to be) in flight.
     Discovering,
     /// `initialize` is in flight.
@@ -104,6 +106,8 @@ pub(crate) struct Link {
     pub(crate) standalone_failures: u32,
     /// The server's `retry:` advice for its streams, in milliseconds.
     pub(crate) server_retry: Option<u64>,
+    /// HTTP+SSE: the path (and query) its `endpoint` event named, where every POST goes.
+    pub(crate) legacy_endpoint: Option<String>,
     /// The `initialize` result waiting for the `initialized` acknowledgment.
     pub(crate) handshake_result: Option<Box<RawValue>>,
     pub(crate) timers: Timers,
@@ -116,6 +120,8 @@ pub(crate) enum CallState {
     Queued,
     /// Its request (or its resumption) is on this connection.
     Sent(ClientConnId),
+    /// HTTP+SSE: its POST was accepted; the answer comes on the session's stream.
+    Awaiting,
     /// Waiting for the application's answers to an `input_required` result.
     AwaitingInput,
     /// Waiting out a backoff before resuming its stream (session era) or reopening a listen.

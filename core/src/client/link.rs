@@ -9,7 +9,8 @@ use serde::Deserialize;
 
 use super::entities::{CallState, ClientTimer, Owner, Phase, Purpose, Standalone};
 use super::{
-    CallError, Client, ClientEvent, CloseReason, Era, EraChoice, MODERN_VERSION, SESSION_VERSIONS,
+    CallError, Client, ClientEvent, CloseReason, Era, EraChoice, LEGACY_VERSION, MODERN_VERSION,
+    SESSION_VERSIONS,
 };
 use crate::jsonrpc::{ErrorCode, ErrorObject, RawValue};
 use crate::time::Duration;
@@ -30,6 +31,7 @@ impl Client {
     /// Sends the handshake request of the current phase.
     pub(crate) fn send_handshake(&mut self) {
         let purpose = match self.link.phase {
+            Phase::Opening => Purpose::Standalone,
             Phase::Discovering => Purpose::Discover,
             Phase::Initializing => Purpose::Initialize,
             Phase::Acknowledging => Purpose::Initialized,
@@ -56,16 +58,25 @@ impl Client {
             }
             (Purpose::Discover, Err(error)) => self.discover_refused(Some(&error)),
             (Purpose::Initialize, Ok(result)) => {
+                let legacy = self.link.era == Some(Era::HttpSse);
                 let version = serde_json::from_str::<InitializeResult<'_>>(result.get())
                     .ok()
                     .and_then(|r| r.protocol_version)
-                    .and_then(|v| SESSION_VERSIONS.iter().find(|s| **s == v));
+                    .and_then(|v| {
+                        if legacy {
+                            (v == LEGACY_VERSION).then_some(&LEGACY_VERSION)
+                        } else {
+                            SESSION_VERSIONS.iter().find(|s| **s == v)
+                        }
+                    });
                 let Some(version) = version else {
                     let why = "the server chose a protocol version this client does not speak";
                     self.shut_down(CloseReason::Incompatible(why.into()));
                     return;
                 };
-                self.link.era = Some(Era::Sessions);
+                if !legacy {
+                    self.link.era = Some(Era::Sessions);
+                }
                 self.link.version = (*version).into();
                 self.link.handshake_result = Some(result);
                 self.link.phase = Phase::Acknowledging;
@@ -121,6 +132,8 @@ impl Client {
             0 | 500..=599 | 429 | 408 => self.link_failed(retry_after),
             401 | 403 => self.shut_down(CloseReason::Refused(status)),
             _ if purpose == Purpose::Discover => self.discover_refused(None),
+            400 | 404 | 405 if self.link.era.is_none() => self.start_legacy(),
+            200..=299 if self.link.era == Some(Era::HttpSse) => {} // the answer is on the stream
             _ => self.shut_down(CloseReason::Refused(status)),
         }
     }
@@ -140,7 +153,7 @@ impl Client {
             .take()
             .unwrap_or_else(super::empty_object);
         let era = self.link.era.unwrap_or(Era::Modern);
-        if era == Era::Sessions {
+        if era == Era::Sessions && self.link.standalone == Standalone::Off {
             self.link.standalone = Standalone::Waiting;
             self.link.standalone_last_event.clear();
             self.link.standalone_failures = 0;

@@ -145,10 +145,22 @@ impl Client {
             self.counters.protocol_errors += 1;
             return;
         };
-        if matches!(purpose, Purpose::Discover | Purpose::Initialize) {
-            if wire_id == self.handshake_wire && self.handshake_pending(purpose) {
-                self.on_handshake_message(purpose, outcome);
+        // The handshake's answer: on its own exchange, or (HTTP+SSE) on the session's stream.
+        let handshake = match self.link.phase {
+            Phase::Discovering => Some(Purpose::Discover),
+            Phase::Initializing => Some(Purpose::Initialize),
+            _ => None,
+        };
+        let on_own_stream = purpose == Purpose::Standalone || Some(purpose) == handshake;
+        if let Some(handshake) =
+            handshake.filter(|_| self.handshake_wire == wire_id && wire_id != 0)
+        {
+            if on_own_stream {
+                self.on_handshake_message(handshake, outcome);
             }
+            return;
+        }
+        if matches!(purpose, Purpose::Discover | Purpose::Initialize) {
             return;
         }
         let Some(&call) = self.by_wire.get(&wire_id) else {
@@ -158,7 +170,7 @@ impl Client {
         };
         if !matches!(
             self.calls.get(&call).map(|c| c.state),
-            Some(CallState::Sent(_))
+            Some(CallState::Sent(_) | CallState::Awaiting)
         ) {
             self.counters.late_responses += 1;
             return;
@@ -311,7 +323,8 @@ impl Client {
 
     /// A session-era request from the server (sampling, elicitation, roots, ping).
     fn on_server_request(&mut self, call: Option<CallId>, request: jsonrpc::Request) {
-        if self.link.era != Some(Era::Sessions) || self.link.phase != Phase::Ready {
+        let sessions = matches!(self.link.era, Some(Era::Sessions | Era::HttpSse));
+        if !sessions || self.link.phase != Phase::Ready {
             // 2026-07-28 streams carry no server requests; before the handshake none are due.
             self.counters.protocol_errors += 1;
             return;

@@ -79,6 +79,7 @@
 mod config;
 mod entities;
 mod events;
+mod legacy;
 mod link;
 mod messages;
 mod param_headers;
@@ -169,6 +170,8 @@ enum Action {
 
 /// The 2026-07-28 revision.
 pub const MODERN_VERSION: &str = "2026-07-28";
+/// The HTTP+SSE transport's revision.
+pub const LEGACY_VERSION: &str = "2024-11-05";
 /// Session-era revisions this client speaks, newest first; it asks for the first.
 pub const SESSION_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
 
@@ -193,6 +196,7 @@ impl Client {
                 standalone_last_event: String::new(),
                 standalone_failures: 0,
                 server_retry: None,
+                legacy_endpoint: None,
                 handshake_result: None,
                 timers: Timers::new(),
             },
@@ -350,9 +354,10 @@ impl Client {
             return;
         }
         let session = self.link.session.is_some() && self.link.phase == Phase::Ready;
-        self.clear_work(CallError::Closed);
         if session {
+            // Closing first: what ends below must not start anything again.
             self.link.phase = Phase::Closing;
+            self.clear_work(CallError::Closed);
             self.link.suspended = false;
             self.timers.stop_all(&mut self.link.timers, Owner::Link);
             let deadline = deadline_after(self.now, self.config.timeouts.close);
@@ -614,12 +619,14 @@ impl Client {
         let Some(entry) = self.calls.get(&call) else {
             return;
         };
-        let on_server = matches!(entry.state, CallState::Sent(_) | CallState::Backoff)
-            && entry.wire_id != 0
+        let on_server = matches!(
+            entry.state,
+            CallState::Sent(_) | CallState::Backoff | CallState::Awaiting
+        ) && entry.wire_id != 0
             && entry.generation == self.link.generation;
         if tell_server
             && on_server
-            && self.link.era == Some(Era::Sessions)
+            && matches!(self.link.era, Some(Era::Sessions | Era::HttpSse))
             && self.link.phase == Phase::Ready
             && entry.method != "initialize"
         {
@@ -678,6 +685,9 @@ impl Client {
         if self.link.phase == Phase::Closed {
             return;
         }
+        // Closed first: what ends below must not start anything again (a stream that breaks
+        // would otherwise reopen itself).
+        self.link.phase = Phase::Closed;
         self.clear_work(CallError::Closed);
         #[cfg(feature = "sim-faults")]
         let keep_retry = self.faults.forget_retry_timer_on_close;

@@ -172,6 +172,9 @@ impl Client {
                     return fail(format!("{id} is sent on {conn} which carries {on_conn:?}"));
                 }
             }
+            if call.state == CallState::Awaiting && self.link.era != Some(super::Era::HttpSse) {
+                return fail(format!("{id} awaits a stream answer outside HTTP+SSE"));
+            }
             if call.wire_id != 0 && self.by_wire.get(&call.wire_id) != Some(&id) {
                 return fail(format!("{id}'s wire id {} is not indexed", call.wire_id));
             }

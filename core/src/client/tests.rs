@@ -563,3 +563,31 @@ fn an_oversized_response_fails_its_call_not_the_client() {
     assert!(net.client.stats().oversized_total >= 1);
     net.close_and_check();
 }
+
+#[test]
+fn a_2024_11_05_server_is_reached_over_http_sse_after_initialize_is_refused() {
+    // The server's HTTP+SSE transport lives at /sse: a POST there is refused (405), so the
+    // client falls back to GET /sse, follows its endpoint event and POSTs there.
+    let mut config = ClientConfig::new("127.0.0.1:3000", "/sse", "legacy-client", "1.0.0");
+    config.era = EraChoice::Auto;
+    let mut net = Net::with_config(config, echo());
+    let call = net.call("tools/call", r#"{"name":"echo","arguments":{}}"#);
+    assert_eq!(net.client.era(), Some(Era::HttpSse), "{:?}", net.events);
+    assert_eq!(net.client.protocol_version(), Some(LEGACY_VERSION));
+    assert_eq!(net.outcome(call).unwrap().ok(), Some(r#"{"content":[]}"#));
+    assert_eq!(net.server.stats().sessions, 1);
+    // The stream is the session: cut it, and the next call goes in a new one.
+    let stream = *net.links.keys().next().expect("the stream's connection");
+    let peer = net.links.remove(&stream).unwrap();
+    net.server.handle_closed(net.now, peer);
+    net.client.handle_closed(net.now, stream);
+    net.settle();
+    let again = net.call("ping", "{}");
+    assert!(
+        net.events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::SessionLost))
+    );
+    assert_eq!(net.outcome(again).map(|o| o.is_ok()), Some(true));
+    net.close_and_check();
+}

@@ -158,7 +158,10 @@ impl Client {
                 self.link.suspended = false;
                 if matches!(
                     self.link.phase,
-                    Phase::Discovering | Phase::Initializing | Phase::Acknowledging
+                    Phase::Opening
+                        | Phase::Discovering
+                        | Phase::Initializing
+                        | Phase::Acknowledging
                 ) {
                     self.send_handshake();
                 }
@@ -434,7 +437,10 @@ impl Client {
                     return;
                 }
                 Some(Ok(SseItem::Event(event))) => {
-                    if !event.data.is_empty() {
+                    let legacy = self.link.era == Some(Era::HttpSse);
+                    if legacy && event.event == "endpoint" && purpose == Purpose::Standalone {
+                        self.on_endpoint(&event.data);
+                    } else if !event.data.is_empty() {
                         self.on_message(purpose, event.data.as_bytes());
                     }
                 }
@@ -479,7 +485,11 @@ impl Client {
                 .is_some_and(ResponseHeader::keep_alive)
             && matches!(
                 self.link.phase,
-                Phase::Ready | Phase::Discovering | Phase::Initializing | Phase::Acknowledging
+                Phase::Ready
+                    | Phase::Opening
+                    | Phase::Discovering
+                    | Phase::Initializing
+                    | Phase::Acknowledging
             );
         if keep {
             entry.state = ConnState::Idle;
@@ -519,6 +529,16 @@ impl Client {
         settled: bool,
     ) {
         let awaiting = self.handshake_wire;
+        let legacy_fallback = purpose == Purpose::Initialize
+            && matches!(status, 400 | 404 | 405)
+            && self.link.era.is_none()
+            && self.handshake_pending(purpose);
+        if legacy_fallback {
+            // Refused as Streamable HTTP, whatever the error says: try HTTP+SSE (the
+            // 2025-03-26 backward-compatibility rule).
+            self.start_legacy();
+            return;
+        }
         if let Some(body) = json.as_deref().filter(|b| !b.is_empty()) {
             if status >= 400 && crate::jsonrpc::decode(body).is_err() {
                 // Some servers answer an error without `jsonrpc` or `id`: it is still the
@@ -553,7 +573,12 @@ impl Client {
                 if settled {
                     return;
                 }
-                if status == 404
+                if (200..300).contains(&status) && self.link.era == Some(Era::HttpSse) {
+                    // Accepted: the answer comes on the session's stream.
+                    if let Some(entry) = self.calls.get_mut(&call) {
+                        entry.state = CallState::Awaiting;
+                    }
+                } else if status == 404
                     && self.link.era == Some(Era::Sessions)
                     && self.link.session.is_some()
                 {
@@ -567,6 +592,9 @@ impl Client {
                 } else {
                     self.fail_call(call, CallError::Http(status), false);
                 }
+            }
+            Purpose::Standalone if self.link.era == Some(Era::HttpSse) => {
+                self.legacy_stream_ended((200..300).contains(&status));
             }
             Purpose::Standalone => {
                 self.link.standalone = Standalone::Waiting;
@@ -629,6 +657,11 @@ impl Client {
                     }
                 } else {
                     self.stream_ended(call, None);
+                }
+            }
+            Purpose::Standalone if self.link.era == Some(Era::HttpSse) => {
+                if self.link.standalone == Standalone::Open(conn) {
+                    self.legacy_stream_ended(exchange.head.is_some());
                 }
             }
             Purpose::Standalone => {
@@ -834,6 +867,10 @@ impl Client {
         let mut headers: Vec<(String, String)> = self.config.headers.clone();
         let era = self.link.era;
         let session_headers = |headers: &mut Vec<(String, String)>, link: &super::Link| {
+            if link.era == Some(Era::HttpSse) {
+                // 2024-11-05 knows neither: the session is in the endpoint's URL.
+                return;
+            }
             if let Some(id) = &link.session {
                 headers.push(("mcp-session-id".into(), id.clone()));
             }
@@ -850,7 +887,11 @@ impl Client {
             }
             Purpose::Initialize => {
                 self.handshake_wire = self.fresh_id();
-                ("POST", wire::initialize(&self.config, self.handshake_wire))
+                let legacy = era == Some(Era::HttpSse);
+                (
+                    "POST",
+                    wire::initialize(&self.config, self.handshake_wire, legacy),
+                )
             }
             Purpose::Initialized => {
                 session_headers(&mut headers, &self.link);
@@ -933,11 +974,15 @@ impl Client {
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
+        let target = match (&self.link.legacy_endpoint, method) {
+            (Some(endpoint), "POST") if era == Some(Era::HttpSse) => endpoint.as_str(),
+            _ => self.config.path.as_str(),
+        };
         let mut out = Vec::new();
         if crate::http1::encode_request(
             &mut out,
             method,
-            &self.config.path,
+            target,
             &self.config.authority,
             &borrowed,
             &body,

@@ -97,12 +97,16 @@ pub(crate) fn discover(config: &ClientConfig, id: u64) -> (Vec<u8>, Headers) {
 }
 
 /// `initialize`, asking for the configured session-era version.
-pub(crate) fn initialize(config: &ClientConfig, id: u64) -> Vec<u8> {
+pub(crate) fn initialize(config: &ClientConfig, id: u64, legacy: bool) -> Vec<u8> {
     let mut params = Map::new();
-    let version = SESSION_VERSIONS
-        .iter()
-        .find(|v| **v == config.session_version)
-        .unwrap_or(&SESSION_VERSIONS[0]);
+    let version = if legacy {
+        &super::LEGACY_VERSION
+    } else {
+        SESSION_VERSIONS
+            .iter()
+            .find(|v| **v == config.session_version)
+            .unwrap_or(&SESSION_VERSIONS[0])
+    };
     params.insert("protocolVersion".into(), (*version).into());
     let capabilities: Value =
         serde_json::from_str(&config.capabilities).unwrap_or(Value::Object(Map::new()));

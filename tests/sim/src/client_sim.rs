@@ -1,4 +1,5 @@
-//! The real client engine against the real server engine, over a simulated network that cuts,
+//! The real client engine against the real server engine, in every era (2026-07-28, sessions,
+//! and the HTTP+SSE fallback), over a simulated network that cuts,
 //! stalls and loses, a server that restarts (every session gone: 404), goes down, or answers
 //! 503 with `Retry-After`, and a virtual clock.
 //!
@@ -84,6 +85,7 @@ pub struct ClientSimulation {
     rng: Rng,
     now: Instant,
     era: EraChoice,
+    path: &'static str,
     client: Client,
     server: Engine,
     links: BTreeMap<ClientConnId, Link>,
@@ -121,16 +123,20 @@ impl ClientSimulation {
     /// A simulation of `config`.
     #[must_use]
     pub fn new(config: ClientSimConfig) -> ClientSimulation {
-        let era = match config.seed % 3 {
-            0 => EraChoice::Auto,
-            1 => EraChoice::Sessions,
-            _ => EraChoice::Modern,
+        // A quarter of the seeds each: probe, sessions, 2026-07-28 only, and HTTP+SSE (the
+        // server's /sse refuses POST, so initialize falls back to the 2024-11-05 transport).
+        let (era, path) = match config.seed % 4 {
+            0 => (EraChoice::Auto, "/mcp"),
+            1 => (EraChoice::Sessions, "/mcp"),
+            2 => (EraChoice::Modern, "/mcp"),
+            _ => (EraChoice::Sessions, "/sse"),
         };
         let now = Instant::ZERO;
         let mut sim = ClientSimulation {
             rng: Rng::new(config.seed),
             now,
             era,
+            path,
             client: Client::new(ClientConfig::new(AUTHORITY, "/mcp", "x", "1"), now, [0; 32]),
             server: server_engine(now, config.seed),
             links: BTreeMap::new(),
@@ -155,7 +161,7 @@ impl ClientSimulation {
     }
 
     fn new_client(&mut self) -> Client {
-        let mut config = ClientConfig::new(AUTHORITY, "/mcp", "sim-client", "1.0.0");
+        let mut config = ClientConfig::new(AUTHORITY, self.path, "sim-client", "1.0.0");
         config.era = self.era;
         config.capabilities = r#"{"elicitation":{}}"#.into();
         config.timeouts.request = REQUEST_TIMEOUT;
