@@ -91,3 +91,73 @@ fn an_unreachable_server_fails_connect_within_the_reconnect_timeout() {
     );
     assert!(started.elapsed() < Duration::from_secs(30));
 }
+
+/// Waits for `future`, or gives up after 20 s (a bound so that a defect fails instead of
+/// hanging, not a performance threshold).
+async fn within<T>(future: impl Future<Output = Option<T>>) -> Option<T> {
+    futures_lite::future::or(future, async {
+        smol::Timer::after(Duration::from_secs(20)).await;
+        None
+    })
+    .await
+}
+
+#[test]
+fn subscriptions_and_notifications_reach_the_client_in_both_eras() {
+    let app = App::builder("watch", "1")
+        .resource(mcpwire_smol::Resource::text(
+            "file:///watched",
+            "watched",
+            "text/plain",
+            "v1",
+        ))
+        .tool(
+            Tool::new("add", |args: Add, _cx: Context| async move {
+                Ok::<_, Error>(ToolResult::text((args.a + args.b).to_string()))
+            })
+            .description("Adds"),
+        )
+        .build();
+    let server = InProcess::serve(app);
+    let url = format!("http://{}/mcp", server.addr);
+    for era in [EraChoice::Sessions, EraChoice::Modern] {
+        smol::block_on(async {
+            let client = Client::builder(&url)
+                .unwrap()
+                .era(era)
+                .connect()
+                .await
+                .unwrap();
+            let subscription = client.subscribe("file:///watched").await.unwrap();
+            if era == EraChoice::Modern {
+                let first = within(subscription.next()).await.expect("acknowledged");
+                assert_eq!(first.method, "notifications/subscriptions/acknowledged");
+            }
+            server
+                .handle
+                .resource_updated("file:///watched")
+                .await
+                .unwrap();
+            let update = within(subscription.next()).await.expect("an update");
+            assert_eq!(update.method, "notifications/resources/updated", "{era:?}");
+            assert_eq!(update.params["uri"], "file:///watched");
+            if era == EraChoice::Sessions {
+                // Notifications of no call arrive on the session's GET stream.
+                let notifications = client.notifications();
+                server.handle.tools_list_changed().await.unwrap();
+                let changed = within(async { notifications.recv().await.ok() })
+                    .await
+                    .expect("list_changed");
+                assert_eq!(changed.method, "notifications/tools/list_changed");
+            }
+            drop(subscription);
+            let stats = client.stats().await.unwrap();
+            assert_eq!(stats.server_requests, 0);
+            client.close().await;
+        });
+    }
+    let stats = smol::block_on(server.handle.stats()).unwrap();
+    assert_eq!(stats.engine.sessions, 0);
+    assert_eq!(stats.engine.subscriptions, 0, "unsubscribed, then DELETEd");
+    server.stop();
+}

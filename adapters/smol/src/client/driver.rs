@@ -34,8 +34,23 @@ pub(crate) enum Command {
         sinks: CallSinks,
     },
     Cancel(CallId),
+    /// Routes `notifications/resources/updated` for `uri` to `sink` (and re-subscribes in
+    /// each new session) until `Unsubscribe`.
+    Subscribe {
+        token: u64,
+        uri: String,
+        sink: Sender<Notification>,
+    },
+    /// Ends a resource subscription (`resources/unsubscribe` in the session era).
+    Unsubscribe(u64),
     Stats(Sender<ClientStats>),
     Close,
+}
+
+/// Where server notifications that belong to no call go.
+pub(crate) struct Unsolicited {
+    pub(crate) general: Sender<Notification>,
+    pub(crate) resources: BTreeMap<u64, (String, Sender<Notification>)>,
 }
 
 /// Everything that wakes the driver.
@@ -60,8 +75,13 @@ pub(crate) fn run(
     authority: String,
     inbox: (Sender<Inbox>, Receiver<Inbox>),
     handlers: Handlers,
-    ready: Sender<Result<(), String>>,
+    ready: Sender<Result<mcpwire_core::client::Era, String>>,
+    unsolicited: Sender<Notification>,
 ) {
+    let mut unsolicited = Unsolicited {
+        general: unsolicited,
+        resources: BTreeMap::new(),
+    };
     let local = LocalExecutor::new();
     let (sender, receiver) = inbox;
     let mut conns: BTreeMap<ClientConnId, ConnTask> = BTreeMap::new();
@@ -110,9 +130,13 @@ pub(crate) fn run(
             }
             while let Some(event) = core.poll_event() {
                 match event {
-                    ClientEvent::Connected { .. } => {
-                        if let Some(ready) = ready.take() {
-                            let _ = ready.try_send(Ok(()));
+                    ClientEvent::Connected { era, .. } => {
+                        match ready.take() {
+                            Some(ready) => {
+                                let _ = ready.try_send(Ok(era));
+                            }
+                            // A new session after a lost one: its subscriptions are new too.
+                            None => resubscribe(&mut core, now, &unsolicited),
                         }
                     }
                     ClientEvent::Response { call, result } => {
@@ -139,7 +163,17 @@ pub(crate) fn run(
                             let _ = notes.try_send(Notification { method, params });
                         }
                     }
-                    ClientEvent::Notification { call: None, .. } | ClientEvent::SessionLost => {}
+                    ClientEvent::Notification {
+                        call: None,
+                        method,
+                        params,
+                    } => {
+                        let params = params
+                            .and_then(|p| serde_json::from_str(p.get()).ok())
+                            .unwrap_or(Value::Null);
+                        route_unsolicited(&unsolicited, Notification { method, params });
+                    }
+                    ClientEvent::SessionLost => {}
                     ClientEvent::ServerRequest {
                         request,
                         method,
@@ -218,7 +252,7 @@ pub(crate) fn run(
                     };
                 }
                 Inbox::Command(command) => {
-                    command_in(&mut core, now, command, &mut calls);
+                    command_in(&mut core, now, command, &mut calls, &mut unsolicited);
                 }
             }
             // A handler whose server request ended unanswered (timed out, withdrawn, session
@@ -228,11 +262,50 @@ pub(crate) fn run(
     }));
 }
 
+/// A notification of no call: to the subscriptions of its resource, or to the general stream.
+/// A reader that does not keep up loses notifications, never the driver.
+fn route_unsolicited(unsolicited: &Unsolicited, note: Notification) {
+    if note.method == "notifications/resources/updated" {
+        let uri = note
+            .params
+            .get("uri")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let mut delivered = false;
+        for (wanted, sink) in unsolicited.resources.values() {
+            if wanted == uri {
+                let _ = sink.try_send(note.clone());
+                delivered = true;
+            }
+        }
+        if delivered {
+            return;
+        }
+    }
+    let _ = unsolicited.general.try_send(note);
+}
+
+/// `resources/subscribe` (session era) for `uri`; its outcome goes to no one.
+fn subscribe_request(core: &mut Core, now: mcpwire_core::time::Instant, method: &str, uri: &str) {
+    if let Ok(params) = serde_json::value::to_raw_value(&serde_json::json!({ "uri": uri })) {
+        let _ = core.request(now, method, Some(&params), CallOptions::default());
+    }
+}
+
+fn resubscribe(core: &mut Core, now: mcpwire_core::time::Instant, unsolicited: &Unsolicited) {
+    if core.era() != Some(mcpwire_core::client::Era::Modern) {
+        for (uri, _) in unsolicited.resources.values() {
+            subscribe_request(core, now, "resources/subscribe", uri);
+        }
+    }
+}
+
 fn command_in(
     core: &mut Core,
     now: mcpwire_core::time::Instant,
     command: Command,
     calls: &mut BTreeMap<CallId, CallSinks>,
+    unsolicited: &mut Unsolicited,
 ) {
     match command {
         Command::Request {
@@ -260,6 +333,17 @@ fn command_in(
         }
         Command::Cancel(call) => {
             let _ = core.cancel(now, call);
+        }
+        Command::Subscribe { token, uri, sink } => {
+            unsolicited.resources.insert(token, (uri, sink));
+        }
+        Command::Unsubscribe(token) => {
+            if let Some((uri, _)) = unsolicited.resources.remove(&token) {
+                let still_wanted = unsolicited.resources.values().any(|(u, _)| *u == uri);
+                if !still_wanted && core.era() != Some(mcpwire_core::client::Era::Modern) {
+                    subscribe_request(core, now, "resources/unsubscribe", &uri);
+                }
+            }
         }
         Command::Stats(reply) => {
             let _ = reply.try_send(core.stats());

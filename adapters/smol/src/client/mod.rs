@@ -211,19 +211,28 @@ impl ClientBuilder {
         let core = mcpwire_core::client::Client::new(self.config, clock.now(), seed);
         let (sender, receiver) = async_channel::bounded(256);
         let (ready, is_ready) = async_channel::bounded(1);
+        let (unsolicited, notifications) = async_channel::bounded(NOTIFICATION_QUEUE);
         let handlers: Handlers = Arc::new(self.handlers);
         let inbox = (sender.clone(), receiver);
         let thread = std::thread::Builder::new()
             .name("mcpwire-client".into())
-            .spawn(move || driver::run(core, clock, authority, inbox, handlers, ready))
+            .spawn(move || {
+                driver::run(core, clock, authority, inbox, handlers, ready, unsolicited);
+            })
             .map_err(|e| ClientError::Connect(e.to_string()))?;
-        let client = Client {
+        let mut client = Client {
             inbox: sender,
             thread: Some(thread),
             tools: std::sync::Mutex::new(BTreeMap::new()),
+            notifications,
+            era: Era::Modern,
+            next_token: std::sync::atomic::AtomicU64::new(1),
         };
         match is_ready.recv().await {
-            Ok(Ok(())) => Ok(client),
+            Ok(Ok(era)) => {
+                client.era = era;
+                Ok(client)
+            }
             Ok(Err(why)) => {
                 client.close().await;
                 Err(ClientError::Connect(why))
@@ -236,12 +245,19 @@ impl ClientBuilder {
 /// Each listed tool's `x-mcp-header` annotations: (path to the argument, header name).
 type ToolHeaders = BTreeMap<String, Vec<(Vec<String>, String)>>;
 
+/// Server notifications of no call held for [`Client::notifications`]; past it the newest
+/// are dropped.
+const NOTIFICATION_QUEUE: usize = 1024;
+
 /// An MCP client. See the [module docs](self).
 #[derive(Debug)]
 pub struct Client {
     inbox: Sender<Inbox>,
     thread: Option<JoinHandle<()>>,
     tools: std::sync::Mutex<ToolHeaders>,
+    notifications: Receiver<Notification>,
+    era: Era,
+    next_token: std::sync::atomic::AtomicU64,
 }
 
 /// A call in flight: await [`RunningCall::result`]; dropping it cancels the call.
@@ -313,17 +329,40 @@ impl Drop for RunningCall {
     }
 }
 
-/// A 2026-07-28 listen stream: each frame in order; dropping it ends the stream.
+/// A subscription: a 2026-07-28 listen stream ([`Client::listen`], and [`Client::subscribe`]
+/// in that era), or a session's `resources/subscribe`. Dropping it ends it.
 #[derive(Debug)]
 pub struct Subscription {
-    running: RunningCall,
+    kind: SubscriptionKind,
+}
+
+#[derive(Debug)]
+enum SubscriptionKind {
+    Listen(RunningCall),
+    Resource {
+        token: u64,
+        notes: Receiver<Notification>,
+        inbox: Sender<Inbox>,
+    },
 }
 
 impl Subscription {
-    /// The next frame (the first is `notifications/subscriptions/acknowledged`); `None` once
-    /// the stream has ended for good.
+    /// The next notification: a listen stream's frames (the first is
+    /// `notifications/subscriptions/acknowledged`), or a resource's
+    /// `notifications/resources/updated`. `None` once it has ended for good.
     pub async fn next(&self) -> Option<Notification> {
-        self.running.notification().await
+        match &self.kind {
+            SubscriptionKind::Listen(running) => running.notification().await,
+            SubscriptionKind::Resource { notes, .. } => notes.recv().await.ok(),
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let SubscriptionKind::Resource { token, inbox, .. } = &self.kind {
+            let _ = inbox.try_send(Inbox::Command(Command::Unsubscribe(*token)));
+        }
     }
 }
 
@@ -525,7 +564,57 @@ impl Client {
         let running = self
             .start("subscriptions/listen", Some(filter), options, true)
             .await?;
-        Ok(Subscription { running })
+        Ok(Subscription {
+            kind: SubscriptionKind::Listen(running),
+        })
+    }
+
+    /// Subscribes to updates of the resource `uri`: a listen stream in 2026-07-28,
+    /// `resources/subscribe` in a session (made again in each new session, and undone with
+    /// `resources/unsubscribe` when the subscription is dropped).
+    pub async fn subscribe(&self, uri: &str) -> Result<Subscription, ClientError> {
+        if self.era == Era::Modern {
+            return self.listen(json!({ "resourceSubscriptions": [uri] })).await;
+        }
+        let token = self
+            .next_token
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (sink, notes) = async_channel::bounded(NOTIFICATION_QUEUE);
+        let command = Command::Subscribe {
+            token,
+            uri: uri.into(),
+            sink,
+        };
+        let closed = ClientError::Refused(mcpwire_core::client::CommandError::Closed);
+        self.inbox
+            .send(Inbox::Command(command))
+            .await
+            .map_err(|_| closed)?;
+        // Registered before it is asked for, so that no update falls between the two.
+        let subscription = Subscription {
+            kind: SubscriptionKind::Resource {
+                token,
+                notes,
+                inbox: self.inbox.clone(),
+            },
+        };
+        self.request("resources/subscribe", Some(json!({ "uri": uri })))
+            .await?;
+        Ok(subscription)
+    }
+
+    /// Notifications of no call: `list_changed`, log messages, updates of resources with no
+    /// [`Subscription`]. One stream, shared by every clone of the receiver; at most 1,024 wait,
+    /// and past that the newest are dropped.
+    #[must_use]
+    pub fn notifications(&self) -> Receiver<Notification> {
+        self.notifications.clone()
+    }
+
+    /// The era the client connected in.
+    #[must_use]
+    pub fn era(&self) -> Era {
+        self.era
     }
 
     /// What the client holds now.
