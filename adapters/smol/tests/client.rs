@@ -1,6 +1,6 @@
 //! mcpwire's smol client over real sockets against mcpwire's server: both eras, progress,
-//! an unreachable server. (The leak test through a restart is `client_leaks.rs`, alone in its
-//! process so that its descriptor count is its own.)
+//! subscriptions and notifications, an unreachable server. (1,000 calls through a server that
+//! is killed and restarted are `server/tests/client_restart.rs`, against the real process.)
 
 mod common;
 

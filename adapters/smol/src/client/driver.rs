@@ -43,7 +43,9 @@ pub(crate) enum Command {
     },
     /// Ends a resource subscription (`resources/unsubscribe` in the session era).
     Unsubscribe(u64),
-    Stats(Sender<ClientStats>),
+    /// The core's stats, and the driver's live tasks (one per connection, one per server
+    /// request being answered).
+    Stats(Sender<(ClientStats, usize)>),
     Close,
 }
 
@@ -251,6 +253,9 @@ pub(crate) fn run(
                         Err(error) => core.respond(now, request, Err(error)),
                     };
                 }
+                Inbox::Command(Command::Stats(reply)) => {
+                    let _ = reply.try_send((core.stats(), conns.len() + answering.len()));
+                }
                 Inbox::Command(command) => {
                     command_in(&mut core, now, command, &mut calls, &mut unsolicited);
                 }
@@ -345,9 +350,7 @@ fn command_in(
                 }
             }
         }
-        Command::Stats(reply) => {
-            let _ = reply.try_send(core.stats());
-        }
+        Command::Stats(_) => {}
         Command::Close => core.close(now),
     }
 }

@@ -619,6 +619,16 @@ impl Client {
 
     /// What the client holds now.
     pub async fn stats(&self) -> Option<ClientStats> {
+        Some(self.stats_and_tasks().await?.0)
+    }
+
+    /// The tasks the client runs now: one per open connection, one per server request being
+    /// answered by a handler. None outlives [`Client::close`].
+    pub async fn tasks(&self) -> Option<usize> {
+        Some(self.stats_and_tasks().await?.1)
+    }
+
+    async fn stats_and_tasks(&self) -> Option<(ClientStats, usize)> {
         let (reply, stats) = async_channel::bounded(1);
         self.inbox
             .send(Inbox::Command(Command::Stats(reply)))
