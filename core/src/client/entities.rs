@@ -99,11 +99,16 @@ pub(crate) struct Link {
     pub(crate) generation: u64,
     /// Transport failures in a row; reset by any response head.
     pub(crate) failures: u32,
+    /// Sessions lost in a row; reset once a session has served something (an answer to a
+    /// call, an event on its GET stream).
+    pub(crate) losses: u32,
     /// In backoff: nothing is dispatched until the retry timer fires.
     pub(crate) suspended: bool,
     pub(crate) standalone: Standalone,
     pub(crate) standalone_last_event: String,
     pub(crate) standalone_failures: u32,
+    /// Whether the GET stream open now has carried an event.
+    pub(crate) standalone_useful: bool,
     /// The server's `retry:` advice for its streams, in milliseconds.
     pub(crate) server_retry: Option<u64>,
     /// HTTP+SSE: the path (and query) its `endpoint` event named, where every POST goes.

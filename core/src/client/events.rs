@@ -124,6 +124,8 @@ pub enum CloseReason {
     Refused(u16),
     /// The server speaks no version this client does (or not the era it was told to use).
     Incompatible(String),
+    /// The configuration cannot be sent (a header field holding CR, LF or NUL).
+    Misconfigured(String),
 }
 
 impl fmt::Display for CloseReason {
@@ -133,6 +135,7 @@ impl fmt::Display for CloseReason {
             CloseReason::Unreachable => f.write_str("the server could not be reached"),
             CloseReason::Refused(status) => write!(f, "the server refused with HTTP {status}"),
             CloseReason::Incompatible(why) => write!(f, "incompatible server: {why}"),
+            CloseReason::Misconfigured(why) => write!(f, "misconfigured client: {why}"),
         }
     }
 }
@@ -210,6 +213,8 @@ pub enum CommandError {
     Unknown,
     /// The connected era has no such thing (a listen stream in the session era).
     Unsupported,
+    /// A header field name or value holds CR, LF or NUL, or the name is empty.
+    InvalidHeader,
 }
 
 impl fmt::Display for CommandError {
@@ -221,6 +226,7 @@ impl fmt::Display for CommandError {
             CommandError::InvalidParams => "params must be a JSON object",
             CommandError::Unknown => "no such call or server request",
             CommandError::Unsupported => "not available in the connected protocol era",
+            CommandError::InvalidHeader => "a header field holds CR, LF or NUL",
         })
     }
 }

@@ -101,8 +101,7 @@ impl Client {
             self.events.push_back(ClientEvent::SessionLost);
         }
         if answered && was_ready {
-            self.begin_episode(self.now);
-            self.send_handshake();
+            self.after_loss();
         } else {
             self.link_failed(None);
         }

@@ -157,7 +157,6 @@ impl Client {
             self.link.standalone = Standalone::Waiting;
             self.link.standalone_last_event.clear();
             self.link.standalone_failures = 0;
-            self.start_exchange(Purpose::Standalone);
         }
         self.events.push_back(ClientEvent::Connected {
             era,
@@ -179,8 +178,9 @@ impl Client {
             .calls
             .iter()
             .filter(|(_, c)| {
-                c.generation == generation
-                    && matches!(c.state, CallState::Sent(_) | CallState::Backoff)
+                let held = matches!(c.state, CallState::Sent(_) | CallState::Backoff)
+                    || (c.state == CallState::Queued && c.resume);
+                c.generation == generation && held
             })
             .map(|(id, _)| *id)
             .collect();
@@ -210,8 +210,35 @@ impl Client {
         self.link.version.clear();
         self.link.phase = Phase::Initializing;
         self.events.push_back(ClientEvent::SessionLost);
+        self.after_loss();
+    }
+
+    /// A session was lost: the first loss starts a new one at once (a server restarted); a
+    /// loss again before the new session has served anything backs off and counts toward
+    /// `max_attempts`, so a server that forgets every session is not re-initialized at
+    /// network speed forever.
+    pub(crate) fn after_loss(&mut self) {
+        self.link.losses += 1;
+        if self.link.losses > self.config.retry.max_attempts {
+            self.shut_down(CloseReason::Unreachable);
+            return;
+        }
         self.begin_episode(self.now);
-        self.send_handshake();
+        if self.link.losses == 1 {
+            self.send_handshake();
+            return;
+        }
+        self.counters.reconnect_attempts += 1;
+        self.link.suspended = true;
+        let random = self.random();
+        let wait = super::entities::backoff(&self.config.retry, self.link.losses - 2, None, random);
+        let deadline = super::entities::deadline_after(self.now, wait);
+        self.timers.set(
+            &mut self.link.timers,
+            Owner::Link,
+            ClientTimer::Retry,
+            deadline,
+        );
     }
 }
 

@@ -175,6 +175,14 @@ impl Client {
             self.counters.late_responses += 1;
             return;
         }
+        let served = match &outcome {
+            Ok(_) => true,
+            Err(error) => !super::link::is_session_gone(error),
+        };
+        if served && self.link.phase == Phase::Ready {
+            // The session works: a later loss starts over at once.
+            self.link.losses = 0;
+        }
         match outcome {
             Ok(result) => self.on_result(call, result),
             Err(error) => self.on_error(call, error),
@@ -209,7 +217,7 @@ impl Client {
                     if let CallState::Sent(conn) = entry.state {
                         entry.state = CallState::Queued;
                         self.queued.insert(call);
-                        self.release_conn_of(conn);
+                        self.release_conn_of(conn, call);
                     }
                 }
                 return;
@@ -226,10 +234,9 @@ impl Client {
 
     /// The call's attempt is over but its connection may finish its response on its own: it
     /// no longer belongs to the call.
-    fn release_conn_of(&mut self, conn: super::ClientConnId) {
-        if let Some(exchange) = self.conns.get_mut(&conn).and_then(|c| c.exchange.as_mut()) {
-            exchange.settled = true;
-        }
+    fn release_conn_of(&mut self, conn: super::ClientConnId, call: CallId) {
+        self.release_exchange(conn, Purpose::Call(call));
+        self.release_exchange(conn, Purpose::Resume(call));
     }
 
     fn on_input_required(&mut self, call: CallId, result: &RawValue) {
@@ -269,14 +276,16 @@ impl Client {
         let Some(entry) = self.calls.get_mut(&call) else {
             return;
         };
-        if let CallState::Sent(conn) = entry.state {
-            if let Some(exchange) = self.conns.get_mut(&conn).and_then(|c| c.exchange.as_mut()) {
-                exchange.settled = true;
-            }
-        }
+        let sent_on = match entry.state {
+            CallState::Sent(conn) => Some(conn),
+            _ => None,
+        };
         entry.state = CallState::AwaitingInput;
         self.by_wire.remove(&entry.wire_id);
         entry.wire_id = 0;
+        if let Some(conn) = sent_on {
+            self.release_conn_of(conn, call);
+        }
         let mut round = InputRound {
             request_state: parsed.request_state,
             rounds: rounds + 1,
@@ -334,7 +343,11 @@ impl Client {
             let _ = self.queue_post(wire::response(&request.id, Ok(&result)));
             return;
         }
-        if self.server_requests.len() >= self.config.limits.max_server_requests {
+        // Also bounded by what the application has not polled yet: a server that asks and
+        // withdraws in a loop cannot grow the event queue.
+        if self.server_requests.len() >= self.config.limits.max_server_requests
+            || self.events.len() >= self.config.limits.max_queued
+        {
             let error = ErrorObject {
                 code: ErrorCode::INTERNAL_ERROR.0,
                 message: "the client is holding too many requests from the server".into(),

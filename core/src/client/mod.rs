@@ -83,6 +83,8 @@ mod legacy;
 mod link;
 mod messages;
 mod param_headers;
+#[cfg(test)]
+mod scripted_tests;
 mod stats;
 #[cfg(test)]
 mod tests;
@@ -191,10 +193,12 @@ impl Client {
                 session: None,
                 generation: 0,
                 failures: 0,
+                losses: 0,
                 suspended: false,
                 standalone: Standalone::Off,
                 standalone_last_event: String::new(),
                 standalone_failures: 0,
+                standalone_useful: false,
                 server_retry: None,
                 legacy_endpoint: None,
                 handshake_result: None,
@@ -245,6 +249,14 @@ impl Client {
     ) -> Result<CallId, CommandError> {
         self.observe(now);
         let timeout = options.timeout.unwrap_or(self.config.timeouts.request);
+        let clean = |s: &str| !s.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0));
+        let valid = options
+            .headers
+            .iter()
+            .all(|(n, v)| !n.is_empty() && !n.contains(':') && clean(n) && clean(v));
+        if !valid {
+            return Err(CommandError::InvalidHeader);
+        }
         let call = self.new_call(method, params, options.progress, false, options.headers)?;
         let deadline = deadline_after(self.now, timeout);
         if let Some(entry) = self.calls.get_mut(&call) {
@@ -353,7 +365,9 @@ impl Client {
         if matches!(self.link.phase, Phase::Closing | Phase::Closed) {
             return;
         }
-        let session = self.link.session.is_some() && self.link.phase == Phase::Ready;
+        // A session exists from the initialize answer on: DELETE it even mid-handshake.
+        let session = self.link.session.is_some()
+            && matches!(self.link.phase, Phase::Ready | Phase::Acknowledging);
         if session {
             // Closing first: what ends below must not start anything again.
             self.link.phase = Phase::Closing;
@@ -602,8 +616,18 @@ impl Client {
             }
         }
         if let CallState::Sent(conn) = entry.state {
-            // Its exchange is over: the stream goes (2026-07-28: that is the cancellation).
-            self.drop_conn(conn);
+            // Its exchange is over: a stream still carrying it goes (2026-07-28: that is the
+            // cancellation); a connection its finished JSON answer returned to the pool stays.
+            let carrying = self
+                .conns
+                .get(&conn)
+                .and_then(|c| c.exchange.as_ref())
+                .is_some_and(
+                    |e| matches!(e.purpose, Purpose::Call(c) | Purpose::Resume(c) if c == call),
+                );
+            if carrying {
+                self.drop_conn(conn);
+            }
         }
         self.counters.held_bytes = self.held_bytes();
         match &outcome {
@@ -749,11 +773,35 @@ fn empty_object() -> Box<RawValue> {
 impl Client {
     /// Marks the exchange carrying `purpose` as having had its message: what remains of its
     /// response belongs to no one and is read to its end or dropped with the connection.
+    ///
+    /// A stream that stays open after its message would hold its connection with no owner
+    /// and no deadline, so it is closed instead; a JSON body is finishing anyway.
     fn settle(&mut self, purpose: Purpose) {
-        for conn in self.conns.values_mut() {
-            if let Some(exchange) = conn.exchange.as_mut().filter(|e| e.purpose == purpose) {
-                exchange.settled = true;
-            }
+        let carrying: Vec<ClientConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.exchange.as_ref().is_some_and(|e| e.purpose == purpose))
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in carrying {
+            self.release_exchange(conn, purpose);
+        }
+    }
+
+    /// The exchange for `purpose` on `conn` has had its message: a stream is closed, a JSON
+    /// body is left to finish (and its connection to go back to the pool).
+    fn release_exchange(&mut self, conn: ClientConnId, purpose: Purpose) {
+        let Some(exchange) = self
+            .conns
+            .get_mut(&conn)
+            .and_then(|c| c.exchange.as_mut())
+            .filter(|e| e.purpose == purpose)
+        else {
+            return;
+        };
+        exchange.settled = true;
+        if matches!(exchange.body, entities::Body::Events(_)) {
+            self.drop_conn(conn);
         }
     }
 }

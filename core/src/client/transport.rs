@@ -13,6 +13,9 @@ use crate::http1::{BodyFraming, ResponseDecoder, ResponseHeader, ResponseLimits}
 use crate::sse::{SseItem, SseParser};
 use crate::time::{Duration, Instant};
 
+/// The longest event id kept for `Last-Event-ID`.
+const MAX_EVENT_ID: usize = 1024;
+
 /// Why an exchange ended without a complete response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Broken {
@@ -49,6 +52,7 @@ impl Client {
             .is_some_and(|c| c.state == ConnState::Connecting)
         {
             self.break_exchange(conn, Broken::NotConnected);
+            self.remove_conn(conn);
         }
         self.pump();
     }
@@ -173,12 +177,8 @@ impl Client {
                     self.shut_down(CloseReason::Unreachable);
                 }
             }
-            (Owner::Link, ClientTimer::Standalone)
-                if self.link.standalone == Standalone::Waiting
-                    && self.link.phase == Phase::Ready =>
-            {
-                self.start_exchange(Purpose::Standalone);
-            }
+            // The GET stream's reopen is due: `pump` starts it when there is room.
+            (Owner::Link, ClientTimer::Standalone) => {}
             (Owner::Call(call), ClientTimer::Deadline) => {
                 self.fail_call(call, CallError::Timeout, true);
             }
@@ -214,14 +214,33 @@ impl Client {
         if self.link.phase != Phase::Ready || self.link.suspended {
             return;
         }
-        while let Some(&post) = self.unsent_posts.first() {
-            if !self.start_exchange(Purpose::Post(post)) {
+        // Each pass takes a snapshot: whatever happens to an entry, the loop moves on.
+        let posts: Vec<u64> = self.unsent_posts.iter().copied().collect();
+        for post in posts {
+            if self.unsent_posts.contains(&post) && !self.start_exchange(Purpose::Post(post)) {
                 return;
             }
         }
-        while let Some(&call) = self.queued.first() {
-            let resume = self.calls.get(&call).is_some_and(|c| c.resume);
-            let purpose = if resume {
+        let standalone_due = self.link.era == Some(Era::Sessions)
+            && self.link.standalone == Standalone::Waiting
+            && self.link.timers.get(ClientTimer::Standalone).is_none();
+        if standalone_due && self.room_for_stream() && !self.start_exchange(Purpose::Standalone) {
+            return;
+        }
+        let calls: Vec<CallId> = self.queued.iter().copied().collect();
+        for call in calls {
+            let Some(entry) = self
+                .calls
+                .get(&call)
+                .filter(|_| self.queued.contains(&call))
+            else {
+                continue;
+            };
+            if entry.persistent && !self.room_for_stream() {
+                // A listen waits for room; the requests behind it do not.
+                continue;
+            }
+            let purpose = if entry.resume {
                 Purpose::Resume(call)
             } else {
                 Purpose::Call(call)
@@ -232,11 +251,28 @@ impl Client {
         }
     }
 
+    /// Whether one more long-lived stream (the GET stream, a listen) may take a connection:
+    /// one connection always stays for requests, so streams can never starve them.
+    fn room_for_stream(&self) -> bool {
+        let streams = self
+            .conns
+            .values()
+            .filter_map(|c| c.exchange.as_ref())
+            .filter(|e| match e.purpose {
+                Purpose::Standalone => true,
+                Purpose::Call(call) => self.calls.get(&call).is_some_and(|c| c.persistent),
+                _ => false,
+            })
+            .count();
+        streams + 1 < self.config.limits.max_connections
+    }
+
     /// Puts `purpose` on a connection: an idle one, or a new one under the limit. `false` when
     /// every connection is busy (it stays queued).
     pub(crate) fn start_exchange(&mut self, purpose: Purpose) -> bool {
         let Some(request) = self.encode(purpose) else {
-            // Nothing to send any more (the owner went): not a reason to stop the queue.
+            // Its owner went, or its bytes cannot be written: it ends, the queue goes on.
+            self.unsendable(purpose);
             return true;
         };
         let (conn, reused) = if let Some(conn) = self.idle.pop_first() {
@@ -297,6 +333,36 @@ impl Client {
         true
     }
 
+    /// `purpose`'s request could not be encoded (a header field holds CR, LF or NUL): what
+    /// it is for ends now, rather than wait for a send that can never happen.
+    fn unsendable(&mut self, purpose: Purpose) {
+        let why = "a header field holds CR, LF or NUL";
+        match purpose {
+            Purpose::Call(call) | Purpose::Resume(call) => {
+                self.fail_call(call, CallError::Protocol(why), false);
+            }
+            Purpose::Post(post) => {
+                if self.posts.contains_key(&post) {
+                    self.counters.posts_dropped += 1;
+                    self.end_post(post);
+                }
+            }
+            Purpose::Standalone => {
+                if self.link.phase == Phase::Opening {
+                    self.shut_down(CloseReason::Misconfigured(why.into()));
+                } else {
+                    self.link.standalone = Standalone::Unavailable;
+                }
+            }
+            Purpose::Delete => self.shut_down(CloseReason::Requested),
+            Purpose::Discover | Purpose::Initialize | Purpose::Initialized => {
+                if self.handshake_pending(purpose) {
+                    self.shut_down(CloseReason::Misconfigured(why.into()));
+                }
+            }
+        }
+    }
+
     /// Records where `purpose` now runs.
     fn bind(&mut self, purpose: Purpose, conn: ClientConnId) {
         match purpose {
@@ -312,7 +378,10 @@ impl Client {
                     entry.sent = true;
                 }
             }
-            Purpose::Standalone => self.link.standalone = Standalone::Open(conn),
+            Purpose::Standalone => {
+                self.link.standalone = Standalone::Open(conn);
+                self.link.standalone_useful = false;
+            }
             _ => {}
         }
     }
@@ -383,9 +452,6 @@ impl Client {
                 })
                 .map(String::from);
         }
-        if purpose == Purpose::Standalone && (200..300).contains(&status) {
-            self.link.standalone_failures = 0;
-        }
         if let Some(exchange) = self.conns.get_mut(&conn).and_then(|c| c.exchange.as_mut()) {
             exchange.head = Some(head);
         }
@@ -425,7 +491,10 @@ impl Client {
             };
             let item = parser.poll_item();
             let last_event_id = parser.last_event_id();
-            let last_event_id = (!last_event_id.is_empty()).then(|| String::from(last_event_id));
+            // An id longer than a header can sensibly carry is not kept (the stream then
+            // cannot be resumed), rather than echoed back as a megabyte of Last-Event-ID.
+            let last_event_id = (!last_event_id.is_empty() && last_event_id.len() <= MAX_EVENT_ID)
+                .then(|| String::from(last_event_id));
             if let Some(id) = last_event_id {
                 self.note_event_id(purpose, id);
             }
@@ -437,6 +506,7 @@ impl Client {
                     return;
                 }
                 Some(Ok(SseItem::Event(event))) => {
+                    self.note_useful(purpose);
                     let legacy = self.link.era == Some(Era::HttpSse);
                     if legacy && event.event == "endpoint" && purpose == Purpose::Standalone {
                         self.on_endpoint(&event.data);
@@ -454,6 +524,25 @@ impl Client {
                 },
                 Some(Ok(SseItem::Comment(_))) => {}
             }
+        }
+    }
+
+    /// A stream carried an event: its reconnect attempts start over.
+    fn note_useful(&mut self, purpose: Purpose) {
+        match purpose {
+            Purpose::Standalone => {
+                self.link.standalone_useful = true;
+                self.link.standalone_failures = 0;
+                if self.link.phase == Phase::Ready {
+                    self.link.losses = 0;
+                }
+            }
+            Purpose::Call(call) => {
+                if let Some(entry) = self.calls.get_mut(&call).filter(|c| c.persistent) {
+                    entry.failures = 0;
+                }
+            }
+            _ => {}
         }
     }
 
@@ -506,10 +595,20 @@ impl Client {
         }
         let status = exchange.head.as_ref().map_or(0, ResponseHeader::status);
         let retry_after = exchange.head.as_ref().and_then(retry_after);
+        let streamed = matches!(exchange.body, Body::Events(_));
         let json = match exchange.body {
             Body::Json(bytes) => Some(bytes),
             _ => None,
         };
+        if exchange.purpose == Purpose::Standalone
+            && (200..300).contains(&status)
+            && !streamed
+            && self.link.era == Some(Era::Sessions)
+        {
+            // A 2xx that is no event stream: the server offers no GET stream.
+            self.link.standalone = Standalone::Unavailable;
+            return;
+        }
         self.on_response_end(
             exchange.purpose,
             status,
@@ -582,8 +681,11 @@ impl Client {
                     && self.link.era == Some(Era::Sessions)
                     && self.link.session.is_some()
                 {
-                    // The server refused it unseen: it goes again in the next session.
-                    self.requeue_after_refusal(call);
+                    // A POST refused for its session was not seen: it goes again in the next
+                    // one. A resumption refused was seen (its stream had begun): it failed.
+                    if purpose == Purpose::Call(call) {
+                        self.requeue_after_refusal(call);
+                    }
                     self.session_lost();
                 } else if (200..300).contains(&status) {
                     self.stream_ended(call, None);
@@ -601,7 +703,9 @@ impl Client {
                 match status {
                     405 => self.link.standalone = Standalone::Unavailable,
                     404 if self.link.session.is_some() => self.session_lost(),
-                    200..=299 => self.reopen_standalone(false),
+                    // A stream that carried nothing before it ended counts as a failure: a
+                    // server that answers and closes at once is not reopened forever.
+                    200..=299 => self.reopen_standalone(!self.link.standalone_useful),
                     _ => self.reopen_standalone(true),
                 }
             }
@@ -698,6 +802,10 @@ impl Client {
         let Some(entry) = self.calls.get_mut(&call) else {
             return;
         };
+        if entry.resume || !entry.last_event_id.is_empty() {
+            // The server had begun its answer: not refused unseen, and not to be run twice.
+            return;
+        }
         entry.failures += 1;
         if entry.failures > max_attempts {
             self.fail_call(call, CallError::SessionLost, false);
@@ -744,7 +852,7 @@ impl Client {
         let random = self.random();
         let wait = match advice {
             // The server said when: that is the time, give or take nothing (sse-retry).
-            Some(advice) if attempt == 0 => advice,
+            Some(advice) if attempt == 0 => self.advised(advice),
             _ => backoff(&self.config.retry, attempt, advice, random),
         };
         let deadline = deadline_after(self.now, wait);
@@ -776,7 +884,7 @@ impl Client {
         let advice = self.link.server_retry.map(Duration::from_millis);
         let random = self.random();
         let wait = match advice {
-            Some(advice) if !failed => advice,
+            Some(advice) if !failed => self.advised(advice),
             _ => backoff(&self.config.retry, attempt, advice, random),
         };
         let deadline = deadline_after(self.now, wait);
@@ -786,6 +894,13 @@ impl Client {
             ClientTimer::Standalone,
             deadline,
         );
+    }
+
+    /// A server's `retry:` advice, within reason: at least 100 ms (a stream that ends at once
+    /// must not be reopened at network speed), at most [`Retry::max`](super::Retry::max).
+    fn advised(&self, advice: Duration) -> Duration {
+        let max = self.config.retry.max.as_millis().max(100);
+        Duration::from_millis(advice.as_millis().clamp(100, max))
     }
 
     /// Whether the thing `purpose` exists for has already been answered.
@@ -814,6 +929,10 @@ impl Client {
         if matches!(self.link.phase, Phase::Closing | Phase::Closed) {
             return;
         }
+        if self.link.suspended {
+            // Exchanges already in flight when the first failed are the same attempt.
+            return;
+        }
         self.counters.reconnect_attempts += 1;
         let attempt = self.link.failures;
         self.link.failures += 1;
@@ -822,9 +941,6 @@ impl Client {
             return;
         }
         self.begin_episode(self.now);
-        if self.link.suspended {
-            return;
-        }
         self.link.suspended = true;
         let random = self.random();
         let wait = backoff(&self.config.retry, attempt, floor, random);

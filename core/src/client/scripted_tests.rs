@@ -1,0 +1,817 @@
+//! The client against a scripted server speaking raw bytes: each test replays a way a server
+//! once broke a bound of the client (a loop at network speed, a connection held with no owner,
+//! a stream lost for good, a request run twice), and a randomized hostile server checks that
+//! every call still gets exactly one outcome.
+extern crate std;
+
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use super::entities::{Phase, Standalone};
+use super::*;
+
+struct Req {
+    conn: ClientConnId,
+    method: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Req {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    fn rpc_method(&self) -> Option<String> {
+        let v: serde_json::Value = serde_json::from_str(&self.body).ok()?;
+        v.get("method")?.as_str().map(String::from)
+    }
+    fn rpc_id(&self) -> Option<u64> {
+        let v: serde_json::Value = serde_json::from_str(&self.body).ok()?;
+        v.get("id")?.as_u64()
+    }
+}
+
+struct Raw {
+    client: Client,
+    now: Instant,
+    open: BTreeMap<ClientConnId, bool>,
+    events: Vec<ClientEvent>,
+    refuse_connect: bool,
+    opened: usize,
+}
+
+fn parse(conn: ClientConnId, bytes: &[u8]) -> Req {
+    let text = String::from_utf8_lossy(bytes).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.split("\r\n");
+    let method = lines.next().unwrap().split(' ').next().unwrap().to_string();
+    let headers = lines
+        .map(|l| {
+            let (n, v) = l.split_once(": ").unwrap();
+            (n.to_string(), v.to_string())
+        })
+        .collect();
+    Req {
+        conn,
+        method,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+impl Raw {
+    fn new(config: ClientConfig) -> Raw {
+        Raw {
+            client: Client::new(config, Instant::ZERO, [9; 32]),
+            now: Instant::ZERO,
+            open: BTreeMap::new(),
+            events: Vec::new(),
+            refuse_connect: false,
+            opened: 0,
+        }
+    }
+    /// Runs the client's transmits; returns the requests written.
+    fn flush(&mut self) -> Vec<Req> {
+        let mut reqs = Vec::new();
+        for _ in 0..1000 {
+            let mut out = Vec::new();
+            let Some(t) = self.client.poll_transmit(&mut out) else {
+                break;
+            };
+            match t {
+                Transmit::Open { conn } => {
+                    self.opened += 1;
+                    if self.refuse_connect {
+                        self.client.handle_connect_failed(self.now, conn);
+                    } else {
+                        self.open.insert(conn, true);
+                        self.client.handle_connected(self.now, conn);
+                    }
+                }
+                Transmit::Write { conn, len } => reqs.push(parse(conn, &out[out.len() - len..])),
+                Transmit::Close { conn } => {
+                    self.open.remove(&conn);
+                }
+            }
+        }
+        while let Some(e) = self.client.poll_event() {
+            self.events.push(e);
+        }
+        self.client.check_invariants().unwrap();
+        reqs
+    }
+    fn reply(&mut self, conn: ClientConnId, bytes: &str) {
+        self.client.handle_bytes(self.now, conn, bytes.as_bytes());
+    }
+    fn advance(&mut self, ms: u64) {
+        self.now += Duration::from_millis(ms);
+        self.client.handle_timeout(self.now);
+    }
+}
+
+fn json(status: &str, body: &str, extra: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{extra}\r\n{body}",
+        body.len()
+    )
+}
+fn empty(status: &str, extra: &str) -> String {
+    format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n{extra}\r\n")
+}
+fn sse_head(extra: &str) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n{extra}\r\n"
+    )
+}
+fn chunk(data: &str) -> String {
+    format!("{:x}\r\n{data}\r\n", data.len())
+}
+fn result(id: u64, result: &str) -> String {
+    format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#)
+}
+
+fn sessions_config() -> ClientConfig {
+    let mut c = ClientConfig::new("h:1", "/mcp", "c", "1");
+    c.era = EraChoice::Sessions;
+    c
+}
+
+/// Initialize + initialized; returns the requests still pending afterwards (the GET).
+fn handshake(net: &mut Raw) -> Vec<Req> {
+    let mut reqs = net.flush();
+    let init = reqs.remove(0);
+    assert_eq!(init.rpc_method().as_deref(), Some("initialize"));
+    let id = init.rpc_id().unwrap();
+    net.reply(
+        init.conn,
+        &json("200 OK", &result(id, r#"{"protocolVersion":"2025-11-25","capabilities":{},"serverInfo":{"name":"s","version":"1"}}"#), "mcp-session-id: s1\r\n"),
+    );
+    let mut reqs = net.flush();
+    let ack = reqs.remove(0);
+    assert_eq!(
+        ack.rpc_method().as_deref(),
+        Some("notifications/initialized")
+    );
+    net.reply(ack.conn, &empty("202 Accepted", ""));
+    let more = net.flush();
+    reqs.extend(more);
+    reqs
+}
+
+fn modern_ready(net: &mut Raw) {
+    let mut reqs = net.flush();
+    let d = reqs.remove(0);
+    assert_eq!(d.rpc_method().as_deref(), Some("server/discover"));
+    let id = d.rpc_id().unwrap();
+    net.reply(
+        d.conn,
+        &json(
+            "200 OK",
+            &result(id, r#"{"supportedVersions":["2026-07-28"]}"#),
+            "",
+        ),
+    );
+    net.flush();
+    assert!(net.client.is_connected());
+}
+
+// ---------------------------------------------------------------------------------------
+
+/// A GET answered 404 every time (a server that forgets each session at once): the first loss
+/// re-initializes at once, the next ones back off and count toward the attempt cap.
+#[test]
+fn a_server_that_forgets_every_session_is_not_reinitialized_at_network_speed() {
+    let mut net = Raw::new(sessions_config());
+    let mut reqs = handshake(&mut net);
+    let mut initializes = 0;
+    for _ in 0..500 {
+        // no time passes at all
+        let get = reqs.iter().position(|r| r.method == "GET");
+        let Some(get) = get else { break };
+        let get = reqs.remove(get);
+        net.reply(get.conn, &empty("404 Not Found", ""));
+        reqs.extend(net.flush());
+        let Some(pos) = reqs
+            .iter()
+            .position(|r| r.rpc_method().as_deref() == Some("initialize"))
+        else {
+            break;
+        };
+        let init = reqs.remove(pos);
+        initializes += 1;
+        let id = init.rpc_id().unwrap();
+        net.reply(
+            init.conn,
+            &json(
+                "200 OK",
+                &result(id, r#"{"protocolVersion":"2025-11-25"}"#),
+                "mcp-session-id: s2\r\n",
+            ),
+        );
+        reqs.extend(net.flush());
+        let pos = reqs
+            .iter()
+            .position(|r| r.rpc_method().as_deref() == Some("notifications/initialized"))
+            .unwrap();
+        let ack = reqs.remove(pos);
+        net.reply(ack.conn, &empty("202 Accepted", ""));
+        reqs.extend(net.flush());
+    }
+    assert!(
+        net.client.is_closed() || initializes < 20,
+        "{initializes} new sessions in 0 ms, client still open: {}",
+        net.client.stats()
+    );
+}
+
+/// `retry: 0` on a GET stream that ends at once: floored, and counted as a failure.
+#[test]
+fn retry_zero_on_a_get_stream_is_not_obeyed_at_network_speed() {
+    let mut net = Raw::new(sessions_config());
+    let mut reqs = handshake(&mut net);
+    let mut gets = 0;
+    for _ in 0..500 {
+        let Some(pos) = reqs.iter().position(|r| r.method == "GET") else {
+            break;
+        };
+        let get = reqs.remove(pos);
+        gets += 1;
+        let body = format!("{}{}", sse_head(""), chunk("retry: 0\n\n"));
+        net.reply(get.conn, &format!("{body}0\r\n\r\n"));
+        net.client.handle_timeout(net.now); // the timer is due now: no time passes
+        reqs.extend(net.flush());
+    }
+    assert!(gets < 20, "{gets} GETs in 0 ms");
+}
+
+/// A call header value with CR/LF is refused by `request`, which returns at once.
+#[test]
+fn a_call_header_with_cr_lf_is_refused_at_once() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut c = ClientConfig::new("h:1", "/mcp", "c", "1");
+        c.era = EraChoice::Modern;
+        let mut net = Raw::new(c);
+        modern_ready(&mut net);
+        let options = CallOptions {
+            headers: alloc::vec![("mcp-param-a".into(), "x\r\ny: z".into())],
+            ..CallOptions::default()
+        };
+        let refused = net.client.request(net.now, "tools/call", None, options);
+        assert_eq!(refused, Err(CommandError::InvalidHeader));
+        tx.send(()).unwrap();
+    });
+    assert!(
+        rx.recv_timeout(std::time::Duration::from_secs(5)).is_ok(),
+        "request() did not return within 5 s"
+    );
+}
+
+/// Several connections failing at once are one attempt: one blip does not close the client.
+#[test]
+fn a_burst_of_connect_failures_is_one_attempt() {
+    let mut net = Raw::new(sessions_config());
+    let reqs = handshake(&mut net);
+    let get = reqs.into_iter().find(|r| r.method == "GET").unwrap();
+    net.reply(get.conn, &sse_head(""));
+    net.flush();
+    net.refuse_connect = true;
+    for _ in 0..10 {
+        net.client
+            .request(net.now, "ping", None, CallOptions::default())
+            .unwrap();
+    }
+    net.flush();
+    assert!(
+        !net.client.is_closed(),
+        "closed after one burst, with no backoff: {:?}",
+        net.events.last()
+    );
+}
+
+/// Answers (discover, an input_required result) on SSE streams the server keeps open: each
+/// stream is closed once its answer is in, so the pool never fills with streams nobody owns,
+/// and the input round's retry goes out.
+#[test]
+fn a_stream_kept_open_after_its_answer_is_closed() {
+    let mut c = ClientConfig::new("h:1", "/mcp", "c", "1");
+    c.era = EraChoice::Modern;
+    c.limits.max_connections = 2;
+    let mut net = Raw::new(c);
+    let mut reqs = net.flush();
+    let d = reqs.remove(0);
+    let id = d.rpc_id().unwrap();
+    let ev = format!("data: {}\n\n", result(id, "{}"));
+    net.reply(d.conn, &format!("{}{}", sse_head(""), chunk(&ev)));
+    net.flush();
+    assert!(net.client.is_connected());
+    // A call answered input_required, also on a stream kept open.
+    let call = net
+        .client
+        .request(
+            net.now,
+            "tools/call",
+            Some(&RawValue::from_string(r#"{"name":"t"}"#.into()).unwrap()),
+            CallOptions::default(),
+        )
+        .unwrap();
+    let r = net.flush().remove(0);
+    let id = r.rpc_id().unwrap();
+    let ir = r#"{"resultType":"input_required","inputRequests":{"k":{"method":"elicitation/create","params":{}}},"requestState":"s"}"#;
+    net.reply(
+        r.conn,
+        &format!(
+            "{}{}",
+            sse_head(""),
+            chunk(&format!("data: {}\n\n", result(id, ir)))
+        ),
+    );
+    net.flush();
+    let request = net
+        .events
+        .iter()
+        .find_map(|e| match e {
+            ClientEvent::ServerRequest { request, .. } => Some(*request),
+            _ => None,
+        })
+        .unwrap();
+    net.client
+        .respond(
+            net.now,
+            request,
+            Ok(&RawValue::from_string("{}".into()).unwrap()),
+        )
+        .unwrap();
+    let retried = net.flush();
+    // Hours pass: the two streams are still held, the retry never goes, the call times out.
+    net.advance(3_600_000);
+    net.flush();
+    let timed_out = net.events.iter().any(
+        |e| matches!(e, ClientEvent::Failed { call: c, error: CallError::Timeout } if *c == call),
+    );
+    assert!(!retried.is_empty(), "the answered round's retry went out");
+    assert!(timed_out, "the retry, never answered, timed out");
+    assert_eq!(net.client.stats().connections, 0, "{}", net.client.stats());
+}
+
+/// A GET that resumes a call's stream answered 404: the server had seen the call (it streamed
+/// events for it), so it fails rather than run twice in the new session.
+#[test]
+fn a_refused_resumption_is_not_posted_again() {
+    let mut net = Raw::new(sessions_config());
+    let reqs = handshake(&mut net);
+    let get = reqs.into_iter().find(|r| r.method == "GET").unwrap();
+    net.reply(get.conn, &sse_head(""));
+    net.flush();
+    let _call = net
+        .client
+        .request(
+            net.now,
+            "tools/call",
+            Some(&RawValue::from_string(r#"{"name":"charge_card"}"#.into()).unwrap()),
+            CallOptions::default(),
+        )
+        .unwrap();
+    let post = net.flush().remove(0);
+    assert_eq!(post.rpc_method().as_deref(), Some("tools/call"));
+    // The server starts the stream with an event id (a progress note), then the connection breaks.
+    net.reply(post.conn, &format!("{}{}", sse_head(""), chunk("id: e1\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n")));
+    net.client.handle_closed(net.now, post.conn);
+    net.flush();
+    net.advance(1_000);
+    let resume = net
+        .flush()
+        .into_iter()
+        .find(|r| r.method == "GET" && r.header("last-event-id").is_some())
+        .unwrap();
+    net.reply(resume.conn, &empty("404 Not Found", ""));
+    let reqs = handshake_after_loss(&mut net);
+    let reposted = reqs
+        .iter()
+        .filter(|r| r.rpc_method().as_deref() == Some("tools/call"))
+        .count();
+    assert_eq!(reposted, 0, "the seen tools/call was POSTed again");
+}
+
+fn handshake_after_loss(net: &mut Raw) -> Vec<Req> {
+    let mut reqs = net.flush();
+    let pos = reqs
+        .iter()
+        .position(|r| r.rpc_method().as_deref() == Some("initialize"))
+        .unwrap();
+    let init = reqs.remove(pos);
+    let id = init.rpc_id().unwrap();
+    net.reply(
+        init.conn,
+        &json(
+            "200 OK",
+            &result(id, r#"{"protocolVersion":"2025-11-25"}"#),
+            "mcp-session-id: s2\r\n",
+        ),
+    );
+    reqs.extend(net.flush());
+    let pos = reqs
+        .iter()
+        .position(|r| r.rpc_method().as_deref() == Some("notifications/initialized"))
+        .unwrap();
+    let ack = reqs.remove(pos);
+    net.reply(ack.conn, &empty("202 Accepted", ""));
+    reqs.extend(net.flush());
+    reqs
+}
+
+/// The GET stream's reopen falls due while every connection is busy: it opens once one is free.
+#[test]
+fn the_get_stream_reopens_once_the_pool_has_room() {
+    let mut c = sessions_config();
+    c.limits.max_connections = 2;
+    let mut net = Raw::new(c);
+    let reqs = handshake(&mut net);
+    let get = reqs.into_iter().find(|r| r.method == "GET").unwrap();
+    net.reply(get.conn, &sse_head(""));
+    net.flush();
+    let a = net
+        .client
+        .request(net.now, "tools/call", None, CallOptions::default())
+        .unwrap();
+    let pa = net.flush().remove(0);
+    net.reply(pa.conn, &sse_head(""));
+    // The GET stream ends; before its reopen timer fires another call takes the free slot.
+    net.client.handle_closed(net.now, get.conn);
+    net.flush();
+    let _b = net
+        .client
+        .request(net.now, "tools/call", None, CallOptions::default())
+        .unwrap();
+    let pb = net.flush().remove(0);
+    net.reply(pb.conn, &sse_head(""));
+    net.advance(20_000);
+    net.flush();
+    // Both calls finish; connections are free again.
+    let _ = a;
+    net.reply(
+        pa.conn,
+        &chunk(&format!("data: {}\n\n", result(pa.rpc_id().unwrap(), "{}"))),
+    );
+    net.reply(
+        pb.conn,
+        &chunk(&format!("data: {}\n\n", result(pb.rpc_id().unwrap(), "{}"))),
+    );
+    net.flush();
+    net.advance(600_000);
+    let later = net.flush();
+    assert!(
+        later.iter().any(|r| r.method == "GET")
+            || !matches!(net.client.link.standalone, Standalone::Waiting),
+        "GET stream {:?} with standalone timer {:?}, phase {:?}",
+        net.client.link.standalone,
+        net.client.link.timers.get(ClientTimer::Standalone),
+        net.client.link.phase == Phase::Ready
+    );
+}
+
+/// JSON answers leave their connection in the pool: sequential calls reuse it.
+#[test]
+fn json_answers_reuse_their_connection() {
+    let mut c = ClientConfig::new("h:1", "/mcp", "c", "1");
+    c.era = EraChoice::Modern;
+    let mut net = Raw::new(c);
+    modern_ready(&mut net);
+    let before = net.opened;
+    for _ in 0..5 {
+        net.client
+            .request(net.now, "ping", None, CallOptions::default())
+            .unwrap();
+        let r = net.flush().remove(0);
+        net.reply(
+            r.conn,
+            &json("200 OK", &result(r.rpc_id().unwrap(), "{}"), ""),
+        );
+        net.flush();
+    }
+    assert!(
+        net.opened - before <= 1,
+        "{} connections for 5 sequential calls",
+        net.opened - before
+    );
+}
+
+/// A connection that failed to open leaves the pool at once.
+#[test]
+fn a_failed_connection_leaves_the_pool_at_once() {
+    let mut net = Raw::new(sessions_config());
+    net.refuse_connect = true;
+    net.flush();
+    assert_eq!(net.client.stats().connections, 0, "{}", net.client.stats());
+}
+
+/// `retry:` advice is capped by `Retry::max`: a listen told `retry: 10^15` is reopened.
+#[test]
+fn huge_retry_advice_is_capped() {
+    let mut c = ClientConfig::new("h:1", "/mcp", "c", "1");
+    c.era = EraChoice::Modern;
+    let mut net = Raw::new(c);
+    modern_ready(&mut net);
+    let _l = net
+        .client
+        .listen(
+            net.now,
+            &RawValue::from_string(r#"{"toolsListChanged":true}"#.into()).unwrap(),
+        )
+        .unwrap();
+    let r = net.flush().remove(0);
+    net.reply(
+        r.conn,
+        &format!(
+            "{}{}0\r\n\r\n",
+            sse_head(""),
+            chunk("retry: 1000000000000000\n\n")
+        ),
+    );
+    net.flush();
+    net.advance(24 * 3_600_000);
+    let again = net.flush();
+    assert!(
+        !again.is_empty(),
+        "listen not reopened after a day; next timeout {:?}",
+        net.client.poll_timeout()
+    );
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn hostile_reply(rng: &mut Rng, req: &Req, others: &[u64]) -> (String, bool) {
+    let id = req.rpc_id().unwrap_or(0);
+    let any_id = if !others.is_empty() && rng.below(3) == 0 {
+        others[rng.below(others.len() as u64) as usize]
+    } else {
+        id
+    };
+    let method = req.rpc_method().unwrap_or_default();
+    let res = match method.as_str() {
+        "initialize" => r#"{"protocolVersion":"2025-06-18"}"#.to_string(),
+        "server/discover" => "{}".to_string(),
+        _ => match rng.below(4) {
+            0 => r#"{"resultType":"input_required","inputRequests":{"a":{"method":"elicitation/create"}},"requestState":"x"}"#.to_string(),
+            _ => "{}".to_string(),
+        },
+    };
+    let msg = match rng.below(6) {
+        0 => format!(
+            r#"{{"jsonrpc":"2.0","id":{any_id},"error":{{"code":-32022,"message":"v","data":{{"supported":["2026-07-28"]}}}}}}"#
+        ),
+        1 => format!(
+            r#"{{"jsonrpc":"2.0","id":{any_id},"error":{{"code":-32001,"message":"gone"}}}}"#
+        ),
+        2 => format!(
+            r#"{{"jsonrpc":"2.0","id":{},"method":"sampling/createMessage","params":{{}}}}"#,
+            rng.below(5)
+        ),
+        _ => result(any_id, &res),
+    };
+    let session = if rng.below(2) == 0 {
+        "mcp-session-id: s\r\n"
+    } else {
+        ""
+    };
+    let close = rng.below(4) == 0;
+    let text = match rng.below(12) {
+        0 => empty("404 Not Found", session),
+        1 => empty("503 Busy", "retry-after: 1\r\n"),
+        2 => empty("202 Accepted", session),
+        3 => json("200 OK", &msg, session),
+        4 => json("400 Bad", r#"{"error":{"code":-32600,"message":"x"}}"#, ""),
+        5 => {
+            "HTTP/1.1 200 OK\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n".to_string()
+        }
+        6 => format!(
+            "{}{}",
+            sse_head(session),
+            chunk(&format!(
+                "id: {}\nretry: {}\ndata: {msg}\n\n",
+                rng.below(100),
+                rng.below(3000)
+            ))
+        ),
+        7 => format!(
+            "{}{}0\r\n\r\n",
+            sse_head(session),
+            chunk(&format!(
+                "id: e{}\ndata: {{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{{}}}}\n\n",
+                rng.below(9)
+            ))
+        ),
+        8 => format!(
+            "{}{}0\r\n\r\n",
+            sse_head(session),
+            chunk(&format!("data: {msg}\n\n"))
+        ),
+        9 => "\x00garbage\r\n\r\n".to_string(),
+        10 => format!(
+            "HTTP/1.1 100 Continue\r\n\r\n{}",
+            json("200 OK", &msg, session)
+        ),
+        _ => format!(
+            "{}{}",
+            sse_head(session),
+            chunk(&format!("data: {msg}\n\n"))
+        ),
+    };
+    (text, close)
+}
+
+fn fuzz_one(seed: u64, era: EraChoice) {
+    let mut rng = Rng(seed | 1);
+    let mut c = ClientConfig::new("h:1", "/mcp", "c", "1");
+    c.era = era;
+    c.limits.max_connections = 1 + rng.below(4) as usize;
+    c.timeouts.request = Duration::from_secs(30);
+    let mut net = Raw::new(c);
+    let mut pending: Vec<Req> = Vec::new();
+    let mut started: Vec<CallId> = Vec::new();
+    for _step in 0..300 {
+        match rng.below(10) {
+            0 | 1 => {
+                if let Ok(call) = net.client.request(
+                    net.now,
+                    "tools/call",
+                    Some(&RawValue::from_string(r#"{"name":"t"}"#.into()).unwrap()),
+                    CallOptions::default(),
+                ) {
+                    started.push(call);
+                }
+            }
+            2 => {
+                if let Some(&call) = started.get(rng.below(started.len().max(1) as u64) as usize) {
+                    let _ = net.client.cancel(net.now, call);
+                }
+            }
+            3 => net.advance(rng.below(5_000)),
+            4 => {
+                if !pending.is_empty() {
+                    let r = pending.remove(rng.below(pending.len() as u64) as usize);
+                    net.client.handle_closed(net.now, r.conn);
+                }
+            }
+            5 => {
+                let reqs: Vec<ServerRequestId> = net
+                    .events
+                    .iter()
+                    .filter_map(|e| match e {
+                        ClientEvent::ServerRequest { request, .. } => Some(*request),
+                        _ => None,
+                    })
+                    .collect();
+                if let Some(&r) = reqs.get(rng.below(reqs.len().max(1) as u64) as usize) {
+                    let _ = net.client.respond(
+                        net.now,
+                        r,
+                        Ok(&RawValue::from_string("{}".into()).unwrap()),
+                    );
+                }
+            }
+            _ => {
+                if !pending.is_empty() {
+                    let r = pending.remove(rng.below(pending.len() as u64) as usize);
+                    let others: Vec<u64> = pending.iter().filter_map(Req::rpc_id).collect();
+                    let (text, close) = hostile_reply(&mut rng, &r, &others);
+                    let bytes = text.as_bytes();
+                    let cut = rng.below(bytes.len() as u64 + 1) as usize;
+                    net.client.handle_bytes(net.now, r.conn, &bytes[..cut]);
+                    net.client.handle_bytes(net.now, r.conn, &bytes[cut..]);
+                    if close {
+                        net.client.handle_closed(net.now, r.conn);
+                    }
+                }
+            }
+        }
+        let new = net.flush();
+        pending.retain(|r| net.open.contains_key(&r.conn));
+        pending.extend(new);
+        pending.retain(|r| net.open.contains_key(&r.conn));
+        let mut counts: BTreeMap<CallId, u32> = BTreeMap::new();
+        for e in &net.events {
+            if let ClientEvent::Response { call, .. } | ClientEvent::Failed { call, .. } = e {
+                *counts.entry(*call).or_default() += 1;
+            }
+        }
+        for (call, n) in &counts {
+            assert!(*n == 1, "seed {seed}: {call} got {n} outcomes");
+        }
+    }
+    // Hours pass: every call has its outcome.
+    for _ in 0..200 {
+        net.advance(60_000);
+        let new = net.flush();
+        pending.extend(new);
+    }
+    let mut answered = 0;
+    for call in &started {
+        let n = net.events.iter().filter(|e| matches!(e, ClientEvent::Response { call: c, .. } | ClientEvent::Failed { call: c, .. } if c == call)).count();
+        assert_eq!(
+            n,
+            1,
+            "seed {seed}: {call} got {n} outcomes; stats {}",
+            net.client.stats()
+        );
+        answered += 1;
+    }
+    let conn = net
+        .events
+        .iter()
+        .filter(|e| matches!(e, ClientEvent::Connected { .. }))
+        .count();
+    let resp = net
+        .events
+        .iter()
+        .filter(|e| matches!(e, ClientEvent::Response { .. }))
+        .count();
+    std::eprintln!(
+        "FUZZ {seed} {era:?} connected {conn} responses {resp} calls {answered} lost {}",
+        net.events
+            .iter()
+            .filter(|e| matches!(e, ClientEvent::SessionLost))
+            .count()
+    );
+    net.client.close(net.now);
+    for _ in 0..10 {
+        net.advance(10_000);
+        net.flush();
+    }
+    assert!(
+        net.client.stats().is_quiescent(),
+        "seed {seed}: {}",
+        net.client.stats()
+    );
+}
+
+#[test]
+fn a_hostile_server_never_breaks_one_outcome_per_call() {
+    for seed in 1..400u64 {
+        for era in [EraChoice::Sessions, EraChoice::Modern, EraChoice::Auto] {
+            fuzz_one(seed * 7919, era);
+        }
+    }
+}
+
+/// A server that answers GET with 200 and a JSON document offers no GET stream: it is not
+/// asked again.
+#[test]
+fn a_get_answered_with_json_is_not_polled() {
+    let mut net = Raw::new(sessions_config());
+    let mut reqs = handshake(&mut net);
+    let mut gets = 0;
+    for _ in 0..1000 {
+        let Some(pos) = reqs.iter().position(|r| r.method == "GET") else {
+            break;
+        };
+        let get = reqs.remove(pos);
+        gets += 1;
+        net.reply(get.conn, &json("200 OK", r#"{"status":"ok"}"#, ""));
+        reqs.extend(net.flush());
+        net.advance(250);
+        reqs.extend(net.flush());
+    }
+    assert!(gets < 20, "{gets} GETs in {} ms", net.now.as_millis());
+}
+
+/// A configured header with a trailing newline (a token read from a file): the client closes
+/// at once, saying its configuration cannot be sent.
+#[test]
+fn a_config_header_with_a_newline_closes_the_client_as_misconfigured() {
+    let mut c = sessions_config();
+    c.headers
+        .push(("authorization".into(), "Bearer t0k3n\n".into()));
+    let mut net = Raw::new(c);
+    let sent = net.flush();
+    net.advance(60_000);
+    net.flush();
+    assert!(sent.is_empty());
+    assert!(
+        matches!(
+            net.events.last(),
+            Some(ClientEvent::Closed {
+                reason: CloseReason::Misconfigured(_)
+            })
+        ),
+        "{:?} after {} connections",
+        net.events.last(),
+        net.opened
+    );
+}
