@@ -161,3 +161,103 @@ fn subscriptions_and_notifications_reach_the_client_in_both_eras() {
     assert_eq!(stats.engine.subscriptions, 0, "unsubscribed, then DELETEd");
     server.stop();
 }
+
+/// A tool that answers after ten minutes: calls to it end only by cancellation or close.
+fn slow_app() -> App {
+    App::builder("slow", "1")
+        .tool(
+            Tool::new("slow", |_: Add, _cx: Context| async move {
+                smol::Timer::after(Duration::from_secs(600)).await;
+                Ok::<_, Error>(ToolResult::text("late"))
+            })
+            .description("Answers in ten minutes"),
+        )
+        .build()
+}
+
+/// More calls than the driver's inbox has room for, each started and left running.
+async fn start_slow_calls(client: &Client, count: usize) -> Vec<mcpwire_smol::client::RunningCall> {
+    let mut running = Vec::with_capacity(count);
+    for _ in 0..count {
+        let params = json!({"name": "slow", "arguments": {"a": 0, "b": 0}});
+        let call = client
+            .call(
+                "tools/call",
+                Some(params),
+                Some(Duration::from_secs(600)),
+                false,
+            )
+            .await
+            .unwrap();
+        running.push(call);
+    }
+    running
+}
+
+/// Polls the server until it holds no session, for at most [`common::PATIENCE`].
+fn wait_for_no_sessions(server: &InProcess) -> u64 {
+    let deadline = std::time::Instant::now() + common::PATIENCE;
+    loop {
+        let sessions = smol::block_on(server.handle.stats())
+            .unwrap()
+            .engine
+            .sessions;
+        if sessions == 0 || std::time::Instant::now() > deadline {
+            return sessions;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn every_dropped_call_is_cancelled_however_many_at_once() {
+    let server = InProcess::serve(slow_app());
+    let url = format!("http://{}/mcp", server.addr);
+    for era in [EraChoice::Sessions, EraChoice::Modern] {
+        smol::block_on(async {
+            let client = Client::builder(&url)
+                .unwrap()
+                .era(era)
+                .connect()
+                .await
+                .unwrap();
+            let running = start_slow_calls(&client, 800).await;
+            assert_eq!(client.stats().await.unwrap().calls, 800);
+            // 800 cancellations at once, more than the inbox holds: none may be lost. They
+            // are taken before the stats request that follows them.
+            drop(running);
+            let stats = client.stats().await.unwrap();
+            assert_eq!(
+                stats.calls, 0,
+                "{era:?}: dropped calls still running: {stats}"
+            );
+            client.close().await;
+        });
+    }
+    assert_eq!(wait_for_no_sessions(&server), 0);
+    server.stop();
+}
+
+#[test]
+fn a_dropped_client_ends_its_session_even_behind_a_full_inbox() {
+    let server = InProcess::serve(slow_app());
+    let url = format!("http://{}/mcp", server.addr);
+    smol::block_on(async {
+        let client = Client::builder(&url)
+            .unwrap()
+            .era(EraChoice::Sessions)
+            .connect()
+            .await
+            .unwrap();
+        let running = start_slow_calls(&client, 800).await;
+        drop(running);
+        // Dropped, not closed: its close order must not be lost behind 800 cancellations.
+        drop(client);
+    });
+    assert_eq!(
+        wait_for_no_sessions(&server),
+        0,
+        "the dropped client never sent DELETE"
+    );
+    server.stop();
+}

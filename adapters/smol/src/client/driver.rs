@@ -33,7 +33,6 @@ pub(crate) enum Command {
         started: Sender<Result<CallId, CommandError>>,
         sinks: CallSinks,
     },
-    Cancel(CallId),
     /// Routes `notifications/resources/updated` for `uri` to `sink` (and re-subscribes in
     /// each new session) until `Unsubscribe`.
     Subscribe {
@@ -41,11 +40,21 @@ pub(crate) enum Command {
         uri: String,
         sink: Sender<Notification>,
     },
-    /// Ends a resource subscription (`resources/unsubscribe` in the session era).
-    Unsubscribe(u64),
     /// The core's stats, and the driver's live tasks (one per connection, one per server
     /// request being answered).
     Stats(Sender<(ClientStats, usize)>),
+}
+
+/// What must never be lost: these are sent from `Drop` and from `cancel(&self)`, where nothing
+/// can wait for room, so their channel is unbounded; each handle sends at most one, so what
+/// waits in it is bounded by the handles that exist. The driver takes them before anything
+/// else.
+pub(crate) enum Control {
+    /// Ends a call (a dropped or cancelled [`RunningCall`](super::RunningCall)).
+    Cancel(CallId),
+    /// Ends a resource subscription (`resources/unsubscribe` in the session era).
+    Unsubscribe(u64),
+    /// Ends the client (`close()`, or the last handle dropped).
     Close,
 }
 
@@ -65,9 +74,26 @@ pub(crate) enum Inbox {
     Answer(ServerRequestId, Result<Value, ErrorObject>),
 }
 
+/// What woke the driver.
+enum Wake {
+    Control(Control),
+    Inbox(Inbox),
+}
+
 struct ConnTask {
     writes: Sender<Vec<u8>>,
     _task: Task<()>,
+}
+
+/// The driver's channels to and from the client's handles.
+pub(crate) struct Wires {
+    /// Everything but [`Control`]; its sender is cloned into each connection's task.
+    pub(crate) inbox: (Sender<Inbox>, Receiver<Inbox>),
+    pub(crate) control: Receiver<Control>,
+    /// Hears the handshake's end, once.
+    pub(crate) ready: Sender<Result<mcpwire_core::client::Era, String>>,
+    /// Notifications of no call that no resource subscription takes.
+    pub(crate) unsolicited: Sender<Notification>,
 }
 
 /// Runs until the client has closed and nothing is left. `ready` hears the handshake's end.
@@ -75,11 +101,15 @@ pub(crate) fn run(
     mut core: Core,
     clock: Clock,
     authority: String,
-    inbox: (Sender<Inbox>, Receiver<Inbox>),
     handlers: Handlers,
-    ready: Sender<Result<mcpwire_core::client::Era, String>>,
-    unsolicited: Sender<Notification>,
+    wires: Wires,
 ) {
+    let Wires {
+        inbox,
+        control,
+        ready,
+        unsolicited,
+    } = wires;
     let mut unsolicited = Unsolicited {
         general: unsolicited,
         resources: BTreeMap::new(),
@@ -211,6 +241,10 @@ pub(crate) fn run(
                     }
                 }
             }
+            // A handler whose server request ended unanswered (timed out, withdrawn, session
+            // lost, client closed) is dropped, which cancels it. Here, so that an end by
+            // timeout counts as much as one by input.
+            answering.retain(|request, _| core.is_server_request_pending(*request));
             if core.is_closed() && core.poll_timeout().is_none() {
                 return;
             }
@@ -224,10 +258,26 @@ pub(crate) fn run(
                 }
                 None
             };
-            let Some(input) = async { receiver.recv().await.ok() }.or(sleep).await else {
-                continue;
-            };
+            let wake = async {
+                match control.recv().await {
+                    Ok(order) => Some(Wake::Control(order)),
+                    // Every handle is gone and its last order taken: only the inbox and the
+                    // timer are left to wake the driver (never a spin).
+                    Err(_) => std::future::pending().await,
+                }
+            }
+            .or(async { receiver.recv().await.ok().map(Wake::Inbox) })
+            .or(sleep)
+            .await;
             let now = clock.now();
+            let input = match wake {
+                None => continue,
+                Some(Wake::Control(order)) => {
+                    control_in(&mut core, now, order, &mut unsolicited);
+                    continue;
+                }
+                Some(Wake::Inbox(input)) => input,
+            };
             match input {
                 Inbox::Connected(conn) => core.handle_connected(now, conn),
                 Inbox::ConnectFailed(conn) => {
@@ -260,9 +310,6 @@ pub(crate) fn run(
                     command_in(&mut core, now, command, &mut calls, &mut unsolicited);
                 }
             }
-            // A handler whose server request ended unanswered (timed out, withdrawn, session
-            // lost) is dropped, which cancels it.
-            answering.retain(|request, _| core.is_server_request_pending(*request));
         }
     }));
 }
@@ -336,13 +383,24 @@ fn command_in(
             }
             let _ = started.try_send(outcome);
         }
-        Command::Cancel(call) => {
-            let _ = core.cancel(now, call);
-        }
         Command::Subscribe { token, uri, sink } => {
             unsolicited.resources.insert(token, (uri, sink));
         }
-        Command::Unsubscribe(token) => {
+        Command::Stats(_) => {}
+    }
+}
+
+fn control_in(
+    core: &mut Core,
+    now: mcpwire_core::time::Instant,
+    order: Control,
+    unsolicited: &mut Unsolicited,
+) {
+    match order {
+        Control::Cancel(call) => {
+            let _ = core.cancel(now, call);
+        }
+        Control::Unsubscribe(token) => {
             if let Some((uri, _)) = unsolicited.resources.remove(&token) {
                 let still_wanted = unsolicited.resources.values().any(|(u, _)| *u == uri);
                 if !still_wanted && core.era() != Some(mcpwire_core::client::Era::Modern) {
@@ -350,7 +408,6 @@ fn command_in(
                 }
             }
         }
-        Command::Stats(_) => {}
-        Command::Close => core.close(now),
+        Control::Close => core.close(now),
     }
 }

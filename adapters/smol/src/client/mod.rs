@@ -47,7 +47,7 @@ pub use mcpwire_core::jsonrpc::ErrorObject;
 use serde_json::{Value, json};
 
 use crate::clock::{Clock, to_core};
-use driver::{CallSinks, Command, Inbox};
+use driver::{CallSinks, Command, Control, Inbox};
 
 type HandlerFuture = Pin<Box<dyn Future<Output = Result<Value, ErrorObject>> + Send>>;
 type Handler = Arc<dyn Fn(Value) -> HandlerFuture + Send + Sync>;
@@ -210,6 +210,7 @@ impl ClientBuilder {
         let authority = self.config.authority.clone();
         let core = mcpwire_core::client::Client::new(self.config, clock.now(), seed);
         let (sender, receiver) = async_channel::bounded(256);
+        let (control, orders) = async_channel::unbounded();
         let (ready, is_ready) = async_channel::bounded(1);
         let (unsolicited, notifications) = async_channel::bounded(NOTIFICATION_QUEUE);
         let handlers: Handlers = Arc::new(self.handlers);
@@ -217,11 +218,19 @@ impl ClientBuilder {
         let thread = std::thread::Builder::new()
             .name("mcpwire-client".into())
             .spawn(move || {
-                driver::run(core, clock, authority, inbox, handlers, ready, unsolicited);
+                let wires = driver::Wires {
+                    inbox,
+                    control: orders,
+                    ready,
+                    unsolicited,
+                };
+                driver::run(core, clock, authority, handlers, wires);
             })
             .map_err(|e| ClientError::Connect(e.to_string()))?;
         let mut client = Client {
             inbox: sender,
+            control,
+            close_sent: false,
             thread: Some(thread),
             tools: std::sync::Mutex::new(BTreeMap::new()),
             notifications,
@@ -253,6 +262,8 @@ const NOTIFICATION_QUEUE: usize = 1024;
 #[derive(Debug)]
 pub struct Client {
     inbox: Sender<Inbox>,
+    control: Sender<Control>,
+    close_sent: bool,
     thread: Option<JoinHandle<()>>,
     tools: std::sync::Mutex<ToolHeaders>,
     notifications: Receiver<Notification>,
@@ -264,18 +275,23 @@ pub struct Client {
 #[derive(Debug)]
 pub struct RunningCall {
     call: CallId,
-    inbox: Sender<Inbox>,
+    control: Sender<Control>,
+    cancelled: std::sync::atomic::AtomicBool,
     outcome: Receiver<Result<Value, CallError>>,
     notes: Receiver<Notification>,
     done: bool,
 }
 
 impl RunningCall {
-    /// Cancels the call now (also what dropping it does).
+    /// Cancels the call now (also what dropping it does). Once: a second cancel does nothing.
     pub fn cancel(&self) {
-        let _ = self
-            .inbox
-            .try_send(Inbox::Command(Command::Cancel(self.call)));
+        if !self
+            .cancelled
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            // Unbounded, so never lost to a full inbox; one per call, so bounded by the calls.
+            let _ = self.control.try_send(Control::Cancel(self.call));
+        }
     }
 
     /// The next notification about this call (progress, log), if one comes before its end.
@@ -342,7 +358,7 @@ enum SubscriptionKind {
     Resource {
         token: u64,
         notes: Receiver<Notification>,
-        inbox: Sender<Inbox>,
+        control: Sender<Control>,
     },
 }
 
@@ -360,8 +376,8 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        if let SubscriptionKind::Resource { token, inbox, .. } = &self.kind {
-            let _ = inbox.try_send(Inbox::Command(Command::Unsubscribe(*token)));
+        if let SubscriptionKind::Resource { token, control, .. } = &self.kind {
+            let _ = control.try_send(Control::Unsubscribe(*token));
         }
     }
 }
@@ -416,7 +432,8 @@ impl Client {
             .map_err(ClientError::Refused)?;
         Ok(RunningCall {
             call,
-            inbox: self.inbox.clone(),
+            control: self.control.clone(),
+            cancelled: std::sync::atomic::AtomicBool::new(false),
             outcome,
             notes,
             done: false,
@@ -595,7 +612,7 @@ impl Client {
             kind: SubscriptionKind::Resource {
                 token,
                 notes,
-                inbox: self.inbox.clone(),
+                control: self.control.clone(),
             },
         };
         self.request("resources/subscribe", Some(json!({ "uri": uri })))
@@ -640,7 +657,8 @@ impl Client {
     /// Ends the session (`DELETE`), fails every call still running, and returns once the
     /// driver thread has ended: no connection, timer or task is left.
     pub async fn close(mut self) {
-        let _ = self.inbox.send(Inbox::Command(Command::Close)).await;
+        self.close_sent = true;
+        let _ = self.control.try_send(Control::Close);
         if let Some(thread) = self.thread.take() {
             let _ = smol::unblock(move || thread.join()).await;
         }
@@ -651,6 +669,8 @@ impl Drop for Client {
     fn drop(&mut self) {
         // Dropped without close(): the driver still closes, within the close timeout, and its
         // thread ends by itself.
-        let _ = self.inbox.try_send(Inbox::Command(Command::Close));
+        if !self.close_sent {
+            let _ = self.control.try_send(Control::Close);
+        }
     }
 }
