@@ -135,6 +135,12 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         let outcome = match &call.tool {
             None => client.list_tools().await,
             Some(tool) => {
+                if client.era() == mcpwire_smol::client::Era::Modern {
+                    // A 2026-07-28 server may require the `Mcp-Param-*` header fields its
+                    // tool's schema declares; the client learns them from the listing. If the
+                    // listing fails, the call goes without them and the server says why.
+                    let _ = client.list_tools().await;
+                }
                 client
                     .call_tool_with_progress(tool, call.arguments.clone(), |progress| {
                         eprintln!("progress: {progress}");
