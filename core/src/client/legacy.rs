@@ -6,7 +6,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::entities::{CallState, ClientTimer, Owner, Phase, Standalone};
+use super::entities::{CallState, Phase, Standalone};
 use super::{CallError, Client, ClientEvent, Era, LEGACY_VERSION};
 
 impl Client {
@@ -74,23 +74,7 @@ impl Client {
         for call in lost {
             self.fail_call(call, CallError::SessionLost, false);
         }
-        let posts: Vec<u64> = self.posts.keys().copied().collect();
-        for post in posts {
-            self.end_post(post);
-        }
-        let requests: Vec<_> = self.server_requests.keys().copied().collect();
-        for request in requests {
-            if let Some(mut entry) = self.server_requests.remove(&request) {
-                self.timers
-                    .stop_all(&mut entry.timers, Owner::ServerRequest(request));
-            }
-        }
-        let conns: Vec<_> = self.conns.keys().copied().collect();
-        for conn in conns {
-            self.drop_conn(conn);
-        }
-        self.timers
-            .stop(&mut self.link.timers, Owner::Link, ClientTimer::Standalone);
+        self.clear_transport();
         self.link.generation += 1;
         self.link.legacy_endpoint = None;
         self.link.handshake_result = None;

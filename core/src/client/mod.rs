@@ -664,7 +664,7 @@ impl Client {
         self.end_call(call, ClientEvent::Failed { call, error });
     }
 
-    /// Every call, post and server request goes; connections close.
+    /// Every call fails with `error`, and the transport is cleared.
     fn clear_work(&mut self, error: CallError) {
         let calls: Vec<CallId> = self.calls.keys().copied().collect();
         for call in calls {
@@ -676,6 +676,13 @@ impl Client {
                 },
             );
         }
+        self.clear_transport();
+    }
+
+    /// Every post and server request goes, every connection closes, and the standalone
+    /// stream is off: what a session's loss and the client's close share. Calls are the
+    /// caller's (some survive a lost session).
+    fn clear_transport(&mut self) {
         let posts: Vec<u64> = self.posts.keys().copied().collect();
         for post in posts {
             self.end_post(post);

@@ -188,9 +188,7 @@ pub(crate) fn run(
                         params,
                     } => {
                         if let Some(notes) = calls.get(&call).and_then(|s| s.notes.as_ref()) {
-                            let params = params
-                                .and_then(|p| serde_json::from_str(p.get()).ok())
-                                .unwrap_or(Value::Null);
+                            let params = to_value(params);
                             // A listener that does not keep up loses frames, never the driver.
                             let _ = notes.try_send(Notification { method, params });
                         }
@@ -200,9 +198,7 @@ pub(crate) fn run(
                         method,
                         params,
                     } => {
-                        let params = params
-                            .and_then(|p| serde_json::from_str(p.get()).ok())
-                            .unwrap_or(Value::Null);
+                        let params = to_value(params);
                         route_unsolicited(&unsolicited, Notification { method, params });
                     }
                     ClientEvent::SessionLost => {}
@@ -212,9 +208,7 @@ pub(crate) fn run(
                         params,
                         ..
                     } => {
-                        let params = params
-                            .and_then(|p| serde_json::from_str(p.get()).ok())
-                            .unwrap_or(Value::Null);
+                        let params = to_value(params);
                         let handler = handlers.get(&method).cloned();
                         let answers = sender.clone();
                         let task = smol::spawn(async move {
@@ -312,6 +306,13 @@ pub(crate) fn run(
             }
         }
     }));
+}
+
+/// A message's params as a value (`null` when absent).
+fn to_value(params: Option<Box<RawValue>>) -> Value {
+    params
+        .and_then(|p| serde_json::from_str(p.get()).ok())
+        .unwrap_or(Value::Null)
 }
 
 /// A notification of no call: to the subscriptions of its resource, or to the general stream.
