@@ -55,6 +55,12 @@ pub struct Config {
     /// stolen session id is then useless without the credential it was created with. `None`
     /// (the default) binds nothing.
     pub session_binding: Option<String>,
+    /// What every session id (`Mcp-Session-Id`, the HTTP+SSE `sessionId`) starts with, before
+    /// its 128 random bits: a node's tag, so that a load balancer can send a session's requests
+    /// to the node that holds it (`a-` routes on `a-`). Up to
+    /// [`MAX_SESSION_ID_PREFIX`] bytes of ASCII letters, digits, `-`, `_` and `.`; see
+    /// [`valid_session_id_prefix`]. Empty (the default) adds nothing.
+    pub session_id_prefix: String,
     /// Paths the application answers itself, such as `/metrics` or `/healthz`. A request for
     /// one (after the `Host` and `Origin` checks) becomes [`Event::HttpRequest`], answered with
     /// [`Engine::respond_http`] within `timeouts.request_read` or its connection closes.
@@ -74,6 +80,20 @@ pub struct Config {
     /// Leaks re-introduced on purpose, for tests of the simulator.
     #[cfg(feature = "sim-faults")]
     pub faults: Faults,
+}
+
+/// The longest [`Config::session_id_prefix`].
+pub const MAX_SESSION_ID_PREFIX: usize = 32;
+
+/// Whether `prefix` may start session ids: at most [`MAX_SESSION_ID_PREFIX`] bytes of ASCII
+/// letters, digits, `-`, `_` and `.` (safe in a header, a query string and a load balancer's
+/// rules). The engine uses a prefix that is not as empty.
+#[must_use]
+pub fn valid_session_id_prefix(prefix: &str) -> bool {
+    prefix.len() <= MAX_SESSION_ID_PREFIX
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// Known leaks the engine can be made to commit again, so that a test can prove the simulator
@@ -290,6 +310,7 @@ impl Config {
             ],
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
             session_binding: None,
+            session_id_prefix: String::new(),
             application_paths: Vec::new(),
             timeouts: Timeouts::default(),
             limits: Limits::default(),

@@ -94,6 +94,8 @@ struct CancelledParams<'a> {
     reason: Option<String>,
 }
 
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
 impl Engine {
     /// Creates a session with a fresh wire id.
     pub(super) fn open_session(
@@ -106,7 +108,12 @@ impl Engine {
         let key = self.sessions.vacant_key();
         let mut raw = [0u8; 16];
         self.entropy.fill(&mut raw);
-        let wire_id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let mut wire_id = String::with_capacity(self.session_id_prefix.len() + 32);
+        wire_id.push_str(&self.session_id_prefix);
+        for b in raw {
+            wire_id.push(char::from(HEX_DIGITS[usize::from(b >> 4)]));
+            wire_id.push(char::from(HEX_DIGITS[usize::from(b & 0xf)]));
+        }
         let mut session = Session {
             wire_id: wire_id.clone(),
             binding,

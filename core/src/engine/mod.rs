@@ -98,7 +98,10 @@ pub use accounting::Counters;
 pub use commands::{ClientContext, Target};
 #[cfg(feature = "sim-faults")]
 pub use config::Faults;
-pub use config::{Config, Heartbeat, LegacyPaths, Limits, ResponseMode, Timeouts};
+pub use config::{
+    Config, Heartbeat, LegacyPaths, Limits, MAX_SESSION_ID_PREFIX, ResponseMode, Timeouts,
+    valid_session_id_prefix,
+};
 pub use events::{CancelReason, ClientError, CloseReason, CommandError, Event, Reply};
 pub use ids::{
     ConnId, ExchangeId, InflightId, OutboundHandle, OutboundId, RequestHandle, SessionKey, StreamId,
@@ -162,6 +165,8 @@ pub struct Engine {
     listens: usize,
     clock: MonotonicClock,
     entropy: Entropy,
+    /// [`Config::session_id_prefix`], if valid (else empty).
+    session_id_prefix: String,
 
     conns: Slab<ConnId, Conn>,
     exchanges: Slab<ExchangeId, Exchange>,
@@ -276,7 +281,13 @@ impl Engine {
         // Without a key of the adapter's, one of this engine's own: its states open only here.
         let mut state_key = [0u8; 32];
         entropy.fill(&mut state_key);
+        let session_id_prefix = if valid_session_id_prefix(&config.session_id_prefix) {
+            config.session_id_prefix.clone()
+        } else {
+            String::new()
+        };
         Engine {
+            session_id_prefix,
             state_key: modern::input::StateKey::new(state_key),
             server_info: modern::results::server_info_json(&config),
             listen_support: modern::listen::Supported::from_capabilities(&capabilities),

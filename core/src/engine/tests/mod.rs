@@ -9,6 +9,7 @@ mod leaks;
 mod reports;
 mod review;
 mod session_binding;
+mod session_id_prefix;
 mod stateless;
 mod stream_close;
 
