@@ -22,6 +22,7 @@ use smol::net::{TcpListener, TcpStream};
 use smol::{Executor, Task};
 
 use crate::app::dispatch;
+use crate::bus::{BusLink, Notice};
 use crate::clock::Clock;
 use crate::context::SessionInfo;
 use crate::id_map::IdMap;
@@ -65,6 +66,10 @@ pub(crate) struct Driver {
     pub(crate) grace: Duration,
     pub(crate) accept: Option<Task<()>>,
     pub(crate) signals: Option<Task<()>>,
+    /// Where local broadcasts are published for the other nodes, if there are any.
+    pub(crate) bus: Option<BusLink>,
+    /// The bus's task (its connections and reconnects), dropped with the driver.
+    pub(crate) bus_task: Option<Task<()>>,
     sockets: Sockets,
     /// Sockets that woke, being served (kept for its allocation).
     woken: Vec<ConnId>,
@@ -114,6 +119,8 @@ impl Driver {
             grace,
             accept: None,
             signals: None,
+            bus: None,
+            bus_task: None,
             sockets: Sockets::new(),
             woken: Vec::new(),
             read_buf: vec![0; MAX_READ],
@@ -237,6 +244,7 @@ impl Driver {
             Input::Accepted(stream, peer) => self.accept(stream, peer),
             Input::Reply { handle, reply } => self.finished(handle, reply),
             Input::Command(command) => self.command(command),
+            Input::Remote(notice) => self.remote(notice),
             Input::Signal => {
                 if self.signalled {
                     tracing::warn!("second signal: exiting now");
@@ -756,9 +764,15 @@ impl Driver {
                 ack,
             } => {
                 let _ = ack.try_send(engine.broadcast(now, &method, params.as_deref()));
+                if let Some(bus) = &self.bus {
+                    bus.publish(&Notice::Broadcast { method, params });
+                }
             }
             Command::ResourceUpdated { uri, ack } => {
                 let _ = ack.try_send(engine.resource_updated(now, &uri));
+                if let Some(bus) = &self.bus {
+                    bus.publish(&Notice::ResourceUpdated { uri });
+                }
             }
             Command::CloseSession { session, ack } => {
                 let _ = ack.try_send(engine.close_session(now, session));
@@ -769,6 +783,19 @@ impl Driver {
             }
         }
         None
+    }
+
+    /// Another node's notice, from the bus: delivered here, never published again.
+    fn remote(&mut self, notice: Notice) {
+        let now = self.clock.now();
+        match notice {
+            Notice::Broadcast { method, params } => {
+                self.engine.broadcast(now, &method, params.as_deref());
+            }
+            Notice::ResourceUpdated { uri } => {
+                self.engine.resource_updated(now, &uri);
+            }
+        }
     }
 
     fn begin_shutdown(&mut self, grace: Duration) {
@@ -787,6 +814,7 @@ impl Driver {
             counters: self.engine.counters().clone(),
             tasks: self.tasks.live() as u64,
             waiting_messages: self.parked.values().map(|p| p.len() as u64).sum(),
+            bus: self.bus.as_ref().map(BusLink::stats),
         }
     }
 }

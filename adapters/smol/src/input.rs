@@ -25,6 +25,8 @@ pub(crate) enum Input {
     Reply { handle: RequestHandle, reply: Reply },
     /// A command from a handler's context or a server handle.
     Command(Command),
+    /// Another node's broadcast or resource update, from the bus.
+    Remote(crate::bus::Notice),
     /// SIGINT or SIGTERM.
     Signal,
 }

@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 use mcpwire_core::Stats;
 use mcpwire_core::engine::{CloseReason, Counters};
 
+use crate::bus::BusStats;
+
 /// What a server holds and has done: the engine's gauges and counters, and the adapter's live
 /// tasks (handlers, the listener, the signal watcher; connections have none, the driver
 /// polls their sockets).
@@ -19,6 +21,8 @@ pub struct ServerStats {
     pub tasks: u64,
     /// Handlers' messages (and replies) waiting for room on their request's stream.
     pub waiting_messages: u64,
+    /// The bus to the other nodes, when [`Server::bus`](crate::Server::bus) set one.
+    pub bus: Option<BusStats>,
 }
 
 impl ServerStats {
@@ -205,6 +209,62 @@ impl ServerStats {
         for (reason, count) in CloseReason::ALL.iter().zip(c.sessions_closed) {
             let _ = writeln!(out, "{name}{{reason=\"{}\"}} {count}", reason.label());
         }
+        if let Some(bus) = &self.bus {
+            bus_metrics(&mut out, bus);
+        }
         out
+    }
+}
+
+/// The bus's lines: only a server with a bus has them.
+fn bus_metrics(out: &mut String, bus: &BusStats) {
+    for (kind, name, help, value) in [
+        (
+            "gauge",
+            "mcpwire_bus_connected",
+            "Whether the bus to the other nodes is connected (1) or not (0).",
+            u64::from(bus.connected),
+        ),
+        (
+            "gauge",
+            "mcpwire_bus_queued_bytes",
+            "Bytes of publications waiting for the bus.",
+            bus.queued_bytes,
+        ),
+        (
+            "counter",
+            "mcpwire_bus_published_total",
+            "Broadcasts and resource updates published to the other nodes.",
+            bus.published,
+        ),
+        (
+            "counter",
+            "mcpwire_bus_received_total",
+            "Broadcasts and resource updates received from other nodes and delivered here.",
+            bus.received,
+        ),
+        (
+            "counter",
+            "mcpwire_bus_dropped_total",
+            "Publications dropped: the queue was full, or the bus could not send them.",
+            bus.dropped,
+        ),
+        (
+            "counter",
+            "mcpwire_bus_refused_total",
+            "Messages from the bus that were not notices of a node, and were ignored.",
+            bus.refused,
+        ),
+        (
+            "counter",
+            "mcpwire_bus_reconnects_total",
+            "Connections to the bus made again after one was lost.",
+            bus.reconnects,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
     }
 }

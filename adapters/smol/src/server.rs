@@ -9,6 +9,7 @@ use mcpwire_core::engine::{Config, Engine, Reporting};
 use smol::Executor;
 use smol::net::TcpListener;
 
+use crate::bus::Bus;
 use crate::driver::{Driver, METRICS_PATH, Stop};
 use crate::input::{INPUT_CAPACITY, Input};
 use crate::tasks::TaskCounter;
@@ -49,6 +50,7 @@ pub struct Server {
     input: (async_channel::Sender<Input>, async_channel::Receiver<Input>),
     tasks: TaskCounter,
     on_serving: Option<OnServing>,
+    bus: Option<Box<dyn Bus>>,
 }
 
 /// What [`Server::on_serving`] is given.
@@ -85,6 +87,7 @@ impl Server {
             input: async_channel::bounded(INPUT_CAPACITY),
             tasks: TaskCounter::default(),
             on_serving: None,
+            bus: None,
         }
     }
 
@@ -140,6 +143,15 @@ impl Server {
     #[must_use]
     pub fn on_serving(mut self, announce: impl FnOnce(SocketAddr) + Send + 'static) -> Server {
         self.on_serving = Some(Box::new(announce));
+        self
+    }
+
+    /// Shares broadcasts and resource updates with the other nodes of a cluster through `bus`
+    /// (see [`bus`](crate::bus)): what this node's handle broadcasts is published once, and
+    /// what other nodes publish is delivered here.
+    #[must_use]
+    pub fn bus(mut self, bus: impl Bus) -> Server {
+        self.bus = Some(Box::new(bus));
         self
     }
 
@@ -205,6 +217,14 @@ impl Server {
                 &self.tasks,
                 driver.input_tx.clone(),
             )?);
+        }
+        if let Some(bus) = self.bus.take() {
+            let mut node = [0u8; 16];
+            getrandom::fill(&mut node).map_err(|e| io::Error::other(e.to_string()))?;
+            let node: String = node.iter().map(|b| format!("{b:02x}")).collect();
+            let (link, port) = crate::bus::link(&node, driver.input_tx.clone());
+            driver.bus = Some(link);
+            driver.bus_task = Some(self.tasks.spawn(&executor, bus.run(port)));
         }
         let address = listener.local_addr();
         driver.listen(listener);

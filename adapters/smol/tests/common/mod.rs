@@ -432,9 +432,18 @@ impl InProcess {
 
     /// Serves on `addr` (a restarted server on the address of one that stopped).
     pub fn serve_at(app: mcpwire_smol::App, addr: SocketAddr) -> InProcess {
+        InProcess::serve_server_at(mcpwire_smol::Server::new(app), addr)
+    }
+
+    /// Serves a configured `server` on a free port.
+    pub fn serve_server(server: mcpwire_smol::Server) -> InProcess {
+        InProcess::serve_server_at(server, "127.0.0.1:0".parse().unwrap())
+    }
+
+    fn serve_server_at(server: mcpwire_smol::Server, addr: SocketAddr) -> InProcess {
         let listener = smol::block_on(smol::net::TcpListener::bind(addr)).unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = mcpwire_smol::Server::new(app).handle_signals(false);
+        let server = server.handle_signals(false);
         let handle = server.handle();
         let serving = std::thread::spawn(move || smol::block_on(server.serve(listener)));
         InProcess {
