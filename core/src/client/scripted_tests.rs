@@ -815,3 +815,166 @@ fn a_config_header_with_a_newline_closes_the_client_as_misconfigured() {
         net.opened
     );
 }
+
+/// The 2025-11-25 polling pattern: the server ends a long call's SSE stream after each event
+/// (with `retry:`), and the client resumes with `Last-Event-ID`. Every resumption succeeds
+/// and carries an event, so none is a failure "in a row" (`Retry::max_attempts`); the call
+/// must get its result when the server finally sends it, well within its deadline.
+#[test]
+fn a_call_resumed_after_every_event_is_followed_to_its_result() {
+    let mut net = Raw::new(sessions_config());
+    let reqs = handshake(&mut net);
+    let get = reqs.into_iter().find(|r| r.method == "GET").unwrap();
+    net.reply(get.conn, &sse_head(""));
+    net.flush();
+    let call = net
+        .client
+        .request(
+            net.now,
+            "tools/call",
+            Some(&RawValue::from_string(r#"{"name":"long"}"#.into()).unwrap()),
+            CallOptions::default(),
+        )
+        .unwrap();
+    let post = net.flush().remove(0);
+    let wire = post.rpc_id().unwrap();
+    let progress = |n: u32| {
+        chunk(&format!(
+            "retry: 100\nid: e{n}\ndata: {{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{{\"progress\":{n}}}}}\n\n"
+        ))
+    };
+    // The POST's stream: one event, then a clean end.
+    net.reply(
+        post.conn,
+        &format!("{}{}0\r\n\r\n", sse_head(""), progress(0)),
+    );
+    net.flush();
+    let mut resumed = 0;
+    for n in 1..=12u32 {
+        // Wait out the backoff (at most 10 s, Retry::max), well within the 60 s deadline.
+        let mut found = None;
+        let mut waited = 0;
+        for _ in 0..110 {
+            net.advance(100);
+            waited += 100;
+            found = net
+                .flush()
+                .into_iter()
+                .find(|r| r.method == "GET" && r.header("last-event-id").is_some());
+            if found.is_some() {
+                break;
+            }
+        }
+        let Some(resume) = found else {
+            break;
+        };
+        assert!(
+            waited <= 200,
+            "resumption {n} waited {waited} ms of simulated time; the server said retry: 100"
+        );
+        resumed += 1;
+        if n == 12 {
+            let answer = result(wire, r#"{"content":[]}"#);
+            net.reply(
+                resume.conn,
+                &format!(
+                    "{}{}0\r\n\r\n",
+                    sse_head(""),
+                    chunk(&format!("id: e{n}\ndata: {answer}\n\n"))
+                ),
+            );
+        } else {
+            net.reply(
+                resume.conn,
+                &format!("{}{}0\r\n\r\n", sse_head(""), progress(n)),
+            );
+        }
+        net.flush();
+    }
+    let outcome = net.events.iter().find_map(|e| match e {
+        ClientEvent::Response { call: c, .. } if *c == call => Some(Ok(())),
+        ClientEvent::Failed { call: c, error } if *c == call => Some(Err(error.clone())),
+        _ => None,
+    });
+    assert!(
+        matches!(outcome, Some(Ok(()))),
+        "after {resumed} successful resumptions (each carrying an event) the call ended with {outcome:?}"
+    );
+}
+
+/// The stream of a call whose only event had the id `id`, ended: the Last-Event-ID values
+/// the client resumed with over 20 s, and whether the call failed as not resumable.
+fn resumes_after_an_event_id(id: &str) -> (Vec<String>, bool) {
+    let mut net = Raw::new(sessions_config());
+    let reqs = handshake(&mut net);
+    let get = reqs.into_iter().find(|r| r.method == "GET").unwrap();
+    net.reply(get.conn, &sse_head(""));
+    net.flush();
+    let call = net
+        .client
+        .request(
+            net.now,
+            "tools/call",
+            Some(&RawValue::from_string(r#"{"name":"long"}"#.into()).unwrap()),
+            CallOptions::default(),
+        )
+        .unwrap();
+    let post = net.flush().remove(0);
+    let event = |id: &str| {
+        chunk(&format!(
+            "retry: 100\nid: {id}\ndata: {{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{{\"progress\":1}}}}\n\n"
+        ))
+    };
+    // A short id first: what a careless client would fall back to.
+    net.reply(
+        post.conn,
+        &format!("{}{}{}0\r\n\r\n", sse_head(""), event("e1"), event(id)),
+    );
+    net.flush();
+    let mut resumes = Vec::new();
+    for _ in 0..200 {
+        net.advance(100);
+        for request in net.flush() {
+            if let Some(id) = request.header("last-event-id") {
+                resumes.push(String::from(id));
+                if resumes.len() == 1 {
+                    // Ends the call, so that it is resumed once.
+                    let answer = result(post.rpc_id().unwrap(), r#"{"content":[]}"#);
+                    net.reply(
+                        request.conn,
+                        &format!(
+                            "{}{}0\r\n\r\n",
+                            sse_head(""),
+                            chunk(&format!("data: {answer}\n\n"))
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    let failed = net.events.iter().any(|e| {
+        matches!(e, ClientEvent::Failed { call: c, error: CallError::ConnectionLost } if *c == call)
+    });
+    (resumes, failed)
+}
+
+/// An event id of 1,024 bytes is resumed from; one of 1,025 makes the stream not resumable,
+/// and the client must not resume from the id before it, which would replay what it has
+/// already delivered.
+#[test]
+fn an_event_id_at_the_limit_is_resumed_from_and_one_past_it_is_not() {
+    let at_limit = "a".repeat(1024);
+    let (resumes, failed) = resumes_after_an_event_id(&at_limit);
+    assert_eq!(
+        resumes,
+        [at_limit],
+        "resumed once, from the id at the limit"
+    );
+    assert!(!failed);
+    let (resumes, failed) = resumes_after_an_event_id(&"b".repeat(1025));
+    assert!(resumes.is_empty(), "resumed from {resumes:?}");
+    assert!(
+        failed,
+        "the call fails at once: its stream cannot be resumed"
+    );
+}

@@ -491,12 +491,16 @@ impl Client {
             };
             let item = parser.poll_item();
             let last_event_id = parser.last_event_id();
-            // An id longer than a header can sensibly carry is not kept (the stream then
-            // cannot be resumed), rather than echoed back as a megabyte of Last-Event-ID.
-            let last_event_id = (!last_event_id.is_empty() && last_event_id.len() <= MAX_EVENT_ID)
-                .then(|| String::from(last_event_id));
-            if let Some(id) = last_event_id {
-                self.note_event_id(purpose, id);
+            // An id longer than a header can sensibly carry is not echoed back as a megabyte
+            // of Last-Event-ID: the stream cannot be resumed from it, nor from the id before
+            // it (that would replay what was already delivered), so none is kept.
+            if !last_event_id.is_empty() {
+                let kept = if last_event_id.len() <= MAX_EVENT_ID {
+                    String::from(last_event_id)
+                } else {
+                    String::new()
+                };
+                self.note_event_id(purpose, kept);
             }
             match item {
                 None => return,
@@ -537,8 +541,11 @@ impl Client {
                     self.link.losses = 0;
                 }
             }
-            Purpose::Call(call) => {
-                if let Some(entry) = self.calls.get_mut(&call).filter(|c| c.persistent) {
+            // A stream that delivered is not a failure in a row: a server that ends each
+            // stream after an event (2025-11-25's polling, `close_stream`) is followed as long
+            // as the call's own deadline allows, at the server's `retry` each time.
+            Purpose::Call(call) | Purpose::Resume(call) => {
+                if let Some(entry) = self.calls.get_mut(&call) {
                     entry.failures = 0;
                 }
             }
@@ -840,9 +847,6 @@ impl Client {
         if !retryable || entry.failures >= max_attempts {
             self.fail_call(call, CallError::ConnectionLost, false);
             return;
-        }
-        if let CallState::Sent(_) = entry.state {
-            entry.state = CallState::Backoff;
         }
         entry.state = CallState::Backoff;
         entry.resume = resumable;
