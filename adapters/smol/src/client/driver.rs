@@ -14,8 +14,10 @@ use mcpwire_core::jsonrpc::{ErrorCode, ErrorObject, RawValue};
 use serde_json::Value;
 use smol::{LocalExecutor, Task, Timer};
 
-use super::{Handlers, Notification};
+use super::{Handlers, Notification, RunningCall};
 use crate::clock::Clock;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::AtomicBool;
 
 /// What a call's owner receives.
 pub(crate) struct CallSinks {
@@ -30,15 +32,11 @@ pub(crate) enum Command {
         params: Option<Value>,
         options: CallOptions,
         listen: bool,
-        started: Sender<Result<CallId, CommandError>>,
+        /// Gets the call's owner, or why there is none.
+        started: Sender<Result<RunningCall, CommandError>>,
         sinks: CallSinks,
-    },
-    /// Routes `notifications/resources/updated` for `uri` to `sink` (and re-subscribes in
-    /// each new session) until `Unsubscribe`.
-    Subscribe {
-        token: u64,
-        uri: String,
-        sink: Sender<Notification>,
+        /// The receiving ends of `sinks`, for the owner.
+        ends: (Receiver<Result<Value, CallError>>, Receiver<Notification>),
     },
     /// The core's stats, and the driver's live tasks (one per connection, one per server
     /// request being answered).
@@ -50,6 +48,14 @@ pub(crate) enum Command {
 /// waits in it is bounded by the handles that exist. The driver takes them before anything
 /// else.
 pub(crate) enum Control {
+    /// Routes `notifications/resources/updated` for `uri` to `sink` (and re-subscribes in
+    /// each new session) until `Unsubscribe`: on this channel, so that the `Unsubscribe` of
+    /// the same handle can never overtake it.
+    Subscribe {
+        token: u64,
+        uri: String,
+        sink: Sender<Notification>,
+    },
     /// Ends a call (a dropped or cancelled [`RunningCall`](super::RunningCall)).
     Cancel(CallId),
     /// Ends a resource subscription (`resources/unsubscribe` in the session era).
@@ -89,7 +95,8 @@ struct ConnTask {
 pub(crate) struct Wires {
     /// Everything but [`Control`]; its sender is cloned into each connection's task.
     pub(crate) inbox: (Sender<Inbox>, Receiver<Inbox>),
-    pub(crate) control: Receiver<Control>,
+    /// What must never be lost; the driver keeps a sender for the calls it starts.
+    pub(crate) control: (Sender<Control>, Receiver<Control>),
     /// Hears the handshake's end, once.
     pub(crate) ready: Sender<Result<mcpwire_core::client::Era, String>>,
     /// Notifications of no call that no resource subscription takes.
@@ -110,6 +117,7 @@ pub(crate) fn run(
         ready,
         unsolicited,
     } = wires;
+    let (control_sender, control) = control;
     let mut unsolicited = Unsolicited {
         general: unsolicited,
         resources: BTreeMap::new(),
@@ -213,7 +221,18 @@ pub(crate) fn run(
                         let answers = sender.clone();
                         let task = smol::spawn(async move {
                             let outcome = match handler {
-                                Some(handler) => handler(params).await,
+                                // A handler that panics answers with an error at once, not
+                                // with silence until the server's request times out.
+                                Some(handler) => AssertUnwindSafe(handler(params))
+                                    .catch_unwind()
+                                    .await
+                                    .unwrap_or_else(|_| {
+                                        Err(ErrorObject {
+                                            code: ErrorCode::INTERNAL_ERROR.0,
+                                            message: format!("the {method} handler panicked"),
+                                            data: None,
+                                        })
+                                    }),
                                 None => Err(ErrorObject {
                                     code: ErrorCode::METHOD_NOT_FOUND.0,
                                     message: format!("Method not found: {method}"),
@@ -255,8 +274,8 @@ pub(crate) fn run(
             let wake = async {
                 match control.recv().await {
                     Ok(order) => Some(Wake::Control(order)),
-                    // Every handle is gone and its last order taken: only the inbox and the
-                    // timer are left to wake the driver (never a spin).
+                    // Cannot happen while the driver holds a sender; were it to, the inbox and
+                    // the timer are left to wake the driver (never a spin).
                     Err(_) => std::future::pending().await,
                 }
             }
@@ -301,7 +320,7 @@ pub(crate) fn run(
                     let _ = reply.try_send((core.stats(), conns.len() + answering.len()));
                 }
                 Inbox::Command(command) => {
-                    command_in(&mut core, now, command, &mut calls, &mut unsolicited);
+                    command_in(&mut core, now, command, &mut calls, &control_sender);
                 }
             }
         }
@@ -326,7 +345,9 @@ fn route_unsolicited(unsolicited: &Unsolicited, note: Notification) {
             .unwrap_or_default();
         let mut delivered = false;
         for (wanted, sink) in unsolicited.resources.values() {
-            if wanted == uri {
+            // A subscription whose receiver is gone takes nothing (its Unsubscribe is on
+            // the way): the update goes to the general stream instead.
+            if wanted == uri && !sink.is_closed() {
                 let _ = sink.try_send(note.clone());
                 delivered = true;
             }
@@ -358,7 +379,7 @@ fn command_in(
     now: mcpwire_core::time::Instant,
     command: Command,
     calls: &mut BTreeMap<CallId, CallSinks>,
-    unsolicited: &mut Unsolicited,
+    control: &Sender<Control>,
 ) {
     match command {
         Command::Request {
@@ -368,6 +389,7 @@ fn command_in(
             listen,
             started,
             sinks,
+            ends,
         } => {
             let raw: Option<Box<RawValue>> =
                 params.and_then(|p| serde_json::value::to_raw_value(&p).ok());
@@ -379,13 +401,20 @@ fn command_in(
             } else {
                 core.request(now, &method, raw.as_deref(), options)
             };
-            if let Ok(call) = outcome {
+            let owner = outcome.map(|call| {
                 calls.insert(call, sinks);
-            }
-            let _ = started.try_send(outcome);
-        }
-        Command::Subscribe { token, uri, sink } => {
-            unsolicited.resources.insert(token, (uri, sink));
+                RunningCall {
+                    call,
+                    control: control.clone(),
+                    cancelled: AtomicBool::new(false),
+                    outcome: ends.0,
+                    notes: ends.1,
+                    done: false,
+                }
+            });
+            // Its asker gone, the RunningCall is dropped here, or later with the channel,
+            // and cancels its call either way.
+            let _ = started.try_send(owner);
         }
         Command::Stats(_) => {}
     }
@@ -398,6 +427,9 @@ fn control_in(
     unsolicited: &mut Unsolicited,
 ) {
     match order {
+        Control::Subscribe { token, uri, sink } => {
+            unsolicited.resources.insert(token, (uri, sink));
+        }
         Control::Cancel(call) => {
             let _ = core.cancel(now, call);
         }

@@ -215,12 +215,13 @@ impl ClientBuilder {
         let (unsolicited, notifications) = async_channel::bounded(NOTIFICATION_QUEUE);
         let handlers: Handlers = Arc::new(self.handlers);
         let inbox = (sender.clone(), receiver);
+        let control_wire = (control.clone(), orders);
         let thread = std::thread::Builder::new()
             .name("mcpwire-client".into())
             .spawn(move || {
                 let wires = driver::Wires {
                     inbox,
-                    control: orders,
+                    control: control_wire,
                     ready,
                     unsolicited,
                 };
@@ -294,13 +295,12 @@ impl RunningCall {
         }
     }
 
-    /// The next notification about this call (progress, log), if one comes before its end.
+    /// The next notification about this call (progress, log), if one comes before its end;
+    /// `None` once it has ended (its outcome is then kept for [`RunningCall::result`]).
     pub async fn notification(&self) -> Option<Notification> {
-        futures_lite::future::or(async { self.notes.recv().await.ok() }, async {
-            let _ = self.outcome.recv().await;
-            None
-        })
-        .await
+        // The driver drops the notes' sender after it has sent the outcome, so the end of
+        // the notes is the end of the call, and the outcome is never taken here.
+        self.notes.recv().await.ok()
     }
 
     /// The call's result; each notification on the way is given to `on_note`.
@@ -419,25 +419,20 @@ impl Client {
                 outcome: outcome_tx,
                 notes: Some(notes_tx),
             },
+            ends: (outcome, notes),
         };
         let closed = ClientError::Refused(mcpwire_core::client::CommandError::Closed);
         self.inbox
             .send(Inbox::Command(command))
             .await
             .map_err(|_| closed.clone())?;
-        let call = started
+        // The driver makes the RunningCall: if this future is dropped before it arrives, it
+        // is dropped in the channel, and its Drop cancels the call; no call is left unowned.
+        started
             .recv()
             .await
             .map_err(|_| closed)?
-            .map_err(ClientError::Refused)?;
-        Ok(RunningCall {
-            call,
-            control: self.control.clone(),
-            cancelled: std::sync::atomic::AtomicBool::new(false),
-            outcome,
-            notes,
-            done: false,
-        })
+            .map_err(ClientError::Refused)
     }
 
     /// Starts any request; see [`RunningCall`]. A `tools/call` of a listed tool carries the
@@ -597,17 +592,15 @@ impl Client {
             .next_token
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (sink, notes) = async_channel::bounded(NOTIFICATION_QUEUE);
-        let command = Command::Subscribe {
+        let order = Control::Subscribe {
             token,
             uri: uri.into(),
             sink,
         };
         let closed = ClientError::Refused(mcpwire_core::client::CommandError::Closed);
-        self.inbox
-            .send(Inbox::Command(command))
-            .await
-            .map_err(|_| closed)?;
-        // Registered before it is asked for, so that no update falls between the two.
+        // Registered before it is asked for, so that no update falls between the two; on the
+        // control channel, ahead of the request and never behind its own Unsubscribe.
+        self.control.try_send(order).map_err(|_| closed)?;
         let subscription = Subscription {
             kind: SubscriptionKind::Resource {
                 token,
