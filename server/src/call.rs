@@ -1,6 +1,7 @@
 //! `mcpwire call URL TOOL [JSON]`: one tool call from a shell, through mcpwire's own client.
 
 use std::ffi::OsString;
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -110,59 +111,62 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    smol::block_on(async {
-        let builder = match Client::builder(&call.url) {
-            Ok(builder) => builder,
-            Err(e) => {
-                eprintln!("mcpwire call: {e}");
-                return ExitCode::from(2);
-            }
-        };
-        let client = match builder
-            .name("mcpwire-call", env!("CARGO_PKG_VERSION"))
-            .era(call.era)
-            .request_timeout(call.timeout)
-            .reconnect_timeout(call.timeout)
-            .connect()
-            .await
-        {
-            Ok(client) => client,
-            Err(e) => {
-                eprintln!("mcpwire call: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let outcome = match &call.tool {
-            None => client.list_tools().await,
-            Some(tool) => {
-                if client.era() == mcpwire_smol::client::Era::Modern {
-                    // A 2026-07-28 server may require the `Mcp-Param-*` header fields its
-                    // tool's schema declares; the client learns them from the listing. If the
-                    // listing fails, the call goes without them and the server says why.
-                    let _ = client.list_tools().await;
-                }
-                client
-                    .call_tool_with_progress(tool, call.arguments.clone(), |progress| {
-                        eprintln!("progress: {progress}");
-                    })
-                    .await
-            }
-        };
-        client.close().await;
-        match outcome {
-            Ok(result) => {
-                let text = serde_json::to_string_pretty(&result).unwrap_or_default();
-                println!("{text}");
-                if result.get("isError") == Some(&Json::Bool(true)) {
-                    ExitCode::FAILURE
-                } else {
-                    ExitCode::SUCCESS
-                }
-            }
-            Err(e) => {
-                eprintln!("mcpwire call: {e}");
+    if let Err(e) = Client::builder(&call.url) {
+        eprintln!("mcpwire call: {e}");
+        return ExitCode::from(2);
+    }
+    // One deadline for all of it (connect, listing, call, close), so that `--timeout` is
+    // the longest the command takes, whatever the server does.
+    let secs = call.timeout.as_secs();
+    let outcome = smol::block_on(smol::future::or(run(&call), async {
+        smol::Timer::after(call.timeout).await;
+        Err(format!("no answer within {secs} s"))
+    }));
+    match outcome {
+        Ok(result) => {
+            let text = serde_json::to_string_pretty(&result).unwrap_or_default();
+            // A closed stdout (`| head -c0`) is not a failure of the call.
+            let _ = writeln!(std::io::stdout().lock(), "{text}");
+            if result.get("isError") == Some(&Json::Bool(true)) {
                 ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
             }
         }
-    })
+        Err(e) => {
+            eprintln!("mcpwire call: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Connects, calls (or lists), and closes.
+async fn run(call: &Call) -> Result<Json, String> {
+    let client = Client::builder(&call.url)
+        .map_err(|e| e.to_string())?
+        .name("mcpwire-call", env!("CARGO_PKG_VERSION"))
+        .era(call.era)
+        .request_timeout(call.timeout)
+        .reconnect_timeout(call.timeout)
+        .connect()
+        .await
+        .map_err(|e| e.to_string())?;
+    let outcome = match &call.tool {
+        None => client.list_tools().await,
+        Some(tool) => {
+            if client.era() == mcpwire_smol::client::Era::Modern {
+                // A 2026-07-28 server may require the `Mcp-Param-*` header fields its tool's
+                // schema declares; the client learns them from the listing. If the listing
+                // fails, the call goes without them and the server says why.
+                let _ = client.list_tools().await;
+            }
+            client
+                .call_tool_with_progress(tool, call.arguments.clone(), |progress| {
+                    eprintln!("progress: {progress}");
+                })
+                .await
+        }
+    };
+    client.close().await;
+    outcome.map_err(|e| e.to_string())
 }

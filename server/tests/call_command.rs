@@ -1,10 +1,14 @@
 //! `mcpwire call` against `mcpwire serve`: a tool whose schema asks for an `Mcp-Param-*`
 //! header field is called in 2026-07-28 (the listing teaches the client the field), the same
-//! call goes through a session, and bad usage exits 2.
+//! call goes through a session, bad usage exits 2, a silent server meets the one deadline of
+//! `--timeout`, and a closed stdout is not a crash.
 
 mod common;
 
-use std::process::Command;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common::Server;
 
@@ -58,4 +62,87 @@ fn bad_usage_exits_2_with_the_reason() {
         assert_eq!(code, Some(2), "{args:?}");
         assert!(stderr.contains(reason), "{args:?}: {stderr}");
     }
+}
+
+/// Answers `server/discover`; holds every other request forever (until the test ends).
+fn discover_then_silence() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let Ok(n) = stream.read(&mut chunk) else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                        continue;
+                    };
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            let (n, v) = l.split_once(':')?;
+                            n.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    if body.len() < length {
+                        continue;
+                    }
+                    if body.contains("server/discover") {
+                        let id = serde_json::from_str::<serde_json::Value>(&body[..length])
+                            .unwrap()["id"]
+                            .clone();
+                        let answer = serde_json::json!({"jsonrpc":"2.0","id":id,"result":{"supportedVersions":["2026-07-28"],"capabilities":{"tools":{}},"serverInfo":{"name":"silent","version":"1"}}}).to_string();
+                        let response = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
+                            answer.len()
+                        );
+                        let _ = stream.write_all(response.as_bytes());
+                        buf.clear();
+                        continue;
+                    }
+                    // Anything else: never answered.
+                    std::thread::sleep(Duration::from_secs(30));
+                    return;
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_silent_server_meets_the_one_deadline_of_timeout() {
+    let addr = discover_then_silence();
+    let url = format!("http://{addr}/mcp");
+    let (code, stdout, stderr) =
+        mcpwire_call(&[&url, "anything", "--era", "modern", "--timeout", "2"]);
+    assert_eq!(code, Some(1), "{stdout} {stderr}");
+    // The whole command's deadline, not the listing's or the call's own timeout after it.
+    assert!(stderr.contains("no answer within 2 s"), "{stderr}");
+}
+
+#[test]
+fn a_closed_stdout_is_not_a_crash() {
+    let server = Server::start(&[]);
+    let url = format!("http://{}/mcp", server.addr);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcpwire"))
+        .args(["call", &url, "--list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mcpwire runs");
+    drop(child.stdout.take());
+    let status = child.wait().expect("it ends");
+    assert_eq!(status.code(), Some(0), "as `| head -c0` would see it");
 }
