@@ -1,0 +1,260 @@
+//! Two mcpwire servers sharing a real `redis-server` (started here on a free port): a broadcast
+//! on one node reaches the other's sessions exactly once and its own once; Redis killed and
+//! started again mid-run: local delivery goes on, the gauge says the bus is down, both nodes
+//! reconnect and deliver again, and every task count returns to its baseline.
+//!
+//! Needs `redis-server` on the PATH. Without it the tests say so and pass, unless
+//! `MCPWIRE_REQUIRE_REDIS` is set (CI sets it), when they fail.
+
+#[path = "../../smol/tests/common/mod.rs"]
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Conn, InProcess, Session};
+use mcpwire_redis::RedisBus;
+use mcpwire_smol::{App, Server};
+
+/// A `redis-server` child, killed when dropped.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start_on(port: u16) -> Option<Redis> {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let child = match child {
+            Ok(child) => child,
+            Err(e) if std::env::var_os("MCPWIRE_REQUIRE_REDIS").is_some() => {
+                panic!("redis-server could not start ({e}); install it (Debian: redis-server)")
+            }
+            Err(e) => {
+                eprintln!("skipped: redis-server could not start ({e})");
+                return None;
+            }
+        };
+        let redis = Redis { child, port };
+        let deadline = Instant::now() + common::PATIENCE;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server never listened");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(redis)
+    }
+
+    fn start() -> Option<Redis> {
+        let free = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = free.local_addr().unwrap().port();
+        drop(free);
+        Redis::start_on(port)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn kill(mut self) -> u16 {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.port
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn node(redis: &Redis, tag: &str) -> InProcess {
+    let bus = RedisBus::new(&redis.url())
+        .unwrap()
+        .max_backoff(Duration::from_millis(300))
+        .heartbeat(Duration::from_millis(500));
+    let tag = tag.to_string();
+    InProcess::serve_server(
+        Server::new(App::builder("node", "1").build())
+            .configure(move |config| config.session_id_prefix = tag)
+            .bus(bus),
+    )
+}
+
+fn bus_stats(node: &InProcess) -> mcpwire_smol::bus::BusStats {
+    smol::block_on(node.handle.stats()).unwrap().bus.unwrap()
+}
+
+/// Waits (at most [`common::PATIENCE`]) until `done` holds for the node's bus.
+fn wait_for(node: &InProcess, what: &str, done: impl Fn(&mcpwire_smol::bus::BusStats) -> bool) {
+    let deadline = Instant::now() + common::PATIENCE;
+    loop {
+        let stats = bus_stats(node);
+        if done(&stats) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never {what}: {stats:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The notifications on a GET stream until `fence` arrives, but for those made while Redis
+/// was away (`notifications/outage/*`), which reach the other node or not, as pub/sub gives
+/// them: the publisher may send them before the other node has subscribed again.
+fn until_fence(get: &mut Conn, fence: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    while let Some((_, message)) = get.next_message() {
+        let method = message["method"].as_str().unwrap_or_default().to_string();
+        if method == fence {
+            return seen;
+        }
+        if !method.starts_with("notifications/outage/") {
+            seen.push(method);
+        }
+    }
+    panic!("the stream ended before {fence}: {seen:?}");
+}
+
+const TOOLS: &str = "notifications/tools/list_changed";
+const FENCE: &str = "notifications/prompts/list_changed";
+
+/// A tools broadcast then the fence, on `node`.
+fn announce(node: &InProcess) {
+    smol::block_on(async {
+        node.handle.tools_list_changed().await.unwrap();
+        node.handle.prompts_list_changed().await.unwrap();
+    });
+}
+
+#[test]
+fn a_broadcast_reaches_both_nodes_once_through_a_redis_restart() {
+    let Some(redis) = Redis::start() else { return };
+    let a = node(&redis, "a-");
+    let b = node(&redis, "b-");
+    wait_for(&a, "connected", |s| s.connected);
+    wait_for(&b, "connected", |s| s.connected);
+    let tasks = |node: &InProcess| smol::block_on(node.handle.stats()).unwrap().tasks;
+    let baseline = (tasks(&a), tasks(&b));
+    let on_a = Session::open(a.addr);
+    let on_b = Session::open(b.addr);
+    assert!(
+        on_a.id.starts_with("a-") && on_b.id.starts_with("b-"),
+        "tagged ids"
+    );
+    let mut get_a = on_a.open_get(None);
+    let mut get_b = on_b.open_get(None);
+
+    announce(&a);
+    assert_eq!(
+        until_fence(&mut get_a, FENCE),
+        [TOOLS],
+        "once on its own node"
+    );
+    assert_eq!(
+        until_fence(&mut get_b, FENCE),
+        [TOOLS],
+        "once on the other node"
+    );
+
+    // Redis goes away: both nodes notice, and local delivery goes on.
+    let port = redis.kill();
+    wait_for(&a, "disconnected", |s| !s.connected);
+    wait_for(&b, "disconnected", |s| !s.connected);
+    let metrics = smol::block_on(a.handle.stats()).unwrap().to_prometheus();
+    assert!(metrics.contains("mcpwire_bus_connected 0"), "{metrics}");
+    smol::block_on(async {
+        let during = "notifications/outage/during";
+        b.handle.broadcast::<()>(during, None).await.unwrap();
+        b.handle.prompts_list_changed().await.unwrap();
+    });
+    let mut local = Vec::new();
+    while let Some((_, message)) = get_b.next_message() {
+        match message["method"].as_str().unwrap_or_default() {
+            FENCE => break,
+            method => local.push(method.to_string()),
+        }
+    }
+    assert_eq!(
+        local,
+        ["notifications/outage/during"],
+        "local delivery goes on"
+    );
+
+    // Redis is back on the same port: both reconnect and deliver again.
+    let redis = Redis::start_on(port).expect("restarted");
+    wait_for(&a, "reconnected", |s| s.connected && s.reconnects >= 2);
+    wait_for(&b, "reconnected", |s| s.connected && s.reconnects >= 2);
+    // b's publications made while away may or may not reach a (pub/sub: a may subscribe
+    // again after b has published them); a's own, after both are back, reach both once.
+    smol::block_on(async {
+        a.handle.tools_list_changed().await.unwrap();
+        a.handle.resources_list_changed().await.unwrap();
+    });
+    const AFTER: &str = "notifications/resources/list_changed";
+    let seen_on_a: Vec<String> = until_fence(&mut get_a, AFTER)
+        .into_iter()
+        .filter(|m| m != FENCE)
+        .collect();
+    assert_eq!(seen_on_a, [TOOLS]);
+    assert_eq!(
+        until_fence(&mut get_b, AFTER),
+        [TOOLS],
+        "delivered again after the restart"
+    );
+    // Counted once Redis has answered the PUBLISH, which may come after the delivery.
+    wait_for(&a, "published all", |s| s.published == 4);
+    let (sa, sb) = (bus_stats(&a), bus_stats(&b));
+    assert_eq!(sb.received, 4, "a's four publications, each once: {sb:?}");
+    assert!(sa.received <= 2, "at most b's two, never a's own: {sa:?}");
+    assert_eq!(
+        (sa.queued, sa.queued_bytes, sb.queued, sb.queued_bytes),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(
+        (tasks(&a), tasks(&b)),
+        baseline,
+        "no task left by the reconnects"
+    );
+    drop((get_a, get_b));
+    a.stop();
+    b.stop();
+    drop(redis);
+}
+
+#[test]
+fn a_node_serves_without_redis_and_connects_when_it_comes() {
+    // A port where nothing listens yet.
+    let free = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let bus = RedisBus::new(&format!("redis://127.0.0.1:{port}"))
+        .unwrap()
+        .max_backoff(Duration::from_millis(300));
+    let a = InProcess::serve_server(Server::new(App::builder("node", "1").build()).bus(bus));
+    let on_a = Session::open(a.addr);
+    let mut get_a = on_a.open_get(None);
+    announce(&a);
+    assert_eq!(
+        until_fence(&mut get_a, FENCE),
+        [TOOLS],
+        "served while Redis is away"
+    );
+    assert!(!bus_stats(&a).connected);
+    let Some(redis) = Redis::start_on(port) else {
+        a.stop();
+        return;
+    };
+    wait_for(&a, "connected", |s| s.connected);
+    // The publications made while away waited in the bounded queue and went out.
+    wait_for(&a, "published", |s| s.published >= 2 && s.queued == 0);
+    drop(get_a);
+    a.stop();
+    drop(redis);
+}
