@@ -24,6 +24,10 @@ pub struct Options {
     pub metrics: bool,
     pub grace: Duration,
     pub threads: Option<usize>,
+    /// `redis://...`: share broadcasts and resource updates with the other nodes.
+    pub bus: Option<String>,
+    /// What this node's session ids start with, for a load balancer to route on.
+    pub node_tag: Option<String>,
 }
 
 pub const USAGE: &str = "\
@@ -62,6 +66,12 @@ Options:
                            sockets and the engine have a thread of their own
                            [default: the available parallelism]
   --metrics                Serve GET /metrics (Prometheus text format)
+  --bus URL                Share broadcasts and resource updates with the other nodes
+                           through Redis pub/sub: redis://[[user]:password@]host[:port]
+                           [default: off]
+  --node-tag TAG           Start every session id with TAG (letters, digits, '-', '_', '.';
+                           at most 32), so that a load balancer can route a session to
+                           this node [default: none]
   -h, --help               Print this help
   -V, --version            Print the version
 
@@ -140,6 +150,8 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
         metrics: false,
         grace: Duration::from_secs(10),
         threads: None,
+        bus: None,
+        node_tag: None,
     };
     let mut parser = lexopt::Parser::from_args(args);
     let mut command_seen = false;
@@ -213,6 +225,21 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
                 options.bind_session_to = Some(text(&mut parser)?.to_ascii_lowercase());
             }
             Long("metrics") => options.metrics = true,
+            Long("bus") => {
+                let url = text(&mut parser)?;
+                mcpwire_redis::RedisBus::new(&url).map_err(|e| format!("--bus: {e}"))?;
+                options.bus = Some(url);
+            }
+            Long("node-tag") => {
+                let tag = text(&mut parser)?;
+                if !mcpwire_smol::valid_session_id_prefix(&tag) {
+                    return Err(format!(
+                        "--node-tag takes up to {} letters, digits, '-', '_' or '.', not {tag:?}",
+                        mcpwire_smol::MAX_SESSION_ID_PREFIX
+                    ));
+                }
+                options.node_tag = Some(tag);
+            }
             Short('h') | Long("help") => return Ok(Action::Help),
             Short('V') | Long("version") => return Ok(Action::Version),
             other => return Err(other.unexpected().to_string()),
@@ -275,6 +302,10 @@ mod tests {
             "--metrics",
             "--threads",
             "3",
+            "--bus",
+            "redis://127.0.0.1:6379",
+            "--node-tag",
+            "a-",
         ])) else {
             panic!("parses");
         };
@@ -295,6 +326,24 @@ mod tests {
         assert_eq!(o.bind_session_to.as_deref(), Some("authorization"));
         assert!(o.metrics);
         assert_eq!(o.threads, Some(3));
+        assert_eq!(o.bus.as_deref(), Some("redis://127.0.0.1:6379"));
+        assert_eq!(o.node_tag.as_deref(), Some("a-"));
+    }
+
+    #[test]
+    fn a_bad_bus_url_or_node_tag_is_refused() {
+        for (flag, value, reason) in [
+            ("--bus", "http://127.0.0.1:6379", "not a Redis URL"),
+            ("--node-tag", "a b", "--node-tag takes"),
+            ("--node-tag", &"a".repeat(33), "--node-tag takes"),
+        ] {
+            let Err(e) = parse(args(&[flag, value])) else {
+                panic!("{flag} {value} refused");
+            };
+            assert!(e.contains(reason), "{e}");
+        }
+        let at_limit = "a".repeat(32);
+        assert!(parse(args(&["--node-tag", &at_limit])).is_ok());
     }
 
     #[test]

@@ -63,6 +63,7 @@ fn main() -> ExitCode {
     let targets = Targets::new()
         .with_target("mcpwire", level)
         .with_target("mcpwire_smol", level)
+        .with_target("mcpwire_redis", level)
         .with_default(level.min(LevelFilter::WARN));
     tracing_subscriber::fmt()
         .with_max_level(level)
@@ -145,7 +146,21 @@ fn main() -> ExitCode {
                 .allowed_hosts
                 .extend(options.allowed_hosts.iter().cloned());
             config.session_binding = options.bind_session_to.clone();
+            if let Some(tag) = &options.node_tag {
+                config.session_id_prefix = tag.clone();
+            }
         });
+    let server = match &options.bus {
+        // Validated when the options were parsed.
+        Some(url) => match mcpwire_redis::RedisBus::new(url) {
+            Ok(bus) => server.bus(bus),
+            Err(e) => {
+                eprintln!("mcpwire: --bus: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => server,
+    };
 
     if !options.bind.ip().is_loopback() && options.allowed_hosts.is_empty() {
         tracing::warn!(

@@ -75,15 +75,22 @@ async fn subscriber(bus: &RedisBus, port: &BusPort, up: &Up) {
     let mut backoff = Backoff::new(bus.max_backoff);
     let mut connected_before = false;
     loop {
-        if let Ok(mut connection) = subscribe(bus).await {
-            if connected_before {
-                port.count_reconnect();
+        match subscribe(bus).await {
+            Ok(mut connection) => {
+                if connected_before {
+                    port.count_reconnect();
+                }
+                connected_before = true;
+                backoff.reset();
+                tracing::info!(address = %bus.target.address, channel = %bus.channel, "bus subscribed");
+                up.set(port, &up.subscriber, true);
+                let outcome = listen(bus, port, &mut connection).await;
+                up.set(port, &up.subscriber, false);
+                if let Err(error) = outcome {
+                    tracing::warn!(%error, "bus subscriber lost; reconnecting");
+                }
             }
-            connected_before = true;
-            backoff.reset();
-            up.set(port, &up.subscriber, true);
-            let _ = listen(bus, port, &mut connection).await;
-            up.set(port, &up.subscriber, false);
+            Err(error) => tracing::debug!(%error, "bus subscriber could not connect"),
         }
         Timer::after(backoff.next()).await;
     }

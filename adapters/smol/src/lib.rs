@@ -100,7 +100,8 @@ pub use client::Client;
 pub use context::{Cancellation, Context};
 pub use handle::{ServerHandle, Stopped};
 pub use mcpwire_core::engine::{
-    CommandError, Config, Heartbeat, LogLevel, ProtocolVersion, SessionKey,
+    CommandError, Config, Heartbeat, LogLevel, MAX_SESSION_ID_PREFIX, ProtocolVersion, SessionKey,
+    valid_session_id_prefix,
 };
 pub use mcpwire_core::jsonrpc::ErrorCode;
 pub use mcpwire_core::time;
