@@ -118,3 +118,8 @@ impl Bus for RedisBus {
         Box::pin(run::run(*self, port))
     }
 }
+
+/// The crate README's example, compiled as a doc test so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
