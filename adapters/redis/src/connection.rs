@@ -17,12 +17,79 @@ use crate::target::Target;
 /// publication, its channel name and RESP's framing fit well inside.
 pub(crate) const MAX_FRAME: usize = mcpwire_smol::bus::MAX_PUBLICATION + 64 * 1024;
 
+/// The deepest nesting of arrays taken from Redis. Nothing this crate asks for nests (a
+/// pub/sub message is one array of bulk strings); the decoder recurses once per level, so a
+/// reply of `*1\r\n` repeated would otherwise overflow the stack of the server's thread.
+const MAX_DEPTH: usize = 2;
+
 /// A connection to Redis.
 pub(crate) struct Connection {
     stream: Async<TcpStream>,
-    /// Bytes read and not yet decoded; never more than [`MAX_FRAME`].
+    /// Bytes read, of which those before `start` are decoded; never more than [`MAX_FRAME`].
     read: Vec<u8>,
+    start: usize,
     write: Vec<u8>,
+}
+
+/// Where the first RESP2 frame of `buf` ends, `None` if it is incomplete, or an error if it
+/// nests deeper than [`MAX_DEPTH`] or is not RESP2. Iterative: it never recurses.
+fn frame_end(buf: &[u8]) -> io::Result<Option<usize>> {
+    let mut open: Vec<i64> = Vec::new();
+    let mut at = 0;
+    loop {
+        let Some(line) = buf[at..].windows(2).position(|w| w == b"\r\n") else {
+            return Ok(None);
+        };
+        let kind = buf.get(at).copied();
+        let header = &buf[at + 1..at + line];
+        at += line + 2;
+        let count = || -> io::Result<i64> {
+            std::str::from_utf8(header)
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| protocol_error("a RESP length that is not a number"))
+        };
+        match kind {
+            Some(b'+' | b'-' | b':') => {}
+            Some(b'$') => {
+                let len = count()?;
+                if len >= 0 {
+                    let len = usize::try_from(len).map_err(|_| protocol_error("a huge length"))?;
+                    let end = at.saturating_add(len).saturating_add(2);
+                    if buf.len() < end {
+                        return Ok(None);
+                    }
+                    at = end;
+                }
+            }
+            Some(b'*') => {
+                let len = count()?;
+                if len > 0 {
+                    if open.len() >= MAX_DEPTH {
+                        return Err(protocol_error(format!(
+                            "a reply from Redis nested deeper than {MAX_DEPTH}"
+                        )));
+                    }
+                    open.push(len);
+                    continue;
+                }
+            }
+            _ => return Err(protocol_error("not RESP2")),
+        }
+        // One element done: it closes every array it completes.
+        loop {
+            match open.last_mut() {
+                None => return Ok(Some(at)),
+                Some(left) => {
+                    *left -= 1;
+                    if *left > 0 {
+                        break;
+                    }
+                    open.pop();
+                }
+            }
+        }
+    }
 }
 
 /// A reply Redis should not have sent, or none in time.
@@ -59,6 +126,7 @@ impl Connection {
                         let mut connection = Connection {
                             stream,
                             read: Vec::new(),
+                            start: 0,
                             write: Vec::new(),
                         };
                         connection.authenticate(target).await?;
@@ -108,12 +176,23 @@ impl Connection {
     /// The next frame from Redis. Cancel-safe: what was read stays in the buffer.
     pub(crate) async fn frame(&mut self) -> io::Result<OwnedFrame> {
         loop {
-            if let Some((frame, used)) =
-                decode(&self.read).map_err(|e| protocol_error(e.to_string()))?
-            {
-                self.read.drain(..used);
-                return Ok(frame);
+            let pending = &self.read[self.start..];
+            // Checked first, so that the (recursive) decoder only sees shallow frames.
+            if frame_end(pending)?.is_some() {
+                if let Some((frame, used)) =
+                    decode(pending).map_err(|e| protocol_error(e.to_string()))?
+                {
+                    self.start += used;
+                    if self.start == self.read.len() {
+                        self.read.clear();
+                        self.start = 0;
+                    }
+                    return Ok(frame);
+                }
             }
+            // Decoded bytes go once per read, not once per frame.
+            self.read.drain(..self.start);
+            self.start = 0;
             if self.read.len() >= MAX_FRAME {
                 return Err(protocol_error(format!(
                     "a frame from Redis over {MAX_FRAME} bytes"
@@ -129,6 +208,49 @@ impl Connection {
                 ));
             }
             self.read.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_end_where_resp_says() {
+        let cases: [(&[u8], Option<usize>); 8] = [
+            (b"+OK\r\n", Some(5)),
+            (b":12\r\nrest", Some(5)),
+            (b"$3\r\nabc\r\n", Some(9)),
+            (b"$3\r\nab", None),
+            (b"$-1\r\n", Some(5)),
+            (b"*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$2\r\nhi\r\n", Some(32)),
+            (b"*3\r\n$7\r\nmessage\r\n", None),
+            (b"*0\r\n", Some(4)),
+        ];
+        for (buf, end) in cases {
+            assert_eq!(
+                frame_end(buf).unwrap(),
+                end,
+                "{}",
+                String::from_utf8_lossy(buf)
+            );
+        }
+    }
+
+    #[test]
+    fn nesting_at_the_limit_is_taken_and_past_it_refused() {
+        // Depth 2: an array holding an array (what a transaction reply would be).
+        assert_eq!(frame_end(b"*1\r\n*1\r\n:1\r\n").unwrap(), Some(12));
+        assert!(frame_end(b"*1\r\n*1\r\n*1\r\n:1\r\n").is_err());
+        // The attack: a quarter of a million levels, refused without recursion.
+        assert!(frame_end(&b"*1\r\n".repeat(80_000)).is_err());
+    }
+
+    #[test]
+    fn what_is_not_resp2_is_refused() {
+        for bad in [&b"?x\r\n"[..], b"$x\r\n", b"*-x\r\n"] {
+            assert!(frame_end(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
     }
 }

@@ -125,8 +125,17 @@ enum Heard {
 /// nothing heard for two of them (not even the pong) is a dead connection (a peer that
 /// vanished without a FIN would otherwise hold it forever).
 async fn listen(bus: &RedisBus, port: &BusPort, connection: &mut Connection) -> io::Result<()> {
+    /// Frames taken before the task gives the thread back: the bus shares it with the server's
+    /// sockets, and a Redis that never stops sending must not keep them waiting.
+    const FRAMES_PER_TURN: u32 = 64;
     let mut heard = Instant::now();
+    let mut this_turn = 0;
     loop {
+        this_turn += 1;
+        if this_turn == FRAMES_PER_TURN {
+            this_turn = 0;
+            smol::future::yield_now().await;
+        }
         let next = async { Heard::Frame(connection.frame().await) }
             .or(async {
                 Timer::after(bus.heartbeat).await;

@@ -45,6 +45,7 @@
 //! # let _ = server;
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -113,17 +114,19 @@ impl PartialEq for Notice {
 
 impl Eq for Notice {}
 
-/// One notice on the wire, with the node it came from.
+/// One notice on the wire, with the node it came from. Strings are borrowed when they can be
+/// and owned when JSON escaped them (a `\\` in a Windows path, a `\"`).
 #[derive(Serialize, Deserialize)]
 struct Wire<'a> {
     /// The publishing node's id: how a node knows its own publications.
-    origin: &'a str,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    method: Option<&'a str>,
+    #[serde(borrow)]
+    origin: Cow<'a, str>,
+    #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
+    method: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
     params: Option<&'a RawValue>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    uri: Option<&'a str>,
+    #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
+    uri: Option<Cow<'a, str>>,
 }
 
 /// A notice to publish, in its wire form (JSON naming its origin).
@@ -144,16 +147,16 @@ impl Publication {
     fn new(origin: &str, notice: &Notice) -> Option<Publication> {
         let wire = match notice {
             Notice::Broadcast { method, params } => Wire {
-                origin,
-                method: Some(method),
+                origin: Cow::Borrowed(origin),
+                method: Some(Cow::Borrowed(method)),
                 params: params.as_deref(),
                 uri: None,
             },
             Notice::ResourceUpdated { uri } => Wire {
-                origin,
+                origin: Cow::Borrowed(origin),
                 method: None,
                 params: None,
-                uri: Some(uri),
+                uri: Some(Cow::Borrowed(uri)),
             },
         };
         let wire = serde_json::to_vec(&wire).ok()?;
@@ -186,13 +189,15 @@ fn parse(bytes: &[u8]) -> Option<(String, Notice)> {
     let wire: Wire<'_> = serde_json::from_slice(bytes).ok()?;
     let notice = match (wire.method, wire.uri) {
         (Some(method), None) if method.starts_with("notifications/") => Notice::Broadcast {
-            method: method.into(),
+            method: method.into_owned(),
             params: wire.params.map(|p| p.to_owned()),
         },
-        (None, Some(uri)) => Notice::ResourceUpdated { uri: uri.into() },
+        (None, Some(uri)) => Notice::ResourceUpdated {
+            uri: uri.into_owned(),
+        },
         _ => return None,
     };
-    Some((wire.origin.into(), notice))
+    Some((wire.origin.into_owned(), notice))
 }
 
 /// What a bus reports, shared with the server's stats.
@@ -387,6 +392,29 @@ mod tests {
             let publication = Publication::new("node-1", &notice).unwrap();
             let (origin, back) = parse(publication.wire()).unwrap();
             assert_eq!((origin.as_str(), back), ("node-1", notice));
+        }
+    }
+
+    #[test]
+    fn escaped_characters_round_trip() {
+        for notice in [
+            Notice::ResourceUpdated {
+                uri: r"file:///C:\reports\q3.txt".into(),
+            },
+            Notice::ResourceUpdated {
+                uri: r#"db://table/"quoted""#.into(),
+            },
+            Notice::ResourceUpdated {
+                uri: "line\nbreak\u{1}".into(),
+            },
+            Notice::Broadcast {
+                method: "notifications/a\"b".into(),
+                params: None,
+            },
+        ] {
+            let publication = Publication::new("node\\1", &notice).expect("publishable");
+            let (origin, back) = parse(publication.wire()).expect("a notice to the others");
+            assert_eq!((origin.as_str(), back), ("node\\1", notice));
         }
     }
 
