@@ -8,6 +8,9 @@
 
 #[path = "../../smol/tests/common/mod.rs"]
 mod common;
+mod support {
+    pub mod redis_server;
+}
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -17,6 +20,7 @@ use std::time::{Duration, Instant};
 use common::InProcess;
 use mcpwire_redis::RedisBus;
 use mcpwire_smol::{App, Server};
+use support::redis_server::Redis;
 
 /// Reads one RESP command (enough bytes to contain it; the fake is lenient).
 fn read_some(stream: &mut std::net::TcpStream) -> Vec<u8> {
@@ -95,59 +99,6 @@ fn a_deeply_nested_reply_does_not_crash_the_server() {
     );
 }
 
-/// A `redis-server` child on a free port, killed when dropped.
-struct Redis {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start(extra: &[&str]) -> Option<Redis> {
-        let free = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = free.local_addr().unwrap().port();
-        drop(free);
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match child {
-            Ok(child) => child,
-            Err(e) if std::env::var_os("MCPWIRE_REQUIRE_REDIS").is_some() => {
-                panic!("redis-server could not start ({e}); install it (Debian: redis-server)")
-            }
-            Err(e) => {
-                eprintln!("skipped: redis-server could not start ({e})");
-                return None;
-            }
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server never listened");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(Redis { child, port })
-    }
-
-    fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn bus_stats(node: &InProcess) -> mcpwire_smol::bus::BusStats {
     smol::block_on(node.handle.stats()).unwrap().bus.unwrap()
 }
@@ -168,7 +119,7 @@ fn wait_for(node: &InProcess, what: &str, done: impl Fn(&mcpwire_smol::bus::BusS
 /// publication fails; `mcpwire_bus_connected` must not say 1 while none can be sent.
 #[test]
 fn connected_is_not_reported_while_every_publish_is_refused() {
-    let Some(redis) = Redis::start(&[]) else {
+    let Some(redis) = Redis::start() else {
         return;
     };
     assert!(
@@ -206,7 +157,7 @@ fn connected_is_not_reported_while_every_publish_is_refused() {
 /// A stopped server's bus task ends: its connections to Redis close.
 #[test]
 fn a_stopped_server_closes_its_redis_connections() {
-    let Some(redis) = Redis::start(&[]) else {
+    let Some(redis) = Redis::start() else {
         return;
     };
     let clients = |redis: &Redis| {

@@ -8,72 +8,17 @@
 
 #[path = "../../smol/tests/common/mod.rs"]
 mod common;
+mod support {
+    pub mod redis_server;
+}
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Conn, InProcess, Session};
 use mcpwire_redis::RedisBus;
 use mcpwire_smol::{App, Server};
-
-/// A `redis-server` child, killed when dropped.
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start_on(port: u16) -> Option<Redis> {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match child {
-            Ok(child) => child,
-            Err(e) if std::env::var_os("MCPWIRE_REQUIRE_REDIS").is_some() => {
-                panic!("redis-server could not start ({e}); install it (Debian: redis-server)")
-            }
-            Err(e) => {
-                eprintln!("skipped: redis-server could not start ({e})");
-                return None;
-            }
-        };
-        let redis = Redis { child, port };
-        let deadline = Instant::now() + common::PATIENCE;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server never listened");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(redis)
-    }
-
-    fn start() -> Option<Redis> {
-        let free = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = free.local_addr().unwrap().port();
-        drop(free);
-        Redis::start_on(port)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn kill(mut self) -> u16 {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.port
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::redis_server::Redis;
 
 fn node(redis: &Redis, tag: &str) -> InProcess {
     let bus = RedisBus::new(&redis.url())
