@@ -66,6 +66,11 @@ pub const PUBLICATION_BYTES: u64 = 1 << 20;
 /// The largest publication a node sends or accepts, in bytes of its wire form.
 pub const MAX_PUBLICATION: usize = 256 * 1024;
 
+/// The deepest nesting of a broadcast's params a node sends or accepts, the params object
+/// itself counted: the notification that carries them to a client adds one level, and
+/// `serde_json` (what a client in Rust parses it with) refuses a document nested 128 deep.
+pub const MAX_PARAMS_DEPTH: usize = 126;
+
 /// A carrier of publications between nodes.
 pub trait Bus: Send + 'static {
     /// Runs the bus for one server: takes [`BusPort::next_publication`] and publishes each,
@@ -143,8 +148,64 @@ impl fmt::Debug for Publication {
     }
 }
 
+/// Whether a node may publish `notice`, and another deliver it: a broadcast is a
+/// notification (`notifications/*`) whose params, if any, are an object, as MCP requires,
+/// nested at most [`MAX_PARAMS_DEPTH`] deep, so that every client can parse it. Checked on
+/// both sides: a publication reaches every stream of every other node, and a node that is
+/// not one of ours may publish on the same channel.
+fn acceptable(notice: &Notice) -> bool {
+    match notice {
+        Notice::Broadcast { method, params } => {
+            method.starts_with("notifications/")
+                && params.as_deref().is_none_or(|params| {
+                    let json = params.get().trim_start();
+                    json.starts_with('{') && nesting_within(json.as_bytes(), MAX_PARAMS_DEPTH)
+                })
+        }
+        Notice::ResourceUpdated { .. } => true,
+    }
+}
+
+/// Whether the JSON text `json` nests at most `limit` arrays and objects deep. One pass
+/// with no recursion and no allocation (building a `serde_json::Value` to find out costs
+/// both); brackets inside strings, escaped quotes included, do not count.
+fn nesting_within(json: &[u8], limit: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in json {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return false;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
+}
+
 impl Publication {
+    /// `notice` from `origin` in its wire form; `None` when it is not [`acceptable`] or over
+    /// [`MAX_PUBLICATION`]: the other nodes would refuse it.
     fn new(origin: &str, notice: &Notice) -> Option<Publication> {
+        if !acceptable(notice) {
+            return None;
+        }
         let wire = match notice {
             Notice::Broadcast { method, params } => Wire {
                 origin: Cow::Borrowed(origin),
@@ -175,7 +236,8 @@ impl Publication {
 pub enum Refusal {
     /// This node's own publication, already delivered here.
     Own,
-    /// Not a notice (not JSON of the form nodes publish, or larger than [`MAX_PUBLICATION`]).
+    /// Not a notice (not JSON of the form nodes publish, larger than [`MAX_PUBLICATION`], or
+    /// a broadcast whose params are not an object or nest deeper than [`MAX_PARAMS_DEPTH`]).
     Malformed,
     /// The server has stopped.
     Stopped,
@@ -197,7 +259,25 @@ fn parse(bytes: &[u8]) -> Option<(String, Notice)> {
         },
         _ => return None,
     };
-    Some((wire.origin.into_owned(), notice))
+    acceptable(&notice).then(|| (wire.origin.into_owned(), notice))
+}
+
+/// What the fuzz targets (`tests/fuzz`) drive: not part of the API, and may change at any time.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::{Notice, Publication};
+
+    /// A received wire message's origin and notice, or `None` when a node refuses it.
+    #[must_use]
+    pub fn parse(wire: &[u8]) -> Option<(String, Notice)> {
+        super::parse(wire)
+    }
+
+    /// `notice` from `origin` as a node would publish it, or `None` when it would not.
+    #[must_use]
+    pub fn publication(origin: &str, notice: &Notice) -> Option<Publication> {
+        Publication::new(origin, notice)
+    }
 }
 
 /// What a bus reports, shared with the server's stats.
@@ -224,7 +304,8 @@ pub struct BusStats {
     pub received: u64,
     /// Publications dropped: the queue was full, or the bus could not send them.
     pub dropped: u64,
-    /// Received messages not delivered: malformed ones. (A node's own are not counted.)
+    /// Received messages not delivered: malformed ones, and those too large for the bus to
+    /// read. (A node's own are not counted.)
     pub refused: u64,
     /// Connections the bus has made again after losing one.
     pub reconnects: u64,
@@ -362,6 +443,12 @@ impl BusPort {
         self.counters.dropped.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a received message refused before [`deliver`](Self::deliver) could see it (one
+    /// too large for the bus to read whole, skipped).
+    pub fn count_refused(&self) {
+        self.counters.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts a connection made again after one was lost.
     pub fn count_reconnect(&self) {
         self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -450,6 +537,104 @@ mod tests {
         let mut long = wire.wire.clone();
         long.insert(long.len() - 2, b'u');
         assert!(parse(&long).is_none(), "one byte past the limit is refused");
+    }
+
+    /// Params of `depth` levels: an object holding arrays.
+    fn nested(depth: usize) -> String {
+        format!(
+            r#"{{"a":{}{}}}"#,
+            "[".repeat(depth - 1),
+            "]".repeat(depth - 1)
+        )
+    }
+
+    fn broadcast(params: &str) -> Notice {
+        Notice::Broadcast {
+            method: "notifications/message".into(),
+            params: Some(RawValue::from_string(params.into()).unwrap()),
+        }
+    }
+
+    /// The wire form of a broadcast from another node, made by hand (as a hostile one would).
+    fn wire(params: &str) -> Vec<u8> {
+        format!(r#"{{"origin":"other","method":"notifications/message","params":{params}}}"#)
+            .into_bytes()
+    }
+
+    /// Whether a client parsing the notification that carries `params` with `serde_json` can.
+    fn client_parses(params: &str) -> bool {
+        let message =
+            format!(r#"{{"jsonrpc":"2.0","method":"notifications/message","params":{params}}}"#);
+        serde_json::from_str::<serde_json::Value>(&message).is_ok()
+    }
+
+    #[test]
+    fn params_nested_to_the_limit_are_taken_and_one_past_refused() {
+        let at = nested(MAX_PARAMS_DEPTH);
+        assert!(client_parses(&at), "the limit is what a client can parse");
+        let publication = Publication::new("other", &broadcast(&at)).expect("published");
+        assert_eq!(parse(publication.wire()).unwrap().1, broadcast(&at));
+        assert!(parse(&wire(&at)).is_some());
+
+        let past = nested(MAX_PARAMS_DEPTH + 1);
+        assert!(!client_parses(&past), "one more is what a client cannot");
+        assert!(Publication::new("other", &broadcast(&past)).is_none());
+        assert!(parse(&wire(&past)).is_none(), "refused on receipt");
+
+        // The attack: 100,000 levels, within the size limit.
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse(&wire(&deep)).is_none());
+        assert!(Publication::new("other", &broadcast(&deep)).is_none());
+    }
+
+    #[test]
+    fn params_that_are_not_an_object_are_refused_both_ways() {
+        for params in ["[1]", "[]", r#""text""#, "3", "true"] {
+            assert!(parse(&wire(params)).is_none(), "{params} received");
+            assert!(
+                Publication::new("n", &broadcast(params)).is_none(),
+                "{params} published"
+            );
+        }
+        // Absent and null are the same: no params.
+        assert!(parse(&wire("null")).is_some());
+        assert!(parse(&wire("{}")).is_some());
+    }
+
+    #[test]
+    fn only_notifications_are_published() {
+        let request = Notice::Broadcast {
+            method: "tools/call".into(),
+            params: None,
+        };
+        assert!(Publication::new("n", &request).is_none());
+    }
+
+    #[test]
+    fn brackets_inside_strings_do_not_nest() {
+        assert!(nesting_within(br#"{"a":"[[[{{{"}"#, 1));
+        assert!(nesting_within(br#"{"a\"[[":"\\","b":"\"{{"}"#, 1));
+        assert!(
+            !nesting_within(br#"{"a":"\\",[["#, 2),
+            "an escaped backslash ends"
+        );
+        assert!(nesting_within(b"[[]]", 2));
+        assert!(!nesting_within(b"[[]]", 1));
+        assert!(nesting_within(b"[[]][[]]", 2), "siblings are not deeper");
+    }
+
+    #[test]
+    fn a_publication_no_node_would_take_is_dropped_and_counted() {
+        let (input, _keep) = async_channel::bounded(1);
+        let (link, _port) = link("n", input);
+        link.publish(&broadcast(&nested(MAX_PARAMS_DEPTH + 1)));
+        link.publish(&broadcast("[1]"));
+        link.publish(&Notice::ResourceUpdated {
+            uri: "u".repeat(MAX_PUBLICATION),
+        });
+        assert_eq!((link.stats().dropped, link.stats().queued), (3, 0));
+        link.publish(&broadcast(&nested(MAX_PARAMS_DEPTH)));
+        assert_eq!((link.stats().dropped, link.stats().queued), (3, 1));
     }
 
     #[test]

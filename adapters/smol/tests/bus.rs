@@ -45,6 +45,27 @@ impl Bus for Hub {
     }
 }
 
+impl Hub {
+    /// Hands `wire` to every node, as if a node had published it.
+    fn inject(&self, wire: &str) {
+        for node in self.nodes.lock().unwrap().iter() {
+            node.try_send(wire.as_bytes().to_vec()).unwrap();
+        }
+    }
+
+    /// Waits until `count` nodes run their bus.
+    fn wait_for_nodes(&self, count: usize) {
+        let deadline = std::time::Instant::now() + common::PATIENCE;
+        while self.nodes.lock().unwrap().len() < count {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the nodes never ran their bus"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+}
+
 fn app() -> App {
     App::builder("node", "1")
         .resource(mcpwire_smol::Resource::text(
@@ -122,4 +143,75 @@ fn a_server_without_a_bus_reports_none() {
     assert!(stats.bus.is_none());
     assert!(!stats.to_prometheus().contains("mcpwire_bus_"));
     server.stop();
+}
+
+/// Params of `depth` levels: an object holding arrays.
+fn nested(depth: usize) -> String {
+    format!(
+        r#"{{"a":{}{}}}"#,
+        "[".repeat(depth - 1),
+        "]".repeat(depth - 1)
+    )
+}
+
+/// A publication with params no client could send the engine (nested 100,000 deep, or past
+/// the limit, or not an object) is refused and counted, and reaches no stream; one at the
+/// limit is delivered, and a client parses it. A node's own broadcast with such params is
+/// never published.
+#[test]
+fn a_publication_no_client_could_send_reaches_no_stream() {
+    use mcpwire_smol::bus::MAX_PARAMS_DEPTH;
+    let hub = Hub::default();
+    let a = InProcess::serve_server(Server::new(app()).bus(hub.clone()));
+    let b = InProcess::serve_server(Server::new(app()).bus(hub.clone()));
+    hub.wait_for_nodes(2);
+    let on_b = Session::open(b.addr);
+    let mut get_b = on_b.open_get(None);
+    let wire = |method: &str, params: &str| {
+        format!(r#"{{"origin":"elsewhere","method":"{method}","params":{params}}}"#)
+    };
+    let hostile = [
+        nested(100_000),
+        nested(MAX_PARAMS_DEPTH + 1),
+        "[1]".to_string(),
+        r#""text""#.to_string(),
+        "3".to_string(),
+    ];
+    for params in &hostile {
+        hub.inject(&wire("notifications/hostile", params));
+    }
+    hub.inject(&wire("notifications/at_limit", &nested(MAX_PARAMS_DEPTH)));
+    smol::block_on(async {
+        let past = serde_json::value::RawValue::from_string(nested(MAX_PARAMS_DEPTH + 1)).unwrap();
+        a.handle
+            .broadcast("notifications/local_past", Some(&past))
+            .await
+            .unwrap();
+        a.handle.prompts_list_changed().await.unwrap();
+    });
+    assert_eq!(
+        until_fence(&mut get_b, "notifications/prompts/list_changed"),
+        ["notifications/at_limit"],
+        "only the publication at the limit reaches a stream"
+    );
+    let stats = |node: &InProcess| smol::block_on(node.handle.stats()).unwrap().bus.unwrap();
+    let (sa, sb) = (stats(&a), stats(&b));
+    assert_eq!(
+        (sb.received, sb.refused),
+        (2, hostile.len() as u64),
+        "{sb:?}"
+    );
+    assert_eq!(
+        (sa.received, sa.refused),
+        (1, hostile.len() as u64),
+        "{sa:?}"
+    );
+    assert_eq!(
+        (sa.published, sa.dropped),
+        (1, 1),
+        "the local one is not published: {sa:?}"
+    );
+    drop(get_b);
+    a.stop();
+    b.stop();
 }
