@@ -1,100 +1,34 @@
-//! [`Connection`]: one TCP connection to Redis speaking RESP2, with a bounded read buffer.
+//! [`Connection`]: one TCP connection to Redis speaking RESP2, its frames read by a
+//! [`FrameReader`].
 
 use std::io;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use redis_protocol::resp2::decode::decode;
 use redis_protocol::resp2::encode::encode_borrowed;
 use redis_protocol::resp2::types::{BorrowedFrame, OwnedFrame};
 use smol::future::FutureExt;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::{Async, Timer};
 
+pub(crate) use crate::resp::protocol_error;
+use crate::resp::{FrameReader, Received};
 use crate::target::Target;
 
 /// The most a connection buffers of one frame from Redis: a message of the largest
-/// publication, its channel name and RESP's framing fit well inside.
+/// publication, its channel name and RESP's framing fit well inside. A longer frame is
+/// skipped as it comes.
 pub(crate) const MAX_FRAME: usize = mcpwire_smol::bus::MAX_PUBLICATION + 64 * 1024;
 
-/// The deepest nesting of arrays taken from Redis. Nothing this crate asks for nests (a
-/// pub/sub message is one array of bulk strings); the decoder recurses once per level, so a
-/// reply of `*1\r\n` repeated would otherwise overflow the stack of the server's thread.
-const MAX_DEPTH: usize = 2;
+/// Reads between two turns given back to the executor while no frame is whole: a frame that
+/// never ends, arriving as fast as it is read, must not keep the server's sockets waiting.
+const READS_PER_TURN: u32 = 16;
 
 /// A connection to Redis.
 pub(crate) struct Connection {
     stream: Async<TcpStream>,
-    /// Bytes read, of which those before `start` are decoded; never more than [`MAX_FRAME`].
-    read: Vec<u8>,
-    start: usize,
+    reader: FrameReader,
     write: Vec<u8>,
-}
-
-/// Where the first RESP2 frame of `buf` ends, `None` if it is incomplete, or an error if it
-/// nests deeper than [`MAX_DEPTH`] or is not RESP2. Iterative: it never recurses.
-fn frame_end(buf: &[u8]) -> io::Result<Option<usize>> {
-    let mut open: Vec<i64> = Vec::new();
-    let mut at = 0;
-    loop {
-        let Some(line) = buf[at..].windows(2).position(|w| w == b"\r\n") else {
-            return Ok(None);
-        };
-        let kind = buf.get(at).copied();
-        let header = &buf[at + 1..at + line];
-        at += line + 2;
-        let count = || -> io::Result<i64> {
-            std::str::from_utf8(header)
-                .ok()
-                .and_then(|n| n.parse().ok())
-                .ok_or_else(|| protocol_error("a RESP length that is not a number"))
-        };
-        match kind {
-            Some(b'+' | b'-' | b':') => {}
-            Some(b'$') => {
-                let len = count()?;
-                if len >= 0 {
-                    let len = usize::try_from(len).map_err(|_| protocol_error("a huge length"))?;
-                    let end = at.saturating_add(len).saturating_add(2);
-                    if buf.len() < end {
-                        return Ok(None);
-                    }
-                    at = end;
-                }
-            }
-            Some(b'*') => {
-                let len = count()?;
-                if len > 0 {
-                    if open.len() >= MAX_DEPTH {
-                        return Err(protocol_error(format!(
-                            "a reply from Redis nested deeper than {MAX_DEPTH}"
-                        )));
-                    }
-                    open.push(len);
-                    continue;
-                }
-            }
-            _ => return Err(protocol_error("not RESP2")),
-        }
-        // One element done: it closes every array it completes.
-        loop {
-            match open.last_mut() {
-                None => return Ok(Some(at)),
-                Some(left) => {
-                    *left -= 1;
-                    if *left > 0 {
-                        break;
-                    }
-                    open.pop();
-                }
-            }
-        }
-    }
-}
-
-/// A reply Redis should not have sent, or none in time.
-pub(crate) fn protocol_error(what: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what.into())
 }
 
 /// `future`, or a `TimedOut` error after `limit`.
@@ -125,8 +59,7 @@ impl Connection {
                         let _ = stream.get_ref().set_nodelay(true);
                         let mut connection = Connection {
                             stream,
-                            read: Vec::new(),
-                            start: 0,
+                            reader: FrameReader::new(MAX_FRAME),
                             write: Vec::new(),
                         };
                         connection.authenticate(target).await?;
@@ -173,33 +106,20 @@ impl Connection {
         self.stream.flush().await
     }
 
-    /// The next frame from Redis. Cancel-safe: what was read stays in the buffer.
-    pub(crate) async fn frame(&mut self) -> io::Result<OwnedFrame> {
+    /// The next frame from Redis, or one over [`MAX_FRAME`] skipped. Cancel-safe: what was
+    /// read stays in the reader.
+    pub(crate) async fn receive(&mut self) -> io::Result<Received> {
+        let mut reads = 0;
         loop {
-            let pending = &self.read[self.start..];
-            // Checked first, so that the (recursive) decoder only sees shallow frames.
-            if frame_end(pending)?.is_some() {
-                if let Some((frame, used)) =
-                    decode(pending).map_err(|e| protocol_error(e.to_string()))?
-                {
-                    self.start += used;
-                    if self.start == self.read.len() {
-                        self.read.clear();
-                        self.start = 0;
-                    }
-                    return Ok(frame);
-                }
+            if let Some(received) = self.reader.next_frame()? {
+                return Ok(received);
             }
-            // Decoded bytes go once per read, not once per frame.
-            self.read.drain(..self.start);
-            self.start = 0;
-            if self.read.len() >= MAX_FRAME {
-                return Err(protocol_error(format!(
-                    "a frame from Redis over {MAX_FRAME} bytes"
-                )));
+            reads += 1;
+            if reads % READS_PER_TURN == 0 {
+                smol::future::yield_now().await;
             }
             let mut chunk = [0u8; 16 * 1024];
-            let room = (MAX_FRAME - self.read.len()).min(chunk.len());
+            let room = self.reader.room().min(chunk.len());
             let n = self.stream.read(&mut chunk[..room]).await?;
             if n == 0 {
                 return Err(io::Error::new(
@@ -207,50 +127,18 @@ impl Connection {
                     "Redis closed the connection",
                 ));
             }
-            self.read.extend_from_slice(&chunk[..n]);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frames_end_where_resp_says() {
-        let cases: [(&[u8], Option<usize>); 8] = [
-            (b"+OK\r\n", Some(5)),
-            (b":12\r\nrest", Some(5)),
-            (b"$3\r\nabc\r\n", Some(9)),
-            (b"$3\r\nab", None),
-            (b"$-1\r\n", Some(5)),
-            (b"*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$2\r\nhi\r\n", Some(32)),
-            (b"*3\r\n$7\r\nmessage\r\n", None),
-            (b"*0\r\n", Some(4)),
-        ];
-        for (buf, end) in cases {
-            assert_eq!(
-                frame_end(buf).unwrap(),
-                end,
-                "{}",
-                String::from_utf8_lossy(buf)
-            );
+            self.reader.receive(&chunk[..n]);
         }
     }
 
-    #[test]
-    fn nesting_at_the_limit_is_taken_and_past_it_refused() {
-        // Depth 2: an array holding an array (what a transaction reply would be).
-        assert_eq!(frame_end(b"*1\r\n*1\r\n:1\r\n").unwrap(), Some(12));
-        assert!(frame_end(b"*1\r\n*1\r\n*1\r\n:1\r\n").is_err());
-        // The attack: a quarter of a million levels, refused without recursion.
-        assert!(frame_end(&b"*1\r\n".repeat(80_000)).is_err());
-    }
-
-    #[test]
-    fn what_is_not_resp2_is_refused() {
-        for bad in [&b"?x\r\n"[..], b"$x\r\n", b"*-x\r\n"] {
-            assert!(frame_end(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+    /// The next frame from Redis; one over [`MAX_FRAME`] is an error here, where only a
+    /// reply is expected. Cancel-safe.
+    pub(crate) async fn frame(&mut self) -> io::Result<OwnedFrame> {
+        match self.receive().await? {
+            Received::Frame { frame, .. } => Ok(frame),
+            Received::Oversized { len } => Err(protocol_error(format!(
+                "a reply from Redis of {len} bytes, over {MAX_FRAME}"
+            ))),
         }
     }
 }

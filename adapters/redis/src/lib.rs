@@ -18,6 +18,11 @@
 //! The subscriber pings every [`RedisBus::heartbeat`]; a connection silent for two of them is
 //! taken for dead, so a Redis that vanished without closing its sockets is noticed too.
 //!
+//! Anyone who may `PUBLISH` on the channel reaches every node, so what arrives is checked as
+//! a client's bytes are: a message longer than a frame may be (the largest publication and
+//! 64 KiB) is skipped as it arrives, and one that is not a notice a node would publish is not
+//! delivered; both are counted in `mcpwire_bus_refused_total`, and the subscription goes on.
+//!
 //! Delivery is Redis pub/sub's: at most once. What is published while a node's subscriber is
 //! away does not reach that node; clients of the 2025 era resume their streams, and a
 //! `list_changed` is a hint to list again, so a lost one costs a stale list until the next.
@@ -43,6 +48,7 @@
 #![forbid(unsafe_code)]
 
 mod connection;
+mod resp;
 mod run;
 mod target;
 
@@ -117,6 +123,12 @@ impl Bus for RedisBus {
     fn run(self: Box<Self>, port: BusPort) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         Box::pin(run::run(*self, port))
     }
+}
+
+/// What the fuzz targets (`tests/fuzz`) drive: not part of the API, and may change at any time.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::resp::{FrameReader, Received};
 }
 
 /// The crate README's example, compiled as a doc test so that it stays true.

@@ -12,6 +12,7 @@ use smol::future::FutureExt;
 
 use crate::RedisBus;
 use crate::connection::{Connection, protocol_error, within};
+use crate::resp::Received;
 
 /// Whether each connection is up; the bus is connected when both are.
 struct Up {
@@ -117,7 +118,7 @@ fn is_bulk(frame: Option<&OwnedFrame>, text: &[u8]) -> bool {
 
 /// What woke the listener.
 enum Heard {
-    Frame(io::Result<OwnedFrame>),
+    Frame(io::Result<Received>),
     Tick,
 }
 
@@ -136,7 +137,7 @@ async fn listen(bus: &RedisBus, port: &BusPort, connection: &mut Connection) -> 
             this_turn = 0;
             smol::future::yield_now().await;
         }
-        let next = async { Heard::Frame(connection.frame().await) }
+        let next = async { Heard::Frame(connection.receive().await) }
             .or(async {
                 Timer::after(bus.heartbeat).await;
                 Heard::Tick
@@ -149,15 +150,28 @@ async fn listen(bus: &RedisBus, port: &BusPort, connection: &mut Connection) -> 
                 }
                 connection.send(&[b"PING"]).await?;
             }
-            Heard::Frame(frame) => {
+            Heard::Frame(received) => {
                 heard = Instant::now();
-                if let OwnedFrame::Array(parts) = frame? {
-                    if let [kind, _channel, OwnedFrame::BulkString(payload)] = parts.as_slice() {
-                        if is_bulk(Some(kind), b"message")
-                            && port.deliver(payload).await == Err(Refusal::Stopped)
+                match received? {
+                    Received::Frame {
+                        frame: OwnedFrame::Array(parts),
+                        ..
+                    } => {
+                        if let [kind, _channel, OwnedFrame::BulkString(payload)] = parts.as_slice()
                         {
-                            return Ok(());
+                            if is_bulk(Some(kind), b"message")
+                                && port.deliver(payload).await == Err(Refusal::Stopped)
+                            {
+                                return Ok(());
+                            }
                         }
+                    }
+                    Received::Frame { .. } => {}
+                    // Nothing but a message (another node's, or anyone's PUBLISH) is that
+                    // large: refused, skipped, and the subscription goes on.
+                    Received::Oversized { len } => {
+                        tracing::debug!(len, "bus message over the frame limit refused");
+                        port.count_refused();
                     }
                 }
             }

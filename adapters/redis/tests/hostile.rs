@@ -213,9 +213,9 @@ fn stop_does_not_wait_for_a_redis_that_never_answers() {
     );
 }
 
-/// A fake Redis that answers SUBSCRIBE and then sends `frame` back to back for as long as the
-/// connection lasts (the publisher's connection is held silent).
-fn flooding_redis(frame: &'static [u8]) -> u16 {
+/// A fake Redis that answers SUBSCRIBE and then sends `head` once and `frame` back to back for
+/// as long as the connection lasts (the publisher's connection is held silent).
+fn flooding_redis(head: &'static [u8], frame: &'static [u8]) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -234,6 +234,9 @@ fn flooding_redis(frame: &'static [u8]) -> u16 {
                 // Subscribed and quiet for a while (the server is seen answering), then the flood.
                 std::thread::sleep(Duration::from_millis(1500));
                 let burst = frame.repeat(4096);
+                if stream.write_all(head).is_err() {
+                    return;
+                }
                 let started = Instant::now();
                 while started.elapsed() < Duration::from_secs(40) {
                     if stream.write_all(&burst).is_err() {
@@ -262,7 +265,7 @@ fn answers_within(addr: std::net::SocketAddr, limit: Duration) -> bool {
 fn a_flood_of_ignored_messages_does_not_starve_the_server() {
     if std::env::var_os("MCPWIRE_TEST_CHILD").is_some() {
         // A message whose payload is not a notice: refused, and delivered nowhere.
-        let port = flooding_redis(b"*3\r\n$7\r\nmessage\r\n$7\r\nmcpwire\r\n$1\r\nx\r\n");
+        let port = flooding_redis(b"", b"*3\r\n$7\r\nmessage\r\n$7\r\nmcpwire\r\n$1\r\nx\r\n");
         let bus = RedisBus::new(&format!("redis://127.0.0.1:{port}")).unwrap();
         let node = InProcess::serve_server(Server::new(App::builder("n", "1").build()).bus(bus));
         std::thread::sleep(Duration::from_millis(300));
@@ -280,5 +283,42 @@ fn a_flood_of_ignored_messages_does_not_starve_the_server() {
     assert!(
         status.success(),
         "the server did not answer an HTTP request during the flood: {status:?}"
+    );
+}
+
+/// A message that never ends (its length a terabyte, its bytes arriving as fast as they are
+/// read) is skipped as it comes, not buffered; skipping it must not take the server's I/O
+/// thread, and the heartbeat, which hears no frame, ends the connection.
+#[test]
+fn a_message_that_never_ends_does_not_starve_the_server() {
+    if std::env::var_os("MCPWIRE_TEST_CHILD").is_some() {
+        let port = flooding_redis(
+            b"*3\r\n$7\r\nmessage\r\n$7\r\nmcpwire\r\n$1000000000000\r\n",
+            &[b'x'; 4096],
+        );
+        let bus = RedisBus::new(&format!("redis://127.0.0.1:{port}"))
+            .unwrap()
+            .heartbeat(Duration::from_millis(500));
+        let node = InProcess::serve_server(Server::new(App::builder("n", "1").build()).bus(bus));
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            answers_within(node.addr, Duration::from_secs(10)),
+            "before the flood"
+        );
+        std::thread::sleep(Duration::from_millis(1700));
+        let answered = answers_within(node.addr, Duration::from_secs(10));
+        eprintln!("child: answered during the endless message: {answered}");
+        if !answered {
+            // The server cannot be stopped while starved.
+            std::process::exit(1);
+        }
+        wait_for(&node, "reconnected", |s| s.reconnects > 0);
+        node.stop();
+        return;
+    }
+    let status = in_child("a_message_that_never_ends_does_not_starve_the_server");
+    assert!(
+        status.success(),
+        "the server did not answer during an endless message, or kept the connection: {status:?}"
     );
 }

@@ -173,6 +173,79 @@ fn a_broadcast_reaches_both_nodes_once_through_a_redis_restart() {
     drop(redis);
 }
 
+/// Publishes `payload` on the `mcpwire` channel through a socket of the test's own (as any
+/// client of the same Redis could), once Redis has answered.
+fn publish_raw(redis: &Redis, payload: &[u8]) {
+    use std::io::{Read, Write};
+    let mut socket = std::net::TcpStream::connect(("127.0.0.1", redis.port)).unwrap();
+    let mut command = format!(
+        "*3\r\n$7\r\nPUBLISH\r\n$7\r\nmcpwire\r\n${}\r\n",
+        payload.len()
+    )
+    .into_bytes();
+    command.extend_from_slice(payload);
+    command.extend_from_slice(b"\r\n");
+    socket.write_all(&command).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut reply = [0u8; 64];
+    let n = socket.read(&mut reply).unwrap();
+    assert!(reply[..n].starts_with(b":"), "{:?}", &reply[..n]);
+}
+
+/// One 400 KB message on the channel, over the bus's frame limit: each node refuses it and
+/// keeps its subscription, so that the 100 broadcasts right after it all arrive. (The frame
+/// used to end the subscriber's connection, and every broadcast made during the reconnect's
+/// backoff was lost.) A node's own publication over the limit is never sent.
+#[test]
+fn an_oversized_message_costs_that_message_not_the_subscription() {
+    let Some(redis) = Redis::start() else { return };
+    let a = node(&redis, "a-");
+    let b = node(&redis, "b-");
+    wait_for(&a, "connected", |s| s.connected);
+    wait_for(&b, "connected", |s| s.connected);
+
+    let mut oversized =
+        br#"{"origin":"elsewhere","method":"notifications/big","params":{"pad":""#.to_vec();
+    oversized.resize(400_000, b'x');
+    oversized.extend_from_slice(br#""}}"#);
+    publish_raw(&redis, &oversized);
+    smol::block_on(async {
+        for i in 0..100 {
+            let params = serde_json::json!({ "i": i });
+            a.handle
+                .broadcast("notifications/numbered", Some(&params))
+                .await
+                .unwrap();
+        }
+    });
+    wait_for(&b, "received the 100, or reconnected", |s| {
+        s.received == 100 || s.reconnects > 0
+    });
+    let sb = bus_stats(&b);
+    assert_eq!(
+        (sb.received, sb.refused, sb.reconnects),
+        (100, 1, 0),
+        "every broadcast after the oversized message arrived, on the same subscription"
+    );
+    wait_for(&a, "refused the oversized one", |s| s.refused == 1);
+    assert_eq!(bus_stats(&a).reconnects, 0);
+
+    // Over the limit at the publisher: delivered here (or not, as the engine decides), never
+    // sent to Redis, and counted.
+    wait_for(&a, "published the 100", |s| s.published == 100);
+    let big = serde_json::json!({ "pad": "x".repeat(mcpwire_smol::bus::MAX_PUBLICATION) });
+    smol::block_on(a.handle.broadcast("notifications/big", Some(&big))).unwrap();
+    smol::block_on(a.handle.tools_list_changed()).unwrap();
+    wait_for(&b, "received the fence", |s| s.received == 101);
+    let (sa, sb) = (bus_stats(&a), bus_stats(&b));
+    assert_eq!((sa.published, sa.dropped), (101, 1), "{sa:?}");
+    assert_eq!((sb.received, sb.refused), (101, 1), "{sb:?}");
+    a.stop();
+    b.stop();
+}
+
 #[test]
 fn a_node_serves_without_redis_and_connects_when_it_comes() {
     // A port where nothing listens yet.
