@@ -12,8 +12,17 @@
 //!   ([`Rng::from_bytes`]): connections, requests, faults, timeouts, application answers, and
 //!   the liveness phase that requires every entity to end. `check_invariants` after every
 //!   step.
+//! - [`redis_resp`]: bytes from Redis into the bus's RESP2 reader, in the pieces the input
+//!   says and whole: the same frames either way, each one what `redis-protocol` decodes, each
+//!   byte scanned once.
+//! - [`bus_publication`]: a message from another node; what a node takes re-publishes and
+//!   parses to the same notice, and params are published exactly when a client can parse them.
 //!
 //! [`Rng::from_bytes`]: mcpwire_sim::Rng::from_bytes
+
+mod bus;
+
+pub use bus::{bus_publication, redis_resp};
 
 use mcpwire_core::http1::{Limits, ResponseBody, ResponseHead, ServerCodec};
 use mcpwire_core::jsonrpc::{self, Incoming};
@@ -146,5 +155,15 @@ mod replay {
     #[test]
     fn engine_actions_corpus() {
         replay("engine_actions", super::engine_actions);
+    }
+
+    #[test]
+    fn redis_resp_corpus() {
+        replay("redis_resp", super::redis_resp);
+    }
+
+    #[test]
+    fn bus_publication_corpus() {
+        replay("bus_publication", super::bus_publication);
     }
 }
