@@ -3,6 +3,7 @@
 //! what the engine asks: writes (straight to the socket while the kernel has room), closes,
 //! handler spawns and cancellations. Handlers run on the worker threads, never here.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +32,13 @@ use crate::sockets::{MAX_READ, Read, Sockets, Wrote};
 use crate::tasks::TaskCounter;
 use crate::workers::Workers;
 use crate::{App, Context, Error, ServerStats};
+
+mod ownership;
+#[cfg(test)]
+mod tests;
+
+/// Inputs served per turn, so that sockets and the timer are served between them.
+const INPUT_BATCH: usize = 256;
 
 /// The path of the metrics endpoint, when enabled.
 pub(crate) const METRICS_PATH: &str = "/metrics";
@@ -83,6 +91,12 @@ pub(crate) struct Driver {
     shutting_down: bool,
     /// A signal began the shutdown: the next one exits at once.
     signalled: bool,
+    /// How the driver stops, once that is decided in the middle of serving inputs.
+    stop: Option<Stop>,
+    /// An ownership check is draining events (a scrape among them cannot start another).
+    checking: bool,
+    /// Inputs taken from the queue and never served: always 0 (see `ownership`).
+    lost_inputs: u64,
 }
 
 /// How the driver stopped.
@@ -131,6 +145,9 @@ impl Driver {
             scratch: Vec::new(),
             shutting_down: false,
             signalled: false,
+            stop: None,
+            checking: false,
+            lost_inputs: 0,
         }
     }
 
@@ -181,8 +198,6 @@ impl Driver {
     }
 
     async fn serve_inputs(&mut self) -> Stop {
-        /// Inputs taken per turn, so that sockets and the timer are served between them.
-        const INPUT_BATCH: usize = 256;
         let mut timer = Timer::never();
         let mut armed = None;
         // Pinned once, so that waiting on it is no allocation and keeps its place in line.
@@ -219,16 +234,16 @@ impl Driver {
             })
             .await;
             self.serve_sockets();
-            let mut next = first;
-            for _ in 0..INPUT_BATCH {
-                let Some(input) = next.take() else {
-                    break;
-                };
-                if let Some(stop) = self.on_input(input) {
+            let taken = Cell::new(0);
+            let mut served = 0;
+            for input in batch(first, &inputs, INPUT_BATCH, &taken) {
+                served += 1;
+                self.on_input(input);
+                if let Some(stop) = self.stop {
                     return stop;
                 }
-                next = self.input_rx.try_recv().ok();
             }
+            self.lost_inputs += taken.get() - served;
             if fired || armed.is_some_and(|at| self.clock.now() >= at) {
                 armed = None;
                 self.engine.handle_timeout(self.clock.now());
@@ -239,7 +254,9 @@ impl Driver {
         }
     }
 
-    fn on_input(&mut self, input: Input) -> Option<Stop> {
+    /// Serves one input. A second signal sets `stop`: the caller returns it before serving
+    /// anything else.
+    fn on_input(&mut self, input: Input) {
         match input {
             Input::Accepted(stream, peer) => self.accept(stream, peer),
             Input::Reply { handle, reply } => self.finished(handle, reply),
@@ -248,14 +265,14 @@ impl Driver {
             Input::Signal => {
                 if self.signalled {
                     tracing::warn!("second signal: exiting now");
-                    return Some(Stop::Forced);
+                    self.stop = Some(Stop::Forced);
+                    return;
                 }
                 tracing::info!("signal: shutting down (a second one exits at once)");
                 self.signalled = true;
                 self.begin_shutdown(self.grace);
             }
         }
-        None
     }
 
     fn accept(&mut self, stream: TcpStream, peer: Option<std::net::IpAddr>) {
@@ -781,6 +798,13 @@ impl Driver {
             Command::Stats { ack } => {
                 let _ = ack.try_send(self.stats());
             }
+            Command::CheckInvariants { ack } => {
+                let checked = self
+                    .engine
+                    .check_invariants()
+                    .and_then(|()| self.check_ownership().check());
+                let _ = ack.try_send(checked);
+            }
         }
         None
     }
@@ -808,8 +832,13 @@ impl Driver {
         self.engine.begin_shutdown(self.clock.now(), grace);
     }
 
-    fn stats(&self) -> ServerStats {
+    /// The server's gauges, the ownership check's among them.
+    fn stats(&mut self) -> ServerStats {
+        let ownership = self.check_ownership();
         ServerStats {
+            unowned_requests: ownership.unowned_requests,
+            ownerless_tasks: ownership.ownerless_tasks,
+            lost_inputs: ownership.lost_inputs,
             engine: self.engine.stats(),
             counters: self.engine.counters().clone(),
             tasks: self.tasks.live() as u64,
@@ -817,6 +846,28 @@ impl Driver {
             bus: self.bus.as_ref().map(BusLink::stats),
         }
     }
+}
+
+/// The inputs one turn serves: `first` (already taken), then what is queued behind it, `limit`
+/// in all; `taken` counts each input taken from the queue. Nothing is taken past the limit,
+/// so every input taken is served: one taken and dropped would be lost with all it owns (a
+/// socket, a handler's reply, an acknowledgement, the shutdown signal).
+fn batch<'a, T>(
+    first: Option<T>,
+    queue: &'a async_channel::Receiver<T>,
+    limit: usize,
+    taken: &'a Cell<u64>,
+) -> impl Iterator<Item = T> + 'a
+where
+    T: 'a,
+{
+    taken.set(taken.get() + u64::from(first.is_some()));
+    let rest = std::iter::from_fn(move || {
+        let input = queue.try_recv().ok();
+        taken.set(taken.get() + u64::from(input.is_some()));
+        input
+    });
+    first.into_iter().chain(rest).take(limit)
 }
 
 /// One line per exchange report: a refusal at info, with the JSON-RPC error the client got;

@@ -139,6 +139,18 @@ impl ServerHandle {
         ask(&self.input, |ack| Command::Stats { ack }).await
     }
 
+    /// Checks the server's own bookkeeping: every index of the engine against its tables
+    /// (`Engine::check_invariants`), and that every request in flight has a handler at work
+    /// or a reply on its way, with no handler task kept for a request that ended. A violation
+    /// is a bug in mcpwire; tests call this after every burst of load.
+    ///
+    /// It walks every entity, so it costs as much as a scrape of the metrics.
+    pub async fn check_invariants(
+        &self,
+    ) -> Result<Result<(), mcpwire_core::InvariantViolation>, Stopped> {
+        ask(&self.input, |ack| Command::CheckInvariants { ack }).await
+    }
+
     /// Begins a graceful shutdown: no new connections; open GET streams end with a retry hint;
     /// calls in flight have `grace` to finish, then are cancelled. `serve` returns once
     /// everything is closed.

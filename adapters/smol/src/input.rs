@@ -86,6 +86,9 @@ pub(crate) enum Command {
     Stats {
         ack: Ack<ServerStats>,
     },
+    CheckInvariants {
+        ack: Ack<Result<(), mcpwire_core::InvariantViolation>>,
+    },
 }
 
 impl Command {
@@ -105,7 +108,8 @@ impl Command {
             Command::Broadcast { .. }
             | Command::ResourceUpdated { .. }
             | Command::Shutdown { .. }
-            | Command::Stats { .. } => {}
+            | Command::Stats { .. }
+            | Command::CheckInvariants { .. } => {}
         }
     }
 

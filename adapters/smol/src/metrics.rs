@@ -21,6 +21,15 @@ pub struct ServerStats {
     pub tasks: u64,
     /// Handlers' messages (and replies) waiting for room on their request's stream.
     pub waiting_messages: u64,
+    /// Requests in flight with no handler at work and no reply on its way: always 0 (a
+    /// request counted here would never be answered; the count exists so that tests and
+    /// monitoring can prove it).
+    pub unowned_requests: u64,
+    /// Handler tasks and waiting messages kept for requests that ended: always 0.
+    pub ownerless_tasks: u64,
+    /// Inputs (accepted sockets, handlers' replies, commands, bus notices, signals) taken
+    /// from the driver's queue and never served: always 0.
+    pub lost_inputs: u64,
     /// The bus to the other nodes, when [`Server::bus`](crate::Server::bus) set one.
     pub bus: Option<BusStats>,
 }
@@ -104,6 +113,21 @@ impl ServerStats {
             "mcpwire_waiting_messages",
             "Handler messages waiting for room on their request's stream.",
             self.waiting_messages,
+        );
+        gauge(
+            "mcpwire_unowned_requests",
+            "Requests in flight with no handler at work and no reply on its way (always 0).",
+            self.unowned_requests,
+        );
+        gauge(
+            "mcpwire_ownerless_tasks",
+            "Handler tasks and waiting messages kept for requests that ended (always 0).",
+            self.ownerless_tasks,
+        );
+        gauge(
+            "mcpwire_lost_inputs",
+            "Driver inputs taken from its queue and never served (always 0).",
+            self.lost_inputs,
         );
         let name = "mcpwire_held_bytes";
         let _ = writeln!(

@@ -155,6 +155,12 @@ impl Server {
         self
     }
 
+    /// Where inputs for the driver are queued, for tests that queue them before it runs.
+    #[cfg(test)]
+    pub(crate) fn input_sender(&self) -> async_channel::Sender<Input> {
+        self.input.0.clone()
+    }
+
     /// A handle on the server, usable before and while it serves.
     #[must_use]
     pub fn handle(&self) -> ServerHandle {

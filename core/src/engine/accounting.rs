@@ -1,9 +1,9 @@
 //! Leak accounting: [`Engine::stats`], the monotonic [`Counters`], and
 //! [`Engine::check_invariants`], which checks every index against the primary tables.
 
-use super::Engine;
 use super::entities::{SessionKind, SessionTimer, Sink, StreamKind, StreamMode, StreamTimer};
 use super::events::CloseReason;
+use super::{Engine, RequestHandle};
 use crate::invariant::{InvariantViolation, ensure};
 use crate::stats::Stats;
 
@@ -135,6 +135,21 @@ impl Engine {
             stats.resumption_log_bytes += stream.log.bytes() as u64;
         }
         stats
+    }
+
+    /// Every request the application holds: those it was handed in an [`Event::Request`]
+    /// (or will be, from events not polled yet) and has neither answered nor seen cancelled.
+    /// An adapter checks its own bookkeeping against this: each must have a handler at work or
+    /// an answer on its way, or it would stay in flight with nobody to end it.
+    ///
+    /// [`Event::Request`]: super::Event::Request
+    pub fn inflight_requests(&self) -> impl Iterator<Item = RequestHandle> + '_ {
+        self.inflight
+            .iter()
+            .map(|(inflight, request)| RequestHandle {
+                session: request.session,
+                inflight,
+            })
     }
 
     /// What the engine has done so far.

@@ -98,12 +98,24 @@ impl Server {
             .collect()
     }
 
-    /// The gauges that must come back to their baseline: every live entity and task.
+    /// The gauges that must come back to their baseline: every live entity and task. Every
+    /// scrape also runs the server's ownership check (every request in flight has a handler
+    /// or a reply on its way, nothing is kept for one that ended, no input was lost): a
+    /// violation fails here, at once.
     pub fn gauges(&self) -> BTreeMap<String, u64> {
-        self.metrics()
+        let gauges: BTreeMap<String, u64> = self
+            .metrics()
             .into_iter()
             .filter(|(name, _)| !name.split('{').next().unwrap_or("").ends_with("_total"))
-            .collect()
+            .collect();
+        for owned in [
+            "mcpwire_unowned_requests",
+            "mcpwire_ownerless_tasks",
+            "mcpwire_lost_inputs",
+        ] {
+            assert_eq!(gauges.get(owned), Some(&0), "{owned}: {gauges:?}");
+        }
+        gauges
     }
 
     /// Waits until the gauges and the open descriptors equal `baseline`; fails with the

@@ -453,8 +453,12 @@ impl InProcess {
         }
     }
 
-    /// Shuts the server down at once and waits for `serve` to return.
+    /// Checks the server's bookkeeping (the engine's invariants, and that every request in
+    /// flight is owned), shuts the server down at once and waits for `serve` to return.
     pub fn stop(self) {
+        smol::block_on(self.handle.check_invariants())
+            .expect("running")
+            .expect("the server's bookkeeping holds");
         smol::block_on(self.handle.shutdown(Duration::ZERO)).unwrap();
         self.serving.join().unwrap().unwrap();
     }
