@@ -114,3 +114,36 @@ fn listen_streams_cut_and_calls_abandoned_leave_nothing_behind() {
     );
     assert!(metrics["mcpwire_requests_cancelled_total"] >= (ROUNDS * BATCH) as u64);
 }
+
+/// Clients that abort a call before the first byte of its answer close their socket with a FIN,
+/// not a reset (the TypeScript SDK's fetch does). Each call is cancelled at once: everything
+/// is back at the baseline long before the calls' own minute, or any of the server's timeouts.
+#[test]
+fn calls_whose_clients_send_fin_before_the_answer_are_cancelled_at_once() {
+    const CALLS: usize = 100;
+    let server = Server::start(&[]);
+    let baseline = server.baseline();
+    let cancelled_before = server.metrics()["mcpwire_requests_cancelled_total"];
+    let mut calls = Vec::with_capacity(CALLS);
+    for i in 0..CALLS {
+        let mut conn = Conn::open(server.addr);
+        let params = json!({ "name": "sleep", "arguments": { "millis": 60_000 }, "_meta": meta() });
+        let body = json!({ "jsonrpc": "2.0", "id": i, "method": "tools/call", "params": params });
+        conn.send(&stateless("tools/call", Some("sleep"), &body));
+        calls.push(conn);
+    }
+    wait_for(&server, "mcpwire_stateless_requests", CALLS as u64);
+    for conn in &calls {
+        conn.stream
+            .shutdown(std::net::Shutdown::Write)
+            .expect("a FIN");
+    }
+    // A bound below anything that would end them otherwise: the exchange's 30 s, and the
+    // calls' own minute.
+    server.wait_for_baseline(&baseline, Duration::from_secs(20));
+    let cancelled = server.metrics()["mcpwire_requests_cancelled_total"] - cancelled_before;
+    assert_eq!(cancelled, CALLS as u64, "each call cancelled");
+    for mut conn in calls {
+        assert!(conn.is_closed_by_peer(), "closed without an answer");
+    }
+}

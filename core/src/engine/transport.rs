@@ -231,20 +231,18 @@ impl Engine {
         self.settle();
     }
 
-    /// `conn`'s peer closed its sending side. During an SSE response that means the peer is
-    /// gone: the stream detaches at once (resumable) instead of at the next keep-alive that
-    /// fails. Otherwise the response in progress is still written, then the connection closes.
+    /// `conn`'s peer closed its sending side. While a response is owed (not begun, or
+    /// streaming) that means the peer is gone, as a reset does: MCP clients and browsers never
+    /// half-close a request they still want answered, and an aborted `fetch()` sends FIN. So
+    /// the connection goes at once: a 2026-07-28 request is cancelled, a session's stream
+    /// detaches (resumable), rather than a handler running on for nobody until its answer or
+    /// a timeout. (nginx treats a client that closes while its request is pending the same
+    /// way, 499.) A response already complete is still written, then the connection closes.
     pub fn handle_eof(&mut self, now: Instant, conn: ConnId) {
         self.tick(now);
         if let Some(c) = self.conns.get_mut(conn) {
             c.codec.receive_eof();
-            // MCP clients and browsers never half-close and keep reading a stream; a peer that
-            // sent FIN mid-stream has closed its socket.
-            let streaming = c
-                .exchange
-                .and_then(|id| self.exchanges.get(id))
-                .is_some_and(|ex| ex.streaming);
-            if streaming {
+            if c.exchange.is_some() {
                 self.remove_conn(conn, true);
             } else {
                 self.touch_conn(conn);

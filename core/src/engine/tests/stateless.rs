@@ -291,6 +291,34 @@ fn closing_the_response_stream_cancels_the_request() {
     assert_at_rest(&mut h);
 }
 
+/// A client that aborts before the first byte of the answer sends FIN (the TypeScript SDK's
+/// `fetch` does): the call is cancelled at once, and its exchange, context and request are
+/// gone without any timeout passing.
+#[test]
+fn a_fin_before_the_first_byte_cancels_the_request() {
+    let mut h = Harness::default();
+    let (conn, handle) = call(&mut h, 3, "tools/call", Some("slow"), r#""name":"slow""#);
+    h.engine.handle_eof(h.now, conn);
+    h.pump();
+    assert!(h.closed.contains(&conn), "closed at once");
+    let cancelled = h.take_events(|e| matches!(e, Event::Cancelled { .. }));
+    assert!(matches!(
+        cancelled.as_slice(),
+        [Event::Cancelled { handle: h2, reason: CancelReason::StreamClosed }] if *h2 == handle
+    ));
+    let stats = h.engine.stats();
+    assert_eq!(
+        (
+            stats.exchanges,
+            stats.stateless_requests,
+            stats.inflight_requests
+        ),
+        (0, 0, 0),
+        "{stats}"
+    );
+    assert_at_rest(&mut h);
+}
+
 #[test]
 fn logs_reach_a_stateless_request_only_when_it_asked_for_them() {
     let mut h = Harness::default();

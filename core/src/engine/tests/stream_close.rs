@@ -5,7 +5,7 @@ use super::harness::{Harness, INIT};
 use alloc::string::ToString;
 
 use super::raw;
-use crate::engine::{CommandError, LogLevel, Reply, Target};
+use crate::engine::{CancelReason, CommandError, Event, LogLevel, Reply, Target};
 
 #[test]
 fn a_closed_stream_ends_cleanly_and_its_rest_arrives_on_the_resumed_stream() {
@@ -125,8 +125,43 @@ fn a_peer_that_sends_fin_mid_stream_is_gone_and_its_stream_resumable() {
     h.check();
 }
 
+/// A session's call whose client sends FIN on its SSE stream: the stream detaches as on a reset
+/// (disconnection is not cancellation in this era), and the answer is kept for a resumption.
 #[test]
-fn a_half_closed_request_is_still_answered() {
+fn a_fin_on_a_calls_stream_detaches_it_as_a_reset_does() {
+    let mut h = Harness::sse_mode();
+    let (session, _) = h.initialize();
+    let (conn, handle) = h.call(
+        &session,
+        r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"x"}}"#,
+    );
+    let priming = h
+        .take_response(conn)
+        .expect("the stream's head and priming event")
+        .first_event_id();
+    h.engine.handle_eof(h.now, conn);
+    h.pump();
+    assert!(h.closed.contains(&conn), "closed at once");
+    assert!(
+        h.events
+            .iter()
+            .all(|e| !matches!(e, Event::Cancelled { .. })),
+        "not cancelled: {:?}",
+        h.events
+    );
+    h.engine
+        .respond(h.now, handle, &Reply::Result(raw("{}")))
+        .unwrap();
+    let resumed = h.resume(&session, &priming);
+    let rest = h.take_response(resumed).expect("the resumed stream");
+    assert_eq!(rest.sse_messages()[0]["id"], 3);
+    h.check();
+}
+
+/// The same in JSON mode, where nothing of the answer was sent: the connection goes at once,
+/// as on a reset, and the request is told it cannot be answered.
+#[test]
+fn a_fin_before_the_first_byte_ends_a_json_call_as_a_reset_does() {
     let mut h = Harness::default();
     let (session, _) = h.initialize();
     let (conn, handle) = h.call(
@@ -135,14 +170,24 @@ fn a_half_closed_request_is_still_answered() {
     );
     h.engine.handle_eof(h.now, conn);
     h.pump();
-    assert!(!h.closed.contains(&conn));
-    h.engine
-        .respond(h.now, handle, &Reply::Result(raw("{}")))
-        .unwrap();
+    assert!(h.closed.contains(&conn), "closed at once");
+    assert!(h.events.iter().any(|e| matches!(
+        e,
+        Event::Cancelled { handle: c, reason: CancelReason::Undeliverable } if *c == handle
+    )));
+    assert_eq!(h.engine.stats().inflight_requests, 0);
+    h.check();
+}
+
+/// A request the engine answered itself is written before the connection closes, FIN or not.
+#[test]
+fn a_half_closed_peer_still_gets_an_answer_already_made() {
+    let mut h = Harness::default();
+    let conn = h.connect();
+    h.send(conn, &Harness::post_wire(None, INIT));
+    h.engine.handle_eof(h.now, conn);
     h.pump();
     assert_eq!(h.take_response(conn).unwrap().status, 200);
-    assert!(
-        h.closed.contains(&conn),
-        "closed once the answer is written"
-    );
+    assert!(h.closed.contains(&conn), "closed once written");
+    h.check();
 }
