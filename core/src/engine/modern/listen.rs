@@ -213,15 +213,28 @@ impl Engine {
         };
         uris.sort();
         uris.dedup();
+        // Everything the stream will hold for its life, its id among it (a request id has no
+        // bound of its own but the body's), charged before it is admitted: once admitted, a
+        // stream is never shed to make room for the next.
         let keeps = crate::engine::budget::SESSION_BYTES
             + crate::engine::budget::STREAM_BYTES
+            + crate::engine::budget::id_bytes(&id)
             + envelope.capabilities.get().len()
             + envelope.client_info.as_ref().map_or(0, |c| c.get().len())
             + uris
                 .iter()
                 .map(|u| crate::engine::budget::subscription_cost(u))
                 .sum::<usize>();
-        if keeps > self.config.limits.max_session_bytes || self.admits(None, keeps).is_err() {
+        let most = self.config.limits.max_session_bytes;
+        if keeps > most {
+            // It could never fit: a retry would be refused the same way.
+            let message = format!(
+                "Invalid params: this subscription would hold {keeps} bytes, over the limit of \
+                 {most}"
+            );
+            return self.refuse_stateless(exchange, &id, &invalid(&message));
+        }
+        if self.admits(None, keeps).is_err() {
             return self.unavailable(exchange, Some(&id), "the server holds too much");
         }
         let context = self.open_context(

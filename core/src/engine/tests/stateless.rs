@@ -512,6 +512,72 @@ fn too_many_or_too_long_subscribed_uris_are_invalid_params() {
     assert_at_rest(&mut h);
 }
 
+/// A listen with a string id of `len` bytes.
+fn listen_with_long_id(h: &mut Harness, tag: char, len: usize) -> ConnId {
+    let id: String = core::iter::repeat_n(tag, len).collect();
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":"{id}","method":"subscriptions/listen","params":{{{META},"notifications":{{"toolsListChanged":true}}}}}}"#
+    );
+    send(h, "subscriptions/listen", None, &body)
+}
+
+/// A listen's id is part of what it holds for its life, counted before it is admitted: at the
+/// per-subscription limit it is admitted, one byte past it refused as invalid (it could never
+/// fit).
+#[test]
+fn a_listen_is_admitted_with_its_id_counted() {
+    use crate::engine::budget::{SESSION_BYTES, STREAM_BYTES};
+    let capabilities = "{}".len();
+    let client_info = r#"{"name":"c","version":"1"}"#.len();
+    let mut config = Config::new("t", "1");
+    config.capabilities = r#"{"tools":{"listChanged":true}}"#.into();
+    config.limits.max_session_bytes =
+        SESSION_BYTES + STREAM_BYTES + capabilities + client_info + 100;
+    let mut h = Harness::new(config);
+    let at = listen_with_long_id(&mut h, 'a', 100);
+    assert_eq!(h.peek_response(at).unwrap().status, 200);
+    let past = listen_with_long_id(&mut h, 'b', 101);
+    let refused = h.take_response(past).unwrap();
+    assert_eq!(refused.status, 400);
+    assert_eq!(refused.json()["error"]["code"], -32602);
+    assert_eq!(h.engine.stats().subscriptions, 1);
+    h.check();
+    assert_at_rest(&mut h);
+}
+
+/// Listens with large ids past what the server holds are refused up front (503), and every
+/// listen admitted stays: none is shed afterwards to pay for its own id.
+#[test]
+fn listens_with_large_ids_are_refused_up_front_not_shed() {
+    const ID: usize = 64 * 1024;
+    let mut config = Config::new("t", "1");
+    config.capabilities = r#"{"tools":{"listChanged":true}}"#.into();
+    config.limits.max_held_bytes = 4 * 1024 * 1024;
+    let mut h = Harness::new(config);
+    let mut admitted = Vec::new();
+    let mut refused = 0;
+    for n in 0..60u8 {
+        let conn = listen_with_long_id(&mut h, char::from(b'0' + n % 64), ID);
+        h.pump();
+        match h.peek_response(conn).map(|r| r.status) {
+            Some(200) => admitted.push(conn),
+            Some(503) => refused += 1,
+            other => panic!("listen {n}: {other:?}"),
+        }
+        h.check();
+    }
+    assert!(refused > 0, "the budget is reached");
+    assert!(!admitted.is_empty());
+    h.pump();
+    assert_eq!(
+        h.engine.stats().subscriptions,
+        admitted.len() as u64,
+        "every admitted listen is still open"
+    );
+    assert!(admitted.iter().all(|c| !h.closed.contains(c)));
+    assert_at_rest(&mut h);
+}
+
 #[test]
 fn shutdown_ends_listen_streams_with_their_result() {
     let mut h = Harness::default();
