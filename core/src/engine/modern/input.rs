@@ -3,11 +3,13 @@
 //! client can neither read, forge nor alter it.
 //!
 //! A sealed state is `base64url(version || nonce || ChaCha20-Poly1305(expiry || state))`, with
-//! the request's method and name as associated data: a state issued for one tool cannot be
-//! replayed against another. The key is the engine's (`Engine::set_state_key`); engines that
+//! the request's method, name and a digest of its arguments as associated data: a state
+//! issued for one tool, or for other arguments, cannot be replayed against another. The key is the engine's (`Engine::set_state_key`); engines that
 //! share a key accept each other's states, within the expiry, which counts in the clock of
 //! the engine that sealed it.
 
+use alloc::borrow::Cow;
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -15,6 +17,7 @@ use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 
+use crate::jsonrpc::RawValue;
 use crate::time::Instant;
 
 /// The format's first byte: a later format can be told apart.
@@ -109,13 +112,20 @@ impl StateKey {
     }
 }
 
-/// What a state is bound to: the method, the tool, prompt or resource it names, and the
+/// What a state is bound to: the method, the tool, prompt or resource it names, a digest of
+/// its arguments (answers given for some arguments never serve a retry with others), and the
 /// credential of `Config::session_binding` when there is one (a state issued to one principal
 /// does not open for another). Each part is length-prefixed, so no two bindings run together.
-pub(crate) fn binding(method: &str, name: Option<&str>, principal: Option<&[u8]>) -> Vec<u8> {
-    let parts: [&[u8]; 3] = [
+pub(crate) fn binding(
+    method: &str,
+    name: Option<&str>,
+    arguments: &ArgumentsDigest,
+    principal: Option<&[u8]>,
+) -> Vec<u8> {
+    let parts: [&[u8]; 4] = [
         method.as_bytes(),
         name.unwrap_or("").as_bytes(),
+        &arguments.0,
         principal.unwrap_or(b""),
     ];
     let mut binding = Vec::with_capacity(parts.iter().map(|p| p.len() + 4).sum());
@@ -124,6 +134,38 @@ pub(crate) fn binding(method: &str, name: Option<&str>, principal: Option<&[u8]>
         binding.extend_from_slice(part);
     }
     binding
+}
+
+/// SHA-256 over what a request asks beyond its method: every member of its params but
+/// `_meta`, `inputResponses` and `requestState` (which change from one round to the next), in
+/// the order of their names, each value's text as sent. A client retries with the arguments
+/// it sent the first time, serialized the same way; params that are not an object are taken
+/// whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ArgumentsDigest([u8; 32]);
+
+impl ArgumentsDigest {
+    pub(crate) fn of(params: Option<&RawValue>) -> ArgumentsDigest {
+        use sha2::Digest as _;
+        let mut hash = sha2::Sha256::new();
+        let mut part = |bytes: &[u8]| {
+            hash.update(u64::try_from(bytes.len()).unwrap_or(u64::MAX).to_le_bytes());
+            hash.update(bytes);
+        };
+        let text = params.map_or("", RawValue::get);
+        match serde_json::from_str::<BTreeMap<Cow<'_, str>, &RawValue>>(text) {
+            Ok(members) => {
+                for (name, value) in members.iter().filter(|(name, _)| {
+                    !matches!(&***name, "_meta" | "inputResponses" | "requestState")
+                }) {
+                    part(name.as_bytes());
+                    part(value.get().as_bytes());
+                }
+            }
+            Err(_) => part(text.as_bytes()),
+        }
+        ArgumentsDigest(hash.finalize().into())
+    }
 }
 
 #[cfg(test)]
@@ -136,7 +178,7 @@ mod tests {
 
     #[test]
     fn a_sealed_state_opens_until_it_expires() {
-        let b = binding("tools/call", Some("t"), None);
+        let b = binding("tools/call", Some("t"), &ArgumentsDigest::of(None), None);
         let token = key().seal([1; 12], Instant::from_millis(1000), &b, b"answers");
         assert_eq!(
             key().open(&token, Instant::from_millis(1000), &b).unwrap(),
@@ -150,7 +192,7 @@ mod tests {
 
     #[test]
     fn altered_foreign_or_rebound_states_are_forged() {
-        let b = binding("tools/call", Some("t"), None);
+        let b = binding("tools/call", Some("t"), &ArgumentsDigest::of(None), None);
         let token = key().seal([1; 12], Instant::from_millis(1000), &b, b"{}");
         let now = Instant::ZERO;
         let mut tampered = token.clone();
@@ -165,9 +207,14 @@ mod tests {
             StateKey::new([8; 32]).open(&token, now, &b),
             Err(Refused::Forged)
         );
-        let other = binding("tools/call", Some("u"), None);
+        let other = binding("tools/call", Some("u"), &ArgumentsDigest::of(None), None);
         assert_eq!(key().open(&token, now, &other), Err(Refused::Forged));
-        let someone_else = binding("tools/call", Some("t"), Some(b"Bearer bob"));
+        let someone_else = binding(
+            "tools/call",
+            Some("t"),
+            &ArgumentsDigest::of(None),
+            Some(b"Bearer bob"),
+        );
         assert_eq!(key().open(&token, now, &someone_else), Err(Refused::Forged));
         assert_eq!(key().open("", now, &b), Err(Refused::Forged));
         assert_eq!(key().open("AQ", now, &b), Err(Refused::Forged));
@@ -175,7 +222,7 @@ mod tests {
 
     #[test]
     fn states_are_unreadable_to_the_client() {
-        let b = binding("tools/call", Some("t"), None);
+        let b = binding("tools/call", Some("t"), &ArgumentsDigest::of(None), None);
         let token = key().seal([1; 12], Instant::ZERO, &b, b"secret-answer");
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(token.as_bytes())

@@ -238,7 +238,16 @@ impl Engine {
         if keeps > self.config.limits.max_session_bytes || self.admits(None, keeps).is_err() {
             return self.unavailable(exchange, id, "the server holds too much");
         }
-        let binding = super::input::binding(&request.method, envelope.name.as_deref(), principal);
+        // Only a method that may answer `input_required` ever seals a state to bind.
+        let asks = results::ResultShape::of(&request.method).may_ask();
+        let arguments =
+            super::input::ArgumentsDigest::of(asks.then_some(request.params.as_deref()).flatten());
+        let binding = super::input::binding(
+            &request.method,
+            envelope.name.as_deref(),
+            &arguments,
+            principal,
+        );
         let state = match envelope.request_state.take() {
             None => Vec::new(),
             Some(sealed) => {

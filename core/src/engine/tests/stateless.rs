@@ -626,6 +626,65 @@ fn elicit() -> alloc::boxed::Box<RawValue> {
     )
 }
 
+/// A state answers the arguments it was issued for: a retry with other arguments starts over
+/// (-32602), one with the same arguments (whatever its `_meta`, its answers, or the order of
+/// its members) opens it.
+#[test]
+fn an_input_required_state_is_bound_to_its_arguments() {
+    let mut h = Harness::default();
+    let (conn, handle) = asks(&mut h, 1, "pay", r#""arguments":{"to":"ada","amount":5}"#);
+    let reply = Reply::InputRequired {
+        input_requests: elicit(),
+        state: b"confirmed 5 to ada".to_vec(),
+    };
+    h.engine.respond(h.now, handle, &reply).unwrap();
+    h.pump();
+    let result = h.take_response(conn).unwrap().json()["result"].clone();
+    let sealed = result["requestState"].as_str().unwrap().to_owned();
+    let answers = r#""inputResponses":{"user_name":{"action":"accept"}}"#;
+    for (n, arguments) in [
+        r#""arguments":{"to":"ada","amount":5000}"#,
+        r#""arguments":{"to":"bob","amount":5}"#,
+        r#""arguments":{}"#,
+        r#""arguments":{"to":"ada","amount":5},"extra":true"#,
+        "",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let comma = if arguments.is_empty() { "" } else { "," };
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{n},"method":"tools/call","params":{{"name":"pay",{CAPABLE},"requestState":"{sealed}",{answers}{comma}{arguments}}}}}"#
+        );
+        let conn = h.connect();
+        h.send(conn, &wire("tools/call", Some("pay"), &body));
+        let response = h.take_response(conn).unwrap();
+        assert_eq!(
+            (response.status, response.json()["error"]["code"].clone()),
+            (400, (-32602).into()),
+            "{arguments}"
+        );
+    }
+    assert_eq!(h.engine.counters().input_states_refused, 5);
+    // The same arguments, its members in another order and new answers: it opens.
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{{{answers},"arguments":{{"to":"ada","amount":5}},"requestState":"{sealed}",{CAPABLE},"name":"pay"}}}}"#
+    );
+    let conn = h.connect();
+    h.send(conn, &wire("tools/call", Some("pay"), &body));
+    let (handle, _) = h.take_request_event();
+    assert_eq!(
+        h.engine.request_state(handle),
+        Some(&b"confirmed 5 to ada"[..])
+    );
+    h.engine
+        .respond(h.now, handle, &Reply::Result(raw(r#"{"content":[]}"#)))
+        .unwrap();
+    h.pump();
+    assert_eq!(h.take_response(conn).unwrap().status, 200);
+    assert_at_rest(&mut h);
+}
+
 #[test]
 fn input_required_rounds_carry_a_sealed_state_and_keep_nothing() {
     let mut h = Harness::default();
