@@ -79,16 +79,29 @@ impl ChunkedDecoder {
         input: &[u8],
         body: &mut Vec<u8>,
     ) -> Result<usize, RequestError> {
-        let mut i = 0;
-        while i < input.len() && self.state != State::Done {
+        let mut at = 0;
+        self.decode_at(input, body, &mut at)?;
+        Ok(at)
+    }
+
+    /// [`ChunkedDecoder::decode`], with the bytes consumed kept in `i` as it goes: after an
+    /// error it is where the error is, and `body` holds the data before it.
+    pub(crate) fn decode_at(
+        &mut self,
+        input: &[u8],
+        body: &mut Vec<u8>,
+        i: &mut usize,
+    ) -> Result<(), RequestError> {
+        *i = 0;
+        while *i < input.len() && self.state != State::Done {
             if let State::Data { remaining } = self.state {
-                let available = input.len() - i;
+                let available = input.len() - *i;
                 let take = usize::try_from(remaining)
                     .unwrap_or(usize::MAX)
                     .min(available);
-                body.extend_from_slice(&input[i..i + take]);
+                body.extend_from_slice(&input[*i..*i + take]);
                 self.decoded += take as u64;
-                i += take;
+                *i += take;
                 let remaining = remaining - take as u64;
                 self.state = if remaining == 0 {
                     State::DataCr
@@ -97,10 +110,10 @@ impl ChunkedDecoder {
                 };
                 continue;
             }
-            self.state = self.step(input[i])?;
-            i += 1;
+            self.state = self.step(input[*i])?;
+            *i += 1;
         }
-        Ok(i)
+        Ok(())
     }
 
     fn step(&mut self, byte: u8) -> Result<State, RequestError> {

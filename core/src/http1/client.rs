@@ -45,6 +45,7 @@ use super::head::{
 };
 use super::limits::MAX_HEADERS_CAP;
 use super::request::Version;
+use crate::invariant::{InvariantViolation, ensure};
 
 /// How much of a response head the decoder will hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,7 +203,8 @@ impl fmt::Debug for ResponseHeader {
 /// What one call to [`ResponseDecoder::decode`] produced.
 #[derive(Debug)]
 pub struct Decoded {
-    /// Input bytes consumed; fewer than given only once the response is complete.
+    /// Input bytes consumed; fewer than given only once the response is complete, or broke
+    /// at the byte after them (the next call returns the error).
     pub consumed: usize,
     /// The final (non-1xx) head, when it was completed by this call.
     pub head: Option<ResponseHeader>,
@@ -224,6 +226,8 @@ enum State {
     Chunked(ChunkedDecoder),
     UntilClose,
     Done,
+    /// The response broke: every call says how.
+    Failed(ResponseError),
 }
 
 /// Decodes the response to one request at a time. See the [module docs](self).
@@ -254,10 +258,10 @@ impl ResponseDecoder {
         self.buf.clear();
     }
 
-    /// Whether a response is outstanding and not yet complete.
+    /// Whether a response is outstanding and not yet complete (nor broken).
     #[must_use]
     pub fn is_active(&self) -> bool {
-        !matches!(self.state, State::Idle | State::Done)
+        !matches!(self.state, State::Idle | State::Done | State::Failed(_))
     }
 
     /// Bytes held while a head is incomplete.
@@ -266,13 +270,45 @@ impl ResponseDecoder {
         self.buf.capacity()
     }
 
+    /// Checks that the decoder holds bytes only while reading a head, and never more than
+    /// [`ResponseLimits::max_head_bytes`] (as length or as capacity).
+    pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
+        ensure!(
+            self.buf.capacity() <= self.limits.max_head_bytes,
+            "{} B of head capacity held, over the limit of {}",
+            self.buf.capacity(),
+            self.limits.max_head_bytes
+        );
+        match self.state {
+            State::Head { scanned } => ensure!(
+                scanned <= self.buf.len(),
+                "head scanned to {scanned} of {} bytes",
+                self.buf.len()
+            ),
+            _ => ensure!(
+                self.buf.capacity() == 0,
+                "{} B of head capacity kept past the head",
+                self.buf.capacity()
+            ),
+        }
+        Ok(())
+    }
+
     /// Decodes `input`, appending body bytes to `body`.
+    ///
+    /// When the response turns out broken part-way through `input`, what came before the
+    /// break (a head, body bytes) is still returned, with `consumed` short of the input, and
+    /// the error comes from the next call: the caller sees the same bytes whatever the
+    /// pieces they arrived in. Once failed, every call returns the error.
     pub fn decode(&mut self, input: &[u8], body: &mut Vec<u8>) -> Result<Decoded, ResponseError> {
         let mut decoded = Decoded {
             consumed: 0,
             head: None,
             complete: false,
         };
+        if let State::Failed(error) = self.state {
+            return Err(error);
+        }
         if input.is_empty() {
             decoded.complete = matches!(self.state, State::Done);
             return Ok(decoded);
@@ -280,20 +316,55 @@ impl ResponseDecoder {
         if matches!(self.state, State::Idle | State::Done) {
             return Err(ResponseError::Unsolicited);
         }
+        let body_before = body.len();
+        match self.decode_into(input, body, &mut decoded) {
+            Ok(()) => {}
+            Err(error) => {
+                self.state = State::Failed(error);
+                self.buf = Vec::new();
+                let progress = decoded.consumed > 0 || decoded.head.is_some();
+                if !progress {
+                    body.truncate(body_before);
+                    return Err(error);
+                }
+            }
+        }
+        decoded.complete = matches!(self.state, State::Done);
+        Ok(decoded)
+    }
+
+    /// The loop of [`ResponseDecoder::decode`]: `decoded.consumed` is kept up to date, so
+    /// that an error leaves it at the byte that broke the response.
+    fn decode_into(
+        &mut self,
+        input: &[u8],
+        body: &mut Vec<u8>,
+        decoded: &mut Decoded,
+    ) -> Result<(), ResponseError> {
         let mut i = 0;
         while i < input.len() {
+            decoded.consumed = i;
             match &mut self.state {
-                State::Idle | State::Done => break,
+                State::Idle | State::Done | State::Failed(_) => break,
                 State::Head { scanned } => {
                     let room = self.limits.max_head_bytes.saturating_sub(self.buf.len());
                     let take = room.min(input.len() - i);
                     let from = scanned.saturating_sub(2);
+                    // Grown by doubling as usual, but never past the limit: the head's
+                    // buffer is bounded in capacity, not only in length.
+                    let wanted = self.buf.len() + take;
+                    if wanted > self.buf.capacity() {
+                        let grown = wanted
+                            .max(self.buf.capacity() * 2)
+                            .min(self.limits.max_head_bytes);
+                        self.buf.reserve_exact(grown - self.buf.len());
+                    }
                     self.buf.extend_from_slice(&input[i..i + take]);
                     match find_head_end(&self.buf, from) {
                         Ok(end) => {
                             let extra = self.buf.len() - end;
-                            i += take - extra;
                             let head = self.parse_head(end)?;
+                            i += take - extra;
                             self.buf = Vec::new();
                             if (100..200).contains(&head.status) {
                                 // An interim response: the real one follows.
@@ -312,10 +383,10 @@ impl ResponseDecoder {
                             decoded.head = Some(head);
                         }
                         Err(scanned_to) => {
-                            i += take;
                             if self.buf.len() >= self.limits.max_head_bytes {
                                 return Err(ResponseError::HeadTooLarge);
                             }
+                            i += take;
                             *scanned = scanned_to;
                         }
                     }
@@ -332,7 +403,11 @@ impl ResponseDecoder {
                     }
                 }
                 State::Chunked(chunks) => {
-                    i += chunks.decode(&input[i..], body).map_err(chunk_error)?;
+                    let mut at = 0;
+                    let result = chunks.decode_at(&input[i..], body, &mut at);
+                    i += at;
+                    decoded.consumed = i;
+                    result.map_err(chunk_error)?;
                     if chunks.is_done() {
                         self.state = State::Done;
                     }
@@ -344,12 +419,12 @@ impl ResponseDecoder {
             }
         }
         decoded.consumed = i;
-        decoded.complete = matches!(self.state, State::Done);
-        Ok(decoded)
+        Ok(())
     }
 
     /// The server closed its side: completes a body that runs until close, and is
-    /// [`ResponseError::Incomplete`] for any other response still outstanding.
+    /// [`ResponseError::Incomplete`] for any other response still outstanding (which is then
+    /// over: the decoder holds nothing more for it).
     pub fn finish(&mut self) -> Result<bool, ResponseError> {
         match self.state {
             State::UntilClose => {
@@ -357,7 +432,12 @@ impl ResponseDecoder {
                 Ok(true)
             }
             State::Idle | State::Done => Ok(false),
-            _ => Err(ResponseError::Incomplete),
+            State::Failed(error) => Err(error),
+            State::Head { .. } | State::Length { .. } | State::Chunked(_) => {
+                self.state = State::Failed(ResponseError::Incomplete);
+                self.buf = Vec::new();
+                Err(ResponseError::Incomplete)
+            }
         }
     }
 
@@ -663,6 +743,65 @@ mod tests {
         );
     }
 
+    /// A chunked body that breaks after some data: the data before the break is returned in
+    /// every split, as in one piece, and the error follows (and stays).
+    #[test]
+    fn what_came_before_a_break_is_returned_in_any_split() {
+        let wire = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\ndefg";
+        for split in [1, 2, 5, 40, wire.len()] {
+            let mut decoder = ResponseDecoder::new(ResponseLimits::default());
+            decoder.start(false);
+            let (mut body, mut head, mut error) = (Vec::new(), None, None);
+            for piece in wire.chunks(split) {
+                let mut rest = piece;
+                while !rest.is_empty() && error.is_none() {
+                    match decoder.decode(rest, &mut body) {
+                        Ok(decoded) => {
+                            head = head.or(decoded.head);
+                            assert!(!decoded.complete);
+                            rest = &rest[decoded.consumed..];
+                        }
+                        Err(e) => error = Some(e),
+                    }
+                }
+            }
+            assert_eq!(head.map(|h| h.status()), Some(200), "split {split}");
+            assert_eq!(body, b"abcde", "split {split}");
+            let broken = ResponseError::BadFraming("chunk data longer than its size");
+            assert_eq!(error, Some(broken), "split {split}");
+            assert_eq!(decoder.decode(b"x", &mut body).unwrap_err(), broken);
+            assert_eq!(decoder.finish(), Err(broken));
+            assert!(!decoder.is_active());
+            decoder.check_invariants().unwrap();
+        }
+    }
+
+    /// A head arriving a byte at a time never grows its buffer past the head limit.
+    #[test]
+    fn a_head_buffer_stays_within_its_limit_in_capacity() {
+        for max_head_bytes in [64, 96, 100, 16 * 1024] {
+            let limits = ResponseLimits {
+                max_head_bytes,
+                max_headers: 8,
+            };
+            let mut decoder = ResponseDecoder::new(limits);
+            decoder.start(false);
+            let mut wire = b"HTTP/1.1 200 OK\r\nx: ".to_vec();
+            wire.resize(max_head_bytes + 10, b'a');
+            let mut failed = false;
+            for byte in wire.chunks(1) {
+                if decoder.decode(byte, &mut Vec::new()).is_err() {
+                    failed = true;
+                    break;
+                }
+                assert!(decoder.held_bytes() <= max_head_bytes);
+                decoder.check_invariants().unwrap();
+            }
+            assert!(failed, "a head past the limit is refused");
+            decoder.check_invariants().unwrap();
+        }
+    }
+
     #[test]
     fn an_early_close_is_incomplete() {
         let mut decoder = ResponseDecoder::new(ResponseLimits::default());
@@ -674,6 +813,8 @@ mod tests {
             )
             .unwrap();
         assert_eq!(decoder.finish(), Err(ResponseError::Incomplete));
+        assert!(!decoder.is_active());
+        decoder.check_invariants().unwrap();
     }
 
     #[test]
