@@ -68,6 +68,10 @@ pub struct SseParser {
 
 const DEFAULT_LIMIT: usize = 16 * 1024 * 1024;
 
+/// How much longer than the limit a line may be: room for its field name and space (`data: `,
+/// `event: `), so that data up to the limit fits on one line.
+const FIELD_ROOM: usize = 8;
+
 impl Default for SseParser {
     fn default() -> Self {
         SseParser::new()
@@ -81,7 +85,8 @@ impl SseParser {
         SseParser::with_limit(DEFAULT_LIMIT)
     }
 
-    /// A parser that refuses any line, or any event's data, larger than `limit` bytes.
+    /// A parser that refuses any event's data larger than `limit` bytes, and any line larger
+    /// than that plus room for its field name.
     #[must_use]
     pub fn with_limit(limit: usize) -> Self {
         SseParser {
@@ -162,13 +167,20 @@ impl SseParser {
         }
         self.skip_lf = false;
         match pending.iter().position(|&b| b == b'\r' || b == b'\n') {
+            // Refused whether its end has arrived or not: the pieces the stream came in must
+            // not decide what it means.
+            Some(end) if end > self.limit.saturating_add(FIELD_ROOM) => {
+                Err(SseParseError { limit: self.limit })
+            }
             Some(end) => {
                 let from = self.start;
                 self.skip_lf = pending[end] == b'\r';
                 self.start += end + 1;
                 Ok(Some((from, from + end)))
             }
-            None if pending.len() > self.limit => Err(SseParseError { limit: self.limit }),
+            None if pending.len() > self.limit.saturating_add(FIELD_ROOM) => {
+                Err(SseParseError { limit: self.limit })
+            }
             None => Ok(None),
         }
     }
@@ -328,7 +340,10 @@ mod tests {
     #[test]
     fn limits_bound_lines_and_data() {
         let mut parser = SseParser::with_limit(8);
-        parser.feed(b"data: 12345678");
+        parser.feed(b"data: 12345678901");
+        assert_eq!(parser.poll_item(), Some(Err(SseParseError { limit: 8 })));
+        let mut parser = SseParser::with_limit(8);
+        parser.feed(b"data: 12345678\n");
         assert_eq!(parser.poll_item(), Some(Err(SseParseError { limit: 8 })));
         let mut parser = SseParser::with_limit(8);
         parser.feed(b"data: 1234\ndata: 5678\n");
@@ -336,6 +351,35 @@ mod tests {
         let mut at = SseParser::with_limit(8);
         at.feed(b"data:123\n\n");
         assert!(matches!(at.poll_item(), Some(Ok(SseItem::Event(_)))));
+    }
+
+    /// A line may be 8 bytes longer than the limit (its field name), whether its end came
+    /// with it or later; one byte more is refused either way.
+    #[test]
+    fn a_line_over_the_limit_is_refused_in_one_piece_as_in_two() {
+        for line in [&b": 123456789012345\n"[..], b"event: 1234567890\n"] {
+            assert_eq!(line.len() - 1, 8 + 8 + 1);
+            let mut whole = SseParser::with_limit(8);
+            whole.feed(line);
+            assert_eq!(whole.poll_item(), Some(Err(SseParseError { limit: 8 })));
+            let mut split = SseParser::with_limit(8);
+            split.feed(&line[..line.len() - 1]);
+            assert_eq!(split.poll_item(), Some(Err(SseParseError { limit: 8 })));
+        }
+        let mut at = SseParser::with_limit(8);
+        at.feed(b": 12345678901234");
+        assert_eq!(at.poll_item(), None);
+        at.feed(b"\n");
+        assert_eq!(
+            at.poll_item(),
+            Some(Ok(SseItem::Comment("12345678901234".into())))
+        );
+        // Data up to the limit (its line break included) fits on one line.
+        let mut data = SseParser::with_limit(8);
+        data.feed(b"data: 1234567");
+        assert_eq!(data.poll_item(), None);
+        data.feed(b"\n\n");
+        assert!(matches!(data.poll_item(), Some(Ok(SseItem::Event(e))) if e.data == "1234567"));
     }
 
     #[test]
