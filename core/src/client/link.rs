@@ -28,7 +28,12 @@ struct Supported {
 }
 
 impl Client {
-    /// Sends the handshake request of the current phase.
+    /// Sends the handshake request of the current phase, unless it is already in flight.
+    ///
+    /// A retry timer armed by an earlier failure can fire while the phase's request is out (a
+    /// lost session starts its handshake at once, whatever backoff is pending): a second one
+    /// would race the first, and whichever answer came first would move the phase on and
+    /// leave the other exchange with no owner and no deadline, holding its connection.
     pub(crate) fn send_handshake(&mut self) {
         let purpose = match self.link.phase {
             Phase::Opening => Purpose::Standalone,
@@ -37,7 +42,14 @@ impl Client {
             Phase::Acknowledging => Purpose::Initialized,
             _ => return,
         };
-        self.start_exchange(purpose);
+        let in_flight = self
+            .conns
+            .values()
+            .filter_map(|c| c.exchange.as_ref())
+            .any(|e| e.purpose == purpose && !e.settled);
+        if !in_flight {
+            self.start_exchange(purpose);
+        }
     }
 
     /// The handshake's response message arrived (result or error).

@@ -294,6 +294,51 @@ fn a_burst_of_connect_failures_is_one_attempt() {
     );
 }
 
+/// A call's connection fails to open (a backoff is pending) and then the session is lost: the
+/// new session's handshake starts at once, and the pending retry, firing while
+/// `notifications/initialized` is out, does not send it a second time. Two in flight, the
+/// first answered would leave the other's connection with no owner and no deadline.
+#[test]
+fn a_retry_due_mid_handshake_does_not_send_it_twice() {
+    let mut net = Raw::new(sessions_config());
+    let reqs = handshake(&mut net);
+    let get = reqs.into_iter().find(|r| r.method == "GET").unwrap();
+    net.refuse_connect = true;
+    net.client
+        .request(net.now, "ping", None, CallOptions::default())
+        .unwrap();
+    assert!(net.flush().is_empty());
+    net.refuse_connect = false;
+    // The session is gone: initialize again, at once.
+    net.reply(get.conn, &empty("404 Not Found", ""));
+    let mut reqs = net.flush();
+    let init = reqs.remove(0);
+    assert_eq!(init.rpc_method().as_deref(), Some("initialize"));
+    net.reply(
+        init.conn,
+        &json(
+            "200 OK",
+            &result(
+                init.rpc_id().unwrap(),
+                r#"{"protocolVersion":"2025-11-25"}"#,
+            ),
+            "mcp-session-id: s2\r\n",
+        ),
+    );
+    let mut acks: Vec<Req> = net.flush();
+    // The backoff of the failed connection ends while the acknowledgment is out.
+    for _ in 0..20 {
+        net.advance(100);
+        acks.extend(net.flush());
+    }
+    let initialized = |r: &Req| r.rpc_method().as_deref() == Some("notifications/initialized");
+    assert_eq!(acks.iter().filter(|r| initialized(r)).count(), 1);
+    let ack = acks.into_iter().find(initialized).unwrap();
+    net.reply(ack.conn, &empty("202 Accepted", ""));
+    net.flush();
+    assert!(net.client.is_connected());
+}
+
 /// Answers (discover, an input_required result) on SSE streams the server keeps open: each
 /// stream is closed once its answer is in, so the pool never fills with streams nobody owns,
 /// and the input round's retry goes out.
