@@ -67,9 +67,10 @@ pub const PUBLICATION_BYTES: u64 = 1 << 20;
 pub const MAX_PUBLICATION: usize = 256 * 1024;
 
 /// The deepest nesting of a broadcast's params a node sends or accepts, the params object
-/// itself counted: the notification that carries them to a client adds one level, and
-/// `serde_json` (what a client in Rust parses it with) refuses a document nested 128 deep.
-pub const MAX_PARAMS_DEPTH: usize = 126;
+/// itself counted: the notification that carries them to a client adds one level to
+/// [`MAX_NESTING`](mcpwire_core::jsonrpc::MAX_NESTING), the deepest message `serde_json`
+/// (what a client in Rust parses it with) reads.
+pub const MAX_PARAMS_DEPTH: usize = mcpwire_core::jsonrpc::MAX_NESTING - 1;
 
 /// A carrier of publications between nodes.
 pub trait Bus: Send + 'static {
@@ -159,44 +160,12 @@ fn acceptable(notice: &Notice) -> bool {
             method.starts_with("notifications/")
                 && params.as_deref().is_none_or(|params| {
                     let json = params.get().trim_start();
-                    json.starts_with('{') && nesting_within(json.as_bytes(), MAX_PARAMS_DEPTH)
+                    json.starts_with('{')
+                        && mcpwire_core::jsonrpc::nesting_within(json.as_bytes(), MAX_PARAMS_DEPTH)
                 })
         }
         Notice::ResourceUpdated { .. } => true,
     }
-}
-
-/// Whether the JSON text `json` nests at most `limit` arrays and objects deep. One pass
-/// with no recursion and no allocation (building a `serde_json::Value` to find out costs
-/// both); brackets inside strings, escaped quotes included, do not count.
-fn nesting_within(json: &[u8], limit: usize) -> bool {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &byte in json {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if byte == b'\\' {
-                escaped = true;
-            } else if byte == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > limit {
-                    return false;
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    true
 }
 
 impl Publication {
@@ -608,19 +577,6 @@ mod tests {
             params: None,
         };
         assert!(Publication::new("n", &request).is_none());
-    }
-
-    #[test]
-    fn brackets_inside_strings_do_not_nest() {
-        assert!(nesting_within(br#"{"a":"[[[{{{"}"#, 1));
-        assert!(nesting_within(br#"{"a\"[[":"\\","b":"\"{{"}"#, 1));
-        assert!(
-            !nesting_within(br#"{"a":"\\",[["#, 2),
-            "an escaped backslash ends"
-        );
-        assert!(nesting_within(b"[[]]", 2));
-        assert!(!nesting_within(b"[[]]", 1));
-        assert!(nesting_within(b"[[]][[]]", 2), "siblings are not deeper");
     }
 
     #[test]

@@ -576,9 +576,16 @@ impl Engine {
 
     /// Sends a notification (usually a `notifications/*/list_changed`) to every initialized
     /// session. It is encoded once; each recipient adds only its event id. Returns how many
-    /// sessions it was sent to: none when it is larger than `limits.max_message_bytes`.
+    /// sessions it was sent to: none when it is larger than `limits.max_message_bytes`, or
+    /// nested deeper than a client parses ([`MAX_NESTING`](crate::jsonrpc::MAX_NESTING)).
     pub fn broadcast(&mut self, now: Instant, method: &str, params: Option<&RawValue>) -> usize {
         self.tick(now);
+        // The notification adds a level: deeper params would reach clients that cannot parse
+        // them (a bus node refuses the same).
+        let depth = jsonrpc::MAX_NESTING - 1;
+        if params.is_some_and(|p| !jsonrpc::nesting_within(p.get().as_bytes(), depth)) {
+            return 0;
+        }
         let body = sse_body(&notification(method, params));
         if body.len() > self.max_message() {
             return 0;

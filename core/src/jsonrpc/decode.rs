@@ -68,8 +68,17 @@ impl From<InvalidMessage> for DecodeError {
     }
 }
 
-/// Decodes one body: a message, or a batch of them.
+/// Decodes one body: a message, or a batch of them. A body nested deeper than
+/// [`MAX_NESTING`](super::MAX_NESTING) is a parse error: params are kept as raw JSON, which
+/// reads at any depth, and would reach an application that cannot parse them.
 pub fn decode(body: &[u8]) -> Result<Incoming, DecodeError> {
+    if !super::nesting_within(body, super::MAX_NESTING) {
+        return Err(DecodeError {
+            code: ErrorCode::PARSE_ERROR,
+            id: None,
+            reason: "nested deeper than 127 levels",
+        });
+    }
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     match first {
         Some(b'[') => {
@@ -240,6 +249,7 @@ impl Fields<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::format;
 
     fn single(body: &str) -> Message {
         match decode(body.as_bytes()) {
@@ -360,6 +370,26 @@ mod tests {
             entries[3].as_ref().unwrap_err().id,
             Some(RequestId::from(2))
         );
+    }
+
+    #[test]
+    fn params_nested_past_what_a_client_parses_are_a_parse_error() {
+        let nested = |depth: usize| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"x","params":{}{}}}"#,
+                "[".repeat(depth),
+                "]".repeat(depth)
+            )
+        };
+        // The message's own object is one level.
+        assert!(decode(nested(crate::jsonrpc::MAX_NESTING - 1).as_bytes()).is_ok());
+        for depth in [crate::jsonrpc::MAX_NESTING, 100_000] {
+            assert_eq!(
+                error(&nested(depth)).code,
+                ErrorCode::PARSE_ERROR,
+                "{depth}"
+            );
+        }
     }
 
     #[test]

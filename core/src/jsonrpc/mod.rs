@@ -26,6 +26,7 @@
 mod decode;
 mod id;
 mod message;
+mod nesting;
 
 pub use decode::{DecodeError, Incoming, InvalidMessage, decode};
 pub use id::RequestId;
@@ -33,4 +34,5 @@ pub use message::{
     ErrorCode, ErrorObject, ErrorResponse, Message, Notification, Request, Response, error_body,
     error_body_with_data,
 };
+pub use nesting::{MAX_NESTING, nesting_within};
 pub use serde_json::value::RawValue;
