@@ -16,6 +16,7 @@
 //!   limits that are enforced as the bytes arrive.
 //! - [`sse`]: the Server-Sent Events encoder, and the parser clients and tests use.
 //! - [`jsonrpc`]: JSON-RPC 2.0 messages and batches, with params kept as raw JSON.
+//! - [`proxy_protocol`]: the PROXY protocol v2 header a trusted proxy sends before HTTP.
 //! - [`time`] and [`timer`]: millisecond time owned by the core, per-entity timer tables and a
 //!   deadline index that answers "what fires next?" in O(log n).
 //! - [`entropy`]: the seedable generator session ids come from.
@@ -74,6 +75,7 @@ pub mod entropy;
 pub mod http1;
 mod invariant;
 pub mod jsonrpc;
+pub mod proxy_protocol;
 pub mod sse;
 mod stats;
 pub mod time;

@@ -15,7 +15,7 @@ pub struct Options {
     pub connection_idle: Option<Duration>,
     pub max_sessions: Option<usize>,
     pub max_connections: Option<usize>,
-    pub max_connections_per_peer: Option<usize>,
+    pub max_connections_per_peer: PeerCap,
     pub max_held_bytes: Option<usize>,
     pub max_session_bytes: Option<usize>,
     pub allowed_origins: Vec<String>,
@@ -28,6 +28,19 @@ pub struct Options {
     pub bus: Option<String>,
     /// What this node's session ids start with, for a load balancer to route on.
     pub node_tag: Option<String>,
+    /// Proxies whose PROXY protocol v2 header names the client.
+    pub proxy_protocol_from: Vec<String>,
+}
+
+/// `--max-connections-per-peer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerCap {
+    /// A quarter of the connection cap, whatever it ends up as.
+    Quarter,
+    /// No cap.
+    Off,
+    /// This many.
+    At(usize),
 }
 
 pub const USAGE: &str = "\
@@ -49,8 +62,14 @@ Options:
   --max-sessions N         Live sessions at most [default: 10000]
   --max-connections N      Open connections at most; lowered to fit the descriptor limit,
                            which is raised to its hard limit at start [default: 4096]
-  --max-connections-per-peer N
-                           Open connections from one address (an IPv6 /64) [default: off]
+  --max-connections-per-peer N|off
+                           Open connections from one address (an IPv6 /64); past it 503
+                           [default: a quarter of --max-connections]
+  --proxy-protocol-from ADDR
+                           A proxy (address, or network such as 10.0.0.0/8) whose
+                           connections may begin with a PROXY protocol v2 header: its
+                           client's address then counts for --max-connections-per-peer
+                           (repeatable; HAProxy: send-proxy-v2) [default: none]
   --max-held-bytes SIZE    Every byte held for clients, in total: input, output, resume
                            logs, session state (SIZE: bytes, or with KiB, MiB, GiB)
                            [default: 512MiB]
@@ -141,7 +160,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
         connection_idle: None,
         max_sessions: None,
         max_connections: None,
-        max_connections_per_peer: None,
+        max_connections_per_peer: PeerCap::Quarter,
         max_held_bytes: None,
         max_session_bytes: None,
         bind_session_to: None,
@@ -152,6 +171,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
         threads: None,
         bus: None,
         node_tag: None,
+        proxy_protocol_from: Vec::new(),
     };
     let mut parser = lexopt::Parser::from_args(args);
     let mut command_seen = false;
@@ -209,8 +229,22 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
                 options.max_connections = Some(count(&text(&mut parser)?, "--max-connections")?);
             }
             Long("max-connections-per-peer") => {
-                let flag = "--max-connections-per-peer";
-                options.max_connections_per_peer = Some(count(&text(&mut parser)?, flag)?);
+                let value = text(&mut parser)?;
+                options.max_connections_per_peer = if value == "off" {
+                    PeerCap::Off
+                } else {
+                    PeerCap::At(count(&value, "--max-connections-per-peer")?)
+                };
+            }
+            Long("proxy-protocol-from") => {
+                let value = text(&mut parser)?;
+                if mcpwire_smol::proxy_protocol::Network::parse(&value).is_none() {
+                    return Err(format!(
+                        "--proxy-protocol-from takes an address or a network such as \
+                         10.0.0.0/8, not {value:?}"
+                    ));
+                }
+                options.proxy_protocol_from.push(value);
             }
             Long("max-held-bytes") => {
                 options.max_held_bytes = Some(size(&text(&mut parser)?, "--max-held-bytes")?);
@@ -318,7 +352,7 @@ mod tests {
         assert_eq!(o.connection_idle, Some(Duration::from_secs(8)));
         assert_eq!(o.max_sessions, Some(7));
         assert_eq!(o.max_connections, Some(100));
-        assert_eq!(o.max_connections_per_peer, Some(4));
+        assert_eq!(o.max_connections_per_peer, PeerCap::At(4));
         assert_eq!(o.max_held_bytes, Some(256 << 20));
         assert_eq!(o.max_session_bytes, Some(512 << 10));
         assert_eq!(o.allowed_origins.len(), 2);
@@ -328,6 +362,32 @@ mod tests {
         assert_eq!(o.threads, Some(3));
         assert_eq!(o.bus.as_deref(), Some("redis://127.0.0.1:6379"));
         assert_eq!(o.node_tag.as_deref(), Some("a-"));
+    }
+
+    #[test]
+    fn the_per_peer_cap_and_trusted_proxies() {
+        let Ok(Action::Serve(o)) = parse(args(&[
+            "--max-connections-per-peer",
+            "off",
+            "--proxy-protocol-from",
+            "10.0.0.0/8",
+            "--proxy-protocol-from",
+            "2001:db8::7",
+        ])) else {
+            panic!("parses");
+        };
+        assert_eq!(o.max_connections_per_peer, PeerCap::Off);
+        assert_eq!(o.proxy_protocol_from, ["10.0.0.0/8", "2001:db8::7"]);
+        for bad in ["10.0.0.0/33", "proxy.example", ""] {
+            let Err(e) = parse(args(&["--proxy-protocol-from", bad])) else {
+                panic!("{bad:?} refused");
+            };
+            assert!(e.contains("--proxy-protocol-from"), "{e}");
+        }
+        let Err(e) = parse(args(&["--max-connections-per-peer", "none"])) else {
+            panic!("refused");
+        };
+        assert!(e.contains("--max-connections-per-peer"), "{e}");
     }
 
     #[test]

@@ -132,7 +132,14 @@ fn main() -> ExitCode {
                 config.limits.max_sessions = max;
             }
             config.limits.max_connections = max_connections;
-            config.limits.max_connections_per_peer = options.max_connections_per_peer;
+            config.limits.max_connections_per_peer = match options.max_connections_per_peer {
+                cli::PeerCap::Quarter => Some((max_connections / 4).max(1)),
+                cli::PeerCap::Off => None,
+                cli::PeerCap::At(cap) => Some(cap),
+            };
+            config
+                .proxy_protocol_from
+                .extend(options.proxy_protocol_from.iter().cloned());
             if let Some(max) = options.max_held_bytes {
                 config.limits.max_held_bytes = max;
             }

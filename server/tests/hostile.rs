@@ -449,3 +449,55 @@ fn a_stolen_session_id_without_its_credential_is_not_found() {
     drop(conn);
     server.wait_for_baseline(&baseline, SETTLE);
 }
+
+/// One address opens 4,200 sockets and never sends a byte: more than the 4,096 connections
+/// the server holds. By default that address gets a quarter of them (past it, 503; past twice
+/// it, nothing), so another client is still served. With the per-peer cap off, as it was by
+/// default, the same flood leaves everyone else 503 until the silent sockets time out.
+#[test]
+fn one_silent_address_cannot_take_every_connection_by_default() {
+    for (args, served) in [
+        (&[][..], true),
+        (&["--max-connections-per-peer", "off"][..], false),
+    ] {
+        let server = Server::start(args);
+        let baseline = server.baseline();
+        let silent: Vec<std::net::TcpStream> = (0..4200)
+            .map(|_| std::net::TcpStream::connect(server.addr).expect("connects"))
+            .collect();
+        // Accepted in order: once the last one is answered (503) or dropped, the server has
+        // dealt with every one before it.
+        let mut last = silent.last().unwrap().try_clone().unwrap();
+        last.set_read_timeout(Some(SETTLE)).unwrap();
+        let mut rest = Vec::new();
+        std::io::Read::read_to_end(&mut last, &mut rest).expect("closed by the server");
+        let mut other = Conn::open_from(server.addr, "127.0.0.2".parse().unwrap());
+        other.send(&post(
+            None,
+            &json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+                "protocolVersion":"2025-11-25","capabilities":{},
+                "clientInfo":{"name":"another address","version":"1"}}}),
+        ));
+        let response = other.response();
+        if served {
+            assert_eq!(response.status, 200, "another address is served");
+            let session = response.header("mcp-session-id").expect("a session");
+            let mut gone = Conn::open_from(server.addr, "127.0.0.2".parse().unwrap());
+            gone.send(&request(
+                "DELETE",
+                "/mcp",
+                &[("Mcp-Session-Id", session)],
+                "",
+            ));
+            assert_eq!(gone.response().status, 200);
+        } else {
+            assert_eq!(
+                response.status, 503,
+                "without the cap, one address took everything"
+            );
+        }
+        drop(other);
+        drop(silent);
+        server.wait_for_baseline(&baseline, SETTLE);
+    }
+}

@@ -42,7 +42,9 @@ fn node(redis: u16) -> (SocketAddr, ServerHandle, std::thread::JoinHandle<()>) {
     let listener = smol::block_on(smol::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap();
     let bus = RedisBus::new(&format!("redis://127.0.0.1:{redis}")).unwrap();
+    // Every stream comes from 127.0.0.1: no per-peer cap.
     let server = Server::new(App::builder("bench", "1").build())
+        .configure(|c| c.limits.max_connections_per_peer = None)
         .handle_signals(false)
         .threads(1)
         .bus(bus);

@@ -104,7 +104,7 @@ pub use mcpwire_core::engine::{
     valid_session_id_prefix,
 };
 pub use mcpwire_core::jsonrpc::ErrorCode;
-pub use mcpwire_core::time;
+pub use mcpwire_core::{proxy_protocol, time};
 pub use metrics::ServerStats;
 pub use server::Server;
 

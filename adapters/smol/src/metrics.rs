@@ -196,6 +196,16 @@ impl ServerStats {
             c.connections_refused,
         );
         counter(
+            "mcpwire_proxied_connections_total",
+            "Connections whose PROXY protocol header, from a trusted proxy, named the client.",
+            c.proxied_connections,
+        );
+        counter(
+            "mcpwire_proxy_headers_refused_total",
+            "Connections from a trusted proxy refused for a PROXY protocol header.",
+            c.proxy_headers_refused,
+        );
+        counter(
             "mcpwire_detached_streams_evicted_total",
             "Detached streams evicted to keep a session or the server within its byte budget.",
             c.detached_streams_evicted,

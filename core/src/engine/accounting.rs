@@ -15,6 +15,11 @@ pub struct Counters {
     pub connections_accepted: u64,
     /// Connections refused or answered 503 at the connection limit or during shutdown.
     pub connections_refused: u64,
+    /// Connections whose PROXY protocol header, from a trusted proxy, named their client.
+    pub proxied_connections: u64,
+    /// Connections from a trusted proxy refused for a PROXY protocol header mcpwire cannot
+    /// accept.
+    pub proxy_headers_refused: u64,
     /// HTTP requests routed.
     pub http_requests: u64,
     /// Requests answered with an error status by the router.
@@ -178,6 +183,24 @@ impl Engine {
             "{} exchange reports wait, over the bound of {}",
             self.reports.len(),
             super::MAX_PENDING_REPORTS
+        );
+        // The per-peer counts, recounted: a connection counts for its peer once it is known
+        // (a trusted proxy's, once its header named the client).
+        let mut peers = alloc::collections::BTreeMap::new();
+        for conn in self.conns.values() {
+            if let Some(peer) = conn.peer {
+                *peers.entry(peer).or_insert(0usize) += 1;
+            }
+            ensure!(
+                conn.proxy.is_none() || conn.peer.is_none(),
+                "a connection awaiting its PROXY header already counts for a peer"
+            );
+        }
+        ensure!(
+            peers == self.peers,
+            "the per-peer connection counts ({} peers) disagree with the connections ({} peers)",
+            self.peers.len(),
+            peers.len()
         );
         let mut timers = 0;
         for (id, conn) in self.conns.iter() {

@@ -49,6 +49,16 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// `Host` values accepted (`host` for any port, or `host:port`).
     pub allowed_hosts: Vec<String>,
+    /// Proxies whose connections may begin with a PROXY protocol v2 header naming the client
+    /// (HAProxy's `send-proxy-v2`, cloud load balancers): addresses, or networks in CIDR
+    /// notation (see [`proxy_protocol::Network`]). The client's address then counts for
+    /// [`Limits::max_connections_per_peer`] instead of the proxy's. A connection from one of
+    /// them without the header is a direct one (a health check, a metrics scrape); from any
+    /// other address a header is never read. Entries that do not parse trust nothing. Empty
+    /// (the default) trusts no proxy.
+    ///
+    /// [`proxy_protocol::Network`]: crate::proxy_protocol::Network
+    pub proxy_protocol_from: Vec<String>,
     /// A request header a session is bound to, such as `authorization`: its value at
     /// `initialize` (or the legacy GET) is kept with the session, and a request for the session
     /// that carries another value, or none, is answered 404 as if the session did not exist. A
@@ -181,6 +191,9 @@ pub struct Heartbeat {
 
 /// How much the engine may hold. Each limit states what happens when it is reached.
 ///
+/// [`Limits::max_connections`] by default.
+const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
 /// Counts bound entities; bytes are bounded by one budget, [`Limits::max_held_bytes`], with a
 /// cap per session and one per connection inside it (see [`Limits::max_held_bytes`] for how
 /// it is split, and for the order in which the engine gives way when it is full).
@@ -194,8 +207,15 @@ pub struct Limits {
     /// request-level exchange gets 503.
     pub max_connections: usize,
     /// Open connections from one peer (an IPv4 address, or an IPv6 /64), when the adapter
-    /// tells the engine who the peer is. Past it, as past `max_connections`. `None` (the
-    /// default) sets no per-peer cap: clients behind one NAT or proxy share an address.
+    /// tells the engine who the peer is. Past it a new connection gets 503 with `Retry-After`
+    /// (past twice it, it is refused outright). By default a quarter of the default
+    /// `max_connections` (1,024): one address holding sockets open and silent can no longer
+    /// take every connection and leave everyone else 503 (keep it below `max_connections`
+    /// when lowering that).
+    ///
+    /// Clients behind one proxy or NAT share its address: name the proxy in
+    /// [`Config::proxy_protocol_from`] so that its PROXY protocol header tells the clients
+    /// apart, or raise the cap (`None` sets none).
     pub max_connections_per_peer: Option<usize>,
     /// Live sessions. Past it `initialize` gets 503 with `Retry-After`.
     pub max_sessions: usize,
@@ -309,6 +329,7 @@ impl Config {
                 "https://[::1]:*".into(),
             ],
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
+            proxy_protocol_from: Vec::new(),
             session_binding: None,
             session_id_prefix: String::new(),
             application_paths: Vec::new(),
@@ -343,8 +364,8 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             http: http1::Limits::default(),
-            max_connections: 4096,
-            max_connections_per_peer: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_peer: Some(DEFAULT_MAX_CONNECTIONS / 4),
             max_sessions: 10_000,
             max_inflight_per_session: 64,
             max_inflight_total: 16_384,

@@ -117,6 +117,9 @@ pub(crate) struct Conn {
     pub(crate) waiting_input: bool,
     /// Who the peer is, for the per-peer connection cap.
     pub(crate) peer: Option<super::budget::PeerKey>,
+    /// A trusted proxy's connection whose PROXY protocol header has not been read yet: its
+    /// reader, and the proxy's own address (the peer when the header names no client).
+    pub(crate) proxy: Option<Box<(crate::proxy_protocol::HeaderReader, core::net::IpAddr)>>,
     /// No request has arrived yet: the read deadline runs from the accept.
     pub(crate) fresh: bool,
     /// Finished streams whose last bytes are queued here: they end once everything is written.

@@ -152,6 +152,8 @@ pub struct Engine {
     config: Config,
     /// `config.allowed_hosts`, parsed once.
     allowed_hosts: alloc::vec::Vec<http_rules::AllowedHost>,
+    /// `config.proxy_protocol_from`, parsed once.
+    trusted_proxies: alloc::vec::Vec<crate::proxy_protocol::Network>,
     /// `config.capabilities`, validated once (`{}` when it is not a JSON object).
     capabilities: alloc::boxed::Box<serde_json::value::RawValue>,
     /// The server's identity as stateless results carry it, encoded once.
@@ -294,6 +296,11 @@ impl Engine {
             stateless_contexts: 0,
             listens: 0,
             allowed_hosts: http_rules::parse_allowed_hosts(&config.allowed_hosts),
+            trusted_proxies: config
+                .proxy_protocol_from
+                .iter()
+                .filter_map(|entry| crate::proxy_protocol::Network::parse(entry))
+                .collect(),
             config,
             capabilities,
             clock: MonotonicClock::new(now),

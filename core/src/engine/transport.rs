@@ -76,6 +76,18 @@ pub(super) enum Pacing {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AcceptRefused;
 
+/// Where a peer stands against `max_connections_per_peer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PeerLoad {
+    Under,
+    /// At the cap: answered 503 with `Retry-After`.
+    Busy,
+    /// At twice the cap: refused without a word.
+    Refused,
+}
+
+const PEER_BUSY: &str = "Service Unavailable: too many connections from this peer";
+
 impl Engine {
     // ---- Byte level ----
 
@@ -90,36 +102,30 @@ impl Engine {
     ) -> Result<ConnId, AcceptRefused> {
         self.tick(now);
         let limit = self.config.limits.max_connections;
-        let peer = peer.map(super::budget::PeerKey::of);
-        let from_peer = peer.map_or(0, |p| self.peers.get(&p).copied().unwrap_or(0));
-        let peer_limit = self.config.limits.max_connections_per_peer;
+        // A trusted proxy's connection counts for its client, once its header names it.
+        let proxy = peer
+            .filter(|address| self.trusted_proxies.iter().any(|n| n.contains(*address)))
+            .map(|address| {
+                alloc::boxed::Box::new((crate::proxy_protocol::HeaderReader::default(), address))
+            });
+        let peer = peer
+            .filter(|_| proxy.is_none())
+            .map(super::budget::PeerKey::of);
         let holders = self.conns.len() + self.host_exchanges;
-        if holders >= limit.saturating_mul(2)
-            || peer_limit.is_some_and(|cap| peer.is_some() && from_peer >= cap.saturating_mul(2))
-        {
+        let over_peer = peer.map_or(PeerLoad::Under, |p| self.peer_load(p));
+        if holders >= limit.saturating_mul(2) || over_peer == PeerLoad::Refused {
             self.counters.connections_refused += 1;
             return Err(AcceptRefused);
         }
         let id = self.conns.vacant_key();
         let mut codec = ServerCodec::new(self.config.limits.http);
-        let over_peer = peer_limit.is_some_and(|cap| peer.is_some() && from_peer >= cap);
-        if holders >= limit || over_peer || self.shutdown_deadline.is_some() {
-            let why = if over_peer {
-                "Service Unavailable: too many connections from this peer"
+        if holders >= limit || over_peer == PeerLoad::Busy || self.shutdown_deadline.is_some() {
+            let why = if over_peer == PeerLoad::Busy {
+                PEER_BUSY
             } else {
                 "Service Unavailable: too many connections"
             };
-            let body =
-                crate::jsonrpc::error_body(None, crate::jsonrpc::ErrorCode::SERVER_ERROR, why);
-            codec.refuse(
-                &ResponseHead::new(
-                    503,
-                    &[("content-type", "application/json"), ("retry-after", "1")],
-                ),
-                &body,
-            );
-            self.counters.connections_refused += 1;
-            self.report_connection_refused(id, 503, why);
+            self.refuse_busy(id, &mut codec, why);
         }
         if let Some(peer) = peer {
             *self.peers.entry(peer).or_default() += 1;
@@ -141,6 +147,7 @@ impl Engine {
                 readable_listed: false,
                 waiting_input: false,
                 peer,
+                proxy,
                 fresh: true,
                 flushing: Vec::new(),
                 write_progress: self.clock.now(),
@@ -159,13 +166,25 @@ impl Engine {
     /// more; offer the rest then.
     pub fn handle_bytes(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) -> usize {
         self.tick(now);
-        let room = self.read_capacity(conn);
         let Some(c) = self.conns.get_mut(conn) else {
             return bytes.len();
         };
-        let taken = c.codec.receive(&bytes[..bytes.len().min(room)]);
+        let mut header = 0;
+        if c.proxy.is_some() {
+            match self.read_proxy_header(conn, bytes) {
+                Some(used) => header = used,
+                None => return bytes.len(),
+            }
+        }
+        let bytes = &bytes[header..];
+        let room = self.read_capacity(conn);
+        let Some(c) = self.conns.get_mut(conn) else {
+            return header + bytes.len();
+        };
+        let taken = header + c.codec.receive(&bytes[..bytes.len().min(room)]);
+        let bytes_len = header + bytes.len();
         // Known only after the codec has moved on (a complete request leaves the buffer).
-        c.read_blocked = taken < bytes.len();
+        c.read_blocked = taken < bytes_len;
         self.touch_conn(conn);
         self.settle();
         let exhausted = self.read_capacity(conn) == 0;
@@ -177,6 +196,102 @@ impl Engine {
             }
         }
         taken
+    }
+
+    /// Reads the PROXY protocol header at the start of a trusted proxy's connection. Returns
+    /// how many of `bytes` it took once the connection's peer is known (the rest is HTTP), or
+    /// `None` when all of them were taken (the header is incomplete, or the connection was
+    /// refused).
+    fn read_proxy_header(&mut self, conn: ConnId, bytes: &[u8]) -> Option<usize> {
+        use crate::proxy_protocol::Read;
+        let c = self.conns.get_mut(conn)?;
+        let (reader, proxy) = c.proxy.as_deref_mut()?;
+        let proxy = *proxy;
+        let (used, read) = reader.read(bytes);
+        let (client, replay) = match read {
+            Read::More => return None,
+            Read::Proxied(client) => (client, Vec::new()),
+            Read::Direct => (None, reader.given_back().to_vec()),
+            Read::Invalid(why) => {
+                c.proxy = None;
+                self.counters.proxy_headers_refused += 1;
+                let message = alloc::format!("Bad Request: {why}");
+                let body = crate::jsonrpc::error_body(
+                    None,
+                    crate::jsonrpc::ErrorCode::INVALID_REQUEST,
+                    &message,
+                );
+                c.codec.refuse(
+                    &ResponseHead::new(400, &[("content-type", "application/json")]),
+                    &body,
+                );
+                self.report_connection_refused(conn, 400, &message);
+                self.touch_conn(conn);
+                self.settle();
+                return None;
+            }
+        };
+        c.proxy = None;
+        if client.is_some() {
+            self.counters.proxied_connections += 1;
+        }
+        // The bytes taken before the connection proved direct are HTTP: at most eleven, the
+        // start of a request line, which the codec always has room for.
+        let _ = c.codec.receive(&replay);
+        let peer = super::budget::PeerKey::of(client.unwrap_or(proxy));
+        let load = self.peer_load(peer);
+        *self.peers.entry(peer).or_default() += 1;
+        let c = self.conns.get_mut(conn)?;
+        c.peer = Some(peer);
+        match load {
+            PeerLoad::Under => Some(used),
+            PeerLoad::Busy => {
+                let mut codec =
+                    core::mem::replace(&mut c.codec, ServerCodec::new(self.config.limits.http));
+                self.refuse_busy(conn, &mut codec, PEER_BUSY);
+                if let Some(c) = self.conns.get_mut(conn) {
+                    c.codec = codec;
+                }
+                self.touch_conn(conn);
+                self.settle();
+                None
+            }
+            PeerLoad::Refused => {
+                self.counters.connections_refused += 1;
+                self.remove_conn(conn, true);
+                self.settle();
+                None
+            }
+        }
+    }
+
+    /// How many connections `peer` has against its cap.
+    fn peer_load(&self, peer: super::budget::PeerKey) -> PeerLoad {
+        let Some(cap) = self.config.limits.max_connections_per_peer else {
+            return PeerLoad::Under;
+        };
+        let open = self.peers.get(&peer).copied().unwrap_or(0);
+        if open >= cap.saturating_mul(2) {
+            PeerLoad::Refused
+        } else if open >= cap {
+            PeerLoad::Busy
+        } else {
+            PeerLoad::Under
+        }
+    }
+
+    /// Answers a connection 503 with `Retry-After` (the codec then closes it).
+    fn refuse_busy(&mut self, conn: ConnId, codec: &mut ServerCodec, why: &str) {
+        let body = crate::jsonrpc::error_body(None, crate::jsonrpc::ErrorCode::SERVER_ERROR, why);
+        codec.refuse(
+            &ResponseHead::new(
+                503,
+                &[("content-type", "application/json"), ("retry-after", "1")],
+            ),
+            &body,
+        );
+        self.counters.connections_refused += 1;
+        self.report_connection_refused(conn, 503, why);
     }
 
     /// How many bytes `conn` accepts now: what its HTTP codec can take (see

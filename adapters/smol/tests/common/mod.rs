@@ -99,6 +99,20 @@ impl Conn {
         }
     }
 
+    /// A connection from another local address (any of 127.0.0.0/8): another peer, for the
+    /// server's per-peer connection cap.
+    pub fn open_from(addr: SocketAddr, source: std::net::IpAddr) -> Conn {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("a socket");
+        socket
+            .bind(&SocketAddr::new(source, 0).into())
+            .expect("binds the source address");
+        socket.connect(&addr.into()).expect("connects");
+        let stream: TcpStream = socket.into();
+        stream.set_nodelay(true).unwrap();
+        Conn::from_stream(stream)
+    }
+
     /// A connection whose receive window is tiny: once the server's send buffer is full, its
     /// writes stall until this client reads.
     pub fn open_small_window(addr: SocketAddr) -> Conn {

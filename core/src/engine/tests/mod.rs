@@ -6,6 +6,7 @@ mod budget_regressions;
 mod harness;
 mod input_required;
 mod leaks;
+mod proxy_protocol;
 mod reports;
 mod review;
 mod session_binding;
@@ -647,6 +648,30 @@ fn resource_updates_reach_subscribers_only_and_broadcasts_reach_everyone() {
     let unsubscribe = subscribe.replace("resources/subscribe", "resources/unsubscribe");
     h.post(Some(&streams[1].0), &unsubscribe);
     assert_eq!(h.engine.resource_updated(h.now, "test://watched"), 0);
+}
+
+/// A broadcast's params nest at most one level less than a client parses (the notification is
+/// one level): at that depth it is sent, one deeper it reaches nobody.
+#[test]
+fn a_broadcast_no_client_could_parse_is_sent_to_nobody() {
+    let mut h = Harness::default();
+    let (id, _) = h.initialize();
+    let get = h.open_get(&id);
+    let nested = |depth: usize| {
+        raw(&alloc::format!(
+            r#"{{"a":{}{}}}"#,
+            "[".repeat(depth - 1),
+            "]".repeat(depth - 1)
+        ))
+    };
+    let at = nested(crate::jsonrpc::MAX_NESTING - 1);
+    assert_eq!(h.engine.broadcast(h.now, "notifications/x", Some(&at)), 1);
+    let past = nested(crate::jsonrpc::MAX_NESTING);
+    assert_eq!(h.engine.broadcast(h.now, "notifications/x", Some(&past)), 0);
+    h.pump();
+    let messages = h.peek_response(get).unwrap().sse_messages();
+    assert_eq!(messages.len(), 1, "parsed by the test's serde_json too");
+    h.check();
 }
 
 #[test]

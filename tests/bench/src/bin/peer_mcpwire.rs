@@ -66,6 +66,9 @@ fn main() -> std::io::Result<()> {
     mcpwire_bench::report_heap_on_stdin();
     let server = Server::new(app()).configure(|config| {
         config.limits.max_connections = 32_768;
+        // Every load comes from 127.0.0.1, which the default per-peer cap would hold to a
+        // quarter of the connections.
+        config.limits.max_connections_per_peer = None;
         config.limits.max_sessions = 131_072;
         config.limits.max_listen_streams = 32_768;
         config.limits.max_held_bytes = 2 << 30;
