@@ -184,6 +184,13 @@ impl Client {
         if self.link.phase != Phase::Ready && self.link.phase != Phase::Acknowledging {
             return;
         }
+        if self.link.era == Some(Era::HttpSse) {
+            // The 2024-11-05 stream is the session: losing the session is the stream's end.
+            // (Clearing the transport here would end the stream inside this loss, and the new
+            // stream its end opens would be cleared with the rest, left with no owner.)
+            self.legacy_stream_ended(true);
+            return;
+        }
         self.counters.sessions_lost += 1;
         let generation = self.link.generation;
         let lost: Vec<_> = self

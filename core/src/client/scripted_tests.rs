@@ -339,6 +339,94 @@ fn a_retry_due_mid_handshake_does_not_send_it_twice() {
     assert!(net.client.is_connected());
 }
 
+/// HTTP+SSE up to the `initialized` acknowledgment: `initialize` refused, the stream's
+/// `endpoint` event, `initialize` accepted there (with a session id header, as some servers
+/// send) and answered on the stream. Returns the stream's connection and the acknowledgment.
+fn legacy_until_acknowledged(net: &mut Raw) -> (ClientConnId, Req) {
+    let init = net.flush().remove(0);
+    net.reply(init.conn, &empty("405 Method Not Allowed", ""));
+    let get = net.flush().remove(0);
+    assert_eq!(get.method, "GET");
+    net.reply(
+        get.conn,
+        &format!(
+            "{}{}",
+            sse_head(""),
+            chunk("event: endpoint\ndata: /messages?s=1\n\n")
+        ),
+    );
+    let init = net.flush().remove(0);
+    assert_eq!(init.rpc_method().as_deref(), Some("initialize"));
+    net.reply(init.conn, &empty("202 Accepted", "mcp-session-id: s1\r\n"));
+    let answer = result(
+        init.rpc_id().unwrap(),
+        r#"{"protocolVersion":"2024-11-05"}"#,
+    );
+    net.reply(get.conn, &chunk(&format!("data: {answer}\n\n")));
+    let ack = net.flush().remove(0);
+    assert_eq!(
+        ack.rpc_method().as_deref(),
+        Some("notifications/initialized")
+    );
+    (get.conn, ack)
+}
+
+/// HTTP+SSE: the server says the session is gone (404 with -32001) on the POST endpoint. The
+/// stream is the session, so the loss ends it and a new stream opens, owned; it is not cleared
+/// with the old one's leftovers.
+#[test]
+fn a_lost_http_sse_session_opens_one_new_stream_that_is_owned() {
+    let mut net = Raw::new(sessions_config());
+    let (_stream, ack) = legacy_until_acknowledged(&mut net);
+    net.reply(ack.conn, &empty("202 Accepted", ""));
+    net.flush();
+    assert_eq!(net.client.era(), Some(Era::HttpSse));
+    assert!(net.client.is_connected());
+    let call = net
+        .client
+        .request(net.now, "ping", None, CallOptions::default())
+        .unwrap();
+    let post = net.flush().remove(0);
+    let gone = format!(
+        r#"{{"jsonrpc":"2.0","id":{},"error":{{"code":-32001,"message":"gone"}}}}"#,
+        post.rpc_id().unwrap()
+    );
+    net.reply(post.conn, &json("404 Not Found", &gone, ""));
+    let reqs = net.flush();
+    let methods: Vec<&str> = reqs.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(methods, ["GET"], "one new stream, and nothing else yet");
+    assert!(
+        !net.events.iter().any(
+            |e| matches!(e, ClientEvent::Failed { call: c, .. } | ClientEvent::Response { call: c, .. } if *c == call)
+        ),
+        "the refused call goes again in the new session: {:?}",
+        net.events
+    );
+
+    // The acknowledgment refused for its session (404): the stream ends with the session, and
+    // one new stream opens.
+    let mut net = Raw::new(sessions_config());
+    let (_stream, ack) = legacy_until_acknowledged(&mut net);
+    net.reply(ack.conn, &empty("404 Not Found", ""));
+    let mut reqs = net.flush();
+    for _ in 0..20 {
+        net.advance(500);
+        reqs.extend(net.flush());
+    }
+    let gets = reqs.iter().filter(|r| r.method == "GET").count();
+    assert_eq!(
+        gets,
+        1,
+        "{:?}",
+        reqs.iter().map(|r| &r.method).collect::<Vec<_>>()
+    );
+    assert!(
+        !reqs
+            .iter()
+            .any(|r| r.rpc_method().as_deref() == Some("initialize"))
+    );
+}
+
 /// Answers (discover, an input_required result) on SSE streams the server keeps open: each
 /// stream is closed once its answer is in, so the pool never fills with streams nobody owns,
 /// and the input round's retry goes out.
