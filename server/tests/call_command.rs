@@ -1,7 +1,8 @@
 //! `mcpwire call` against `mcpwire serve`: a tool whose schema asks for an `Mcp-Param-*`
 //! header field is called in 2026-07-28 (the listing teaches the client the field), the same
 //! call goes through a session, bad usage exits 2, a silent server meets the one deadline of
-//! `--timeout`, and a closed stdout is not a crash.
+//! `--timeout`, a server offering no version mcpwire speaks is refused by name, and a closed
+//! stdout is not a crash.
 
 mod common;
 
@@ -64,13 +65,22 @@ fn bad_usage_exits_2_with_the_reason() {
     }
 }
 
-/// Answers `server/discover`; holds every other request forever (until the test ends).
+/// Answers `server/discover`, listing 2026-07-28; holds every other request forever (until
+/// the test ends).
 fn discover_then_silence() -> std::net::SocketAddr {
+    discover_offering_then_silence(&["2026-07-28"])
+}
+
+/// Answers `server/discover` with `versions` as its `supportedVersions`; holds every other
+/// request forever (until the test ends).
+fn discover_offering_then_silence(versions: &[&str]) -> std::net::SocketAddr {
+    let versions: Vec<String> = versions.iter().map(|v| (*v).to_string()).collect();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { return };
+            let versions = versions.clone();
             std::thread::spawn(move || {
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
                 let mut buf = Vec::new();
@@ -102,7 +112,7 @@ fn discover_then_silence() -> std::net::SocketAddr {
                         let id = serde_json::from_str::<serde_json::Value>(&body[..length])
                             .unwrap()["id"]
                             .clone();
-                        let answer = serde_json::json!({"jsonrpc":"2.0","id":id,"result":{"supportedVersions":["2026-07-28"],"capabilities":{"tools":{}},"serverInfo":{"name":"silent","version":"1"}}}).to_string();
+                        let answer = serde_json::json!({"jsonrpc":"2.0","id":id,"result":{"supportedVersions":versions,"capabilities":{"tools":{}},"serverInfo":{"name":"silent","version":"1"}}}).to_string();
                         let response = format!(
                             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
                             answer.len()
@@ -130,6 +140,18 @@ fn a_silent_server_meets_the_one_deadline_of_timeout() {
     assert_eq!(code, Some(1), "{stdout} {stderr}");
     // The whole command's deadline, not the listing's or the call's own timeout after it.
     assert!(stderr.contains("no answer within 2 s"), "{stderr}");
+}
+
+/// A server whose `server/discover` lists only versions mcpwire does not speak: the call
+/// fails at once and says what the server offered (it is not sent in 2026-07-28 anyway).
+#[test]
+fn a_server_offering_no_version_mcpwire_speaks_is_refused_by_name() {
+    let addr = discover_offering_then_silence(&["1999-01-01"]);
+    let url = format!("http://{addr}/mcp");
+    let (code, stdout, stderr) = mcpwire_call(&[&url, "anything", "--timeout", "20"]);
+    assert_eq!(code, Some(1), "{stdout} {stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("\"1999-01-01\""), "{stderr}");
 }
 
 #[test]

@@ -22,6 +22,27 @@ struct InitializeResult<'a> {
 }
 
 #[derive(Deserialize)]
+struct Discovered {
+    #[serde(rename = "supportedVersions", default)]
+    supported_versions: Vec<String>,
+}
+
+/// The versions a server offered, for a message: at most a few, each cut short and quoted
+/// (they are the server's bytes).
+fn offered_list(offered: &[String]) -> String {
+    const SHOWN: usize = 8;
+    let mut list: Vec<String> = offered
+        .iter()
+        .take(SHOWN)
+        .map(|v| alloc::format!("{:?}", v.chars().take(32).collect::<String>()))
+        .collect();
+    if offered.len() > SHOWN {
+        list.push(alloc::format!("and {} more", offered.len() - SHOWN));
+    }
+    list.join(", ")
+}
+
+#[derive(Deserialize)]
 struct Supported {
     #[serde(default)]
     supported: Vec<String>,
@@ -62,12 +83,7 @@ impl Client {
         // Answered: the end of its exchange is no refusal.
         self.handshake_wire = 0;
         match (purpose, outcome) {
-            (Purpose::Discover, Ok(result)) => {
-                self.link.era = Some(Era::Modern);
-                self.link.version = MODERN_VERSION.into();
-                self.link.handshake_result = Some(result);
-                self.become_ready();
-            }
+            (Purpose::Discover, Ok(result)) => self.discovered(result),
             (Purpose::Discover, Err(error)) => self.discover_refused(Some(&error)),
             (Purpose::Initialize, Ok(result)) => {
                 let legacy = self.link.era == Some(Era::HttpSse);
@@ -100,6 +116,44 @@ impl Client {
             }
             _ => {}
         }
+    }
+
+    /// `server/discover` answered: 2026-07-28 when the server lists it among its
+    /// `supportedVersions`; `initialize` when it lists only earlier versions this client
+    /// speaks (and it may use them); otherwise the client closes, naming what was offered.
+    fn discovered(&mut self, result: Box<RawValue>) {
+        let offered = serde_json::from_str::<Discovered>(result.get())
+            .map(|d| d.supported_versions)
+            .unwrap_or_default();
+        if offered.iter().any(|v| v == MODERN_VERSION) {
+            self.link.era = Some(Era::Modern);
+            self.link.version = MODERN_VERSION.into();
+            self.link.handshake_result = Some(result);
+            self.become_ready();
+            return;
+        }
+        let earlier = |v: &String| SESSION_VERSIONS.contains(&v.as_str()) || v == LEGACY_VERSION;
+        let fall_back = self.config.era == EraChoice::Auto && offered.iter().any(earlier);
+        if fall_back {
+            self.link.phase = Phase::Initializing;
+            self.send_handshake();
+            return;
+        }
+        let why = if offered.is_empty() {
+            "server/discover lists no protocol version (supportedVersions)".to_string()
+        } else if self.config.era == EraChoice::Modern {
+            alloc::format!(
+                "the server offers {}, not {MODERN_VERSION}",
+                offered_list(&offered)
+            )
+        } else {
+            alloc::format!(
+                "the server offers {}, none of which this client speaks ({MODERN_VERSION}, {}, {LEGACY_VERSION})",
+                offered_list(&offered),
+                SESSION_VERSIONS.join(", ")
+            )
+        };
+        self.shut_down(CloseReason::Incompatible(why));
     }
 
     /// `server/discover` was refused: fall back to `initialize` unless the refusal is modern.

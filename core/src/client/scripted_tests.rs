@@ -339,6 +339,128 @@ fn a_retry_due_mid_handshake_does_not_send_it_twice() {
     assert!(net.client.is_connected());
 }
 
+/// `server/discover` answered by a server that does not list 2026-07-28: one that lists
+/// session-era versions gets `initialize` (with `EraChoice::Auto`); one that lists nothing
+/// this client speaks, or nothing at all, is refused with the versions it offered, and no
+/// request goes to it in an era it does not speak.
+#[test]
+fn a_discover_answer_is_read_for_the_versions_it_offers() {
+    let discovered = |era: EraChoice, answer: &str| {
+        let mut config = sessions_config();
+        config.era = era;
+        let mut net = Raw::new(config);
+        let call = net
+            .client
+            .request(net.now, "tools/list", None, CallOptions::default())
+            .unwrap();
+        let discover = net.flush().remove(0);
+        assert_eq!(discover.rpc_method().as_deref(), Some("server/discover"));
+        net.reply(
+            discover.conn,
+            &json("200 OK", &result(discover.rpc_id().unwrap(), answer), ""),
+        );
+        let next = net.flush();
+        (net, call, next)
+    };
+
+    // Session-era versions only: initialize, and the call goes in a session.
+    let (mut net, call, next) = discovered(
+        EraChoice::Auto,
+        r#"{"supportedVersions":["2025-06-18","2025-03-26"],"capabilities":{}}"#,
+    );
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].rpc_method().as_deref(), Some("initialize"));
+    assert!(!net.client.is_closed());
+    net.reply(
+        next[0].conn,
+        &json(
+            "200 OK",
+            &result(
+                next[0].rpc_id().unwrap(),
+                r#"{"protocolVersion":"2025-06-18"}"#,
+            ),
+            "mcp-session-id: s1\r\n",
+        ),
+    );
+    let ack = net.flush().remove(0);
+    net.reply(ack.conn, &empty("202 Accepted", ""));
+    let reqs = net.flush();
+    assert_eq!(net.client.era(), Some(Era::Sessions));
+    assert_eq!(net.client.protocol_version(), Some("2025-06-18"));
+    let sent = reqs
+        .iter()
+        .find(|r| r.rpc_method().as_deref() == Some("tools/list"))
+        .expect("the call, in the session");
+    assert_eq!(sent.header("mcp-session-id"), Some("s1"));
+    assert!(
+        !net.events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Failed { call: c, .. } if *c == call))
+    );
+
+    // Nothing this client speaks, nothing at all, or (told to speak 2026-07-28 only) no
+    // 2026-07-28: closed at once, naming what was offered; the call fails, unsent.
+    for (era, answer, named) in [
+        (
+            EraChoice::Auto,
+            r#"{"supportedVersions":["1999-01-01","2030-01-01"]}"#,
+            "\"1999-01-01\", \"2030-01-01\", none of which this client speaks",
+        ),
+        (
+            EraChoice::Auto,
+            r#"{"capabilities":{}}"#,
+            "lists no protocol version",
+        ),
+        (
+            EraChoice::Auto,
+            r#"{"supportedVersions":"2026-07-28"}"#,
+            "lists no protocol version",
+        ),
+        (
+            EraChoice::Modern,
+            r#"{"supportedVersions":["2025-11-25"]}"#,
+            "offers \"2025-11-25\", not 2026-07-28",
+        ),
+    ] {
+        let (net, call, next) = discovered(era, answer);
+        assert!(next.is_empty(), "{answer}: {} more requests", next.len());
+        assert!(net.client.is_closed(), "{answer}");
+        let reason = net
+            .events
+            .iter()
+            .find_map(|e| match e {
+                ClientEvent::Closed { reason } => Some(reason.to_string()),
+                _ => None,
+            })
+            .unwrap();
+        assert!(reason.contains(named), "{answer}: {reason}");
+        assert!(
+            net.events.iter().any(|e| matches!(
+                e,
+                ClientEvent::Failed { call: c, error: CallError::Closed } if *c == call
+            )),
+            "{answer}"
+        );
+    }
+
+    // A server listing a great many versions is named in a few words.
+    let many: Vec<String> = (0..100).map(|i| format!("\"{}\"", "v".repeat(i))).collect();
+    let answer = format!(r#"{{"supportedVersions":[{}]}}"#, many.join(","));
+    let (net, _, _) = discovered(EraChoice::Auto, &answer);
+    let reason = net
+        .events
+        .iter()
+        .find_map(|e| match e {
+            ClientEvent::Closed { reason } => Some(reason.to_string()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        reason.contains("and 92 more") && reason.len() < 400,
+        "{reason}"
+    );
+}
+
 /// HTTP+SSE up to the `initialized` acknowledgment: `initialize` refused, the stream's
 /// `endpoint` event, `initialize` accepted there (with a session id header, as some servers
 /// send) and answered on the stream. Returns the stream's connection and the acknowledgment.
@@ -439,7 +561,10 @@ fn a_stream_kept_open_after_its_answer_is_closed() {
     let mut reqs = net.flush();
     let d = reqs.remove(0);
     let id = d.rpc_id().unwrap();
-    let ev = format!("data: {}\n\n", result(id, "{}"));
+    let ev = format!(
+        "data: {}\n\n",
+        result(id, r#"{"supportedVersions":["2026-07-28"]}"#)
+    );
     net.reply(d.conn, &format!("{}{}", sse_head(""), chunk(&ev)));
     net.flush();
     assert!(net.client.is_connected());
@@ -699,7 +824,7 @@ fn hostile_reply(rng: &mut Rng, req: &Req, others: &[u64]) -> (String, bool) {
     let method = req.rpc_method().unwrap_or_default();
     let res = match method.as_str() {
         "initialize" => r#"{"protocolVersion":"2025-06-18"}"#.to_string(),
-        "server/discover" => "{}".to_string(),
+        "server/discover" => r#"{"supportedVersions":["2026-07-28"]}"#.to_string(),
         _ => match rng.below(4) {
             0 => r#"{"resultType":"input_required","inputRequests":{"a":{"method":"elicitation/create"}},"requestState":"x"}"#.to_string(),
             _ => "{}".to_string(),
