@@ -204,6 +204,10 @@ enum Family {
 /// assert!(!proxies.contains("10.2.0.1".parse().unwrap()));
 /// assert!(Network::parse("127.0.0.1").unwrap().contains("127.0.0.1".parse().unwrap()));
 /// assert_eq!(Network::parse("10.0.0.0/33"), None);
+/// // Written mapped into IPv6, it is the IPv4 network.
+/// let mapped = Network::parse("::ffff:10.1.0.0/112").unwrap();
+/// assert!(mapped.contains("10.1.0.7".parse().unwrap()));
+/// assert!(mapped.contains("::ffff:10.1.0.7".parse().unwrap()));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Network {
@@ -222,7 +226,19 @@ impl Network {
         let address: IpAddr = address.parse().ok()?;
         let bits = if address.is_ipv4() { 32 } else { 128 };
         let prefix = prefix.unwrap_or(bits);
-        (prefix <= bits).then_some(Network { address, prefix })
+        if prefix > bits {
+            return None;
+        }
+        // A peer's IPv4-mapped address is matched as IPv4: so is a network written that way.
+        if let IpAddr::V6(v6) = address {
+            if let (Some(v4), true) = (v6.to_ipv4_mapped(), prefix >= 96) {
+                return Some(Network {
+                    address: IpAddr::V4(v4),
+                    prefix: prefix - 96,
+                });
+            }
+        }
+        Some(Network { address, prefix })
     }
 
     /// Whether `address` is in the network (an IPv4 address mapped into IPv6 counts as IPv4).

@@ -122,6 +122,9 @@ pub(crate) struct Conn {
     pub(crate) proxy: Option<Box<(crate::proxy_protocol::HeaderReader, core::net::IpAddr)>>,
     /// No request has arrived yet: the read deadline runs from the accept.
     pub(crate) fresh: bool,
+    /// The peer sent FIN while a response was owed: the connection goes (as on a reset) once
+    /// what is queued for it, an earlier answer, is written.
+    pub(crate) peer_gone: bool,
     /// Finished streams whose last bytes are queued here: they end once everything is written.
     pub(crate) flushing: Vec<StreamId>,
     /// When output last made progress, or started to be pending: the write deadline counts

@@ -149,6 +149,7 @@ impl Engine {
                 peer,
                 proxy,
                 fresh: true,
+                peer_gone: false,
                 flushing: Vec::new(),
                 write_progress: self.clock.now(),
                 timers: TimerTable::new(),
@@ -205,6 +206,12 @@ impl Engine {
     fn read_proxy_header(&mut self, conn: ConnId, bytes: &[u8]) -> Option<usize> {
         use crate::proxy_protocol::Read;
         let c = self.conns.get_mut(conn)?;
+        if c.codec.discards_input() {
+            // Refused already (at the connection cap, in shutdown, too slow): its bytes are
+            // discarded and nothing more is answered, so the header is never read.
+            c.proxy = None;
+            return Some(0);
+        }
         let (reader, proxy) = c.proxy.as_deref_mut()?;
         let proxy = *proxy;
         let (used, read) = reader.read(bytes);
@@ -349,19 +356,18 @@ impl Engine {
     /// `conn`'s peer closed its sending side. While a response is owed (not begun, or
     /// streaming) that means the peer is gone, as a reset does: MCP clients and browsers never
     /// half-close a request they still want answered, and an aborted `fetch()` sends FIN. So
-    /// the connection goes at once: a 2026-07-28 request is cancelled, a session's stream
-    /// detaches (resumable), rather than a handler running on for nobody until its answer or
-    /// a timeout. (nginx treats a client that closes while its request is pending the same
-    /// way, 499.) A response already complete is still written, then the connection closes.
+    /// the connection goes as soon as what is queued for it (answers already made to earlier
+    /// requests) is written, at once if nothing is: a 2026-07-28 request is cancelled, a
+    /// session's stream detaches (resumable), rather than a handler running on for nobody
+    /// until its answer or a timeout. (nginx treats a client that closes while its request is
+    /// pending the same way, 499.) A response already complete is still written, then the
+    /// connection closes.
     pub fn handle_eof(&mut self, now: Instant, conn: ConnId) {
         self.tick(now);
         if let Some(c) = self.conns.get_mut(conn) {
             c.codec.receive_eof();
-            if c.exchange.is_some() {
-                self.remove_conn(conn, true);
-            } else {
-                self.touch_conn(conn);
-            }
+            c.peer_gone = c.exchange.is_some();
+            self.touch_conn(conn);
         }
         self.settle();
     }
@@ -650,7 +656,9 @@ impl Engine {
         let input = c.codec.buffered_bytes();
         self.budget.input_changed(c.input, input);
         c.input = input;
-        let closing = c.codec.wants_close() && held == 0;
+        // A peer gone while a response is owed: the connection goes once the answers made
+        // before are written (see `handle_eof`).
+        let closing = (c.codec.wants_close() || (c.peer_gone && c.exchange.is_some())) && held == 0;
         // Every byte is written: the streams that finished here were delivered.
         let delivered = if held == 0 {
             core::mem::take(&mut c.flushing)

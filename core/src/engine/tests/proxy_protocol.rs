@@ -125,3 +125,44 @@ fn a_client_past_twice_its_cap_is_dropped_at_its_header() {
         stats.residue().collect::<Vec<_>>()
     );
 }
+
+/// A connection refused before its header arrives (at the connection cap, or for its slowness)
+/// gets that one answer: its header is not read and no second refusal follows.
+#[test]
+fn a_connection_already_refused_gets_one_answer() {
+    let mut config = Config::new("t", "1");
+    config.limits.max_connections = 2;
+    config.limits.max_connections_per_peer = Some(1);
+    config.proxy_protocol_from = alloc::vec!["10.0.0.0/24".into()];
+    let mut h = Harness::new(config);
+    let ada = Ipv4Addr::new(198, 51, 100, 1);
+    let _a = proxied(&mut h, ada, b"");
+    let _b = proxied(&mut h, Ipv4Addr::new(198, 51, 100, 2), b"");
+    let c = h.engine.handle_accept(h.now, Some(PROXY)).unwrap();
+    let mut wire = header(ada);
+    wire.extend_from_slice(&Harness::post_wire(None, INIT));
+    h.send(c, &wire);
+    let answer = h.take_response(c).unwrap();
+    assert_eq!(answer.status, 503);
+    assert!(
+        answer.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("too many connections")
+    );
+    assert!(h.take_response(c).is_none(), "one answer only");
+    assert_eq!(h.engine.counters().connections_refused, 1);
+    h.check();
+
+    // Too slow: 408, and the rest of its header changes nothing.
+    let mut h = behind_a_proxy(1);
+    let slow = h.engine.handle_accept(h.now, Some(PROXY)).unwrap();
+    let wire = header(ada);
+    h.engine.handle_bytes(h.now, slow, &wire[..5]);
+    h.advance(31_000);
+    h.engine.handle_bytes(h.now, slow, &wire[5..]);
+    h.pump();
+    assert_eq!(h.take_response(slow).unwrap().status, 408);
+    assert!(h.take_response(slow).is_none(), "one answer only");
+    h.check();
+}

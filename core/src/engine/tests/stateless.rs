@@ -319,6 +319,46 @@ fn a_fin_before_the_first_byte_cancels_the_request() {
     assert_at_rest(&mut h);
 }
 
+/// A FIN after pipelined requests: the answer the engine already made to the first is written
+/// whole, then the connection goes and the call after it, still owed, is cancelled.
+#[test]
+fn a_fin_after_pipelined_requests_keeps_the_answers_already_made() {
+    let mut h = Harness::default();
+    let conn = h.connect();
+    let mut pipelined = wire("server/discover", None, &body(1, "server/discover", ""));
+    pipelined.extend(wire(
+        "tools/call",
+        Some("slow"),
+        &body(2, "tools/call", r#""name":"slow""#),
+    ));
+    // Taken together, before anything is written: the discover answer waits in the queue.
+    assert_eq!(
+        h.engine.handle_bytes(h.now, conn, &pipelined),
+        pipelined.len()
+    );
+    h.engine.handle_eof(h.now, conn);
+    h.pump();
+    let discovered = h.take_response(conn).expect("the answer already made");
+    assert_eq!(discovered.status, 200);
+    assert!(discovered.complete);
+    assert_eq!(discovered.json()["id"], 1);
+    assert!(h.closed.contains(&conn), "then the connection goes");
+    let requests: Vec<_> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Request { handle, .. } => Some(*handle),
+            _ => None,
+        })
+        .collect();
+    let cancelled = h.take_events(|e| matches!(e, Event::Cancelled { .. }));
+    assert!(matches!(
+        cancelled.as_slice(),
+        [Event::Cancelled { handle, reason: CancelReason::StreamClosed }] if requests == [*handle]
+    ));
+    assert_at_rest(&mut h);
+}
+
 #[test]
 fn logs_reach_a_stateless_request_only_when_it_asked_for_them() {
     let mut h = Harness::default();
