@@ -1,8 +1,9 @@
 // The TypeScript SDK v2 client (@modelcontextprotocol/client 2.4) against a running
 // `mcpwire serve`, pinned to protocol revision 2026-07-28: no initialize and no session; tools,
 // progress, resources and prompts; a subscriptions/listen stream that receives
-// notifications/tools/list_changed; and an input-required result (MRTR) answered by the
-// client's elicitation handler.
+// notifications/tools/list_changed; an input-required result (MRTR) answered by the client's
+// elicitation handler; and a call aborted before its first byte, which the server cancels at
+// once (its gauges checked through /metrics).
 //
 // Usage: node ts_modern_client.mjs http://127.0.0.1:PORT/mcp
 
@@ -123,6 +124,49 @@ await run('typescript client (sdk 2.4, 2026-07-28)', async () => {
   check(greeted.content?.[0]?.text === 'Hello, Ada!', 'the retried call returns "Hello, Ada!"', greeted);
   const calls = exchanges.filter((e) => e.rpc === 'tools/call').length - callsBefore;
   check(calls === 2, 'the input-required call was retried once, as a second tools/call', calls);
+
+  // A call aborted before the first byte of its answer: the client's fetch closes the
+  // connection, and the server cancels the call at once and holds nothing for it, long before
+  // any of its timeouts (the tool would sleep for a minute).
+  const metricsUrl = new URL('/metrics', url);
+  const metrics = async () => {
+    const text = await (await fetch(metricsUrl)).text();
+    return Object.fromEntries(text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => {
+      const at = l.lastIndexOf(' ');
+      return [l.slice(0, at), Number(l.slice(at + 1))];
+    }));
+  };
+  const until = async (what, poll, ms = 5000) => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const value = await poll();
+      if (value !== undefined) return value;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+  const before = await metrics();
+  const controller = new AbortController();
+  const aborted = client.callTool({ name: 'sleep', arguments: { millis: 60000 } }, { signal: controller.signal })
+    .then((result) => ({ result }), (error) => ({ error }));
+  await until('the call in flight', async () =>
+    ((await metrics()).mcpwire_inflight_requests > before.mcpwire_inflight_requests ? true : undefined));
+  const abortedAt = Date.now();
+  controller.abort();
+  const outcome = await aborted;
+  check(outcome.error !== undefined, 'the aborted call rejects', outcome);
+  const after = await until('the server to let go of the aborted call', async () => {
+    const now = await metrics();
+    return now.mcpwire_inflight_requests === before.mcpwire_inflight_requests
+      && now.mcpwire_requests_cancelled_total > before.mcpwire_requests_cancelled_total ? now : undefined;
+  }).catch(() => undefined);
+  check(after !== undefined, 'the server cancels the aborted call at once',
+    { waitedMs: Date.now() - abortedAt });
+  for (const gauge of ['mcpwire_inflight_requests', 'mcpwire_stateless_requests', 'mcpwire_exchanges',
+    'mcpwire_streams', 'mcpwire_tasks']) {
+    check(after?.[gauge] === before[gauge], `${gauge} is back to ${before[gauge]} after the abort`,
+      after?.[gauge]);
+  }
 
   await client.close();
 
