@@ -17,12 +17,27 @@
 //!   byte scanned once.
 //! - [`bus_publication`]: a message from another node; what a node takes re-publishes and
 //!   parses to the same notice, and params are published exactly when a client can parse them.
+//! - [`client_response`]: a response into the client's [`ResponseDecoder`] (and, for an event
+//!   stream, its [`SseParser`]), in the pieces the input says and whole: the same head, body,
+//!   events and errors either way, each within its bounds.
+//! - [`client_engine`]: the client engine against a hostile server, every choice read from
+//!   the bytes: plausible answers in either era mixed with random statuses, framings, ids,
+//!   cuts and time jumps; `check_invariants` after every step, then a liveness phase. The
+//!   same run from a seed: [`client_engine_seed`].
 //!
 //! [`Rng::from_bytes`]: mcpwire_sim::Rng::from_bytes
+//! [`ResponseDecoder`]: mcpwire_core::http1::ResponseDecoder
+//! [`SseParser`]: mcpwire_core::sse::SseParser
 
 mod bus;
+mod client_engine;
+mod client_response;
 
 pub use bus::{bus_publication, redis_resp};
+pub use client_engine::{
+    ClientEngineFailure, ClientEngineReport, client_engine, client_engine_seed,
+};
+pub use client_response::client_response;
 
 use mcpwire_core::http1::{Limits, ResponseBody, ResponseHead, ServerCodec};
 use mcpwire_core::jsonrpc::{self, Incoming};
@@ -165,5 +180,15 @@ mod replay {
     #[test]
     fn bus_publication_corpus() {
         replay("bus_publication", super::bus_publication);
+    }
+
+    #[test]
+    fn client_response_corpus() {
+        replay("client_response", super::client_response);
+    }
+
+    #[test]
+    fn client_engine_corpus() {
+        replay("client_engine", super::client_engine);
     }
 }
