@@ -255,6 +255,8 @@ pub struct Simulation {
     heap_baseline: usize,
     /// The user's application, if any.
     app: Option<Box<dyn Application>>,
+    /// Connections come through a proxy that sends the PROXY protocol (see `accept`).
+    proxied: bool,
     /// The step being run.
     step_index: u64,
     /// Bytes of the request the simulator is sending: its own, outside the engine's budget.
@@ -337,6 +339,11 @@ impl Simulation {
         if rng.chance(30) {
             engine_config.limits.max_connections_per_peer = Some(3);
         }
+        // Behind a proxy that names each connection's client in a PROXY protocol header.
+        let proxied = rng.chance(25);
+        if proxied {
+            engine_config.proxy_protocol_from = vec!["10.9.0.0/16".into()];
+        }
         let mut entropy = [0u8; 32];
         for chunk in entropy.chunks_mut(8) {
             chunk.copy_from_slice(&rng.next_u64().to_le_bytes());
@@ -363,6 +370,7 @@ impl Simulation {
             app: None,
             step_index: 0,
             sending: 0,
+            proxied,
             config,
         }
     }
@@ -655,6 +663,31 @@ impl Simulation {
         self.vanished.remove(&conn);
     }
 
+    /// A new connection of `client`'s. Behind the simulated proxy (`proxied`), it comes from
+    /// the proxy's address and, most of the time, begins with a PROXY protocol header naming
+    /// the client, fed in random pieces; the rest are the proxy's own (health checks).
+    fn accept(&mut self, client: usize) -> Option<ConnId> {
+        self.calls += 1;
+        if !self.proxied {
+            return self.engine.handle_accept(self.now, peer(client)).ok();
+        }
+        let conn = self.engine.handle_accept(self.now, Some(PROXY)).ok()?;
+        if self.rng.chance(90) {
+            let wire = proxy_header(peer(client));
+            let mut rest = &wire[..];
+            while !rest.is_empty() {
+                let piece = 1 + self.rng.index(rest.len());
+                self.calls += 1;
+                let taken = self.engine.handle_bytes(self.now, conn, &rest[..piece]);
+                if taken == 0 {
+                    break;
+                }
+                rest = &rest[taken..];
+            }
+        }
+        Some(conn)
+    }
+
     /// A connection of `client` that still reads, opening one if needed.
     fn conn_of(&mut self, client: usize) -> Option<ConnId> {
         let usable: Vec<ConnId> = self.clients[client]
@@ -666,8 +699,7 @@ impl Simulation {
         if !usable.is_empty() && self.rng.chance(80) {
             return Some(usable[self.rng.index(usable.len())]);
         }
-        self.calls += 1;
-        let conn = self.engine.handle_accept(self.now, peer(client)).ok()?;
+        let conn = self.accept(client)?;
         self.owner.insert(conn, client);
         self.clients[client].conns.push(conn);
         Some(conn)
@@ -794,8 +826,7 @@ impl Simulation {
         };
         match kind {
             Kind::Connect => {
-                self.calls += 1;
-                if let Ok(conn) = self.engine.handle_accept(self.now, peer(client)) {
+                if let Some(conn) = self.accept(client) {
                     self.owner.insert(conn, client);
                     self.clients[client].conns.push(conn);
                 }
@@ -914,8 +945,7 @@ impl Simulation {
             Kind::CutStream => {
                 // Open a call on a connection of its own, let the application answer with
                 // something large, then reset the connection: as fast as a client can.
-                self.calls += 1;
-                let Ok(conn) = self.engine.handle_accept(self.now, peer(client)) else {
+                let Some(conn) = self.accept(client) else {
                     return Ok(());
                 };
                 self.owner.insert(conn, client);
@@ -1283,6 +1313,24 @@ impl Simulation {
 
 /// Where a client's connections come from: two clients to an address, so that the per-peer cap
 /// is shared.
+/// The simulated proxy's address, inside the trusted `10.9.0.0/16`.
+const PROXY: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 9, 0, 1));
+
+/// A PROXY protocol v2 header for a TCP connection from `client` (IPv4).
+fn proxy_header(client: Option<std::net::IpAddr>) -> Vec<u8> {
+    let mut wire = Vec::from(mcpwire_core::proxy_protocol::SIGNATURE);
+    match client {
+        Some(std::net::IpAddr::V4(v4)) => {
+            wire.extend_from_slice(&[0x21, 0x11, 0, 12]);
+            wire.extend_from_slice(&v4.octets());
+            wire.extend_from_slice(&[10, 9, 0, 1, 0xC3, 0x50, 0x0B, 0xB8]);
+        }
+        // No address to name: the proxy's LOCAL command.
+        _ => wire.extend_from_slice(&[0x20, 0x00, 0, 0]),
+    }
+    wire
+}
+
 fn peer(client: usize) -> Option<std::net::IpAddr> {
     Some(std::net::IpAddr::V4(std::net::Ipv4Addr::new(
         10,
