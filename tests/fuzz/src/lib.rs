@@ -24,6 +24,9 @@
 //!   the bytes: plausible answers in either era mixed with random statuses, framings, ids,
 //!   cuts and time jumps; `check_invariants` after every step, then a liveness phase. The
 //!   same run from a seed: [`client_engine_seed`].
+//! - [`proxy_header`]: a trusted proxy's first bytes into the PROXY protocol header reader,
+//!   in the pieces the input says and whole: the same outcome either way, and a direct
+//!   connection's bytes given back exactly.
 //!
 //! [`Rng::from_bytes`]: mcpwire_sim::Rng::from_bytes
 //! [`ResponseDecoder`]: mcpwire_core::http1::ResponseDecoder
@@ -32,12 +35,14 @@
 mod bus;
 mod client_engine;
 mod client_response;
+mod proxy_header;
 
 pub use bus::{bus_publication, redis_resp};
 pub use client_engine::{
     ClientEngineFailure, ClientEngineReport, client_engine, client_engine_seed,
 };
 pub use client_response::client_response;
+pub use proxy_header::proxy_header;
 
 use mcpwire_core::http1::{Limits, ResponseBody, ResponseHead, ServerCodec};
 use mcpwire_core::jsonrpc::{self, Incoming};
@@ -190,5 +195,10 @@ mod replay {
     #[test]
     fn client_engine_corpus() {
         replay("client_engine", super::client_engine);
+    }
+
+    #[test]
+    fn proxy_header_corpus() {
+        replay("proxy_header", super::proxy_header);
     }
 }
