@@ -39,8 +39,11 @@ pub struct ClientTimeouts {
     pub connect: Duration,
     /// A request, from the application's call to its outcome, unless the call sets its own.
     pub request: Duration,
-    /// One episode of getting connected (the first handshake, or reconnecting after a loss):
-    /// past it the client gives up and closes.
+    /// One episode of getting connected (the first handshake, or reconnecting after a loss)
+    /// or of failing to reach the server once connected (connections that do not open): past
+    /// it the client gives up and closes. The episode ends when the handshake completes, or,
+    /// once connected, when a connection opens or a response head arrives: a call slower than
+    /// this on an open connection does not close the client.
     pub reconnect: Duration,
     /// How long the application may take to answer a request from the server.
     pub server_request: Duration,

@@ -97,7 +97,8 @@ pub(crate) struct Link {
     pub(crate) session: Option<String>,
     /// Bumped on every new session: a job sent in an older one is stale.
     pub(crate) generation: u64,
-    /// Transport failures in a row; reset by any response head.
+    /// Transport failures in a row; reset by any response head, and once ready by a
+    /// connection that opens.
     pub(crate) failures: u32,
     /// Sessions lost in a row; reset once a session has served something (an answer to a
     /// call, an event on its GET stream).

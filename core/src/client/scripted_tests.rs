@@ -1236,3 +1236,88 @@ fn an_event_id_at_the_limit_is_resumed_from_and_one_past_it_is_not() {
         "the call fails at once: its stream cannot be resumed"
     );
 }
+
+// ---- reachability ----
+
+/// Lets time pass in steps of 50 ms, up to `limit` ms, until the client writes a request that
+/// `pick` chooses (others are left unanswered); returns it and how long it took.
+fn next_request(net: &mut Raw, limit: u64, pick: impl Fn(&Req) -> bool) -> Option<(Req, u64)> {
+    let mut waited = 0;
+    loop {
+        if let Some(req) = net.flush().into_iter().find(|r| pick(r)) {
+            return Some((req, waited));
+        }
+        if waited >= limit {
+            return None;
+        }
+        net.advance(50);
+        waited += 50;
+    }
+}
+
+fn outcome_of(net: &Raw, call: CallId) -> Option<Result<(), CallError>> {
+    net.events.iter().find_map(|e| match e {
+        ClientEvent::Response { call: c, .. } if *c == call => Some(Ok(())),
+        ClientEvent::Failed { call: c, error } if *c == call => Some(Err(error.clone())),
+        _ => None,
+    })
+}
+
+/// A connection fails to open while ready; the next one opens, and the call on it takes
+/// longer than `timeouts.reconnect` to be answered (well within its own timeout). The opened
+/// connection proved the server reachable: the call gets its answer and the client stays.
+#[test]
+fn a_connection_that_opens_ends_the_unreachability_episode() {
+    let mut c = ClientConfig::new("h:1", "/mcp", "c", "1");
+    c.era = EraChoice::Modern;
+    c.timeouts.reconnect = Duration::from_secs(5);
+    c.timeouts.request = Duration::from_secs(60);
+    let mut net = Raw::new(c);
+    let d = net.flush().remove(0);
+    net.reply(
+        d.conn,
+        &json(
+            "200 OK",
+            &result(
+                d.rpc_id().unwrap(),
+                r#"{"supportedVersions":["2026-07-28"]}"#,
+            ),
+            "connection: close\r\n",
+        ),
+    );
+    net.flush();
+    assert!(net.client.is_connected());
+    assert_eq!(net.client.stats().connections, 0, "no connection to reuse");
+    net.refuse_connect = true;
+    let call = net
+        .client
+        .request(net.now, "tools/call", None, CallOptions::default())
+        .unwrap();
+    assert!(net.flush().is_empty(), "the connection failed to open");
+    net.refuse_connect = false;
+    let (post, _) = next_request(&mut net, 1_000, |r| {
+        r.rpc_method().as_deref() == Some("tools/call")
+    })
+    .expect("sent once a connection opened");
+    // The server works on it for 8 s: past the reconnect timeout, within the call's.
+    for _ in 0..80 {
+        net.advance(100);
+        net.flush();
+    }
+    net.reply(
+        post.conn,
+        &json(
+            "200 OK",
+            &result(post.rpc_id().unwrap(), r#"{"content":[]}"#),
+            "",
+        ),
+    );
+    net.flush();
+    assert!(
+        matches!(outcome_of(&net, call), Some(Ok(()))),
+        "{:?}",
+        net.events
+    );
+    assert!(!net.client.is_closed());
+    assert!(net.client.is_connected());
+}

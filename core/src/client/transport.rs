@@ -41,6 +41,7 @@ impl Client {
         self.timers
             .stop(&mut entry.timers, Owner::Conn(conn), ClientTimer::Connect);
         self.actions.push_back(Action::Flush(conn));
+        self.reached();
     }
 
     /// The connection could not be opened.
@@ -437,10 +438,7 @@ impl Client {
         let purpose = exchange.purpose;
         if status < 500 && status != 429 {
             self.link.failures = 0;
-            if self.link.phase == Phase::Ready {
-                self.timers
-                    .stop(&mut self.link.timers, Owner::Link, ClientTimer::Deadline);
-            }
+            self.reached();
         }
         if purpose == Purpose::Initialize && (200..300).contains(&status) {
             self.link.session = head
@@ -454,6 +452,19 @@ impl Client {
         }
         if let Some(exchange) = self.conns.get_mut(&conn).and_then(|c| c.exchange.as_mut()) {
             exchange.head = Some(head);
+        }
+    }
+
+    /// The server was reached while ready: a connection to it opened, or it sent a response
+    /// head. That ends the episode of failures (a backoff already running still runs out): a
+    /// call that takes longer than `timeouts.reconnect` to be answered, on a connection that
+    /// opened, is no sign of an unreachable server. While connecting only the handshake's
+    /// completion ends the episode (`become_ready`).
+    fn reached(&mut self) {
+        if self.link.phase == Phase::Ready {
+            self.link.failures = 0;
+            self.timers
+                .stop(&mut self.link.timers, Owner::Link, ClientTimer::Deadline);
         }
     }
 
