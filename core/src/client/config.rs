@@ -76,6 +76,27 @@ impl Default for ClientTimeouts {
 /// Attempt `n` (from 0) waits a uniformly drawn time in `[d/2, d]` with `d = min(max, initial ×
 /// 2^n)`, or at least what the server asked for (`retry:` on an event stream, `Retry-After` on
 /// a 503 or 429), capped by `max`. After `max_attempts` failures in a row the operation fails.
+///
+/// # Long-lived streams
+///
+/// A listen stream (2026-07-28), the session's GET stream and the HTTP+SSE stream are reopened
+/// when they end or break. Whether that end is a failure in a row depends on whether the stream
+/// made progress:
+///
+/// - it **delivered** something to the application beyond what opens it (a listen's
+///   `notifications/subscriptions/acknowledged`, a priming event with no data, the HTTP+SSE
+///   `endpoint` event and handshake, a server's `ping`), or
+/// - it stayed **open for at least `max`**.
+///
+/// After progress the stream is reopened promptly (at the server's `retry:` advice, at least
+/// 100 ms, or the first backoff step) and its failures start over. Any other end (a stream the
+/// server closes right after its acknowledgment or priming event) is a failure: the next
+/// reopen backs off exponentially up to `max`, and after `max_attempts` of them in a row the
+/// listen fails with [`CallError::ConnectionLost`](super::CallError::ConnectionLost), the GET
+/// stream is given up for the session, and an HTTP+SSE client closes. A hostile server can
+/// therefore make the client reopen a stream at most `max_attempts` times in a row, then once
+/// per delivered message or once per `max`: the rate the capped backoff settles at anyway,
+/// so a server (or a proxy) that ends quiet streams on a schedule is followed for ever.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retry {
     /// The first delay.

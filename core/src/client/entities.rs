@@ -97,19 +97,20 @@ pub(crate) struct Link {
     pub(crate) session: Option<String>,
     /// Bumped on every new session: a job sent in an older one is stale.
     pub(crate) generation: u64,
-    /// Transport failures in a row; reset by any response head, and once ready by a
-    /// connection that opens.
+    /// Transport failures in a row. While connecting they count until the handshake
+    /// completes (a response head is no proof of that: a server can answer every attempt and
+    /// still never let one finish); once ready, a connection that opens or a response head
+    /// proves the server reachable and starts them over.
     pub(crate) failures: u32,
     /// Sessions lost in a row; reset once a session has served something (an answer to a
-    /// call, an event on its GET stream).
+    /// call, a message on its GET stream, a GET stream that made progress).
     pub(crate) losses: u32,
     /// In backoff: nothing is dispatched until the retry timer fires.
     pub(crate) suspended: bool,
     pub(crate) standalone: Standalone,
     pub(crate) standalone_last_event: String,
+    /// The GET stream's ends in a row without progress ([`Exchange::progressed`]).
     pub(crate) standalone_failures: u32,
-    /// Whether the GET stream open now has carried an event.
-    pub(crate) standalone_useful: bool,
     /// The server's `retry:` advice for its streams, in milliseconds.
     pub(crate) server_retry: Option<u64>,
     /// HTTP+SSE: the path (and query) its `endpoint` event named, where every POST goes.
@@ -251,6 +252,28 @@ pub(crate) struct Exchange {
     pub(crate) answered: bool,
     /// Whether the message this exchange exists for (a response) arrived.
     pub(crate) settled: bool,
+    /// When its response head arrived: how long a stream has been open.
+    pub(crate) opened_at: Option<Instant>,
+    /// Whether it carried, once the client was ready, a message for the application beyond
+    /// what opens a stream (a priming event, a listen's acknowledgment, a server's `ping`).
+    pub(crate) delivered: bool,
+}
+
+impl Exchange {
+    /// Whether a stream that ends now made progress: it delivered a message, or it stayed
+    /// open for at least `min_life` ([`Retry::max`](super::Retry::max)). An end after
+    /// progress is reopened promptly and starts its failures over; any other end is a failure
+    /// in a row, backed off and counted toward [`Retry::max_attempts`](super::Retry).
+    ///
+    /// A stream that lived `Retry::max` costs one request per `Retry::max` at most, the rate
+    /// the capped backoff settles at anyway: counting it as a failure would bound nothing
+    /// more, and would give up on servers and proxies that end quiet streams on a schedule.
+    pub(crate) fn progressed(&self, now: Instant, min_life: Duration) -> bool {
+        self.delivered
+            || self
+                .opened_at
+                .is_some_and(|at| now.saturating_duration_since(at) >= min_life)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -54,13 +54,19 @@ impl Client {
     }
 
     /// The session's stream ended or broke: what the session held is lost, and a new stream
-    /// is opened (after a backoff when it failed without an answer).
-    pub(crate) fn legacy_stream_ended(&mut self, answered: bool) {
+    /// is opened (after a backoff when it failed without an answer). A stream that
+    /// `progressed` once ready ([`Exchange::progressed`](super::entities::Exchange::progressed))
+    /// served its session: the losses in a row start over. Before the session was ready, an
+    /// end is a failure of the handshake, whatever the stream carried.
+    pub(crate) fn legacy_stream_ended(&mut self, answered: bool, progressed: bool) {
         self.link.standalone = Standalone::Off;
         if matches!(self.link.phase, Phase::Closing | Phase::Closed) {
             return;
         }
         let was_ready = self.link.phase == Phase::Ready;
+        if was_ready && progressed {
+            self.link.losses = 0;
+        }
         let generation = self.link.generation;
         let lost: Vec<_> = self
             .calls

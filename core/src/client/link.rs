@@ -242,7 +242,7 @@ impl Client {
             // The 2024-11-05 stream is the session: losing the session is the stream's end.
             // (Clearing the transport here would end the stream inside this loss, and the new
             // stream its end opens would be cleared with the rest, left with no owner.)
-            self.legacy_stream_ended(true);
+            self.legacy_stream_ended(true, false);
             return;
         }
         self.counters.sessions_lost += 1;

@@ -89,20 +89,27 @@ impl Client {
         }
     }
 
-    /// One JSON-RPC body (or event data) from a stream of `purpose`.
-    pub(crate) fn on_message(&mut self, purpose: Purpose, bytes: &[u8]) {
+    /// One JSON-RPC body (or event data) from a stream of `purpose`. Whether it delivered
+    /// anything: an answer, a notification or a request for the application, beyond what
+    /// opens a stream (a listen's acknowledgment, a `ping`).
+    pub(crate) fn on_message(&mut self, purpose: Purpose, bytes: &[u8]) -> bool {
         match jsonrpc::decode(bytes) {
             Ok(Incoming::Single(message)) => self.route(purpose, message),
             Ok(Incoming::Batch(entries)) => {
+                let mut delivered = false;
                 for message in entries.into_iter().flatten() {
-                    self.route(purpose, message);
+                    delivered |= self.route(purpose, message);
                 }
+                delivered
             }
-            Err(_) => self.counters.protocol_errors += 1,
+            Err(_) => {
+                self.counters.protocol_errors += 1;
+                false
+            }
         }
     }
 
-    fn route(&mut self, purpose: Purpose, message: Message) {
+    fn route(&mut self, purpose: Purpose, message: Message) -> bool {
         let stream_call = match purpose {
             Purpose::Call(call) | Purpose::Resume(call) => Some(call),
             _ => None,
@@ -114,36 +121,44 @@ impl Client {
             Message::Error(error) => match error.id {
                 Some(id) => self.on_outcome(purpose, &id, Err(error.error)),
                 // An error for no request in particular: it answers the exchange's own.
-                None => self.on_exchange_error(purpose, error.error),
+                None => {
+                    self.on_exchange_error(purpose, error.error);
+                    false
+                }
             },
             Message::Notification(note) => {
                 if note.method == "notifications/cancelled" {
                     self.on_server_cancelled(note.params.as_deref());
                 }
+                // It says the stream is open; a stream that carried nothing more delivered
+                // nothing (a server must not keep a listen reopening for ever with it).
+                let opening = note.method == "notifications/subscriptions/acknowledged";
                 let call = stream_call.filter(|c| self.calls.contains_key(c));
                 self.push_event(ClientEvent::Notification {
                     call,
                     method: note.method,
                     params: note.params,
                 });
+                !opening
             }
             Message::Request(request) => self.on_server_request(stream_call, request),
         }
     }
 
+    /// A response: to the handshake, or to a call. Whether it answered one.
     fn on_outcome(
         &mut self,
         purpose: Purpose,
         id: &RequestId,
         outcome: Result<Box<RawValue>, ErrorObject>,
-    ) {
+    ) -> bool {
         let RequestId::Number(number) = id else {
             self.counters.protocol_errors += 1;
-            return;
+            return false;
         };
         let Ok(wire_id) = u64::try_from(*number) else {
             self.counters.protocol_errors += 1;
-            return;
+            return false;
         };
         // The handshake's answer: on its own exchange, or (HTTP+SSE) on the session's stream.
         let handshake = match self.link.phase {
@@ -158,22 +173,22 @@ impl Client {
             if on_own_stream {
                 self.on_handshake_message(handshake, outcome);
             }
-            return;
+            return on_own_stream;
         }
         if matches!(purpose, Purpose::Discover | Purpose::Initialize) {
-            return;
+            return false;
         }
         let Some(&call) = self.by_wire.get(&wire_id) else {
             // A late answer to an attempt that already ended: nothing waits for it.
             self.counters.late_responses += 1;
-            return;
+            return false;
         };
         if !matches!(
             self.calls.get(&call).map(|c| c.state),
             Some(CallState::Sent(_) | CallState::Awaiting)
         ) {
             self.counters.late_responses += 1;
-            return;
+            return false;
         }
         let served = match &outcome {
             Ok(_) => true,
@@ -187,6 +202,7 @@ impl Client {
             Ok(result) => self.on_result(call, result),
             Err(error) => self.on_error(call, error),
         }
+        true
     }
 
     fn on_result(&mut self, call: CallId, result: Box<RawValue>) {
@@ -330,18 +346,20 @@ impl Client {
         }
     }
 
-    /// A session-era request from the server (sampling, elicitation, roots, ping).
-    fn on_server_request(&mut self, call: Option<CallId>, request: jsonrpc::Request) {
+    /// A session-era request from the server (sampling, elicitation, roots, ping). Whether
+    /// it was put to the application.
+    fn on_server_request(&mut self, call: Option<CallId>, request: jsonrpc::Request) -> bool {
         let sessions = matches!(self.link.era, Some(Era::Sessions | Era::HttpSse));
         if !sessions || self.link.phase != Phase::Ready {
             // 2026-07-28 streams carry no server requests; before the handshake none are due.
             self.counters.protocol_errors += 1;
-            return;
+            return false;
         }
         if request.method == "ping" {
+            // Answered here; the application sees nothing of it.
             let result = super::empty_object();
             let _ = self.queue_post(wire::response(&request.id, Ok(&result)));
-            return;
+            return false;
         }
         // Also bounded by what the application has not polled yet: a server that asks and
         // withdraws in a loop cannot grow the event queue.
@@ -354,7 +372,7 @@ impl Client {
                 data: None,
             };
             let _ = self.queue_post(wire::response(&request.id, Err(&error)));
-            return;
+            return false;
         }
         let id = ServerRequestId(self.next_id);
         self.next_id += 1;
@@ -382,6 +400,7 @@ impl Client {
             method: request.method,
             params: request.params,
         });
+        true
     }
 
     /// The server withdrew a request of its own: its answer is no longer wanted.

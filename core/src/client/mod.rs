@@ -17,9 +17,11 @@
 //! - **Every attempt is owned.** Reconnection backs off exponentially with jitter (the entropy
 //!   is a seed you pass), at least as long as the server's `retry:` or `Retry-After` asks, at
 //!   most [`Retry::max_attempts`] times in a row and within [`ClientTimeouts::reconnect`] for
-//!   the whole episode; past either, the client closes. Every call has a deadline and exactly
-//!   one outcome: a response, or a failure when it times out, is cancelled, or its session or
-//!   connection ends. Nothing polls: every wait is a timer.
+//!   the whole episode; past either, the client closes. A long-lived stream (a listen, the GET
+//!   stream) that ends without having made progress is a failure in a row too ([`Retry`] says
+//!   what counts). Every call has a deadline and exactly one outcome: a response, or a failure
+//!   when it times out, is cancelled, or its session or connection ends. Nothing polls: every
+//!   wait is a timer.
 //!
 //! # The run loop
 //!
@@ -198,7 +200,6 @@ impl Client {
                 standalone: Standalone::Off,
                 standalone_last_event: String::new(),
                 standalone_failures: 0,
-                standalone_useful: false,
                 server_retry: None,
                 legacy_endpoint: None,
                 handshake_result: None,
@@ -274,8 +275,10 @@ impl Client {
     /// Opens a 2026-07-28 `subscriptions/listen` stream with `filter` (the `notifications`
     /// object: `{"toolsListChanged": true, "resourceSubscriptions": ["file:///a"]}`). Its frames
     /// arrive as [`ClientEvent::Notification`] with the returned id. It has no deadline, is
-    /// reopened with backoff when it breaks, and ends with [`Client::cancel`] (or the server's
-    /// result). In the session era it fails with [`CallError::Protocol`].
+    /// reopened when it ends or breaks (promptly after progress, with backoff otherwise: see
+    /// [`Retry`]), and ends with [`Client::cancel`], the server's result, or
+    /// [`CallError::ConnectionLost`] after [`Retry::max_attempts`] ends in a row without
+    /// progress. In the session era it fails with [`CallError::Protocol`].
     pub fn listen(&mut self, now: Instant, filter: &RawValue) -> Result<CallId, CommandError> {
         self.observe(now);
         if self.link.era == Some(Era::Sessions) {

@@ -1321,3 +1321,320 @@ fn a_connection_that_opens_ends_the_unreachability_episode() {
     assert!(!net.client.is_closed());
     assert!(net.client.is_connected());
 }
+
+// ---- streams that end at once: what counts as progress ----
+
+const ACKNOWLEDGED: &str = r#"{"jsonrpc":"2.0","method":"notifications/subscriptions/acknowledged","params":{"notifications":{"toolsListChanged":true}}}"#;
+const LIST_CHANGED: &str = r#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#;
+
+/// Answers each request `pick` chooses with `answer`, for as long as the client makes one
+/// within a minute of the last (at most `cycles` times). Returns the waits between them.
+fn serve_each(
+    net: &mut Raw,
+    cycles: usize,
+    pick: impl Fn(&Req) -> bool,
+    mut answer: impl FnMut(&mut Raw, &Req),
+) -> Vec<u64> {
+    let mut waits = Vec::new();
+    for _ in 0..cycles {
+        let Some((req, waited)) = next_request(net, 60_000, &pick) else {
+            break;
+        };
+        waits.push(waited);
+        answer(net, &req);
+    }
+    waits
+}
+
+fn is_listen(req: &Req) -> bool {
+    req.rpc_method().as_deref() == Some("subscriptions/listen")
+}
+
+fn is_get(req: &Req) -> bool {
+    req.method == "GET"
+}
+
+fn modern_listening() -> (Raw, CallId) {
+    let mut c = ClientConfig::new("h:1", "/mcp", "c", "1");
+    c.era = EraChoice::Modern;
+    let mut net = Raw::new(c);
+    modern_ready(&mut net);
+    let listen = net
+        .client
+        .listen(
+            net.now,
+            &RawValue::from_string(r#"{"toolsListChanged":true}"#.into()).unwrap(),
+        )
+        .unwrap();
+    (net, listen)
+}
+
+fn listen_frames(frames: &[&str]) -> String {
+    let events: String = frames.iter().map(|f| format!("data: {f}\n\n")).collect();
+    format!("{}{}", sse_head(""), chunk(&events))
+}
+
+/// A listen stream the server ends right after its acknowledgment (cleanly, or by closing the
+/// connection): the acknowledgment is no delivery, so each end is a failure in a row. The
+/// reopens back off exponentially up to `Retry::max`, and past `Retry::max_attempts` the
+/// listen fails, rather than being reopened every 125-250 ms for ever.
+#[test]
+fn a_listen_ended_after_its_acknowledgment_backs_off_and_gives_up() {
+    for clean in [true, false] {
+        let (mut net, listen) = modern_listening();
+        let retry = net.client.config.retry;
+        let waits = serve_each(&mut net, 100, is_listen, |net, req| {
+            net.reply(req.conn, &listen_frames(&[ACKNOWLEDGED]));
+            if clean {
+                net.reply(req.conn, "0\r\n\r\n");
+            } else {
+                net.client.handle_closed(net.now, req.conn);
+            }
+        });
+        assert_eq!(
+            waits.len(),
+            retry.max_attempts as usize + 1,
+            "clean {clean}: listen requests after waits of {waits:?} ms"
+        );
+        assert!(
+            waits.windows(2).take(5).all(|w| w[1] >= w[0])
+                && waits
+                    .last()
+                    .is_some_and(|w| *w >= retry.max.as_millis() / 2),
+            "clean {clean}: the waits grow to Retry::max: {waits:?}"
+        );
+        assert!(
+            matches!(
+                outcome_of(&net, listen),
+                Some(Err(CallError::ConnectionLost))
+            ),
+            "clean {clean}"
+        );
+        assert!(!net.client.is_closed(), "a listen gives up, not the client");
+    }
+}
+
+/// The other side of the policy: a listen stream that delivered a frame beyond its
+/// acknowledgment, or that stayed open for `Retry::max`, made progress. Its end is reopened
+/// promptly (the first backoff step), however many times it happens. One that stayed open
+/// 1 ms less, with nothing delivered, did not.
+#[test]
+fn a_listen_that_delivered_or_lived_is_reopened_promptly_every_time() {
+    let (mut net, listen) = modern_listening();
+    let retry = net.client.config.retry;
+    let prompt = retry.initial.as_millis();
+    let waits = serve_each(&mut net, 30, is_listen, |net, req| {
+        net.reply(req.conn, &listen_frames(&[ACKNOWLEDGED, LIST_CHANGED]));
+        net.reply(req.conn, "0\r\n\r\n");
+    });
+    assert_eq!(waits.len(), 30, "{waits:?}");
+    assert!(waits.iter().all(|w| *w <= prompt), "{waits:?}");
+    assert!(outcome_of(&net, listen).is_none());
+
+    for (open_for, progress) in [
+        (retry.max.as_millis(), true),
+        (retry.max.as_millis() - 1, false),
+    ] {
+        let (mut net, listen) = modern_listening();
+        let waits = serve_each(&mut net, 20, is_listen, |net, req| {
+            net.reply(req.conn, &listen_frames(&[ACKNOWLEDGED]));
+            net.now += Duration::from_millis(open_for);
+            net.reply(req.conn, "0\r\n\r\n");
+        });
+        if progress {
+            assert_eq!(waits.len(), 20, "open for {open_for} ms: {waits:?}");
+            assert!(waits.iter().all(|w| *w <= prompt), "{waits:?}");
+            assert!(outcome_of(&net, listen).is_none());
+        } else {
+            assert_eq!(
+                waits.len(),
+                retry.max_attempts as usize + 1,
+                "open for {open_for} ms: {waits:?}"
+            );
+            assert!(matches!(
+                outcome_of(&net, listen),
+                Some(Err(CallError::ConnectionLost))
+            ));
+        }
+    }
+}
+
+/// The session's GET stream ended right after its priming event (an id and empty data, as
+/// 2025-11-25 servers send), cleanly or by a cut, or after a `ping` the client answers itself:
+/// no delivery, so a failure in a row each time. The client stops asking after
+/// `Retry::max_attempts`; a stream that stayed open for `Retry::max` is reopened promptly
+/// however often it ends.
+#[test]
+fn a_get_stream_ended_after_its_priming_event_backs_off_and_gives_up() {
+    let ping = r#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#;
+    for (events, clean) in [
+        (String::from("id: p0\nretry: 1000\ndata: \n\n"), true),
+        (String::from("id: p0\nretry: 1000\ndata: \n\n"), false),
+        (format!("id: p0\ndata: \n\ndata: {ping}\n\n"), true),
+    ] {
+        let mut net = Raw::new(sessions_config());
+        let retry = net.client.config.retry;
+        let first = handshake(&mut net).into_iter().find(is_get).unwrap();
+        let answer = |net: &mut Raw, req: &Req| {
+            net.reply(req.conn, &format!("{}{}", sse_head(""), chunk(&events)));
+            if clean {
+                net.reply(req.conn, "0\r\n\r\n");
+            } else {
+                net.client.handle_closed(net.now, req.conn);
+            }
+        };
+        answer(&mut net, &first);
+        let waits = serve_each(&mut net, 100, is_get, answer);
+        assert_eq!(
+            waits.len(),
+            retry.max_attempts as usize,
+            "{events:?}, clean {clean}: GETs reopened after waits of {waits:?} ms"
+        );
+        assert!(
+            waits
+                .last()
+                .is_some_and(|w| *w >= retry.max.as_millis() / 2),
+            "{events:?}, clean {clean}: {waits:?}"
+        );
+        assert!(
+            net.client.is_connected(),
+            "the GET stream gives up, not the client"
+        );
+    }
+
+    let mut net = Raw::new(sessions_config());
+    let retry = net.client.config.retry;
+    let first = handshake(&mut net).into_iter().find(is_get).unwrap();
+    let answer = |net: &mut Raw, req: &Req| {
+        net.reply(
+            req.conn,
+            &format!("{}{}", sse_head(""), chunk("id: p0\ndata: \n\n")),
+        );
+        net.now += retry.max;
+        net.reply(req.conn, "0\r\n\r\n");
+    };
+    answer(&mut net, &first);
+    let waits = serve_each(&mut net, 20, is_get, answer);
+    assert_eq!(waits.len(), 20, "{waits:?}");
+    assert!(
+        waits.iter().all(|w| *w <= retry.initial.as_millis()),
+        "{waits:?}"
+    );
+}
+
+/// HTTP+SSE up to the `endpoint` event on a stream the caller holds: `initialize` refused,
+/// then the GET.
+fn legacy_stream(net: &mut Raw) -> Req {
+    let init = net.flush().remove(0);
+    assert_eq!(init.rpc_method().as_deref(), Some("initialize"));
+    net.reply(init.conn, &empty("405 Method Not Allowed", ""));
+    let (get, _) = next_request(net, 0, is_get).unwrap();
+    get
+}
+
+/// The HTTP+SSE stream ended right after its `endpoint` event (its head), over and over: the
+/// client backs off exponentially and closes after `Retry::max_attempts`, well within the
+/// reconnect deadline (an hour here), instead of reopening it every 125-250 ms until then.
+#[test]
+fn an_http_sse_stream_ended_after_its_endpoint_event_backs_off_and_gives_up() {
+    let mut c = sessions_config();
+    c.timeouts.reconnect = Duration::from_secs(3600);
+    let mut net = Raw::new(c);
+    let retry = net.client.config.retry;
+    let endpoint = || {
+        format!(
+            "{}{}0\r\n\r\n",
+            sse_head(""),
+            chunk("event: endpoint\ndata: /messages?s=1\n\n")
+        )
+    };
+    let first = legacy_stream(&mut net);
+    net.reply(first.conn, &endpoint());
+    let waits = serve_each(&mut net, 100, is_get, |net, req| {
+        net.reply(req.conn, &endpoint());
+    });
+    assert_eq!(waits.len(), retry.max_attempts as usize, "{waits:?}");
+    assert!(
+        waits
+            .last()
+            .is_some_and(|w| *w >= retry.max.as_millis() / 2),
+        "{waits:?}"
+    );
+    assert!(
+        matches!(
+            net.events.last(),
+            Some(ClientEvent::Closed {
+                reason: CloseReason::Unreachable
+            })
+        ),
+        "{:?} after {} ms",
+        net.events.last(),
+        net.now.as_millis()
+    );
+}
+
+/// One HTTP+SSE session on the stream `get`: the endpoint event, `initialize` answered on the
+/// stream, `initialized` accepted; then the stream carries `tail` (and stays open).
+fn legacy_session(net: &mut Raw, get: &Req, tail: &str) {
+    net.reply(
+        get.conn,
+        &format!(
+            "{}{}",
+            sse_head(""),
+            chunk("event: endpoint\ndata: /messages?s=1\n\n")
+        ),
+    );
+    let (init, _) = next_request(net, 0, |r| r.rpc_method().as_deref() == Some("initialize"))
+        .expect("initialize");
+    net.reply(init.conn, &empty("202 Accepted", ""));
+    let answer = result(
+        init.rpc_id().unwrap(),
+        r#"{"protocolVersion":"2024-11-05"}"#,
+    );
+    net.reply(get.conn, &chunk(&format!("data: {answer}\n\n")));
+    let (ack, _) = next_request(net, 0, |r| {
+        r.rpc_method().as_deref() == Some("notifications/initialized")
+    })
+    .expect("initialized");
+    net.reply(ack.conn, &empty("202 Accepted", ""));
+    net.flush();
+    assert!(net.client.is_connected());
+    net.reply(get.conn, &chunk(tail));
+}
+
+/// HTTP+SSE sessions whose stream ends right after the handshake and an event with no data:
+/// each is a session lost without having served anything, so the client backs off and closes
+/// after `Retry::max_attempts`, instead of starting a new session at network speed. A stream
+/// that stayed open for `Retry::max` served: it is reconnected at once, every time.
+#[test]
+fn an_http_sse_session_ended_after_its_handshake_is_not_restarted_for_ever() {
+    let mut net = Raw::new(sessions_config());
+    let retry = net.client.config.retry;
+    let first = legacy_stream(&mut net);
+    let answer = |net: &mut Raw, get: &Req| {
+        legacy_session(net, get, "id: 1\ndata: \n\n");
+        net.reply(get.conn, "0\r\n\r\n");
+    };
+    answer(&mut net, &first);
+    let waits = serve_each(&mut net, 100, is_get, answer);
+    assert_eq!(waits.len(), retry.max_attempts as usize, "{waits:?}");
+    assert!(
+        waits
+            .last()
+            .is_some_and(|w| *w >= retry.max.as_millis() / 2),
+        "{waits:?}"
+    );
+    assert!(net.client.is_closed(), "{:?}", net.events.last());
+
+    let mut net = Raw::new(sessions_config());
+    let first = legacy_stream(&mut net);
+    let answer = |net: &mut Raw, get: &Req| {
+        legacy_session(net, get, ": keep-alive\n\n");
+        net.now += retry.max;
+        net.reply(get.conn, "0\r\n\r\n");
+    };
+    answer(&mut net, &first);
+    let waits = serve_each(&mut net, 20, is_get, answer);
+    assert_eq!(waits, [0; 20]);
+    assert!(!net.client.is_closed(), "{:?}", net.events.last());
+}

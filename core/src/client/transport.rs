@@ -329,6 +329,8 @@ impl Client {
             reused,
             answered: false,
             settled: false,
+            opened_at: None,
+            delivered: false,
         });
         self.bind(purpose, conn);
         true
@@ -379,10 +381,7 @@ impl Client {
                     entry.sent = true;
                 }
             }
-            Purpose::Standalone => {
-                self.link.standalone = Standalone::Open(conn);
-                self.link.standalone_useful = false;
-            }
+            Purpose::Standalone => self.link.standalone = Standalone::Open(conn),
             _ => {}
         }
     }
@@ -437,7 +436,6 @@ impl Client {
         };
         let purpose = exchange.purpose;
         if status < 500 && status != 429 {
-            self.link.failures = 0;
             self.reached();
         }
         if purpose == Purpose::Initialize && (200..300).contains(&status) {
@@ -452,6 +450,7 @@ impl Client {
         }
         if let Some(exchange) = self.conns.get_mut(&conn).and_then(|c| c.exchange.as_mut()) {
             exchange.head = Some(head);
+            exchange.opened_at = Some(self.now);
         }
     }
 
@@ -521,12 +520,14 @@ impl Client {
                     return;
                 }
                 Some(Ok(SseItem::Event(event))) => {
-                    self.note_useful(purpose);
+                    self.note_event(purpose);
                     let legacy = self.link.era == Some(Era::HttpSse);
                     if legacy && event.event == "endpoint" && purpose == Purpose::Standalone {
                         self.on_endpoint(&event.data);
-                    } else if !event.data.is_empty() {
-                        self.on_message(purpose, event.data.as_bytes());
+                    } else if !event.data.is_empty()
+                        && self.on_message(purpose, event.data.as_bytes())
+                    {
+                        self.note_delivered(conn, purpose);
                     }
                 }
                 Some(Ok(SseItem::Retry(ms))) => match purpose {
@@ -542,25 +543,37 @@ impl Client {
         }
     }
 
-    /// A stream carried an event: its reconnect attempts start over.
-    fn note_useful(&mut self, purpose: Purpose) {
-        match purpose {
-            Purpose::Standalone => {
-                self.link.standalone_useful = true;
-                self.link.standalone_failures = 0;
-                if self.link.phase == Phase::Ready {
-                    self.link.losses = 0;
-                }
+    /// A call's stream carried an event: its resumption attempts start over.
+    ///
+    /// A stream that delivered is not a failure in a row: a server that ends each stream
+    /// after an event (2025-11-25's polling, `close_stream`) is followed as long as the call's
+    /// own deadline allows, at the server's `retry` each time. A listen has no deadline: what
+    /// counts for it is progress ([`Exchange::progressed`]), judged when its stream ends.
+    fn note_event(&mut self, purpose: Purpose) {
+        if let Purpose::Call(call) | Purpose::Resume(call) = purpose {
+            if let Some(entry) = self.calls.get_mut(&call).filter(|c| !c.persistent) {
+                entry.failures = 0;
             }
-            // A stream that delivered is not a failure in a row: a server that ends each
-            // stream after an event (2025-11-25's polling, `close_stream`) is followed as long
-            // as the call's own deadline allows, at the server's `retry` each time.
-            Purpose::Call(call) | Purpose::Resume(call) => {
-                if let Some(entry) = self.calls.get_mut(&call) {
-                    entry.failures = 0;
-                }
-            }
-            _ => {}
+        }
+    }
+
+    /// The stream on `conn` delivered a message to the application: it made progress, and
+    /// (the session's stream) the session has served something.
+    fn note_delivered(&mut self, conn: ClientConnId, purpose: Purpose) {
+        if self.link.phase != Phase::Ready {
+            // The HTTP+SSE handshake's answers open the session; they deliver nothing yet.
+            return;
+        }
+        if let Some(exchange) = self
+            .conns
+            .get_mut(&conn)
+            .and_then(|c| c.exchange.as_mut())
+            .filter(|e| e.purpose == purpose)
+        {
+            exchange.delivered = true;
+        }
+        if purpose == Purpose::Standalone {
+            self.link.losses = 0;
         }
     }
 
@@ -613,6 +626,7 @@ impl Client {
         }
         let status = exchange.head.as_ref().map_or(0, ResponseHeader::status);
         let retry_after = exchange.head.as_ref().and_then(retry_after);
+        let progressed = exchange.progressed(self.now, self.config.retry.max);
         let streamed = matches!(exchange.body, Body::Events(_));
         let json = match exchange.body {
             Body::Json(bytes) => Some(bytes),
@@ -633,10 +647,12 @@ impl Client {
             retry_after,
             json,
             exchange.settled,
+            progressed,
         );
     }
 
-    /// What a complete response means for its purpose.
+    /// What a complete response means for its purpose. `progressed`: a stream made progress
+    /// ([`Exchange::progressed`]).
     fn on_response_end(
         &mut self,
         purpose: Purpose,
@@ -644,6 +660,7 @@ impl Client {
         retry_after: Option<Duration>,
         json: Option<Vec<u8>>,
         settled: bool,
+        progressed: bool,
     ) {
         let awaiting = self.handshake_wire;
         let legacy_fallback = purpose == Purpose::Initialize
@@ -706,24 +723,25 @@ impl Client {
                     }
                     self.session_lost();
                 } else if (200..300).contains(&status) {
-                    self.stream_ended(call, None);
+                    self.stream_ended(call, None, progressed);
                 } else if status == 503 || status == 429 {
-                    self.stream_ended(call, retry_after.or(Some(Duration::ZERO)));
+                    self.stream_ended(call, retry_after.or(Some(Duration::ZERO)), false);
                 } else {
                     self.fail_call(call, CallError::Http(status), false);
                 }
             }
             Purpose::Standalone if self.link.era == Some(Era::HttpSse) => {
-                self.legacy_stream_ended((200..300).contains(&status));
+                self.legacy_stream_ended((200..300).contains(&status), progressed);
             }
             Purpose::Standalone => {
                 self.link.standalone = Standalone::Waiting;
                 match status {
                     405 => self.link.standalone = Standalone::Unavailable,
                     404 if self.link.session.is_some() => self.session_lost(),
-                    // A stream that carried nothing before it ended counts as a failure: a
-                    // server that answers and closes at once is not reopened forever.
-                    200..=299 => self.reopen_standalone(!self.link.standalone_useful),
+                    // A stream that ended without progress (nothing but its priming event, a
+                    // moment open) counts as a failure: a server that answers and closes at
+                    // once is not reopened forever.
+                    200..=299 => self.reopen_standalone(!progressed),
                     _ => self.reopen_standalone(true),
                 }
             }
@@ -756,6 +774,7 @@ impl Client {
         };
         entry.state = ConnState::Busy;
         let never_reached = how == Broken::NotConnected || (exchange.reused && !exchange.answered);
+        let progressed = exchange.progressed(self.now, self.config.retry.max);
         if how == Broken::NotConnected {
             self.counters.connect_failures += 1;
         }
@@ -778,18 +797,18 @@ impl Client {
                         self.link_failed(None);
                     }
                 } else {
-                    self.stream_ended(call, None);
+                    self.stream_ended(call, None, progressed);
                 }
             }
             Purpose::Standalone if self.link.era == Some(Era::HttpSse) => {
                 if self.link.standalone == Standalone::Open(conn) {
-                    self.legacy_stream_ended(exchange.head.is_some());
+                    self.legacy_stream_ended(exchange.head.is_some(), progressed);
                 }
             }
             Purpose::Standalone => {
                 if self.link.standalone == Standalone::Open(conn) {
                     self.link.standalone = Standalone::Waiting;
-                    self.reopen_standalone(!exchange.answered);
+                    self.reopen_standalone(!progressed);
                 }
             }
             Purpose::Post(post) => {
@@ -846,13 +865,17 @@ impl Client {
     }
 
     /// A call's stream ended without its response: resume it (session era, after an event
-    /// id), reopen it (a listen stream), or fail it.
-    fn stream_ended(&mut self, call: CallId, floor: Option<Duration>) {
+    /// id), reopen it (a listen stream), or fail it. A listen's stream that `progressed`
+    /// ([`Exchange::progressed`]) starts its failures over; any other end is one more in a row.
+    fn stream_ended(&mut self, call: CallId, floor: Option<Duration>, progressed: bool) {
         let sessions = self.link.era == Some(Era::Sessions);
         let max_attempts = self.config.retry.max_attempts;
         let Some(entry) = self.calls.get_mut(&call) else {
             return;
         };
+        if progressed && entry.persistent {
+            entry.failures = 0;
+        }
         let resumable = sessions && !entry.last_event_id.is_empty();
         let retryable = resumable || entry.persistent || floor.is_some();
         if !retryable || entry.failures >= max_attempts {
@@ -881,7 +904,9 @@ impl Client {
         }
     }
 
-    /// Reopens the session's GET stream after the server's advice or a backoff.
+    /// Reopens the session's GET stream after the server's advice or a backoff. `failed`: it
+    /// ended without progress, one more failure in a row; otherwise its failures start over,
+    /// and the session has served something.
     fn reopen_standalone(&mut self, failed: bool) {
         if self.link.phase != Phase::Ready || self.link.era != Some(Era::Sessions) {
             self.link.standalone = Standalone::Off;
@@ -893,6 +918,9 @@ impl Client {
                 self.link.standalone = Standalone::Unavailable;
                 return;
             }
+        } else {
+            self.link.standalone_failures = 0;
+            self.link.losses = 0;
         }
         self.link.standalone = Standalone::Waiting;
         let attempt = self.link.standalone_failures;
