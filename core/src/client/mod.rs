@@ -125,7 +125,7 @@ pub struct CallOptions {
     /// [`ClientEvent::Notification`] with this call's id.
     pub progress: bool,
     /// Extra header fields for this call: the `Mcp-Param-*` fields of a 2026-07-28 tool
-    /// call ([`param_headers`]). Sent only in that era.
+    /// call ([`param_headers()`]). Sent only in that era.
     pub headers: Vec<(String, String)>,
 }
 

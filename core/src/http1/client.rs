@@ -230,7 +230,7 @@ enum State {
     Failed(ResponseError),
 }
 
-/// Decodes the response to one request at a time. See the [module docs](self).
+/// Decodes the response to one request at a time (see [`encode_request`] for the request).
 #[derive(Debug, Clone)]
 pub struct ResponseDecoder {
     limits: ResponseLimits,
