@@ -189,11 +189,11 @@ pub struct Heartbeat {
     pub max_failures: u32,
 }
 
-/// How much the engine may hold. Each limit states what happens when it is reached.
-///
 /// [`Limits::max_connections`] by default.
 const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
+/// How much the engine may hold. Each limit states what happens when it is reached.
+///
 /// Counts bound entities; bytes are bounded by one budget, [`Limits::max_held_bytes`], with a
 /// cap per session and one per connection inside it (see [`Limits::max_held_bytes`] for how
 /// it is split, and for the order in which the engine gives way when it is full).
