@@ -51,6 +51,10 @@ pub struct Stats {
     pub resumption_log_bytes: u64,
     /// Events waiting for the application to poll them.
     pub pending_events: u64,
+    /// Bearer tokens the application is verifying.
+    pub pending_verifications: u64,
+    /// Verified tokens' grants kept until they expire.
+    pub cached_grants: u64,
     /// Every byte held for peers, by what it is held for.
     pub held: HeldBytes,
 
@@ -67,7 +71,7 @@ pub struct Stats {
 impl Stats {
     /// Every gauge with its name: the quantities that must return to zero.
     #[must_use]
-    pub fn gauges(&self) -> [(&'static str, u64); 21] {
+    pub fn gauges(&self) -> [(&'static str, u64); 23] {
         [
             ("connections", self.connections),
             ("exchanges", self.exchanges),
@@ -83,6 +87,8 @@ impl Stats {
             ("resumption_log_events", self.resumption_log_events),
             ("resumption_log_bytes", self.resumption_log_bytes),
             ("pending_events", self.pending_events),
+            ("pending_verifications", self.pending_verifications),
+            ("cached_grants", self.cached_grants),
             ("detached_stream_bytes", self.held.detached_streams),
             ("json_response_bytes", self.held.json_responses),
             ("backlog_bytes", self.held.backlogs),

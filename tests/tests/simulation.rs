@@ -95,6 +95,14 @@ fn every_injected_leak_is_caught_within_a_few_seeds() {
             false,
         ),
         (
+            "a token verification forgotten at its deadline",
+            Faults {
+                verification_forgotten: true,
+                ..Faults::default()
+            },
+            false,
+        ),
+        (
             "no cap on detached streams",
             Faults {
                 no_detached_stream_cap: true,

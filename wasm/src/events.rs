@@ -64,6 +64,15 @@ enum JsEvent<'a> {
         session: u64,
         reason: &'static str,
     },
+    /// A bearer token to verify (a protected resource only).
+    VerifyToken {
+        verification: u64,
+        token: &'a str,
+    },
+    /// A verification ended without a verdict: stop verifying.
+    VerificationCancelled {
+        verification: u64,
+    },
 }
 
 #[derive(Serialize)]
@@ -177,6 +186,16 @@ pub(crate) fn to_json(event: &Event) -> String {
         Event::SessionClosed { session, reason } => JsEvent::SessionClosed {
             session: session.as_u64(),
             reason: reason.label(),
+        },
+        Event::VerifyToken {
+            verification,
+            token,
+        } => JsEvent::VerifyToken {
+            verification: verification.as_u64(),
+            token,
+        },
+        Event::VerificationCancelled { verification } => JsEvent::VerificationCancelled {
+            verification: verification.as_u64(),
         },
     };
     // Every field is a string, a number or already-valid JSON: this cannot fail.

@@ -14,7 +14,7 @@ use async_io::Timer;
 use futures_lite::{FutureExt, Stream};
 use mcpwire_core::engine::{
     CommandError, ConnAction, ConnId, Engine, Event, ExchangeReport, OutboundHandle, Reply,
-    RequestHandle, SessionKey,
+    RequestHandle, SessionKey, VerificationId,
 };
 use mcpwire_core::jsonrpc::ErrorCode;
 use mcpwire_core::time::Duration;
@@ -78,6 +78,10 @@ pub(crate) struct Driver {
     pub(crate) bus: Option<BusLink>,
     /// The bus's task (its connections and reconnects), dropped with the driver.
     pub(crate) bus_task: Option<Task<()>>,
+    /// What verifies bearer tokens, when the server is protected.
+    pub(crate) verifier: Option<Arc<dyn crate::auth::Verifier>>,
+    /// A task per token being verified, dropped with its verdict or its cancellation.
+    verifications: IdMap<VerificationId, Task<()>>,
     sockets: Sockets,
     /// Sockets that woke, being served (kept for its allocation).
     woken: Vec<ConnId>,
@@ -135,6 +139,8 @@ impl Driver {
             signals: None,
             bus: None,
             bus_task: None,
+            verifier: None,
+            verifications: IdMap::default(),
             sockets: Sockets::new(),
             woken: Vec::new(),
             read_buf: vec![0; MAX_READ],
@@ -262,6 +268,16 @@ impl Driver {
             Input::Reply { handle, reply } => self.finished(handle, reply),
             Input::Command(command) => self.command(command),
             Input::Remote(notice) => self.remote(notice),
+            Input::Verdict {
+                verification,
+                verdict,
+            } => {
+                self.verifications.remove(&verification);
+                // A verdict after the deadline finds the verification over: nothing to do.
+                let _ = self
+                    .engine
+                    .token_verified(self.clock.now(), verification, verdict);
+            }
             Input::Signal => {
                 if self.signalled {
                     tracing::warn!("second signal: exiting now");
@@ -541,6 +557,13 @@ impl Driver {
                     (false, _) => self.engine.respond_http(now, exchange, 404, &[], b""),
                 };
             }
+            Event::VerifyToken {
+                verification,
+                token,
+            } => self.verify(verification, token),
+            Event::VerificationCancelled { verification } => {
+                self.verifications.remove(&verification);
+            }
             Event::SessionClosed { session, reason } => {
                 tracing::debug!(%session, reason = reason.label(), "session closed");
                 self.sessions.remove(&session);
@@ -623,6 +646,37 @@ impl Driver {
                 connected,
             },
         );
+    }
+
+    /// Verifies a bearer token on the handler threads: one task, owned here.
+    fn verify(&mut self, verification: VerificationId, token: String) {
+        let Some(verifier) = self.verifier.clone() else {
+            // Protected through `configure` with no verifier: nothing can be verified.
+            tracing::warn!("a bearer token arrived, and the server has no verifier");
+            let _ = self.engine.token_verified(
+                self.clock.now(),
+                verification,
+                mcpwire_core::engine::Verdict::Unavailable,
+            );
+            return;
+        };
+        let input = self.input_tx.clone();
+        let task = self.tasks.spawn(self.workers.executor(), async move {
+            let verdict = AssertUnwindSafe(verifier.verify(token))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::error!("the token verifier panicked");
+                    mcpwire_core::engine::Verdict::Unavailable
+                });
+            let _ = input
+                .send(Input::Verdict {
+                    verification,
+                    verdict,
+                })
+                .await;
+        });
+        self.verifications.insert(verification, task);
     }
 
     /// A handler's answer: sent now, or after what its request still has waiting.

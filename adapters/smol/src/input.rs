@@ -27,6 +27,11 @@ pub(crate) enum Input {
     Command(Command),
     /// Another node's broadcast or resource update, from the bus.
     Remote(crate::bus::Notice),
+    /// A verifier's verdict on a bearer token.
+    Verdict {
+        verification: mcpwire_core::engine::VerificationId,
+        verdict: mcpwire_core::engine::Verdict,
+    },
     /// SIGINT or SIGTERM.
     Signal,
 }

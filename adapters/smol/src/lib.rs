@@ -77,6 +77,7 @@
 //! kept.
 
 mod app;
+pub mod auth;
 pub mod bus;
 pub mod client;
 mod clock;

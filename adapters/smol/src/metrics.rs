@@ -108,6 +108,16 @@ impl ServerStats {
             "Engine events waiting for the adapter.",
             s.pending_events,
         );
+        gauge(
+            "mcpwire_pending_verifications",
+            "Bearer tokens the verifier is verifying.",
+            s.pending_verifications,
+        );
+        gauge(
+            "mcpwire_cached_grants",
+            "Verified tokens' grants kept until they expire.",
+            s.cached_grants,
+        );
         gauge("mcpwire_tasks", "The adapter's live tasks.", self.tasks);
         gauge(
             "mcpwire_waiting_messages",
@@ -194,6 +204,36 @@ impl ServerStats {
             "mcpwire_connections_refused_total",
             "Connections answered 503 or refused at a connection cap or during shutdown.",
             c.connections_refused,
+        );
+        counter(
+            "mcpwire_verifications_total",
+            "Bearer tokens the verifier was asked about.",
+            c.verifications_requested,
+        );
+        counter(
+            "mcpwire_verifications_refused_total",
+            "Requests answered 503 because too many tokens were being verified.",
+            c.verifications_refused,
+        );
+        counter(
+            "mcpwire_verification_timeouts_total",
+            "Verifications the verifier did not answer in time.",
+            c.verification_timeouts,
+        );
+        counter(
+            "mcpwire_tokens_granted_total",
+            "Tokens the verifier granted.",
+            c.tokens_granted,
+        );
+        counter(
+            "mcpwire_tokens_refused_total",
+            "Tokens the verifier refused.",
+            c.tokens_refused,
+        );
+        counter(
+            "mcpwire_auth_challenges_total",
+            "Requests answered 401, 400 or 403 with WWW-Authenticate.",
+            c.auth_challenges,
         );
         counter(
             "mcpwire_proxied_connections_total",

@@ -51,6 +51,7 @@ pub struct Server {
     tasks: TaskCounter,
     on_serving: Option<OnServing>,
     bus: Option<Box<dyn Bus>>,
+    verifier: Option<Arc<dyn crate::auth::Verifier>>,
 }
 
 /// What [`Server::on_serving`] is given.
@@ -88,6 +89,7 @@ impl Server {
             tasks: TaskCounter::default(),
             on_serving: None,
             bus: None,
+            verifier: None,
         }
     }
 
@@ -161,6 +163,20 @@ impl Server {
         self.input.0.clone()
     }
 
+    /// Makes the server an OAuth 2.1 resource server (see [`auth`](crate::auth)): every MCP
+    /// request needs a bearer token that `verifier` accepts for `resource`, which the engine's
+    /// metadata document and challenges name.
+    #[must_use]
+    pub fn protect(
+        mut self,
+        resource: crate::auth::ResourceServer,
+        verifier: impl crate::auth::Verifier,
+    ) -> Server {
+        self.config.auth = Some(resource);
+        self.verifier = Some(Arc::new(verifier));
+        self
+    }
+
     /// A handle on the server, usable before and while it serves.
     #[must_use]
     pub fn handle(&self) -> ServerHandle {
@@ -232,6 +248,7 @@ impl Server {
             driver.bus = Some(link);
             driver.bus_task = Some(self.tasks.spawn(&executor, bus.run(port)));
         }
+        driver.verifier = self.verifier.take();
         let address = listener.local_addr();
         driver.listen(listener);
         if let Ok(address) = address {

@@ -15,6 +15,18 @@ pub struct Counters {
     pub connections_accepted: u64,
     /// Connections refused or answered 503 at the connection limit or during shutdown.
     pub connections_refused: u64,
+    /// Bearer tokens the application was asked to verify.
+    pub verifications_requested: u64,
+    /// Requests refused `503` because too many tokens were being verified.
+    pub verifications_refused: u64,
+    /// Verifications the application did not answer in time.
+    pub verification_timeouts: u64,
+    /// Tokens the application granted.
+    pub tokens_granted: u64,
+    /// Tokens the application refused.
+    pub tokens_refused: u64,
+    /// Requests challenged: `401`, `400` or `403` with `WWW-Authenticate`.
+    pub auth_challenges: u64,
     /// Connections whose PROXY protocol header, from a trusted proxy, named their client.
     pub proxied_connections: u64,
     /// Connections from a trusted proxy refused for a PROXY protocol header mcpwire cannot
@@ -117,7 +129,10 @@ impl Engine {
                 + self.session_timers.len()
                 + self.stream_timers.len()
                 + self.inflight_timers.len()
-                + self.outbound_timers.len()) as u64,
+                + self.outbound_timers.len()
+                + self.verifications.timers.len()) as u64,
+            pending_verifications: self.verifications.pending.len() as u64,
+            cached_grants: self.verifications.grants() as u64,
             pending_events: self.events.len() as u64,
             held: self.budget.stats(),
             connections_accepted_total: self.counters.connections_accepted,
@@ -464,6 +479,46 @@ impl Engine {
             "{} outbound timers belong to no request",
             self.outbound_timers.len() - timers
         );
+
+        let timers = self.verifications.check()?;
+        ensure!(
+            timers == self.verifications.timers.len(),
+            "{} verification timers belong to no verification",
+            self.verifications.timers.len() - timers
+        );
+        // Every request held for a verdict waits on a verification that lists it, and only
+        // those.
+        let mut holding = 0;
+        for (id, ex) in self.exchanges.iter() {
+            if let Some(awaiting) = &ex.awaiting {
+                holding += 1;
+                ensure!(
+                    self.verifications
+                        .pending
+                        .get(awaiting.0)
+                        .is_some_and(|p| p.waiters.contains(&id)),
+                    "{id} waits for {}, which does not list it",
+                    awaiting.0
+                );
+                ensure!(
+                    ex.application_bytes >= awaiting.1.heap_bytes(),
+                    "{id} holds a request of {} bytes but is charged {}",
+                    awaiting.1.heap_bytes(),
+                    ex.application_bytes
+                );
+            }
+        }
+        ensure!(
+            holding == self.verifications.waiting(),
+            "verifications list {} waiting requests but {holding} wait",
+            self.verifications.waiting()
+        );
+        if self.config.auth.is_none() {
+            ensure!(
+                self.verifications.pending.is_empty() && self.verifications.grants() == 0,
+                "tokens are verified without a resource server"
+            );
+        }
 
         for (uri, sessions) in &self.subscribers {
             ensure!(

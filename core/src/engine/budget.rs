@@ -254,6 +254,8 @@ pub(super) fn event_charge(event: &Event) -> (usize, Option<SessionKey>) {
             method.len() + params.as_ref().map_or(0, |p| p.get().len()),
             Some(*session),
         ),
+        // Charged to its verification too, for as long as the application may hold it.
+        Event::VerifyToken { token, .. } => (token.len(), None),
         Event::ClientResponse { handle, result } => {
             let bytes = match result {
                 Ok(result) => result.get().len(),
@@ -975,6 +977,10 @@ impl Engine {
             self.budget.input_pool,
             self.budget.output_pool
         );
+        for pending in self.verifications.pending.values() {
+            recount.requests += pending.held as u64;
+        }
+        recount.sessions += self.verifications.grant_bytes() as u64;
         let mut detached = 0;
         for (id, s) in self.streams.iter() {
             let log = s.log.bytes() + STREAM_BYTES;

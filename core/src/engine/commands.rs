@@ -767,6 +767,7 @@ impl Engine {
             && self.sessions.is_empty()
             && self.conns.is_empty()
             && self.exchanges.is_empty()
+            && self.verifications.pending.is_empty()
     }
 
     /// Ends every session (requests in flight are cancelled with an error response). Runs once
@@ -776,6 +777,10 @@ impl Engine {
             return;
         }
         self.shutdown_sessions_ended = true;
+        // Tokens still being verified get no verdict now; grants are no longer needed.
+        self.end_verifications();
+        let released = self.verifications.forget_grants();
+        self.release(super::budget::Holding::Session, None, released);
         let sessions: Vec<_> = self.sessions.keys().collect();
         for session in sessions {
             self.end_session(session, CloseReason::Shutdown);

@@ -71,6 +71,12 @@ pub struct Config {
     /// [`MAX_SESSION_ID_PREFIX`] bytes of ASCII letters, digits, `-`, `_` and `.`; see
     /// [`valid_session_id_prefix`]. Empty (the default) adds nothing.
     pub session_id_prefix: String,
+    /// The engine as an OAuth 2.1 protected resource: every MCP request then needs a bearer
+    /// token that the application verifies (see [`ResourceServer`] and the `auth` module).
+    /// `None` (the default) serves anyone who reaches the endpoint.
+    ///
+    /// [`ResourceServer`]: super::ResourceServer
+    pub auth: Option<super::ResourceServer>,
     /// Paths the application answers itself, such as `/metrics` or `/healthz`. A request for
     /// one (after the `Host` and `Origin` checks) becomes [`Event::HttpRequest`], answered with
     /// [`Engine::respond_http`] within `timeouts.request_read` or its connection closes.
@@ -122,6 +128,9 @@ pub struct Faults {
     /// Detached streams are never evicted and their logs are charged to nothing: a session
     /// keeps as many as a client leaves behind, as before the byte budget.
     pub no_detached_stream_cap: bool,
+    /// A token verification whose deadline passes is forgotten, not ended: its requests wait
+    /// for a verdict that never comes.
+    pub verification_forgotten: bool,
 }
 
 /// The two endpoints of the 2024-11-05 HTTP+SSE transport.
@@ -175,6 +184,16 @@ pub struct Timeouts {
     /// How long the state of an input-required result (2026-07-28) stays valid: a retry after
     /// it gets -32602 and the client starts over. The server keeps nothing meanwhile.
     pub input_state: Duration,
+    /// How long the application may take to verify a bearer token (see
+    /// [`Event::VerifyToken`]): past it, the requests that wait for the verdict get `503` with
+    /// `Retry-After`.
+    ///
+    /// [`Event::VerifyToken`]: super::Event::VerifyToken
+    pub token_verification: Duration,
+    /// How long a verified token's grant is kept, at most (never past the token's own
+    /// expiry): its requests go through without another verification meanwhile, so a token
+    /// revoked at the authorization server stays accepted up to this long. Zero keeps none.
+    pub grant_cache: Duration,
 }
 
 /// The ping heartbeat: a `ping` every `interval`; a reply missing after `timeout` is a failure,
@@ -300,6 +319,15 @@ pub struct Limits {
     /// Events waiting for the application. Past it new POSTs get 503 with `Retry-After` until
     /// the application catches up.
     pub max_pending_events: usize,
+    /// Bearer tokens being verified at once (each a distinct token; requests with a token
+    /// already being verified wait for that verdict). Past it, a request with a new token
+    /// gets `503` with `Retry-After`.
+    pub max_pending_verifications: usize,
+    /// The longest bearer token accepted, in bytes. A longer one gets `401`
+    /// (`invalid_token`).
+    pub max_token_bytes: usize,
+    /// Verified tokens' grants kept at once; the one that expires soonest makes room.
+    pub max_cached_grants: usize,
 }
 
 impl Config {
@@ -332,6 +360,7 @@ impl Config {
             proxy_protocol_from: Vec::new(),
             session_binding: None,
             session_id_prefix: String::new(),
+            auth: None,
             application_paths: Vec::new(),
             timeouts: Timeouts::default(),
             limits: Limits::default(),
@@ -356,6 +385,8 @@ impl Default for Timeouts {
             retry_hint: Duration::from_secs(1),
             heartbeat: None,
             input_state: Duration::from_secs(600),
+            token_verification: Duration::from_secs(10),
+            grant_cache: Duration::from_secs(60),
         }
     }
 }
@@ -384,6 +415,9 @@ impl Default for Limits {
             resume_log_bytes: 1024 * 1024,
             backlog_events: 64,
             max_pending_events: 65_536,
+            max_pending_verifications: 1024,
+            max_token_bytes: 8 * 1024,
+            max_cached_grants: 16_384,
         }
     }
 }

@@ -78,6 +78,14 @@ timer_kinds!(
 );
 
 timer_kinds!(
+    /// A token verification's timer.
+    VerificationTimer {
+        /// The application's verdict is due (`Timeouts::token_verification`).
+        Timeout,
+    }
+);
+
+timer_kinds!(
     /// A server-to-client request's timer.
     OutboundTimer {
         /// The response deadline.
@@ -192,6 +200,11 @@ pub(crate) struct Exchange {
     pub(crate) application_bytes: usize,
     /// What its report needs, while reporting is on (`reports.rs`).
     pub(crate) report: Option<Box<super::reports::ReportDraft>>,
+    /// The grant of the request's bearer token, once verified (a resource server only).
+    pub(crate) grant: Option<Arc<super::auth::Granted>>,
+    /// The request, held while its token is verified, and the verification it waits for
+    /// (its bytes are counted in `application_bytes`).
+    pub(crate) awaiting: Option<Box<(super::ids::VerificationId, crate::http1::Request)>>,
 }
 
 /// What a stream is for.

@@ -7,7 +7,7 @@ use core::fmt;
 
 use serde_json::value::RawValue;
 
-use super::ids::{ExchangeId, OutboundHandle, RequestHandle, SessionKey};
+use super::ids::{ExchangeId, OutboundHandle, RequestHandle, SessionKey, VerificationId};
 use super::protocol::ProtocolVersion;
 
 /// Something the application must know about. Poll with
@@ -84,6 +84,25 @@ pub enum Event {
         exchange: ExchangeId,
         /// The request, head and body.
         request: crate::http1::Request,
+    },
+    /// A request carries a bearer token for the protected resource ([`Config::auth`]): verify
+    /// it (its signature, issuer, audience, expiry, or by introspection) and answer with
+    /// [`Engine::token_verified`] within `Timeouts::token_verification`. Requests with the
+    /// same token wait for this one verdict.
+    ///
+    /// [`Config::auth`]: super::Config::auth
+    /// [`Engine::token_verified`]: super::Engine::token_verified
+    VerifyToken {
+        /// Answer with this.
+        verification: VerificationId,
+        /// The token, as sent.
+        token: String,
+    },
+    /// A token verification ended without a verdict (its deadline passed, or the engine shut
+    /// down): stop verifying. Its requests were answered `503`.
+    VerificationCancelled {
+        /// The verification.
+        verification: VerificationId,
     },
     /// A session ended. Every handle on it is now stale.
     SessionClosed {

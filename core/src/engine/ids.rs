@@ -72,6 +72,12 @@ entity_id!(
     "stream#"
 );
 entity_id!(
+    /// A bearer token the application is asked to verify (see
+    /// [`Event::VerifyToken`](super::Event::VerifyToken)).
+    VerificationId,
+    "verification#"
+);
+entity_id!(
     /// A request from the client that the application has not answered yet.
     InflightId,
     "request#"

@@ -70,6 +70,7 @@
 //! ```
 
 mod accounting;
+mod auth;
 mod budget;
 mod commands;
 mod config;
@@ -95,6 +96,7 @@ use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::String;
 
 pub use accounting::Counters;
+pub use auth::{Grant, InvalidUrl, ResourceServer, Verdict};
 pub use commands::{ClientContext, Target};
 #[cfg(feature = "sim-faults")]
 pub use config::Faults;
@@ -104,7 +106,8 @@ pub use config::{
 };
 pub use events::{CancelReason, ClientError, CloseReason, CommandError, Event, Reply};
 pub use ids::{
-    ConnId, ExchangeId, InflightId, OutboundHandle, OutboundId, RequestHandle, SessionKey, StreamId,
+    ConnId, ExchangeId, InflightId, OutboundHandle, OutboundId, RequestHandle, SessionKey,
+    StreamId, VerificationId,
 };
 pub use modern::results::{CacheHints, CacheScope};
 
@@ -186,6 +189,8 @@ pub struct Engine {
     stream_timers: TimerQueue<StreamId, StreamTimer>,
     inflight_timers: TimerQueue<InflightId, InflightTimer>,
     outbound_timers: TimerQueue<OutboundId, OutboundTimer>,
+    /// Bearer tokens being verified, and the grants of verified ones (a resource server only).
+    verifications: auth::Verifications,
 
     /// Events for the application, bounded by `max_pending_events` (new POSTs get 503 when
     /// full).
@@ -318,6 +323,7 @@ impl Engine {
             stream_timers: TimerQueue::new(),
             inflight_timers: TimerQueue::new(),
             outbound_timers: TimerQueue::new(),
+            verifications: auth::Verifications::default(),
             events: VecDeque::new(),
             reports: VecDeque::new(),
             dirty: VecDeque::new(),

@@ -49,9 +49,29 @@ impl Engine {
             }
         }
         let path = request.path();
+        if self.serves_metadata(path) {
+            return self.serve_metadata(exchange, &request);
+        }
         if self.config.application_paths.iter().any(|p| p == path) {
             return self.route_to_application(exchange, request);
         }
+        let legacy = self
+            .config
+            .legacy
+            .as_ref()
+            .is_some_and(|l| path == l.sse || path == l.messages);
+        if path != self.config.endpoint && !legacy {
+            return self.reject(exchange, 404, ErrorCode::SERVER_ERROR, "Not Found");
+        }
+        if let super::auth::Gate::Through(request) = self.gate(exchange, request) {
+            self.route_protected(exchange, request);
+        }
+    }
+
+    /// Routes a request for the MCP endpoint or the HTTP+SSE endpoints, past the resource
+    /// server's gate (when there is one).
+    pub(super) fn route_protected(&mut self, exchange: ExchangeId, request: Request) {
+        let path = request.path();
         if path == self.config.endpoint {
             if request.method() != Method::Post && http_rules::names_stateless_version(&request) {
                 // The stateless era has no GET stream and no session to delete.
@@ -133,7 +153,7 @@ impl Engine {
         self.reject_with(exchange, id, status, code, message, &[]);
     }
 
-    fn reject_with(
+    pub(super) fn reject_with(
         &mut self,
         exchange: ExchangeId,
         id: Option<&RequestId>,
@@ -202,7 +222,7 @@ impl Engine {
         match self.session_by_wire_id.get(wire_id.trim()) {
             Some(&key)
                 if self.sessions.get(key).is_some_and(|s| {
-                    s.kind == SessionKind::Streamable && self.binding_holds(s, request)
+                    s.kind == SessionKind::Streamable && self.binding_holds(s, exchange, request)
                 }) =>
             {
                 self.note_session(exchange, key);
@@ -221,20 +241,29 @@ impl Engine {
         }
     }
 
-    /// The value of the session-binding header in `request`, when sessions are bound.
-    pub(super) fn binding_of(&self, request: &Request) -> Option<Box<[u8]>> {
-        let name = self.config.session_binding.as_deref()?;
-        request.header(name).map(Box::from)
-    }
-
-    /// Whether `request` carries the credential `session` was created with (always, when
-    /// sessions are not bound). Compared in time independent of where the values differ.
-    fn binding_holds(&self, session: &super::entities::Session, request: &Request) -> bool {
-        let Some(name) = self.config.session_binding.as_deref() else {
-            return true;
-        };
+    /// Whether `request` comes from who `session` was created by (always, when sessions are
+    /// not bound): its grant's principal when a resource server is configured, else the
+    /// `Config::session_binding` header. Compared in time independent of where the values
+    /// differ.
+    fn binding_holds(
+        &self,
+        session: &super::entities::Session,
+        exchange: ExchangeId,
+        request: &Request,
+    ) -> bool {
         // Borrowed, not copied: this runs for every request of a bound session.
-        match (session.binding.as_deref(), request.header(name)) {
+        let sent = if self.config.auth.is_some() {
+            self.exchanges
+                .get(exchange)
+                .and_then(|e| e.grant.as_ref())
+                .map(|g| g.principal.as_bytes())
+        } else {
+            let Some(name) = self.config.session_binding.as_deref() else {
+                return true;
+            };
+            request.header(name)
+        };
+        match (session.binding.as_deref(), sent) {
             (None, None) => true,
             (Some(kept), Some(sent)) if kept.len() == sent.len() => {
                 kept.iter().zip(sent).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
@@ -288,6 +317,9 @@ impl Engine {
         let Some((messages, batch)) = self.decode_body(exchange, request) else {
             return;
         };
+        if !self.scopes_suffice(exchange, &messages) {
+            return;
+        }
         if Self::is_stateless_post(request, &messages, batch) {
             return self.stateless_post(exchange, request, messages, batch);
         }
@@ -316,7 +348,7 @@ impl Engine {
             };
             // The version is negotiated in the body; the header is not checked here (as the
             // TypeScript SDK does not), since a client may send its preferred version there.
-            let binding = self.binding_of(request);
+            let binding = self.identity(exchange, request);
             return self.initialize(exchange, init, binding);
         }
         let id = single_request_id(&messages, batch);
@@ -512,7 +544,7 @@ impl Engine {
             self.counters.sessions_refused += 1;
             return self.unavailable(exchange, None, "too many sessions");
         }
-        let binding = self.binding_of(request);
+        let binding = self.identity(exchange, request);
         if self
             .admits(None, binding.as_ref().map_or(0, |b| b.len()) + 64)
             .is_err()
@@ -560,7 +592,7 @@ impl Engine {
             .and_then(|id| self.session_by_wire_id.get(id).copied())
             .filter(|key| {
                 self.sessions.get(key).is_some_and(|s| {
-                    s.kind == SessionKind::Legacy && self.binding_holds(s, request)
+                    s.kind == SessionKind::Legacy && self.binding_holds(s, exchange, request)
                 })
             });
         let Some(session) = key else {
@@ -586,6 +618,9 @@ impl Engine {
         let Some((messages, _batch)) = self.decode_body(exchange, request) else {
             return;
         };
+        if !self.scopes_suffice(exchange, &messages) {
+            return;
+        }
         let holds = super::budget::new_work_bytes(request.body().len(), messages.len());
         if let Err(why) = self.admits(Some(session), holds) {
             return self.unavailable(exchange, None, why);

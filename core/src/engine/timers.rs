@@ -1,7 +1,9 @@
 //! Time: the next deadline, and what happens when each kind of timer fires.
 
 use super::Engine;
-use super::entities::{ConnTimer, InflightTimer, OutboundTimer, SessionTimer, StreamTimer};
+use super::entities::{
+    ConnTimer, InflightTimer, OutboundTimer, SessionTimer, StreamTimer, VerificationTimer,
+};
 use super::events::{CancelReason, ClientError, CloseReason};
 use super::ids::SessionKey;
 use crate::time::Instant;
@@ -29,6 +31,8 @@ impl Engine {
             self.stream_timers.next_deadline(),
             self.inflight_timers.next_deadline(),
             self.outbound_timers.next_deadline(),
+            self.verifications.timers.next_deadline(),
+            self.verifications.next_expiry(),
             self.shutdown_deadline.filter(|_| !self.shutdown_forced),
         ]
         .into_iter()
@@ -96,6 +100,16 @@ impl Engine {
         {
             self.end_outbound(outbound, Some(Err(ClientError::Timeout)));
         }
+        while let Some((verification, VerificationTimer::Timeout)) = self
+            .verifications
+            .timers
+            .pop_expired(now, &mut self.verifications.pending, |m, id| {
+                m.get_mut(id).map(|p| &mut p.timers)
+            })
+        {
+            self.verification_timeout(verification);
+        }
+        self.expire_grants(now);
         if !self.shutdown_forced
             && self
                 .shutdown_deadline

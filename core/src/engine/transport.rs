@@ -428,6 +428,8 @@ impl Engine {
                 awaiting_application: false,
                 application_bytes: 0,
                 report: None,
+                grant: None,
+                awaiting: None,
             },
         );
         self.host_exchanges += 1;
@@ -583,6 +585,7 @@ impl Engine {
             if self.shutdown_deadline.is_some()
                 && !self.shutdown_sessions_ended
                 && self.inflight.is_empty()
+                && self.verifications.pending.is_empty()
             {
                 self.finish_shutdown();
                 continue;
@@ -618,6 +621,8 @@ impl Engine {
                             awaiting_application: false,
                             application_bytes: 0,
                             report: None,
+                            grant: None,
+                            awaiting: None,
                         },
                     );
                     self.route(id, request);
@@ -1052,6 +1057,8 @@ impl Engine {
                     awaiting_application: false,
                     application_bytes: 0,
                     report: None,
+                    grant: None,
+                    awaiting: None,
                 },
             ),
             Sink::Conn(_) => match self.exchanges.remove(exchange) {
@@ -1080,6 +1087,9 @@ impl Engine {
         }
         if let Some(stream) = ex.stream.take() {
             self.stream_lost_exchange(stream, Lost::Aborted);
+        }
+        if let Some(awaiting) = ex.awaiting.take() {
+            self.leave_verification(exchange, awaiting.0);
         }
         if ex.application_bytes > 0 {
             self.release(super::budget::Holding::Requests, None, ex.application_bytes);

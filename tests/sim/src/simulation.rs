@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use mcpwire_core::engine::{
-    CommandError, Config, ConnAction, ConnId, Engine, Event, Heartbeat, LogLevel, Reply, Reporting,
-    RequestHandle, ResponseMode, SessionKey, Target,
+    CommandError, Config, ConnAction, ConnId, Engine, Event, Grant, Heartbeat, LogLevel, Reply,
+    Reporting, RequestHandle, ResourceServer, ResponseMode, SessionKey, Target, Verdict,
+    VerificationId,
 };
 use mcpwire_core::jsonrpc::RawValue;
 use mcpwire_core::time::{Duration, Instant};
@@ -160,6 +161,10 @@ enum Kind {
     StatelessCall,
     Listen,
     Discover,
+    /// The application answers a token verification (a server with a resource only).
+    Verify,
+    /// A client's token is refreshed: a new token for the same principal.
+    Refresh,
 }
 
 /// What the adversary does, weighted up in adversary mode.
@@ -171,7 +176,7 @@ const ADVERSARY: [Kind; 5] = [
     Kind::Pause,
 ];
 
-const KINDS: [Kind; 38] = [
+const KINDS: [Kind; 40] = [
     Kind::Connect,
     Kind::Initialize,
     Kind::Initialized,
@@ -210,6 +215,8 @@ const KINDS: [Kind; 38] = [
     Kind::StatelessCall,
     Kind::Listen,
     Kind::Discover,
+    Kind::Verify,
+    Kind::Refresh,
 ];
 
 /// A virtual client: its connections and what it learned from the wire.
@@ -221,6 +228,8 @@ struct Client {
     /// The POST URL a legacy (2024-11-05) endpoint event gave this client.
     legacy_endpoint: Option<String>,
     next_id: u64,
+    /// Which of its tokens the client sends (a refresh moves to the next).
+    token: u32,
 }
 
 /// One seeded run.
@@ -257,6 +266,10 @@ pub struct Simulation {
     app: Option<Box<dyn Application>>,
     /// Connections come through a proxy that sends the PROXY protocol (see `accept`).
     proxied: bool,
+    /// The server is a protected resource: requests carry bearer tokens (see `authorize`).
+    protected: bool,
+    /// Token verifications asked for and not answered or cancelled yet.
+    verifying: Vec<(VerificationId, String)>,
     /// The step being run.
     step_index: u64,
     /// Bytes of the request the simulator is sending: its own, outside the engine's budget.
@@ -339,6 +352,13 @@ impl Simulation {
         if rng.chance(30) {
             engine_config.limits.max_connections_per_peer = Some(3);
         }
+        // A protected resource: every request carries a token, verified by the application.
+        let protected = rng.chance(25);
+        if protected {
+            engine_config.auth = ResourceServer::new("http://localhost/mcp")
+                .ok()
+                .map(|r| r.require_scope("mcp").scope_for_tool("flood", "big"));
+        }
         // Behind a proxy that names each connection's client in a PROXY protocol header.
         let proxied = rng.chance(25);
         if proxied {
@@ -371,6 +391,8 @@ impl Simulation {
             step_index: 0,
             sending: 0,
             proxied,
+            protected,
+            verifying: Vec::new(),
             config,
         }
     }
@@ -548,6 +570,26 @@ impl Simulation {
                         ));
                     }
                 }
+                Event::VerifyToken {
+                    verification,
+                    token,
+                } => {
+                    self.hash.add(b"verify");
+                    if !self.protected {
+                        return Err(format!("{verification:?} asked of an open server"));
+                    }
+                    self.verifying.push((verification, token));
+                }
+                Event::VerificationCancelled { verification } => {
+                    self.hash.add(b"verification-cancelled");
+                    let before = self.verifying.len();
+                    self.verifying.retain(|(v, _)| *v != verification);
+                    if self.verifying.len() == before {
+                        return Err(format!(
+                            "{verification:?} cancelled, but it was not pending"
+                        ));
+                    }
+                }
                 Event::StreamDetached { .. } => self.hash.add(b"detached"),
                 Event::StreamResumed { .. } => self.hash.add(b"resumed"),
                 Event::Notification { .. } => self.hash.add(b"notification"),
@@ -707,10 +749,81 @@ impl Simulation {
 
     /// Sends `wire` on `conn` in random pieces, as a network would deliver it.
     fn send(&mut self, conn: ConnId, wire: &[u8]) -> Result<(), String> {
+        let authorized;
+        let wire = if self.protected {
+            authorized = self.authorize(conn, wire);
+            &authorized[..]
+        } else {
+            wire
+        };
         self.sending = wire.len();
         let sent = self.send_pieces(conn, wire);
         self.sending = 0;
         sent
+    }
+
+    /// A protected server's request, with the `Authorization` field its client sends: mostly
+    /// the client's current token, sometimes none or one no verifier would grant.
+    fn authorize(&mut self, conn: ConnId, wire: &[u8]) -> Vec<u8> {
+        let Some(client) = self.owner.get(&conn).copied() else {
+            return wire.to_vec();
+        };
+        let is_request = [&b"GET "[..], b"POST ", b"DELETE "]
+            .iter()
+            .any(|m| wire.starts_with(m));
+        let Some(line_end) = wire.windows(2).position(|w| w == b"\r\n") else {
+            return wire.to_vec();
+        };
+        let token = match self.rng.below(100) {
+            _ if !is_request => return wire.to_vec(),
+            0..=3 => return wire.to_vec(),
+            4..=7 => format!("bad-{}", self.rng.below(1000)),
+            _ => token_of(client, self.clients[client].token),
+        };
+        let mut authorized = Vec::with_capacity(wire.len() + token.len() + 32);
+        authorized.extend_from_slice(&wire[..line_end + 2]);
+        authorized.extend_from_slice(format!("Authorization: Bearer {token}\r\n").as_bytes());
+        authorized.extend_from_slice(&wire[line_end + 2..]);
+        authorized
+    }
+
+    /// The application's verdict on one pending verification: a client's token is mostly
+    /// granted (sometimes without every scope, sometimes with a short life), else refused or
+    /// not verifiable now; a bad token is refused.
+    fn verify(&mut self) -> Result<(), String> {
+        if self.verifying.is_empty() {
+            return Ok(());
+        }
+        let (verification, token) = self.verifying.remove(self.rng.index(self.verifying.len()));
+        let client = token
+            .strip_prefix("tok-")
+            .and_then(|t| t.split('-').next())
+            .and_then(|c| c.parse::<usize>().ok());
+        let verdict = match (client, self.rng.below(100)) {
+            (Some(_), 0..=4) => Verdict::Unavailable,
+            (Some(_), 5..=9) | (None, _) => Verdict::Refused("not a token of ours".into()),
+            (Some(client), roll) => {
+                let scopes: &[&str] = match roll {
+                    10..=14 => &[],
+                    15..=24 => &["mcp"],
+                    _ => &["mcp", "big"],
+                };
+                let valid_for = self
+                    .rng
+                    .chance(50)
+                    .then(|| Duration::from_millis(1 + self.rng.below(120_000)));
+                Verdict::Granted(Grant::new(
+                    format!("client-{client}"),
+                    scopes.iter().copied(),
+                    valid_for,
+                ))
+            }
+        };
+        self.note(format!("verify {verification:?}: {verdict:?}"));
+        self.calls += 1;
+        self.engine
+            .token_verified(self.now, verification, verdict)
+            .map_err(|e| format!("{verification:?} was pending but the verdict got {e:?}"))
     }
 
     fn send_pieces(&mut self, conn: ConnId, wire: &[u8]) -> Result<(), String> {
@@ -1033,6 +1146,8 @@ impl Simulation {
                 self.calls += 1;
                 self.engine.resource_updated(self.now, "test://watched");
             }
+            Kind::Verify => self.verify()?,
+            Kind::Refresh => self.clients[client].token += 1,
             Kind::Advance => {
                 let ms = match self.rng.below(10) {
                     0 => 60_000 + self.rng.below(600_000),
@@ -1124,6 +1239,21 @@ impl Simulation {
                         .header("accept", "application/json, text/event-stream")
                         .body(br#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"host","version":"1"}}}"#.to_vec())
                         .build(),
+                };
+                let request = match request {
+                    Ok(request) if self.protected => {
+                        let token = token_of(client, self.clients[client].token);
+                        let mut builder =
+                            mcpwire_core::http1::Request::builder(request.method_str(), request.target());
+                        for (name, value) in request.headers() {
+                            builder = builder.header(name, value);
+                        }
+                        builder
+                            .header("authorization", format!("Bearer {token}"))
+                            .body(request.into_body())
+                            .build()
+                    }
+                    other => other,
                 };
                 if let Ok(request) = request {
                     self.calls += 1;
@@ -1300,6 +1430,12 @@ impl Simulation {
                 self.live_sessions.len()
             ));
         }
+        if !self.verifying.is_empty() {
+            return Err(format!(
+                "{} token verifications were neither answered nor cancelled",
+                self.verifying.len()
+            ));
+        }
         if let Some(handle) = self.blocked.first() {
             return Err(format!(
                 "{handle:?} was refused with WouldBlock and then neither told it is writable \
@@ -1313,6 +1449,11 @@ impl Simulation {
 
 /// Where a client's connections come from: two clients to an address, so that the per-peer cap
 /// is shared.
+/// The `generation`-th token of `client`: every one is granted to the same principal.
+fn token_of(client: usize, generation: u32) -> String {
+    format!("tok-{client}-{generation}")
+}
+
 /// The simulated proxy's address, inside the trusted `10.9.0.0/16`.
 const PROXY: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 9, 0, 1));
 

@@ -6,16 +6,18 @@
 //! session alive and make every shutdown wait out its grace period.
 
 use mcpwire_core::InvariantViolation;
-use mcpwire_core::engine::RequestHandle;
+use mcpwire_core::engine::{RequestHandle, VerificationId};
 
 use super::{Driver, Parked};
 
 /// What the ownership check found: all zero on a healthy server, always.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Ownership {
-    /// Requests the engine holds in flight with no handler and no reply waiting here.
+    /// Requests the engine holds in flight with no handler and no reply waiting here, and
+    /// token verifications with no verifier at work.
     pub(crate) unowned_requests: u64,
-    /// Handler tasks and waiting messages kept for requests that ended.
+    /// Handler tasks and waiting messages kept for requests that ended, and verifier tasks for
+    /// verifications that ended.
     pub(crate) ownerless_tasks: u64,
     /// Inputs taken from the queue and never served (a socket, a reply, a command...).
     pub(crate) lost_inputs: u64,
@@ -62,10 +64,23 @@ impl Driver {
             !self.handlers.contains_key(handle) && !reply_waiting
         });
         let ended = |handle: &&RequestHandle| held.binary_search(handle).is_err();
+        // Token verifications the same way: each has its task until its verdict is served.
+        let mut verifying: Vec<VerificationId> = self.engine.pending_verifications().collect();
+        verifying.sort_unstable();
+        let unverified = verifying
+            .iter()
+            .filter(|id| !self.verifications.contains_key(id))
+            .count();
+        let stale_verifiers = self
+            .verifications
+            .keys()
+            .filter(|id| verifying.binary_search(id).is_err())
+            .count();
         Ownership {
-            unowned_requests: unowned.count() as u64,
+            unowned_requests: (unowned.count() + unverified) as u64,
             ownerless_tasks: (self.handlers.keys().filter(ended).count()
-                + self.parked.keys().filter(ended).count()) as u64,
+                + self.parked.keys().filter(ended).count()
+                + stale_verifiers) as u64,
             lost_inputs: self.lost_inputs,
         }
     }

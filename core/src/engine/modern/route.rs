@@ -181,7 +181,7 @@ impl Engine {
             }
             "subscriptions/listen" => self.open_listen(exchange, request_message, envelope),
             _ => {
-                let principal = self.binding_of(request);
+                let principal = self.identity(exchange, request);
                 self.stateless_call(exchange, request_message, envelope, principal.as_deref());
             }
         }

@@ -1,6 +1,7 @@
 //! Virtual-time tests of the engine's rules, through the byte-level API.
 
 mod application_paths;
+mod auth;
 mod budget;
 mod budget_regressions;
 mod harness;

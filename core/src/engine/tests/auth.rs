@@ -1,0 +1,472 @@
+//! The engine as an OAuth 2.1 resource server: metadata, challenges, verification as an entity
+//! with a deadline, grants cached until they expire, scopes, and the principal that binds
+//! sessions and input-required states.
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use super::harness::{Harness, INIT, Response};
+use crate::engine::{Config, ConnId, Event, Grant, ResourceServer, Verdict, VerificationId};
+use crate::time::Duration;
+
+const METADATA: &str = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp";
+
+fn protected() -> Config {
+    let mut config = Config::new("t", "1");
+    config.capabilities = r#"{"tools":{}}"#.into();
+    config.auth = Some(
+        ResourceServer::new("https://mcp.example.com/mcp")
+            .unwrap()
+            .authorization_server("https://auth.example.com")
+            .unwrap()
+            .scopes_supported(["mcp", "admin"])
+            .require_scope("mcp")
+            .scope_for_tool("wipe", "admin"),
+    );
+    config
+}
+
+/// A POST of `body` with `headers` besides the usual ones.
+fn post(h: &mut Harness, session: Option<&str>, body: &str, headers: &[(&str, &str)]) -> ConnId {
+    let mut all = alloc::vec![
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json, text/event-stream"),
+    ];
+    if let Some(session) = session {
+        all.push(("Mcp-Session-Id", session));
+        all.push(("MCP-Protocol-Version", "2025-11-25"));
+    }
+    all.extend_from_slice(headers);
+    let conn = h.connect();
+    h.send(conn, &Harness::request("POST", "/mcp", &all, body));
+    conn
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// The verification the last request asked for, and its token.
+fn asked(h: &mut Harness) -> Option<(VerificationId, String)> {
+    let asked = h.take_events(|e| matches!(e, Event::VerifyToken { .. }));
+    match asked.as_slice() {
+        [] => None,
+        [
+            Event::VerifyToken {
+                verification,
+                token,
+            },
+        ] => Some((*verification, token.clone())),
+        more => panic!("{} verifications asked for", more.len()),
+    }
+}
+
+fn grant(principal: &str, scopes: &[&str]) -> Verdict {
+    Verdict::Granted(Grant::new(
+        principal,
+        scopes.iter().copied(),
+        Some(Duration::from_secs(3600)),
+    ))
+}
+
+/// Initializes a session with `token`, verified as `principal`.
+fn session_of(h: &mut Harness, token: &str, principal: &str) -> String {
+    let auth = bearer(token);
+    let conn = post(h, None, INIT, &[("Authorization", &auth)]);
+    if let Some((id, _)) = asked(h) {
+        h.engine
+            .token_verified(h.now, id, grant(principal, &["mcp"]))
+            .unwrap();
+        h.pump();
+    }
+    let response = h.take_response(conn).expect("answered");
+    assert_eq!(response.status, 200, "{:?}", response.json());
+    let session = response.header("mcp-session-id").unwrap().to_string();
+    let conn = post(
+        h,
+        Some(&session),
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        &[("Authorization", &auth)],
+    );
+    assert_eq!(h.take_response(conn).unwrap().status, 202);
+    session
+}
+
+fn challenged(response: &Response, status: u16) -> String {
+    assert_eq!(response.status, status, "{:?}", response.json());
+    assert!(
+        response.json()["error"]["code"].is_i64(),
+        "a JSON-RPC error"
+    );
+    response
+        .header("www-authenticate")
+        .expect("a challenge")
+        .to_string()
+}
+
+#[test]
+fn the_metadata_document_is_served_path_aware_and_at_the_root() {
+    let mut h = Harness::new(protected());
+    for path in [
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource",
+    ] {
+        let conn = h.connect();
+        h.send(conn, &Harness::request("GET", path, &[], ""));
+        let response = h.take_response(conn).unwrap();
+        assert_eq!(response.status, 200, "{path}");
+        assert_eq!(response.header("access-control-allow-origin"), Some("*"));
+        let document = response.json();
+        assert_eq!(document["resource"], "https://mcp.example.com/mcp");
+        assert_eq!(
+            document["authorization_servers"],
+            serde_json::json!(["https://auth.example.com"])
+        );
+        assert_eq!(
+            document["bearer_methods_supported"],
+            serde_json::json!(["header"])
+        );
+    }
+    let conn = h.connect();
+    h.send(
+        conn,
+        &Harness::request("POST", "/.well-known/oauth-protected-resource", &[], "{}"),
+    );
+    assert_eq!(h.take_response(conn).unwrap().status, 405);
+    // Without a resource server there is no document.
+    let mut open = Harness::default();
+    let conn = open.connect();
+    open.send(
+        conn,
+        &Harness::request("GET", "/.well-known/oauth-protected-resource", &[], ""),
+    );
+    assert_eq!(open.take_response(conn).unwrap().status, 404);
+    h.check();
+}
+
+#[test]
+fn a_request_without_a_good_token_is_challenged_with_the_metadata_url() {
+    let mut h = Harness::new(protected());
+    let modern = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
+    let base = format!("Bearer resource_metadata=\"{METADATA}\", scope=\"mcp\"");
+    // No token, in both eras and on the HTTP+SSE stream.
+    for body in [INIT, modern] {
+        let conn = post(&mut h, None, body, &[]);
+        assert_eq!(challenged(&h.take_response(conn).unwrap(), 401), base);
+    }
+    let conn = h.connect();
+    h.send(
+        conn,
+        &Harness::request("GET", "/sse", &[("Accept", "text/event-stream")], ""),
+    );
+    assert_eq!(challenged(&h.take_response(conn).unwrap(), 401), base);
+    // Another scheme is no bearer token.
+    let conn = post(&mut h, None, INIT, &[("Authorization", "Basic YWRhOnB3")]);
+    assert_eq!(challenged(&h.take_response(conn).unwrap(), 401), base);
+    // Malformed: not token68; too long.
+    let conn = post(&mut h, None, INIT, &[("Authorization", "Bearer a,b")]);
+    let header = challenged(&h.take_response(conn).unwrap(), 401);
+    assert!(header.contains("error=\"invalid_token\""), "{header}");
+    let max = h.engine.config().limits.max_token_bytes;
+    let at = bearer(&"a".repeat(max));
+    let past = bearer(&"b".repeat(max + 1));
+    let conn = post(&mut h, None, INIT, &[("Authorization", &past)]);
+    let header = challenged(&h.take_response(conn).unwrap(), 401);
+    assert!(header.contains("too long"), "{header}");
+    let conn = post(&mut h, None, INIT, &[("Authorization", &at)]);
+    assert!(asked(&mut h).is_some(), "a token at the limit is verified");
+    assert!(h.take_response(conn).is_none(), "waiting for the verdict");
+    // A token in the query, or two Authorization fields: 400.
+    let conn = h.connect();
+    let wire = Harness::request(
+        "POST",
+        "/mcp?access_token=abc",
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json, text/event-stream"),
+        ],
+        INIT,
+    );
+    h.send(conn, &wire);
+    let header = challenged(&h.take_response(conn).unwrap(), 400);
+    assert!(header.contains("error=\"invalid_request\""), "{header}");
+    let conn = post(
+        &mut h,
+        None,
+        INIT,
+        &[("Authorization", "Bearer a"), ("Authorization", "Bearer b")],
+    );
+    challenged(&h.take_response(conn).unwrap(), 400);
+    assert_eq!(h.engine.counters().verifications_requested, 1);
+    h.check();
+}
+
+#[test]
+fn a_verified_token_is_cached_and_requests_with_it_go_through() {
+    let mut h = Harness::new(protected());
+    let session = session_of(&mut h, "tok-ada", "ada");
+    assert_eq!(h.engine.stats().cached_grants, 1);
+    // The same token again: no verification.
+    let conn = post(
+        &mut h,
+        Some(&session),
+        r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#,
+        &[("Authorization", "Bearer tok-ada")],
+    );
+    assert!(asked(&mut h).is_none());
+    assert_eq!(h.take_response(conn).unwrap().status, 200);
+    assert_eq!(h.engine.counters().verifications_requested, 1);
+    h.check();
+}
+
+#[test]
+fn requests_with_one_token_wait_for_one_verdict() {
+    let mut h = Harness::new(protected());
+    let auth = bearer("tok");
+    let conns: Vec<ConnId> = (0..3)
+        .map(|_| post(&mut h, None, INIT, &[("Authorization", &auth)]))
+        .collect();
+    let (id, token) = asked(&mut h).expect("asked once");
+    assert_eq!(token, "tok");
+    assert_eq!(h.engine.stats().pending_verifications, 1);
+    h.engine
+        .token_verified(h.now, id, grant("ada", &["mcp"]))
+        .unwrap();
+    h.pump();
+    for conn in conns {
+        assert_eq!(h.take_response(conn).unwrap().status, 200);
+    }
+    assert_eq!(
+        h.engine.token_verified(h.now, id, Verdict::Unavailable),
+        Err(crate::engine::CommandError::StaleHandle)
+    );
+    h.check();
+}
+
+#[test]
+fn refused_unavailable_and_late_verdicts_are_answered() {
+    let mut h = Harness::new(protected());
+    let conn = post(&mut h, None, INIT, &[("Authorization", "Bearer bad")]);
+    let (id, _) = asked(&mut h).unwrap();
+    h.engine
+        .token_verified(h.now, id, Verdict::Refused("the token \"expired\"".into()))
+        .unwrap();
+    h.pump();
+    let header = challenged(&h.take_response(conn).unwrap(), 401);
+    assert!(
+        header.ends_with("error=\"invalid_token\", error_description=\"the token expired\""),
+        "{header}"
+    );
+
+    let conn = post(&mut h, None, INIT, &[("Authorization", "Bearer later")]);
+    let (id, _) = asked(&mut h).unwrap();
+    h.engine
+        .token_verified(h.now, id, Verdict::Unavailable)
+        .unwrap();
+    h.pump();
+    let response = h.take_response(conn).unwrap();
+    assert_eq!(response.status, 503);
+    assert_eq!(response.header("retry-after"), Some("1"));
+    assert_eq!(
+        h.engine.stats().cached_grants,
+        0,
+        "nothing granted, nothing kept"
+    );
+
+    let conn = post(&mut h, None, INIT, &[("Authorization", "Bearer slow")]);
+    let (id, _) = asked(&mut h).unwrap();
+    let timeout = h.engine.config().timeouts.token_verification.as_millis();
+    h.advance(timeout);
+    let response = h.take_response(conn).unwrap();
+    assert_eq!(response.status, 503);
+    assert_eq!(h.engine.counters().verification_timeouts, 1);
+    assert_eq!(
+        h.engine.token_verified(h.now, id, grant("ada", &["mcp"])),
+        Err(crate::engine::CommandError::StaleHandle),
+        "too late"
+    );
+    assert_eq!(h.engine.stats().pending_verifications, 0);
+    h.check();
+}
+
+#[test]
+fn scopes_every_request_needs_and_a_tools_are_asked_for_step_up() {
+    let mut h = Harness::new(protected());
+    let conn = post(&mut h, None, INIT, &[("Authorization", "Bearer narrow")]);
+    let (id, _) = asked(&mut h).unwrap();
+    h.engine
+        .token_verified(h.now, id, grant("ada", &["other"]))
+        .unwrap();
+    h.pump();
+    let header = challenged(&h.take_response(conn).unwrap(), 403);
+    assert!(
+        header.contains("scope=\"mcp\", error=\"insufficient_scope\""),
+        "{header}"
+    );
+    // With the required scope, a session; the scoped tool needs more (and says which).
+    let session = session_of(&mut h, "enough", "ada");
+    let call = |name: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":"{name}","method":"tools/call","params":{{"name":"{name}"}}}}"#
+        )
+    };
+    let conn = post(
+        &mut h,
+        Some(&session),
+        &call("wipe"),
+        &[("Authorization", "Bearer enough")],
+    );
+    let header = challenged(&h.take_response(conn).unwrap(), 403);
+    assert!(header.contains("scope=\"admin mcp\""), "{header}");
+    let before = h.events.len();
+    let conn = post(
+        &mut h,
+        Some(&session),
+        &call("echo"),
+        &[("Authorization", "Bearer enough")],
+    );
+    assert!(h.take_response(conn).is_none(), "in flight");
+    assert!(
+        h.events[before..]
+            .iter()
+            .any(|e| matches!(e, Event::Request { method, .. } if method == "tools/call"))
+    );
+    // A wider token for the same principal: the same session, and the tool.
+    let conn = post(
+        &mut h,
+        Some(&session),
+        &call("wipe").replace("\"id\":\"wipe\"", "\"id\":\"wipe-2\""),
+        &[("Authorization", "Bearer wider")],
+    );
+    let (id, _) = asked(&mut h).unwrap();
+    h.engine
+        .token_verified(h.now, id, grant("ada", &["mcp", "admin"]))
+        .unwrap();
+    h.pump();
+    let answer = h.take_response(conn);
+    assert!(
+        answer.is_none(),
+        "in flight: allowed, not {:?}",
+        answer.map(|r| r.json())
+    );
+    h.check();
+}
+
+#[test]
+fn a_session_belongs_to_its_principal_not_to_a_token() {
+    let mut h = Harness::new(protected());
+    let session = session_of(&mut h, "ada-1", "ada");
+    let ping = r#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#;
+    // Bob's valid token: the session is not his.
+    let conn = post(
+        &mut h,
+        Some(&session),
+        ping,
+        &[("Authorization", "Bearer bob")],
+    );
+    let (id, _) = asked(&mut h).unwrap();
+    h.engine
+        .token_verified(h.now, id, grant("bob", &["mcp"]))
+        .unwrap();
+    h.pump();
+    assert_eq!(h.take_response(conn).unwrap().status, 404);
+    // Ada's refreshed token: still hers.
+    let conn = post(
+        &mut h,
+        Some(&session),
+        ping,
+        &[("Authorization", "Bearer ada-2")],
+    );
+    let (id, _) = asked(&mut h).unwrap();
+    h.engine
+        .token_verified(h.now, id, grant("ada", &["mcp"]))
+        .unwrap();
+    h.pump();
+    assert_eq!(h.take_response(conn).unwrap().status, 200);
+    h.check();
+}
+
+#[test]
+fn a_grant_lasts_no_longer_than_its_token_then_is_verified_again() {
+    let mut h = Harness::new(protected());
+    let conn = post(&mut h, None, INIT, &[("Authorization", "Bearer short")]);
+    let (id, _) = asked(&mut h).unwrap();
+    let verdict = Verdict::Granted(Grant::new("ada", ["mcp"], Some(Duration::from_secs(5))));
+    h.engine.token_verified(h.now, id, verdict).unwrap();
+    h.pump();
+    assert_eq!(h.take_response(conn).unwrap().status, 200);
+    assert_eq!(h.engine.stats().cached_grants, 1);
+    let with_grant = h.engine.stats().held.sessions;
+    // The grant's expiry is a deadline: it goes when it passes.
+    assert_eq!(
+        h.engine.poll_timeout(),
+        Some(h.now + Duration::from_secs(5))
+    );
+    h.advance(5_000);
+    assert_eq!(h.engine.stats().cached_grants, 0);
+    assert!(
+        h.engine.stats().held.sessions < with_grant,
+        "its bytes released"
+    );
+    let conn = post(&mut h, None, INIT, &[("Authorization", "Bearer short")]);
+    assert!(asked(&mut h).is_some(), "verified again");
+    h.engine.handle_closed(h.now, conn);
+    h.check();
+}
+
+#[test]
+fn verifications_are_capped_and_a_waiter_that_leaves_holds_nothing() {
+    let mut config = protected();
+    config.limits.max_pending_verifications = 2;
+    let mut h = Harness::new(config);
+    let a = post(&mut h, None, INIT, &[("Authorization", "Bearer a")]);
+    let (first, _) = asked(&mut h).unwrap();
+    let b = post(&mut h, None, INIT, &[("Authorization", "Bearer b")]);
+    asked(&mut h).unwrap();
+    let c = post(&mut h, None, INIT, &[("Authorization", "Bearer c")]);
+    let refused = h.take_response(c).unwrap();
+    assert_eq!(refused.status, 503, "past the cap");
+    assert_eq!(h.engine.counters().verifications_refused, 1);
+    // A waiter that goes: its request is released; the verdict still comes, for nobody.
+    let held = h.engine.stats().held.requests;
+    h.engine.handle_closed(h.now, a);
+    h.pump();
+    assert!(h.engine.stats().held.requests < held);
+    h.engine
+        .token_verified(h.now, first, grant("ada", &["mcp"]))
+        .unwrap();
+    h.pump();
+    h.engine.handle_closed(h.now, b);
+    h.pump();
+    let timeout = h.engine.config().timeouts.token_verification.as_millis();
+    h.advance(timeout);
+    h.advance(3_600_000);
+    let stats = h.engine.stats();
+    assert!(
+        stats.is_quiescent(),
+        "{:?}",
+        stats.residue().collect::<Vec<_>>()
+    );
+    h.check();
+}
+
+#[test]
+fn shutdown_answers_what_waits_for_a_verdict() {
+    let mut h = Harness::new(protected());
+    let conn = post(&mut h, None, INIT, &[("Authorization", "Bearer t")]);
+    asked(&mut h).unwrap();
+    h.engine.begin_shutdown(h.now, Duration::from_secs(1));
+    h.pump();
+    assert!(!h.engine.is_drained(), "the verification may still finish");
+    h.advance(1_000);
+    assert_eq!(h.take_response(conn).unwrap().status, 503);
+    h.close_all();
+    assert!(h.engine.is_drained());
+    let stats = h.engine.stats();
+    assert!(
+        stats.is_quiescent(),
+        "{:?}",
+        stats.residue().collect::<Vec<_>>()
+    );
+}
