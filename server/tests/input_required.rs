@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Conn, Server, Session, request, result_text};
+use common::{Conn, Server, Session, result_text, stateless_post};
 use serde_json::{Value, json};
 
 fn meta(caps: Value) -> Value {
@@ -13,21 +13,6 @@ fn meta(caps: Value) -> Value {
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientCapabilities": caps
     })
-}
-
-fn post(method: &str, name: Option<&str>, extra: &[(&str, &str)], body: &Value) -> Vec<u8> {
-    let text = body.to_string();
-    let mut headers = vec![
-        ("Content-Type", "application/json"),
-        ("Accept", "application/json, text/event-stream"),
-        ("MCP-Protocol-Version", "2026-07-28"),
-        ("Mcp-Method", method),
-    ];
-    if let Some(name) = name {
-        headers.push(("Mcp-Name", name));
-    }
-    headers.extend_from_slice(extra);
-    request("POST", "/mcp", &headers, &text)
 }
 
 /// One stateless call; `None` when no response arrives within `wait`.
@@ -41,7 +26,7 @@ fn call(
     let mut conn = Conn::open(server.addr);
     conn.stream.set_read_timeout(Some(wait)).unwrap();
     let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":params});
-    conn.send(&post("tools/call", Some(name), extra, &body));
+    conn.send(&stateless_post("tools/call", Some(name), extra, &body));
     let mut buf = [0u8; 1];
     // Peek: a timeout means nothing came back at all.
     match conn.stream.peek(&mut buf) {

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Conn, Server, request};
+use common::{Conn, Server, stateless_post};
 use serde_json::{Value, json};
 
 /// How many connections are open at once: within a test process's descriptor limit.
@@ -14,17 +14,7 @@ const BATCH: usize = 250;
 const ROUNDS: usize = 4;
 
 fn stateless(method: &str, name: Option<&str>, body: &Value) -> Vec<u8> {
-    let text = body.to_string();
-    let mut headers = vec![
-        ("Content-Type", "application/json"),
-        ("Accept", "application/json, text/event-stream"),
-        ("MCP-Protocol-Version", "2026-07-28"),
-        ("Mcp-Method", method),
-    ];
-    if let Some(name) = name {
-        headers.push(("Mcp-Name", name));
-    }
-    request("POST", "/mcp", &headers, &text)
+    stateless_post(method, name, &[], body)
 }
 
 fn meta() -> Value {

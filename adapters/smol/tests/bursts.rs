@@ -8,7 +8,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{Conn, InProcess, request};
+use common::{Conn, InProcess, stateless_post};
 use mcpwire_smol::{App, Context, Error, NoArgs, Tool, ToolResult};
 use serde_json::{Value, json};
 
@@ -24,17 +24,8 @@ fn stateless(addr: SocketAddr, id: usize, method: &str, name: Option<&str>, para
     let mut params = params;
     params["_meta"] = meta();
     let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-    let mut headers = vec![
-        ("Content-Type", "application/json"),
-        ("Accept", "application/json, text/event-stream"),
-        ("MCP-Protocol-Version", "2026-07-28"),
-        ("Mcp-Method", method),
-    ];
-    if let Some(name) = name {
-        headers.push(("Mcp-Name", name));
-    }
     let mut conn = Conn::open(addr);
-    conn.send(&request("POST", "/mcp", &headers, &body.to_string()));
+    conn.send(&stateless_post(method, name, &[], &body));
     conn
 }
 

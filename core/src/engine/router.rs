@@ -88,41 +88,20 @@ impl Engine {
                 Method::Post => self.post(exchange, &request),
                 Method::Get => self.get(exchange, &request),
                 Method::Delete => self.delete(exchange, &request),
-                _ => self.reject_with(
-                    exchange,
-                    None,
-                    405,
-                    ErrorCode::SERVER_ERROR,
-                    "Method not allowed.",
-                    &[("allow", "GET, POST, DELETE")],
-                ),
+                _ => self.method_not_allowed(exchange, "GET, POST, DELETE"),
             };
         }
         if let Some(legacy) = &self.config.legacy {
             if path == legacy.sse {
                 return match request.method() {
                     Method::Get => self.legacy_open(exchange, &request),
-                    _ => self.reject_with(
-                        exchange,
-                        None,
-                        405,
-                        ErrorCode::SERVER_ERROR,
-                        "Method not allowed.",
-                        &[("allow", "GET")],
-                    ),
+                    _ => self.method_not_allowed(exchange, "GET"),
                 };
             }
             if path == legacy.messages {
                 return match request.method() {
                     Method::Post => self.legacy_post(exchange, &request),
-                    _ => self.reject_with(
-                        exchange,
-                        None,
-                        405,
-                        ErrorCode::SERVER_ERROR,
-                        "Method not allowed.",
-                        &[("allow", "POST")],
-                    ),
+                    _ => self.method_not_allowed(exchange, "POST"),
                 };
             }
         }
@@ -167,6 +146,18 @@ impl Engine {
         let mut headers = vec![("content-type", "application/json")];
         headers.extend_from_slice(extra);
         self.send_full(exchange, status, &headers, &body);
+    }
+
+    /// `405` for a method the path does not take, with the ones it does.
+    pub(super) fn method_not_allowed(&mut self, exchange: ExchangeId, allow: &str) {
+        self.reject_with(
+            exchange,
+            None,
+            405,
+            ErrorCode::SERVER_ERROR,
+            "Method not allowed.",
+            &[("allow", allow)],
+        );
     }
 
     pub(super) fn unavailable(&mut self, exchange: ExchangeId, id: Option<&RequestId>, why: &str) {

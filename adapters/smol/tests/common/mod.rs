@@ -277,6 +277,27 @@ pub fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -
     wire.into_bytes()
 }
 
+/// A POST of a 2026-07-28 request to `/mcp`: that era's headers (`MCP-Protocol-Version`,
+/// `Mcp-Method`, and `Mcp-Name` for a named request), then `extra`.
+pub fn stateless_post(
+    method: &str,
+    name: Option<&str>,
+    extra: &[(&str, &str)],
+    body: &Value,
+) -> Vec<u8> {
+    let mut headers = vec![
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json, text/event-stream"),
+        ("MCP-Protocol-Version", "2026-07-28"),
+        ("Mcp-Method", method),
+    ];
+    if let Some(name) = name {
+        headers.push(("Mcp-Name", name));
+    }
+    headers.extend_from_slice(extra);
+    request("POST", "/mcp", &headers, &body.to_string())
+}
+
 /// A POST of a JSON-RPC message to `/mcp`.
 pub fn post(session: Option<&str>, body: &Value) -> Vec<u8> {
     let mut headers = vec![

@@ -72,14 +72,7 @@ impl Engine {
             return;
         };
         if !matches!(request.method(), Method::Get | Method::Head) {
-            return self.reject_with(
-                exchange,
-                None,
-                405,
-                ErrorCode::SERVER_ERROR,
-                "Method not allowed.",
-                &[("allow", "GET")],
-            );
+            return self.method_not_allowed(exchange, "GET");
         }
         let document = challenge::metadata_document(auth);
         self.send_full(
