@@ -433,20 +433,49 @@ fn is_token68(b: u8) -> bool {
 }
 
 /// What a request names, for the scopes its method needs on that name: a tool's or a
-/// prompt's name, a resource's URI.
+/// prompt's name, a resource's URI. `None` when that cannot be told for certain (params that
+/// are not an object, a member that is not a string, one given twice, none at all): the
+/// application may read such params otherwise than here (a JSON array as a struct, the last
+/// of two members), so every rule on a name of the method applies.
 fn named_in(method: &str, params: Option<&serde_json::value::RawValue>) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Named<'a> {
-        #[serde(borrow)]
-        name: Option<alloc::borrow::Cow<'a, str>>,
-        #[serde(borrow)]
-        uri: Option<alloc::borrow::Cow<'a, str>>,
+    let member = match method {
+        "tools/call" | "prompts/get" => "name",
+        "resources/read" | "resources/subscribe" | "resources/unsubscribe" => "uri",
+        _ => return None,
+    };
+    let mut de = serde_json::Deserializer::from_str(params?.get());
+    let named = serde::Deserializer::deserialize_map(&mut de, NamedMember { member }).ok()?;
+    de.end().ok()?;
+    named
+}
+
+/// Reads one object for the single string value of `member` (`None` inside when there is no
+/// such value for certain).
+struct NamedMember {
+    member: &'static str,
+}
+
+impl<'de> serde::de::Visitor<'de> for NamedMember {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("an object")
     }
-    let named: Named<'_> = serde_json::from_str(params?.get()).ok()?;
-    match method {
-        "tools/call" | "prompts/get" => named.name.map(alloc::borrow::Cow::into_owned),
-        "resources/read" | "resources/subscribe" => named.uri.map(alloc::borrow::Cow::into_owned),
-        _ => None,
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found: Option<Option<String>> = None;
+        while let Some(key) = map.next_key::<alloc::borrow::Cow<'de, str>>()? {
+            if key != self.member {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                continue;
+            }
+            let value = map.next_value::<serde_json::Value>()?;
+            found = Some(match (found, value) {
+                (None, serde_json::Value::String(name)) => Some(name),
+                _ => None,
+            });
+        }
+        Ok(found.flatten())
     }
 }
 
@@ -476,5 +505,28 @@ mod tests {
         );
         assert_eq!(named_in("tools/list", Some(&call)), None);
         assert_eq!(named_in("tools/call", None), None);
+        // Whatever else the params hold, the name is read.
+        let noisy = raw(r#"{"uri":1,"arguments":{"name":"x"},"name":"wipe"}"#);
+        assert_eq!(
+            named_in("tools/call", Some(&noisy)).as_deref(),
+            Some("wipe")
+        );
+        let escaped = raw(r#"{"na\u006de":"wipe"}"#);
+        assert_eq!(
+            named_in("tools/call", Some(&escaped)).as_deref(),
+            Some("wipe")
+        );
+        // Shapes an application may read otherwise name nothing for certain.
+        for params in [
+            r#"["wipe"]"#,
+            r#"{"name":"echo","name":"wipe"}"#,
+            r#"{"name":"wipe","na\u006de":"echo"}"#,
+            r#"{"name":1}"#,
+            r#"{"name":null}"#,
+            r#"{}"#,
+            r#""wipe""#,
+        ] {
+            assert_eq!(named_in("tools/call", Some(&raw(params))), None, "{params}");
+        }
     }
 }

@@ -148,36 +148,54 @@ impl ResourceServer {
     }
 
     /// The scopes the resource may ask for, published in its metadata document.
+    ///
+    /// # Panics
+    ///
+    /// If a scope is not a scope token (RFC 6749 §3.3: visible ASCII but `"` and `\`, no
+    /// space).
     #[must_use]
     pub fn scopes_supported<S: Into<String>>(
         mut self,
         scopes: impl IntoIterator<Item = S>,
     ) -> ResourceServer {
-        self.scopes_supported.extend(
-            scopes
-                .into_iter()
-                .map(Into::into)
-                .filter(|s| valid_scope(s)),
-        );
-        self
-    }
-
-    /// A scope every request needs. Asked for in every `401` challenge.
-    #[must_use]
-    pub fn require_scope(mut self, scope: &str) -> ResourceServer {
-        if valid_scope(scope) {
-            self.required_scopes.push(scope.to_string());
+        for scope in scopes {
+            let scope = scope.into();
+            assert_scope(&scope);
+            self.scopes_supported.push(scope);
         }
         self
     }
 
+    /// A scope every request needs. Asked for in every `401` challenge.
+    ///
+    /// # Panics
+    ///
+    /// If `scope` is not a scope token: a requirement dropped in silence would let every
+    /// token through.
+    #[must_use]
+    pub fn require_scope(mut self, scope: &str) -> ResourceServer {
+        assert_scope(scope);
+        self.required_scopes.push(scope.to_string());
+        self
+    }
+
     /// A scope `method` needs beyond the required ones (`tools/call`, `resources/read`, ...).
+    ///
+    /// # Panics
+    ///
+    /// If `scope` is not a scope token.
     #[must_use]
     pub fn scope_for_method(self, method: &str, scope: &str) -> ResourceServer {
         self.add_method_scope(method, None, scope)
     }
 
-    /// A scope calling the tool `name` needs beyond the required ones.
+    /// A scope calling the tool `name` needs beyond the required ones. A call whose tool
+    /// cannot be told for certain (params that are not an object, a name given twice) needs
+    /// the scopes of every tool.
+    ///
+    /// # Panics
+    ///
+    /// If `scope` is not a scope token.
     #[must_use]
     pub fn scope_for_tool(self, name: &str, scope: &str) -> ResourceServer {
         self.add_method_scope("tools/call", Some(name), scope)
@@ -191,9 +209,7 @@ impl ResourceServer {
     }
 
     fn add_method_scope(mut self, method: &str, name: Option<&str>, scope: &str) -> ResourceServer {
-        if !valid_scope(scope) {
-            return self;
-        }
+        assert_scope(scope);
         let entry = self
             .method_scopes
             .iter_mut()
@@ -257,12 +273,14 @@ impl ResourceServer {
         self.resource_name.as_deref()
     }
 
-    /// The scopes `method` (on `name`, if it names something) needs, the required ones first.
+    /// The scopes `method` on `name` needs, sorted. With no `name` (the request's could not
+    /// be told for certain), every rule on a name of the method applies: a request that
+    /// cannot show it needs less needs all.
     pub(crate) fn scopes_for(&self, method: &str, name: Option<&str>) -> Vec<&str> {
         let mut needed: Vec<&str> = self.required_scopes.iter().map(String::as_str).collect();
         for rule in &self.method_scopes {
-            let applies =
-                rule.method == method && (rule.name.is_none() || rule.name.as_deref() == name);
+            let applies = rule.method == method
+                && (rule.name.is_none() || name.is_none() || rule.name.as_deref() == name);
             if applies {
                 needed.extend(rule.scopes.iter().map(String::as_str));
             }
@@ -275,6 +293,15 @@ impl ResourceServer {
 
 /// The root of every protected resource metadata path.
 pub(crate) const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
+
+/// Panics unless `scope` is a scope token: it is configuration, and a scope that cannot be
+/// written in a challenge cannot be asked for.
+fn assert_scope(scope: &str) {
+    assert!(
+        valid_scope(scope),
+        "{scope:?} is not an OAuth scope token (RFC 6749 §3.3)"
+    );
+}
 
 /// A scope token (RFC 6749 §3.3): visible ASCII but `"` and `\`, at least one character.
 fn valid_scope(scope: &str) -> bool {
@@ -349,8 +376,7 @@ mod tests {
             .require_scope("mcp")
             .scope_for_method("resources/read", "read")
             .scope_for_tool("wipe", "admin")
-            .scope_for_tool("wipe", "audit")
-            .require_scope("bad scope");
+            .scope_for_tool("wipe", "audit");
         assert_eq!(auth.scopes_for("tools/list", None), ["mcp"]);
         assert_eq!(auth.scopes_for("tools/call", Some("echo")), ["mcp"]);
         assert_eq!(
@@ -361,5 +387,18 @@ mod tests {
             auth.scopes_for("resources/read", Some("file:///x")),
             ["mcp", "read"]
         );
+        // A call whose tool cannot be told needs what any tool needs.
+        assert_eq!(
+            auth.scopes_for("tools/call", None),
+            ["admin", "audit", "mcp"]
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "not an OAuth scope token")]
+    fn a_scope_that_is_not_a_token_is_refused_loudly() {
+        let _ = ResourceServer::new("https://h.example/mcp")
+            .unwrap()
+            .require_scope("mcp admin");
     }
 }

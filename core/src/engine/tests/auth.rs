@@ -353,6 +353,74 @@ fn scopes_every_request_needs_and_a_tools_are_asked_for_step_up() {
     h.check();
 }
 
+/// A call whose tool cannot be told for certain needs what any tool needs: the application may
+/// read an array as its params struct, or the last of two names, where the gate would not.
+#[test]
+fn a_call_that_names_its_tool_ambiguously_needs_every_tools_scope() {
+    const SHAPES: [&str; 6] = [
+        r#"{"name":"wipe","arguments":{},"uri":1}"#,
+        r#"{"name":"wipe","arguments":{},"uri":{}}"#,
+        r#"["wipe"]"#,
+        r#"{"name":"echo","name":"wipe"}"#,
+        r#"{"name":"echo","na\u006de":"wipe"}"#,
+        r#"{"arguments":{}}"#,
+    ];
+    let tool_calls = |h: &Harness| {
+        h.events
+            .iter()
+            .filter(|e| matches!(e, Event::Request { method, .. } if method == "tools/call"))
+            .count()
+    };
+    let mut h = Harness::new(protected());
+    let session = session_of(&mut h, "narrow", "ada");
+    for (id, params) in SHAPES.iter().enumerate() {
+        let body =
+            format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{params}}}"#);
+        let conn = post(
+            &mut h,
+            Some(&session),
+            &body,
+            &[("Authorization", "Bearer narrow")],
+        );
+        let header = challenged(&h.take_response(conn).expect("answered"), 403);
+        assert!(header.contains("scope=\"admin mcp\""), "{params}: {header}");
+    }
+    // The first shape, in the stateless era, with its tool in the Mcp-Name field.
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{{"_meta":{{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{{}}}},"name":"wipe","arguments":{{}},"uri":1}}}}"#
+    );
+    let conn = h.connect();
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json, text/event-stream"),
+        ("MCP-Protocol-Version", "2026-07-28"),
+        ("Mcp-Method", "tools/call"),
+        ("Mcp-Name", "wipe"),
+        ("Authorization", "Bearer narrow"),
+    ];
+    h.send(conn, &Harness::request("POST", "/mcp", &headers, &body));
+    challenged(&h.take_response(conn).expect("answered"), 403);
+    assert_eq!(tool_calls(&h), 0, "a call reached the application");
+    // The scope the rule asks for lets each through to the application, which judges it.
+    let conn = post(
+        &mut h,
+        Some(&session),
+        &format!(
+            r#"{{"jsonrpc":"2.0","id":"w","method":"tools/call","params":{}}}"#,
+            SHAPES[3]
+        ),
+        &[("Authorization", "Bearer wide")],
+    );
+    let (id, _) = asked(&mut h).unwrap();
+    h.engine
+        .token_verified(h.now, id, grant("ada", &["mcp", "admin"]))
+        .unwrap();
+    h.pump();
+    assert!(h.take_response(conn).is_none(), "in flight");
+    assert_eq!(tool_calls(&h), 1);
+    h.check();
+}
+
 #[test]
 fn a_session_belongs_to_its_principal_not_to_a_token() {
     let mut h = Harness::new(protected());
