@@ -33,8 +33,6 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use serde::Deserialize;
-
 pub use resource::{InvalidUrl, ResourceServer};
 pub use verification::{Grant, Verdict};
 

@@ -386,9 +386,7 @@ fn a_call_that_names_its_tool_ambiguously_needs_every_tools_scope() {
         assert!(header.contains("scope=\"admin mcp\""), "{params}: {header}");
     }
     // The first shape, in the stateless era, with its tool in the Mcp-Name field.
-    let body = format!(
-        r#"{{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{{"_meta":{{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{{}}}},"name":"wipe","arguments":{{}},"uri":1}}}}"#
-    );
+    let body = r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}},"name":"wipe","arguments":{},"uri":1}}"#;
     let conn = h.connect();
     let headers = [
         ("Content-Type", "application/json"),
@@ -398,7 +396,7 @@ fn a_call_that_names_its_tool_ambiguously_needs_every_tools_scope() {
         ("Mcp-Name", "wipe"),
         ("Authorization", "Bearer narrow"),
     ];
-    h.send(conn, &Harness::request("POST", "/mcp", &headers, &body));
+    h.send(conn, &Harness::request("POST", "/mcp", &headers, body));
     challenged(&h.take_response(conn).expect("answered"), 403);
     assert_eq!(tool_calls(&h), 0, "a call reached the application");
     // The scope the rule asks for lets each through to the application, which judges it.
