@@ -40,6 +40,7 @@
 //! engine.check_invariants().unwrap();
 //! ```
 
+mod auth;
 mod events;
 mod options;
 
