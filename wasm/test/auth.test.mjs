@@ -521,3 +521,28 @@ test('bad auth options are errors at createMcpHandler', async () => {
   assert.equal((await response.json()).resource, 'http://127.0.0.1:8787/mcp');
   await mcp.close({ graceMs: 0 });
 });
+
+test('with timers per response (Workers): verify runs under waitUntil and its deadline still fires', async () => {
+  const signals = [];
+  const waited = [];
+  const mcp = await protectedHandler(
+    (token, signal) => {
+      signals.push(signal);
+      if (token === 'good') return { principal: 'ada', scopes: ['mcp'], expiresIn: 60 };
+      return new Promise(() => {});
+    },
+    { timersPerResponse: true, timeouts: { tokenVerificationMs: 50 } },
+  );
+  const context = { waitUntil: (work) => waited.push(work) };
+  const fetchWith = (token) =>
+    mcp.fetch(new Request(ENDPOINT, { method: 'POST', headers: withToken(token, { ...HEADERS }), body: JSON.stringify(INIT) }), {}, context);
+  const good = await fetchWith('good');
+  assert.equal(good.status, 200);
+  await good.text();
+  const slow = await fetchWith('slow');
+  assert.equal(slow.status, 503);
+  await slow.text();
+  assert.equal(waited.length, 2, 'each verify was handed to waitUntil');
+  assert.ok(signals[1].aborted);
+  await mcp.close({ graceMs: 0 });
+});
