@@ -117,6 +117,11 @@ export interface RequestContext {
   readonly clientInfo: JsonObject | undefined;
   readonly clientCapabilities: JsonObject | undefined;
   /**
+   * Whom the request's verified token stands for (the `principal` of `auth.verify`'s grant);
+   * `undefined` without `auth`.
+   */
+  readonly principal: string | undefined;
+  /**
    * Aborted when the client cancels (in 2026-07-28: closes the response stream), the request
    * times out, its session ends, or on shutdown.
    */

@@ -93,6 +93,7 @@ function protectedHandler(verify, extra = {}) {
     allowedHosts: ['mcp.example.com'],
     tools: [
       { name: 'echo', description: 'echo', handler: ({ text }) => text },
+      { name: 'whoami', description: 'the caller', handler: (_args, context) => String(context.principal) },
       {
         name: 'wipe',
         description: 'needs admin',
@@ -238,7 +239,7 @@ test('the metadata document is served at the path-aware well-known URL and the r
   await mcp.close({ graceMs: 0 });
 });
 
-test('an ES256 JWT verified with WebCrypto opens a session; its next requests use the grant', async () => {
+test('an ES256 JWT verified with WebCrypto opens a session; its next requests use the grant; handlers see the principal', async () => {
   const as = await authorizationServer();
   const seen = [];
   const mcp = await protectedHandler(jwtVerifier(as.publicKey, seen));
@@ -258,6 +259,11 @@ test('an ES256 JWT verified with WebCrypto opens a session; its next requests us
   const kept = await post(mcp, call('echo', { text: 'again' }, 4), refreshed, session);
   assert.equal(kept.status, 200);
   assert.equal((await answer(kept, 4)).result.content[0].text, 'again');
+  // Handlers know whom they serve, in both eras.
+  const who = await post(mcp, call('whoami', {}, 5), token, session);
+  assert.equal((await answer(who, 5)).result.content[0].text, `${ISSUER}#ada`);
+  const whoModern = await modern(mcp, 'tools/call', { name: 'whoami', arguments: {} }, bob, { id: 6, name: 'whoami' });
+  assert.equal((await answer(whoModern, 6)).result.content[0].text, `${ISSUER}#bob`);
   await mcp.close({ graceMs: 0 });
   assert.equal(mcp.stats().sessions, 0);
 });
@@ -544,5 +550,30 @@ test('with timers per response (Workers): verify runs under waitUntil and its de
   await slow.text();
   assert.equal(waited.length, 2, 'each verify was handed to waitUntil');
   assert.ok(signals[1].aborted);
+  await mcp.close({ graceMs: 0 });
+});
+
+test('without auth, no token is asked for and handlers see no principal', async () => {
+  const mcp = await createMcpHandler({
+    name: 'open',
+    version: '1',
+    tools: [{ name: 'whoami', description: 'the caller', handler: (_args, context) => String(context.principal) }],
+  });
+  const response = await mcp.fetch(
+    new Request('http://127.0.0.1:8787/mcp', {
+      method: 'POST',
+      headers: { ...HEADERS, 'mcp-protocol-version': MODERN, 'mcp-method': 'tools/call', 'mcp-name': 'whoami' },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'whoami', arguments: {}, _meta: { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} } },
+      }),
+    }),
+  );
+  assert.equal((await answer(response, 1)).result.content[0].text, 'undefined');
+  const metadata = await mcp.fetch(new Request('http://127.0.0.1:8787/.well-known/oauth-protected-resource'));
+  assert.equal(metadata.status, 404);
+  await metadata.text();
   await mcp.close({ graceMs: 0 });
 });

@@ -17,6 +17,8 @@ async function typed(): Promise<void> {
           context.progress(1, 2, 'half');
           context.log('info', { seen: args.text ?? null });
           if (context.signal.aborted) throw new McpError(-32000, 'gone');
+          const caller: string | undefined = context.principal;
+          void caller;
           return String(args.text);
         },
       },
