@@ -68,7 +68,7 @@ impl AuthOptions {
             .flatten()
             .map(|s| ("methodScopes", s));
         for (field, scope) in scopes.chain(required).chain(by_tool).chain(by_method) {
-            if !is_scope_token(scope) {
+            if !mcpwire_core::engine::is_scope_token(scope) {
                 return Err(format!(
                     "auth.{field}: {scope:?} is not an OAuth scope token (RFC 6749 §3.3)"
                 ));
@@ -93,15 +93,6 @@ impl AuthOptions {
         }
         Ok(server)
     }
-}
-
-/// A scope token (RFC 6749 §3.3): visible ASCII but `"` and `\`, at least one character. The
-/// rule `ResourceServer` asserts.
-fn is_scope_token(scope: &str) -> bool {
-    !scope.is_empty()
-        && scope
-            .bytes()
-            .all(|b| matches!(b, 0x21 | 0x23..=0x5b | 0x5d..=0x7e))
 }
 
 fn verification_id(id: f64) -> VerificationId {

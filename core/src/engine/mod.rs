@@ -97,7 +97,7 @@ use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::String;
 
 pub use accounting::Counters;
-pub use auth::{Grant, InvalidUrl, ResourceServer, Verdict};
+pub use auth::{Grant, InvalidUrl, ResourceServer, Verdict, is_scope_token};
 pub use commands::{ClientContext, Target};
 #[cfg(feature = "sim-faults")]
 pub use config::Faults;

@@ -33,7 +33,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-pub use resource::{InvalidUrl, ResourceServer};
+pub use resource::{InvalidUrl, ResourceServer, is_scope_token};
 pub use verification::{Grant, Verdict};
 
 pub(crate) use verification::{Granted, Verifications};

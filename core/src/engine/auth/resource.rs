@@ -306,7 +306,14 @@ fn assert_scope(scope: &str) {
     );
 }
 
-/// A scope token (RFC 6749 §3.3): visible ASCII but `"` and `\`, at least one character.
+/// Whether `scope` is a scope token (RFC 6749 §3.3: visible ASCII but `"` and `\`, at least
+/// one character), as every [`ResourceServer`] scope must be: a host that takes scopes from
+/// configuration checks them with this rather than meet the builder's panic.
+#[must_use]
+pub fn is_scope_token(scope: &str) -> bool {
+    valid_scope(scope)
+}
+
 fn valid_scope(scope: &str) -> bool {
     !scope.is_empty()
         && scope
