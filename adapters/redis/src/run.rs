@@ -184,6 +184,9 @@ async fn publisher(bus: &RedisBus, port: &BusPort, up: &Up) {
     let mut connected_before = false;
     // A publication whose write failed, sent first on the next connection.
     let mut unsent: Option<Publication> = None;
+    // Whether Redis refused the last PUBLISH (an ACL without it, a read-only replica): a new
+    // connection then proves itself by a publication before the bus says it is connected.
+    let mut refused = false;
     loop {
         if let Ok(mut connection) = Connection::open(&bus.target, bus.connect_timeout).await {
             if connected_before {
@@ -191,11 +194,19 @@ async fn publisher(bus: &RedisBus, port: &BusPort, up: &Up) {
             }
             connected_before = true;
             backoff.reset();
-            up.set(port, &up.publisher, true);
-            let stopped = publish(bus, port, &mut connection, &mut unsent).await;
+            if !refused {
+                up.set(port, &up.publisher, true);
+            }
+            let ended = publish(bus, port, &mut connection, &mut unsent, || {
+                refused = false;
+                up.set(port, &up.publisher, true);
+            })
+            .await;
             up.set(port, &up.publisher, false);
-            if stopped {
-                return;
+            match ended {
+                Ended::Stopped => return,
+                Ended::Refused => refused = true,
+                Ended::Lost => {}
             }
         }
         Timer::after(backoff.next()).await;
@@ -208,15 +219,27 @@ enum Idle {
     Lost,
 }
 
-/// Publishes until the connection fails (false) or the server stops (true). A publication
-/// whose write failed is kept for the next connection; one written whose reply was lost is
-/// counted dropped, not sent again: delivery is at most once, never twice.
+/// Why a publisher's connection ended.
+enum Ended {
+    /// The server stopped.
+    Stopped,
+    /// The connection failed or Redis closed it.
+    Lost,
+    /// Redis answered a PUBLISH with something other than its count of receivers.
+    Refused,
+}
+
+/// Publishes until the connection fails or a PUBLISH is refused, or the server stops;
+/// `published` is called after each publication Redis took. A publication whose write failed
+/// is kept for the next connection; one written whose reply was lost or refused is counted
+/// dropped, not sent again: delivery is at most once, never twice.
 async fn publish(
     bus: &RedisBus,
     port: &BusPort,
     connection: &mut Connection,
     unsent: &mut Option<Publication>,
-) -> bool {
+    mut published: impl FnMut(),
+) -> Ended {
     loop {
         let publication = match unsent.take() {
             Some(publication) => publication,
@@ -230,8 +253,8 @@ async fn publish(
                 .await
             {
                 Idle::Next(Some(publication)) => publication,
-                Idle::Next(None) => return true,
-                Idle::Lost => return false,
+                Idle::Next(None) => return Ended::Stopped,
+                Idle::Lost => return Ended::Lost,
             },
         };
         let command: [&[u8]; 3] = [b"PUBLISH", bus.channel.as_bytes(), publication.wire()];
@@ -240,13 +263,20 @@ async fn publish(
             .is_err()
         {
             *unsent = Some(publication);
-            return false;
+            return Ended::Lost;
         }
         match within(bus.connect_timeout, connection.frame()).await {
-            Ok(OwnedFrame::Integer(_)) => port.count_published(),
-            _ => {
+            Ok(OwnedFrame::Integer(_)) => {
+                port.count_published();
+                published();
+            }
+            Ok(_) => {
                 port.count_dropped();
-                return false;
+                return Ended::Refused;
+            }
+            Err(_) => {
+                port.count_dropped();
+                return Ended::Lost;
             }
         }
     }
