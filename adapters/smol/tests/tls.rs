@@ -1,7 +1,8 @@
 //! HTTPS over real sockets: the smol client calls tools through TLS in both eras; a client
 //! that does not trust the CA is told why; plain HTTP on the TLS port is closed, not served;
 //! a handshake that never finishes is cut at the request deadline, and a thousand of them
-//! leave nothing behind; a handshake is read up to 16 KiB and refused past it.
+//! leave nothing behind; a handshake is read up to 16 KiB and refused past it; a TLS client
+//! that stops reading is cut like any other.
 
 #[path = "common/certs.rs"]
 mod certs;
@@ -456,4 +457,55 @@ fn tls_and_the_proxy_protocol_on_one_listener_are_refused() {
     .unwrap_err();
     assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
     assert!(error.to_string().contains("PROXY protocol"), "{error}");
+}
+
+#[test]
+fn a_tls_client_that_stops_reading_is_cut_and_leaves_nothing() {
+    let pki = TestPki::new();
+    let server = serve(&pki, |c| {
+        c.timeouts.write = mcpwire_smol::time::Duration::from_secs(1);
+    });
+    let baseline = stats(&server);
+    // A receive window of 4 KiB: once the server's send buffer is full, its writes stall.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&server.addr.into()).unwrap();
+    let tcp: TcpStream = socket.into();
+    tcp.set_read_timeout(Some(PATIENCE)).unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let conn = ClientConnection::new(tls_client(&pki.ca_pem), name).unwrap();
+    let mut stream = StreamOwned::new(conn, tcp);
+    while stream.conn.is_handshaking() {
+        stream.conn.complete_io(&mut stream.sock).unwrap();
+    }
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "repeat", "arguments": {"bytes": 12_000_000},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {}
+        }
+    }})
+    .to_string();
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nMcp-Method: tools/call\r\n\
+         Mcp-Name: repeat\r\nMCP-Protocol-Version: 2026-07-28\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.flush().unwrap();
+    // Nothing is read from here on.
+    // 12 MB for a reader that takes none: cut at its write deadline (its output stops
+    // moving once the kernel's buffers and one batch of TLS records are full) or at its
+    // queue limit, whichever comes first.
+    wait_for(&server, "the stalled reader cut", |s| {
+        s.counters.write_timeouts + s.counters.slow_readers_disconnected
+            > baseline.counters.write_timeouts + baseline.counters.slow_readers_disconnected
+    });
+    let stats = wait_idle(&server);
+    assert_eq!(stats.engine.held, baseline.engine.held);
+    assert_eq!(stats.tasks, baseline.tasks);
+    drop(stream);
+    server.stop();
 }
