@@ -12,15 +12,17 @@ pub const USAGE: &str = "\
 Usage: mcpwire call URL TOOL [ARGUMENTS] [OPTIONS]
        mcpwire call URL --list
 
-Calls TOOL on the MCP server at URL (http://host:port/path) with ARGUMENTS, a JSON object
-[default: {}], and prints the result as JSON. Progress goes to stderr. The exit status is 0
-for a result, 1 for a result with isError or a failed call, 2 for bad usage.
+Calls TOOL on the MCP server at URL (http://host:port/path, or https://) with ARGUMENTS, a
+JSON object [default: {}], and prints the result as JSON. Progress goes to stderr. The exit
+status is 0 for a result, 1 for a result with isError or a failed call, 2 for bad usage.
 
 Options:
   --list              List the server's tools instead
   --era ERA           auto (probe 2026-07-28, fall back to a session), modern or sessions
                       [default: auto]
   --timeout SECS      Give up on the call after this long [default: 60]
+  --ca-file FILE      Trust the CA certificates of this PEM file for https://, beside
+                      Mozilla's roots [default: none]
   -h, --help          Print this help";
 
 struct Call {
@@ -29,6 +31,7 @@ struct Call {
     arguments: Json,
     era: EraChoice,
     timeout: Duration,
+    ca_file: Option<std::path::PathBuf>,
 }
 
 fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Call>, String> {
@@ -38,6 +41,7 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Call>, Strin
     let mut list = false;
     let mut era = EraChoice::Auto;
     let mut timeout = Duration::from_secs(60);
+    let mut ca_file = None;
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             Short('h') | Long("help") => return Ok(None),
@@ -63,6 +67,9 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Call>, Strin
                     .filter(|&s| s > 0)
                     .ok_or_else(|| format!("--timeout takes a number of seconds, not {value:?}"))?;
                 timeout = Duration::from_secs(secs);
+            }
+            Long("ca-file") => {
+                ca_file = Some(parser.value().map_err(|e| e.to_string())?.into());
             }
             Value(value) => positional.push(
                 value
@@ -95,6 +102,7 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Call>, Strin
         arguments,
         era,
         timeout,
+        ca_file,
     }))
 }
 
@@ -111,7 +119,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = Client::builder(&call.url) {
+    if let Err(e) = builder(&call) {
         eprintln!("mcpwire call: {e}");
         return ExitCode::from(2);
     }
@@ -140,10 +148,18 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     }
 }
 
+/// The client for `call`'s URL, trusting its `--ca-file`.
+fn builder(call: &Call) -> Result<mcpwire_smol::client::ClientBuilder, String> {
+    let builder = Client::builder(&call.url).map_err(|e| e.to_string())?;
+    match &call.ca_file {
+        Some(path) => builder.ca_file(path).map_err(|e| format!("--ca-file {e}")),
+        None => Ok(builder),
+    }
+}
+
 /// Connects, calls (or lists), and closes.
 async fn run(call: &Call) -> Result<Json, String> {
-    let client = Client::builder(&call.url)
-        .map_err(|e| e.to_string())?
+    let client = builder(call)?
         .name("mcpwire-call", env!("CARGO_PKG_VERSION"))
         .era(call.era)
         .request_timeout(call.timeout)

@@ -1,6 +1,7 @@
 //! The command line: `mcpwire serve [options]`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// What `mcpwire serve` was asked to do.
@@ -30,6 +31,15 @@ pub struct Options {
     pub node_tag: Option<String>,
     /// Proxies whose PROXY protocol v2 header names the client.
     pub proxy_protocol_from: Vec<String>,
+    /// HTTPS: the certificate chain and the private key, PEM files (both or neither).
+    pub tls: Option<TlsFiles>,
+}
+
+/// `--tls-cert` and `--tls-key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// `--max-connections-per-peer`.
@@ -91,6 +101,10 @@ Options:
   --node-tag TAG           Start every session id with TAG (letters, digits, '-', '_', '.';
                            at most 32), so that a load balancer can route a session to
                            this node [default: none]
+  --tls-cert FILE          Serve HTTPS with this certificate chain (PEM: the server's
+                           certificate first, then its intermediates); needs --tls-key.
+                           The TLS handshake counts against --read-timeout [default: off]
+  --tls-key FILE           The private key of --tls-cert (PEM: PKCS#8, RSA or EC)
   -h, --help               Print this help
   -V, --version            Print the version
 
@@ -172,7 +186,10 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
         bus: None,
         node_tag: None,
         proxy_protocol_from: Vec::new(),
+        tls: None,
     };
+    let mut tls_cert = None;
+    let mut tls_key = None;
     let mut parser = lexopt::Parser::from_args(args);
     let mut command_seen = false;
     let text = |parser: &mut lexopt::Parser| -> Result<String, String> {
@@ -274,10 +291,31 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
                 }
                 options.node_tag = Some(tag);
             }
+            Long("tls-cert") => {
+                tls_cert = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?))
+            }
+            Long("tls-key") => {
+                tls_key = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?))
+            }
             Short('h') | Long("help") => return Ok(Action::Help),
             Short('V') | Long("version") => return Ok(Action::Version),
             other => return Err(other.unexpected().to_string()),
         }
+    }
+    options.tls = match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err("--tls-cert needs --tls-key (the certificate's private key)".into());
+        }
+        (None, Some(_)) => return Err("--tls-key needs --tls-cert (the certificate chain)".into()),
+    };
+    if options.tls.is_some() && !options.proxy_protocol_from.is_empty() {
+        return Err(
+            "--tls-cert and --proxy-protocol-from cannot be combined: the proxy's header \
+             would come before the TLS handshake"
+                .into(),
+        );
     }
     Ok(Action::Serve(Box::new(options)))
 }
@@ -404,6 +442,45 @@ mod tests {
         }
         let at_limit = "a".repeat(32);
         assert!(parse(args(&["--node-tag", &at_limit])).is_ok());
+    }
+
+    #[test]
+    fn tls_takes_a_certificate_and_its_key_together() {
+        let Ok(Action::Serve(o)) = parse(args(&["--tls-cert", "c.pem", "--tls-key=k.pem"])) else {
+            panic!("parses");
+        };
+        assert_eq!(
+            o.tls,
+            Some(TlsFiles {
+                cert: "c.pem".into(),
+                key: "k.pem".into()
+            })
+        );
+        let Ok(Action::Serve(o)) = parse(args(&[])) else {
+            panic!("parses");
+        };
+        assert_eq!(o.tls, None);
+        for (list, reason) in [
+            (&["--tls-cert", "c.pem"][..], "--tls-cert needs --tls-key"),
+            (&["--tls-key", "k.pem"][..], "--tls-key needs --tls-cert"),
+            (&["--tls-cert"][..], "--tls-cert"),
+            (
+                &[
+                    "--tls-cert",
+                    "c.pem",
+                    "--tls-key",
+                    "k.pem",
+                    "--proxy-protocol-from",
+                    "10.0.0.1",
+                ][..],
+                "cannot be combined",
+            ),
+        ] {
+            let Err(e) = parse(args(list)) else {
+                panic!("{list:?} refused");
+            };
+            assert!(e.contains(reason), "{list:?}: {e}");
+        }
     }
 
     #[test]

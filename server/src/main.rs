@@ -159,6 +159,19 @@ fn main() -> ExitCode {
                 config.session_id_prefix = tag.clone();
             }
         });
+    // Read now, so that a file that is missing or wrong stops the start with its name.
+    let server = match &options.tls {
+        Some(files) => {
+            match mcpwire_smol::tls::TlsConfig::from_pem_files(&files.cert, &files.key) {
+                Ok(tls) => server.tls(tls),
+                Err(e) => {
+                    eprintln!("mcpwire: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        None => server,
+    };
     let server = match &options.bus {
         // Validated when the options were parsed.
         Some(url) => match mcpwire_redis::RedisBus::new(url) {
@@ -179,20 +192,25 @@ fn main() -> ExitCode {
         );
     }
     let metrics = options.metrics;
+    let scheme = if options.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     // Announced only once serve() handles signals: a supervisor that signals as soon as it
     // reads the URL must get a graceful shutdown, not the default action.
     let server = server.on_serving(move |address| {
         println!(
-            "mcpwire {} listening on http://{address}/mcp",
+            "mcpwire {} listening on {scheme}://{address}/mcp",
             env!("CARGO_PKG_VERSION")
         );
-        println!("  legacy HTTP+SSE: http://{address}/sse");
+        println!("  legacy HTTP+SSE: {scheme}://{address}/sse");
         if metrics {
-            println!("  metrics:         http://{address}/metrics");
+            println!("  metrics:         {scheme}://{address}/metrics");
         }
         println!(
             "  MCP Inspector:   npx @modelcontextprotocol/inspector, then transport \
-             \"Streamable HTTP\" and URL http://{address}/mcp"
+             \"Streamable HTTP\" and URL {scheme}://{address}/mcp"
         );
         println!("  Ctrl-C shuts down gracefully; a second Ctrl-C exits at once.");
     });

@@ -2,8 +2,11 @@
 //! header field is called in 2026-07-28 (the listing teaches the client the field), the same
 //! call goes through a session, bad usage exits 2, a silent server meets the one deadline of
 //! `--timeout`, a server offering no version mcpwire speaks is refused by name, and a closed
-//! stdout is not a crash.
+//! stdout is not a crash; over HTTPS, `--ca-file` trusts the test's CA, and without it the
+//! call fails with the reason.
 
+#[path = "../../adapters/smol/tests/common/certs.rs"]
+mod certs;
 mod common;
 
 use std::io::{Read, Write};
@@ -43,6 +46,71 @@ fn a_tool_that_needs_a_param_header_is_called_in_both_eras() {
         assert_eq!(code, Some(0), "{era}: {stdout} {stderr}");
         let result: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on stdout");
         assert_eq!(result["content"][0]["text"], "Ran in us-west1", "{era}");
+    }
+}
+
+#[test]
+fn a_tool_is_called_over_https_with_the_ca_file_in_both_eras() {
+    let pki = certs::TestPki::new();
+    let files = pki.write("call-over-https");
+    let (cert, key) = (files.cert.to_str().unwrap(), files.key.to_str().unwrap());
+    let server = Server::start(&["--tls-cert", cert, "--tls-key", key]);
+    let url = format!("https://{}/mcp", server.addr);
+    let ca = files.ca.to_str().unwrap();
+    for era in ["modern", "sessions"] {
+        let (code, stdout, stderr) = mcpwire_call(&[
+            &url,
+            "test_header_param",
+            r#"{"region":"us-west1"}"#,
+            "--era",
+            era,
+            "--ca-file",
+            ca,
+            "--timeout",
+            "30",
+        ]);
+        assert_eq!(code, Some(0), "{era}: {stdout} {stderr}");
+        let result: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on stdout");
+        assert_eq!(result["content"][0]["text"], "Ran in us-west1", "{era}");
+    }
+    // Without the CA: the certificate is not trusted, said at once.
+    let (code, stdout, stderr) = mcpwire_call(&[&url, "test_header_param", "--timeout", "30"]);
+    assert_eq!(code, Some(1), "{stdout} {stderr}");
+    assert!(stderr.contains("certificate is not trusted"), "{stderr}");
+    // A CA file that is not one is bad usage, named.
+    let (code, _, stderr) = mcpwire_call(&[&url, "t", "--ca-file", key]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--ca-file") && stderr.contains("no CERTIFICATE"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn serve_names_a_tls_file_it_cannot_use() {
+    let pki = certs::TestPki::new();
+    let files = pki.write("serve-bad-tls");
+    let missing = files.cert.with_file_name("missing.pem");
+    for (cert, key, reason) in [
+        (&missing, &files.key, "cannot read it"),
+        (&files.cert, &files.cert, "no private key"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_mcpwire"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--tls-cert"])
+            .arg(cert)
+            .arg("--tls-key")
+            .arg(key)
+            .output()
+            .expect("mcpwire runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(reason), "{stderr}");
+        let named = if reason == "cannot read it" {
+            cert
+        } else {
+            key
+        };
+        assert!(stderr.contains(named.to_str().unwrap()), "{stderr}");
     }
 }
 

@@ -123,6 +123,7 @@ impl Driver {
         app: Arc<App>,
         metrics: bool,
         grace: Duration,
+        tls: Option<Arc<futures_rustls::rustls::ServerConfig>>,
     ) -> Driver {
         Driver {
             engine,
@@ -141,7 +142,7 @@ impl Driver {
             bus_task: None,
             verifier: None,
             verifications: IdMap::default(),
-            sockets: Sockets::new(),
+            sockets: Sockets::new(tls),
             woken: Vec::new(),
             read_buf: vec![0; MAX_READ],
             handlers: IdMap::default(),
@@ -299,7 +300,9 @@ impl Driver {
             return;
         };
         let credit = self.engine.read_capacity(conn);
-        self.sockets.add(conn, stream, credit);
+        if !self.sockets.add(conn, stream, credit) {
+            self.engine.handle_closed(self.clock.now(), conn);
+        }
     }
 
     /// Drops a connection's socket.
@@ -334,9 +337,11 @@ impl Driver {
             return false;
         };
         let mut written = 0;
-        let mut failed = false;
-        while written < socket.out.len() {
-            match socket.write(&socket.out[written..]) {
+        let mut failed = matches!(socket.flush_tls(), Wrote::Failed);
+        // Taken out while written, as the socket's writes borrow it whole.
+        let mut out = std::mem::take(&mut socket.out);
+        while !failed && written < out.len() {
+            match socket.write(&out[written..]) {
                 Wrote::Bytes(n) => written += n,
                 Wrote::Blocked => break,
                 Wrote::Failed => {
@@ -345,29 +350,35 @@ impl Driver {
                 }
             }
         }
-        socket.out.drain(..written);
-        if socket.out.is_empty() && socket.out.capacity() > MAX_READ {
-            socket.out = Vec::new();
+        out.drain(..written);
+        if out.is_empty() && out.capacity() > MAX_READ {
+            out = Vec::new();
         }
-        if written > 0 {
-            self.engine.handle_written(self.clock.now(), conn, written);
-        }
+        socket.out = out;
+        self.report_sent(conn);
         if failed {
             self.broken(conn);
         }
         !failed
     }
 
-    /// One read from `conn`'s socket, if the engine can take bytes.
+    /// One read from `conn`'s socket, if the engine can take bytes (or, on TLS, while the
+    /// handshake runs: it needs no room in the engine).
     fn read(&mut self, conn: ConnId) {
         let Some(socket) = self.sockets.get_mut(conn) else {
             return;
         };
-        let Some(credit) = socket.credit else {
+        let len = match socket.credit {
+            Some(credit) => credit.clamp(1, MAX_READ),
+            None if socket.handshaking() => 0,
+            None => return,
+        };
+        let read = socket.read(&mut self.read_buf[..len]);
+        self.report_sent(conn);
+        let Some(socket) = self.sockets.get_mut(conn) else {
             return;
         };
-        let len = credit.clamp(1, MAX_READ);
-        match socket.read(&mut self.read_buf[..len]) {
+        match read {
             Read::Blocked => {}
             Read::Eof => {
                 socket.credit = None;
@@ -429,11 +440,11 @@ impl Driver {
             socket.out.extend_from_slice(bytes);
             return;
         }
-        let mut written = 0;
+        let mut taken = 0;
         let mut failed = false;
-        while written < bytes.len() {
-            match socket.write(&bytes[written..]) {
-                Wrote::Bytes(n) => written += n,
+        while taken < bytes.len() {
+            match socket.write(&bytes[taken..]) {
+                Wrote::Bytes(n) => taken += n,
                 Wrote::Blocked => break,
                 Wrote::Failed => {
                     failed = true;
@@ -442,13 +453,23 @@ impl Driver {
             }
         }
         if !failed {
-            socket.out.extend_from_slice(&bytes[written..]);
+            socket.out.extend_from_slice(&bytes[taken..]);
         }
-        if written > 0 {
-            self.engine.handle_written(self.clock.now(), conn, written);
-        }
+        self.report_sent(conn);
         if failed {
             self.broken(conn);
+        }
+    }
+
+    /// Tells the engine what of `conn`'s output reached the kernel: on TLS, that is once its
+    /// records did, which a read or a later write can find.
+    fn report_sent(&mut self, conn: ConnId) {
+        let Some(socket) = self.sockets.get_mut(conn) else {
+            return;
+        };
+        let sent = socket.take_sent();
+        if sent > 0 {
+            self.engine.handle_written(self.clock.now(), conn, sent);
         }
     }
 
@@ -901,6 +922,7 @@ impl Driver {
             tasks: self.tasks.live() as u64,
             waiting_messages: self.parked.values().map(|p| p.len() as u64).sum(),
             bus: self.bus.as_ref().map(BusLink::stats),
+            tls: self.sockets.tls_stats(),
         }
     }
 }

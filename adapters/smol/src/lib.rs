@@ -90,6 +90,7 @@ mod metrics;
 mod server;
 mod sockets;
 mod tasks;
+pub mod tls;
 mod workers;
 
 pub use app::{

@@ -6,6 +6,7 @@ use mcpwire_core::Stats;
 use mcpwire_core::engine::{CloseReason, Counters};
 
 use crate::bus::BusStats;
+use crate::tls::TlsStats;
 
 /// What a server holds and has done: the engine's gauges and counters, and the adapter's live
 /// tasks (handlers, the listener, the signal watcher; connections have none, the driver
@@ -32,6 +33,8 @@ pub struct ServerStats {
     pub lost_inputs: u64,
     /// The bus to the other nodes, when [`Server::bus`](crate::Server::bus) set one.
     pub bus: Option<BusStats>,
+    /// The handshakes of a TLS listener, when [`Server::tls`](crate::Server::tls) set one.
+    pub tls: Option<TlsStats>,
 }
 
 impl ServerStats {
@@ -291,7 +294,36 @@ impl ServerStats {
         if let Some(bus) = &self.bus {
             bus_metrics(&mut out, bus);
         }
+        if let Some(tls) = &self.tls {
+            tls_metrics(&mut out, tls);
+        }
         out
+    }
+}
+
+/// The TLS listener's lines: only a server with TLS has them.
+fn tls_metrics(out: &mut String, tls: &TlsStats) {
+    for (name, help, value) in [
+        (
+            "mcpwire_tls_handshakes_total",
+            "TLS handshakes completed.",
+            tls.handshakes,
+        ),
+        (
+            "mcpwire_tls_failed_total",
+            "Connections closed at once for what the peer sent instead of a TLS handshake.",
+            tls.failed,
+        ),
+        (
+            "mcpwire_tls_abandoned_total",
+            "Connections that ended before their TLS handshake did (deadline, close, reset).",
+            tls.abandoned,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
     }
 }
 

@@ -52,6 +52,7 @@ pub struct Server {
     on_serving: Option<OnServing>,
     bus: Option<Box<dyn Bus>>,
     verifier: Option<Arc<dyn crate::auth::Verifier>>,
+    tls: Option<crate::tls::TlsConfig>,
 }
 
 /// What [`Server::on_serving`] is given.
@@ -90,6 +91,7 @@ impl Server {
             on_serving: None,
             bus: None,
             verifier: None,
+            tls: None,
         }
     }
 
@@ -188,6 +190,32 @@ impl Server {
         self
     }
 
+    /// Serves HTTPS: every accepted connection begins with a TLS handshake (TLS 1.3 or 1.2,
+    /// ALPN `http/1.1`), within the deadline of its first request
+    /// (`Config::timeouts.request_read`, counted from the accept), and anything that is not
+    /// TLS is closed. [`ServerStats::tls`](crate::ServerStats::tls) counts the handshakes.
+    /// See [`tls`](crate::tls).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use mcpwire_smol::tls::TlsConfig;
+    /// use mcpwire_smol::{App, Server};
+    ///
+    /// let tls = TlsConfig::from_pem_files("cert.pem", "key.pem")?;
+    /// let server = Server::new(App::builder("demo", "1.0.0").build()).tls(tls);
+    /// smol::block_on(async {
+    ///     let listener = smol::net::TcpListener::bind("127.0.0.1:8443").await?;
+    ///     server.serve(listener).await
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn tls(mut self, tls: crate::tls::TlsConfig) -> Server {
+        self.tls = Some(tls);
+        self
+    }
+
     /// A handle on the server, usable before and while it serves.
     #[must_use]
     pub fn handle(&self) -> ServerHandle {
@@ -205,10 +233,20 @@ impl Server {
     ///
     /// # Errors
     ///
-    /// The operating system's, when the signal handlers or the worker threads cannot be set
-    /// up; and one of kind [`io::ErrorKind::Interrupted`] when a second signal stopped the
-    /// server before it had drained, so that a binary can exit with a failure status.
+    /// One of kind [`io::ErrorKind::InvalidInput`] for [`Server::tls`] together with
+    /// `Config::proxy_protocol_from`; the operating system's, when the signal handlers or the
+    /// worker threads cannot be set up; and one of kind [`io::ErrorKind::Interrupted`] when a
+    /// second signal stopped the server before it had drained, so that a binary can exit with
+    /// a failure status.
     pub async fn serve(mut self, listener: TcpListener) -> io::Result<()> {
+        if self.tls.is_some() && !self.config.proxy_protocol_from.is_empty() {
+            // A proxy's header comes before the client's handshake, in the clear; the driver
+            // hands a TLS listener's first bytes to rustls.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "TLS and the PROXY protocol cannot be combined on one listener",
+            ));
+        }
         if self.metrics
             && !self
                 .config
@@ -243,6 +281,7 @@ impl Server {
             self.app,
             self.metrics,
             self.grace,
+            self.tls.as_ref().map(crate::tls::TlsConfig::server_config),
         );
         if self.signals {
             driver.signals = Some(watch_signals(

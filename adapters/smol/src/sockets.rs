@@ -5,6 +5,9 @@
 //! which then tries the socket: read if the engine can take bytes, write if output waits. A
 //! socket that has nothing to do is never tried, so an idle connection costs its registration
 //! with the reactor, its waker and two empty vectors.
+//!
+//! On a TLS listener each socket also holds its rustls connection (see `tls::server`): reads
+//! and writes go through it, and the engine sees plaintext, as on a plain listener.
 
 use std::io;
 use std::pin::Pin;
@@ -17,6 +20,7 @@ use futures_lite::{AsyncRead, AsyncWrite};
 use mcpwire_core::engine::ConnId;
 
 use crate::id_map::IdMap;
+use crate::tls::server::{Counters, Io, ServerTls};
 
 /// The largest single read: bounds the driver's read buffer whatever the engine's capacity.
 /// What the engine could not take of it waits in the socket's `leftover`, outside the engine's
@@ -80,6 +84,10 @@ pub(crate) struct Socket {
     /// How much the engine can take next, when the driver may read; `None` until the engine
     /// says it can take more (after leftover bytes, a full input pool, or the end of input).
     pub(crate) credit: Option<usize>,
+    /// The connection's TLS, on a TLS listener (boxed: a plain socket stays small).
+    tls: Option<Box<ServerTls>>,
+    /// Bytes of the engine's output that reached the kernel and are not reported yet.
+    sent: usize,
 }
 
 /// What a read got.
@@ -102,9 +110,28 @@ impl Socket {
         Context::from_waker(&self.waker)
     }
 
+    /// Whether the socket must be read even when the engine can take nothing: its TLS
+    /// handshake is under way.
+    pub(crate) fn handshaking(&self) -> bool {
+        self.tls.as_ref().is_some_and(|tls| tls.handshaking())
+    }
+
     /// Reads into `buf` without waiting; when nothing is there, the socket's waker is kept
-    /// for when something is.
-    pub(crate) fn read(&self, buf: &mut [u8]) -> Read {
+    /// for when something is. On TLS, `buf` is for plaintext; an empty one only moves the
+    /// handshake on.
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> Read {
+        if let Some(tls) = self.tls.as_mut() {
+            let waker = self.waker.clone();
+            let mut cx = Context::from_waker(&waker);
+            let mut io = Io {
+                stream: &self.stream,
+                cx: &mut cx,
+            };
+            let state = &self.state;
+            let read = tls.read(&mut io, buf, &|| state.wake_by_ref());
+            self.sent += tls.take_sent();
+            return read;
+        }
         loop {
             match Pin::new(&mut &*self.stream).poll_read(&mut self.cx(), buf) {
                 Poll::Pending => return Read::Blocked,
@@ -117,17 +144,55 @@ impl Socket {
     }
 
     /// Writes what the kernel takes of `bytes` without waiting; when it takes nothing, the
-    /// socket's waker is kept for when it has room.
-    pub(crate) fn write(&self, bytes: &[u8]) -> Wrote {
+    /// socket's waker is kept for when it has room. What it takes is consumed; what reached
+    /// the kernel is [`Socket::take_sent`] (on TLS, once its records are written).
+    pub(crate) fn write(&mut self, bytes: &[u8]) -> Wrote {
+        if let Some(tls) = self.tls.as_mut() {
+            let waker = self.waker.clone();
+            let mut cx = Context::from_waker(&waker);
+            let mut io = Io {
+                stream: &self.stream,
+                cx: &mut cx,
+            };
+            let wrote = tls.write(&mut io, bytes);
+            self.sent += tls.take_sent();
+            return wrote;
+        }
         loop {
             match Pin::new(&mut &*self.stream).poll_write(&mut self.cx(), bytes) {
                 Poll::Pending => return Wrote::Blocked,
                 Poll::Ready(Ok(0)) => return Wrote::Failed,
-                Poll::Ready(Ok(n)) => return Wrote::Bytes(n),
+                Poll::Ready(Ok(n)) => {
+                    self.sent += n;
+                    return Wrote::Bytes(n);
+                }
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 Poll::Ready(Err(_)) => return Wrote::Failed,
             }
         }
+    }
+
+    /// Writes the TLS records that wait for the kernel (handshake answers, or the engine's
+    /// last batch): `Wrote::Bytes(0)` once none waits.
+    pub(crate) fn flush_tls(&mut self) -> Wrote {
+        let Some(tls) = self.tls.as_mut() else {
+            return Wrote::Bytes(0);
+        };
+        let waker = self.waker.clone();
+        let mut cx = Context::from_waker(&waker);
+        let mut io = Io {
+            stream: &self.stream,
+            cx: &mut cx,
+        };
+        let wrote = tls.flush_pending(&mut io);
+        self.sent += tls.take_sent();
+        wrote
+    }
+
+    /// The engine's bytes that reached the kernel since the last call: what to report
+    /// written.
+    pub(crate) fn take_sent(&mut self) -> usize {
+        std::mem::take(&mut self.sent)
     }
 
     /// Lists the socket as ready again, so that the driver comes back to it after the others.
@@ -140,18 +205,43 @@ impl Socket {
 pub(crate) struct Sockets {
     sockets: IdMap<ConnId, Socket>,
     readiness: Arc<Readiness>,
+    /// A TLS listener's configuration and handshake counters.
+    tls: Option<(Arc<futures_rustls::rustls::ServerConfig>, Arc<Counters>)>,
 }
 
 impl Sockets {
-    pub(crate) fn new() -> Sockets {
+    pub(crate) fn new(tls: Option<Arc<futures_rustls::rustls::ServerConfig>>) -> Sockets {
         Sockets {
             sockets: IdMap::default(),
             readiness: Arc::default(),
+            tls: tls.map(|config| (config, Arc::default())),
         }
     }
 
-    /// Adds a connection's socket, listed as ready so that the driver tries it at once.
-    pub(crate) fn add(&mut self, conn: ConnId, stream: smol::net::TcpStream, credit: usize) {
+    /// What the TLS listener's handshakes came to, if it is one.
+    pub(crate) fn tls_stats(&self) -> Option<crate::tls::TlsStats> {
+        self.tls.as_ref().map(|(_, counters)| counters.stats())
+    }
+
+    /// Adds a connection's socket, listed as ready so that the driver tries it at once; on a
+    /// TLS listener, with its TLS state (false if that cannot be made: the caller closes it).
+    #[must_use]
+    pub(crate) fn add(
+        &mut self,
+        conn: ConnId,
+        stream: smol::net::TcpStream,
+        credit: usize,
+    ) -> bool {
+        let tls = match &self.tls {
+            None => None,
+            Some((config, counters)) => match ServerTls::new(config.clone(), counters.clone()) {
+                Ok(tls) => Some(Box::new(tls)),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot start a TLS connection");
+                    return false;
+                }
+            },
+        };
         let state = Arc::new(SocketWaker {
             conn,
             listed: AtomicBool::new(false),
@@ -164,18 +254,30 @@ impl Sockets {
             out: Vec::new(),
             leftover: Vec::new(),
             credit: Some(credit),
+            tls,
+            sent: 0,
         };
         socket.again();
         self.sockets.insert(conn, socket);
+        true
     }
 
     pub(crate) fn get_mut(&mut self, conn: ConnId) -> Option<&mut Socket> {
         self.sockets.get_mut(&conn)
     }
 
-    /// Closes a connection's socket: a FIN after everything reported written.
+    /// Closes a connection's socket: a FIN after everything reported written (on TLS,
+    /// `close_notify` before it).
     pub(crate) fn remove(&mut self, conn: ConnId) {
-        if let Some(socket) = self.sockets.remove(&conn) {
+        if let Some(mut socket) = self.sockets.remove(&conn) {
+            if let Some(tls) = socket.tls.as_mut() {
+                let waker = socket.waker.clone();
+                let mut cx = Context::from_waker(&waker);
+                tls.close(&mut Io {
+                    stream: &socket.stream,
+                    cx: &mut cx,
+                });
+            }
             let _ = socket.stream.get_ref().shutdown(std::net::Shutdown::Both);
         }
     }

@@ -163,6 +163,9 @@ impl Default for ClientLimits {
 pub struct ClientConfig {
     /// `host:port` as sent in `Host`.
     pub authority: String,
+    /// Whether the server is reached over TLS (`https://`): the adapter connects with TLS,
+    /// and an HTTP+SSE `endpoint` event may name the server with `https://`.
+    pub secure: bool,
     /// The MCP endpoint's path (and query), such as `/mcp`.
     pub path: String,
     /// Which era to speak.
@@ -202,6 +205,7 @@ impl ClientConfig {
     pub fn new(authority: &str, path: &str, name: &str, version: &str) -> ClientConfig {
         ClientConfig {
             authority: authority.into(),
+            secure: false,
             path: if path.is_empty() {
                 "/".into()
             } else {
@@ -219,8 +223,8 @@ impl ClientConfig {
         }
     }
 
-    /// Parses `http://host[:port][/path]` into a config. `https` is refused: no adapter has TLS
-    /// yet.
+    /// Parses `http://host[:port][/path]` or `https://host[:port][/path]` into a config; an
+    /// `https` URL sets [`ClientConfig::secure`], and the adapter connects with TLS.
     ///
     /// # Examples
     ///
@@ -229,15 +233,19 @@ impl ClientConfig {
     ///
     /// let config = ClientConfig::from_url("http://127.0.0.1:3000/mcp", "cli", "1").unwrap();
     /// assert_eq!((config.authority.as_str(), config.path.as_str()), ("127.0.0.1:3000", "/mcp"));
+    /// assert!(!config.secure);
+    /// assert!(ClientConfig::from_url("https://mcp.example/mcp", "cli", "1").unwrap().secure);
     /// assert!(ClientConfig::from_url("ftp://x", "cli", "1").is_err());
     /// ```
     pub fn from_url(url: &str, name: &str, version: &str) -> Result<ClientConfig, &'static str> {
-        if url.starts_with("https://") {
-            return Err("https is not supported yet: use http:// (or a TLS-terminating proxy)");
-        }
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or("the URL must start with http://")?;
+        let (secure, rest) = match url.strip_prefix("https://") {
+            Some(rest) => (true, rest),
+            None => (
+                false,
+                url.strip_prefix("http://")
+                    .ok_or("the URL must start with http:// or https://")?,
+            ),
+        };
         let (authority, path) = match rest.find(['/', '?']) {
             Some(at) => (&rest[..at], &rest[at..]),
             None => (rest, "/"),
@@ -254,6 +262,8 @@ impl ClientConfig {
         {
             return Err("the URL's host or path is not plain ASCII");
         }
-        Ok(ClientConfig::new(authority, &path, name, version))
+        let mut config = ClientConfig::new(authority, &path, name, version);
+        config.secure = secure;
+        Ok(config)
     }
 }

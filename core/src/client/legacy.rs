@@ -29,7 +29,12 @@ impl Client {
             return;
         }
         let data = data.trim();
-        let path = if let Some(rest) = data.strip_prefix("http://") {
+        let scheme = if self.config.secure {
+            "https://"
+        } else {
+            "http://"
+        };
+        let path = if let Some(rest) = data.strip_prefix(scheme) {
             match rest.find('/') {
                 Some(at) if rest[..at].eq_ignore_ascii_case(&self.config.authority) => &rest[at..],
                 _ => "",

@@ -24,7 +24,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `mcpwire serve --bind 127.0.0.1:0 --metrics` with `args`, and waits for its URL.
+    /// Starts `mcpwire serve --bind 127.0.0.1:0 --metrics` with `args`, and waits for its URL
+    /// (`http://`, or `https://` with `--tls-cert`: then the scrapes below do not apply).
     pub fn start(args: &[&str]) -> Server {
         Server::start_under(&[], args)
     }
@@ -55,10 +56,11 @@ impl Server {
             .expect("the server prints its URL");
         let url = line
             .split_whitespace()
-            .find(|w| w.starts_with("http://"))
+            .find(|w| w.starts_with("http://") || w.starts_with("https://"))
             .unwrap_or_else(|| panic!("no URL in {line:?}"));
         let addr = url
-            .trim_start_matches("http://")
+            .split_once("://")
+            .map_or(url, |(_, rest)| rest)
             .trim_end_matches("/mcp")
             .parse()
             .expect("an address");

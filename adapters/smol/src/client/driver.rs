@@ -3,9 +3,11 @@
 //! executor, never here, each a task the driver owns until the request is answered or ends.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_channel::{Receiver, Sender};
 use futures_lite::FutureExt;
+use futures_rustls::rustls::ClientConfig;
 use mcpwire_core::client::{
     CallError, CallId, CallOptions, Client as Core, ClientConnId, ClientEvent, ClientStats,
     CommandError, ServerRequestId, Transmit,
@@ -73,7 +75,8 @@ pub(crate) struct Unsolicited {
 /// Everything that wakes the driver.
 pub(crate) enum Inbox {
     Connected(ClientConnId),
-    ConnectFailed(ClientConnId),
+    /// With why, when TLS failed.
+    ConnectFailed(ClientConnId, Option<crate::tls::ConnectError>),
     Bytes(ClientConnId, Vec<u8>),
     Closed(ClientConnId),
     Command(Command),
@@ -104,10 +107,11 @@ pub(crate) struct Wires {
 }
 
 /// Runs until the client has closed and nothing is left. `ready` hears the handshake's end.
+/// Connections use TLS with `tls`.
 pub(crate) fn run(
     mut core: Core,
     clock: Clock,
-    authority: String,
+    (authority, tls): (String, Option<Arc<ClientConfig>>),
     handlers: Handlers,
     wires: Wires,
 ) {
@@ -128,6 +132,9 @@ pub(crate) fn run(
     let mut calls: BTreeMap<CallId, CallSinks> = BTreeMap::new();
     let mut answering: BTreeMap<ServerRequestId, Task<()>> = BTreeMap::new();
     let mut ready = Some(ready);
+    // Why the last TLS connection failed, since the last one that opened: the reason a
+    // client that gives up is given, rather than "unreachable" alone.
+    let mut tls_failure: Option<String> = None;
     let mut out = Vec::new();
     smol::block_on(local.run(async {
         loop {
@@ -140,6 +147,7 @@ pub(crate) fn run(
                         let task = local.spawn(super::conn::run(
                             conn,
                             authority.clone(),
+                            tls.clone(),
                             sender.clone(),
                             pending,
                         ));
@@ -245,7 +253,11 @@ pub(crate) fn run(
                     }
                     ClientEvent::Closed { reason } => {
                         if let Some(ready) = ready.take() {
-                            let _ = ready.try_send(Err(reason.to_string()));
+                            let why = match tls_failure.take() {
+                                Some(tls) => tls,
+                                None => reason.to_string(),
+                            };
+                            let _ = ready.try_send(Err(why));
                         }
                         for (_, sinks) in std::mem::take(&mut calls) {
                             let _ = sinks.outcome.try_send(Err(CallError::Closed));
@@ -292,10 +304,22 @@ pub(crate) fn run(
                 Some(Wake::Inbox(input)) => input,
             };
             match input {
-                Inbox::Connected(conn) => core.handle_connected(now, conn),
-                Inbox::ConnectFailed(conn) => {
+                Inbox::Connected(conn) => {
+                    tls_failure = None;
+                    core.handle_connected(now, conn);
+                }
+                Inbox::ConnectFailed(conn, tls_error) => {
                     conns.remove(&conn);
                     core.handle_connect_failed(now, conn);
+                    if let Some(error) = tls_error {
+                        if error.lasting && ready.is_some() {
+                            // An untrusted certificate stays untrusted: the first connection
+                            // says so at once rather than after every retry. (Later, with a
+                            // session to keep, the client retries as for any failure.)
+                            core.close(now);
+                        }
+                        tls_failure = Some(error.why);
+                    }
                 }
                 Inbox::Bytes(conn, bytes) => core.handle_bytes(now, conn, &bytes),
                 Inbox::Closed(conn) => {

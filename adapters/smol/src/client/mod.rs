@@ -47,7 +47,9 @@ pub use mcpwire_core::jsonrpc::ErrorObject;
 use serde_json::{Value, json};
 
 use crate::clock::{Clock, to_core};
+use crate::tls::TlsError;
 use driver::{CallSinks, Command, Control, Inbox};
+use futures_rustls::rustls::pki_types::CertificateDer;
 
 type HandlerFuture = Pin<Box<dyn Future<Output = Result<Value, ErrorObject>> + Send>>;
 type Handler = Arc<dyn Fn(Value) -> HandlerFuture + Send + Sync>;
@@ -65,7 +67,7 @@ pub struct Notification {
 /// Why a client operation failed.
 #[derive(Debug, Clone)]
 pub enum ClientError {
-    /// The URL is not `http://host[:port]/path`.
+    /// The URL is not `http://host[:port]/path` or `https://host[:port]/path`.
     Url(&'static str),
     /// The client could not connect: it says why (unreachable, refused, incompatible).
     Connect(String),
@@ -99,6 +101,8 @@ pub struct ClientBuilder {
     config: ClientConfig,
     handlers: BTreeMap<String, Handler>,
     capabilities: serde_json::Map<String, Value>,
+    /// CA certificates trusted for `https://` beside Mozilla's roots.
+    extra_roots: Vec<CertificateDer<'static>>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -146,6 +150,57 @@ impl ClientBuilder {
     pub fn reconnect_timeout(mut self, timeout: Duration) -> Self {
         self.config.timeouts.reconnect = to_core(timeout);
         self
+    }
+
+    /// Trusts the CA certificates of the PEM file at `path` for an `https://` server, beside
+    /// Mozilla's roots (which are always trusted): a private CA, or a test's.
+    ///
+    /// # Errors
+    ///
+    /// A [`TlsError`] that names the file: it cannot be read, holds no certificate, or one is
+    /// not usable as a trust anchor.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use mcpwire_smol::client::Client;
+    ///
+    /// smol::block_on(async {
+    ///     let client = Client::builder("https://127.0.0.1:8443/mcp")?
+    ///         .ca_file("test-ca.pem")?
+    ///         .connect()
+    ///         .await?;
+    ///     client.close().await;
+    ///     Ok::<(), Box<dyn std::error::Error>>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ca_file(self, path: impl AsRef<std::path::Path>) -> Result<Self, TlsError> {
+        let path = path.as_ref();
+        let certs = crate::tls::read_certificates(path)?;
+        self.trust(certs, Some(path))
+    }
+
+    /// Trusts the CA certificates of `pem` (PEM text), as [`ClientBuilder::ca_file`] does.
+    ///
+    /// # Errors
+    ///
+    /// A [`TlsError`]: no certificate, or one not usable as a trust anchor.
+    pub fn ca_pem(self, pem: &[u8]) -> Result<Self, TlsError> {
+        let certs = crate::tls::certificates(pem, None)?;
+        self.trust(certs, None)
+    }
+
+    fn trust(
+        mut self,
+        certs: Vec<CertificateDer<'static>>,
+        file: Option<&std::path::Path>,
+    ) -> Result<Self, TlsError> {
+        self.extra_roots.extend(certs);
+        // Checked now, so that connecting cannot fail for it.
+        crate::tls::client_config(&self.extra_roots)
+            .map_err(|e| TlsError::new(file, e.to_string()))?;
+        Ok(self)
     }
 
     /// A header field sent with every request (`authorization`, ...).
@@ -208,6 +263,13 @@ impl ClientBuilder {
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|e| ClientError::Connect(e.to_string()))?;
         let authority = self.config.authority.clone();
+        let tls = if self.config.secure {
+            let config = crate::tls::client_config(&self.extra_roots)
+                .map_err(|e| ClientError::Connect(e.to_string()))?;
+            Some(config)
+        } else {
+            None
+        };
         let core = mcpwire_core::client::Client::new(self.config, clock.now(), seed);
         let (sender, receiver) = async_channel::bounded(256);
         let (control, orders) = async_channel::unbounded();
@@ -225,7 +287,7 @@ impl ClientBuilder {
                     ready,
                     unsolicited,
                 };
-                driver::run(core, clock, authority, handlers, wires);
+                driver::run(core, clock, (authority, tls), handlers, wires);
             })
             .map_err(|e| ClientError::Connect(e.to_string()))?;
         let mut client = Client {
@@ -383,7 +445,8 @@ impl Drop for Subscription {
 }
 
 impl Client {
-    /// A client of `url` (`http://host:port/path`), to configure and connect.
+    /// A client of `url` (`http://host:port/path`, or `https://` for TLS), to configure and
+    /// connect.
     pub fn builder(url: &str) -> Result<ClientBuilder, ClientError> {
         let config = ClientConfig::from_url(url, "mcpwire-smol", env!("CARGO_PKG_VERSION"))
             .map_err(ClientError::Url)?;
@@ -391,6 +454,7 @@ impl Client {
             config,
             handlers: BTreeMap::new(),
             capabilities: serde_json::Map::new(),
+            extra_roots: Vec::new(),
         })
     }
 
