@@ -146,7 +146,8 @@ fn backoff(failures: u32, cap: Duration) -> Duration {
 }
 
 impl KeyCache {
-    /// Starts the task, which fetches at once.
+    /// Starts the task, which fetches at once (on smol's global executor: the cache has no
+    /// other to reach, and owns the task all the same).
     pub(crate) fn start(source: Source) -> KeyCache {
         let counters = Arc::new(Counters::default());
         let shared = Arc::new(Shared {

@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::errors::ErrorKind;
@@ -37,7 +37,9 @@ const MAX_TOKEN_BYTES: usize = 16 * 1024;
 ///
 /// The issuer's signing keys come from its `jwks_uri`, found in its metadata (RFC 8414, then
 /// OpenID Connect Discovery; the document's `issuer` must be the configured one) unless given,
-/// and are kept by a cache task that the verifier owns (see [`JwtVerifier::stats`]). A token is
+/// and are kept by a cache task that the verifier owns, started by the first verification and
+/// cancelled when the verifier (with the server that holds it) is dropped (see
+/// [`JwtVerifier::stats`]). A token is
 /// granted when:
 ///
 /// - its header's `alg` is on the allow-list (by default RS256, RS384, RS512, PS256, PS384,
@@ -81,7 +83,9 @@ pub struct JwtVerifier {
 }
 
 struct Inner {
-    cache: KeyCache,
+    /// Started by the first verification: building a verifier neither spawns nor fetches.
+    cache: OnceLock<KeyCache>,
+    source: Source,
     algorithms: Vec<Algorithm>,
     expected: Expected,
 }
@@ -146,10 +150,22 @@ impl JwtVerifier {
         }
     }
 
-    /// What the key cache has done: fetches, failures, keys held, its task.
+    /// What the key cache has done: fetches, failures, keys held, its task (none before the
+    /// first verification).
     #[must_use]
     pub fn stats(&self) -> JwksStats {
-        self.inner.cache.stats()
+        self.inner
+            .cache
+            .get()
+            .map(KeyCache::stats)
+            .unwrap_or_default()
+    }
+
+    /// The key cache, started on first use.
+    fn cache(&self) -> &KeyCache {
+        self.inner
+            .cache
+            .get_or_init(|| KeyCache::start(self.inner.source.clone()))
     }
 
     /// Verifies `token` now.
@@ -182,7 +198,7 @@ impl JwtVerifier {
         if header.crit.is_some() {
             return Err(Missing::Refused("unsupported critical header"));
         }
-        let key = inner.cache.key(header.kid.as_deref(), header.alg).await?;
+        let key = self.cache().key(header.kid.as_deref(), header.alg).await?;
         // The library checks the signature only: every claim is checked below, at `now`.
         let mut validation = Validation::new(header.alg);
         validation.validate_exp = false;
@@ -273,7 +289,8 @@ impl JwtVerifierBuilder {
         self
     }
 
-    /// The verifier, whose key cache starts fetching at once.
+    /// The verifier. Nothing is fetched yet: its key cache starts with the first
+    /// verification, and ends when the last clone of the verifier is dropped.
     ///
     /// # Errors
     ///
@@ -316,16 +333,17 @@ impl JwtVerifierBuilder {
             }
         };
         let fetcher = Fetcher::new(self.ca_file.as_deref(), self.fetch_timeout)?;
-        let cache = KeyCache::start(Source {
+        let source = Source {
             fetcher,
             issuer,
             jwks_uri,
             refetch_interval: self.refetch_interval,
             refresh_interval: self.refresh_interval.max(self.refetch_interval),
-        });
+        };
         Ok(JwtVerifier {
             inner: Arc::new(Inner {
-                cache,
+                cache: OnceLock::new(),
+                source,
                 algorithms,
                 expected: Expected {
                     issuer: Some(self.issuer),

@@ -166,7 +166,7 @@ fn granted(verdict: Verdict) -> super::super::Grant {
 
 /// As if the refetch interval (and any backoff) had passed since the last attempt.
 fn past_the_refetch_interval(v: &JwtVerifier) {
-    v.inner.cache.age_last_attempt();
+    v.cache().age_last_attempt();
 }
 
 #[test]
@@ -570,7 +570,8 @@ fn the_cache_task_ends_with_the_verifier() {
         // Stalled, so that the task is mid-fetch when the verifier goes.
         responder.stall(&jwks_path());
         let v = verifier(&issuer);
-        let counters = v.inner.cache.counters();
+        assert_eq!(v.stats().tasks, 0, "nothing runs before the first verification");
+        let counters = v.cache().counters();
         assert_eq!(v.stats().tasks, 1);
         let clone = v.clone();
         drop(v);
