@@ -126,6 +126,8 @@ Options:
   --node-tag TAG           Start every session id with TAG (letters, digits, '-', '_', '.';
                            at most 32), so that a load balancer can route a session to
                            this node [default: none]
+  -h, --help               Print this help
+  -V, --version            Print the version
 
 OAuth 2.1 (every MCP request then needs a bearer token issued for --resource):
   --resource URL           The canonical URI of the MCP endpoint as clients reach it
@@ -143,8 +145,6 @@ OAuth 2.1 (every MCP request then needs a bearer token issued for --resource):
                            The file holding that client's secret (client_secret_basic)
   --auth-ca-file FILE      Trust the CA certificates of this PEM file too, for the
                            requests to the authorization server [default: Mozilla's roots]
-  -h, --help               Print this help
-  -V, --version            Print the version
 
 Logs go to stderr; set RUST_LOG=debug for more.";
 

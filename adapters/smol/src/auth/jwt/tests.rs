@@ -570,7 +570,11 @@ fn the_cache_task_ends_with_the_verifier() {
         // Stalled, so that the task is mid-fetch when the verifier goes.
         responder.stall(&jwks_path());
         let v = verifier(&issuer);
-        assert_eq!(v.stats().tasks, 0, "nothing runs before the first verification");
+        assert_eq!(
+            v.stats().tasks,
+            0,
+            "nothing runs before the first verification"
+        );
         let counters = v.cache().counters();
         assert_eq!(v.stats().tasks, 1);
         let clone = v.clone();
@@ -584,5 +588,37 @@ fn the_cache_task_ends_with_the_verifier() {
             async_io::Timer::after(Duration::from_millis(10)).await;
         }
         panic!("the cache task outlived its verifier");
+    });
+}
+
+#[test]
+fn the_cache_task_ends_with_its_server() {
+    smol::block_on(async {
+        // Nothing listens on port 1: every attempt fails, and the task retries until it goes.
+        let v = JwtVerifier::builder("http://127.0.0.1:1", "http://127.0.0.1/mcp")
+            .build()
+            .unwrap();
+        let counters = v.cache().counters();
+        assert_eq!(v.stats().tasks, 1);
+        let resource = crate::auth::ResourceServer::new("http://127.0.0.1/mcp")
+            .unwrap()
+            .authorization_server("http://127.0.0.1:1")
+            .unwrap();
+        let server = crate::Server::new(crate::App::builder("t", "1").build())
+            .handle_signals(false)
+            .threads(1)
+            .protect(resource, v);
+        let handle = server.handle();
+        let listener = smol::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let serving = smol::spawn(server.serve(listener));
+        handle.shutdown(std::time::Duration::ZERO).await.unwrap();
+        serving.await.unwrap();
+        for _ in 0..500 {
+            if super::super::jwks::stats(&counters, 0).tasks == 0 {
+                return;
+            }
+            async_io::Timer::after(Duration::from_millis(10)).await;
+        }
+        panic!("the cache task outlived its server");
     });
 }
