@@ -328,4 +328,76 @@ mod tests {
         assert!(Fetcher::new(Some(&missing), Duration::from_secs(1)).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// A CA and a server certificate for `localhost` and 127.0.0.1 signed by it: the CA's PEM,
+    /// and the server's TLS configuration.
+    fn private_ca() -> (String, Arc<rustls::ServerConfig>) {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let params = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+        let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        (ca.pem(), Arc::new(config))
+    }
+
+    #[test]
+    fn https_trusts_an_extra_ca_only_when_given() {
+        smol::block_on(async {
+            let (ca_pem, config) = private_ca();
+            let listener = smol::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let acceptor = futures_rustls::TlsAcceptor::from(config);
+            let _server = smol::spawn(async move {
+                while let Ok((tcp, _)) = listener.accept().await {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        continue;
+                    };
+                    let mut request = [0u8; 4096];
+                    let _ = tls.read(&mut request).await;
+                    let body = "{\"keys\":[]}";
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = tls.write_all(response.as_bytes()).await;
+                    let _ = tls.flush().await;
+                }
+            });
+            let dir = std::env::temp_dir().join(format!("mcpwire-tls-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let ca_file = dir.join("ca.pem");
+            std::fs::write(&ca_file, ca_pem).unwrap();
+            let trusting = Fetcher::new(Some(&ca_file), Duration::from_secs(5)).unwrap();
+            for host in ["localhost", "127.0.0.1"] {
+                let url = HttpUrl::parse(&format!("https://{host}:{port}/jwks"), "t").unwrap();
+                let doc = trusting.get(&url, 1024).await.unwrap();
+                assert_eq!(
+                    (doc.status, doc.body.as_slice()),
+                    (200, &b"{\"keys\":[]}"[..])
+                );
+            }
+            // Mozilla's roots alone do not know this CA.
+            let url = HttpUrl::parse(&format!("https://localhost:{port}/jwks"), "t").unwrap();
+            let error = fetcher(Duration::from_secs(5))
+                .get(&url, 1024)
+                .await
+                .unwrap_err();
+            assert!(error.to_string().contains("certificate"), "{error}");
+            std::fs::remove_dir_all(&dir).unwrap();
+        });
+    }
 }
