@@ -47,6 +47,24 @@ fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
+/// A 2026-07-28 POST of `body` for `method` (on `name`) with `token`.
+fn modern(h: &mut Harness, token: &str, method: &str, name: Option<&str>, body: &str) -> ConnId {
+    let auth = bearer(token);
+    let mut headers = alloc::vec![
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json, text/event-stream"),
+        ("MCP-Protocol-Version", "2026-07-28"),
+        ("Mcp-Method", method),
+        ("Authorization", auth.as_str()),
+    ];
+    if let Some(name) = name {
+        headers.push(("Mcp-Name", name));
+    }
+    let conn = h.connect();
+    h.send(conn, &Harness::request("POST", "/mcp", &headers, body));
+    conn
+}
+
 /// The verification the last request asked for, and its token.
 fn asked(h: &mut Harness) -> Option<(VerificationId, String)> {
     let asked = h.take_events(|e| matches!(e, Event::VerifyToken { .. }));
@@ -387,16 +405,7 @@ fn a_call_that_names_its_tool_ambiguously_needs_every_tools_scope() {
     }
     // The first shape, in the stateless era, with its tool in the Mcp-Name field.
     let body = r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}},"name":"wipe","arguments":{},"uri":1}}"#;
-    let conn = h.connect();
-    let headers = [
-        ("Content-Type", "application/json"),
-        ("Accept", "application/json, text/event-stream"),
-        ("MCP-Protocol-Version", "2026-07-28"),
-        ("Mcp-Method", "tools/call"),
-        ("Mcp-Name", "wipe"),
-        ("Authorization", "Bearer narrow"),
-    ];
-    h.send(conn, &Harness::request("POST", "/mcp", &headers, body));
+    let conn = modern(&mut h, "narrow", "tools/call", Some("wipe"), body);
     challenged(&h.take_response(conn).expect("answered"), 403);
     assert_eq!(tool_calls(&h), 0, "a call reached the application");
     // The scope the rule asks for lets each through to the application, which judges it.
@@ -479,16 +488,7 @@ fn a_requests_context_names_its_principal() {
     assert!(h.take_response(conn).is_none(), "in flight");
     // A stateless call from another principal.
     let body = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}},"name":"echo","arguments":{}}}"#;
-    let headers = [
-        ("Content-Type", "application/json"),
-        ("Accept", "application/json, text/event-stream"),
-        ("MCP-Protocol-Version", "2026-07-28"),
-        ("Mcp-Method", "tools/call"),
-        ("Mcp-Name", "echo"),
-        ("Authorization", "Bearer t2"),
-    ];
-    let conn = h.connect();
-    h.send(conn, &Harness::request("POST", "/mcp", &headers, body));
+    let _call = modern(&mut h, "t2", "tools/call", Some("echo"), body);
     let (id, _) = asked(&mut h).unwrap();
     let before = h.events.len();
     h.engine
@@ -513,8 +513,7 @@ fn a_requests_context_names_its_principal() {
     h.check();
     // Without a resource server, nobody is named, whatever a header says.
     let mut open = Harness::default();
-    let conn = open.connect();
-    open.send(conn, &Harness::request("POST", "/mcp", &headers, body));
+    let _ = modern(&mut open, "t2", "tools/call", Some("echo"), body);
     let handle = open
         .events
         .iter()
@@ -677,29 +676,26 @@ fn notifications_and_listen_subscriptions_need_their_scopes() {
             r#"{{"jsonrpc":"2.0","id":"l","method":"subscriptions/listen","params":{{"_meta":{{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{{}}}},"notifications":{{"resourceSubscriptions":{uris}}}}}}}"#
         )
     };
-    let headers = [
-        ("Content-Type", "application/json"),
-        ("Accept", "application/json, text/event-stream"),
-        ("MCP-Protocol-Version", "2026-07-28"),
-        ("Mcp-Method", "subscriptions/listen"),
-        ("Authorization", "Bearer narrow"),
-    ];
     // An escaped URI is the same URI.
     for uris in [r#"["file:///secret"]"#, r#"["file:\/\/\/secret"]"#] {
-        let conn = h.connect();
-        h.send(
-            conn,
-            &Harness::request("POST", "/mcp", &headers, &listen(uris)),
+        let conn = modern(
+            &mut h,
+            "narrow",
+            "subscriptions/listen",
+            None,
+            &listen(uris),
         );
         let header = challenged(&h.take_response(conn).unwrap(), 403);
         assert!(header.contains("scope=\"mcp read\""), "{uris}: {header}");
     }
     assert_eq!(h.engine.counters().listens_opened, 0);
     // Listening for list changes only needs nothing more.
-    let conn = h.connect();
-    h.send(
-        conn,
-        &Harness::request("POST", "/mcp", &headers, &listen("[]")),
+    let conn = modern(
+        &mut h,
+        "narrow",
+        "subscriptions/listen",
+        None,
+        &listen("[]"),
     );
     assert_eq!(h.peek_response(conn).unwrap().status, 200);
     h.check();
@@ -731,18 +727,7 @@ fn shutdown_answers_what_waits_for_a_verdict() {
 fn a_stateless_calls_principal_counts_against_its_share() {
     let call = |h: &mut Harness, token: &str| {
         let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}},"name":"echo","arguments":{}}}"#;
-        let auth = bearer(token);
-        let headers = [
-            ("Content-Type", "application/json"),
-            ("Accept", "application/json, text/event-stream"),
-            ("MCP-Protocol-Version", "2026-07-28"),
-            ("Mcp-Method", "tools/call"),
-            ("Mcp-Name", "echo"),
-            ("Authorization", auth.as_str()),
-        ];
-        let conn = h.connect();
-        h.send(conn, &Harness::request("POST", "/mcp", &headers, body));
-        conn
+        modern(h, token, "tools/call", Some("echo"), body)
     };
     let mut config = protected();
     config.limits.max_session_bytes = 4096;
