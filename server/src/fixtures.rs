@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use mcpwire_smol::{App, Context, Error, LogLevel, Tool, ToolResult};
+use mcpwire_smol::{App, Context, Error, LogLevel, NoArgs, Tool, ToolResult};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
@@ -176,6 +176,15 @@ fn demo_tools(builder: mcpwire_smol::AppBuilder) -> mcpwire_smol::AppBuilder {
                 let noun = if sessions == 1 { "session" } else { "sessions" };
                 Ok(ToolResult::text(format!("{sessions} {noun} notified")))
             })
-            .description("Tells every session that a list changed, as a server whose tools, resources or prompts change would"),
+            .description("Tells every session that a list changed, as a server whose tools, resources or prompts change would")
+            // Reaches every session: on a protected server, for those allowed more.
+            .requires_scope("mcp:admin"),
+        )
+        .tool(
+            Tool::new("whoami", |_: NoArgs, cx: Context| async move {
+                Ok(ToolResult::text(cx.principal().unwrap_or("anonymous")))
+            })
+            .description("Says who is calling: the principal of the caller's token, or anonymous on an unprotected server")
+            .annotations(json!({ "readOnlyHint": true })),
         )
 }

@@ -106,6 +106,8 @@ fn main() -> ExitCode {
         .configure(|config| {
             let secs =
                 |d: std::time::Duration| mcpwire_smol::time::Duration::from_secs(d.as_secs());
+            // For load balancers and orchestrators; needs no token, host or origin.
+            config.health_path = Some("/healthz".into());
             if let Some(idle) = options.idle_timeout {
                 config.timeouts.session_idle = secs(idle);
             }

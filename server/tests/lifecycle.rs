@@ -453,3 +453,16 @@ fn the_log_has_a_line_per_refusal_at_info_and_per_answer_at_debug() {
     assert!(call.contains("session="), "{call}");
     assert!(debug.lines().any(|l| l.contains("refused")), "{debug}");
 }
+
+#[test]
+fn healthz_answers_a_probe_without_token_host_or_origin() {
+    let server = Server::start(&[]);
+    let mut probe = Conn::open(server.addr);
+    probe.send(b"GET /healthz HTTP/1.1\r\nHost: 10.1.2.3\r\nConnection: close\r\n\r\n");
+    let response = probe.response();
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&response.body).unwrap()["status"],
+        "ok"
+    );
+}

@@ -28,6 +28,8 @@ pub(crate) struct SessionInfo {
     pub(crate) protocol_version: ProtocolVersion,
     pub(crate) client_info: Option<Arc<RawValue>>,
     pub(crate) client_capabilities: Option<Arc<RawValue>>,
+    /// Who the client is, when the server is protected.
+    pub(crate) principal: Option<Arc<str>>,
 }
 
 /// Tells whether a request is over: answered, cancelled by the client, timed out, or its
@@ -127,6 +129,14 @@ impl Context {
     #[must_use]
     pub fn session(&self) -> SessionKey {
         self.inner.handle.session
+    }
+
+    /// Who is calling: the principal of the verified token that opened the session (or that
+    /// carried this 2026-07-28 request), when the server is protected
+    /// ([`Server::protect`](crate::Server::protect)); `None` otherwise.
+    #[must_use]
+    pub fn principal(&self) -> Option<&str> {
+        self.inner.session.principal.as_deref()
     }
 
     /// The protocol revision the session negotiated.

@@ -503,12 +503,14 @@ impl Driver {
                 client_capabilities,
             } => {
                 tracing::debug!(%session, version = protocol_version.as_str(), "session opened");
+                let principal = self.engine.principal(session).map(Arc::from);
                 self.sessions.insert(
                     session,
                     Arc::new(SessionInfo {
                         protocol_version,
                         client_info,
                         client_capabilities,
+                        principal,
                     }),
                 );
             }
@@ -585,6 +587,7 @@ impl Driver {
                 protocol_version: context.protocol_version,
                 client_info: context.client_info,
                 client_capabilities: context.client_capabilities,
+                principal: context.principal,
             }))
         });
         let Some(session) = session else {

@@ -165,13 +165,24 @@ impl Server {
 
     /// Makes the server an OAuth 2.1 resource server (see [`auth`](crate::auth)): every MCP
     /// request needs a bearer token that `verifier` accepts for `resource`, which the engine's
-    /// metadata document and challenges name.
+    /// metadata document and challenges name. The scopes the application's tools declare
+    /// ([`Tool::requires_scope`](crate::Tool::requires_scope)) are added to `resource`.
+    ///
+    /// # Panics
+    ///
+    /// If a tool declares a scope that is not a scope token.
     #[must_use]
     pub fn protect(
         mut self,
         resource: crate::auth::ResourceServer,
         verifier: impl crate::auth::Verifier,
     ) -> Server {
+        let resource = self
+            .app
+            .tool_scopes()
+            .fold(resource, |resource, (tool, scope)| {
+                resource.scope_for_tool(tool, scope)
+            });
         self.config.auth = Some(resource);
         self.verifier = Some(Arc::new(verifier));
         self

@@ -31,9 +31,16 @@ fn post(addr: std::net::SocketAddr, token: Option<&str>, body: &str) -> common::
 
 fn protected(verified: Arc<AtomicUsize>) -> InProcess {
     let app = App::builder("protected", "1")
-        .tool(Tool::new("hello", |_: NoArgs, _cx: Context| async {
-            Ok::<_, Error>(ToolResult::text("hello"))
+        .tool(Tool::new("hello", |_: NoArgs, cx: Context| async move {
+            let who = cx.principal().unwrap_or("nobody").to_string();
+            Ok::<_, Error>(ToolResult::text(format!("hello {who}")))
         }))
+        .tool(
+            Tool::new("wipe", |_: NoArgs, _cx: Context| async {
+                Ok::<_, Error>(ToolResult::text("wiped"))
+            })
+            .requires_scope("admin"),
+        )
         .build();
     let resource = ResourceServer::new("http://127.0.0.1/mcp")
         .unwrap()
@@ -50,6 +57,11 @@ fn protected(verified: Arc<AtomicUsize>) -> InProcess {
                     "good" => Verdict::Granted(Grant::new(
                         "ada",
                         ["mcp"],
+                        Some(mcpwire_smol::time::Duration::from_secs(60)),
+                    )),
+                    "wide" => Verdict::Granted(Grant::new(
+                        "grace",
+                        ["mcp", "admin"],
                         Some(mcpwire_smol::time::Duration::from_secs(60)),
                     )),
                     "panics" => panic!("a verifier with a bug"),
@@ -115,7 +127,8 @@ fn a_protected_server_challenges_verifies_and_leaves_nothing() {
     assert_eq!(answer.status, 200);
     assert_eq!(
         answer.messages()[0]["result"]["content"][0]["text"],
-        "hello"
+        "hello ada",
+        "the handler knows who calls"
     );
     assert_eq!(verified.load(Ordering::SeqCst), 2, "forged, then good once");
     drop((metadata, call));
@@ -138,5 +151,50 @@ fn a_protected_server_challenges_verifies_and_leaves_nothing() {
         assert!(Instant::now() < deadline, "not idle: {stats:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
+    server.stop();
+}
+
+/// A 2026-07-28 call of a tool.
+fn stateless_call(addr: std::net::SocketAddr, token: &str, tool: &str) -> common::Response {
+    let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{
+        "_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",
+                 "io.modelcontextprotocol/clientCapabilities":{}},
+        "name":tool,"arguments":{}}});
+    let auth = format!("Bearer {token}");
+    let mut conn = Conn::open(addr);
+    conn.send(&request(
+        "POST",
+        "/mcp",
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json, text/event-stream"),
+            ("MCP-Protocol-Version", "2026-07-28"),
+            ("Mcp-Method", "tools/call"),
+            ("Mcp-Name", tool),
+            ("Authorization", &auth),
+        ],
+        &body.to_string(),
+    ));
+    conn.response()
+}
+
+#[test]
+fn a_tools_declared_scope_is_asked_for_and_the_handler_knows_who_calls() {
+    let server = protected(Arc::new(AtomicUsize::new(0)));
+    let narrow = stateless_call(server.addr, "good", "wipe");
+    assert_eq!(narrow.status, 403);
+    let challenge = narrow.header("www-authenticate").unwrap();
+    assert!(
+        challenge.contains("scope=\"admin mcp\"") && challenge.contains("insufficient_scope"),
+        "{challenge}"
+    );
+    let wide = stateless_call(server.addr, "wide", "wipe");
+    assert_eq!(wide.status, 200);
+    assert_eq!(wide.messages()[0]["result"]["content"][0]["text"], "wiped");
+    let hello = stateless_call(server.addr, "wide", "hello");
+    assert_eq!(
+        hello.messages()[0]["result"]["content"][0]["text"],
+        "hello grace"
+    );
     server.stop();
 }

@@ -610,8 +610,8 @@ impl Engine {
             "stateless {key} has a timer"
         );
         ensure!(
+            // A binding names who the context is from (its principal), nothing more.
             session.wire_id.is_empty()
-                && session.binding.is_none()
                 && session.standalone.is_none()
                 && session.backlog_bytes == 0
                 && session.opened,

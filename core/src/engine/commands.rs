@@ -84,6 +84,9 @@ pub struct ClientContext {
     pub client_info: Option<Arc<RawValue>>,
     /// `capabilities` (or `clientCapabilities`), as raw JSON, shared the same way.
     pub client_capabilities: Option<Arc<RawValue>>,
+    /// Who the request is from: the principal of its verified token, with a resource server
+    /// configured ([`Config::auth`](super::Config::auth)); `None` without one.
+    pub principal: Option<Arc<str>>,
 }
 
 impl Engine {
@@ -96,7 +99,18 @@ impl Engine {
             protocol_version: s.protocol,
             client_info: s.client_info.clone(),
             client_capabilities: s.client_capabilities.clone(),
+            principal: self.principal(handle.session).map(Arc::from),
         })
+    }
+
+    /// Who a session (or a 2026-07-28 request's context) belongs to: the principal of the
+    /// token that opened it, which every later request must carry a token of. `None` without
+    /// a resource server ([`Config::auth`](super::Config::auth)), or for a stale key.
+    #[must_use]
+    pub fn principal(&self, session: SessionKey) -> Option<&str> {
+        self.config.auth.as_ref()?;
+        let binding = self.sessions.get(session)?.binding.as_deref()?;
+        core::str::from_utf8(binding).ok()
     }
 
     fn live_request(&self, handle: RequestHandle) -> Result<InflightId, CommandError> {

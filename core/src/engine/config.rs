@@ -77,7 +77,13 @@ pub struct Config {
     ///
     /// [`ResourceServer`]: super::ResourceServer
     pub auth: Option<super::ResourceServer>,
-    /// Paths the application answers itself, such as `/metrics` or `/healthz`. A request for
+    /// Where the engine answers health checks (`/healthz`, say): `GET` or `HEAD` gets `200`
+    /// while it serves; once it shuts down, a probe's new connection gets `503`, so that a
+    /// load balancer stops sending new clients to a draining node. Answered before the `Host`, `Origin` and token checks
+    /// (a probe sends none of them) and it says nothing but that. `None` (the default): no
+    /// such path.
+    pub health_path: Option<String>,
+    /// Paths the application answers itself, such as `/metrics`. A request for
     /// one (after the `Host` and `Origin` checks) becomes [`Event::HttpRequest`], answered with
     /// [`Engine::respond_http`] within `timeouts.request_read` or its connection closes.
     ///
@@ -361,6 +367,7 @@ impl Config {
             session_binding: None,
             session_id_prefix: String::new(),
             auth: None,
+            health_path: None,
             application_paths: Vec::new(),
             timeouts: Timeouts::default(),
             limits: Limits::default(),

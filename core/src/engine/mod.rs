@@ -75,6 +75,7 @@ mod budget;
 mod commands;
 mod config;
 mod entities;
+mod health;
 mod http_rules;
 mod ids;
 mod lifecycle;

@@ -24,6 +24,9 @@ impl Engine {
     pub(super) fn route(&mut self, exchange: ExchangeId, request: Request) {
         self.counters.http_requests += 1;
         self.draft_report(exchange, &request);
+        if self.config.health_path.as_deref() == Some(request.path()) {
+            return self.serve_health(exchange, &request);
+        }
         if !http_rules::host_allowed(&request, &self.allowed_hosts) {
             return self.reject(
                 exchange,

@@ -129,6 +129,13 @@ impl App {
         }
     }
 
+    /// Each tool's name with a scope it needs (see [`Tool::requires_scope`]).
+    pub(crate) fn tool_scopes(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.tools
+            .values()
+            .flat_map(|tool| tool.scopes().map(|scope| (tool.name(), scope)))
+    }
+
     /// `serverInfo.name`.
     #[must_use]
     pub fn name(&self) -> &str {

@@ -42,6 +42,8 @@ pub struct Tool {
     /// The `tools/list` entry.
     pub(crate) definition: Map<String, Value>,
     pub(crate) handler: ToolHandler,
+    /// The OAuth scopes a call needs, on a protected server.
+    pub(crate) scopes: Vec<String>,
 }
 
 impl std::fmt::Debug for Tool {
@@ -104,6 +106,7 @@ impl Tool {
             name: name.into(),
             definition,
             handler: Arc::new(move |arguments, cx| Box::pin(handler(arguments, cx))),
+            scopes: Vec::new(),
         }
     }
 
@@ -111,6 +114,40 @@ impl Tool {
     #[must_use]
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// An OAuth scope a call of this tool needs, beyond those every request needs, once the
+    /// server is protected ([`Server::protect`](crate::Server::protect)): a token without it
+    /// gets `403` with `error="insufficient_scope"`, naming the scopes to ask for, before the
+    /// handler runs. Unprotected, the declaration changes nothing.
+    ///
+    /// # Panics
+    ///
+    /// [`Server::protect`](crate::Server::protect) panics if `scope` is not a scope token
+    /// (RFC 6749 §3.3: visible ASCII but `"` and `\`, no space).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mcpwire_smol::{Context, Error, Tool, ToolResult};
+    ///
+    /// let wipe = Tool::with_schema("wipe", serde_json::json!({"type": "object"}), |_, _cx: Context| async {
+    ///     Ok::<_, Error>(ToolResult::text("wiped"))
+    /// })
+    /// .requires_scope("mcp:admin");
+    /// assert_eq!(wipe.scopes().collect::<Vec<_>>(), ["mcp:admin"]);
+    /// ```
+    #[must_use]
+    pub fn requires_scope(mut self, scope: &str) -> Tool {
+        if !self.scopes.iter().any(|s| s == scope) {
+            self.scopes.push(scope.into());
+        }
+        self
+    }
+
+    /// The OAuth scopes a call of this tool needs (see [`Tool::requires_scope`]).
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scopes.iter().map(String::as_str)
     }
 
     /// What the tool does, for the model.

@@ -149,12 +149,14 @@ pub(crate) fn completion(id: &RequestId) -> Arc<[u8]> {
 }
 
 impl Engine {
-    /// Opens a listen stream: acknowledged at once with the filter the server will honour.
+    /// Opens a listen stream, bound to who opened it: acknowledged at once with the filter
+    /// the server will honour.
     pub(in crate::engine) fn open_listen(
         &mut self,
         exchange: ExchangeId,
         request: jsonrpc::Request,
         envelope: Envelope,
+        principal: Option<alloc::boxed::Box<[u8]>>,
     ) {
         let id = request.id.clone();
         if self.shutdown_deadline.is_some() {
@@ -221,6 +223,7 @@ impl Engine {
             + crate::engine::budget::id_bytes(&id)
             + envelope.capabilities.get().len()
             + envelope.client_info.as_ref().map_or(0, |c| c.get().len())
+            + principal.as_ref().map_or(0, |p| p.len())
             + uris
                 .iter()
                 .map(|u| crate::engine::budget::subscription_cost(u))
@@ -243,6 +246,7 @@ impl Engine {
                 id: id.clone(),
                 filter,
             }),
+            principal,
         );
         for uri in &uris {
             self.insert_subscription(context, uri);

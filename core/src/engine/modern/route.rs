@@ -179,7 +179,10 @@ impl Engine {
                     &body,
                 );
             }
-            "subscriptions/listen" => self.open_listen(exchange, request_message, envelope),
+            "subscriptions/listen" => {
+                let principal = self.identity(exchange, request);
+                self.open_listen(exchange, request_message, envelope, principal);
+            }
             _ => {
                 let principal = self.identity(exchange, request);
                 self.stateless_call(exchange, request_message, envelope, principal.as_deref());
@@ -283,7 +286,7 @@ impl Engine {
             param_headers: envelope.param_headers.take().unwrap_or_default(),
         };
         let held = round.bytes();
-        let context = self.open_context(envelope, None);
+        let context = self.open_context(envelope, None, principal.map(alloc::boxed::Box::from));
         self.deliver(
             context,
             vec![Ok(Message::Request(request))],
@@ -305,17 +308,19 @@ impl Engine {
         }
     }
 
-    /// A stateless context: the client's declared context, kept for as long as its one stream.
+    /// A stateless context: the client's declared context, and who it is from (its verified
+    /// principal), kept for as long as its one stream.
     pub(in crate::engine) fn open_context(
         &mut self,
         envelope: Envelope,
         listen: Option<Listen>,
+        binding: Option<alloc::boxed::Box<[u8]>>,
     ) -> SessionKey {
         let key = self.sessions.vacant_key();
         let shared = |raw: alloc::boxed::Box<RawValue>| Arc::<RawValue>::from(raw);
         let session = Session {
             wire_id: alloc::string::String::new(),
-            binding: None,
+            binding,
             kind: SessionKind::Stateless,
             listen: listen.map(alloc::boxed::Box::new),
             protocol: envelope.version,

@@ -453,6 +453,79 @@ fn a_session_belongs_to_its_principal_not_to_a_token() {
     h.check();
 }
 
+/// The application learns who calls: the principal that opened a session, or that sent a
+/// 2026-07-28 call, on the request's context.
+#[test]
+fn a_requests_context_names_its_principal() {
+    let mut h = Harness::new(protected());
+    let session = session_of(&mut h, "t1", "ada");
+    let before = h.events.len();
+    let conn = post(
+        &mut h,
+        Some(&session),
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}"#,
+        &[("Authorization", "Bearer t1")],
+    );
+    let handle = h.events[before..]
+        .iter()
+        .find_map(|e| match e {
+            Event::Request { handle, .. } => Some(*handle),
+            _ => None,
+        })
+        .expect("a request");
+    assert_eq!(h.engine.principal(handle.session), Some("ada"));
+    let context = h.engine.client_context(handle).unwrap();
+    assert_eq!(context.principal.as_deref(), Some("ada"));
+    assert!(h.take_response(conn).is_none(), "in flight");
+    // A stateless call from another principal.
+    let body = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}},"name":"echo","arguments":{}}}"#;
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json, text/event-stream"),
+        ("MCP-Protocol-Version", "2026-07-28"),
+        ("Mcp-Method", "tools/call"),
+        ("Mcp-Name", "echo"),
+        ("Authorization", "Bearer t2"),
+    ];
+    let conn = h.connect();
+    h.send(conn, &Harness::request("POST", "/mcp", &headers, body));
+    let (id, _) = asked(&mut h).unwrap();
+    let before = h.events.len();
+    h.engine
+        .token_verified(h.now, id, grant("grace", &["mcp"]))
+        .unwrap();
+    h.pump();
+    let handle = h.events[before..]
+        .iter()
+        .find_map(|e| match e {
+            Event::Request { handle, .. } => Some(*handle),
+            _ => None,
+        })
+        .expect("a request");
+    assert_eq!(
+        h.engine
+            .client_context(handle)
+            .unwrap()
+            .principal
+            .as_deref(),
+        Some("grace")
+    );
+    h.check();
+    // Without a resource server, nobody is named, whatever a header says.
+    let mut open = Harness::default();
+    let conn = open.connect();
+    open.send(conn, &Harness::request("POST", "/mcp", &headers, body));
+    let handle = open
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::Request { handle, .. } => Some(*handle),
+            _ => None,
+        })
+        .expect("a request");
+    assert_eq!(open.engine.client_context(handle).unwrap().principal, None);
+}
+
 #[test]
 fn a_grant_lasts_no_longer_than_its_token_then_is_verified_again() {
     let mut h = Harness::new(protected());

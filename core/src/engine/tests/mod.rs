@@ -1370,3 +1370,53 @@ fn answered_heartbeats_keep_the_session() {
     assert_eq!(h.engine.stats().sessions, 1);
     assert_eq!(h.engine.counters().heartbeat_failures, 0);
 }
+
+#[test]
+fn the_health_path_says_serving_then_draining_before_any_check() {
+    let mut config = Config::new("t", "1");
+    config.health_path = Some("/healthz".into());
+    config.auth = Some(
+        crate::engine::ResourceServer::new("https://mcp.example.com/mcp")
+            .unwrap()
+            .require_scope("mcp"),
+    );
+    let mut h = Harness::new(config);
+    // A probe with a Host no client would send, no Origin check, no token.
+    let probe = |h: &mut Harness, method: &str| {
+        let conn = h.connect();
+        let wire = alloc::format!("{method} /healthz HTTP/1.1\r\nHost: 10.0.0.7:3000\r\n\r\n");
+        h.send(conn, wire.as_bytes());
+        h.take_response(conn).unwrap()
+    };
+    let ok = probe(&mut h, "GET");
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.json()["status"], "ok");
+    assert_eq!(probe(&mut h, "HEAD").status, 200);
+    assert_eq!(probe(&mut h, "POST").status, 405);
+    // Anything else on that host is still refused.
+    let conn = h.connect();
+    h.send(conn, b"GET /mcp HTTP/1.1\r\nHost: 10.0.0.7:3000\r\n\r\n");
+    assert_eq!(h.take_response(conn).unwrap().status, 403);
+    // Draining (a call still in flight keeps it so): a probe's new connection is refused.
+    let mut h = Harness::new({
+        let mut config = Config::new("t", "1");
+        config.health_path = Some("/healthz".into());
+        config
+    });
+    let (session, _) = h.initialize();
+    let _in_flight = h.call(
+        &session,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow"}}"#,
+    );
+    h.engine
+        .begin_shutdown(h.now, crate::time::Duration::from_secs(5));
+    h.pump();
+    let draining = probe(&mut h, "GET");
+    assert_eq!(draining.status, 503);
+    assert!(draining.header("retry-after").is_some());
+    // Without a health path, the path is nothing special.
+    let mut plain = Harness::default();
+    let conn = plain.connect();
+    plain.send(conn, &Harness::request("GET", "/healthz", &[], ""));
+    assert_eq!(plain.take_response(conn).unwrap().status, 404);
+}
