@@ -103,11 +103,30 @@ async function interact(req, res) {
   return provider.interactionFinished(req, res, { consent: { grantId: await grant.save() } });
 }
 
+/**
+ * Registrations leave out `scope`: the MCP SDK clients register with the scope of the first
+ * challenge (mcp) and step up to mcp:admin later without registering again, and oidc-provider
+ * holds a client to the scope it registered (RFC 7591), so their step-up would be refused
+ * (invalid_scope). Here any client may ask for any scope of the resource, and consent decides.
+ */
+async function withoutRegisteredScope(req) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  const raw = Buffer.concat(chunks).toString();
+  try {
+    const { scope, ...metadata } = JSON.parse(raw);
+    req.body = metadata;
+  } catch {
+    req.body = raw; // the provider answers what is wrong with it
+  }
+}
+
 const counts = {};
 const oidc = provider.callback();
-const server = createServer((req, res) => {
+const server = createServer(async (req, res) => {
   const path = new URL(req.url, issuer).pathname;
   counts[path] = (counts[path] ?? 0) + 1;
+  if (path === '/reg' && req.method === 'POST') await withoutRegisteredScope(req);
   if (path === '/_counts') {
     res.setHeader('content-type', 'application/json');
     return res.end(JSON.stringify(counts));

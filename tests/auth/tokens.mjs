@@ -1,7 +1,7 @@
 // The authorization server alone, before any resource server: it issues what the matrix relies
 // on. Client credentials and authorization code + PKCE (with a refresh) give RFC 9068 JWTs for
-// the JWT resource that verify against the published keys; the opaque resource's tokens are
-// active at introspection, with their audience.
+// the JWT resource that verify against the published keys; a client registers itself as the
+// MCP SDKs do; the opaque resource's tokens are active at introspection, with their audience.
 //
 // Usage: node tokens.mjs AS_URL JWT_RESOURCE OPAQUE_RESOURCE
 
@@ -36,6 +36,18 @@ await run('auth tokens', async () => {
   const refreshed = await refresh(asUrl, user.refresh_token, jwtResource);
   const { payload: r } = await verify(refreshed.access_token);
   check(r.sub === 'carol' && r.jti !== u.jti, 'refresh: a new JWT for carol', r);
+
+  // Dynamic registration as the MCP SDK clients do it: a public client, with the MCP scopes.
+  const registered = await fetch(metadata.registration_endpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      client_name: 'tokens.mjs', redirect_uris: ['http://127.0.0.1/callback'], scope: 'mcp mcp:admin',
+      grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none',
+    }),
+  });
+  check(registered.status === 201, 'dynamic registration (RFC 7591) of a public client with scope mcp mcp:admin',
+    await registered.text());
 
   const opaque = await clientCredentials(asUrl, 'alice-service', 'mcp', opaqueResource);
   check(opaque.access_token.split('.').length === 1, 'the opaque resource gets an opaque token', opaque);
