@@ -165,7 +165,7 @@ for (const run of runs) await run.server.close();
 
 const wasmBytes = readFileSync(new URL('../pkg/mcpwire_wasm_bg.wasm', import.meta.url));
 const glueBytes = readFileSync(new URL('../pkg/mcpwire_wasm.js', import.meta.url));
-const moduleBytes = ['index.js', 'application.js'].reduce((n, f) => n + readFileSync(new URL(`../js/${f}`, import.meta.url)).length, 0);
+const moduleBytes = ['index.js', 'application.js', 'auth.js'].reduce((n, f) => n + readFileSync(new URL(`../js/${f}`, import.meta.url)).length, 0);
 const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
 const rate = (n) => `${Math.round(n).toLocaleString('en-US')}/s`;
 const medians = runs.map((run) => ({ name: run.server.name, sequential: median(run.sequential), concurrent: median(run.concurrent) }));
@@ -189,7 +189,7 @@ ${rows(medians[2], medians[3])}
 | --- | ---: | ---: |
 | \`pkg/mcpwire_wasm_bg.wasm\` (wasm-release: opt-level s, LTO, names stripped; no wasm-opt) | ${kib(wasmBytes.length)} | ${kib(gzipSync(wasmBytes, { level: 9 }).length)} |
 | \`pkg/mcpwire_wasm.js\` (wasm-bindgen glue) | ${kib(glueBytes.length)} | ${kib(gzipSync(glueBytes, { level: 9 }).length)} |
-| \`js/index.js\` + \`js/application.js\` | ${kib(moduleBytes)} | |
+| \`js/index.js\` + \`js/application.js\` + \`js/auth.js\` | ${kib(moduleBytes)} | |
 `;
 console.log(table);
 

@@ -376,6 +376,9 @@ export class Application {
       get clientCapabilities() {
         return client().clientCapabilities ?? undefined;
       },
+      get principal() {
+        return client().principal ?? undefined;
+      },
       input: async (key, inputRequest) => (await input({ [key]: inputRequest }))[key],
       inputs: input,
       headerMismatch: (schema, args) =>

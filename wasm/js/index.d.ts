@@ -37,6 +37,66 @@ export declare class InputRequired extends Error {
   readonly requests: { [key: string]: { method: string; params: JsonObject } };
 }
 
+/**
+ * Thrown by `auth.verify` to refuse a token: its requests get 401 with
+ * `error="invalid_token"` and this message as the description the client sees.
+ */
+export declare class InvalidToken extends Error {
+  constructor(message?: string);
+}
+
+/**
+ * A token `auth.verify` found valid: whom it stands for (sessions and input-required states
+ * are bound to the principal), the scopes it carries, and when it expires, as a JWT's `exp`
+ * (`expiresAt`, seconds since the epoch, or a `Date`) or as OAuth's `expires_in`
+ * (`expiresIn`, seconds from now). Without either the grant is kept for
+ * `timeouts.grantCacheMs` only. A grant already expired refuses the token.
+ */
+export type TokenGrant = {
+  principal: string;
+  /** An array, or a space-separated string as in a JWT's `scope` claim. */
+  scopes?: string[] | string;
+} & ({ expiresAt?: number | Date; expiresIn?: never } | { expiresIn?: number; expiresAt?: never });
+
+/**
+ * What `auth.verify` decides: a grant; or a refusal (401 `invalid_token`): `{ refused:
+ * description }`, `null` or `false`. Throwing `InvalidToken` refuses too; any other throw
+ * means the token could not be verified now (503 with `Retry-After`).
+ */
+export type TokenVerdict = TokenGrant | { refused: string } | null | false;
+
+/**
+ * The handler as an OAuth 2.1 resource server: every MCP request needs `Authorization: Bearer`.
+ * The metadata document (RFC 9728, at its path-aware well-known URL), the 401 and 403
+ * challenges and step-up scopes come from the engine.
+ */
+export interface AuthOptions {
+  /**
+   * The canonical URI of the MCP endpoint, which tokens must be issued for (their audience):
+   * absolute `https://` (`http://` on loopback hosts only), as clients reach it.
+   */
+  resource: string;
+  /** The issuer URLs of the authorization servers whose tokens are accepted; at least one. */
+  authorizationServers: string[];
+  /** Published in the metadata document. */
+  scopesSupported?: string[];
+  /** Scopes every request needs; asked for in every 401. */
+  requiredScopes?: string[];
+  /** Scopes calling a tool needs, by tool name (403 `insufficient_scope` without them). */
+  toolScopes?: { [tool: string]: string[] };
+  /** Scopes a method needs (`resources/read`, `prompts/get`, ...), by method. */
+  methodScopes?: { [method: string]: string[] };
+  /** The metadata document's `resource_name`. */
+  resourceName?: string;
+  /**
+   * Verifies a token: its signature, issuer, audience (`resource`) and expiry, or by
+   * introspection. Called once per token however many requests carry it, and not again
+   * while its grant is kept. `signal` aborts when `timeouts.tokenVerificationMs` passes (the
+   * requests then got 503) or the server shuts down.
+   */
+  verify(token: string, signal: AbortSignal): Promise<TokenVerdict> | TokenVerdict;
+}
+
 /** The session a request arrived on. */
 export interface SessionInfo {
   readonly id: number;
@@ -56,6 +116,11 @@ export interface RequestContext {
   /** What the client declared: at `initialize`, or in the request's own `_meta` (2026-07-28). */
   readonly clientInfo: JsonObject | undefined;
   readonly clientCapabilities: JsonObject | undefined;
+  /**
+   * Whom the request's verified token stands for (the `principal` of `auth.verify`'s grant);
+   * `undefined` without `auth`.
+   */
+  readonly principal: string | undefined;
   /**
    * Aborted when the client cancels (in 2026-07-28: closes the response stream), the request
    * times out, its session ends, or on shutdown.
@@ -199,6 +264,13 @@ export interface TimeoutOptions {
   retryHintMs?: number;
   /** How long an input-required state (2026-07-28) may come back with its retry. */
   inputStateMs?: number;
+  /** How long `auth.verify` may take (default 10 s); past it the requests get 503. */
+  tokenVerificationMs?: number;
+  /**
+   * How long a grant is kept at most (default 60 s; never past the token's expiry): a token
+   * revoked meanwhile stays accepted up to this long. 0 keeps none.
+   */
+  grantCacheMs?: number;
   heartbeat?: { intervalMs: number; timeoutMs: number; maxFailures: number };
 }
 
@@ -234,6 +306,12 @@ export interface LimitOptions {
   resumeLogBytes?: number;
   backlogEvents?: number;
   maxPendingEvents?: number;
+  /** Distinct tokens being verified at once; past it a request with a new token gets 503. */
+  maxPendingVerifications?: number;
+  /** The longest bearer token, in bytes; a longer one gets 401 `invalid_token`. */
+  maxTokenBytes?: number;
+  /** Grants kept at once; the one that expires soonest makes room. */
+  maxCachedGrants?: number;
 }
 
 export interface McpHandlerOptions {
@@ -265,6 +343,8 @@ export interface McpHandlerOptions {
    * 404 as if the session did not exist. Off by default.
    */
   sessionBinding?: string;
+  /** An OAuth 2.1 resource server: tokens verified by `auth.verify`. */
+  auth?: AuthOptions;
   /**
    * The key input-required states (2026-07-28) are sealed with: 32 bytes, or 64 hex digits
    * (from a secret binding, say). Handlers that share it accept each other's states, so a
@@ -305,6 +385,10 @@ export interface McpStats {
   resumptionLogEvents: number;
   resumptionLogBytes: number;
   pendingEvents: number;
+  /** Tokens the engine waits for a verdict on. */
+  pendingVerifications: number;
+  /** Grants kept, so that a token's next requests go through without a verification. */
+  cachedGrants: number;
   /** Bytes held for clients beyond the above, by what they are held for. */
   detachedStreamBytes: number;
   jsonResponseBytes: number;
@@ -321,6 +405,8 @@ export interface McpStats {
   handlers: number;
   /** Handlers whose `signal` fired since the start: cancelled by the client, by a closed stream, or by shutdown. */
   handlersCancelled: number;
+  /** `auth.verify` calls not yet settled. */
+  verifications: number;
   /** Responses this module is still producing. */
   responses: number;
 }

@@ -10,8 +10,9 @@
 
 import initWasm, { Engine, OutputKind } from '../pkg/mcpwire_wasm.js';
 import { Application, InputRequest, InputRequired, McpError } from './application.js';
+import { engineAuthOptions, InvalidToken, Verifier } from './auth.js';
 
-export { InputRequest, InputRequired, McpError };
+export { InputRequest, InputRequired, InvalidToken, McpError };
 
 /** Loads and instantiates the .wasm once per realm. */
 let loading;
@@ -82,6 +83,8 @@ const TIMERS_DIE_WITH_THEIR_REQUEST = globalThis.navigator?.userAgent === 'Cloud
 class Handler {
   #engine;
   #app;
+  /** Runs `auth.verify`, when the handler is a protected resource. */
+  #verifier = undefined;
   /** exchange id -> PendingResponse */
   #responses = new Map();
   #timer = undefined;
@@ -115,12 +118,14 @@ class Handler {
       allowedOrigins: options.allowedOrigins,
       allowedHosts: options.allowedHosts,
       sessionBinding: options.sessionBinding,
+      auth: engineAuthOptions(options.auth),
       timeouts: options.timeouts,
       limits: options.limits,
     };
     this.#maxBodyBytes = options.limits?.maxBodyBytes ?? 4 * 1024 * 1024;
     this.#timersPerResponse = options.timersPerResponse ?? TIMERS_DIE_WITH_THEIR_REQUEST;
     this.#engine = new Engine(JSON.stringify(engineOptions), now(), entropy());
+    if (options.auth !== undefined) this.#verifier = new Verifier(options.auth.verify, this);
     // Without a shared key, a fresh one: input-required states then open only on this
     // handler, and not after a restart (a retry elsewhere is refused with -32602).
     this.#engine.setStateKey(options.stateKey === undefined ? entropy() : stateKey(options.stateKey));
@@ -207,6 +212,7 @@ class Handler {
     const stats = this.#engine === undefined ? { ...this.#finalStats } : JSON.parse(this.#engine.stats());
     stats.handlers = this.#app.running;
     stats.handlersCancelled = this.#app.cancelled;
+    stats.verifications = this.#verifier?.running ?? 0;
     stats.responses = this.#responses.size;
     return stats;
   }
@@ -275,7 +281,8 @@ class Handler {
       const event = engine.pollEvent();
       if (event === undefined) break;
       try {
-        this.#app.dispatch(JSON.parse(event));
+        const parsed = JSON.parse(event);
+        if (this.#verifier?.dispatch(parsed) !== true) this.#app.dispatch(parsed);
       } catch (error) {
         // An application bug must not stop the transport: the rest still moves.
         console.error('mcpwire: an application handler threw', error);
@@ -498,6 +505,8 @@ class Handler {
       else pending.reject(new Error('mcpwire: shut down'));
     }
     this.#responses.clear();
+    // The engine cancelled every verification as it shut down; nothing of them outlives it.
+    this.#verifier?.cancelAll();
     this.#finalStats = JSON.parse(this.#engine.stats());
     this.#engine.free();
     this.#engine = undefined;

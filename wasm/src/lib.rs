@@ -40,6 +40,7 @@
 //! engine.check_invariants().unwrap();
 //! ```
 
+mod auth;
 mod events;
 mod options;
 
@@ -330,7 +331,8 @@ impl Engine {
 
     /// What a live request's client declared, as JSON: `protocolVersion`, `clientInfo` and
     /// `clientCapabilities` (from `initialize` in the session era, from the request's `_meta`
-    /// in 2026-07-28); `undefined` for a stale handle.
+    /// in 2026-07-28), and `principal`, whom its verified token stands for (`null` without
+    /// `auth`); `undefined` for a stale handle.
     #[wasm_bindgen(js_name = clientContext)]
     pub fn client_context(&self, session: f64, request: f64) -> Option<String> {
         let context = self.engine.client_context(handle(session, request))?;
@@ -340,11 +342,13 @@ impl Engine {
             protocol_version: &'a str,
             client_info: Option<&'a RawValue>,
             client_capabilities: Option<&'a RawValue>,
+            principal: Option<&'a str>,
         }
         serde_json::to_string(&Context {
             protocol_version: context.protocol_version.as_str(),
             client_info: context.client_info.as_deref(),
             client_capabilities: context.client_capabilities.as_deref(),
+            principal: context.principal.as_deref(),
         })
         .ok()
     }

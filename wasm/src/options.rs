@@ -7,6 +7,8 @@ use mcpwire_core::time::Duration;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::auth::AuthOptions;
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct Options {
@@ -23,6 +25,8 @@ pub(crate) struct Options {
     allowed_hosts: Option<Vec<String>>,
     /// A request header each session is bound to (`Config::session_binding`).
     session_binding: Option<String>,
+    /// The engine as an OAuth 2.1 resource server (`Config::auth`).
+    auth: Option<AuthOptions>,
     #[serde(default)]
     timeouts: TimeoutOptions,
     #[serde(default)]
@@ -57,6 +61,8 @@ struct TimeoutOptions {
     connection_idle_ms: Option<u64>,
     retry_hint_ms: Option<u64>,
     input_state_ms: Option<u64>,
+    token_verification_ms: Option<u64>,
+    grant_cache_ms: Option<u64>,
     heartbeat: Option<HeartbeatOptions>,
 }
 
@@ -91,6 +97,9 @@ struct LimitOptions {
     resume_log_bytes: Option<usize>,
     backlog_events: Option<usize>,
     max_pending_events: Option<usize>,
+    max_pending_verifications: Option<usize>,
+    max_token_bytes: Option<usize>,
+    max_cached_grants: Option<usize>,
 }
 
 fn set<T>(field: &mut T, value: Option<T>) {
@@ -108,10 +117,10 @@ impl Options {
     pub(crate) fn parse(json: &str) -> Result<Config, String> {
         let options: Options =
             serde_json::from_str(json).map_err(|e| format!("invalid engine options: {e}"))?;
-        Ok(options.into_config())
+        options.into_config()
     }
 
-    fn into_config(self) -> Config {
+    fn into_config(self) -> Result<Config, String> {
         let mut config = Config::new(&self.server_name, &self.server_version);
         config.server_title = self.server_title;
         config.instructions = self.instructions;
@@ -139,6 +148,10 @@ impl Options {
         if let Some(header) = self.session_binding {
             config.session_binding = Some(header.to_ascii_lowercase());
         }
+        config.auth = self
+            .auth
+            .map(AuthOptions::into_resource_server)
+            .transpose()?;
 
         let t = self.timeouts;
         let timeouts = &mut config.timeouts;
@@ -155,6 +168,11 @@ impl Options {
         set(&mut timeouts.connection_idle, ms(t.connection_idle_ms));
         set(&mut timeouts.retry_hint, ms(t.retry_hint_ms));
         set(&mut timeouts.input_state, ms(t.input_state_ms));
+        set(
+            &mut timeouts.token_verification,
+            ms(t.token_verification_ms),
+        );
+        set(&mut timeouts.grant_cache, ms(t.grant_cache_ms));
         if let Some(h) = t.heartbeat {
             timeouts.heartbeat = Some(Heartbeat {
                 interval: Duration::from_millis(h.interval_ms),
@@ -203,7 +221,13 @@ impl Options {
         set(&mut limits.resume_log_bytes, l.resume_log_bytes);
         set(&mut limits.backlog_events, l.backlog_events);
         set(&mut limits.max_pending_events, l.max_pending_events);
-        config
+        set(
+            &mut limits.max_pending_verifications,
+            l.max_pending_verifications,
+        );
+        set(&mut limits.max_token_bytes, l.max_token_bytes);
+        set(&mut limits.max_cached_grants, l.max_cached_grants);
+        Ok(config)
     }
 }
 
@@ -226,6 +250,37 @@ mod tests {
         assert_eq!(config.timeouts.request, Some(Duration::from_millis(9000)));
         assert_eq!(config.limits.http.max_body_bytes, 1024);
         assert_eq!(config.endpoint, "/mcp");
+        assert!(config.auth.is_none());
+    }
+
+    #[test]
+    fn auth_and_its_deadlines_and_bounds_are_options() {
+        let config = Options::parse(
+            r#"{"serverName":"s","serverVersion":"1",
+                "auth":{"resource":"https://h.example/mcp","authorizationServers":["https://as.example"]},
+                "timeouts":{"tokenVerificationMs":250,"grantCacheMs":0},
+                "limits":{"maxPendingVerifications":3,"maxTokenBytes":100,"maxCachedGrants":7}}"#,
+        )
+        .unwrap();
+        let auth = config.auth.unwrap();
+        assert_eq!(
+            auth.metadata_url(),
+            "https://h.example/.well-known/oauth-protected-resource/mcp"
+        );
+        assert_eq!(
+            config.timeouts.token_verification,
+            Duration::from_millis(250)
+        );
+        assert_eq!(config.timeouts.grant_cache, Duration::ZERO);
+        assert_eq!(config.limits.max_pending_verifications, 3);
+        assert_eq!(config.limits.max_token_bytes, 100);
+        assert_eq!(config.limits.max_cached_grants, 7);
+        let bad = Options::parse(
+            r#"{"serverName":"s","serverVersion":"1",
+                "auth":{"resource":"https://h.example/mcp","authorizationServers":["https://as.example"],
+                        "requiredScopes":["a b"]}}"#,
+        );
+        assert!(bad.unwrap_err().contains("auth.requiredScopes"));
     }
 
     #[test]

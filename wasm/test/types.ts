@@ -1,7 +1,7 @@
 // Compiled with `tsc --strict --noEmit` by scripts/test.mjs: the declarations describe the
 // module as the examples use it, and misuse does not compile.
 
-import { createMcpHandler, McpError, type McpHandler, type RequestContext } from '../js/index.js';
+import { createMcpHandler, InvalidToken, McpError, type McpHandler, type RequestContext, type TokenVerdict } from '../js/index.js';
 import { serve } from '../js/node.js';
 
 async function typed(): Promise<void> {
@@ -17,6 +17,8 @@ async function typed(): Promise<void> {
           context.progress(1, 2, 'half');
           context.log('info', { seen: args.text ?? null });
           if (context.signal.aborted) throw new McpError(-32000, 'gone');
+          const caller: string | undefined = context.principal;
+          void caller;
           return String(args.text);
         },
       },
@@ -36,6 +38,31 @@ async function typed(): Promise<void> {
   await mcp.close({ graceMs: 10 });
   void [response, count, sessions, url];
 
+  const guarded: McpHandler = await createMcpHandler({
+    name: 'guarded',
+    version: '1',
+    auth: {
+      resource: 'https://mcp.example.com/mcp',
+      authorizationServers: ['https://auth.example.com'],
+      requiredScopes: ['mcp'],
+      toolScopes: { echo: ['mcp:echo'] },
+      verify: async (token: string, signal: AbortSignal): Promise<TokenVerdict> => {
+        if (signal.aborted) return null;
+        if (token === 'revoked') return { refused: 'the token was revoked' };
+        if (token === 'odd') throw new InvalidToken('odd');
+        return { principal: 'ada', scopes: 'mcp mcp:echo', expiresAt: 1_900_000_000 };
+      },
+    },
+    timeouts: { tokenVerificationMs: 5000, grantCacheMs: 60_000 },
+    limits: { maxPendingVerifications: 64, maxTokenBytes: 4096, maxCachedGrants: 1000 },
+  });
+  const verifying: number = guarded.stats().verifications + guarded.stats().pendingVerifications + guarded.stats().cachedGrants;
+  void verifying;
+  // @ts-expect-error: a resource server needs its verifier
+  await createMcpHandler({ name: 'x', version: '1', auth: { resource: 'https://h.example/mcp', authorizationServers: [] } });
+  // @ts-expect-error: an expiry is given one way
+  const twice: TokenVerdict = { principal: 'ada', expiresAt: 1, expiresIn: 1 };
+  void twice;
   // @ts-expect-error: a tool needs a handler
   await createMcpHandler({ name: 'x', version: '1', tools: [{ name: 't', description: 'd' }] });
   // @ts-expect-error: unknown log level

@@ -170,3 +170,53 @@ fn bad_options_and_seeds_are_errors_not_panics() {
             .is_err()
     );
 }
+
+const PROTECTED: &str = r#"{"serverName":"t","serverVersion":"1",
+    "auth":{"resource":"http://127.0.0.1:8787/mcp","authorizationServers":["http://127.0.0.1:9000"],
+            "requiredScopes":["mcp"]}}"#;
+
+/// Sends `initialize` with `token`; returns the exchange and the verification it asked for.
+fn initialize_with(engine: &mut Engine, token: &str) -> (f64, Option<f64>) {
+    let headers = format!("{}authorization\0Bearer {token}\0", headers(None));
+    let exchange = engine
+        .handle_request(0.0, "POST", "/mcp", &headers, INIT.into())
+        .unwrap();
+    let mut asked = None;
+    while let Some(event) = engine.poll_event() {
+        let event: serde_json::Value = serde_json::from_str(&event).unwrap();
+        if event["type"] == "verifyToken" {
+            assert_eq!(event["token"], token);
+            asked = event["verification"].as_f64();
+        }
+    }
+    (exchange, asked)
+}
+
+#[wasm_bindgen_test]
+fn a_protected_resource_asks_js_to_verify_and_takes_its_verdicts() {
+    let mut engine = Engine::new(PROTECTED, 0.0, &[3; 32]).unwrap();
+    let (exchange, id) = initialize_with(&mut engine, "good");
+    let id = id.expect("asked to verify");
+    assert_eq!(engine.poll_exchange_output(exchange), None, "waiting");
+    engine
+        .token_granted(0.0, id, "ada", vec!["mcp".into()], Some(60_000.0))
+        .unwrap();
+    assert_eq!(response(&mut engine, exchange).0, 200);
+    assert!(
+        engine.token_refused(0.0, id, "again").is_err(),
+        "the verification is over"
+    );
+    let (exchange, id) = initialize_with(&mut engine, "bad");
+    engine.token_refused(0.0, id.unwrap(), "revoked").unwrap();
+    let (status, head, _) = response(&mut engine, exchange);
+    assert_eq!(status, 401);
+    let challenge = header(&head, "www-authenticate").unwrap();
+    assert!(
+        challenge.contains("error_description=\"revoked\""),
+        "{challenge}"
+    );
+    let (exchange, id) = initialize_with(&mut engine, "later");
+    engine.token_unavailable(0.0, id.unwrap()).unwrap();
+    assert_eq!(response(&mut engine, exchange).0, 503);
+    engine.check_invariants().unwrap();
+}

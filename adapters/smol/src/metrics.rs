@@ -221,6 +221,11 @@ impl ServerStats {
             c.verification_timeouts,
         );
         counter(
+            "mcpwire_verifications_abandoned_total",
+            "Verifications ended because every request waiting for them went away.",
+            c.verifications_abandoned,
+        );
+        counter(
             "mcpwire_tokens_granted_total",
             "Tokens the verifier granted.",
             c.tokens_granted,

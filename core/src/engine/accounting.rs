@@ -21,6 +21,8 @@ pub struct Counters {
     pub verifications_refused: u64,
     /// Verifications the application did not answer in time.
     pub verification_timeouts: u64,
+    /// Verifications ended because every request waiting for them went away.
+    pub verifications_abandoned: u64,
     /// Tokens the application granted.
     pub tokens_granted: u64,
     /// Tokens the application refused.

@@ -98,8 +98,9 @@ pub enum Event {
         /// The token, as sent.
         token: String,
     },
-    /// A token verification ended without a verdict (its deadline passed, or the engine shut
-    /// down): stop verifying. Its requests were answered `503`.
+    /// A token verification ended without a verdict (its deadline passed, every request
+    /// waiting for it went away, or the engine shut down): stop verifying. Its requests, if
+    /// any are left, were answered `503`.
     VerificationCancelled {
         /// The verification.
         verification: VerificationId,

@@ -16,6 +16,7 @@ const worker :Workerd.Worker = (
     (name = "examples/demo.js", esModule = embed "../demo.js"),
     (name = "js/index.js", esModule = embed "../../js/index.js"),
     (name = "js/application.js", esModule = embed "../../js/application.js"),
+    (name = "js/auth.js", esModule = embed "../../js/auth.js"),
     (name = "pkg/mcpwire_wasm.js", esModule = embed "../../pkg/mcpwire_wasm.js"),
     (name = "pkg/mcpwire_wasm_bg.wasm", wasm = embed "../../pkg/mcpwire_wasm_bg.wasm"),
   ],

@@ -161,6 +161,11 @@ impl Engine {
             .ok_or(CommandError::StaleHandle)?;
         self.release(Holding::Requests, None, pending.held);
         let granted = match verdict {
+            Verdict::Granted(grant) if grant.valid_for == Some(crate::time::Duration::ZERO) => {
+                // Granted with no time left: expired, whatever the application thought.
+                self.counters.tokens_refused += 1;
+                Err(Some(String::from("the token has expired")))
+            }
             Verdict::Granted(grant) => {
                 self.counters.tokens_granted += 1;
                 let ttl = self.config.timeouts.grant_cache;
@@ -303,13 +308,22 @@ impl Engine {
         Some(request)
     }
 
-    /// An exchange that ends while its request waits for a verdict leaves the waiters.
+    /// An exchange that ends while its request waits for a verdict leaves the waiters; the
+    /// last one to leave ends the verification, so that a client that sends tokens and
+    /// hangs up cannot keep the slots of `Limits::max_pending_verifications` for others.
     pub(super) fn leave_verification(
         &mut self,
         exchange: ExchangeId,
         verification: VerificationId,
     ) {
-        self.verifications.leave(verification, exchange);
+        if !self.verifications.leave(verification, exchange) {
+            return;
+        }
+        if let Some(pending) = self.verifications.finish(verification) {
+            self.counters.verifications_abandoned += 1;
+            self.release(Holding::Requests, None, pending.held);
+            self.emit(super::Event::VerificationCancelled { verification });
+        }
     }
 
     fn refuse_unavailable(&mut self, exchange: ExchangeId, why: &str) -> Gate {
@@ -349,11 +363,22 @@ impl Engine {
         };
         let mut needed: Vec<&str> = Vec::new();
         for message in messages {
-            let Ok(Message::Request(request)) = message else {
-                continue;
+            let (method, params) = match message {
+                Ok(Message::Request(r)) => (r.method.as_str(), r.params.as_deref()),
+                Ok(Message::Notification(n)) => (n.method.as_str(), n.params.as_deref()),
+                _ => continue,
             };
-            let named = named_in(&request.method, request.params.as_deref());
-            let scopes = auth.scopes_for(&request.method, named.as_deref());
+            let named = named_in(method, params);
+            let mut scopes = auth.scopes_for(method, named.as_deref());
+            if method == "subscriptions/listen" {
+                // A listen stream subscribes to resources as `resources/subscribe` did: it
+                // needs what subscribing to each of them needs.
+                for uri in super::modern::listen::listened_uris(params) {
+                    scopes.extend(auth.scopes_for("resources/subscribe", Some(&uri)));
+                }
+                scopes.sort_unstable();
+                scopes.dedup();
+            }
             if !granted.missing(&scopes).is_empty() {
                 needed.extend(scopes);
             }

@@ -179,7 +179,10 @@ impl ResourceServer {
         self
     }
 
-    /// A scope `method` needs beyond the required ones (`tools/call`, `resources/read`, ...).
+    /// A scope `method` needs beyond the required ones (`tools/call`, `resources/read`, ...),
+    /// whether it comes as a request or a notification (a POST carrying it without the scope
+    /// is answered `403`). A rule on `resources/subscribe` applies as well to a 2026-07-28
+    /// `subscriptions/listen` that subscribes to resources.
     ///
     /// # Panics
     ///

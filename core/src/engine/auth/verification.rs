@@ -120,8 +120,8 @@ pub(crate) const PENDING_BYTES: usize = 160;
 pub(crate) struct Pending {
     pub(crate) digest: TokenDigest,
     /// Exchanges waiting for the verdict, in arrival order. An exchange that ends first is
-    /// taken out; the verification goes on (the application is at it) until its verdict or
-    /// its deadline.
+    /// taken out; when the last one is, the verification ends (the engine tells the
+    /// application to stop).
     pub(crate) waiters: Vec<ExchangeId>,
     /// Bytes charged for it (`PENDING_BYTES` and the token).
     pub(crate) held: usize,
@@ -257,10 +257,13 @@ impl Verifications {
     }
 
     /// Takes `exchange` off `id`'s waiters.
-    pub(crate) fn leave(&mut self, id: VerificationId, exchange: ExchangeId) {
-        if let Some(pending) = self.pending.get_mut(id) {
-            pending.waiters.retain(|&w| w != exchange);
-        }
+    /// Whether nobody waits for the verification any more.
+    pub(crate) fn leave(&mut self, id: VerificationId, exchange: ExchangeId) -> bool {
+        let Some(pending) = self.pending.get_mut(id) else {
+            return false;
+        };
+        pending.waiters.retain(|&w| w != exchange);
+        pending.waiters.is_empty()
     }
 
     /// Waiting exchanges, over every verification.

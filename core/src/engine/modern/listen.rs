@@ -42,6 +42,19 @@ struct ListenParams<'a> {
     notifications: Option<Requested<'a>>,
 }
 
+/// The resources a `subscriptions/listen` request's params subscribe to, read as the listen
+/// itself reads them (none when it would refuse them).
+pub(in crate::engine) fn listened_uris(params: Option<&RawValue>) -> Vec<String> {
+    let Some(params) = params else {
+        return Vec::new();
+    };
+    let Ok(parsed) = serde_json::from_str::<ListenParams<'_>>(params.get()) else {
+        return Vec::new();
+    };
+    let uris = parsed.notifications.map(|n| n.uris).unwrap_or_default();
+    uris.into_iter().map(Cow::into_owned).collect()
+}
+
 /// What the server can send at all, from its declared capabilities.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Supported {

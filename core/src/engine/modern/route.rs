@@ -236,7 +236,8 @@ impl Engine {
             + params
             + budget::SESSION_BYTES
             + envelope.capabilities.get().len()
-            + envelope.client_info.as_ref().map_or(0, |c| c.get().len());
+            + envelope.client_info.as_ref().map_or(0, |c| c.get().len())
+            + principal.map_or(0, <[u8]>::len);
         // A context is capped as a session is: what could never fit is refused up front.
         if keeps > self.config.limits.max_session_bytes || self.admits(None, keeps).is_err() {
             return self.unavailable(exchange, id, "the server holds too much");

@@ -567,19 +567,30 @@ fn verifications_are_capped_and_a_waiter_that_leaves_holds_nothing() {
     let refused = h.take_response(c).unwrap();
     assert_eq!(refused.status, 503, "past the cap");
     assert_eq!(h.engine.counters().verifications_refused, 1);
-    // A waiter that goes: its request is released; the verdict still comes, for nobody.
+    // A waiter that goes: its request is released, and with nobody left waiting the
+    // verification ends (the application is told), freeing its slot at once.
     let held = h.engine.stats().held.requests;
     h.engine.handle_closed(h.now, a);
     h.pump();
     assert!(h.engine.stats().held.requests < held);
-    h.engine
-        .token_verified(h.now, first, grant("ada", &["mcp"]))
-        .unwrap();
-    h.pump();
+    let cancelled = h.take_events(|e| matches!(e, Event::VerificationCancelled { .. }));
+    assert!(
+        matches!(cancelled.as_slice(), [Event::VerificationCancelled { verification }] if *verification == first),
+        "{cancelled:?}"
+    );
+    assert_eq!(h.engine.counters().verifications_abandoned, 1);
+    assert_eq!(
+        h.engine
+            .token_verified(h.now, first, grant("ada", &["mcp"])),
+        Err(crate::engine::CommandError::StaleHandle)
+    );
+    let d = post(&mut h, None, INIT, &[("Authorization", "Bearer d")]);
+    assert!(asked(&mut h).is_some(), "the slot is free again");
     h.engine.handle_closed(h.now, b);
+    h.engine.handle_closed(h.now, d);
     h.pump();
-    let timeout = h.engine.config().timeouts.token_verification.as_millis();
-    h.advance(timeout);
+    let stats = h.engine.stats();
+    assert_eq!(stats.pending_verifications, 0);
     h.advance(3_600_000);
     let stats = h.engine.stats();
     assert!(
@@ -587,6 +598,110 @@ fn verifications_are_capped_and_a_waiter_that_leaves_holds_nothing() {
         "{:?}",
         stats.residue().collect::<Vec<_>>()
     );
+    h.check();
+}
+
+/// Tokens sent by a client that hangs up at once hold no verification slot: the cap is
+/// there for verifications somebody waits for.
+#[test]
+fn clients_that_hang_up_cannot_pin_the_verification_cap() {
+    let mut config = protected();
+    config.limits.max_pending_verifications = 8;
+    let mut h = Harness::new(config);
+    for i in 0..64 {
+        let conn = post(
+            &mut h,
+            None,
+            INIT,
+            &[("Authorization", &bearer(&format!("junk{i}")))],
+        );
+        assert!(asked(&mut h).is_some(), "junk{i} is verified");
+        h.engine.handle_closed(h.now, conn);
+        h.pump();
+    }
+    assert_eq!(h.engine.stats().pending_verifications, 0);
+    let _ = session_of(&mut h, "legit", "ada");
+    h.check();
+}
+
+/// A verdict that grants with no time left is a token that expired.
+#[test]
+fn a_grant_with_no_time_left_is_refused() {
+    let mut h = Harness::new(protected());
+    let conn = post(&mut h, None, INIT, &[("Authorization", "Bearer stale")]);
+    let (id, _) = asked(&mut h).unwrap();
+    h.engine
+        .token_verified(
+            h.now,
+            id,
+            Verdict::Granted(Grant::new("ada", ["mcp"], Some(Duration::ZERO))),
+        )
+        .unwrap();
+    h.pump();
+    let header = challenged(&h.take_response(conn).unwrap(), 401);
+    assert!(header.contains("invalid_token"), "{header}");
+    assert!(header.contains("expired"), "{header}");
+    assert_eq!(h.engine.stats().cached_grants, 0);
+    h.check();
+}
+
+/// Scope rules reach what the application sees by other roads: a notification, and a
+/// 2026-07-28 listen stream that subscribes to resources.
+#[test]
+fn notifications_and_listen_subscriptions_need_their_scopes() {
+    let mut config = protected();
+    config.capabilities = r#"{"tools":{},"resources":{"subscribe":true}}"#.into();
+    config.auth = config.auth.map(|a| {
+        a.scope_for_method("resources/subscribe", "read")
+            .scope_for_method("notifications/roots/list_changed", "admin")
+    });
+    let mut h = Harness::new(config);
+    let session = session_of(&mut h, "narrow", "ada");
+    let before = h.events.len();
+    let conn = post(
+        &mut h,
+        Some(&session),
+        r#"{"jsonrpc":"2.0","method":"notifications/roots/list_changed"}"#,
+        &[("Authorization", "Bearer narrow")],
+    );
+    let header = challenged(&h.take_response(conn).unwrap(), 403);
+    assert!(header.contains("admin"), "{header}");
+    assert!(
+        !h.events[before..]
+            .iter()
+            .any(|e| matches!(e, Event::Notification { .. })),
+        "the notification reached the application"
+    );
+    let listen = |uris: &str| {
+        alloc::format!(
+            r#"{{"jsonrpc":"2.0","id":"l","method":"subscriptions/listen","params":{{"_meta":{{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{{}}}},"notifications":{{"resourceSubscriptions":{uris}}}}}}}"#
+        )
+    };
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json, text/event-stream"),
+        ("MCP-Protocol-Version", "2026-07-28"),
+        ("Mcp-Method", "subscriptions/listen"),
+        ("Authorization", "Bearer narrow"),
+    ];
+    // An escaped URI is the same URI.
+    for uris in [r#"["file:///secret"]"#, r#"["file:\/\/\/secret"]"#] {
+        let conn = h.connect();
+        h.send(
+            conn,
+            &Harness::request("POST", "/mcp", &headers, &listen(uris)),
+        );
+        let header = challenged(&h.take_response(conn).unwrap(), 403);
+        assert!(header.contains("scope=\"mcp read\""), "{uris}: {header}");
+    }
+    assert_eq!(h.engine.counters().listens_opened, 0);
+    // Listening for list changes only needs nothing more.
+    let conn = h.connect();
+    h.send(
+        conn,
+        &Harness::request("POST", "/mcp", &headers, &listen("[]")),
+    );
+    assert_eq!(h.peek_response(conn).unwrap().status, 200);
     h.check();
 }
 
@@ -608,4 +723,48 @@ fn shutdown_answers_what_waits_for_a_verdict() {
         "{:?}",
         stats.residue().collect::<Vec<_>>()
     );
+}
+
+/// What a 2026-07-28 call's context keeps counts its principal: one too big for the share a
+/// context may hold is refused before the application sees the call.
+#[test]
+fn a_stateless_calls_principal_counts_against_its_share() {
+    let call = |h: &mut Harness, token: &str| {
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}},"name":"echo","arguments":{}}}"#;
+        let auth = bearer(token);
+        let headers = [
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json, text/event-stream"),
+            ("MCP-Protocol-Version", "2026-07-28"),
+            ("Mcp-Method", "tools/call"),
+            ("Mcp-Name", "echo"),
+            ("Authorization", auth.as_str()),
+        ];
+        let conn = h.connect();
+        h.send(conn, &Harness::request("POST", "/mcp", &headers, body));
+        conn
+    };
+    let mut config = protected();
+    config.limits.max_session_bytes = 4096;
+    let mut h = Harness::new(config);
+    for (token, principal, reaches) in [
+        ("small", "ada".to_string(), true),
+        ("big", "x".repeat(65_536), false),
+    ] {
+        let conn = call(&mut h, token);
+        let (id, _) = asked(&mut h).unwrap();
+        let before = h.events.len();
+        h.engine
+            .token_verified(h.now, id, grant(&principal, &["mcp"]))
+            .unwrap();
+        h.pump();
+        let reached = h.events[before..]
+            .iter()
+            .any(|e| matches!(e, Event::Request { .. }));
+        assert_eq!(reached, reaches, "{token}");
+        if !reaches {
+            assert_eq!(h.take_response(conn).unwrap().status, 503);
+        }
+    }
+    h.check();
 }
