@@ -1,7 +1,10 @@
 //! The command line: `mcpwire serve [options]`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
+
+use mcpwire_smol::auth::{Introspection, JwtVerifier, ResourceServer};
 
 /// What `mcpwire serve` was asked to do.
 #[derive(Debug, Clone)]
@@ -30,6 +33,38 @@ pub struct Options {
     pub node_tag: Option<String>,
     /// Proxies whose PROXY protocol v2 header names the client.
     pub proxy_protocol_from: Vec<String>,
+    /// `--resource` and a verifier: the server is an OAuth 2.1 resource server.
+    pub auth: Option<Auth>,
+}
+
+/// `--resource` with `--auth-issuer` or `--introspection`, validated.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    /// The metadata document and challenges: the resource, its authorization server, scopes.
+    pub resource: ResourceServer,
+    pub verifier: AuthVerifier,
+}
+
+/// How tokens are verified.
+#[derive(Debug, Clone)]
+pub enum AuthVerifier {
+    /// `--auth-issuer`: JWT access tokens, checked against the issuer's keys.
+    Jwt(JwtVerifier),
+    /// `--introspection`: every unseen token is asked about; `true` when no `--auth-issuer`
+    /// names the authorization server for the metadata document.
+    Introspection(Introspection, bool),
+}
+
+/// The authorization options as given, before they are checked together.
+#[derive(Default)]
+struct AuthOptions {
+    resource: Option<String>,
+    issuer: Option<String>,
+    scopes: Vec<String>,
+    introspection: Option<String>,
+    client: Option<String>,
+    secret_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
 }
 
 /// `--max-connections-per-peer`.
@@ -93,6 +128,23 @@ Options:
                            this node [default: none]
   -h, --help               Print this help
   -V, --version            Print the version
+
+OAuth 2.1 (every MCP request then needs a bearer token issued for --resource):
+  --resource URL           The canonical URI of the MCP endpoint as clients reach it
+                           (https://, or http:// on loopback): the tokens' audience, and
+                           the base of the metadata document's URL
+  --auth-issuer URL        The authorization server (its issuer URL), named in the
+                           metadata; tokens are JWTs checked against its published keys
+  --auth-scope SCOPE       A scope every request needs, also listed as supported
+                           (repeatable)
+  --introspection URL      Verify tokens by introspection (RFC 7662) at this endpoint
+                           instead of as JWTs; needs the two options below
+  --introspection-client ID
+                           The client ID this server introspects as
+  --introspection-secret-file FILE
+                           The file holding that client's secret (client_secret_basic)
+  --auth-ca-file FILE      Trust the CA certificates of this PEM file too, for the
+                           requests to the authorization server [default: Mozilla's roots]
 
 Logs go to stderr; set RUST_LOG=debug for more.";
 
@@ -172,7 +224,9 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
         bus: None,
         node_tag: None,
         proxy_protocol_from: Vec::new(),
+        auth: None,
     };
+    let mut auth = AuthOptions::default();
     let mut parser = lexopt::Parser::from_args(args);
     let mut command_seen = false;
     let text = |parser: &mut lexopt::Parser| -> Result<String, String> {
@@ -274,12 +328,170 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
                 }
                 options.node_tag = Some(tag);
             }
+            Long("resource") => once(&mut auth.resource, text(&mut parser)?, "--resource")?,
+            Long("auth-issuer") => once(&mut auth.issuer, text(&mut parser)?, "--auth-issuer")?,
+            Long("auth-scope") => {
+                let scope = text(&mut parser)?;
+                let token = !scope.is_empty()
+                    && scope
+                        .bytes()
+                        .all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\');
+                if !token {
+                    return Err(format!(
+                        "--auth-scope takes a scope token (visible ASCII, no space, no '\"' or \
+                         '\\'), not {scope:?}"
+                    ));
+                }
+                auth.scopes.push(scope);
+            }
+            Long("introspection") => {
+                once(
+                    &mut auth.introspection,
+                    text(&mut parser)?,
+                    "--introspection",
+                )?;
+            }
+            Long("introspection-client") => {
+                once(
+                    &mut auth.client,
+                    text(&mut parser)?,
+                    "--introspection-client",
+                )?;
+            }
+            Long("introspection-secret-file") => {
+                let flag = "--introspection-secret-file";
+                once(&mut auth.secret_file, text(&mut parser)?.into(), flag)?;
+            }
+            Long("auth-ca-file") => {
+                once(
+                    &mut auth.ca_file,
+                    text(&mut parser)?.into(),
+                    "--auth-ca-file",
+                )?;
+            }
             Short('h') | Long("help") => return Ok(Action::Help),
             Short('V') | Long("version") => return Ok(Action::Version),
             other => return Err(other.unexpected().to_string()),
         }
     }
+    options.auth = authorization(auth)?;
     Ok(Action::Serve(Box::new(options)))
+}
+
+/// Sets an option that may be given once.
+fn once<T>(slot: &mut Option<T>, value: T, flag: &str) -> Result<(), String> {
+    if slot.is_some() {
+        return Err(format!("{flag} may be given once"));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+/// A verifier's configuration error, named by the option it comes from: the CA file's, or
+/// else `flag`'s.
+fn configuration(error: mcpwire_smol::auth::ConfigError, flag: &str) -> String {
+    let message = error.to_string();
+    if message.starts_with("the CA file") {
+        format!("--auth-ca-file: {message}")
+    } else {
+        format!("{flag}: {message}")
+    }
+}
+
+/// Checks the authorization options together, and builds what they describe (nothing is
+/// fetched yet).
+fn authorization(auth: AuthOptions) -> Result<Option<Auth>, String> {
+    let Some(resource) = &auth.resource else {
+        let given = [
+            (auth.issuer.is_some(), "--auth-issuer"),
+            (!auth.scopes.is_empty(), "--auth-scope"),
+            (auth.introspection.is_some(), "--introspection"),
+            (auth.client.is_some(), "--introspection-client"),
+            (auth.secret_file.is_some(), "--introspection-secret-file"),
+            (auth.ca_file.is_some(), "--auth-ca-file"),
+        ];
+        return match given.iter().find(|(given, _)| *given) {
+            Some((_, flag)) => Err(format!(
+                "{flag} needs --resource URL (the canonical URI of the MCP endpoint)"
+            )),
+            None => Ok(None),
+        };
+    };
+    if auth.issuer.is_none() && auth.introspection.is_none() {
+        return Err(
+            "--resource needs a verifier: --auth-issuer URL (JWT access tokens) or \
+             --introspection URL (token introspection)"
+                .into(),
+        );
+    }
+    let mut server = ResourceServer::new(resource).map_err(|e| format!("--resource: {e}"))?;
+    if let Some(issuer) = &auth.issuer {
+        server = server
+            .authorization_server(issuer)
+            .map_err(|e| format!("--auth-issuer: {e}"))?;
+    }
+    server = server.scopes_supported(auth.scopes.iter().cloned());
+    for scope in &auth.scopes {
+        server = server.require_scope(scope);
+    }
+    let verifier = match &auth.introspection {
+        None => {
+            if auth.client.is_some() || auth.secret_file.is_some() {
+                return Err(
+                    "--introspection-client and --introspection-secret-file need --introspection URL"
+                        .into(),
+                );
+            }
+            // Checked above: a verifier option is there.
+            let issuer = auth.issuer.as_deref().unwrap_or_default();
+            let mut builder = JwtVerifier::builder(issuer, server.resource());
+            if let Some(ca) = &auth.ca_file {
+                builder = builder.ca_file(ca);
+            }
+            AuthVerifier::Jwt(
+                builder
+                    .build()
+                    .map_err(|e| configuration(e, "--auth-issuer"))?,
+            )
+        }
+        Some(endpoint) => {
+            let (Some(client), Some(file)) = (&auth.client, &auth.secret_file) else {
+                return Err("--introspection needs --introspection-client ID and \
+                     --introspection-secret-file FILE"
+                    .into());
+            };
+            let secret = std::fs::read_to_string(file).map_err(|e| {
+                format!(
+                    "--introspection-secret-file: cannot read {}: {e}",
+                    file.display()
+                )
+            })?;
+            // The file's line ending is not part of the secret.
+            let secret = secret.trim_end_matches(['\n', '\r']);
+            if secret.is_empty() {
+                return Err(format!(
+                    "--introspection-secret-file: {} is empty",
+                    file.display()
+                ));
+            }
+            let mut builder = Introspection::builder(endpoint, server.resource())
+                .client_secret_basic(client, secret);
+            if let Some(issuer) = &auth.issuer {
+                builder = builder.issuer(issuer);
+            }
+            if let Some(ca) = &auth.ca_file {
+                builder = builder.ca_file(ca);
+            }
+            let verifier = builder
+                .build()
+                .map_err(|e| configuration(e, "--introspection"))?;
+            AuthVerifier::Introspection(verifier, auth.issuer.is_none())
+        }
+    };
+    Ok(Some(Auth {
+        resource: server,
+        verifier,
+    }))
 }
 
 #[cfg(test)]
@@ -421,5 +633,277 @@ mod tests {
         }
         assert_eq!(size("1GiB", "f"), Ok(1 << 30));
         assert_eq!(size("4096", "f"), Ok(4096));
+    }
+
+    fn refused(list: &[&str]) -> String {
+        match parse(args(list)) {
+            Err(e) => e,
+            Ok(_) => panic!("{list:?} refused"),
+        }
+    }
+
+    fn auth(list: &[&str]) -> Auth {
+        match parse(args(list)) {
+            Ok(Action::Serve(o)) => o.auth.expect("protected"),
+            Ok(_) => panic!("serve"),
+            Err(e) => panic!("{list:?}: {e}"),
+        }
+    }
+
+    /// A file in a directory of this test's own, removed with it.
+    struct TempFile(PathBuf);
+
+    impl TempFile {
+        fn new(name: &str, contents: &str) -> TempFile {
+            let dir =
+                std::env::temp_dir().join(format!("mcpwire-cli-{}-{name}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join(name);
+            std::fs::write(&path, contents).unwrap();
+            TempFile(path)
+        }
+
+        fn path(&self) -> &str {
+            self.0.to_str().unwrap()
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(self.0.parent().unwrap());
+        }
+    }
+
+    const RESOURCE: &str = "http://127.0.0.1:3000/mcp";
+    const ISSUER: &str = "http://127.0.0.1:4000";
+
+    #[test]
+    fn no_auth_options_no_protection() {
+        let Ok(Action::Serve(o)) = parse(args(&[])) else {
+            panic!("parses");
+        };
+        assert!(o.auth.is_none());
+    }
+
+    #[test]
+    fn a_resource_with_an_issuer_verifies_jwts() {
+        let a = auth(&[
+            "--resource",
+            RESOURCE,
+            "--auth-issuer",
+            ISSUER,
+            "--auth-scope",
+            "mcp:tools",
+            "--auth-scope=mcp:read",
+        ]);
+        assert_eq!(a.resource.resource(), RESOURCE);
+        assert_eq!(
+            a.resource.metadata_url(),
+            "http://127.0.0.1:3000/.well-known/oauth-protected-resource/mcp"
+        );
+        let AuthVerifier::Jwt(verifier) = a.verifier else {
+            panic!("JWT");
+        };
+        assert_eq!(verifier.stats().tasks, 0, "parsing fetches nothing");
+    }
+
+    #[test]
+    fn introspection_takes_a_client_and_a_secret_file() {
+        let secret = TempFile::new("secret", "s3cret\n");
+        let a = auth(&[
+            "--resource",
+            RESOURCE,
+            "--auth-issuer",
+            ISSUER,
+            "--introspection",
+            "http://127.0.0.1:4000/token/introspection",
+            "--introspection-client",
+            "mcp-server",
+            "--introspection-secret-file",
+            secret.path(),
+        ]);
+        assert!(matches!(a.verifier, AuthVerifier::Introspection(_, false)));
+        // Without an issuer: allowed, but the metadata names no authorization server.
+        let a = auth(&[
+            "--resource",
+            RESOURCE,
+            "--introspection",
+            "http://127.0.0.1:4000/introspect",
+            "--introspection-client",
+            "c",
+            "--introspection-secret-file",
+            secret.path(),
+        ]);
+        assert!(matches!(a.verifier, AuthVerifier::Introspection(_, true)));
+    }
+
+    #[test]
+    fn a_resource_needs_a_verifier_and_a_verifier_needs_a_resource() {
+        let e = refused(&["--resource", RESOURCE]);
+        assert!(e.contains("--resource needs a verifier"), "{e}");
+        let secret = TempFile::new("lonely", "s");
+        for (flag, value) in [
+            ("--auth-issuer", ISSUER),
+            ("--auth-scope", "mcp"),
+            ("--introspection", "http://127.0.0.1:4000/introspect"),
+            ("--introspection-client", "c"),
+            ("--introspection-secret-file", secret.path()),
+            ("--auth-ca-file", secret.path()),
+        ] {
+            let e = refused(&[flag, value]);
+            assert!(e.starts_with(flag) && e.contains("needs --resource"), "{e}");
+        }
+    }
+
+    #[test]
+    fn bad_urls_and_scopes_are_named() {
+        for (list, named) in [
+            (
+                &[
+                    "--resource",
+                    "http://mcp.example/mcp",
+                    "--auth-issuer",
+                    ISSUER,
+                ][..],
+                "--resource",
+            ),
+            (
+                &[
+                    "--resource",
+                    "https://mcp.example/mcp?x",
+                    "--auth-issuer",
+                    ISSUER,
+                ],
+                "--resource",
+            ),
+            (
+                &["--resource", "mcp", "--auth-issuer", ISSUER],
+                "--resource",
+            ),
+            (
+                &["--resource", RESOURCE, "--auth-issuer", "http://as.example"],
+                "--auth-issuer",
+            ),
+            (
+                &["--resource", RESOURCE, "--auth-issuer", "as.example"],
+                "--auth-issuer",
+            ),
+            (
+                &[
+                    "--resource",
+                    RESOURCE,
+                    "--auth-issuer",
+                    ISSUER,
+                    "--auth-scope",
+                    "a b",
+                ],
+                "--auth-scope",
+            ),
+            (
+                &[
+                    "--resource",
+                    RESOURCE,
+                    "--auth-issuer",
+                    ISSUER,
+                    "--auth-scope",
+                    "",
+                ],
+                "--auth-scope",
+            ),
+            (
+                &[
+                    "--resource",
+                    RESOURCE,
+                    "--auth-issuer",
+                    ISSUER,
+                    "--auth-scope",
+                    "a\"b",
+                ],
+                "--auth-scope",
+            ),
+            (
+                &["--resource", RESOURCE, "--resource", RESOURCE],
+                "--resource may be given once",
+            ),
+            (
+                &["--auth-issuer", ISSUER, "--auth-issuer", ISSUER],
+                "--auth-issuer may be given once",
+            ),
+        ] {
+            let e = refused(list);
+            assert!(e.contains(named), "{list:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn introspection_options_are_checked_together() {
+        let secret = TempFile::new("together", "s3cret");
+        let endpoint = "http://127.0.0.1:4000/introspect";
+        let base = ["--resource", RESOURCE, "--auth-issuer", ISSUER];
+        let with = |more: &[&str]| {
+            let mut list = base.to_vec();
+            list.extend_from_slice(more);
+            refused(&list)
+        };
+        let e = with(&["--introspection", endpoint]);
+        assert!(
+            e.contains("--introspection needs --introspection-client"),
+            "{e}"
+        );
+        let e = with(&["--introspection", endpoint, "--introspection-client", "c"]);
+        assert!(e.contains("--introspection-secret-file"), "{e}");
+        let e = with(&[
+            "--introspection-client",
+            "c",
+            "--introspection-secret-file",
+            secret.path(),
+        ]);
+        assert!(e.contains("need --introspection URL"), "{e}");
+        let e = with(&[
+            "--introspection",
+            "http://as.example/introspect",
+            "--introspection-client",
+            "c",
+            "--introspection-secret-file",
+            secret.path(),
+        ]);
+        assert!(
+            e.starts_with("--introspection:") && e.contains("loopback"),
+            "{e}"
+        );
+        let empty = TempFile::new("empty", "\n");
+        for (file, why) in [
+            (empty.path(), "is empty"),
+            ("/nonexistent/secret", "cannot read"),
+        ] {
+            let e = with(&[
+                "--introspection",
+                endpoint,
+                "--introspection-client",
+                "c",
+                "--introspection-secret-file",
+                file,
+            ]);
+            assert!(
+                e.starts_with("--introspection-secret-file") && e.contains(why),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_ca_file_must_hold_a_certificate() {
+        let junk = TempFile::new("ca.pem", "not a certificate\n");
+        for file in [junk.path(), "/nonexistent/ca.pem"] {
+            let e = refused(&[
+                "--resource",
+                RESOURCE,
+                "--auth-issuer",
+                ISSUER,
+                "--auth-ca-file",
+                file,
+            ]);
+            assert!(e.starts_with("--auth-ca-file: "), "{e}");
+        }
     }
 }

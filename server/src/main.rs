@@ -171,6 +171,29 @@ fn main() -> ExitCode {
         None => server,
     };
 
+    let server = match options.auth.clone() {
+        None => server,
+        Some(auth) => {
+            tracing::info!(
+                resource = auth.resource.resource(),
+                metadata = %auth.resource.metadata_url(),
+                "protected: every MCP request needs a bearer token"
+            );
+            match auth.verifier {
+                cli::AuthVerifier::Jwt(verifier) => server.protect(auth.resource, verifier),
+                cli::AuthVerifier::Introspection(verifier, no_issuer) => {
+                    if no_issuer {
+                        tracing::warn!(
+                            "no --auth-issuer: the metadata document names no authorization \
+                             server, so clients cannot find where to get a token"
+                        );
+                    }
+                    server.protect(auth.resource, verifier)
+                }
+            }
+        }
+    };
+
     if !options.bind.ip().is_loopback() && options.allowed_hosts.is_empty() {
         tracing::warn!(
             bind = %options.bind,

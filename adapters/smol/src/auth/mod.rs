@@ -8,6 +8,13 @@
 //! and cancelled when its deadline (`Timeouts::token_verification`) passes or the server
 //! stops. A verifier that panics answers [`Verdict::Unavailable`].
 //!
+//! Two verifiers come with it: [`JwtVerifier`] for JWT access tokens (RFC 9068), checked
+//! against the issuer's published keys, which one task it owns fetches and caches; and
+//! [`Introspection`], which asks the authorization server about each token (RFC 7662). Both
+//! check that the token was issued for this resource (its audience, RFC 8707), always. Their
+//! outbound requests go over `https://` (rustls, Mozilla's roots, and an extra CA if given),
+//! or `http://` to a loopback host only, each with a deadline and a size cap.
+//!
 //! # Examples
 //!
 //! A verifier is any async function of the token:
@@ -34,10 +41,56 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
 pub use mcpwire_core::engine::{Grant, InvalidUrl, ResourceServer, Verdict, VerificationId};
+
+mod claims;
+mod discovery;
+mod fetch;
+mod introspection;
+mod jwks;
+mod jwt;
+mod keys;
+#[cfg(test)]
+mod testing;
+mod url;
+
+pub use introspection::{Introspection, IntrospectionBuilder};
+pub use jwks::JwksStats;
+pub use jwt::{JwtVerifier, JwtVerifierBuilder};
+
+/// A verifier's configuration that cannot work: a URL that is not `https://` (nor `http://` on
+/// a loopback host), an algorithm that is not allowed, a CA file that holds no certificate.
+///
+/// # Examples
+///
+/// ```
+/// use mcpwire_smol::auth::JwtVerifier;
+///
+/// let error = JwtVerifier::builder("http://auth.example.com", "https://mcp.example.com/mcp")
+///     .build()
+///     .unwrap_err();
+/// assert!(error.to_string().contains("loopback"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(String);
+
+impl ConfigError {
+    pub(crate) fn new(message: impl Into<String>) -> ConfigError {
+        ConfigError(message.into())
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 /// Decides whether a bearer token is valid for this server, and for whom.
 pub trait Verifier: Send + Sync + 'static {

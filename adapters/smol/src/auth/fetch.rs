@@ -1,0 +1,331 @@
+//! Fetching the authorization server's documents (its metadata, its key set, an introspection
+//! answer): one HTTP/1.1 request per connection, with a deadline and a size cap on the body.
+//!
+//! The framing is the core's ([`encode_request`], [`ResponseDecoder`]): no second HTTP parser
+//! lives here. `https://` goes through rustls (the ring provider) with Mozilla's roots and any
+//! extra root the application names; `http://` reaches loopback hosts only ([`HttpUrl`]).
+//! Redirects are not followed: every document a verifier reads has one known URL (the issuer's
+//! well-known locations, the `jwks_uri` and `introspection_endpoint` they name), so a `3xx` is
+//! an error rather than a hop to wherever a response points.
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt};
+use futures_rustls::TlsConnector;
+use futures_rustls::rustls::{self, ClientConfig, RootCertStore};
+use mcpwire_core::http1::{ResponseDecoder, ResponseError, ResponseLimits, encode_request};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use smol::net::TcpStream;
+
+use super::ConfigError;
+use super::url::HttpUrl;
+
+/// Reads at most this much at a time, so a body overshoots its cap by at most this.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// An outbound client for small documents.
+#[derive(Clone)]
+pub(crate) struct Fetcher {
+    tls: TlsConnector,
+    timeout: Duration,
+}
+
+impl fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fetcher")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A response: its status, and its body when the status is 200.
+#[derive(Debug)]
+pub(crate) struct Document {
+    pub(crate) status: u16,
+    pub(crate) body: Vec<u8>,
+}
+
+/// Why a document could not be had.
+#[derive(Debug)]
+pub(crate) enum FetchError {
+    /// Connecting, the TLS handshake, or the connection itself failed.
+    Io(io::Error),
+    /// The deadline passed first.
+    Timeout(Duration),
+    /// The body is larger than the cap.
+    TooLarge(usize),
+    /// The response could not be read.
+    Http(ResponseError),
+    /// A `Content-Type` that is not JSON (an HTML login page, a proxy's error).
+    NotJson(String),
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FetchError::Io(e) => write!(f, "{e}"),
+            FetchError::Timeout(d) => write!(f, "no response within {d:?}"),
+            FetchError::TooLarge(cap) => write!(f, "the response is larger than {cap} bytes"),
+            FetchError::Http(e) => write!(f, "{e}"),
+            FetchError::NotJson(media) => write!(f, "the response is {media}, not JSON"),
+        }
+    }
+}
+
+impl From<io::Error> for FetchError {
+    fn from(e: io::Error) -> FetchError {
+        FetchError::Io(e)
+    }
+}
+
+impl From<ResponseError> for FetchError {
+    fn from(e: ResponseError) -> FetchError {
+        FetchError::Http(e)
+    }
+}
+
+impl Fetcher {
+    /// A client that trusts Mozilla's roots, and the certificates in the PEM file `ca_file`
+    /// too, giving up on a request after `timeout`.
+    pub(crate) fn new(ca_file: Option<&Path>, timeout: Duration) -> Result<Fetcher, ConfigError> {
+        let mut roots = RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        if let Some(path) = ca_file {
+            let refuse =
+                |why: String| ConfigError::new(format!("the CA file {}: {why}", path.display()));
+            let certificates = CertificateDer::pem_file_iter(path)
+                .map_err(|e| refuse(e.to_string()))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| refuse(e.to_string()))?;
+            if certificates.is_empty() {
+                return Err(refuse("holds no certificate".into()));
+            }
+            for certificate in certificates {
+                roots.add(certificate).map_err(|e| refuse(e.to_string()))?;
+            }
+        }
+        // ring, deprecated in rustls for lacking post-quantum key exchange: what travels here
+        // is public (metadata, public keys) or expires within minutes (an introspection
+        // answer), so recorded traffic broken years later reveals nothing of use; and ring
+        // keeps the build small, where aws-lc-rs compiles a large C library.
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ConfigError::new(format!("TLS: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Fetcher {
+            tls: TlsConnector::from(Arc::new(config)),
+            timeout,
+        })
+    }
+
+    /// `GET url`, reading at most `max_body` bytes of body.
+    pub(crate) async fn get(&self, url: &HttpUrl, max_body: usize) -> Result<Document, FetchError> {
+        self.request(url, "GET", &[], b"", max_body).await
+    }
+
+    /// `POST url` with a form body and `headers`, reading at most `max_body` bytes of body.
+    pub(crate) async fn post_form(
+        &self,
+        url: &HttpUrl,
+        headers: &[(&str, &str)],
+        form: &[u8],
+        max_body: usize,
+    ) -> Result<Document, FetchError> {
+        let mut all = vec![("content-type", "application/x-www-form-urlencoded")];
+        all.extend_from_slice(headers);
+        self.request(url, "POST", &all, form, max_body).await
+    }
+
+    async fn request(
+        &self,
+        url: &HttpUrl,
+        method: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        max_body: usize,
+    ) -> Result<Document, FetchError> {
+        let mut all = vec![
+            ("accept", "application/json"),
+            ("user-agent", concat!("mcpwire/", env!("CARGO_PKG_VERSION"))),
+            ("connection", "close"),
+        ];
+        all.extend_from_slice(headers);
+        let mut wire = Vec::new();
+        encode_request(
+            &mut wire,
+            method,
+            url.target(),
+            &url.authority(),
+            &all,
+            body,
+        )
+        .map_err(|e| FetchError::Io(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
+        let timeout = self.timeout;
+        let work = async {
+            let tcp = TcpStream::connect((url.host(), url.port())).await?;
+            if url.is_https() {
+                let name = ServerName::try_from(url.host().to_string())
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                let tls = self.tls.connect(name, tcp).await?;
+                exchange(tls, &wire, max_body).await
+            } else {
+                exchange(tcp, &wire, max_body).await
+            }
+        };
+        work.or(async {
+            async_io::Timer::after(timeout).await;
+            Err(FetchError::Timeout(timeout))
+        })
+        .await
+    }
+}
+
+/// Writes `request`, then reads its response.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    request: &[u8],
+    max_body: usize,
+) -> Result<Document, FetchError> {
+    stream.write_all(request).await?;
+    stream.flush().await?;
+    let mut decoder = ResponseDecoder::new(ResponseLimits::default());
+    decoder.start(false);
+    let mut buf = vec![0; READ_CHUNK];
+    let mut body = Vec::new();
+    let mut head = None;
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            decoder.finish()?;
+            break;
+        }
+        let mut input = &buf[..n];
+        let mut complete = false;
+        while !input.is_empty() && !complete {
+            let decoded = decoder.decode(input, &mut body)?;
+            if let Some(h) = decoded.head {
+                if let mcpwire_core::http1::BodyFraming::Length(n) = h.framing() {
+                    if n > max_body as u64 {
+                        return Err(FetchError::TooLarge(max_body));
+                    }
+                }
+                head = Some(h);
+            }
+            if body.len() > max_body {
+                return Err(FetchError::TooLarge(max_body));
+            }
+            complete = decoded.complete;
+            input = &input[decoded.consumed..];
+        }
+        if complete {
+            break;
+        }
+    }
+    let head = head.ok_or(FetchError::Http(ResponseError::Incomplete))?;
+    if head.status() == 200 {
+        if let Some(media) = head.media_type() {
+            // Lenient: `application/json`, `application/jwk-set+json`, and the `text/json`
+            // or `text/plain` some servers send; never HTML or anything else.
+            let json = media.contains("json") || media == "text/plain";
+            if !json {
+                return Err(FetchError::NotJson(media));
+            }
+        }
+    }
+    Ok(Document {
+        status: head.status(),
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::Responder;
+    use super::*;
+
+    fn fetcher(timeout: Duration) -> Fetcher {
+        Fetcher::new(None, timeout).unwrap()
+    }
+
+    fn url(responder: &Responder, path: &str) -> HttpUrl {
+        HttpUrl::parse(&format!("{}{path}", responder.base()), "test").unwrap()
+    }
+
+    #[test]
+    fn a_document_is_fetched_and_capped_at_its_size() {
+        smol::block_on(async {
+            let responder = Responder::start().await;
+            responder.serve("/doc", 200, "application/json", &"x".repeat(100));
+            let f = fetcher(Duration::from_secs(5));
+            let doc = f.get(&url(&responder, "/doc"), 100).await.unwrap();
+            assert_eq!((doc.status, doc.body.len()), (200, 100), "at the cap");
+            let past = f.get(&url(&responder, "/doc"), 99).await.unwrap_err();
+            assert!(matches!(past, FetchError::TooLarge(99)), "{past}");
+            // The cap holds for a body without a length too.
+            responder.serve_chunked("/chunked", &"y".repeat(200_000));
+            let past = f
+                .get(&url(&responder, "/chunked"), 100_000)
+                .await
+                .unwrap_err();
+            assert!(matches!(past, FetchError::TooLarge(_)), "{past}");
+            let at = f.get(&url(&responder, "/chunked"), 200_000).await.unwrap();
+            assert_eq!(at.body.len(), 200_000);
+            let missing = f.get(&url(&responder, "/nothing"), 100).await.unwrap();
+            assert_eq!(missing.status, 404);
+        });
+    }
+
+    #[test]
+    fn a_stalled_server_meets_the_deadline() {
+        smol::block_on(async {
+            let responder = Responder::start().await;
+            responder.stall("/slow");
+            let f = fetcher(Duration::from_millis(200));
+            let error = f.get(&url(&responder, "/slow"), 100).await.unwrap_err();
+            assert!(matches!(error, FetchError::Timeout(_)), "{error}");
+        });
+    }
+
+    #[test]
+    fn html_is_not_json_and_redirects_are_not_followed() {
+        smol::block_on(async {
+            let responder = Responder::start().await;
+            responder.serve("/login", 200, "text/html; charset=utf-8", "<html>");
+            responder.serve("/moved", 302, "application/json", "{}");
+            let f = fetcher(Duration::from_secs(5));
+            let error = f.get(&url(&responder, "/login"), 100).await.unwrap_err();
+            assert!(
+                matches!(error, FetchError::NotJson(ref m) if m == "text/html"),
+                "{error}"
+            );
+            let moved = f.get(&url(&responder, "/moved"), 100).await.unwrap();
+            assert_eq!(moved.status, 302, "reported, not followed");
+        });
+    }
+
+    #[test]
+    fn a_bad_ca_file_is_a_configuration_error() {
+        let dir = std::env::temp_dir().join(format!("mcpwire-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let error = Fetcher::new(Some(&empty), Duration::from_secs(1)).unwrap_err();
+        assert!(
+            error.to_string().contains("holds no certificate"),
+            "{error}"
+        );
+        let missing = dir.join("missing.pem");
+        assert!(Fetcher::new(Some(&missing), Duration::from_secs(1)).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
