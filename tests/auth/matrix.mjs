@@ -134,6 +134,12 @@ async function cases() {
   }
 
   const otherResource = await clientCredentials(asUrl, 'alice-service', 'mcp', opts.other);
+  // A JWT the provider did not issue. By JWT: refused, 401. By introspection: oidc-provider will
+  // not introspect a JWT at all (400 unsupported_token_type), which the server takes for an
+  // authorization server that cannot say (503 with Retry-After): never served either way.
+  const jwtRefusal = !introspection ? unauthorized : (r, what) => check(
+    r.status === 503 && r.headers['retry-after'] !== undefined,
+    `${what} (503: the provider will not introspect a JWT)`, summary(r));
   for (const era of ERAS) {
     await served(era, 'code + PKCE token', carol.token, 'carol');
     await served(era, 'client credentials token', (await machine('alice-service')).access_token, 'alice-service');
@@ -142,16 +148,16 @@ async function cases() {
     await refused(era, 'no token', undefined, carol, (r, what) => unauthorized(r, what, null));
     await refused(era, 'malformed (three dots of garbage)', 'abc.def.ghi', carol);
     await refused(era, 'malformed (not a JWT)', 'x'.repeat(40), carol);
-    await refused(era, 'expired', await forged({ iat: now - 2 * hour, exp: now - hour }), carol);
-    await refused(era, 'not yet valid (nbf in an hour)', await forged({ nbf: now + hour, exp: now + 2 * hour }), carol);
-    await refused(era, 'wrong issuer', await forged({ iss: 'http://127.0.0.1:1' }), carol);
+    await refused(era, 'expired', await forged({ iat: now - 2 * hour, exp: now - hour }), carol, jwtRefusal);
+    await refused(era, 'not yet valid (nbf in an hour)', await forged({ nbf: now + hour, exp: now + 2 * hour }), carol, jwtRefusal);
+    await refused(era, 'wrong issuer', await forged({ iss: 'http://127.0.0.1:1' }), carol, jwtRefusal);
     await refused(era, `wrong audience (a real token for ${opts.other})`, otherResource.access_token, carol);
-    await refused(era, 'wrong audience (an array without this resource)', await forged({ aud: [opts.other] }), carol);
-    await refused(era, 'signed by an unknown key', await sign(claimsFor(asUrl, resource), stranger.key, stranger.kid), carol);
-    await refused(era, 'signed by an unknown key under the published kid', await sign(claimsFor(asUrl, resource), stranger.key, signing.kid), carol);
-    await refused(era, 'alg: none', unsecured(claimsFor(asUrl, resource), signing.kid), carol);
-    await refused(era, 'HS256 with the public JWK as secret', hmacWithPublicKey(claimsFor(asUrl, resource), signing.kid, secrets.jwk), carol);
-    await refused(era, 'HS256 with the public PEM as secret', hmacWithPublicKey(claimsFor(asUrl, resource), signing.kid, secrets.pem), carol);
+    await refused(era, 'wrong audience (an array without this resource)', await forged({ aud: [opts.other] }), carol, jwtRefusal);
+    await refused(era, 'signed by an unknown key', await sign(claimsFor(asUrl, resource), stranger.key, stranger.kid), carol, jwtRefusal);
+    await refused(era, 'signed by an unknown key under the published kid', await sign(claimsFor(asUrl, resource), stranger.key, signing.kid), carol, jwtRefusal);
+    await refused(era, 'alg: none', unsecured(claimsFor(asUrl, resource), signing.kid), carol, jwtRefusal);
+    await refused(era, 'HS256 with the public JWK as secret', hmacWithPublicKey(claimsFor(asUrl, resource), signing.kid, secrets.jwk), carol, jwtRefusal);
+    await refused(era, 'HS256 with the public PEM as secret', hmacWithPublicKey(claimsFor(asUrl, resource), signing.kid, secrets.pem), carol, jwtRefusal);
 
     // Credentials where they must not be: 400 invalid_request.
     const badRequest = (r, what) => {
@@ -263,10 +269,28 @@ async function rotated() {
   }
   const keys = await serverKeys(opts.jwks);
   check(keys.length >= 2, 'the authorization server publishes the new key and the old one', keys.map((k) => k.kid));
+  const kidOf = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[0], 'base64url').toString()).kid;
+  // A kid the verifier has not seen makes it fetch the keys again, but at most once per refetch
+  // interval (60 s) after its last attempt: until then, a token signed with the new key is
+  // refused (401). Each try is a new token (a refused one is not asked about again); 75 s at most.
+  const refusals = [];
+  let accepted = false;
+  for (let attempt = 0; attempt < 75 && !accepted; attempt += 1) {
+    const token = (await machine('alice-service')).access_token;
+    const { response, text } = await callTool(url, MODERN, token, 'whoami');
+    accepted = response.status === 200 && text === 'alice-service';
+    if (!accepted) {
+      refusals.push({ kid: kidOf(token) === keys[0].kid ? 'new' : kidOf(token), ...summary(response) });
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+  check(accepted, 'a token signed with the new key is served once the keys are fetched again', refusals.length);
+  check(refusals.every((r) => r.kid === 'new' && r.status === 401 && /invalid_token/.test(r.challenge ?? '')),
+    `before that, tokens of the new key were refused with 401 invalid_token (${refusals.length})`, refusals.slice(0, 3));
+  console.log(`# tokens of the new key refused before the keys were fetched again: ${refusals.length}, one a second`);
   for (const era of ERAS) {
     const fresh = (await user('ivan')).access_token;
-    const { kid } = JSON.parse(Buffer.from(fresh.split('.')[0], 'base64url').toString());
-    check(kid === keys[0].kid, `[${era}] the provider signs with the new key`, kid);
+    check(kidOf(fresh) === keys[0].kid, `[${era}] the provider signs with the new key`, kidOf(fresh));
     await served(era, 'a token signed with the new key', fresh, 'ivan');
     const old = await sign(claimsFor(asUrl, resource, { sub: 'judy' }), keys[1].key, keys[1].kid);
     await served(era, 'a token signed with the old key, still published', old, 'judy');
@@ -275,7 +299,6 @@ async function rotated() {
 
 async function randomKids() {
   const before = await (await fetch(`${asUrl}/_counts`)).json();
-  const fetchesBefore = (await metrics(metricsUrl)).mcpwire_jwks_fetches_total;
   const stranger = await strangerKey();
   const total = 10000;
   const width = 64;
@@ -298,11 +321,9 @@ async function randomKids() {
   const fetched = (after['/jwks'] ?? 0) - (before['/jwks'] ?? 0);
   console.log(`# the authorization server's /jwks was asked ${fetched} times during the ${total} requests`);
   if (!introspection) {
-    check(fetched <= 5, `the keys were fetched at most 5 times for ${total} unknown kids (${fetched})`, fetched);
-    const fetchesAfter = (await metrics(metricsUrl)).mcpwire_jwks_fetches_total;
-    if (fetchesBefore !== undefined) {
-      check(fetchesAfter - fetchesBefore === fetched, 'the server counts the same fetches (mcpwire_jwks_fetches_total)', { fetchesBefore, fetchesAfter });
-    }
+    // One fetch per refetch interval (60 s) at most; the run starts this phase once a fetch is
+    // allowed, and the flood is far shorter than two intervals.
+    check(fetched >= 1 && fetched <= 2, `the unknown kids made the keys be fetched once or twice, not ${total} times (${fetched})`, fetched);
   }
   await atRest(`${total} tokens with random kids`);
   for (const era of ERAS) await served(era, 'a valid token after the flood', (await user('carol')).access_token, 'carol');
