@@ -133,6 +133,9 @@ async function cases() {
     `the metadata at ${new URL(at).pathname} names the resource, the authorization server, mcp, header`, document);
   }
 
+  const health = await http('GET', `${origin}/healthz`);
+  check(health.status === 200, '/healthz answers 200 without a token', summary(health));
+
   const otherResource = await clientCredentials(asUrl, 'alice-service', 'mcp', opts.other);
   // A JWT the provider did not issue. By JWT: refused, 401. By introspection: oidc-provider will
   // not introspect a JWT at all (400 unsupported_token_type), which the server takes for an
