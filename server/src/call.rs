@@ -111,7 +111,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let call = match parse(args) {
         Ok(Some(call)) => call,
         Ok(None) => {
-            println!("{USAGE}");
+            let _ = writeln!(std::io::stdout(), "{USAGE}");
             return ExitCode::SUCCESS;
         }
         Err(message) => {

@@ -74,6 +74,7 @@ struct AuthOptions {
     client: Option<String>,
     secret_file: Option<PathBuf>,
     ca_file: Option<PathBuf>,
+    refetch_interval: Option<Duration>,
 }
 
 /// `--max-connections-per-peer`.
@@ -158,6 +159,11 @@ OAuth 2.1 (every MCP request then needs a bearer token issued for --resource):
                            The file holding that client's secret (client_secret_basic)
   --auth-ca-file FILE      Trust the CA certificates of this PEM file too, for the
                            requests to the authorization server [default: Mozilla's roots]
+  --auth-refetch-interval SECONDS
+                           How soon after fetching the issuer's keys a token with an
+                           unknown key ID may fetch them again: after a key rotation,
+                           tokens signed with the new key are refused for up to this
+                           long [default: 60, at least 1]
 
 Logs go to stderr; set RUST_LOG=debug for more.";
 
@@ -387,6 +393,14 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
                     "--auth-ca-file",
                 )?;
             }
+            Long("auth-refetch-interval") => {
+                let flag = "--auth-refetch-interval";
+                let interval = seconds(&text(&mut parser)?, flag)?;
+                if interval.is_zero() {
+                    return Err(format!("{flag} takes at least 1 second"));
+                }
+                once(&mut auth.refetch_interval, interval, flag)?;
+            }
             Short('h') | Long("help") => return Ok(Action::Help),
             Short('V') | Long("version") => return Ok(Action::Version),
             other => return Err(other.unexpected().to_string()),
@@ -442,6 +456,7 @@ fn authorization(auth: AuthOptions) -> Result<Option<Auth>, String> {
             (auth.client.is_some(), "--introspection-client"),
             (auth.secret_file.is_some(), "--introspection-secret-file"),
             (auth.ca_file.is_some(), "--auth-ca-file"),
+            (auth.refetch_interval.is_some(), "--auth-refetch-interval"),
         ];
         return match given.iter().find(|(given, _)| *given) {
             Some((_, flag)) => Err(format!(
@@ -481,6 +496,9 @@ fn authorization(auth: AuthOptions) -> Result<Option<Auth>, String> {
             if let Some(ca) = &auth.ca_file {
                 builder = builder.ca_file(ca);
             }
+            if let Some(interval) = auth.refetch_interval {
+                builder = builder.refetch_interval(interval.into());
+            }
             AuthVerifier::Jwt(
                 builder
                     .build()
@@ -488,6 +506,11 @@ fn authorization(auth: AuthOptions) -> Result<Option<Auth>, String> {
             )
         }
         Some(endpoint) => {
+            if auth.refetch_interval.is_some() {
+                return Err("--auth-refetch-interval is for JWT access tokens, and \
+                     --introspection verifies none"
+                    .into());
+            }
             let (Some(client), Some(file)) = (&auth.client, &auth.secret_file) else {
                 return Err("--introspection needs --introspection-client ID and \
                      --introspection-secret-file FILE"
@@ -961,6 +984,24 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn the_key_refetch_interval_is_whole_seconds_for_jwts_only() {
+        let jwt = ["--resource", RESOURCE, "--auth-issuer", ISSUER];
+        for ok in ["1", "300"] {
+            let mut args = jwt.to_vec();
+            args.extend(["--auth-refetch-interval", ok]);
+            assert!(parse(args.iter().map(Into::into)).is_ok(), "{ok}");
+        }
+        for (bad, says) in [("0", "at least 1"), ("soon", "whole seconds")] {
+            let mut args = jwt.to_vec();
+            args.extend(["--auth-refetch-interval", bad]);
+            let e = refused(&args);
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        let e = refused(&["--auth-refetch-interval", "5"]);
+        assert!(e.contains("needs --resource"), "{e}");
     }
 
     #[test]

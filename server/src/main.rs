@@ -31,6 +31,15 @@ fn log_level() -> Result<LevelFilter, String> {
     }
 }
 
+/// `println!` that ignores a closed stdout (`mcpwire --help | head -1`, a supervisor that
+/// stopped reading the banner): printing never panics, and never stops the server.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 fn main() -> ExitCode {
     let mut args = std::env::args_os().skip(1).peekable();
     if args.peek().is_some_and(|first| first == "call") {
@@ -39,11 +48,11 @@ fn main() -> ExitCode {
     let options = match cli::parse(args) {
         Ok(cli::Action::Serve(options)) => *options,
         Ok(cli::Action::Help) => {
-            println!("{}", cli::USAGE);
+            say!("{}", cli::USAGE);
             return ExitCode::SUCCESS;
         }
         Ok(cli::Action::Version) => {
-            println!("mcpwire {}", env!("CARGO_PKG_VERSION"));
+            say!("mcpwire {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
         Err(message) => {
@@ -223,19 +232,19 @@ fn main() -> ExitCode {
     // Announced only once serve() handles signals: a supervisor that signals as soon as it
     // reads the URL must get a graceful shutdown, not the default action.
     let server = server.on_serving(move |address| {
-        println!(
+        say!(
             "mcpwire {} listening on {scheme}://{address}/mcp",
             env!("CARGO_PKG_VERSION")
         );
-        println!("  legacy HTTP+SSE: {scheme}://{address}/sse");
+        say!("  legacy HTTP+SSE: {scheme}://{address}/sse");
         if metrics {
-            println!("  metrics:         {scheme}://{address}/metrics");
+            say!("  metrics:         {scheme}://{address}/metrics");
         }
-        println!(
+        say!(
             "  MCP Inspector:   npx @modelcontextprotocol/inspector, then transport \
              \"Streamable HTTP\" and URL {scheme}://{address}/mcp"
         );
-        println!("  Ctrl-C shuts down gracefully; a second Ctrl-C exits at once.");
+        say!("  Ctrl-C shuts down gracefully; a second Ctrl-C exits at once.");
     });
     let bind = options.bind;
     let result = smol::block_on(async {

@@ -167,6 +167,11 @@ impl Introspection {
                 return Verdict::Unavailable;
             }
         };
+        if document.status == 400 && refuses_the_token(&document.body) {
+            // The endpoint judged the token itself (oidc-provider answers a JWT issued for
+            // another resource so): the client should get another token, not retry this one.
+            return Verdict::Refused("the authorization server does not know this token".into());
+        }
         if document.status != 200 {
             // 401 or 403: the endpoint refused this server's credentials, not the token.
             tracing::warn!(%endpoint, status = document.status, "token introspection failed");
@@ -294,6 +299,19 @@ fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Whether an error answer is about the token rather than the request or this client: RFC 7009
+/// names `unsupported_token_type` for a token the server cannot introspect, and some servers
+/// answer `invalid_token`.
+fn refuses_the_token(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct ErrorAnswer<'a> {
+        #[serde(borrow)]
+        error: std::borrow::Cow<'a, str>,
+    }
+    serde_json::from_slice::<ErrorAnswer<'_>>(body)
+        .is_ok_and(|e| matches!(&*e.error, "unsupported_token_type" | "invalid_token"))
 }
 
 #[cfg(test)]
@@ -425,6 +443,21 @@ mod tests {
         smol::block_on(async {
             let responder = Responder::start().await;
             let v = verifier(&responder);
+            // A 400 that names the token is the token's fault; any other 400 is not.
+            responder.serve(
+                "/introspect",
+                400,
+                "application/json",
+                "{\"error\":\"unsupported_token_type\"}",
+            );
+            assert!(matches!(v.check("t").await, Verdict::Refused(_)));
+            responder.serve(
+                "/introspect",
+                400,
+                "application/json",
+                "{\"error\":\"invalid_request\"}",
+            );
+            assert_eq!(v.check("t").await, Verdict::Unavailable);
             responder.serve(
                 "/introspect",
                 401,
