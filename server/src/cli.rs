@@ -497,7 +497,7 @@ fn authorization(auth: AuthOptions) -> Result<Option<Auth>, String> {
                 builder = builder.ca_file(ca);
             }
             if let Some(interval) = auth.refetch_interval {
-                builder = builder.refetch_interval(interval.into());
+                builder = builder.refetch_interval(interval);
             }
             AuthVerifier::Jwt(
                 builder
