@@ -52,7 +52,9 @@ impl AuthReport<'_> {
              server is started fresh for each figure; each figure is the median of {repeat} \
              run{s}, the servers and variants taking turns. Stateless (2026-07-28) `echo` calls, \
              each connection sending its next as soon as the answer is in, {measure:.1} s \
-             measured after {warmup:.1} s of warm-up.\n",
+             measured after {warmup:.1} s of warm-up. On this shared machine absolute figures \
+             move by 20% or more from one run to the next, and by more while builds run beside \
+             them: read the ratios, whose two sides ran seconds apart.\n",
             date = m.date,
             cpu = m.cpu,
             cpus = m.cpus,
@@ -77,7 +79,8 @@ impl AuthReport<'_> {
              a token's signature and claims once and keeps the grant until the token expires; \
              every later request with the same token is a hash of the token and a lookup. The \
              table's JWT figures are that cached path; what each new token costs is the \
-             verification below.\n\
+             verification below. `mcpwire serve` is the demo server (its `echo` takes `text`), \
+             not the bench peer of the tables above, so its figures are its own.\n\
              - typescript-v2: `tests/bench/peers/typescript/server-v2.mjs` (@modelcontextprotocol/server \
              2.4.0, the TypeScript SDK's server for 2026-07-28; version 1.32.2 serves only the \
              session era) behind `requireBearerAuth` of @modelcontextprotocol/sdk 1.32.2 \
@@ -173,7 +176,7 @@ impl AuthReport<'_> {
                 section.trim_end(),
                 &existing[end + END.len()..]
             ),
-            _ => format!("{}\n{}", existing.trim_end_matches('\n'), section),
+            _ => format!("{}\n\n{}", existing.trim_end_matches('\n'), section),
         };
         std::fs::write(path, updated)
     }
