@@ -13,6 +13,7 @@ mod mcp;
 mod median;
 mod peer;
 mod report;
+mod report_auth;
 mod scenario;
 mod stats;
 mod svg;
@@ -52,8 +53,10 @@ struct Sizes {
     spin: Duration,
 }
 
-/// The scenarios' names for `--scenarios`.
-const SCENARIOS: [&str; 12] = [
+/// The scenarios' names for `--scenarios`. `auth-round-trips` runs only when named: it needs
+/// the authorization server of tests/auth, and writes its own section.
+const SCENARIOS: [&str; 13] = [
+    "auth-round-trips",
     "round-trips",
     "stateless-round-trips",
     "listen-heap",
@@ -71,6 +74,11 @@ const SCENARIOS: [&str; 12] = [
 impl Sizes {
     fn runs(&self, scenario: &str) -> bool {
         self.scenarios.is_empty() || self.scenarios.iter().any(|s| s == scenario)
+    }
+
+    /// Whether only the auth scenario was asked for.
+    fn auth_only(&self) -> bool {
+        self.scenarios.iter().all(|s| s == AUTH)
     }
 
     fn full() -> Sizes {
@@ -115,6 +123,8 @@ impl Sizes {
     }
 }
 
+const AUTH: &str = "auth-round-trips";
+
 /// A scenario's figures, or why there are none.
 type Outcome<T> = Result<T, String>;
 
@@ -142,10 +152,12 @@ struct Options {
     paths: Paths,
     repository: PathBuf,
     command: String,
+    /// tests/auth, for the auth scenario.
+    auth_dir: Option<PathBuf>,
 }
 
 const USAGE: &str = "usage: mcpwire-bench --bin-dir DIR --peers-dir DIR --node NODE --python PYTHON \
---repository ROOT [--server-cpu N] [--peers a,b] [--scenarios a,b] [--repeat N] [--quick] [--write] [--command TEXT]";
+--repository ROOT [--server-cpu N] [--auth-dir DIR] [--peers a,b] [--scenarios a,b] [--repeat N] [--quick] [--write] [--command TEXT]";
 
 fn parse() -> Result<Options, String> {
     let mut arguments = std::env::args().skip(1);
@@ -159,6 +171,7 @@ fn parse() -> Result<Options, String> {
         (None, None, None, None, None);
     let mut server_cpu = None;
     let mut command = "tests/bench/run".to_string();
+    let mut auth_dir = None;
     while let Some(argument) = arguments.next() {
         let mut value = || arguments.next().ok_or(format!("{argument} needs a value"));
         match argument.as_str() {
@@ -184,15 +197,22 @@ fn parse() -> Result<Options, String> {
             "--repository" => repository = Some(PathBuf::from(value()?)),
             "--server-cpu" => server_cpu = Some(value()?.parse().map_err(|_| "--server-cpu N")?),
             "--command" => command = value()?,
+            "--auth-dir" => auth_dir = Some(PathBuf::from(value()?)),
             "--repeat" => repeat = Some(value()?.parse().map_err(|_| "--repeat N")?),
             _ => return Err(format!("unknown argument {argument}")),
         }
     }
     // Servers run from the peers' directory, so every path is made absolute first.
-    if write && (quick || only.is_some() || !scenarios.is_empty()) {
+    let auth_alone = !scenarios.is_empty() && scenarios.iter().all(|s| s == AUTH);
+    if write && (quick || only.is_some() || (!scenarios.is_empty() && !auth_alone)) {
         return Err(
-            "--write records full runs only: leave out --quick, --peers and --scenarios".into(),
+            "--write records full runs only (or --scenarios auth-round-trips alone): \
+                    leave out --quick, --peers and other --scenarios"
+                .into(),
         );
+    }
+    if scenarios.iter().any(|s| s == AUTH) && auth_dir.is_none() {
+        return Err("auth-round-trips needs --auth-dir".into());
     }
     sizes.scenarios = scenarios;
     if let Some(repeat) = repeat {
@@ -215,6 +235,7 @@ fn parse() -> Result<Options, String> {
         },
         repository: need(repository, "--repository")?,
         command,
+        auth_dir: auth_dir.map(|d| need(Some(d), "--auth-dir")).transpose()?,
     })
 }
 
@@ -405,6 +426,58 @@ fn main() -> std::process::ExitCode {
         .enable_all()
         .build()
         .expect("a tokio runtime");
+    if options.sizes.scenarios.iter().any(|s| s == AUTH) {
+        let started = std::time::Instant::now();
+        let setup = scenario::auth::Setup {
+            paths: &options.paths,
+            auth_dir: options.auth_dir.clone().expect("checked by parse"),
+        };
+        let sizes = &options.sizes;
+        let outcome = runtime.block_on(scenario::auth::run(
+            &setup,
+            options.only.as_deref(),
+            &sizes.connections,
+            sizes.warmup,
+            sizes.measure,
+            sizes.repeat,
+        ));
+        let results = match outcome {
+            Ok(results) => results,
+            Err(error) => {
+                eprintln!("mcpwire-bench: auth-round-trips: {error}");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+        let command = format!("{} --scenarios {AUTH}", options.command);
+        let report = report_auth::AuthReport {
+            machine: &machine,
+            results: &results,
+            command: &command,
+            server_cpu: options.paths.server_cpu,
+            duration: started.elapsed(),
+            warmup: sizes.warmup,
+            measure: sizes.measure,
+            repeat: sizes.repeat,
+        };
+        println!("{}", report.markdown());
+        if options.write {
+            if let Err(error) = report.write(&options.repository) {
+                eprintln!("mcpwire-bench: writing the report: {error}");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+        let ours_failed = results
+            .rows
+            .iter()
+            .any(|r| r.peer == "mcpwire" && (r.plain.is_err() || r.jwt.is_err()));
+        if ours_failed {
+            eprintln!("mcpwire-bench: a scenario failed against mcpwire");
+            return std::process::ExitCode::FAILURE;
+        }
+        if sizes.auth_only() {
+            return std::process::ExitCode::SUCCESS;
+        }
+    }
     let started = std::time::Instant::now();
     let runs: Vec<Vec<PeerResults>> = runtime.block_on(async {
         let mut runs: Vec<Vec<PeerResults>> = peers.iter().map(|_| Vec::new()).collect();

@@ -16,6 +16,10 @@ const META: &str = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-0
 #[derive(Clone)]
 pub struct Requests {
     host: String,
+    /// `Authorization: Bearer <token>` on every stateless request, when set.
+    bearer: Option<std::sync::Arc<str>>,
+    /// The name of `echo`'s one argument (`mcpwire serve`'s demo tool calls it `text`).
+    echo_argument: &'static str,
 }
 
 fn check(head: &Head, body: &[u8], what: &str) -> io::Result<()> {
@@ -33,7 +37,21 @@ impl Requests {
     pub fn new(address: SocketAddr) -> Requests {
         Requests {
             host: address.to_string(),
+            bearer: None,
+            echo_argument: "message",
         }
+    }
+
+    /// The same requests, each stateless one carrying `token` as its bearer credential.
+    pub fn with_bearer(mut self, token: Option<std::sync::Arc<str>>) -> Requests {
+        self.bearer = token;
+        self
+    }
+
+    /// The same requests, `echo`'s argument named `name`.
+    pub fn with_echo_argument(mut self, name: &'static str) -> Requests {
+        self.echo_argument = name;
+        self
     }
 
     pub fn post(&self, session: Option<&str>, body: &str) -> Vec<u8> {
@@ -126,6 +144,11 @@ impl Requests {
             request.push_str(name);
             request.push_str("\r\n");
         }
+        if let Some(token) = &self.bearer {
+            request.push_str("Authorization: Bearer ");
+            request.push_str(token);
+            request.push_str("\r\n");
+        }
         request.push_str("\r\n");
         request.push_str(body);
         request.into_bytes()
@@ -139,7 +162,8 @@ impl Requests {
         message: &str,
     ) -> io::Result<()> {
         let body = format!(
-            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"message":"{message}"}},{META}}}}}"#
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"{argument}":"{message}"}},{META}}}}}"#,
+            argument = self.echo_argument
         );
         let (head, body) = conn
             .exchange(&self.stateless("tools/call", Some("echo"), &body))

@@ -38,14 +38,14 @@ fn ok<T>(outcome: Option<&Outcome<T>>) -> Option<&T> {
     outcome.and_then(|o| o.as_ref().ok())
 }
 
-fn ratio(value: Option<f64>, reference: Option<f64>) -> String {
+pub fn ratio(value: Option<f64>, reference: Option<f64>) -> String {
     match (value, reference) {
         (Some(v), Some(r)) if r > 0.0 => format!("{:.2}x", v / r),
         _ => "–".into(),
     }
 }
 
-fn micros(value: u64) -> String {
+pub fn micros(value: u64) -> String {
     if value >= 10_000 {
         format!("{:.1} ms", value as f64 / 1000.0)
     } else {

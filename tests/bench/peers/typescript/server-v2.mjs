@@ -7,8 +7,16 @@
 // so this peer takes no part in the session-era scenarios. Lifted, as for the other peers: the
 // listen router's cap of 1,024 streams (the fan-out scenario holds 10,000).
 //
-// Run:   node --expose-gc server-v2.mjs --port P
+// Run:   node --expose-gc server-v2.mjs --port P [--auth-issuer ISSUER --resource URI]
 // Modules resolve from the `node_modules` next to this file, as for server.mjs.
+//
+// With --auth-issuer, every request must carry a JWT access token: `requireBearerAuth` of
+// @modelcontextprotocol/sdk 1.32.2 (its Express middleware, server/auth/middleware/bearerAuth.js)
+// runs first, with a verifier that checks the token as the SDK's docs have it done: jose's
+// `createRemoteJWKSet` on the issuer's jwks_uri (keys fetched once and cached) and `jwtVerify`
+// of the signature, `iss` and `aud` on every request. jose 6.2.17 is the SDK's own dependency,
+// pinned by tests/interop/package-lock.json. The middleware sets `req.auth`, which toNodeHandler
+// hands to the handler as its authInfo.
 //
 // Contract: `ready` on stdout once listening on 127.0.0.1:P; tool `echo {message}` answers the
 // message; tool `broadcast {}` publishes a tool list change on the handler's bus, which writes
@@ -20,8 +28,12 @@ import readline from 'node:readline';
 import * as z from 'zod/v4';
 import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
 import { localhostHostValidation, localhostOriginValidation, toNodeHandler } from '@modelcontextprotocol/node';
+import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js';
+import { InvalidTokenError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 
-const port = Number(process.argv[process.argv.indexOf('--port') + 1]);
+const argument = (name) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
+const port = Number(argument('--port'));
 if (!process.argv.includes('--port') || !Number.isInteger(port)) {
     console.error('usage: node --expose-gc server-v2.mjs --port P');
     process.exit(2);
@@ -50,15 +62,61 @@ const handler = createMcpHandler(factory, { maxSubscriptions: 1_000_000 });
 const serve = toNodeHandler(handler);
 const validateHost = localhostHostValidation();
 const validateOrigin = localhostOriginValidation();
+const authenticate = await bearerAuth(argument('--auth-issuer'), argument('--resource'));
+
+async function bearerAuth(issuer, resource) {
+    if (issuer === undefined) return undefined;
+    const metadata = await (await fetch(`${issuer}/.well-known/oauth-authorization-server`)).json();
+    const keys = createRemoteJWKSet(new URL(metadata.jwks_uri));
+    const verifier = {
+        async verifyAccessToken(token) {
+            try {
+                const { payload } = await jwtVerify(token, keys, { issuer, audience: resource });
+                return {
+                    token,
+                    clientId: payload.client_id,
+                    scopes: typeof payload.scope === 'string' ? payload.scope.split(' ') : [],
+                    expiresAt: payload.exp,
+                    resource: new URL(resource)
+                };
+            } catch (error) {
+                throw new InvalidTokenError(error.message);
+            }
+        }
+    };
+    return requireBearerAuth({ verifier, requiredScopes: ['mcp'], expectedResource: new URL(resource) });
+}
+
+// requireBearerAuth answers a refusal through Express's res.set, res.status and res.json; this
+// node:http server's responses get the three (a refusal is never timed, only the passes are).
+class ExpressishResponse extends http.ServerResponse {
+    set(name, value) {
+        this.setHeader(name, value);
+        return this;
+    }
+    status(code) {
+        this.statusCode = code;
+        return this;
+    }
+    json(body) {
+        this.setHeader('content-type', 'application/json');
+        this.end(JSON.stringify(body));
+        return this;
+    }
+}
 
 // Node's HTTP server sets TCP_NODELAY by default; said explicitly here.
-const httpServer = http.createServer({ noDelay: true }, (req, res) => {
+const httpServer = http.createServer({ noDelay: true, ServerResponse: ExpressishResponse }, (req, res) => {
     if (!validateHost(req, res) || !validateOrigin(req, res)) return;
     if (new URL(req.url ?? '/', 'http://127.0.0.1').pathname !== '/mcp') {
         res.writeHead(404).end();
         return;
     }
-    void serve(req, res);
+    if (authenticate === undefined) {
+        void serve(req, res);
+    } else {
+        void authenticate(req, res, () => void serve(req, res));
+    }
 });
 httpServer.listen(port, '127.0.0.1', () => {
     process.stdout.write('ready\n');

@@ -100,7 +100,7 @@ async fn serve_calls(
 }
 
 /// The `summary:` (or `totals:`) line of a callgrind output file: instructions executed.
-fn read_total(path: &Path) -> io::Result<u64> {
+pub fn read_total(path: &Path) -> io::Result<u64> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| io::Error::other(format!("{}: {e} (did valgrind run?)", path.display())))?;
     text.lines()

@@ -1,6 +1,7 @@
 //! The scenarios, one per file. Each starts from a fresh server process, so that what one
 //! leaves behind (abandoned sessions, a grown heap) does not weigh on the next.
 
+pub mod auth;
 pub mod broadcast;
 pub mod busy_handler;
 pub mod churn;

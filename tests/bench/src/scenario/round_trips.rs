@@ -48,7 +48,9 @@ pub async fn run(
     warmup: Duration,
     measure: Duration,
 ) -> io::Result<RoundTrips> {
-    let (latencies, elapsed) = closed_loops(address, mode, connections, warmup, measure).await?;
+    let requests = Requests::new(address);
+    let (latencies, elapsed) =
+        closed_loops(address, requests, mode, connections, warmup, measure).await?;
     summarize(connections, latencies, elapsed)
 }
 
@@ -68,16 +70,16 @@ pub fn summarize(
     })
 }
 
-/// The closed loops themselves; every connection opens its session first, then all start
-/// together.
+/// The closed loops themselves, sending what `requests` builds; every connection opens its
+/// session first, then all start together.
 pub async fn closed_loops(
     address: SocketAddr,
+    requests: Requests,
     mode: Mode,
     connections: usize,
     warmup: Duration,
     measure: Duration,
 ) -> io::Result<(Latencies, Duration)> {
-    let requests = Requests::new(address);
     let ready = Arc::new(tokio::sync::Barrier::new(connections + 1));
     let mut tasks = Vec::with_capacity(connections);
     let (start_tx, start_rx) = tokio::sync::watch::channel(None::<Instant>);

@@ -52,6 +52,7 @@ pub async fn run(server: &mut Server, idle: usize, measure: Duration) -> io::Res
     let cpu_before = server.cpu_time()?;
     let (latencies, elapsed) = super::round_trips::closed_loops(
         address,
+        Requests::new(address),
         super::round_trips::Mode::Session,
         8,
         Duration::ZERO,

@@ -32,8 +32,24 @@ pub async fn run(
 ) -> io::Result<SlowReader> {
     // One unmeasured pass first: a JIT compiles, pools and buffers grow. Without it the
     // first measured pass is the slower one whatever it measures.
-    closed_loops(address, Mode::Session, busy, Duration::ZERO, warmup).await?;
-    let (latencies, elapsed) = closed_loops(address, Mode::Session, busy, warmup, measure).await?;
+    closed_loops(
+        address,
+        Requests::new(address),
+        Mode::Session,
+        busy,
+        Duration::ZERO,
+        warmup,
+    )
+    .await?;
+    let (latencies, elapsed) = closed_loops(
+        address,
+        Requests::new(address),
+        Mode::Session,
+        busy,
+        warmup,
+        measure,
+    )
+    .await?;
     let alone = summarize(busy, latencies, elapsed)?;
 
     let requests = Requests::new(address);
@@ -58,7 +74,7 @@ pub async fn run(
         std::future::pending::<()>().await;
     };
     let (latencies, elapsed) = tokio::select! {
-        measured = closed_loops(address, Mode::Session, busy, warmup, measure) => measured?,
+        measured = closed_loops(address, Requests::new(address), Mode::Session, busy, warmup, measure) => measured?,
         () = writing => unreachable!("the writer holds its connection until dropped"),
     };
     let beside_slow_reader = summarize(busy, latencies, elapsed)?;
