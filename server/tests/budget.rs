@@ -440,7 +440,10 @@ fn a_memory_capped_server_survives_200_cut_streams_and_serves_on() {
         "{cuts} streams cut; {pings} pings answered, the slowest in {slowest:?}; \
          at most {most_held} bytes held"
     );
-    assert!(cuts > 8 * 16, "the attack ran past what the sessions keep: {cuts}");
+    assert!(
+        cuts > 8 * 16,
+        "the attack ran past what the sessions keep: {cuts}"
+    );
     assert!(most_held <= 1 << 30);
     assert!(
         server.metrics()["mcpwire_held_bytes{kind=\"detached_streams\"}"] <= 8 * 16 * 1_100_000,
