@@ -99,8 +99,12 @@ pub(crate) fn check(claims: Claims, now: f64, expected: &Expected) -> Result<Gra
     }
     let valid_for = match claims.exp {
         Some(exp) if now >= exp + skew => return Err("expired"),
+        // Within the skew past `exp`, a token is taken for the moment it is used, never kept.
+        Some(exp) if exp - now - EXPIRY_MARGIN <= 0.0 => {
+            Some(Duration::from_secs_f64((exp + skew - now).min(1.0)))
+        }
         Some(exp) => Some(Duration::from_secs_f64(
-            (exp - now - EXPIRY_MARGIN).clamp(0.0, f64::from(u32::MAX)),
+            (exp - now - EXPIRY_MARGIN).min(f64::from(u32::MAX)),
         )),
         None if expected.expiry_required => return Err("no expiry"),
         None => None,
@@ -113,8 +117,10 @@ pub(crate) fn check(claims: Claims, now: f64, expected: &Expected) -> Result<Gra
     }
     let principal = match (claims.sub, claims.client_id) {
         (Some(sub), _) if !sub.is_empty() => sub,
-        // Client credentials: the client is the principal.
-        (_, Some(client)) if !client.is_empty() => client,
+        // An empty subject is a malformed one, not an absent one: no client stands in for it.
+        (Some(_), _) => return Err("no subject"),
+        // Client credentials without `sub`: the client is the principal.
+        (None, Some(client)) if !client.is_empty() => client,
         _ => return Err("no subject"),
     };
     let mut scopes: Vec<String> = Vec::new();
@@ -201,9 +207,12 @@ mod tests {
     #[test]
     fn expiry_is_required_and_checked_with_the_skew() {
         assert_eq!(check(without("exp"), NOW, &jwt()).unwrap_err(), "no expiry");
-        // Within the skew: granted, but for no time at all (the engine caches nothing).
+        // Within the skew: granted for the moment it is used (a second at most), so that the
+        // engine lets it through without keeping it.
         let late = check(with("exp", json!(NOW - 59.0)), NOW, &jwt()).unwrap();
-        assert_eq!(late.valid_for.unwrap().as_millis(), 0);
+        assert_eq!(late.valid_for.unwrap().as_millis(), 1000);
+        let last = check(with("exp", json!(NOW - 59.75)), NOW, &jwt()).unwrap();
+        assert_eq!(last.valid_for.unwrap().as_millis(), 250);
         assert_eq!(
             check(with("exp", json!(NOW - 60.0)), NOW, &jwt()).unwrap_err(),
             "expired",

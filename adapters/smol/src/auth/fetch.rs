@@ -25,6 +25,9 @@ use super::url::HttpUrl;
 /// Reads at most this much at a time, so a body overshoots its cap by at most this.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// What a response may spend on heads (its own, and interim `1xx` ones) beyond its body.
+const MAX_HEADS_BYTES: usize = 64 * 1024;
+
 /// An outbound client for small documents.
 #[derive(Clone)]
 pub(crate) struct Fetcher {
@@ -177,8 +180,18 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     let mut buf = vec![0; READ_CHUNK];
     let mut body = Vec::new();
     let mut head = None;
+    // Everything read counts, heads included: a server that sends `100 Continue` forever
+    // makes no body, and would otherwise be read forever.
+    let most = max_body.saturating_add(MAX_HEADS_BYTES);
+    let mut read = 0usize;
     loop {
+        // A stream that is always ready never lets the deadline beside this future run.
+        futures_lite::future::yield_now().await;
         let n = stream.read(&mut buf).await?;
+        read += n;
+        if read > most {
+            return Err(FetchError::TooLarge(max_body));
+        }
         if n == 0 {
             decoder.finish()?;
             break;
@@ -288,6 +301,21 @@ mod tests {
             );
             let moved = f.get(&url(&responder, "/moved"), 100).await.unwrap();
             assert_eq!(moved.status, 302, "reported, not followed");
+        });
+    }
+
+    /// A server that sends interim responses forever makes no body; what it sends still
+    /// counts, and the fetch ends.
+    #[test]
+    fn endless_interim_responses_end_the_fetch() {
+        smol::block_on(async {
+            let responder = Responder::start().await;
+            responder.endless_interim("/jwks");
+            let error = fetcher(Duration::from_secs(5))
+                .get(&url(&responder, "/jwks"), 1024)
+                .await
+                .unwrap_err();
+            assert!(matches!(error, FetchError::TooLarge(1024)), "{error}");
         });
     }
 

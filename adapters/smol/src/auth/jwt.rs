@@ -170,14 +170,16 @@ impl JwtVerifier {
 
     /// Verifies `token` now.
     async fn check(&self, token: &str) -> Verdict {
-        match self.check_at(token, unix_now()).await {
+        match self.check_at(token, unix_now).await {
             Ok(grant) => Verdict::Granted(grant),
             Err(Missing::Refused(why)) => Verdict::Refused(why.into()),
             Err(Missing::Unavailable) => Verdict::Unavailable,
         }
     }
 
-    async fn check_at(&self, token: &str, now: f64) -> Result<super::Grant, Missing> {
+    /// Verifies `token`, reading the time with `now` once its key is at hand: what a key
+    /// fetch took is not left out of the grant's lifetime.
+    async fn check_at(&self, token: &str, now: fn() -> f64) -> Result<super::Grant, Missing> {
         let inner = &self.inner;
         if token.len() > MAX_TOKEN_BYTES {
             return Err(Missing::Refused("token too large"));
@@ -215,7 +217,7 @@ impl JwtVerifier {
                 }));
             }
         };
-        claims::check(claims, now, &inner.expected).map_err(Missing::Refused)
+        claims::check(claims, now(), &inner.expected).map_err(Missing::Refused)
     }
 }
 

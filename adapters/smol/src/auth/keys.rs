@@ -106,7 +106,7 @@ fn key(jwk: &Value) -> Option<Key> {
     let (family, key): (&[Algorithm], DecodingKey) = match (text("kty")?, text("crv")) {
         ("RSA", _) => {
             let (n, e) = (text("n")?, text("e")?);
-            let modulus = base64_len(n)?;
+            let modulus = modulus_bytes(n)?;
             if modulus < MIN_RSA_MODULUS {
                 return None;
             }
@@ -151,18 +151,36 @@ fn key(jwk: &Value) -> Option<Key> {
     })
 }
 
-/// Bytes the unpadded base64url `text` decodes to, if it is base64url.
-fn base64_len(text: &str) -> Option<usize> {
-    let valid = text
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
-    valid.then_some(text.len() * 3 / 4)
+/// The length in bytes of the RSA modulus `n` (unpadded base64url), if it is a modulus as RFC
+/// 7518 §6.3.1.1 writes one: no leading zero byte, which would otherwise let a short key pass
+/// for a long one.
+fn modulus_bytes(n: &str) -> Option<usize> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(n)
+        .ok()?;
+    match bytes.first() {
+        Some(0) | None => None,
+        Some(_) => Some(bytes.len()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::jwt::tests::{ec_jwk, rsa_jwk};
     use super::*;
+
+    #[test]
+    fn a_modulus_is_measured_by_its_value_not_its_text() {
+        use base64::Engine as _;
+        let encode = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let mut long = vec![0xc5u8; 256];
+        assert_eq!(modulus_bytes(&encode(&long)), Some(256));
+        // A 64-byte modulus behind 200 zero bytes is still a 64-byte modulus: refused.
+        long = [vec![0u8; 200], vec![0xc5u8; 64]].concat();
+        assert_eq!(modulus_bytes(&encode(&long)), None);
+        assert_eq!(modulus_bytes("not base64!"), None);
+    }
     use serde_json::json;
 
     fn set(keys: Vec<Value>) -> Result<KeySet, String> {

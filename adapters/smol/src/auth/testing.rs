@@ -18,6 +18,8 @@ enum Route {
     Chunked(String),
     /// Accepts, reads the request, and never answers.
     Stall,
+    /// Answers `100 Continue` again and again, as fast as the peer reads, and never more.
+    EndlessInterim,
 }
 
 #[derive(Default)]
@@ -83,6 +85,10 @@ impl Responder {
 
     pub(crate) fn stall(&self, path: &str) {
         self.route(path, Route::Stall);
+    }
+
+    pub(crate) fn endless_interim(&self, path: &str) {
+        self.route(path, Route::EndlessInterim);
     }
 
     pub(crate) fn down(&self, down: bool) {
@@ -187,6 +193,11 @@ async fn answer(mut stream: smol::net::TcpStream, state: Arc<Mutex<State>>) {
         }
         Some(Route::Stall) => {
             std::future::pending::<()>().await;
+            return;
+        }
+        Some(Route::EndlessInterim) => {
+            let interim = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(512);
+            while stream.write_all(&interim).await.is_ok() {}
             return;
         }
         None => "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into(),
