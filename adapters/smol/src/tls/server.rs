@@ -8,11 +8,14 @@
 //!
 //! What a peer can make the server hold here, per connection: the handshake's bytes (read
 //! only up to [`MAX_HANDSHAKE`], past which the connection is refused), then one record being
-//! received (rustls keeps at most one, about 18 KiB) and its plaintext (16 KiB: the next
-//! record is read only once the engine has taken it all); and on the way out at most
-//! [`MAX_READ`] of encrypted output, since the engine's next bytes are encrypted only once
-//! the previous ones are in the kernel. A peer that does not read the server's handshake
-//! answers is not read either.
+//! received (about 18 KiB) and its plaintext (16 KiB: the next record is read only once the
+//! engine has taken it all); and on the way out at most [`MAX_READ`] of encrypted output,
+//! since the engine's next bytes are encrypted only once the previous ones are in the
+//! kernel. A peer that does not read the server's handshake answers is not read either.
+//! One exception, not charged to the engine's budget: after the handshake, a handshake
+//! message split across records (a KeyUpdate that claims to be long and never ends) is
+//! joined by rustls up to its own 64 KiB limit, so a connection can hold about 80 KiB; size
+//! `Limits::max_connections` of a TLS listener with that in mind.
 
 use std::io;
 use std::pin::Pin;
