@@ -78,6 +78,7 @@
 //! client.check_invariants().unwrap();
 //! ```
 
+pub mod auth;
 mod config;
 mod entities;
 mod events;

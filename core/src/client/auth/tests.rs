@@ -1,0 +1,676 @@
+//! The flow against a scripted authorization server: every step, every refusal.
+
+use alloc::collections::BTreeMap;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+use super::*;
+use crate::time::{Duration, Instant};
+
+const SERVER: &str = "https://mcp.example/mcp";
+const PRM: &str = "https://mcp.example/.well-known/oauth-protected-resource/mcp";
+const AS_META: &str = "https://as.example/.well-known/oauth-authorization-server";
+
+/// A scripted network: URL (without query) → (status, body).
+struct Net {
+    routes: BTreeMap<String, (u16, String)>,
+    seen: Vec<FetchRequest>,
+    authorizations: Vec<String>,
+}
+
+impl Net {
+    fn new() -> Net {
+        let mut net = Net {
+            routes: BTreeMap::new(),
+            seen: Vec::new(),
+            authorizations: Vec::new(),
+        };
+        net.route(
+            PRM,
+            200,
+            r#"{"resource":"https://mcp.example/mcp","authorization_servers":["https://as.example"],"scopes_supported":["mcp:read","mcp:write"]}"#,
+        );
+        net.route(AS_META, 200, &as_metadata(""));
+        net.route(
+            "https://as.example/register",
+            201,
+            r#"{"client_id":"dyn-1","client_secret":"s3cret","token_endpoint_auth_method":"client_secret_basic"}"#,
+        );
+        net.route(
+            "https://as.example/token",
+            200,
+            r#"{"access_token":"at-1","token_type":"Bearer","expires_in":60,"refresh_token":"rt-1"}"#,
+        );
+        net
+    }
+
+    fn route(&mut self, url: &str, status: u16, body: &str) {
+        self.routes.insert(url.into(), (status, body.into()));
+    }
+
+    /// Runs `flow` to its end; the person authorizes by `redirect(url)`.
+    fn run(&mut self, flow: &mut AuthFlow, redirect: impl Fn(&str) -> String) {
+        let now = Instant::ZERO;
+        for _ in 0..64 {
+            if flow.outcome().is_some() {
+                return;
+            }
+            match flow.poll_action() {
+                Some(AuthAction::Fetch(request)) => {
+                    let key = request.url.without_query().to_string();
+                    let (status, body) = self
+                        .routes
+                        .get(&key)
+                        .cloned()
+                        .unwrap_or((404, String::new()));
+                    let body = body.into_bytes();
+                    let id = request.id;
+                    self.seen.push(request);
+                    flow.handle_response(now, id, status, &body);
+                }
+                Some(AuthAction::Authorize { url }) => {
+                    self.authorizations.push(url.clone());
+                    flow.handle_redirect(now, &redirect(&url));
+                }
+                Some(AuthAction::SignAssertion {
+                    client_id,
+                    audience,
+                    ..
+                }) => {
+                    flow.handle_assertion(now, Ok(&alloc::format!("jwt.{client_id}.{audience}")));
+                }
+                None => panic!("the flow waits with nothing to do"),
+            }
+        }
+        panic!("the flow did not end");
+    }
+
+    fn urls(&self) -> Vec<String> {
+        self.seen
+            .iter()
+            .map(|r| r.url.without_query().to_string())
+            .collect()
+    }
+
+    fn body_of(&self, url: &str) -> String {
+        let request = self
+            .seen
+            .iter()
+            .rev()
+            .find(|r| r.url.without_query().to_string() == url)
+            .unwrap();
+        String::from_utf8(request.body.clone()).unwrap()
+    }
+
+    fn header_of(&self, url: &str, name: &str) -> Option<String> {
+        let request = self
+            .seen
+            .iter()
+            .rev()
+            .find(|r| r.url.without_query().to_string() == url)?;
+        request
+            .headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+fn as_metadata(extra: &str) -> String {
+    alloc::format!(
+        r#"{{"issuer":"https://as.example","authorization_endpoint":"https://as.example/authorize","token_endpoint":"https://as.example/token","registration_endpoint":"https://as.example/register","code_challenge_methods_supported":["S256"]{extra}}}"#
+    )
+}
+
+fn param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    query_pairs(query)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v)
+}
+
+/// The browser: the server redirects with a code, the state and (if `iss`) the issuer.
+fn approve(iss: Option<&'static str>) -> impl Fn(&str) -> String {
+    move |url: &str| {
+        let state = param(url, "state").unwrap();
+        let mut redirect = alloc::format!("http://127.0.0.1:9/cb?code=c0de&state={state}");
+        if let Some(iss) = iss {
+            redirect.push_str("&iss=");
+            redirect.push_str(iss);
+        }
+        redirect
+    }
+}
+
+fn flow(challenge: &str, state: AuthState) -> AuthFlow {
+    let config = OAuthConfig::authorization_code("http://127.0.0.1:9/cb", "tests");
+    AuthFlow::new(config, SERVER, challenge, state, Instant::ZERO, [3; 32]).unwrap()
+}
+
+fn challenge() -> String {
+    alloc::format!(r#"Bearer resource_metadata="{PRM}""#)
+}
+
+#[test]
+fn a_person_authorizes_with_pkce_and_the_resource() {
+    let mut net = Net::new();
+    let mut flow = flow(&challenge(), AuthState::default());
+    net.run(&mut flow, approve(None));
+    assert_eq!(flow.outcome(), Some(&Ok(())));
+    assert_eq!(
+        net.urls(),
+        [
+            PRM,
+            AS_META,
+            "https://as.example/register",
+            "https://as.example/token"
+        ]
+    );
+    let url = &net.authorizations[0];
+    assert_eq!(param(url, "response_type").as_deref(), Some("code"));
+    assert_eq!(param(url, "client_id").as_deref(), Some("dyn-1"));
+    assert_eq!(param(url, "code_challenge_method").as_deref(), Some("S256"));
+    assert_eq!(param(url, "resource").as_deref(), Some(SERVER));
+    assert_eq!(param(url, "scope").as_deref(), Some("mcp:read mcp:write"));
+    let token = net.body_of("https://as.example/token");
+    let sent = query_pairs(&token);
+    let get = |n: &str| sent.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let verifier = get("code_verifier").unwrap();
+    assert!((43..=128).contains(&verifier.len()));
+    let expected = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    assert_eq!(param(url, "code_challenge"), Some(expected));
+    assert_eq!(get("grant_type").as_deref(), Some("authorization_code"));
+    assert_eq!(get("code").as_deref(), Some("c0de"));
+    assert_eq!(get("resource").as_deref(), Some(SERVER));
+    assert_eq!(
+        get("redirect_uri").as_deref(),
+        Some("http://127.0.0.1:9/cb")
+    );
+    // client_secret_basic: the secret in the header, not the body.
+    assert_eq!(get("client_secret"), None);
+    let basic = net
+        .header_of("https://as.example/token", "authorization")
+        .unwrap();
+    assert_eq!(basic, "Basic ZHluLTE6czNjcmV0");
+    assert_eq!(flow.state().authorization().as_deref(), Some("Bearer at-1"));
+    assert_eq!(
+        flow.state().tokens.as_ref().unwrap().resource.as_deref(),
+        Some(SERVER)
+    );
+}
+
+#[test]
+fn without_a_named_document_the_well_known_locations_are_tried_in_order() {
+    let mut net = Net::new();
+    net.routes.remove(PRM);
+    net.route(
+        "https://mcp.example/.well-known/oauth-protected-resource",
+        200,
+        r#"{"resource":"https://mcp.example/","authorization_servers":["https://as.example/tenant"]}"#,
+    );
+    net.route(
+        "https://as.example/tenant/.well-known/openid-configuration",
+        200,
+        &as_metadata("").replace(
+            r#""issuer":"https://as.example""#,
+            r#""issuer":"https://as.example/tenant""#,
+        ),
+    );
+    let mut flow = flow("Bearer", AuthState::default());
+    net.run(&mut flow, approve(None));
+    assert_eq!(flow.outcome(), Some(&Ok(())));
+    assert_eq!(
+        net.urls()[..5],
+        [
+            PRM,
+            "https://mcp.example/.well-known/oauth-protected-resource",
+            "https://as.example/.well-known/oauth-authorization-server/tenant",
+            "https://as.example/.well-known/openid-configuration/tenant",
+            "https://as.example/tenant/.well-known/openid-configuration",
+        ]
+    );
+    // No scope anywhere: none asked for.
+    assert_eq!(param(&net.authorizations[0], "scope"), None);
+}
+
+#[test]
+fn the_challenge_scope_wins_and_offline_access_is_added_where_offered() {
+    let mut net = Net::new();
+    net.route(
+        AS_META,
+        200,
+        &as_metadata(r#","scopes_supported":["mcp:read","offline_access"]"#),
+    );
+    let mut flow = flow(
+        &alloc::format!(r#"Bearer scope="mcp:admin", resource_metadata="{PRM}""#),
+        AuthState::default(),
+    );
+    net.run(&mut flow, approve(None));
+    assert_eq!(flow.outcome(), Some(&Ok(())));
+    assert_eq!(
+        param(&net.authorizations[0], "scope").as_deref(),
+        Some("mcp:admin offline_access")
+    );
+}
+
+#[test]
+fn metadata_about_another_resource_or_issuer_ends_the_flow_before_any_token() {
+    let mut net = Net::new();
+    net.route(
+        PRM,
+        200,
+        r#"{"resource":"https://evil.example/mcp","authorization_servers":["https://as.example"]}"#,
+    );
+    let mut f = flow(&challenge(), AuthState::default());
+    net.run(&mut f, approve(None));
+    let error = f.outcome().unwrap().clone().unwrap_err();
+    assert_eq!(error.step, AuthStep::ResourceMetadata);
+    assert!(error.reason.contains("evil.example"), "{error}");
+    assert_eq!(net.urls(), [PRM]);
+
+    let mut net = Net::new();
+    net.route(
+        AS_META,
+        200,
+        &as_metadata("").replace("https://as.example\"", "https://other.example\""),
+    );
+    let mut f = flow(&challenge(), AuthState::default());
+    net.run(&mut f, approve(None));
+    assert_eq!(
+        f.outcome().unwrap().as_ref().unwrap_err().step,
+        AuthStep::ServerMetadata
+    );
+    assert!(net.authorizations.is_empty());
+}
+
+#[test]
+fn iss_is_checked_when_promised_and_whenever_present() {
+    let promised = r#","authorization_response_iss_parameter_supported":true"#;
+    for (metadata, iss, ok) in [
+        (promised, Some("https://as.example"), true),
+        (promised, None, false),
+        (promised, Some("https://evil.example"), false),
+        ("", None, true),
+        ("", Some("https://evil.example"), false),
+        ("", Some("https://as.example"), true),
+    ] {
+        let mut net = Net::new();
+        net.route(AS_META, 200, &as_metadata(metadata));
+        let mut f = flow(&challenge(), AuthState::default());
+        net.run(&mut f, approve(iss));
+        assert_eq!(f.outcome().unwrap().is_ok(), ok, "{metadata} {iss:?}");
+        let token_requested = net.urls().iter().any(|u| u.ends_with("/token"));
+        assert_eq!(token_requested, ok, "no code is exchanged after a mix-up");
+    }
+}
+
+#[test]
+fn a_wrong_state_or_an_error_in_the_redirect_fails_authorization() {
+    let mut net = Net::new();
+    let mut f = flow(&challenge(), AuthState::default());
+    net.run(&mut f, |_| "?code=x&state=forged".to_string());
+    let e = f.outcome().unwrap().clone().unwrap_err();
+    assert_eq!(e.step, AuthStep::Authorization);
+    assert!(e.reason.contains("state"));
+
+    let mut net = Net::new();
+    let mut f = flow(&challenge(), AuthState::default());
+    net.run(&mut f, |url| {
+        alloc::format!(
+            "?error=access_denied&state={}",
+            param(url, "state").unwrap()
+        )
+    });
+    assert!(
+        f.outcome()
+            .unwrap()
+            .as_ref()
+            .unwrap_err()
+            .reason
+            .contains("access_denied")
+    );
+}
+
+#[test]
+fn a_client_metadata_document_is_used_where_the_server_accepts_one() {
+    let mut net = Net::new();
+    net.route(
+        AS_META,
+        200,
+        &as_metadata(r#","client_id_metadata_document_supported":true"#),
+    );
+    let mut config = OAuthConfig::authorization_code("http://127.0.0.1:9/cb", "tests");
+    config.client_metadata_url = Some("https://client.example/metadata.json".into());
+    let mut f = AuthFlow::new(
+        config,
+        SERVER,
+        &challenge(),
+        AuthState::default(),
+        Instant::ZERO,
+        [1; 32],
+    )
+    .unwrap();
+    net.run(&mut f, approve(None));
+    assert_eq!(f.outcome(), Some(&Ok(())));
+    assert!(!net.urls().iter().any(|u| u.ends_with("/register")));
+    assert_eq!(
+        param(&net.authorizations[0], "client_id").as_deref(),
+        Some("https://client.example/metadata.json")
+    );
+    let token = query_pairs(&net.body_of("https://as.example/token"));
+    assert!(token.contains(&(
+        "client_id".into(),
+        "https://client.example/metadata.json".into()
+    )));
+    assert_eq!(
+        net.header_of("https://as.example/token", "authorization"),
+        None
+    );
+}
+
+#[test]
+fn a_pre_registered_client_authenticates_as_the_server_allows() {
+    for (methods, header, in_body) in [
+        (r#"["client_secret_basic"]"#, true, false),
+        (r#"["client_secret_post"]"#, false, true),
+    ] {
+        let mut net = Net::new();
+        net.route(
+            AS_META,
+            200,
+            &as_metadata(&alloc::format!(
+                r#","token_endpoint_auth_methods_supported":{methods}"#
+            )),
+        );
+        let mut config = OAuthConfig::authorization_code("http://127.0.0.1:9/cb", "tests");
+        config.client = Some(ClientCredentials {
+            client_id: "pre".into(),
+            client_secret: Some("pw".into()),
+            key: false,
+        });
+        let mut f = AuthFlow::new(
+            config,
+            SERVER,
+            &challenge(),
+            AuthState::default(),
+            Instant::ZERO,
+            [1; 32],
+        )
+        .unwrap();
+        net.run(&mut f, approve(None));
+        assert_eq!(f.outcome(), Some(&Ok(())), "{methods}");
+        assert!(!net.urls().iter().any(|u| u.ends_with("/register")));
+        let token = query_pairs(&net.body_of("https://as.example/token"));
+        assert_eq!(
+            token.contains(&("client_secret".into(), "pw".into())),
+            in_body
+        );
+        assert_eq!(
+            net.header_of("https://as.example/token", "authorization")
+                .is_some(),
+            header
+        );
+    }
+}
+
+#[test]
+fn a_refresh_token_is_used_before_a_new_authorization_and_kept_when_not_renewed() {
+    let mut net = Net::new();
+    let mut first = flow(&challenge(), AuthState::default());
+    net.run(&mut first, approve(None));
+    let state = first.into_state();
+
+    let mut net = Net::new();
+    net.route(
+        "https://as.example/token",
+        200,
+        r#"{"access_token":"at-2","token_type":"bearer"}"#,
+    );
+    let mut again = flow(r#"Bearer error="invalid_token""#, state);
+    net.run(&mut again, approve(None));
+    assert_eq!(again.outcome(), Some(&Ok(())));
+    assert_eq!(net.urls(), ["https://as.example/token"]);
+    assert!(net.authorizations.is_empty());
+    let sent = query_pairs(&net.body_of("https://as.example/token"));
+    assert!(sent.contains(&("grant_type".into(), "refresh_token".into())));
+    assert!(sent.contains(&("resource".into(), SERVER.into())));
+    let tokens = again.state().tokens.clone().unwrap();
+    assert_eq!(
+        (
+            tokens.access_token.as_str(),
+            tokens.refresh_token.as_deref()
+        ),
+        ("at-2", Some("rt-1"))
+    );
+
+    // A refused refresh starts over from discovery.
+    let mut net = Net::new();
+    let mut first = flow(&challenge(), AuthState::default());
+    net.run(&mut first, approve(None));
+    let mut net = Net::new();
+    net.route(
+        "https://as.example/token",
+        400,
+        r#"{"error":"invalid_grant"}"#,
+    );
+    let mut again = flow(&challenge(), first.into_state());
+    net.run(&mut again, approve(None));
+    assert_eq!(
+        again.outcome().unwrap().as_ref().unwrap_err().step,
+        AuthStep::Token
+    );
+    assert_eq!(net.urls()[1], PRM);
+    assert_eq!(net.authorizations.len(), 1);
+}
+
+#[test]
+fn step_up_authorizes_again_with_the_scope_asked_for() {
+    let mut net = Net::new();
+    let mut first = flow(&challenge(), AuthState::default());
+    net.run(&mut first, approve(None));
+    let mut net = Net::new();
+    let mut up = flow(
+        &alloc::format!(
+            r#"Bearer error="insufficient_scope", scope="mcp:admin", resource_metadata="{PRM}""#
+        ),
+        first.into_state(),
+    );
+    net.run(&mut up, approve(None));
+    assert_eq!(up.outcome(), Some(&Ok(())));
+    // SEP-2350: what was held, and what was asked for.
+    assert_eq!(
+        param(&net.authorizations[0], "scope").as_deref(),
+        Some("mcp:read mcp:write mcp:admin")
+    );
+    // Registered once: the same client.
+    assert!(!net.urls().iter().any(|u| u.ends_with("/register")));
+}
+
+#[test]
+fn client_credentials_with_a_secret_or_a_signed_assertion() {
+    let mut net = Net::new();
+    let client = ClientCredentials {
+        client_id: "machine".into(),
+        client_secret: Some("pw".into()),
+        key: false,
+    };
+    let mut config = OAuthConfig::client_credentials(client.clone());
+    config.scope = Some("mcp:read".into());
+    let mut f = AuthFlow::new(
+        config,
+        SERVER,
+        &challenge(),
+        AuthState::default(),
+        Instant::ZERO,
+        [1; 32],
+    )
+    .unwrap();
+    net.run(&mut f, |_| unreachable!("no person"));
+    assert_eq!(f.outcome(), Some(&Ok(())));
+    let sent = query_pairs(&net.body_of("https://as.example/token"));
+    assert!(sent.contains(&("grant_type".into(), "client_credentials".into())));
+    assert!(sent.contains(&("scope".into(), "mcp:read".into())));
+    assert!(
+        net.header_of("https://as.example/token", "authorization")
+            .is_some()
+    );
+
+    let mut net = Net::new();
+    let config = OAuthConfig::client_credentials(ClientCredentials {
+        key: true,
+        client_secret: None,
+        ..client
+    });
+    let mut f = AuthFlow::new(
+        config,
+        SERVER,
+        &challenge(),
+        AuthState::default(),
+        Instant::ZERO,
+        [1; 32],
+    )
+    .unwrap();
+    net.run(&mut f, |_| unreachable!("no person"));
+    assert_eq!(f.outcome(), Some(&Ok(())));
+    let sent = query_pairs(&net.body_of("https://as.example/token"));
+    assert!(sent.contains(&(
+        "client_assertion".into(),
+        "jwt.machine.https://as.example".into()
+    )));
+    assert!(sent.contains(&(
+        "client_assertion_type".into(),
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into()
+    )));
+}
+
+#[test]
+fn every_wait_has_a_deadline() {
+    let limits = FlowLimits::default();
+    let mut f = flow(&challenge(), AuthState::default());
+    let Some(AuthAction::Fetch(_)) = f.poll_action() else {
+        panic!()
+    };
+    let deadline = f.poll_timeout().unwrap();
+    assert_eq!(deadline, Instant::ZERO + limits.fetch_timeout);
+    f.handle_timeout(deadline.saturating_sub(Duration::from_millis(1)));
+    assert!(f.outcome().is_none(), "not before the deadline");
+    f.handle_timeout(deadline);
+    let e = f.outcome().unwrap().clone().unwrap_err();
+    assert_eq!(e.step, AuthStep::ResourceMetadata);
+    assert_eq!(f.poll_timeout(), None, "an ended flow waits for nothing");
+
+    // The person's wait.
+    let mut net = Net::new();
+    let mut f = flow(&challenge(), AuthState::default());
+    for _ in 0..3 {
+        let Some(AuthAction::Fetch(r)) = f.poll_action() else {
+            panic!()
+        };
+        let (status, body) = net
+            .routes
+            .get(&r.url.without_query().to_string())
+            .cloned()
+            .unwrap();
+        f.handle_response(Instant::ZERO, r.id, status, body.as_bytes());
+    }
+    let Some(AuthAction::Authorize { .. }) = f.poll_action() else {
+        panic!()
+    };
+    assert_eq!(
+        f.poll_timeout(),
+        Some(Instant::ZERO + limits.authorize_timeout)
+    );
+    f.handle_timeout(Instant::ZERO + limits.authorize_timeout);
+    assert_eq!(
+        f.outcome().unwrap().as_ref().unwrap_err().step,
+        AuthStep::Authorization
+    );
+    net.seen.clear();
+}
+
+#[test]
+fn redirects_errors_and_stale_answers_end_or_are_ignored() {
+    let mut net = Net::new();
+    net.route("https://as.example/token", 302, "");
+    let mut f = flow(&challenge(), AuthState::default());
+    net.run(&mut f, approve(None));
+    let e = f.outcome().unwrap().clone().unwrap_err();
+    assert_eq!(e.step, AuthStep::Token);
+    assert!(e.reason.contains("redirects are not followed"), "{e}");
+
+    // An answer to a fetch that is not the one awaited changes nothing.
+    let mut f = flow(&challenge(), AuthState::default());
+    let Some(AuthAction::Fetch(r)) = f.poll_action() else {
+        panic!()
+    };
+    f.handle_response(Instant::ZERO, FetchId(r.id.0 + 1), 200, b"{}");
+    assert!(f.outcome().is_none());
+    f.handle_fetch_failed(Instant::ZERO, r.id, "refused");
+    // An unreadable named document: nowhere else to look, so the origin is tried (2025-03-26).
+    assert!(f.outcome().is_none());
+}
+
+#[test]
+fn plain_http_is_refused_for_anything_but_loopback() {
+    let mut net = Net::new();
+    net.route(
+        PRM,
+        200,
+        r#"{"resource":"https://mcp.example/mcp","authorization_servers":["http://as.example"]}"#,
+    );
+    let mut f = flow(&challenge(), AuthState::default());
+    net.run(&mut f, approve(None));
+    let e = f.outcome().unwrap().clone().unwrap_err();
+    assert!(e.reason.contains("plain http://"), "{e}");
+}
+
+#[test]
+fn one_flow_makes_a_bounded_number_of_fetches() {
+    let mut config = OAuthConfig::authorization_code("http://127.0.0.1:9/cb", "tests");
+    config.limits.max_fetches = 3;
+    let mut net = Net::new();
+    let mut f = AuthFlow::new(
+        config.clone(),
+        SERVER,
+        &challenge(),
+        AuthState::default(),
+        Instant::ZERO,
+        [1; 32],
+    )
+    .unwrap();
+    net.run(&mut f, approve(None));
+    let e = f.outcome().unwrap().clone().unwrap_err();
+    assert!(e.reason.contains("more than 3 requests"), "{e}");
+    assert_eq!(net.seen.len(), 3);
+    config.limits.max_fetches = 4;
+    let mut net = Net::new();
+    let mut f = AuthFlow::new(
+        config,
+        SERVER,
+        &challenge(),
+        AuthState::default(),
+        Instant::ZERO,
+        [1; 32],
+    )
+    .unwrap();
+    net.run(&mut f, approve(None));
+    assert_eq!(f.outcome(), Some(&Ok(())));
+}
+
+#[test]
+fn a_server_without_metadata_gets_the_2025_03_26_defaults() {
+    let mut net = Net::new();
+    net.routes.clear();
+    net.route("https://mcp.example/register", 201, r#"{"client_id":"c"}"#);
+    net.route("https://mcp.example/token", 200, r#"{"access_token":"t"}"#);
+    let mut f = flow("Bearer", AuthState::default());
+    net.run(&mut f, approve(None));
+    assert_eq!(f.outcome(), Some(&Ok(())));
+    assert!(net.authorizations[0].starts_with("https://mcp.example/authorize?"));
+    assert_eq!(param(&net.authorizations[0], "resource"), None);
+}
