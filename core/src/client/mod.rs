@@ -78,6 +78,7 @@
 //! client.check_invariants().unwrap();
 //! ```
 
+mod authorization;
 mod config;
 mod entities;
 mod events;
@@ -147,6 +148,8 @@ pub struct Client {
     posts: BTreeMap<u64, Post>,
     unsent_posts: BTreeSet<u64>,
     server_requests: BTreeMap<ServerRequestId, ServerRequest>,
+    /// The credential, and the wait for a new one.
+    gate: authorization::Gate,
     /// The handshake request's wire id.
     handshake_wire: u64,
     timers: TimerQueue<Owner, ClientTimer>,
@@ -183,7 +186,20 @@ impl Client {
     /// A client that starts connecting at once: its first [`Transmit::Open`] is ready.
     /// `seed` is the entropy for backoff jitter.
     #[must_use]
-    pub fn new(config: ClientConfig, now: Instant, seed: [u8; 32]) -> Client {
+    pub fn new(mut config: ClientConfig, now: Instant, seed: [u8; 32]) -> Client {
+        // A configured credential is the gate's first: one field, which `set_authorization`
+        // replaces.
+        let mut gate = authorization::Gate::default();
+        if let Some(at) = config
+            .headers
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+        {
+            gate.value = Some(config.headers.remove(at).1);
+            config
+                .headers
+                .retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
+        }
         let mut client = Client {
             entropy: Entropy::from_seed(seed),
             now,
@@ -213,6 +229,7 @@ impl Client {
             posts: BTreeMap::new(),
             unsent_posts: BTreeSet::new(),
             server_requests: BTreeMap::new(),
+            gate,
             handshake_wire: 0,
             timers: TimerQueue::new(),
             actions: VecDeque::new(),
@@ -222,6 +239,7 @@ impl Client {
             faults: ClientFaults::default(),
             config,
         };
+        client.counters.held_bytes = client.held_bytes();
         client.begin_episode(now);
         client.link.phase = match client.config.era {
             EraChoice::Sessions => Phase::Initializing,
@@ -368,6 +386,8 @@ impl Client {
         if matches!(self.link.phase, Phase::Closing | Phase::Closed) {
             return;
         }
+        // No wait outlives the client: what it parked fails with the rest, as closed.
+        self.end_wait();
         // A session exists from the initialize answer on: DELETE it even mid-handshake.
         let session = self.link.session.is_some()
             && matches!(self.link.phase, Phase::Ready | Phase::Acknowledging);
@@ -501,6 +521,7 @@ impl Client {
     fn held_bytes(&self) -> usize {
         self.calls.values().map(Call::held_bytes).sum::<usize>()
             + self.posts.values().map(|p| p.body.len()).sum::<usize>()
+            + self.gate.held_bytes()
     }
 
     fn new_call(
@@ -550,6 +571,8 @@ impl Client {
                 failures: 0,
                 input: None,
                 headers,
+                authorizations: 0,
+                parked: false,
                 timers: Timers::new(),
             },
         );
@@ -584,6 +607,8 @@ impl Client {
             Post {
                 body,
                 sent: false,
+                authorizations: 0,
+                parked: false,
                 timers,
             },
         );
@@ -702,6 +727,7 @@ impl Client {
             self.drop_conn(conn);
         }
         self.link.standalone = Standalone::Off;
+        self.gate.standalone_parked = false;
         self.timers
             .stop(&mut self.link.timers, Owner::Link, ClientTimer::Standalone);
     }
@@ -732,9 +758,16 @@ impl Client {
                 .stop(&mut self.link.timers, Owner::Link, ClientTimer::Deadline);
             self.timers
                 .stop(&mut self.link.timers, Owner::Link, ClientTimer::Standalone);
+            self.timers.stop(
+                &mut self.link.timers,
+                Owner::Link,
+                ClientTimer::Authorization,
+            );
         } else {
             self.timers.stop_all(&mut self.link.timers, Owner::Link);
         }
+        // The credential goes with the rest: a closed client holds nothing.
+        self.gate = authorization::Gate::default();
         self.link.phase = Phase::Closed;
         self.link.session = None;
         self.link.suspended = false;
