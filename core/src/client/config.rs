@@ -53,11 +53,18 @@ pub struct ClientTimeouts {
     pub close: Duration,
     /// An idle keep-alive connection is closed after this long.
     pub idle_connection: Duration,
+    /// How long the client waits for credentials after
+    /// [`ClientEvent::AuthorizationRequired`](super::ClientEvent::AuthorizationRequired):
+    /// past it, the wait ends as
+    /// [`Client::authorization_failed`](super::Client::authorization_failed) with "no
+    /// credentials within N s". A person may be signing in: this is minutes, not seconds.
+    pub authorization: Duration,
 }
 
 impl Default for ClientTimeouts {
     /// 10 s to connect, 60 s per request (the TypeScript SDK's default), 60 s to reconnect,
-    /// 60 s for the application to answer the server, 10 s per post, 5 s to close, 30 s idle.
+    /// 60 s for the application to answer the server, 10 s per post, 5 s to close, 30 s idle,
+    /// 300 s for credentials.
     fn default() -> Self {
         ClientTimeouts {
             connect: Duration::from_secs(10),
@@ -67,6 +74,7 @@ impl Default for ClientTimeouts {
             post: Duration::from_secs(10),
             close: Duration::from_secs(5),
             idle_connection: Duration::from_secs(30),
+            authorization: Duration::from_secs(300),
         }
     }
 }
@@ -105,15 +113,22 @@ pub struct Retry {
     pub max: Duration,
     /// Failures in a row after which the operation fails.
     pub max_attempts: u32,
+    /// New credentials one request may be refused with (401, or 403 with
+    /// `error="insufficient_scope"`) in a row: refused again after this many, a call fails
+    /// with [`CallError::Unauthorized`](super::CallError::Unauthorized), the handshake closes
+    /// the client with [`CloseReason::Unauthorized`](super::CloseReason::Unauthorized), a post
+    /// is dropped and the session's GET stream is given up.
+    pub max_authorizations: u32,
 }
 
 impl Default for Retry {
-    /// 250 ms doubling to 10 s, 8 attempts.
+    /// 250 ms doubling to 10 s, 8 attempts, 3 authorizations.
     fn default() -> Self {
         Retry {
             initial: Duration::from_millis(250),
             max: Duration::from_secs(10),
             max_attempts: 8,
+            max_authorizations: 3,
         }
     }
 }
@@ -131,7 +146,8 @@ pub struct ClientLimits {
     pub max_message_bytes: usize,
     /// Largest params of one request, or body of one post.
     pub max_request_bytes: usize,
-    /// Bytes held for the server in all: params kept for re-sending, posts not yet sent.
+    /// Bytes held for the server in all: params kept for re-sending, posts not yet sent, the
+    /// `Authorization` value.
     pub max_held_bytes: usize,
     /// Requests from the server awaiting the application's answer.
     pub max_server_requests: usize,
@@ -139,11 +155,14 @@ pub struct ClientLimits {
     pub max_queued: usize,
     /// `input_required` rounds one request may go through.
     pub max_input_rounds: u32,
+    /// Longest `Authorization` field value
+    /// [`Client::set_authorization`](super::Client::set_authorization) accepts.
+    pub max_authorization_bytes: usize,
 }
 
 impl Default for ClientLimits {
     /// 1,024 calls, 16 connections, 4 MiB messages and requests, 64 MiB held, 64 server
-    /// requests, 1,024 queued, 8 input rounds.
+    /// requests, 1,024 queued, 8 input rounds, 16 KiB of `Authorization`.
     fn default() -> Self {
         ClientLimits {
             max_calls: 1024,
@@ -154,6 +173,7 @@ impl Default for ClientLimits {
             max_server_requests: 64,
             max_queued: 1024,
             max_input_rounds: 8,
+            max_authorization_bytes: 16 * 1024,
         }
     }
 }
@@ -182,7 +202,10 @@ pub struct ClientConfig {
     pub retry: Retry,
     /// Bounds.
     pub limits: ClientLimits,
-    /// Extra header fields sent with every request (`authorization`, ...).
+    /// Extra header fields sent with every request. An `authorization` field among them is the
+    /// client's first credential: it is sent as
+    /// [`Client::set_authorization`](super::Client::set_authorization) would, and replaced by
+    /// it.
     pub headers: alloc::vec::Vec<(String, String)>,
     /// The session-era version `initialize` asks for (one of
     /// [`SESSION_VERSIONS`](super::SESSION_VERSIONS); the newest by default). The server may

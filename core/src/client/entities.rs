@@ -28,6 +28,8 @@ pub(crate) enum ClientTimer {
     Idle,
     /// The session's GET stream: reopen it.
     Standalone,
+    /// The wait for credentials: past it, the authorization has failed.
+    Authorization,
 }
 
 impl TimerKind for ClientTimer {
@@ -37,6 +39,7 @@ impl TimerKind for ClientTimer {
         ClientTimer::Connect,
         ClientTimer::Idle,
         ClientTimer::Standalone,
+        ClientTimer::Authorization,
     ];
 
     fn slot(self) -> usize {
@@ -44,7 +47,7 @@ impl TimerKind for ClientTimer {
     }
 }
 
-pub(crate) type Timers = TimerTable<ClientTimer, 5>;
+pub(crate) type Timers = TimerTable<ClientTimer, 6>;
 
 /// Who a timer belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -169,6 +172,10 @@ pub(crate) struct Call {
     pub(crate) input: Option<InputRound>,
     /// Header fields of its own (`Mcp-Param-*`), 2026-07-28 only.
     pub(crate) headers: Vec<(String, String)>,
+    /// Times it was refused for want of credentials since it was last accepted.
+    pub(crate) authorizations: u32,
+    /// Queued by the authorization gate: it fails if the credentials do not come.
+    pub(crate) parked: bool,
     pub(crate) timers: Timers,
 }
 
@@ -195,6 +202,10 @@ impl Call {
 pub(crate) struct Post {
     pub(crate) body: Vec<u8>,
     pub(crate) sent: bool,
+    /// Times it was refused for want of credentials.
+    pub(crate) authorizations: u32,
+    /// Unsent again by the authorization gate: dropped if the credentials do not come.
+    pub(crate) parked: bool,
     pub(crate) timers: Timers,
 }
 

@@ -93,6 +93,11 @@ pub enum CallError {
     Http(u16),
     /// The server broke the protocol: the reason says how.
     Protocol(&'static str),
+    /// The server refused it for want of credentials (401, or 403 with
+    /// `error="insufficient_scope"`) and none that it took came: the reason says why (the
+    /// application's, from [`Client::authorization_failed`](super::Client::authorization_failed),
+    /// or "still refused after N authorizations").
+    Unauthorized(String),
 }
 
 impl fmt::Display for CallError {
@@ -106,6 +111,7 @@ impl fmt::Display for CallError {
             CallError::Closed => f.write_str("the client is closed"),
             CallError::Http(status) => write!(f, "HTTP {status}"),
             CallError::Protocol(why) => write!(f, "protocol error: {why}"),
+            CallError::Unauthorized(why) => write!(f, "not authorized: {why}"),
         }
     }
 }
@@ -120,12 +126,17 @@ pub enum CloseReason {
     /// Getting connected failed `max_attempts` times in a row, or took past the reconnect
     /// deadline.
     Unreachable,
-    /// The server refused the handshake with this status (401, 403, ...).
+    /// The server refused the handshake with this status (403, ...).
     Refused(u16),
     /// The server speaks no version this client does (or not the era it was told to use).
     Incompatible(String),
     /// The configuration cannot be sent (a header field holding CR, LF or NUL).
     Misconfigured(String),
+    /// The server refused the handshake for want of credentials, and none that it took came:
+    /// the reason says why (the application's, from
+    /// [`Client::authorization_failed`](super::Client::authorization_failed), or "still
+    /// refused after N authorizations").
+    Unauthorized(String),
 }
 
 impl fmt::Display for CloseReason {
@@ -136,6 +147,7 @@ impl fmt::Display for CloseReason {
             CloseReason::Refused(status) => write!(f, "the server refused with HTTP {status}"),
             CloseReason::Incompatible(why) => write!(f, "incompatible server: {why}"),
             CloseReason::Misconfigured(why) => write!(f, "misconfigured client: {why}"),
+            CloseReason::Unauthorized(why) => write!(f, "not authorized: {why}"),
         }
     }
 }
@@ -155,6 +167,18 @@ pub enum ClientEvent {
     },
     /// The server forgot the session; a new one is being made.
     SessionLost,
+    /// The server refused a request for want of credentials: the client waits (at most
+    /// [`ClientTimeouts::authorization`](super::ClientTimeouts::authorization)) for
+    /// [`Client::set_authorization`](super::Client::set_authorization) or
+    /// [`Client::authorization_failed`](super::Client::authorization_failed), and starts
+    /// nothing meanwhile. Once per wait, however many requests the server refuses in it.
+    AuthorizationRequired {
+        /// 401, or 403 with `error="insufficient_scope"` (step-up).
+        status: u16,
+        /// The response's `WWW-Authenticate` field value(s), several joined with ", " (empty
+        /// when none), at most 8 KiB (cut at a char boundary).
+        challenge: String,
+    },
     /// A call's result.
     Response {
         /// The call.
@@ -205,7 +229,8 @@ pub enum CommandError {
     /// At [`ClientLimits::max_calls`](super::ClientLimits::max_calls), or
     /// `max_held_bytes`/`max_queued`.
     Busy,
-    /// The params or body are larger than `max_request_bytes`.
+    /// The params or body are larger than `max_request_bytes`, or an `Authorization` value
+    /// is longer than `max_authorization_bytes`.
     TooLarge,
     /// The params are not a JSON object.
     InvalidParams,

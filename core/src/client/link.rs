@@ -56,6 +56,10 @@ impl Client {
     /// would race the first, and whichever answer came first would move the phase on and
     /// leave the other exchange with no owner and no deadline, holding its connection.
     pub(crate) fn send_handshake(&mut self) {
+        if self.gate.waiting {
+            // It goes again when the credentials come (`set_authorization`).
+            return;
+        }
         let purpose = match self.link.phase {
             Phase::Opening => Purpose::Standalone,
             Phase::Discovering => Purpose::Discover,
@@ -196,6 +200,7 @@ impl Client {
     ) {
         match status {
             0 | 500..=599 | 429 | 408 => self.link_failed(retry_after),
+            // A 401 (or a step-up 403) waits for credentials instead (`refused_for_credentials`).
             401 | 403 => self.shut_down(CloseReason::Refused(status)),
             _ if purpose == Purpose::Discover => self.discover_refused(None),
             400 | 404 | 405 if self.link.era.is_none() => self.start_legacy(),
@@ -208,6 +213,7 @@ impl Client {
     pub(crate) fn become_ready(&mut self) {
         self.link.phase = Phase::Ready;
         self.link.failures = 0;
+        self.gate.handshake_refusals = 0;
         self.timers
             .stop(&mut self.link.timers, Owner::Link, ClientTimer::Deadline);
         self.timers
@@ -223,6 +229,7 @@ impl Client {
             self.link.standalone = Standalone::Waiting;
             self.link.standalone_last_event.clear();
             self.link.standalone_failures = 0;
+            self.gate.standalone_refusals = 0;
         }
         self.events.push_back(ClientEvent::Connected {
             era,

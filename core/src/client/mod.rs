@@ -79,6 +79,7 @@
 //! ```
 
 pub mod auth;
+mod authorization;
 mod config;
 mod entities;
 mod events;
@@ -148,6 +149,8 @@ pub struct Client {
     posts: BTreeMap<u64, Post>,
     unsent_posts: BTreeSet<u64>,
     server_requests: BTreeMap<ServerRequestId, ServerRequest>,
+    /// The credential, and the wait for a new one.
+    gate: authorization::Gate,
     /// The handshake request's wire id.
     handshake_wire: u64,
     timers: TimerQueue<Owner, ClientTimer>,
@@ -184,7 +187,20 @@ impl Client {
     /// A client that starts connecting at once: its first [`Transmit::Open`] is ready.
     /// `seed` is the entropy for backoff jitter.
     #[must_use]
-    pub fn new(config: ClientConfig, now: Instant, seed: [u8; 32]) -> Client {
+    pub fn new(mut config: ClientConfig, now: Instant, seed: [u8; 32]) -> Client {
+        // A configured credential is the gate's first: one field, which `set_authorization`
+        // replaces.
+        let mut gate = authorization::Gate::default();
+        if let Some(at) = config
+            .headers
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+        {
+            gate.value = Some(config.headers.remove(at).1);
+            config
+                .headers
+                .retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
+        }
         let mut client = Client {
             entropy: Entropy::from_seed(seed),
             now,
@@ -214,6 +230,7 @@ impl Client {
             posts: BTreeMap::new(),
             unsent_posts: BTreeSet::new(),
             server_requests: BTreeMap::new(),
+            gate,
             handshake_wire: 0,
             timers: TimerQueue::new(),
             actions: VecDeque::new(),
@@ -223,6 +240,7 @@ impl Client {
             faults: ClientFaults::default(),
             config,
         };
+        client.counters.held_bytes = client.held_bytes();
         client.begin_episode(now);
         client.link.phase = match client.config.era {
             EraChoice::Sessions => Phase::Initializing,
@@ -369,6 +387,8 @@ impl Client {
         if matches!(self.link.phase, Phase::Closing | Phase::Closed) {
             return;
         }
+        // No wait outlives the client: what it parked fails with the rest, as closed.
+        self.end_wait();
         // A session exists from the initialize answer on: DELETE it even mid-handshake.
         let session = self.link.session.is_some()
             && matches!(self.link.phase, Phase::Ready | Phase::Acknowledging);
@@ -502,6 +522,7 @@ impl Client {
     fn held_bytes(&self) -> usize {
         self.calls.values().map(Call::held_bytes).sum::<usize>()
             + self.posts.values().map(|p| p.body.len()).sum::<usize>()
+            + self.gate.held_bytes()
     }
 
     fn new_call(
@@ -551,6 +572,8 @@ impl Client {
                 failures: 0,
                 input: None,
                 headers,
+                authorizations: 0,
+                parked: false,
                 timers: Timers::new(),
             },
         );
@@ -585,6 +608,8 @@ impl Client {
             Post {
                 body,
                 sent: false,
+                authorizations: 0,
+                parked: false,
                 timers,
             },
         );
@@ -703,6 +728,7 @@ impl Client {
             self.drop_conn(conn);
         }
         self.link.standalone = Standalone::Off;
+        self.gate.standalone_parked = false;
         self.timers
             .stop(&mut self.link.timers, Owner::Link, ClientTimer::Standalone);
     }
@@ -733,9 +759,16 @@ impl Client {
                 .stop(&mut self.link.timers, Owner::Link, ClientTimer::Deadline);
             self.timers
                 .stop(&mut self.link.timers, Owner::Link, ClientTimer::Standalone);
+            self.timers.stop(
+                &mut self.link.timers,
+                Owner::Link,
+                ClientTimer::Authorization,
+            );
         } else {
             self.timers.stop_all(&mut self.link.timers, Owner::Link);
         }
+        // The credential goes with the rest: a closed client holds nothing.
+        self.gate = authorization::Gate::default();
         self.link.phase = Phase::Closed;
         self.link.session = None;
         self.link.suspended = false;

@@ -23,6 +23,8 @@ pub(crate) struct Counters {
     pub(crate) late_responses: u64,
     pub(crate) oversized_messages: u64,
     pub(crate) protocol_errors: u64,
+    pub(crate) authorizations_required: u64,
+    pub(crate) authorization_failures: u64,
 }
 
 /// What the client holds now (gauges, which return to zero once it has closed) and what it has
@@ -48,8 +50,8 @@ pub struct ClientStats {
     pub pending_events: u64,
     /// Socket actions not yet polled.
     pub pending_transmits: u64,
-    /// Bytes held for the server: params kept for re-sending, posts, unsent request bytes,
-    /// partial response heads, bodies and events.
+    /// Bytes held for the server: params kept for re-sending, posts, the credential, unsent
+    /// request bytes, partial response heads, bodies and events.
     pub held_bytes: u64,
     /// Whether a session exists (session era).
     pub session: bool,
@@ -75,6 +77,12 @@ pub struct ClientStats {
     pub oversized_total: u64,
     /// Bytes from the server that broke the protocol, ever.
     pub protocol_errors_total: u64,
+    /// Waits for credentials ([`ClientEvent::AuthorizationRequired`](super::ClientEvent)),
+    /// ever.
+    pub authorizations_required_total: u64,
+    /// Waits for credentials that ended without them (`authorization_failed`, or past
+    /// `timeouts.authorization`), ever.
+    pub authorization_failures_total: u64,
 }
 
 impl ClientStats {
@@ -147,6 +155,8 @@ impl Client {
             late_responses_total: c.late_responses,
             oversized_total: c.oversized_messages,
             protocol_errors_total: c.protocol_errors,
+            authorizations_required_total: c.authorizations_required,
+            authorization_failures_total: c.authorization_failures,
         }
     }
 
@@ -288,6 +298,7 @@ impl Client {
                 ));
             }
         }
+        self.check_gate()?;
         if self.link.phase == Phase::Closed {
             let stats = self.stats();
             let held = stats.calls + stats.connections + stats.posts + stats.server_requests;

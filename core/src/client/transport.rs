@@ -180,6 +180,7 @@ impl Client {
             }
             // The GET stream's reopen is due: `pump` starts it when there is room.
             (Owner::Link, ClientTimer::Standalone) => {}
+            (Owner::Link, ClientTimer::Authorization) => self.authorization_timed_out(),
             (Owner::Call(call), ClientTimer::Deadline) => {
                 self.fail_call(call, CallError::Timeout, true);
             }
@@ -210,9 +211,9 @@ impl Client {
     // ---- dispatch ----
 
     /// Starts what can start: the handshake goes whenever it is due; calls, posts and the GET
-    /// stream once connected and not backing off.
+    /// stream once connected, not backing off and not waiting for credentials.
     pub(crate) fn pump(&mut self) {
-        if self.link.phase != Phase::Ready || self.link.suspended {
+        if self.link.phase != Phase::Ready || self.link.suspended || self.gate.waiting {
             return;
         }
         // Each pass takes a snapshot: whatever happens to an entry, the loop moves on.
@@ -434,9 +435,16 @@ impl Client {
         } else {
             Body::Discard
         };
+        if super::authorization::refusal_status(&head).is_some() {
+            // What the body says is no answer: the gate decides once the response has ended.
+            exchange.body = Body::Discard;
+        }
         let purpose = exchange.purpose;
         if status < 500 && status != 429 {
             self.reached();
+        }
+        if (200..300).contains(&status) {
+            self.credentials_accepted(purpose);
         }
         if purpose == Purpose::Initialize && (200..300).contains(&status) {
             self.link.session = head
@@ -624,6 +632,11 @@ impl Client {
         } else {
             self.remove_conn(conn);
         }
+        if let Some(head) = exchange.head.as_ref() {
+            if self.refused_for_credentials(conn, exchange.purpose, head) {
+                return;
+            }
+        }
         let status = exchange.head.as_ref().map_or(0, ResponseHeader::status);
         let retry_after = exchange.head.as_ref().and_then(retry_after);
         let progressed = exchange.progressed(self.now, self.config.retry.max);
@@ -777,6 +790,12 @@ impl Client {
         let progressed = exchange.progressed(self.now, self.config.retry.max);
         if how == Broken::NotConnected {
             self.counters.connect_failures += 1;
+        }
+        if let Some(head) = exchange.head.as_ref() {
+            // Refused, then cut off: still refused.
+            if self.refused_for_credentials(conn, exchange.purpose, head) {
+                return;
+            }
         }
         let settled = exchange.settled || self.settled(exchange.purpose);
         match exchange.purpose {
@@ -996,9 +1015,10 @@ impl Client {
         );
     }
 
-    /// Arms the reconnect deadline if no episode is running.
+    /// Arms the reconnect deadline if no episode is running. None runs while the client waits
+    /// for credentials: that wait has its own deadline, and the episode starts when it ends.
     pub(crate) fn begin_episode(&mut self, now: Instant) {
-        if self.link.timers.get(ClientTimer::Deadline).is_none() {
+        if self.link.timers.get(ClientTimer::Deadline).is_none() && !self.gate.waiting {
             let deadline = deadline_after(now, self.config.timeouts.reconnect);
             self.timers.set(
                 &mut self.link.timers,
@@ -1024,6 +1044,10 @@ impl Client {
     /// Builds the bytes of `purpose`'s request, or `None` if its owner is gone.
     fn encode(&mut self, purpose: Purpose) -> Option<Vec<u8>> {
         let mut headers: Vec<(String, String)> = self.config.headers.clone();
+        // Every request, DELETE and HTTP+SSE ones included: each goes to the one server.
+        if let Some(value) = &self.gate.value {
+            headers.push(("authorization".into(), value.clone()));
+        }
         let era = self.link.era;
         let session_headers = |headers: &mut Vec<(String, String)>, link: &super::Link| {
             if link.era == Some(Era::HttpSse) {
