@@ -5,10 +5,16 @@
 //! `MCP_CONFORMANCE_SCENARIO`; `MCP_CONFORMANCE_PROTOCOL_VERSION` picks the era (2026-07-28:
 //! stateless; otherwise a session asking for that version), and `MCP_CONFORMANCE_CONTEXT`
 //! carries scenario data. It exits 0 once the scenario's calls are made, 1 on any failure.
+//!
+//! The `auth/*` scenarios sign in with OAuth: the suite's authorization server redirects at
+//! once, so the person's part is a `GET` of the authorization URL whose `Location` is the
+//! redirect (never followed: the redirect URI is nobody's).
 
 use std::process::ExitCode;
 
-use mcpwire_smol::client::{Client, ClientError, EraChoice};
+use mcpwire_core::http1::{ResponseDecoder, ResponseLimits, encode_request};
+use mcpwire_smol::client::oauth::{ClientCredentials, OAuthConfig};
+use mcpwire_smol::client::{Client, ClientBuilder, ClientError, EraChoice};
 use serde_json::{Map, Value, json};
 
 /// An elicitation answered by accepting with each field's default (or a plain value of its
@@ -39,8 +45,95 @@ fn first(list: &Value, key: &str) -> Option<Value> {
         .cloned()
 }
 
+/// Where the suite's authorization server sends the browser: the `Location` of a `GET` of
+/// `url` (plain HTTP on loopback, as the suite serves it).
+async fn follow_once(url: String) -> Result<String, String> {
+    use futures_lite::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").ok_or("not an http:// URL")?;
+    let (authority, target) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = smol::net::TcpStream::connect(authority)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut request = Vec::new();
+    encode_request(
+        &mut request,
+        "GET",
+        target,
+        authority,
+        &[("connection", "close")],
+        b"",
+    )
+    .map_err(|e| e.to_string())?;
+    stream
+        .write_all(&request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut decoder = ResponseDecoder::new(ResponseLimits::default());
+    decoder.start(false);
+    let (mut buf, mut body) = (vec![0; 8192], Vec::new());
+    loop {
+        let n = stream.read(&mut buf).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("the authorization endpoint closed without a response".into());
+        }
+        let decoded = decoder
+            .decode(&buf[..n], &mut body)
+            .map_err(|e| e.to_string())?;
+        if let Some(head) = decoded.head {
+            return head
+                .header_str("location")
+                .map(String::from)
+                .ok_or_else(|| format!("HTTP {} without a Location", head.status()));
+        }
+    }
+}
+
+/// The OAuth of an `auth/*` scenario, from its context.
+fn oauth(
+    builder: ClientBuilder,
+    name: &str,
+    context: &Value,
+) -> Result<ClientBuilder, ClientError> {
+    let text = |key: &str| context[key].as_str().map(String::from);
+    let client = text("client_id").map(|client_id| ClientCredentials {
+        client_id,
+        client_secret: text("client_secret"),
+        key: context.get("private_key_pem").is_some(),
+    });
+    let builder = match name {
+        "auth/client-credentials-basic" | "auth/client-credentials-jwt" => {
+            let Some(client) = client else {
+                return Err(ClientError::Url("the scenario's context has no client_id"));
+            };
+            let builder = builder.oauth(OAuthConfig::client_credentials(client));
+            match text("private_key_pem") {
+                Some(pem) => {
+                    let algorithm = text("signing_algorithm").unwrap_or_else(|| "ES256".into());
+                    builder.oauth_client_key(pem.as_bytes(), &algorithm)?
+                }
+                None => builder,
+            }
+        }
+        _ => {
+            let mut config = OAuthConfig::authorization_code(
+                "http://localhost:3000/callback",
+                "mcpwire-conformance-client",
+            );
+            config.client_metadata_url =
+                Some("https://conformance-test.local/client-metadata.json".into());
+            config.client = client;
+            builder.oauth(config).on_authorize(follow_once)
+        }
+    };
+    Ok(builder)
+}
+
 async fn scenario(client: &Client, name: &str, context: &Value) -> Result<(), ClientError> {
     match name {
+        auth if auth.starts_with("auth/") => {
+            client.list_tools().await?;
+            client.call_tool("test-tool", json!({})).await?;
+        }
         "initialize" | "request-metadata" | "json-schema-ref-no-deref" => {
             client.list_tools().await?;
         }
@@ -145,7 +238,11 @@ fn main() -> ExitCode {
         EraChoice::Sessions
     };
     let outcome = smol::block_on(async {
-        let client = Client::builder(&url)?
+        let mut builder = Client::builder(&url)?;
+        if name.starts_with("auth/") {
+            builder = oauth(builder, &name, &context)?;
+        }
+        let client = builder
             .name("mcpwire-conformance-client", "1.0.0")
             .era(era)
             .session_version(&version)

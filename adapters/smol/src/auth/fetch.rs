@@ -105,6 +105,29 @@ impl Fetcher {
         })
     }
 
+    /// A client with the rustls configuration `tls` (the MCP client's own trust).
+    pub(crate) fn with_tls(
+        tls: std::sync::Arc<futures_rustls::rustls::ClientConfig>,
+        timeout: Duration,
+    ) -> Fetcher {
+        Fetcher {
+            tls: TlsConnector::from(tls),
+            timeout,
+        }
+    }
+
+    /// `method url` with `headers` and `body`, reading at most `max_body` bytes of body.
+    pub(crate) async fn send(
+        &self,
+        url: &HttpUrl,
+        method: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        max_body: usize,
+    ) -> Result<Document, FetchError> {
+        self.request(url, method, headers, body, max_body).await
+    }
+
     /// `GET url`, reading at most `max_body` bytes of body.
     pub(crate) async fn get(&self, url: &HttpUrl, max_body: usize) -> Result<Document, FetchError> {
         self.request(url, "GET", &[], b"", max_body).await

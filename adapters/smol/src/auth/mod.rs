@@ -51,14 +51,14 @@ pub use mcpwire_core::engine::{
 
 mod claims;
 mod discovery;
-mod fetch;
+pub(crate) mod fetch;
 mod introspection;
 mod jwks;
 mod jwt;
 mod keys;
 #[cfg(test)]
 mod testing;
-mod url;
+pub(crate) mod url;
 
 pub use introspection::{Introspection, IntrospectionBuilder};
 pub use jwks::JwksStats;

@@ -16,6 +16,7 @@ use mcpwire_core::jsonrpc::{ErrorCode, ErrorObject, RawValue};
 use serde_json::Value;
 use smol::{LocalExecutor, Task, Timer};
 
+use super::oauth::AuthState;
 use super::{Handlers, Notification, RunningCall};
 use crate::clock::Clock;
 use std::panic::AssertUnwindSafe;
@@ -81,6 +82,17 @@ pub(crate) enum Inbox {
     Closed(ClientConnId),
     Command(Command),
     Answer(ServerRequestId, Result<Value, ErrorObject>),
+    /// A flow ended: the state to keep, and the `Authorization` value or why there is none.
+    Authorized(Box<AuthState>, Result<String, String>),
+}
+
+/// The client's OAuth, where it has one.
+pub(crate) struct Authorization {
+    pub(crate) oauth: super::oauth::OAuth,
+    /// The MCP endpoint, as the flow checks resources against it.
+    pub(crate) server_url: String,
+    /// The trust the flow's fetches use (the client's own).
+    pub(crate) tls: Arc<ClientConfig>,
 }
 
 /// What woke the driver.
@@ -113,6 +125,7 @@ pub(crate) fn run(
     clock: Clock,
     (authority, tls): (String, Option<Arc<ClientConfig>>),
     handlers: Handlers,
+    authorization: Option<Authorization>,
     wires: Wires,
 ) {
     let Wires {
@@ -131,6 +144,12 @@ pub(crate) fn run(
     let mut conns: BTreeMap<ClientConnId, ConnTask> = BTreeMap::new();
     let mut calls: BTreeMap<CallId, CallSinks> = BTreeMap::new();
     let mut answering: BTreeMap<ServerRequestId, Task<()>> = BTreeMap::new();
+    // The one OAuth flow running, and what the last one left (its client, its tokens).
+    let mut authorizing: Option<Task<()>> = None;
+    let mut auth_state = authorization
+        .as_ref()
+        .map(|a| a.oauth.stored_state())
+        .unwrap_or_default();
     let mut ready = Some(ready);
     // Why the last TLS connection failed, since the last one that opened: the reason a
     // client that gives up is given, rather than "unreachable" alone.
@@ -251,7 +270,34 @@ pub(crate) fn run(
                         });
                         answering.insert(request, task);
                     }
+                    ClientEvent::AuthorizationRequired { status, challenge } => {
+                        match &authorization {
+                            None => {
+                                let why = format!(
+                                    "the server requires authorization (HTTP {status}) and the client has no OAuth configured (ClientBuilder::oauth)"
+                                );
+                                core.authorization_failed(now, &why);
+                            }
+                            Some(auth) if authorizing.is_none() => {
+                                let oauth = auth.oauth.clone();
+                                let server_url = auth.server_url.clone();
+                                let tls = auth.tls.clone();
+                                let state = std::mem::take(&mut auth_state);
+                                let done = sender.clone();
+                                authorizing = Some(smol::spawn(async move {
+                                    let (state, outcome) =
+                                        oauth.run(&server_url, &challenge, state, tls).await;
+                                    let outcome = outcome.map_err(|e| e.to_string());
+                                    let _ = done.send(Inbox::Authorized(Box::new(state), outcome)).await;
+                                }));
+                            }
+                            // The gate opens once per wait: a flow is already running.
+                            Some(_) => {}
+                        }
+                    }
                     ClientEvent::Closed { reason } => {
+                        // A flow still running has no one to give its token to.
+                        authorizing = None;
                         if let Some(ready) = ready.take() {
                             let why = match tls_failure.take() {
                                 Some(tls) => tls,
@@ -340,8 +386,21 @@ pub(crate) fn run(
                         Err(error) => core.respond(now, request, Err(error)),
                     };
                 }
+                Inbox::Authorized(state, outcome) => {
+                    authorizing = None;
+                    auth_state = *state;
+                    match outcome {
+                        Ok(header) => {
+                            if let Err(e) = core.set_authorization(now, Some(&header)) {
+                                core.authorization_failed(now, &format!("the token: {e}"));
+                            }
+                        }
+                        Err(why) => core.authorization_failed(now, &why),
+                    }
+                }
                 Inbox::Command(Command::Stats(reply)) => {
-                    let _ = reply.try_send((core.stats(), conns.len() + answering.len()));
+                    let tasks = conns.len() + answering.len() + usize::from(authorizing.is_some());
+                    let _ = reply.try_send((core.stats(), tasks));
                 }
                 Inbox::Command(command) => {
                     command_in(&mut core, now, command, &mut calls, &control_sender);

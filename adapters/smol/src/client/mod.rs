@@ -31,6 +31,7 @@
 
 mod conn;
 mod driver;
+pub mod oauth;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -50,6 +51,7 @@ use crate::clock::{Clock, to_core};
 use crate::tls::TlsError;
 use driver::{CallSinks, Command, Control, Inbox};
 use futures_rustls::rustls::pki_types::CertificateDer;
+use oauth::{OAuthConfig, TokenStore};
 
 type HandlerFuture = Pin<Box<dyn Future<Output = Result<Value, ErrorObject>> + Send>>;
 type Handler = Arc<dyn Fn(Value) -> HandlerFuture + Send + Sync>;
@@ -103,6 +105,10 @@ pub struct ClientBuilder {
     capabilities: serde_json::Map<String, Value>,
     /// CA certificates trusted for `https://` beside Mozilla's roots.
     extra_roots: Vec<CertificateDer<'static>>,
+    oauth: Option<OAuthConfig>,
+    authorize: Option<oauth::Authorize>,
+    client_key: Option<oauth::ClientKey>,
+    store: Option<Arc<dyn TokenStore>>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -212,6 +218,71 @@ impl ClientBuilder {
         self
     }
 
+    /// Signs in with OAuth 2.1 when the server asks (a `401`, or a `403` for more scope):
+    /// discovery, registration, the grant of `config`, refresh and step-up, the token sent
+    /// only to this server. With [`Grant::AuthorizationCode`] a person authorizes through
+    /// [`ClientBuilder::on_authorize`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use mcpwire_smol::client::Client;
+    /// use mcpwire_smol::client::oauth::OAuthConfig;
+    ///
+    /// smol::block_on(async {
+    ///     let client = Client::builder("https://mcp.example/mcp")?
+    ///         .oauth(OAuthConfig::authorization_code("http://127.0.0.1:8976/callback", "my-app"))
+    ///         .on_authorize(|url| async move {
+    ///             println!("open {url}");
+    ///             // ... wait for the browser at the loopback redirect ...
+    ///             Ok::<String, String>("http://127.0.0.1:8976/callback?code=...&state=...".into())
+    ///         })
+    ///         .connect()
+    ///         .await?;
+    ///     client.close().await;
+    ///     Ok::<(), mcpwire_smol::client::ClientError>(())
+    /// })?;
+    /// # Ok::<(), mcpwire_smol::client::ClientError>(())
+    /// ```
+    #[must_use]
+    pub fn oauth(mut self, config: OAuthConfig) -> Self {
+        self.oauth = Some(config);
+        self
+    }
+
+    /// The person's part of an authorization: `handler` gets the authorization URL, has it
+    /// opened, and returns the URL the browser was redirected to (or why it cannot). Its
+    /// time is bounded by [`FlowLimits::authorize_timeout`](oauth::FlowLimits).
+    #[must_use]
+    pub fn on_authorize<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<String, String>> + Send + 'static,
+    {
+        self.authorize = Some(Arc::new(move |url| Box::pin(handler(url))));
+        self
+    }
+
+    /// The key that signs this client's assertions (`private_key_jwt`): a PKCS#8 PEM, EC for
+    /// `ES256`, RSA for `RS256`.
+    ///
+    /// # Errors
+    ///
+    /// The key does not parse, or `algorithm` is not a signature algorithm.
+    pub fn oauth_client_key(mut self, pem: &[u8], algorithm: &str) -> Result<Self, ClientError> {
+        self.client_key =
+            Some(oauth::ClientKey::from_pem(pem, algorithm).map_err(ClientError::Connect)?);
+        Ok(self)
+    }
+
+    /// Where tokens are kept ([`MemoryStore`](oauth::MemoryStore) by default). Tokens stored
+    /// for this server are sent from the first request.
+    #[must_use]
+    pub fn token_store(mut self, store: Arc<dyn TokenStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
     /// Answers `method` requests from the server with `handler`, and declares `capability`.
     fn handle<F, Fut>(mut self, method: &str, capability: Option<&str>, handler: F) -> Self
     where
@@ -263,14 +334,40 @@ impl ClientBuilder {
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|e| ClientError::Connect(e.to_string()))?;
         let authority = self.config.authority.clone();
-        let tls = if self.config.secure {
-            let config = crate::tls::client_config(&self.extra_roots)
-                .map_err(|e| ClientError::Connect(e.to_string()))?;
-            Some(config)
-        } else {
-            None
-        };
-        let core = mcpwire_core::client::Client::new(self.config, clock.now(), seed);
+        let trust = crate::tls::client_config(&self.extra_roots)
+            .map_err(|e| ClientError::Connect(e.to_string()))?;
+        let tls = self.config.secure.then(|| trust.clone());
+        let server_url = format!(
+            "{}://{}{}",
+            if self.config.secure { "https" } else { "http" },
+            self.config.authority,
+            self.config.path
+        );
+        let oauth = self.oauth.take().map(|config| {
+            let store = self
+                .store
+                .take()
+                .unwrap_or_else(|| Arc::new(oauth::MemoryStore::default()));
+            driver::Authorization {
+                oauth: oauth::OAuth {
+                    config,
+                    authorize: self.authorize.take(),
+                    key: self.client_key.take(),
+                    store,
+                },
+                server_url: server_url.clone(),
+                tls: trust,
+            }
+        });
+        let mut core = mcpwire_core::client::Client::new(self.config, clock.now(), seed);
+        if let Some(header) = oauth
+            .as_ref()
+            .and_then(|a| a.oauth.stored_authorization(&a.server_url))
+        {
+            // A stored token for this server goes from the first request; if it has expired,
+            // the server's 401 starts a refresh.
+            let _ = core.set_authorization(clock.now(), Some(&header));
+        }
         let (sender, receiver) = async_channel::bounded(256);
         let (control, orders) = async_channel::unbounded();
         let (ready, is_ready) = async_channel::bounded(1);
@@ -287,7 +384,7 @@ impl ClientBuilder {
                     ready,
                     unsolicited,
                 };
-                driver::run(core, clock, (authority, tls), handlers, wires);
+                driver::run(core, clock, (authority, tls), handlers, oauth, wires);
             })
             .map_err(|e| ClientError::Connect(e.to_string()))?;
         let mut client = Client {
@@ -455,6 +552,10 @@ impl Client {
             handlers: BTreeMap::new(),
             capabilities: serde_json::Map::new(),
             extra_roots: Vec::new(),
+            oauth: None,
+            authorize: None,
+            client_key: None,
+            store: None,
         })
     }
 

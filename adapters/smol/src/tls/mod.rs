@@ -43,7 +43,7 @@ use std::sync::Arc;
 use futures_rustls::rustls;
 
 pub(crate) use client::{ConnectError, client_config, connect, host};
-pub(crate) use pem::{certificates, read_certificates};
+pub(crate) use pem::{certificates, key as private_key, read_certificates};
 
 /// The only application protocol the server and the client speak.
 const ALPN_HTTP1: &[u8] = b"http/1.1";

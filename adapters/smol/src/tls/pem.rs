@@ -51,7 +51,7 @@ pub(crate) fn certificates(
 }
 
 /// The first private key of `text`: PKCS#8, PKCS#1 (RSA) or SEC1 (EC).
-pub(super) fn key(text: &[u8], file: Option<&Path>) -> Result<PrivateKeyDer<'static>, TlsError> {
+pub(crate) fn key(text: &[u8], file: Option<&Path>) -> Result<PrivateKeyDer<'static>, TlsError> {
     PrivateKeyDer::from_pem_slice(text).map_err(|e| match e {
         pem::Error::NoItemsFound => TlsError::new(
             file,
