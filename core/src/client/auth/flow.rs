@@ -189,6 +189,9 @@ pub struct AuthFlow {
     /// No resource metadata was found: the MCP server's origin is the authorization server
     /// (2025-03-26), and missing server metadata means its default endpoints.
     legacy: bool,
+    /// Why the last location of the document being discovered could not be read, when it was
+    /// not a plain 404.
+    unreadable: Option<String>,
     resource: Option<String>,
     resource_scopes: Option<Vec<String>>,
     issuer: Option<String>,
@@ -238,6 +241,7 @@ impl AuthFlow {
             fetches: 0,
             candidates: VecDeque::new(),
             legacy: false,
+            unreadable: None,
             resource: None,
             resource_scopes: None,
             issuer: None,
@@ -311,10 +315,12 @@ impl AuthFlow {
         self.pending = None;
         self.deadline = None;
         match self.phase {
-            // A location that cannot be read is one that does not have the document: the
-            // next is tried, as for a 404.
-            Phase::ResourceMetadata => self.on_resource_metadata(now, 0, b""),
-            Phase::ServerMetadata => self.on_server_metadata(now, 0, b""),
+            // The next location is tried, as for a 404; but a flow that finds the document
+            // nowhere says what went wrong where it looked.
+            Phase::ResourceMetadata | Phase::ServerMetadata => {
+                self.unreadable = Some(clip(reason));
+                self.next_candidate(now);
+            }
             Phase::Refresh => self.full_flow(now),
             _ => {
                 let step = self.step();
@@ -458,6 +464,7 @@ impl AuthFlow {
     fn full_flow(&mut self, now: Instant) {
         self.state.tokens = None;
         self.phase = Phase::ResourceMetadata;
+        self.unreadable = None;
         self.candidates = match self.challenge.resource_metadata.as_deref() {
             // The server named it: that one, no guessing (RFC 9728 §5.1).
             Some(named) => match AuthUrl::parse(named) {
@@ -480,7 +487,17 @@ impl AuthFlow {
             self.fetch(now, step, "GET", url, Vec::new(), Vec::new());
             return;
         }
+        let named = self.challenge.resource_metadata.is_some();
         match self.phase {
+            Phase::ResourceMetadata if named || self.unreadable.is_some() => {
+                // The server said where its metadata is, or a location could not be read (not
+                // a plain "not here"): guessing on would hide why.
+                let why = match self.unreadable.take() {
+                    Some(why) => why,
+                    None => "the document the challenge names is not there".into(),
+                };
+                self.fail(AuthStep::ResourceMetadata, &why);
+            }
             Phase::ResourceMetadata => {
                 // No resource metadata (a 2025-03-26 server): its origin is the authorization
                 // server, and the token is for it.
@@ -496,16 +513,29 @@ impl AuthFlow {
             }
             _ => {
                 let why = alloc::format!(
-                    "no metadata found for issuer {}",
-                    self.issuer.as_deref().unwrap_or_default()
+                    "no metadata found for issuer {}{}",
+                    self.issuer.as_deref().unwrap_or_default(),
+                    self.unreadable
+                        .take()
+                        .map(|why| alloc::format!(" ({why})"))
+                        .unwrap_or_default()
                 );
                 self.fail(AuthStep::ServerMetadata, &why);
             }
         }
     }
 
+    /// A location answered something else than the document: remembered, for the error if no
+    /// location has it.
+    fn not_here(&mut self, url_status: u16) {
+        if url_status != 404 {
+            self.unreadable = Some(http_failure(url_status, b""));
+        }
+    }
+
     fn on_resource_metadata(&mut self, now: Instant, status: u16, body: &[u8]) {
         if status != 200 {
+            self.not_here(status);
             self.next_candidate(now);
             return;
         }
@@ -541,12 +571,14 @@ impl AuthFlow {
 
     fn discover_server(&mut self, now: Instant, issuer: &AuthUrl) {
         self.phase = Phase::ServerMetadata;
+        self.unreadable = None;
         self.candidates = server_metadata_locations(issuer).into();
         self.next_candidate(now);
     }
 
     fn on_server_metadata(&mut self, now: Instant, status: u16, body: &[u8]) {
         if status != 200 {
+            self.not_here(status);
             self.next_candidate(now);
             return;
         }

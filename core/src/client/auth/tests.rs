@@ -610,9 +610,49 @@ fn redirects_errors_and_stale_answers_end_or_are_ignored() {
     };
     f.handle_response(Instant::ZERO, FetchId(r.id.0 + 1), 200, b"{}");
     assert!(f.outcome().is_none());
-    f.handle_fetch_failed(Instant::ZERO, r.id, "refused");
-    // An unreadable named document: nowhere else to look, so the origin is tried (2025-03-26).
-    assert!(f.outcome().is_none());
+    f.handle_fetch_failed(Instant::ZERO, r.id, "connection refused");
+    // The document the server named cannot be read: that is the error, no guessing on.
+    let e = f.outcome().unwrap().clone().unwrap_err();
+    assert_eq!(e.step, AuthStep::ResourceMetadata);
+    assert_eq!(e.reason, "connection refused");
+}
+
+#[test]
+fn discovery_says_what_went_wrong_where_it_looked() {
+    // A named document that is a redirect: not followed, and said so.
+    let mut net = Net::new();
+    net.route(PRM, 302, "");
+    let mut f = flow(&challenge(), AuthState::default());
+    net.run(&mut f, approve(None));
+    let e = f.outcome().unwrap().clone().unwrap_err();
+    assert_eq!(e.step, AuthStep::ResourceMetadata);
+    assert!(e.reason.contains("redirects are not followed"), "{e}");
+    assert_eq!(net.seen.len(), 1);
+
+    // Well-known locations that fail (not a plain 404) are no 2025-03-26 server.
+    let mut net = Net::new();
+    net.routes.remove(PRM);
+    net.route(
+        "https://mcp.example/.well-known/oauth-protected-resource",
+        500,
+        "",
+    );
+    let mut f = flow("Bearer", AuthState::default());
+    net.run(&mut f, approve(None));
+    let e = f.outcome().unwrap().clone().unwrap_err();
+    assert_eq!(
+        (e.step, e.reason.as_str()),
+        (AuthStep::ResourceMetadata, "HTTP 500")
+    );
+
+    // Server metadata found nowhere: the last failure is named.
+    let mut net = Net::new();
+    net.route(AS_META, 503, "");
+    let mut f = flow(&challenge(), AuthState::default());
+    net.run(&mut f, approve(None));
+    let e = f.outcome().unwrap().clone().unwrap_err();
+    assert_eq!(e.step, AuthStep::ServerMetadata);
+    assert!(e.reason.contains("HTTP 503"), "{e}");
 }
 
 #[test]
