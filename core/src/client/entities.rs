@@ -247,8 +247,8 @@ pub(crate) enum Body {
     Json(Vec<u8>),
     /// An event stream.
     Events(SseParser),
-    /// Read and dropped (202s, errors without JSON).
-    Discard,
+    /// Read and dropped (202s, errors without JSON): the bytes dropped so far.
+    Discard(usize),
 }
 
 /// One HTTP request and its response, on one connection.

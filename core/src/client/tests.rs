@@ -591,3 +591,46 @@ fn a_2024_11_05_server_is_reached_over_http_sse_after_initialize_is_refused() {
     assert_eq!(net.outcome(again).map(|o| o.is_ok()), Some(true));
     net.close_and_check();
 }
+
+/// A response whose body is only dropped (a refusal, a body that is not JSON) is cut once it
+/// passes `max_message_bytes`: its head is acted on, and a peer that never ends the body does
+/// not hold the connection until some deadline.
+#[test]
+fn an_endless_dropped_body_ends_its_exchange_at_the_message_limit() {
+    let mut config = ClientConfig::new("127.0.0.1:1", "/mcp", "t", "1");
+    config.era = EraChoice::Modern;
+    let max = config.limits.max_message_bytes;
+    let now = Instant::ZERO;
+    let mut client = Client::new(config, now, [1; 32]);
+    let mut out = Vec::new();
+    let mut conn = None;
+    while let Some(transmit) = client.poll_transmit(&mut out) {
+        if let Transmit::Open { conn: c } = transmit {
+            conn = Some(c);
+        }
+    }
+    let conn = conn.unwrap();
+    client.handle_connected(now, conn);
+    while client.poll_transmit(&mut out).is_some() {}
+    client.handle_bytes(
+        now,
+        conn,
+        b"HTTP/1.1 401 Unauthorized\r\nwww-authenticate: Bearer scope=\"a\"\r\n\r\n",
+    );
+    let chunk = alloc::vec![b'x'; 4096];
+    let mut sent = 0;
+    let mut closed = false;
+    while !closed && sent <= max + chunk.len() {
+        client.handle_bytes(now, conn, &chunk);
+        sent += chunk.len();
+        while let Some(transmit) = client.poll_transmit(&mut out) {
+            closed |= transmit == Transmit::Close { conn };
+        }
+        client.check_invariants().unwrap();
+    }
+    assert!(closed, "the connection was kept past the limit");
+    assert!(sent > max, "cut before the limit: {sent}");
+    let required = core::iter::from_fn(|| client.poll_event())
+        .any(|e| matches!(e, ClientEvent::AuthorizationRequired { status: 401, .. }));
+    assert!(required, "the refusal's head was not acted on");
+}

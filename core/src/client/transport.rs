@@ -91,6 +91,14 @@ impl Client {
             }
             if !body.is_empty() {
                 self.on_body(conn, &body);
+                if self.dropped_too_much(conn) {
+                    // Ended here, as if the body had: its head is all there is to act on. The
+                    // connection goes with the rest of the body.
+                    self.counters.oversized_messages += 1;
+                    self.finish_exchange(conn, false);
+                    self.drop_conn(conn);
+                    break;
+                }
             }
             if decoded.complete && self.conns.contains_key(&conn) {
                 let reusable = rest.is_empty();
@@ -428,16 +436,16 @@ impl Client {
         } else if media == "application/json" || media.ends_with("+json") {
             if matches!(head.framing(), BodyFraming::Length(n) if n > max as u64) {
                 self.counters.oversized_messages += 1;
-                Body::Discard
+                Body::Discard(0)
             } else {
                 Body::Json(Vec::new())
             }
         } else {
-            Body::Discard
+            Body::Discard(0)
         };
         if super::authorization::refusal_status(&head).is_some() {
             // What the body says is no answer: the gate decides once the response has ended.
-            exchange.body = Body::Discard;
+            exchange.body = Body::Discard(0);
         }
         let purpose = exchange.purpose;
         if status < 500 && status != 429 {
@@ -483,7 +491,7 @@ impl Client {
         match &mut exchange.body {
             Body::Json(buf) => {
                 if buf.len() + bytes.len() > max {
-                    exchange.body = Body::Discard;
+                    exchange.body = Body::Discard(0);
                     self.counters.oversized_messages += 1;
                 } else {
                     buf.extend_from_slice(bytes);
@@ -493,8 +501,20 @@ impl Client {
                 parser.feed(bytes);
                 self.drain_events(conn);
             }
-            Body::Awaiting | Body::Discard => {}
+            Body::Discard(dropped) => *dropped = dropped.saturating_add(bytes.len()),
+            Body::Awaiting => {}
         }
+    }
+
+    /// Whether the body being dropped on `conn` has run past `max_message_bytes`: nothing in
+    /// it will be read, and a peer that sends it without end would hold the connection, and
+    /// the bandwidth, until some deadline.
+    fn dropped_too_much(&self, conn: ClientConnId) -> bool {
+        let max = self.config.limits.max_message_bytes;
+        self.conns
+            .get(&conn)
+            .and_then(|c| c.exchange.as_ref())
+            .is_some_and(|e| matches!(e.body, Body::Discard(dropped) if dropped > max))
     }
 
     /// Dispatches every complete event of a stream.

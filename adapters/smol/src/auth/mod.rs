@@ -57,7 +57,7 @@ mod jwks;
 mod jwt;
 mod keys;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 pub(crate) mod url;
 
 pub use introspection::{Introspection, IntrospectionBuilder};

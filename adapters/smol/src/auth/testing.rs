@@ -20,6 +20,10 @@ enum Route {
     Stall,
     /// Answers `100 Continue` again and again, as fast as the peer reads, and never more.
     EndlessInterim,
+    /// Bytes as given (a head, ended or not), then `x` for as long as the peer reads.
+    Endless(String),
+    /// A complete response as given, byte for byte.
+    Raw(String),
 }
 
 #[derive(Default)]
@@ -30,6 +34,8 @@ struct State {
     requests: Vec<String>,
     /// Every connection is closed at once, unanswered.
     down: bool,
+    /// Bytes written by endless routes.
+    endless_bytes: usize,
 }
 
 /// The responder; its task ends when it is dropped.
@@ -89,6 +95,23 @@ impl Responder {
 
     pub(crate) fn endless_interim(&self, path: &str) {
         self.route(path, Route::EndlessInterim);
+    }
+
+    /// Answers `path` with `head` and then `x` without end, as fast as the peer reads (an
+    /// endless body after a head ended with a blank line, an endless head otherwise);
+    /// [`Responder::endless_bytes`] counts what it took.
+    pub(crate) fn endless(&self, path: &str, head: &str) {
+        self.route(path, Route::Endless(head.into()));
+    }
+
+    /// Answers `path` with `response`, byte for byte.
+    pub(crate) fn raw(&self, path: &str, response: &str) {
+        self.route(path, Route::Raw(response.into()));
+    }
+
+    /// Bytes the peers read of endless bodies so far.
+    pub(crate) fn endless_bytes(&self) -> usize {
+        self.state.lock().unwrap().endless_bytes
     }
 
     pub(crate) fn down(&self, down: bool) {
@@ -200,6 +223,17 @@ async fn answer(mut stream: smol::net::TcpStream, state: Arc<Mutex<State>>) {
             while stream.write_all(&interim).await.is_ok() {}
             return;
         }
+        Some(Route::Endless(head)) => {
+            if stream.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let chunk = vec![b'x'; 64 * 1024];
+            while stream.write_all(&chunk).await.is_ok() {
+                state.lock().unwrap().endless_bytes += chunk.len();
+            }
+            return;
+        }
+        Some(Route::Raw(response)) => response,
         None => "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into(),
     };
     let _ = stream.write_all(response.as_bytes()).await;

@@ -23,6 +23,9 @@ pub use mcpwire_core::client::auth::{
 };
 use serde::{Deserialize, Serialize};
 
+#[cfg(test)]
+mod tests;
+
 use crate::auth::fetch::Fetcher;
 use crate::auth::url::HttpUrl;
 
