@@ -79,6 +79,8 @@
 //! ```
 
 mod authorization;
+#[cfg(test)]
+mod authorization_tests;
 mod config;
 mod entities;
 mod events;
