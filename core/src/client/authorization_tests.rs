@@ -771,3 +771,38 @@ fn the_challenge_is_every_field_joined_and_cut_at_8_kib() {
         assert_eq!(required(&mut net), [(401, kept)]);
     }
 }
+
+/// The wait for credentials pauses the reconnect episode: a server unreachable once they come
+/// closes the client when what was left of the episode has run out, neither sooner (the wait
+/// did not count) nor later (it did not start over).
+#[test]
+fn the_wait_pauses_the_reconnect_episode() {
+    for mode in BOTH {
+        let mut c = config(mode);
+        c.retry.max_attempts = 1000;
+        let mut net = Raw::new(c);
+        let first = only(net.flush(), first_step(mode));
+        net.advance(10_000);
+        net.reply(first.conn, &unauthorized());
+        net.flush();
+        net.advance(100_000);
+        net.flush();
+        assert!(!net.client.is_closed());
+        net.refuse_connect = true;
+        net.client
+            .set_authorization(net.now, Some("Bearer t1"))
+            .unwrap();
+        let set_at = net.now;
+        net.flush();
+        for _ in 0..10_000 {
+            if net.client.is_closed() {
+                break;
+            }
+            net.advance(100);
+            net.flush();
+        }
+        assert_eq!(closed(&net), Some(CloseReason::Unreachable), "{mode:?}");
+        let took = net.now.saturating_duration_since(set_at);
+        assert_eq!(took, Duration::from_secs(50), "{mode:?}");
+    }
+}

@@ -41,7 +41,7 @@ pub(super) struct Raw {
     pub(super) now: Instant,
     open: BTreeMap<ClientConnId, bool>,
     pub(super) events: Vec<ClientEvent>,
-    refuse_connect: bool,
+    pub(super) refuse_connect: bool,
     opened: usize,
 }
 
