@@ -22,7 +22,9 @@
 //! credentials in a row, a call fails with [`CallError::Unauthorized`], the handshake closes the
 //! client with [`CloseReason::Unauthorized`], a post is dropped and the GET stream is given up
 //! for the session. A request the server accepts (2xx) starts its own count over, and only its
-//! own. A call's deadline and a post's keep running while they wait.
+//! own. A call's deadline and a post's keep running while they wait; the reconnect episode
+//! ([`ClientTimeouts::reconnect`](super::ClientTimeouts::reconnect)) does not: it is paused for
+//! the wait and resumes, with what was left of it, when the wait ends.
 //!
 //! [`Retry::max_authorizations`]: super::Retry::max_authorizations
 
