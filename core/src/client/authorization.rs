@@ -22,7 +22,9 @@
 //! credentials in a row, a call fails with [`CallError::Unauthorized`], the handshake closes the
 //! client with [`CloseReason::Unauthorized`], a post is dropped and the GET stream is given up
 //! for the session. A request the server accepts (2xx) starts its own count over, and only its
-//! own. A call's deadline and a post's keep running while they wait.
+//! own. A call's deadline and a post's keep running while they wait; the reconnect episode
+//! ([`ClientTimeouts::reconnect`](super::ClientTimeouts::reconnect)) does not: it is paused for
+//! the wait and resumes, with what was left of it, when the wait ends.
 //!
 //! [`Retry::max_authorizations`]: super::Retry::max_authorizations
 
@@ -34,7 +36,7 @@ use super::entities::{CallState, ClientTimer, Owner, Phase, Purpose, Standalone,
 use super::{CallError, CallId, Client, ClientConnId, ClientEvent, CloseReason, CommandError, Era};
 use crate::http1::ResponseHeader;
 use crate::invariant::InvariantViolation;
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 
 /// The longest challenge handed to the application.
 const MAX_CHALLENGE: usize = 8 * 1024;
@@ -52,6 +54,9 @@ pub(crate) struct Gate {
     pub(crate) standalone_refusals: u32,
     /// The GET stream waits for credentials.
     pub(crate) standalone_parked: bool,
+    /// What was left of the reconnect episode when the wait began: the wait does not count
+    /// against reaching the server (a person may be signing in), so the episode is paused.
+    pub(crate) episode_left: Option<Duration>,
 }
 
 impl Gate {
@@ -114,10 +119,6 @@ impl Client {
         self.counters.held_bytes = self.held_bytes();
         if self.gate.waiting {
             self.end_wait();
-            if self.handshaking() || self.link.failures > 0 {
-                // The wait did not count against reaching the server; from here it does.
-                self.begin_episode(self.now);
-            }
             if self.handshaking() && !self.link.suspended {
                 self.send_handshake();
             }
@@ -313,9 +314,13 @@ impl Client {
         self.gate.waiting = true;
         self.counters.authorizations_required += 1;
         // A person may be signing in: that is no failure to reach the server, and its own
-        // timer bounds it. The episode starts again when the wait ends.
-        self.timers
-            .stop(&mut self.link.timers, Owner::Link, ClientTimer::Deadline);
+        // timer bounds it. The reconnect episode resumes where it was when the wait ends.
+        if let Some(at) =
+            self.timers
+                .stop(&mut self.link.timers, Owner::Link, ClientTimer::Deadline)
+        {
+            self.gate.episode_left = Some(at.saturating_duration_since(self.now));
+        }
         let deadline = deadline_after(self.now, self.config.timeouts.authorization);
         self.timers.set(
             &mut self.link.timers,
@@ -338,6 +343,15 @@ impl Client {
             Owner::Link,
             ClientTimer::Authorization,
         );
+        if let Some(left) = self.gate.episode_left.take() {
+            let deadline = deadline_after(self.now, left);
+            self.timers.set(
+                &mut self.link.timers,
+                Owner::Link,
+                ClientTimer::Deadline,
+                deadline,
+            );
+        }
         for call in self.calls.values_mut() {
             call.parked = false;
         }
@@ -379,9 +393,6 @@ impl Client {
             self.shut_down(CloseReason::Unauthorized(why));
             return;
         }
-        if self.link.failures > 0 {
-            self.begin_episode(self.now);
-        }
         self.pump();
     }
 
@@ -406,6 +417,12 @@ impl Client {
         }
         if self.gate.waiting && matches!(self.link.phase, Phase::Closing | Phase::Closed) {
             return fail("waiting for credentials while closing".into());
+        }
+        if self.gate.waiting && self.link.timers.get(ClientTimer::Deadline).is_some() {
+            return fail("the reconnect episode runs while waiting for credentials".into());
+        }
+        if self.gate.episode_left.is_some() && !self.gate.waiting {
+            return fail("a reconnect episode paused with no wait".into());
         }
         if self.link.phase == Phase::Closed && self.gate.value.is_some() {
             return fail("closed but holding a credential".into());

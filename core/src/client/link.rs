@@ -214,6 +214,7 @@ impl Client {
         self.link.phase = Phase::Ready;
         self.link.failures = 0;
         self.gate.handshake_refusals = 0;
+        self.gate.episode_left = None;
         self.timers
             .stop(&mut self.link.timers, Owner::Link, ClientTimer::Deadline);
         self.timers

@@ -22,6 +22,11 @@
 //!   what counts). Every call has a deadline and exactly one outcome: a response, or a failure
 //!   when it times out, is cancelled, or its session or connection ends. Nothing polls: every
 //!   wait is a timer.
+//! - **Credentials.** [`Client::set_authorization`] sets the `Authorization` field every
+//!   request carries. A request the server refuses for want of one (401, or a step-up 403)
+//!   waits, and [`ClientEvent::AuthorizationRequired`] asks the application for new
+//!   credentials; nothing new goes out until they come or it gives up
+//!   ([`Client::authorization_failed`]), at most [`ClientTimeouts::authorization`] later.
 //!
 //! # The run loop
 //!
@@ -80,6 +85,8 @@
 
 pub mod auth;
 mod authorization;
+#[cfg(test)]
+mod authorization_tests;
 mod config;
 mod entities;
 mod events;

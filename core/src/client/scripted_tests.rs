@@ -12,40 +12,40 @@ use alloc::vec::Vec;
 use super::entities::{Phase, Standalone};
 use super::*;
 
-struct Req {
-    conn: ClientConnId,
-    method: String,
-    headers: Vec<(String, String)>,
-    body: String,
+pub(super) struct Req {
+    pub(super) conn: ClientConnId,
+    pub(super) method: String,
+    pub(super) headers: Vec<(String, String)>,
+    pub(super) body: String,
 }
 
 impl Req {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
-    fn rpc_method(&self) -> Option<String> {
+    pub(super) fn rpc_method(&self) -> Option<String> {
         let v: serde_json::Value = serde_json::from_str(&self.body).ok()?;
         v.get("method")?.as_str().map(String::from)
     }
-    fn rpc_id(&self) -> Option<u64> {
+    pub(super) fn rpc_id(&self) -> Option<u64> {
         let v: serde_json::Value = serde_json::from_str(&self.body).ok()?;
         v.get("id")?.as_u64()
     }
 }
 
-struct Raw {
-    client: Client,
-    now: Instant,
+pub(super) struct Raw {
+    pub(super) client: Client,
+    pub(super) now: Instant,
     open: BTreeMap<ClientConnId, bool>,
-    events: Vec<ClientEvent>,
-    refuse_connect: bool,
+    pub(super) events: Vec<ClientEvent>,
+    pub(super) refuse_connect: bool,
     opened: usize,
 }
 
-fn parse(conn: ClientConnId, bytes: &[u8]) -> Req {
+pub(super) fn parse(conn: ClientConnId, bytes: &[u8]) -> Req {
     let text = String::from_utf8_lossy(bytes).to_string();
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     let mut lines = head.split("\r\n");
@@ -65,7 +65,7 @@ fn parse(conn: ClientConnId, bytes: &[u8]) -> Req {
 }
 
 impl Raw {
-    fn new(config: ClientConfig) -> Raw {
+    pub(super) fn new(config: ClientConfig) -> Raw {
         Raw {
             client: Client::new(config, Instant::ZERO, [9; 32]),
             now: Instant::ZERO,
@@ -76,7 +76,7 @@ impl Raw {
         }
     }
     /// Runs the client's transmits; returns the requests written.
-    fn flush(&mut self) -> Vec<Req> {
+    pub(super) fn flush(&mut self) -> Vec<Req> {
         let mut reqs = Vec::new();
         for _ in 0..1000 {
             let mut out = Vec::new();
@@ -105,44 +105,44 @@ impl Raw {
         self.client.check_invariants().unwrap();
         reqs
     }
-    fn reply(&mut self, conn: ClientConnId, bytes: &str) {
+    pub(super) fn reply(&mut self, conn: ClientConnId, bytes: &str) {
         self.client.handle_bytes(self.now, conn, bytes.as_bytes());
     }
-    fn advance(&mut self, ms: u64) {
+    pub(super) fn advance(&mut self, ms: u64) {
         self.now += Duration::from_millis(ms);
         self.client.handle_timeout(self.now);
     }
 }
 
-fn json(status: &str, body: &str, extra: &str) -> String {
+pub(super) fn json(status: &str, body: &str, extra: &str) -> String {
     format!(
         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{extra}\r\n{body}",
         body.len()
     )
 }
-fn empty(status: &str, extra: &str) -> String {
+pub(super) fn empty(status: &str, extra: &str) -> String {
     format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n{extra}\r\n")
 }
-fn sse_head(extra: &str) -> String {
+pub(super) fn sse_head(extra: &str) -> String {
     format!(
         "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n{extra}\r\n"
     )
 }
-fn chunk(data: &str) -> String {
+pub(super) fn chunk(data: &str) -> String {
     format!("{:x}\r\n{data}\r\n", data.len())
 }
-fn result(id: u64, result: &str) -> String {
+pub(super) fn result(id: u64, result: &str) -> String {
     format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#)
 }
 
-fn sessions_config() -> ClientConfig {
+pub(super) fn sessions_config() -> ClientConfig {
     let mut c = ClientConfig::new("h:1", "/mcp", "c", "1");
     c.era = EraChoice::Sessions;
     c
 }
 
 /// Initialize + initialized; returns the requests still pending afterwards (the GET).
-fn handshake(net: &mut Raw) -> Vec<Req> {
+pub(super) fn handshake(net: &mut Raw) -> Vec<Req> {
     let mut reqs = net.flush();
     let init = reqs.remove(0);
     assert_eq!(init.rpc_method().as_deref(), Some("initialize"));
@@ -163,7 +163,7 @@ fn handshake(net: &mut Raw) -> Vec<Req> {
     reqs
 }
 
-fn modern_ready(net: &mut Raw) {
+pub(super) fn modern_ready(net: &mut Raw) {
     let mut reqs = net.flush();
     let d = reqs.remove(0);
     assert_eq!(d.rpc_method().as_deref(), Some("server/discover"));

@@ -478,6 +478,7 @@ impl Client {
     fn reached(&mut self) {
         if self.link.phase == Phase::Ready {
             self.link.failures = 0;
+            self.gate.episode_left = None;
             self.timers
                 .stop(&mut self.link.timers, Owner::Link, ClientTimer::Deadline);
         }
@@ -1035,10 +1036,16 @@ impl Client {
         );
     }
 
-    /// Arms the reconnect deadline if no episode is running. None runs while the client waits
-    /// for credentials: that wait has its own deadline, and the episode starts when it ends.
+    /// Arms the reconnect deadline if no episode is running. While the client waits for
+    /// credentials the episode begins paused: it runs from when the wait ends.
     pub(crate) fn begin_episode(&mut self, now: Instant) {
-        if self.link.timers.get(ClientTimer::Deadline).is_none() && !self.gate.waiting {
+        if self.gate.waiting {
+            if self.gate.episode_left.is_none() {
+                self.gate.episode_left = Some(self.config.timeouts.reconnect);
+            }
+            return;
+        }
+        if self.link.timers.get(ClientTimer::Deadline).is_none() {
             let deadline = deadline_after(now, self.config.timeouts.reconnect);
             self.timers.set(
                 &mut self.link.timers,

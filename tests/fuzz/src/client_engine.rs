@@ -1299,6 +1299,17 @@ impl HostileServer {
                 self.note("session lost".into());
                 Ok(())
             }
+            ClientEvent::AuthorizationRequired { status, .. } => {
+                // Credentials come or do not, at once: the wait ends either way.
+                self.note(format!("authorization required ({status})"));
+                if self.rng.chance(50) {
+                    let _ = self.client.set_authorization(self.now, Some("Bearer fuzz"));
+                } else {
+                    self.client
+                        .authorization_failed(self.now, "the fuzzer has no credentials");
+                }
+                Ok(())
+            }
             ClientEvent::Notification { .. } => Ok(()),
         }
     }

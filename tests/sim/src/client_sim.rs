@@ -613,6 +613,12 @@ impl ClientSimulation {
             }
             ClientEvent::Closed { reason } => self.note(format!("client closed: {reason}")),
             ClientEvent::SessionLost => self.note("session lost".into()),
+            ClientEvent::AuthorizationRequired { status, .. } => {
+                // The simulated server asks for no credentials; if it ever does, none come.
+                self.note(format!("authorization required ({status})"));
+                self.client
+                    .authorization_failed(self.now, "the simulator has no credentials");
+            }
             ClientEvent::Connected { era, .. } => self.note(format!("connected: {era:?}")),
             ClientEvent::Notification { .. } => {}
         }
