@@ -237,11 +237,6 @@ pub(crate) fn run(
                         route_unsolicited(&unsolicited, Notification { method, params });
                     }
                     ClientEvent::SessionLost => {}
-                    ClientEvent::AuthorizationRequired { .. } => {
-                        // No source of credentials here yet: the wait ends at once, and what
-                        // the server refused fails (or the handshake closes the client).
-                        core.authorization_failed(now, "no authorization handler");
-                    }
                     ClientEvent::ServerRequest {
                         request,
                         method,
