@@ -12,7 +12,6 @@
 
 use std::process::ExitCode;
 
-use mcpwire_core::http1::{ResponseDecoder, ResponseLimits, encode_request};
 use mcpwire_smol::client::oauth::{ClientCredentials, OAuthConfig};
 use mcpwire_smol::client::{Client, ClientBuilder, ClientError, EraChoice};
 use serde_json::{Map, Value, json};
@@ -46,46 +45,38 @@ fn first(list: &Value, key: &str) -> Option<Value> {
 }
 
 /// Where the suite's authorization server sends the browser: the `Location` of a `GET` of
-/// `url` (plain HTTP on loopback, as the suite serves it).
+/// `url` (plain HTTP on loopback, as the suite serves it). Only the head is read, at most
+/// 16 KiB of it.
 async fn follow_once(url: String) -> Result<String, String> {
-    use futures_lite::{AsyncReadExt, AsyncWriteExt};
+    use smol::io::{AsyncReadExt, AsyncWriteExt};
     let rest = url.strip_prefix("http://").ok_or("not an http:// URL")?;
     let (authority, target) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let mut stream = smol::net::TcpStream::connect(authority)
         .await
         .map_err(|e| e.to_string())?;
-    let mut request = Vec::new();
-    encode_request(
-        &mut request,
-        "GET",
-        target,
-        authority,
-        &[("connection", "close")],
-        b"",
-    )
-    .map_err(|e| e.to_string())?;
+    let request =
+        format!("GET {target} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\n\r\n");
     stream
-        .write_all(&request)
+        .write_all(request.as_bytes())
         .await
         .map_err(|e| e.to_string())?;
-    let mut decoder = ResponseDecoder::new(ResponseLimits::default());
-    decoder.start(false);
-    let (mut buf, mut body) = (vec![0; 8192], Vec::new());
-    loop {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
         let n = stream.read(&mut buf).await.map_err(|e| e.to_string())?;
-        if n == 0 {
-            return Err("the authorization endpoint closed without a response".into());
+        if n == 0 || head.len() > 16 * 1024 {
+            return Err("the authorization endpoint sent no whole response head".into());
         }
-        let decoded = decoder
-            .decode(&buf[..n], &mut body)
-            .map_err(|e| e.to_string())?;
-        if let Some(head) = decoded.head {
-            return head
-                .header_str("location")
-                .map(String::from)
-                .ok_or_else(|| format!("HTTP {} without a Location", head.status()));
-        }
+        head.extend_from_slice(&buf[..n]);
     }
+    String::from_utf8_lossy(&head)
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("location")
+                .then(|| value.trim().to_string())
+        })
+        .ok_or_else(|| "the authorization endpoint did not redirect".into())
 }
 
 /// The OAuth of an `auth/*` scenario, from its context.
