@@ -32,6 +32,7 @@
 mod conn;
 mod driver;
 pub mod oauth;
+mod token_file;
 
 use std::collections::BTreeMap;
 use std::fmt;
