@@ -1,114 +1,30 @@
 //! `mcpwire call URL TOOL [JSON]`: one tool call from a shell, through mcpwire's own client.
+//!
+//! A server that answers 401 gets a sign-in: in the browser (authorization code with PKCE, the
+//! browser sent back to a loopback listener that exists only while it waits), or with client
+//! credentials from the command line. Tokens are kept in a file only the user can read.
+
+mod args;
+mod authorize;
+mod redirect;
 
 use std::ffi::OsString;
 use std::io::Write as _;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::Arc;
 
-use mcpwire_smol::client::{Client, EraChoice};
+use mcpwire_smol::client::oauth::{
+    ClientCredentials, FileStore, MemoryStore, OAuthConfig, StoredAuth, TokenStore,
+};
+use mcpwire_smol::client::{Client, ClientBuilder};
 use serde_json::Value as Json;
 
-pub const USAGE: &str = "\
-Usage: mcpwire call URL TOOL [ARGUMENTS] [OPTIONS]
-       mcpwire call URL --list
-
-Calls TOOL on the MCP server at URL (http://host:port/path, or https://) with ARGUMENTS, a
-JSON object [default: {}], and prints the result as JSON. Progress goes to stderr. The exit
-status is 0 for a result, 1 for a result with isError or a failed call, 2 for bad usage.
-
-Options:
-  --list              List the server's tools instead
-  --era ERA           auto (probe 2026-07-28, fall back to a session), modern or sessions
-                      [default: auto]
-  --timeout SECS      Give up on the call after this long [default: 60]
-  --ca-file FILE      Trust the CA certificates of this PEM file for https://, beside
-                      Mozilla's roots [default: none]
-  -h, --help          Print this help";
-
-struct Call {
-    url: String,
-    tool: Option<String>,
-    arguments: Json,
-    era: EraChoice,
-    timeout: Duration,
-    ca_file: Option<std::path::PathBuf>,
-}
-
-fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Call>, String> {
-    use lexopt::prelude::*;
-    let mut parser = lexopt::Parser::from_args(args);
-    let mut positional = Vec::new();
-    let mut list = false;
-    let mut era = EraChoice::Auto;
-    let mut timeout = Duration::from_secs(60);
-    let mut ca_file = None;
-    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
-        match arg {
-            Short('h') | Long("help") => return Ok(None),
-            Long("list") => list = true,
-            Long("era") => {
-                let value = parser.value().map_err(|e| e.to_string())?;
-                era = match value.to_str() {
-                    Some("auto") => EraChoice::Auto,
-                    Some("modern") => EraChoice::Modern,
-                    Some("sessions") => EraChoice::Sessions,
-                    _ => {
-                        return Err(format!(
-                            "--era takes auto, modern or sessions, not {value:?}"
-                        ));
-                    }
-                };
-            }
-            Long("timeout") => {
-                let value = parser.value().map_err(|e| e.to_string())?;
-                let secs: u64 = value
-                    .to_str()
-                    .and_then(|v| v.parse().ok())
-                    .filter(|&s| s > 0)
-                    .ok_or_else(|| format!("--timeout takes a number of seconds, not {value:?}"))?;
-                timeout = Duration::from_secs(secs);
-            }
-            Long("ca-file") => {
-                ca_file = Some(parser.value().map_err(|e| e.to_string())?.into());
-            }
-            Value(value) => positional.push(
-                value
-                    .into_string()
-                    .map_err(|v| format!("not UTF-8: {v:?}"))?,
-            ),
-            _ => return Err(arg.unexpected().to_string()),
-        }
-    }
-    let mut positional = positional.into_iter();
-    let url = positional.next().ok_or("a URL is required")?;
-    let tool = positional.next();
-    let arguments = match positional.next() {
-        None => Json::Object(Default::default()),
-        Some(json) => match serde_json::from_str::<Json>(&json) {
-            Ok(value @ Json::Object(_)) => value,
-            Ok(_) => return Err("ARGUMENTS must be a JSON object".into()),
-            Err(e) => return Err(format!("ARGUMENTS is not JSON: {e}")),
-        },
-    };
-    if let Some(extra) = positional.next() {
-        return Err(format!("unexpected argument {extra:?}"));
-    }
-    if tool.is_none() && !list {
-        return Err("a TOOL is required (or --list)".into());
-    }
-    Ok(Some(Call {
-        url,
-        tool: if list { None } else { tool },
-        arguments,
-        era,
-        timeout,
-        ca_file,
-    }))
-}
+pub use args::USAGE;
+use args::{Call, SignIn, Store};
 
 /// Runs `mcpwire call ...` (the arguments after `call`).
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    let call = match parse(args) {
+    let call = match args::parse(args) {
         Ok(Some(call)) => call,
         Ok(None) => {
             let _ = writeln!(std::io::stdout(), "{USAGE}");
@@ -119,14 +35,17 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = builder(&call) {
-        eprintln!("mcpwire call: {e}");
-        return ExitCode::from(2);
-    }
+    let builder = match builder(&call) {
+        Ok(builder) => builder,
+        Err(e) => {
+            eprintln!("mcpwire call: {e}");
+            return ExitCode::from(2);
+        }
+    };
     // One deadline for all of it (connect, listing, call, close), so that `--timeout` is
     // the longest the command takes, whatever the server does.
     let secs = call.timeout.as_secs();
-    let outcome = smol::block_on(smol::future::or(run(&call), async {
+    let outcome = smol::block_on(smol::future::or(run(&call, builder), async {
         smol::Timer::after(call.timeout).await;
         Err(format!("no answer within {secs} s"))
     }));
@@ -148,18 +67,105 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     }
 }
 
-/// The client for `call`'s URL, trusting its `--ca-file`.
-fn builder(call: &Call) -> Result<mcpwire_smol::client::ClientBuilder, String> {
-    let builder = Client::builder(&call.url).map_err(|e| e.to_string())?;
-    match &call.ca_file {
-        Some(path) => builder.ca_file(path).map_err(|e| format!("--ca-file {e}")),
-        None => Ok(builder),
+/// The client for `call`'s URL: its `--ca-file`, its `--header`s, and how it signs in.
+fn builder(call: &Call) -> Result<ClientBuilder, String> {
+    let mut builder = Client::builder(&call.url).map_err(|e| e.to_string())?;
+    if let Some(path) = &call.ca_file {
+        builder = builder
+            .ca_file(path)
+            .map_err(|e| format!("--ca-file {e}"))?;
+    }
+    for (name, value) in &call.headers {
+        builder = builder.header(name, value);
+    }
+    let store: Arc<dyn TokenStore> = match &call.store {
+        Store::Memory => Arc::new(MemoryStore::default()),
+        Store::File(path) => Arc::new(Reported(FileStore::at(path))),
+        Store::Default => match FileStore::for_server(&call.url) {
+            Some(store) => Arc::new(Reported(store)),
+            None => {
+                eprintln!(
+                    "mcpwire call: neither XDG_CONFIG_HOME nor HOME names a directory: tokens \
+                     are kept for this run only (--token-file FILE keeps them)"
+                );
+                Arc::new(MemoryStore::default())
+            }
+        },
+    };
+    builder = builder.token_store(store);
+    let mut config = match &call.sign_in {
+        SignIn::Browser {
+            client_id,
+            metadata_url,
+            redirect_port,
+            open_browser,
+        } => {
+            // The redirect URI goes into the registration and the authorization request, so
+            // its port is chosen now; the listener is bound only if a person must sign in.
+            let port = match redirect_port {
+                Some(port) => *port,
+                None => redirect::free_port()
+                    .map_err(|e| format!("no free port on 127.0.0.1 for the redirect: {e}"))?,
+            };
+            let browser = *open_browser;
+            builder = builder.on_authorize(move |url| authorize::authorize(url, port, browser));
+            let mut config =
+                OAuthConfig::authorization_code(&redirect::redirect_uri(port), "mcpwire");
+            config.client_metadata_url.clone_from(metadata_url);
+            config.client = client_id.as_ref().map(|id| ClientCredentials {
+                client_id: id.clone(),
+                client_secret: None,
+                key: false,
+            });
+            config
+        }
+        SignIn::Secret { client_id, secret } => {
+            OAuthConfig::client_credentials(ClientCredentials {
+                client_id: client_id.clone(),
+                client_secret: Some(secret.clone()),
+                key: false,
+            })
+        }
+        SignIn::Key {
+            client_id,
+            pem,
+            algorithm,
+        } => {
+            builder = builder
+                .oauth_client_key(pem, algorithm)
+                .map_err(|e| format!("--client-key-file: {e}"))?;
+            OAuthConfig::client_credentials(ClientCredentials {
+                client_id: client_id.clone(),
+                client_secret: None,
+                key: true,
+            })
+        }
+    };
+    config.scope.clone_from(&call.scope);
+    Ok(builder.oauth(config))
+}
+
+/// A [`FileStore`] whose problems are told on stderr (`mcpwire call` has no log output).
+struct Reported(FileStore);
+
+impl TokenStore for Reported {
+    fn load(&self) -> Option<StoredAuth> {
+        self.0.read().unwrap_or_else(|e| {
+            eprintln!("mcpwire call: warning: {e}");
+            None
+        })
+    }
+
+    fn save(&self, auth: &StoredAuth) {
+        if let Err(e) = self.0.write(auth) {
+            eprintln!("mcpwire call: warning: the tokens are not kept: {e}");
+        }
     }
 }
 
 /// Connects, calls (or lists), and closes.
-async fn run(call: &Call) -> Result<Json, String> {
-    let client = builder(call)?
+async fn run(call: &Call, builder: ClientBuilder) -> Result<Json, String> {
+    let client = builder
         .name("mcpwire-call", env!("CARGO_PKG_VERSION"))
         .era(call.era)
         .request_timeout(call.timeout)
