@@ -90,7 +90,8 @@ pub enum PeerCap {
 
 pub const USAGE: &str = "\
 Usage: mcpwire [serve] [OPTIONS]
-       mcpwire call URL TOOL [ARGUMENTS]   (see mcpwire call --help)
+       mcpwire call URL TOOL [ARGUMENTS] [--header NAME:VALUE] [OAuth options]
+                                           (see mcpwire call --help)
 
 Serves the demo and conformance-fixture MCP server over Streamable HTTP at /mcp
 (and the 2024-11-05 HTTP+SSE transport at /sse and /messages).

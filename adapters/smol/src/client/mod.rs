@@ -32,6 +32,7 @@
 mod conn;
 mod driver;
 pub mod oauth;
+mod token_file;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -359,15 +360,19 @@ impl ClientBuilder {
                 tls: trust,
             }
         });
-        let mut core = mcpwire_core::client::Client::new(self.config, clock.now(), seed);
         if let Some(header) = oauth
             .as_ref()
             .and_then(|a| a.oauth.stored_authorization(&a.server_url))
         {
-            // A stored token for this server goes from the first request; if it has expired,
-            // the server's 401 starts a refresh.
-            let _ = core.set_authorization(clock.now(), Some(&header));
+            // A stored token for this server goes from the first request (the core writes its
+            // first request as it is made, so the token goes in its configuration); if it has
+            // expired, the server's 401 starts a refresh.
+            self.config
+                .headers
+                .retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
+            self.config.headers.push(("authorization".into(), header));
         }
+        let core = mcpwire_core::client::Client::new(self.config, clock.now(), seed);
         let (sender, receiver) = async_channel::bounded(256);
         let (control, orders) = async_channel::unbounded();
         let (ready, is_ready) = async_channel::bounded(1);

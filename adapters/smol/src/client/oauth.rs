@@ -31,6 +31,8 @@ use crate::auth::url::HttpUrl;
 
 use crate::clock::Clock;
 
+pub use super::token_file::FileStore;
+
 /// What the application's authorization handler returns: the URL the browser was redirected
 /// to (or its query), or why there is none.
 pub type AuthorizeFuture = Pin<Box<dyn Future<Output = Result<String, String>> + Send>>;
@@ -47,8 +49,8 @@ pub struct StoredAuth {
     pub tokens: Option<Tokens>,
 }
 
-/// Where tokens are kept. [`MemoryStore`] by default; `mcpwire call` keeps them in a file only
-/// its user can read.
+/// Where tokens are kept: [`MemoryStore`] by default, or [`FileStore`], a file only its user
+/// can read (what `mcpwire call` uses).
 pub trait TokenStore: Send + Sync {
     /// What was saved, if anything.
     fn load(&self) -> Option<StoredAuth>;
