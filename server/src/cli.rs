@@ -75,7 +75,11 @@ struct AuthOptions {
     secret_file: Option<PathBuf>,
     ca_file: Option<PathBuf>,
     refetch_interval: Option<Duration>,
+    clock_skew: Option<Duration>,
 }
+
+/// The most `--auth-clock-skew` takes: the verifiers' own ceiling.
+const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
 /// `--max-connections-per-peer`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,6 +169,10 @@ OAuth 2.1 (every MCP request then needs a bearer token issued for --resource):
                            unknown key ID may fetch them again: after a key rotation,
                            tokens signed with the new key are refused for up to this
                            long [default: 60, at least 1]
+  --auth-clock-skew SECONDS
+                           How far the clocks of this server and the authorization
+                           server may disagree: a token is refused once this long past
+                           its expiry, and before its start [default: 60, at most 300]
 
 Logs go to stderr; set RUST_LOG=debug for more.";
 
@@ -402,6 +410,19 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
                 }
                 once(&mut auth.refetch_interval, interval, flag)?;
             }
+            Long("auth-clock-skew") => {
+                let flag = "--auth-clock-skew";
+                let skew = seconds(&text(&mut parser)?, flag)?;
+                // The verifiers tolerate no more (a token expired five minutes ago is
+                // expired): a larger value is refused, not quietly lowered.
+                if skew > MAX_CLOCK_SKEW {
+                    return Err(format!(
+                        "{flag} takes at most {} seconds",
+                        MAX_CLOCK_SKEW.as_secs()
+                    ));
+                }
+                once(&mut auth.clock_skew, skew, flag)?;
+            }
             Short('h') | Long("help") => return Ok(Action::Help),
             Short('V') | Long("version") => return Ok(Action::Version),
             other => return Err(other.unexpected().to_string()),
@@ -458,6 +479,7 @@ fn authorization(auth: AuthOptions) -> Result<Option<Auth>, String> {
             (auth.secret_file.is_some(), "--introspection-secret-file"),
             (auth.ca_file.is_some(), "--auth-ca-file"),
             (auth.refetch_interval.is_some(), "--auth-refetch-interval"),
+            (auth.clock_skew.is_some(), "--auth-clock-skew"),
         ];
         return match given.iter().find(|(given, _)| *given) {
             Some((_, flag)) => Err(format!(
@@ -500,6 +522,9 @@ fn authorization(auth: AuthOptions) -> Result<Option<Auth>, String> {
             if let Some(interval) = auth.refetch_interval {
                 builder = builder.refetch_interval(interval);
             }
+            if let Some(skew) = auth.clock_skew {
+                builder = builder.clock_skew(skew);
+            }
             AuthVerifier::Jwt(
                 builder
                     .build()
@@ -538,6 +563,9 @@ fn authorization(auth: AuthOptions) -> Result<Option<Auth>, String> {
             }
             if let Some(ca) = &auth.ca_file {
                 builder = builder.ca_file(ca);
+            }
+            if let Some(skew) = auth.clock_skew {
+                builder = builder.clock_skew(skew);
             }
             let verifier = builder
                 .build()
@@ -1002,6 +1030,24 @@ mod tests {
             assert!(e.contains(says), "{bad}: {e}");
         }
         let e = refused(&["--auth-refetch-interval", "5"]);
+        assert!(e.contains("needs --resource"), "{e}");
+    }
+
+    #[test]
+    fn the_clock_skew_is_whole_seconds_up_to_five_minutes() {
+        let jwt = ["--resource", RESOURCE, "--auth-issuer", ISSUER];
+        for ok in ["0", "300"] {
+            let mut args = jwt.to_vec();
+            args.extend(["--auth-clock-skew", ok]);
+            assert!(parse(args.iter().map(Into::into)).is_ok(), "{ok}");
+        }
+        for (bad, says) in [("301", "at most 300"), ("-1", "whole seconds")] {
+            let mut args = jwt.to_vec();
+            args.extend(["--auth-clock-skew", bad]);
+            let e = refused(&args);
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        let e = refused(&["--auth-clock-skew", "5"]);
         assert!(e.contains("needs --resource"), "{e}");
     }
 

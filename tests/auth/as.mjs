@@ -6,16 +6,41 @@
 //              new key first and the old one after it).
 //   RESOURCE   a resource indicator (RFC 8707) tokens may be asked for: its access tokens are
 //              JWTs (RFC 9068) with it as audience, or opaque ones (for introspection, RFC
-//              7662) when it is written `opaque:URI`. The first is the default.
+//              7662) when it is written `opaque:URI`; they live 600 s, or N s when it is
+//              written `ttl=N:URI` (a client's refresh is seen without a long wait). Written
+//              `offline:URI`, its refresh tokens follow oidc-provider's own rule: only for a
+//              grant with offline_access, which the provider keeps only when the authorization
+//              asked for consent (OIDC Core §11). The first is the default.
 // Prints `ready` once listening. GET /_counts answers how many times each endpoint was asked,
-// so a test can tell how often the resource server fetched the keys.
+// so a test can tell how often the resource server fetched the keys, and how many tokens each
+// grant issued (`grant:authorization_code`, `grant:refresh_token`, ...).
 
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import Provider, { errors } from 'oidc-provider';
 
 const [port, jwksFile, ...resourceArgs] = process.argv.slice(2);
-const resources = new Map(resourceArgs.map((r) => (r.startsWith('opaque:') ? [r.slice(7), 'opaque'] : [r, 'jwt'])));
+/** `[opaque:][offline:][ttl=N:]URI` as [URI, { format, offline, ttl }]. */
+function resourceArg(arg) {
+  let rest = arg;
+  const options = { format: 'jwt', offline: false, ttl: 600 };
+  for (;;) {
+    const ttl = rest.match(/^ttl=(\d+):/);
+    if (rest.startsWith('opaque:')) {
+      options.format = 'opaque';
+      rest = rest.slice(7);
+    } else if (rest.startsWith('offline:')) {
+      options.offline = true;
+      rest = rest.slice(8);
+    } else if (ttl) {
+      options.ttl = Number(ttl[1]);
+      rest = rest.slice(ttl[0].length);
+    } else {
+      return [rest, options];
+    }
+  }
+}
+const resources = new Map(resourceArgs.map(resourceArg));
 const [defaultResource] = resources.keys();
 const issuer = `http://127.0.0.1:${port}`;
 const scope = 'mcp mcp:admin';
@@ -66,15 +91,18 @@ const provider = new Provider(issuer, {
         return {
           scope,
           audience: resource,
-          accessTokenTTL: 600,
-          accessTokenFormat: resources.get(resource),
+          accessTokenTTL: resources.get(resource).ttl,
+          accessTokenFormat: resources.get(resource).format,
           jwt: { sign: { alg: 'RS256' } },
         };
       },
     },
   },
-  // Every client allowed refresh tokens gets one, without asking for offline_access.
-  issueRefreshToken: (ctx, client) => client.grantTypeAllowed('refresh_token'),
+  // Every client allowed refresh tokens gets one, without asking for offline_access (not every
+  // MCP SDK client asks), except for the `offline:` resources, where the provider's own rule
+  // holds.
+  issueRefreshToken: (ctx, client, code) => client.grantTypeAllowed('refresh_token')
+    && (code.scopes.has('offline_access') || ![code.resource ?? []].flat().some((r) => resources.get(r)?.offline)),
   // Login and consent are answered at once by the handler below (no pages, no forms).
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
 });
@@ -122,6 +150,10 @@ async function withoutRegisteredScope(req) {
 }
 
 const counts = {};
+provider.on('grant.success', (ctx) => {
+  const name = `grant:${ctx.oidc.params.grant_type}`;
+  counts[name] = (counts[name] ?? 0) + 1;
+});
 const oidc = provider.callback();
 const server = createServer(async (req, res) => {
   const path = new URL(req.url, issuer).pathname;

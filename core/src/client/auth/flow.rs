@@ -762,7 +762,8 @@ impl AuthFlow {
 
     /// The scope to ask for: configured, else the challenge's, else the resource's
     /// `scopes_supported`, else none; `offline_access` added for a person's grant where the
-    /// server offers it, so that the session outlives the access token.
+    /// server offers it, so that the session outlives the access token (SEP-2207; the
+    /// authorization then asks for consent, without which OIDC servers drop it).
     fn chosen_scope(&self) -> Option<String> {
         let mut scope = self
             .config
@@ -837,6 +838,11 @@ impl AuthFlow {
         }
         if let Some(scope) = self.scope.as_deref() {
             pairs.push(("scope", scope));
+            // OIDC Core §11: a server ignores offline_access (and issues no refresh token)
+            // unless the authorization asks for consent; OAuth-only servers ignore `prompt`.
+            if scope.split(' ').any(|s| s == "offline_access") {
+                pairs.push(("prompt", "consent"));
+            }
         }
         let url = endpoint.with_query(&pairs).to_string();
         self.phase = Phase::Authorization;

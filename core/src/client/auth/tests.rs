@@ -256,6 +256,45 @@ fn the_challenge_scope_wins_and_offline_access_is_added_where_offered() {
         param(&net.authorizations[0], "scope").as_deref(),
         Some("mcp:admin offline_access")
     );
+    // OIDC Core §11: without consent asked for, an OIDC server drops offline_access.
+    assert_eq!(
+        param(&net.authorizations[0], "prompt").as_deref(),
+        Some("consent")
+    );
+}
+
+#[test]
+fn consent_is_asked_for_only_with_offline_access() {
+    // Not offered: neither offline_access nor a consent prompt.
+    let mut net = Net::new();
+    let mut f = flow(&challenge(), AuthState::default());
+    net.run(&mut f, approve(None));
+    assert_eq!(f.outcome(), Some(&Ok(())));
+    assert_eq!(
+        param(&net.authorizations[0], "scope").as_deref(),
+        Some("mcp:read mcp:write")
+    );
+    assert_eq!(param(&net.authorizations[0], "prompt"), None);
+
+    // Configured by the application: consent asked for too.
+    let mut net = Net::new();
+    let mut config = OAuthConfig::authorization_code("http://127.0.0.1:9/cb", "demo");
+    config.scope = Some("mcp:read offline_access".into());
+    let mut f = AuthFlow::new(
+        config,
+        SERVER,
+        &challenge(),
+        AuthState::default(),
+        Instant::ZERO,
+        [5; 32],
+    )
+    .unwrap();
+    net.run(&mut f, approve(None));
+    assert_eq!(f.outcome(), Some(&Ok(())));
+    assert_eq!(
+        param(&net.authorizations[0], "prompt").as_deref(),
+        Some("consent")
+    );
 }
 
 #[test]
