@@ -35,8 +35,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mcpwire_core::client::auth::query_pairs;
-use mcpwire_smol::client::oauth::{MemoryStore, OAuthConfig, StoredAuth, TokenStore};
+use mcpwire_smol::client::oauth::{MemoryStore, OAuthConfig, StoredAuth, TokenStore, query_pairs};
 use mcpwire_smol::client::{Client, EraChoice};
 use serde_json::{Value, json};
 use smol::channel::{Receiver, Sender};
@@ -225,7 +224,7 @@ async fn connect(
     store: &Arc<Watched>,
 ) -> Result<Client, String> {
     let mut config = OAuthConfig::authorization_code(REDIRECT_URI, "mcpwire oauth client test");
-    config.limits.authorize_timeout = mcpwire_core::time::Duration::from_secs(30);
+    config.limits.authorize_timeout = mcpwire_smol::time::Duration::from_secs(30);
     let person = person.clone();
     let era = if settings.modern {
         EraChoice::Modern

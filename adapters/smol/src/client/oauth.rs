@@ -19,7 +19,7 @@ use futures_rustls::rustls::ClientConfig as TlsConfig;
 use mcpwire_core::client::auth::{AuthAction, AuthFlow, FetchRequest};
 pub use mcpwire_core::client::auth::{
     AuthError, AuthState, AuthStep, ClientCredentials, FlowLimits, Grant, OAuthConfig,
-    RegisteredClient, Tokens,
+    RegisteredClient, Tokens, query_pairs,
 };
 use serde::{Deserialize, Serialize};
 
