@@ -7,6 +7,9 @@
 //! most one outcome, no call outlives its deadline, and the client is never left disconnected
 //! past its reconnect deadline. In the liveness phase the faults stop, every call completes or
 //! fails, the client closes, time runs past every deadline, and both sides must hold nothing.
+//!
+//! With [`ClientSimConfig::auth`], the OAuth side (`client_auth`) joins in: token
+//! verifications, the flows and their world, and their checks.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,10 +17,13 @@ use mcpwire_core::client::{
     CallError, CallId, CallOptions, Client, ClientConfig, ClientConnId, ClientEvent, ClientFaults,
     EraChoice, ServerRequestId, Transmit,
 };
-use mcpwire_core::engine::{self, ConnAction, ConnId, Engine, Event, Reply, RequestHandle, Target};
+use mcpwire_core::engine::{
+    self, ConnAction, ConnId, Engine, Event, Reply, RequestHandle, ResourceServer, Target,
+};
 use mcpwire_core::jsonrpc::RawValue;
 use mcpwire_core::time::{Duration, Instant};
 
+use crate::client_auth::{AuthFault, AuthReport, AuthSim, Origin};
 use crate::rng::Rng;
 use crate::simulation::Failure;
 
@@ -30,6 +36,11 @@ pub struct ClientSimConfig {
     pub steps: u64,
     /// Deliberate defects in the client, to prove the simulation finds them.
     pub faults: ClientFaults,
+    /// The server is a protected resource, and the client gets its tokens by OAuth from a
+    /// simulated authorization server and person (see `client_auth`).
+    pub auth: bool,
+    /// A deliberate defect in the simulator's OAuth driver, to prove the checks find it.
+    pub auth_fault: Option<AuthFault>,
 }
 
 impl ClientSimConfig {
@@ -40,6 +51,17 @@ impl ClientSimConfig {
             seed,
             steps,
             faults: ClientFaults::default(),
+            auth: false,
+            auth_fault: None,
+        }
+    }
+
+    /// `steps` steps of `seed`, with OAuth (see [`ClientSimConfig::auth`]).
+    #[must_use]
+    pub fn with_auth(seed: u64, steps: u64) -> ClientSimConfig {
+        ClientSimConfig {
+            auth: true,
+            ..ClientSimConfig::new(seed, steps)
         }
     }
 }
@@ -57,6 +79,8 @@ pub struct ClientReport {
     pub reconnects: u64,
     /// Server restarts.
     pub restarts: u64,
+    /// The OAuth side (all zero without [`ClientSimConfig::auth`]).
+    pub auth: AuthReport,
 }
 
 struct Link {
@@ -104,16 +128,20 @@ pub struct ClientSimulation {
     reconnects: u64,
     recent: Vec<String>,
     step: u64,
+    auth: Option<AuthSim>,
+    /// A call whose outcome the liveness phase waits for.
+    watched: Option<(CallId, Option<Result<(), String>>)>,
 }
 
 fn raw(json: &str) -> Box<RawValue> {
     RawValue::from_string(json.into()).expect("valid JSON")
 }
 
-fn server_engine(now: Instant, seed: u64) -> Engine {
+fn server_engine(now: Instant, seed: u64, auth: Option<ResourceServer>) -> Engine {
     let mut config = engine::Config::new("sim-server", "1.0.0");
     config.capabilities = r#"{"tools":{"listChanged":true}}"#.into();
     config.timeouts.session_idle = Duration::from_secs(60);
+    config.auth = auth;
     let mut key = [0u8; 32];
     key[..8].copy_from_slice(&seed.to_le_bytes());
     Engine::new(config, now, key)
@@ -132,13 +160,17 @@ impl ClientSimulation {
             _ => (EraChoice::Sessions, "/sse"),
         };
         let now = Instant::ZERO;
+        let auth = config
+            .auth
+            .then(|| AuthSim::new(config.seed, path, config.auth_fault));
+        let resource = auth.as_ref().map(AuthSim::resource_server);
         let mut sim = ClientSimulation {
             rng: Rng::new(config.seed),
             now,
             era,
             path,
             client: Client::new(ClientConfig::new(AUTHORITY, "/mcp", "x", "1"), now, [0; 32]),
-            server: server_engine(now, config.seed),
+            server: server_engine(now, config.seed, resource),
             links: BTreeMap::new(),
             down_until: Instant::ZERO,
             overloaded_until: Instant::ZERO,
@@ -154,6 +186,8 @@ impl ClientSimulation {
             reconnects: 0,
             recent: Vec::new(),
             step: 0,
+            auth,
+            watched: None,
             config,
         };
         sim.client = sim.new_client();
@@ -169,8 +203,15 @@ impl ClientSimulation {
         config.timeouts.server_request = Duration::from_secs(5);
         let mut seed = [0u8; 32];
         seed[..8].copy_from_slice(&self.rng.next_u64().to_le_bytes());
+        if self.auth.is_some() {
+            config.timeouts.authorization = Duration::from_secs(120);
+        }
         let mut client = Client::new(config, self.now, seed);
         client.set_faults(self.config.faults);
+        if let Some(header) = self.auth.as_mut().and_then(AuthSim::stored_authorization) {
+            // A value the client refuses is as none: the server's 401 starts a flow.
+            let _ = client.set_authorization(self.now, Some(&header));
+        }
         client
     }
 
@@ -192,6 +233,7 @@ impl ClientSimulation {
             sessions_lost: self.lost,
             reconnects: self.reconnects,
             restarts: self.restarts,
+            auth: self.auth.as_ref().map(AuthSim::report).unwrap_or_default(),
         })
     }
 
@@ -243,6 +285,16 @@ impl ClientSimulation {
                     .server
                     .broadcast(self.now, "notifications/tools/list_changed", None);
             }
+            50 if faults_on && self.auth.is_some() => {
+                if let Some(what) = self.auth.as_mut().and_then(|a| a.disturb(self.now)) {
+                    self.note(what);
+                }
+            }
+            51..=53 if !self.closing && self.client.is_closed() && self.auth.is_some() => {
+                // A client that gave up (no credentials) is started again, as a user would.
+                self.note("the closed client starts again".into());
+                self.closing = true;
+            }
             _ => {
                 let ms = [1, 5, 50, 300, 1_000, 4_000][self.rng.index(6)];
                 self.advance(ms);
@@ -254,6 +306,10 @@ impl ClientSimulation {
         let (method, params) = match self.rng.below(4) {
             0 => ("ping", None),
             1 => ("tools/call", Some(r#"{"name":"ask","arguments":{}}"#)),
+            // With OAuth, a tool that needs a scope more (step-up).
+            2 if self.auth.is_some() && self.rng.chance(50) => {
+                ("tools/call", Some(r#"{"name":"admin","arguments":{}}"#))
+            }
             _ => ("tools/call", Some(r#"{"name":"work","arguments":{"n":1}}"#)),
         };
         let params = params.map(raw);
@@ -347,14 +403,47 @@ impl ClientSimulation {
             self.links.remove(&conn);
             self.client.handle_closed(self.now, conn);
         }
-        self.server = server_engine(self.now, self.config.seed + self.restarts);
+        let resource = self.auth.as_ref().map(AuthSim::resource_server);
+        self.server = server_engine(self.now, self.config.seed + self.restarts, resource);
         self.server_work.clear();
+        if let Some(auth) = &mut self.auth {
+            auth.server_restarted();
+        }
     }
 
     fn advance(&mut self, ms: u64) {
-        self.now += Duration::from_millis(ms);
+        let target = self.now + Duration::from_millis(ms);
+        // The flow's answers and deadlines, each at its time: a fetch answered after its
+        // deadline must not be taken because time jumped past both.
+        while let Some(at) = self
+            .auth
+            .as_ref()
+            .and_then(AuthSim::next_event)
+            .filter(|at| *at < target)
+        {
+            self.now = self.now.max(at);
+            self.client.handle_timeout(self.now);
+            self.server.handle_timeout(self.now);
+            self.pump_auth();
+        }
+        self.now = target;
         self.client.handle_timeout(self.now);
         self.server.handle_timeout(self.now);
+    }
+
+    /// Runs the OAuth flow as far as it goes now.
+    fn pump_auth(&mut self) -> bool {
+        let origin = if self.now < self.down_until {
+            Origin::Down
+        } else if self.now < self.overloaded_until {
+            Origin::Overloaded
+        } else {
+            Origin::Up
+        };
+        match &mut self.auth {
+            Some(auth) => auth.pump(self.now, &mut self.client, origin),
+            None => false,
+        }
     }
 
     /// Moves bytes, events and application work until nothing moves.
@@ -491,7 +580,10 @@ impl ClientSimulation {
         }
         while let Some(event) = self.server.poll_event() {
             moved = true;
-            self.serve(&event);
+            self.serve(event)?;
+        }
+        if let Some(auth) = &mut self.auth {
+            moved |= auth.answer_verifications(now, &mut self.server)?;
         }
         moved |= self.run_server_work();
         while let Some(event) = self.client.poll_event() {
@@ -499,6 +591,7 @@ impl ClientSimulation {
             self.on_client_event(event)?;
         }
         moved |= self.answer_asked();
+        moved |= self.pump_auth();
         let drained =
             self.client.stats().pending_transmits == 0 && self.client.stats().pending_events == 0;
         if self.closing && self.client.is_closed() && drained {
@@ -521,7 +614,30 @@ impl ClientSimulation {
 
     /// The server application: answers soon, sometimes after asking the client (session era:
     /// an elicitation request; 2026-07-28: an input_required round).
-    fn serve(&mut self, event: &Event) {
+    fn serve(&mut self, event: Event) -> Result<(), String> {
+        match (event, &mut self.auth) {
+            (
+                Event::VerifyToken {
+                    verification,
+                    token,
+                },
+                Some(auth),
+            ) => {
+                auth.verify(self.now, verification, token);
+                return Ok(());
+            }
+            (Event::VerifyToken { .. }, None) => {
+                return Err("a token verification asked of an open server".into());
+            }
+            (Event::VerificationCancelled { verification }, Some(auth)) => {
+                return auth.verification_cancelled(verification);
+            }
+            (event, _) => self.serve_request(&event),
+        }
+        Ok(())
+    }
+
+    fn serve_request(&mut self, event: &Event) {
         if let Event::Request { handle, params, .. } = event {
             let asks = params
                 .as_deref()
@@ -594,10 +710,20 @@ impl ClientSimulation {
         match event {
             ClientEvent::Response { call, .. } => {
                 self.counts.1 += 1;
+                if let Some((watched, outcome)) = &mut self.watched {
+                    if *watched == call {
+                        *outcome = Some(Ok(()));
+                    }
+                }
                 self.ended(call)?;
             }
             ClientEvent::Failed { call, error } => {
                 self.counts.2 += 1;
+                if let Some((watched, outcome)) = &mut self.watched {
+                    if *watched == call {
+                        *outcome = Some(Err(error.to_string()));
+                    }
+                }
                 if !matches!(error, CallError::Cancelled) {
                     self.note(format!("{call} failed: {error}"));
                 }
@@ -611,7 +737,21 @@ impl ClientSimulation {
                         .push((request, self.now + Duration::from_millis(delay)));
                 }
             }
-            ClientEvent::Closed { reason } => self.note(format!("client closed: {reason}")),
+            ClientEvent::Closed { reason } => {
+                self.note(format!("client closed: {reason}"));
+                if let Some(auth) = &mut self.auth {
+                    auth.client_closed();
+                }
+            }
+            ClientEvent::AuthorizationRequired { status, challenge } => {
+                self.note(format!("authorization required ({status}): {challenge}"));
+                match &mut self.auth {
+                    Some(auth) => {
+                        auth.authorization_required(self.now, &mut self.client, status, &challenge)
+                    }
+                    None => return Err("an open server asked for credentials".into()),
+                }
+            }
             ClientEvent::SessionLost => self.note("session lost".into()),
             ClientEvent::AuthorizationRequired { status, .. } => {
                 // The simulated server asks for no credentials; if it ever does, none come.
@@ -663,7 +803,14 @@ impl ClientSimulation {
                 return Err(format!("{call} outlived its deadline"));
             }
         }
-        if self.client.is_connected() || self.client.is_closed() {
+        if let Some(auth) = &mut self.auth {
+            auth.check(self.now, &self.client)?;
+        }
+        // A person signing in is no failure to reach the server (the gate stops that clock).
+        if self.client.is_connected()
+            || self.client.is_closed()
+            || self.client.is_awaiting_authorization()
+        {
             self.disconnected_since = None;
         } else {
             let since = *self.disconnected_since.get_or_insert(self.now);
@@ -682,6 +829,9 @@ impl ClientSimulation {
         for link in self.links.values_mut() {
             link.stalled_until = Instant::ZERO;
         }
+        if let Some(auth) = &mut self.auth {
+            auth.calm();
+        }
         // Every call completes or fails within its deadline; then the client closes.
         for _ in 0..200 {
             self.drain()?;
@@ -697,6 +847,9 @@ impl ClientSimulation {
         }
         if self.open_calls.values().any(Option::is_some) {
             return Err(format!("calls never ended: {:?}", self.open_calls));
+        }
+        if self.auth.is_some() {
+            self.recover()?;
         }
         self.client.close(self.now);
         self.closing = true;
@@ -731,6 +884,86 @@ impl ClientSimulation {
         if !client.is_quiescent() || self.client.poll_timeout().is_some() {
             return Err(format!("the client still holds: {client}"));
         }
+        if let Some(auth) = &self.auth {
+            auth.check_idle()?;
+        }
         Ok(())
+    }
+
+    /// With OAuth, once the faults have stopped: every flow still running ends by its
+    /// deadline, and then a call gets through (a client that gave up started again), with
+    /// whatever flows it takes, well within its deadline.
+    fn recover(&mut self) -> Result<(), String> {
+        for _ in 0..400 {
+            let running = self.auth.as_ref().is_some_and(AuthSim::flow_running);
+            if !running && !self.closing {
+                break;
+            }
+            self.advance(500);
+            self.drain()?;
+            self.check()?;
+        }
+        if self.auth.as_ref().is_some_and(AuthSim::flow_running) {
+            return Err("a flow never ended".into());
+        }
+        // A registration the authorization server forgot shows only when a person fails to
+        // authorize it: one call may fail for that, the next must get through.
+        let mut failures = Vec::new();
+        for _ in 0..2 {
+            match self.recovery_call()? {
+                Ok(()) => return Ok(()),
+                Err(why) => failures.push(why),
+            }
+        }
+        Err(format!(
+            "with the faults stopped, calls still failed: {failures:?}"
+        ))
+    }
+
+    /// One call once the faults have stopped (the client started again if it gave up): its
+    /// outcome, within its deadline.
+    fn recovery_call(&mut self) -> Result<Result<(), String>, String> {
+        if self.client.is_closed() {
+            self.note("the closed client starts again".into());
+            self.closing = true;
+            for _ in 0..100 {
+                self.drain()?;
+                self.check()?;
+                if !self.closing {
+                    break;
+                }
+                self.advance(100);
+            }
+        }
+        let timeout = Duration::from_secs(60);
+        let options = CallOptions {
+            timeout: Some(timeout),
+            ..CallOptions::default()
+        };
+        let params = raw(r#"{"name":"work","arguments":{"n":1}}"#);
+        let call = match self
+            .client
+            .request(self.now, "tools/call", Some(&params), options)
+        {
+            Ok(call) => call,
+            // The new client gave up already (its first flow failed).
+            Err(e) => return Ok(Err(format!("refused: {e}"))),
+        };
+        self.counts.0 += 1;
+        self.open_calls.insert(call, Some(self.now + timeout));
+        self.watched = Some((call, None));
+        self.note(format!("{call} tools/call, once the faults have stopped"));
+        for _ in 0..200 {
+            self.drain()?;
+            self.check()?;
+            if !self.open_calls.contains_key(&call) {
+                break;
+            }
+            self.advance(500);
+        }
+        match self.watched.take() {
+            Some((_, Some(outcome))) => Ok(outcome),
+            _ => Err("with the faults stopped, a call never ended".into()),
+        }
     }
 }

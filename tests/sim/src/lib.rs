@@ -14,7 +14,11 @@
 //! [`ClientSimulation`] does the same for the client: the real client engine against the real
 //! server engine, through cuts, stalls, lost responses, a server that restarts (404), goes down
 //! or answers 503 with `Retry-After`; in its liveness phase every call has ended within its
-//! deadline, no reconnect attempt is left, and both sides hold nothing.
+//! deadline, no reconnect attempt is left, and both sides hold nothing. With
+//! [`ClientSimConfig::auth`], the server is a protected resource and the client gets its
+//! tokens through the OAuth flow, from a simulated authorization server and person that are
+//! slow, fail, restart and refuse; flows, their fetches and the wait for credentials are
+//! checked after every step, and once the faults stop a call must get through again.
 //!
 //! In adversary mode ([`SimConfig::adversary`]) the budgets are tight and the clients hostile:
 //! they cut streams as fast as they can, send huge `clientInfo` and long URIs, never read.
@@ -71,11 +75,13 @@
 //! }
 //! ```
 
+mod client_auth;
 mod client_sim;
 mod counting;
 mod rng;
 mod simulation;
 
+pub use client_auth::{AuthFault, AuthReport};
 pub use client_sim::{ClientReport, ClientSimConfig, ClientSimulation};
 pub use counting::{CountingAllocator, live_heap_bytes};
 pub use rng::{Rng, TraceHash};

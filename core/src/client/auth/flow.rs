@@ -200,6 +200,8 @@ pub struct AuthFlow {
     scope: Option<String>,
     /// The scope of the tokens held when the flow began (a step-up keeps it).
     held_scope: Option<String>,
+    /// The client was registered by an earlier flow: the server may have forgotten it.
+    reused_client: bool,
     outcome: Option<Result<(), AuthError>>,
 }
 
@@ -249,6 +251,7 @@ impl AuthFlow {
             state_param: String::new(),
             scope: None,
             held_scope: None,
+            reused_client: false,
             outcome: None,
         };
         flow.held_scope = flow.state.tokens.as_ref().and_then(|t| t.scope.clone());
@@ -403,6 +406,7 @@ impl AuthFlow {
     /// The person (or the application) could not authorize: `reason`.
     pub fn handle_authorization_failed(&mut self, reason: &str) {
         if self.phase == Phase::Authorization && self.outcome.is_none() {
+            self.forget_unheard_client();
             self.fail(AuthStep::Authorization, &clip(reason));
         }
     }
@@ -436,7 +440,10 @@ impl AuthFlow {
         self.pending = None;
         let step = self.step();
         let waited = match self.phase {
-            Phase::Authorization => self.config.limits.authorize_timeout,
+            Phase::Authorization => {
+                self.forget_unheard_client();
+                self.config.limits.authorize_timeout
+            }
             _ => self.config.limits.fetch_timeout,
         };
         let why = alloc::format!("no answer within {} s", waited.as_millis() / 1000);
@@ -639,6 +646,7 @@ impl AuthFlow {
             .clone()
             .filter(|_| server.client_id_metadata_document_supported && !client_credentials);
         if self.state.client.is_some() {
+            self.reused_client = true;
         } else if let Some(url) = cimd {
             self.state.client = Some(RegisteredClient {
                 issuer,
@@ -942,6 +950,7 @@ impl AuthFlow {
 
     fn on_token(&mut self, status: u16, body: &[u8], step: AuthStep) {
         if status != 200 {
+            self.forget_refused_client(body);
             return self.fail(step, &http_failure(status, body));
         }
         let answer: TokenResponse = match serde_json::from_slice(body) {
@@ -1016,7 +1025,32 @@ impl AuthFlow {
             self.outcome = None;
         }
         // The refresh token is spent or refused: a new grant, from discovery.
+        if status != 200 {
+            self.forget_refused_client(body);
+        }
         self.full_flow(now);
+    }
+
+    /// A token endpoint that answers `invalid_client` (RFC 6749 §5.2: unknown client, or its
+    /// authentication failed) will refuse this registration whatever the grant: the next
+    /// registration step makes a new one (a configured client is chosen again as before).
+    fn forget_refused_client(&mut self, body: &[u8]) {
+        let refused = serde_json::from_slice::<ErrorResponse>(body)
+            .is_ok_and(|e| e.error == "invalid_client");
+        if refused {
+            self.state.client = None;
+        }
+    }
+
+    /// The person never came back from authorizing a client an earlier flow registered. An
+    /// authorization server that no longer knows a client says so to the person and never
+    /// redirects (RFC 6749 §4.1.2.1), so nothing here can tell that apart from a person who
+    /// gave up; kept, such a registration would fail every flow to come. The next flow
+    /// registers anew instead, at the cost of one registration.
+    fn forget_unheard_client(&mut self) {
+        if self.reused_client {
+            self.state.client = None;
+        }
     }
 
     // ---- plumbing ----

@@ -753,3 +753,131 @@ fn a_server_without_metadata_gets_the_2025_03_26_defaults() {
     assert!(net.authorizations[0].starts_with("https://mcp.example/authorize?"));
     assert_eq!(param(&net.authorizations[0], "resource"), None);
 }
+
+/// Runs `flow`'s fetches on `net` until it sends the person to authorize.
+fn until_authorize(net: &mut Net, flow: &mut AuthFlow) {
+    for _ in 0..16 {
+        match flow.poll_action() {
+            Some(AuthAction::Fetch(request)) => {
+                let key = request.url.without_query().to_string();
+                let (status, body) = net
+                    .routes
+                    .get(&key)
+                    .cloned()
+                    .unwrap_or((404, String::new()));
+                let id = request.id;
+                net.seen.push(request);
+                flow.handle_response(Instant::ZERO, id, status, body.as_bytes());
+            }
+            Some(AuthAction::Authorize { .. }) => return,
+            other => panic!("{other:?}"),
+        }
+    }
+    panic!("never sent to authorize");
+}
+
+#[test]
+fn a_registration_the_server_forgot_is_made_again() {
+    // Tokens without a refresh token, from a dynamically registered client.
+    let first_tokens = || {
+        let mut net = Net::new();
+        net.route(
+            "https://as.example/token",
+            200,
+            r#"{"access_token":"at-1","token_type":"Bearer"}"#,
+        );
+        let mut first = flow(&challenge(), AuthState::default());
+        net.run(&mut first, approve(None));
+        assert_eq!(first.outcome(), Some(&Ok(())));
+        first.into_state()
+    };
+
+    // The person never comes back from authorizing the old registration (an authorization
+    // server that forgot it never redirects): the next flow registers again.
+    for timed_out in [false, true] {
+        let mut net = Net::new();
+        let mut again = flow(&challenge(), first_tokens());
+        until_authorize(&mut net, &mut again);
+        assert!(!net.urls().iter().any(|u| u.ends_with("/register")));
+        if timed_out {
+            again.handle_timeout(Instant::ZERO + FlowLimits::default().authorize_timeout);
+        } else {
+            again.handle_authorization_failed("the server does not know this client");
+        }
+        assert_eq!(
+            again.outcome().unwrap().as_ref().unwrap_err().step,
+            AuthStep::Authorization
+        );
+        assert_eq!(again.state().client, None, "timed out: {timed_out}");
+        let mut net = Net::new();
+        let mut third = flow(&challenge(), again.into_state());
+        net.run(&mut third, approve(None));
+        assert_eq!(third.outcome(), Some(&Ok(())));
+        assert!(
+            net.urls()
+                .contains(&"https://as.example/register".to_string())
+        );
+    }
+
+    // A registration this flow made, or one the server answered for (a refusal in the
+    // redirect), is kept.
+    let mut net = Net::new();
+    let mut fresh = flow(&challenge(), AuthState::default());
+    until_authorize(&mut net, &mut fresh);
+    fresh.handle_authorization_failed("closed the browser");
+    assert_eq!(fresh.state().client.as_ref().unwrap().client_id, "dyn-1");
+    let mut net = Net::new();
+    let mut denied = flow(&challenge(), first_tokens());
+    net.run(&mut denied, |url: &str| {
+        let state = param(url, "state").unwrap();
+        alloc::format!("http://127.0.0.1:9/cb?error=access_denied&state={state}")
+    });
+    assert!(denied.outcome().unwrap().is_err());
+    assert_eq!(denied.state().client.as_ref().unwrap().client_id, "dyn-1");
+}
+
+#[test]
+fn a_client_the_token_endpoint_does_not_know_is_registered_again() {
+    let mut net = Net::new();
+    let mut first = flow(&challenge(), AuthState::default());
+    net.run(&mut first, approve(None));
+    let state = first.into_state();
+    assert!(state.tokens.as_ref().unwrap().refresh_token.is_some());
+
+    // The refresh is refused for the client: a new registration in the same flow.
+    let mut net = Net::new();
+    net.route(
+        "https://as.example/token",
+        401,
+        r#"{"error":"invalid_client"}"#,
+    );
+    let mut again = flow(r#"Bearer error="invalid_token""#, state.clone());
+    net.run(&mut again, approve(None));
+    let urls = net.urls();
+    assert_eq!(urls[0], "https://as.example/token");
+    assert!(
+        urls.contains(&"https://as.example/register".to_string()),
+        "{urls:?}"
+    );
+    // Refused at the code exchange too: the registration is not kept for the next flow.
+    assert_eq!(
+        again.outcome().unwrap().as_ref().unwrap_err().step,
+        AuthStep::Token
+    );
+    assert_eq!(again.state().client, None);
+
+    // Any other refusal of the refresh keeps the registration.
+    let mut net = Net::new();
+    net.route(
+        "https://as.example/token",
+        400,
+        r#"{"error":"invalid_grant"}"#,
+    );
+    let mut again = flow(r#"Bearer error="invalid_token""#, state);
+    net.run(&mut again, approve(None));
+    assert!(
+        !net.urls()
+            .contains(&"https://as.example/register".to_string())
+    );
+    assert_eq!(again.state().client.as_ref().unwrap().client_id, "dyn-1");
+}

@@ -1,8 +1,14 @@
 //! `mcpwire-sim`: runs seeds of the deterministic simulation and ends with `N passed, M failed`.
 //!
 //! ```text
-//! mcpwire-sim [--seed N] [--seeds K] [--steps S] [--clients C] [--adversary | --client] [--trace] [--minimize]\n  --client: the client engine against the server engine (ClientSimulation)
+//! mcpwire-sim [--seed N] [--seeds K] [--steps S] [--clients C] [--adversary | --client | --client-auth [--auth-fault F]] [--trace] [--minimize]
 //! ```
+//!
+//! `--client` runs the client engine against the server engine (`ClientSimulation`);
+//! `--client-auth` does so with the server a protected resource and the client getting its
+//! tokens by OAuth from a simulated authorization server and person. `--auth-fault
+//! forget-failure|ignore-flow-deadline` breaks the simulator's OAuth driver on purpose: the
+//! run must fail.
 //!
 //! `--adversary` runs every seed in adversary mode: tight byte budgets, clients that cut
 //! streams, send huge `clientInfo` and long URIs and never read.
@@ -33,6 +39,8 @@ fn main() -> ExitCode {
     let mut shrink = false;
     let mut adversary = std::env::var("SIM_ADVERSARY").is_ok_and(|v| v == "1");
     let mut client = false;
+    let mut auth = false;
+    let mut auth_fault = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().and_then(|v| v.parse::<u64>().ok());
@@ -45,9 +53,24 @@ fn main() -> ExitCode {
             "--minimize" => shrink = true,
             "--adversary" => adversary = true,
             "--client" => client = true,
+            "--client-auth" => {
+                client = true;
+                auth = true;
+            }
+            "--auth-fault" => match args.next().map(|f| f.parse::<mcpwire_sim::AuthFault>()) {
+                Some(Ok(fault)) => auth_fault = Some(fault),
+                Some(Err(why)) => {
+                    eprintln!("mcpwire-sim: {why}");
+                    return ExitCode::from(2);
+                }
+                None => {
+                    eprintln!("mcpwire-sim: --auth-fault needs a name");
+                    return ExitCode::from(2);
+                }
+            },
             "--help" | "-h" => {
                 println!(
-                    "mcpwire-sim [--seed N] [--seeds K] [--steps S] [--clients C] [--adversary | --client] [--trace] [--minimize]\n  --client: the client engine against the server engine (ClientSimulation)"
+                    "mcpwire-sim [--seed N] [--seeds K] [--steps S] [--clients C] [--adversary | --client | --client-auth [--auth-fault F]] [--trace] [--minimize]\n  --client: the client engine against the server engine (ClientSimulation)\n  --client-auth: the same, the server a protected resource, the client's tokens by OAuth\n  --auth-fault forget-failure|ignore-flow-deadline: a broken OAuth driver, which must be caught"
                 );
                 return ExitCode::SUCCESS;
             }
@@ -58,7 +81,12 @@ fn main() -> ExitCode {
         }
     }
     if client {
-        return run_client_seeds(seed, seeds, steps);
+        let template = mcpwire_sim::ClientSimConfig {
+            auth,
+            auth_fault,
+            ..mcpwire_sim::ClientSimConfig::new(seed, steps)
+        };
+        return run_client_seeds(template, seeds);
     }
     let started = Instant::now();
     let (mut passed, mut failed, mut calls) = (0u64, 0u64, 0u64);
@@ -115,17 +143,31 @@ fn main() -> ExitCode {
     }
 }
 
-/// The client simulation over `seeds` seeds from `seed`.
-fn run_client_seeds(seed: u64, seeds: u64, steps: u64) -> ExitCode {
+/// The client simulation of `template` over `seeds` seeds from its seed.
+fn run_client_seeds(template: mcpwire_sim::ClientSimConfig, seeds: u64) -> ExitCode {
     let started = Instant::now();
     let (mut passed, mut failed, mut calls) = (0u64, 0u64, 0u64);
-    for seed in seed..seed.saturating_add(seeds) {
-        match mcpwire_sim::ClientSimulation::new(mcpwire_sim::ClientSimConfig::new(seed, steps))
-            .run()
-        {
+    let mut auth = mcpwire_sim::AuthReport::default();
+    let steps = template.steps;
+    let first = template.seed;
+    for seed in first..first.saturating_add(seeds) {
+        let config = mcpwire_sim::ClientSimConfig { seed, ..template };
+        match mcpwire_sim::ClientSimulation::new(config).run() {
             Ok(report) => {
                 passed += 1;
                 calls += report.calls.0;
+                let a = report.auth;
+                auth.required.0 += a.required.0;
+                auth.required.1 += a.required.1;
+                auth.flows.0 += a.flows.0;
+                auth.flows.1 += a.flows.1;
+                auth.flows.2 += a.flows.2;
+                auth.fetches += a.fetches;
+                auth.stale += a.stale;
+                auth.server.0 += a.server.0;
+                auth.server.1 += a.server.1;
+                auth.server.2 += a.server.2;
+                auth.verifications += a.verifications;
             }
             Err(failure) => {
                 failed += 1;
@@ -136,8 +178,13 @@ fn run_client_seeds(seed: u64, seeds: u64, steps: u64) -> ExitCode {
                 for action in &failure.recent {
                     println!("    {action}");
                 }
+                let mode = match (template.auth, template.auth_fault) {
+                    (false, _) => "--client".to_string(),
+                    (true, None) => "--client-auth".to_string(),
+                    (true, Some(fault)) => format!("--client-auth --auth-fault {fault}"),
+                };
                 println!(
-                    "    reproduce: cargo run --release -p mcpwire-sim -- --client --seed {seed} --steps {steps}"
+                    "    reproduce: cargo run --release -p mcpwire-sim -- {mode} --seed {seed} --steps {steps}"
                 );
             }
         }
@@ -147,6 +194,22 @@ fn run_client_seeds(seed: u64, seeds: u64, steps: u64) -> ExitCode {
         "{} client runs ({seeds} seeds x {steps} steps, {calls} calls) in {elapsed:.1} s",
         passed + failed
     );
+    if template.auth {
+        println!(
+            "OAuth: {} waits for credentials ({} step-ups), {} flows ({} got tokens, {} failed), {} fetches, {} late answers ignored, {} verifications; the authorization server restarted {} times, issued {} tokens, {} by refresh",
+            auth.required.0 + auth.required.1,
+            auth.required.1,
+            auth.flows.0,
+            auth.flows.1,
+            auth.flows.2,
+            auth.fetches,
+            auth.stale,
+            auth.verifications,
+            auth.server.0,
+            auth.server.1,
+            auth.server.2
+        );
+    }
     println!("{passed} passed, {failed} failed");
     if failed == 0 {
         ExitCode::SUCCESS
