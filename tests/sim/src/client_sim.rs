@@ -753,12 +753,6 @@ impl ClientSimulation {
                 }
             }
             ClientEvent::SessionLost => self.note("session lost".into()),
-            ClientEvent::AuthorizationRequired { status, .. } => {
-                // The simulated server asks for no credentials; if it ever does, none come.
-                self.note(format!("authorization required ({status})"));
-                self.client
-                    .authorization_failed(self.now, "the simulator has no credentials");
-            }
             ClientEvent::Connected { era, .. } => self.note(format!("connected: {era:?}")),
             ClientEvent::Notification { .. } => {}
         }
