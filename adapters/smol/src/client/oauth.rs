@@ -223,14 +223,31 @@ impl OAuth {
                 let state = flow.into_state();
                 return match outcome {
                     Ok(()) => {
-                        self.store.save(&StoredAuth {
+                        self.keep(StoredAuth {
                             client: state.client.clone(),
                             tokens: state.tokens.clone(),
-                        });
+                        })
+                        .await;
                         let header = state.authorization().unwrap_or_default();
                         (state, Ok(header))
                     }
-                    Err(error) => (state, Err(error)),
+                    Err(error) => {
+                        // A registration the server forgot, dropped by the flow, must not
+                        // come back with the next client: the client is kept as it is now,
+                        // the tokens as they were (a failed step-up leaves the held ones good).
+                        let store = self.store.clone();
+                        let stored = smol::unblock(move || store.load())
+                            .await
+                            .unwrap_or_default();
+                        if stored.client != state.client {
+                            self.keep(StoredAuth {
+                                client: state.client.clone(),
+                                tokens: stored.tokens,
+                            })
+                            .await;
+                        }
+                        (state, Err(error))
+                    }
                 };
             }
             let Some(action) = flow.poll_action() else {
@@ -288,6 +305,12 @@ impl OAuth {
                 }
             }
         }
+    }
+
+    /// Saves `auth` off the executor's threads: a store may write and sync a file.
+    async fn keep(&self, auth: StoredAuth) {
+        let store = self.store.clone();
+        smol::unblock(move || store.save(&auth)).await;
     }
 
     async fn wait_out(&self, clock: &Clock, flow: &mut AuthFlow) {

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{FlowLimits, OAuthConfig};
+use std::sync::Arc;
+
+use super::{FlowLimits, MemoryStore, OAuthConfig, RegisteredClient, StoredAuth, TokenStore};
 use crate::auth::testing::Responder;
 use crate::client::{Client, ClientError, EraChoice};
 
@@ -51,12 +53,21 @@ async fn serving() -> Responder {
 
 /// Connects with OAuth; the person approves at once.
 async fn sign_in(responder: &Responder, limits: FlowLimits) -> Result<Client, ClientError> {
+    sign_in_with(responder, limits, Arc::new(MemoryStore::default())).await
+}
+
+async fn sign_in_with(
+    responder: &Responder,
+    limits: FlowLimits,
+    store: Arc<dyn TokenStore>,
+) -> Result<Client, ClientError> {
     let mut config = OAuthConfig::authorization_code("http://127.0.0.1:9/cb", "hostile-tests");
     config.limits = limits;
     Client::builder(&format!("{}/mcp", responder.base()))?
         .era(EraChoice::Modern)
         .reconnect_timeout(Duration::from_secs(30))
         .oauth(config)
+        .token_store(store)
         .on_authorize(|url| async move {
             let state = url
                 .split(['?', '&'])
@@ -211,5 +222,33 @@ fn a_challenge_with_an_endless_body_is_acted_on_and_the_body_cut() {
             "{}",
             responder.hits("/token")
         );
+    });
+}
+
+#[test]
+fn a_registration_the_server_forgot_is_not_kept_for_the_next_client() {
+    smol::block_on(async {
+        let responder = serving().await;
+        responder.serve(
+            "/token",
+            401,
+            "application/json",
+            r#"{"error":"invalid_client"}"#,
+        );
+        let store = Arc::new(MemoryStore::default());
+        let forgotten = RegisteredClient {
+            issuer: responder.base().to_string(),
+            client_id: "forgotten".into(),
+            client_secret: None,
+            auth_method: "none".into(),
+        };
+        store.save(&StoredAuth {
+            client: Some(forgotten.clone()),
+            tokens: None,
+        });
+        let error = refused(sign_in_with(&responder, FlowLimits::default(), store.clone()).await);
+        assert!(error.contains("invalid_client"), "{error}");
+        let kept = store.load().unwrap_or_default().client;
+        assert_ne!(kept, Some(forgotten), "the next client would reuse it");
     });
 }
