@@ -90,6 +90,7 @@ fn oauth(
         client_id,
         client_secret: text("client_secret"),
         key: context.get("private_key_pem").is_some(),
+        issuer: text("issuer"),
     });
     let builder = match name {
         "auth/client-credentials-basic" | "auth/client-credentials-jwt" => {

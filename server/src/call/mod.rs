@@ -116,6 +116,7 @@ fn builder(call: &Call) -> Result<ClientBuilder, String> {
                 client_id: id.clone(),
                 client_secret: None,
                 key: false,
+                issuer: None,
             });
             config
         }
@@ -124,6 +125,7 @@ fn builder(call: &Call) -> Result<ClientBuilder, String> {
                 client_id: client_id.clone(),
                 client_secret: Some(secret.clone()),
                 key: false,
+                issuer: None,
             })
         }
         SignIn::Key {
@@ -138,6 +140,7 @@ fn builder(call: &Call) -> Result<ClientBuilder, String> {
                 client_id: client_id.clone(),
                 client_secret: None,
                 key: true,
+                issuer: None,
             })
         }
     };

@@ -93,6 +93,8 @@ pub(crate) struct Authorization {
     pub(crate) server_url: String,
     /// The trust the flow's fetches use (the client's own).
     pub(crate) tls: Arc<ClientConfig>,
+    /// What the store held when the client started.
+    pub(crate) initial: AuthState,
 }
 
 /// What woke the driver.
@@ -125,7 +127,7 @@ pub(crate) fn run(
     clock: Clock,
     (authority, tls): (String, Option<Arc<ClientConfig>>),
     handlers: Handlers,
-    authorization: Option<Authorization>,
+    mut authorization: Option<Authorization>,
     wires: Wires,
 ) {
     let Wires {
@@ -147,8 +149,8 @@ pub(crate) fn run(
     // The one OAuth flow running, and what the last one left (its client, its tokens).
     let mut authorizing: Option<Task<()>> = None;
     let mut auth_state = authorization
-        .as_ref()
-        .map(|a| a.oauth.stored_state())
+        .as_mut()
+        .map(|a| std::mem::take(&mut a.initial))
         .unwrap_or_default();
     let mut ready = Some(ready);
     // Why the last TLS connection failed, since the last one that opened: the reason a
@@ -285,8 +287,21 @@ pub(crate) fn run(
                                 let state = std::mem::take(&mut auth_state);
                                 let done = sender.clone();
                                 authorizing = Some(smol::spawn(async move {
-                                    let (state, outcome) =
-                                        oauth.run(&server_url, &challenge, state, tls).await;
+                                    // The application's handler, store and key run in the
+                                    // flow: one that panics ends the flow with an error, not
+                                    // the client's last chance of credentials.
+                                    let kept = state.clone();
+                                    let run = oauth.run(&server_url, &challenge, state, tls);
+                                    let (state, outcome) = AssertUnwindSafe(run)
+                                        .catch_unwind()
+                                        .await
+                                        .unwrap_or_else(|_| {
+                                            let why = mcpwire_core::client::auth::AuthError {
+                                                step: mcpwire_core::client::auth::AuthStep::Authorization,
+                                                reason: "the OAuth flow panicked (the authorize handler, the token store or the key)".into(),
+                                            };
+                                            (kept, Err(why))
+                                        });
                                     let outcome = outcome.map_err(|e| e.to_string());
                                     let _ = done.send(Inbox::Authorized(Box::new(state), outcome)).await;
                                 }));

@@ -344,7 +344,7 @@ impl ClientBuilder {
             self.config.authority,
             self.config.path
         );
-        let oauth = self.oauth.take().map(|config| {
+        let mut oauth = self.oauth.take().map(|config| {
             let store = self
                 .store
                 .take()
@@ -358,11 +358,27 @@ impl ClientBuilder {
                 },
                 server_url: server_url.clone(),
                 tls: trust,
+                initial: oauth::AuthState::default(),
             }
         });
+        if let Some(auth) = oauth.as_mut() {
+            auth.initial = auth.oauth.stored_state().await;
+            // The wait for credentials covers a whole flow: every fetch it may make and the
+            // person's time, so that it never gives up on a flow that is still succeeding.
+            let limits = auth.oauth.config.limits;
+            let fetches = limits
+                .fetch_timeout
+                .as_millis()
+                .saturating_mul(u64::from(limits.max_fetches));
+            let flow = mcpwire_core::time::Duration::from_millis(fetches)
+                .saturating_add(limits.authorize_timeout);
+            if self.config.timeouts.authorization < flow {
+                self.config.timeouts.authorization = flow;
+            }
+        }
         if let Some(header) = oauth
             .as_ref()
-            .and_then(|a| a.oauth.stored_authorization(&a.server_url))
+            .and_then(|a| oauth::authorization_for(&a.initial, &a.server_url))
         {
             // A stored token for this server goes from the first request (the core writes its
             // first request as it is made, so the token goes in its configuration); if it has

@@ -167,25 +167,18 @@ impl fmt::Debug for OAuth {
 }
 
 impl OAuth {
-    /// What the store holds, as a flow's starting state.
-    pub(crate) fn stored_state(&self) -> AuthState {
-        let stored = self.store.load().unwrap_or_default();
+    /// What the store holds, as a flow's starting state (read off the executor's threads: a
+    /// store may read a file).
+    pub(crate) async fn stored_state(&self) -> AuthState {
+        let store = self.store.clone();
+        let stored = smol::unblock(move || store.load())
+            .await
+            .unwrap_or_default();
         AuthState {
             client: stored.client,
             tokens: stored.tokens,
             server: None,
         }
-    }
-
-    /// The `Authorization` value of stored tokens issued for `server_url`, if there are any.
-    pub(crate) fn stored_authorization(&self, server_url: &str) -> Option<String> {
-        let state = self.stored_state();
-        let resource = state.tokens.as_ref()?.resource.clone()?;
-        let covers = mcpwire_core::client::auth::AuthUrl::parse(&resource)
-            .ok()
-            .zip(mcpwire_core::client::auth::AuthUrl::parse(server_url).ok())
-            .is_some_and(|(resource, server)| resource.covers(&server));
-        covers.then(|| state.authorization()).flatten()
     }
 
     /// One flow, to its end: the new state, and the `Authorization` value or the error.
@@ -307,8 +300,14 @@ impl OAuth {
         }
     }
 
-    /// Saves `auth` off the executor's threads: a store may write and sync a file.
-    async fn keep(&self, auth: StoredAuth) {
+    /// Saves `auth` off the executor's threads: a store may write and sync a file. A
+    /// configured client's secret is the application's to keep, not the store's.
+    async fn keep(&self, mut auth: StoredAuth) {
+        if let (Some(client), Some(configured)) = (auth.client.as_mut(), &self.config.client) {
+            if client.client_id == configured.client_id {
+                client.client_secret = None;
+            }
+        }
         let store = self.store.clone();
         smol::unblock(move || store.save(&auth)).await;
     }
@@ -322,6 +321,16 @@ impl OAuth {
             None => flow.handle_authorization_failed("the flow stalled"),
         }
     }
+}
+
+/// The `Authorization` value of `state`'s tokens if they were issued for `server_url`.
+pub(crate) fn authorization_for(state: &AuthState, server_url: &str) -> Option<String> {
+    let resource = state.tokens.as_ref()?.resource.clone()?;
+    let covers = mcpwire_core::client::auth::AuthUrl::parse(&resource)
+        .ok()
+        .zip(mcpwire_core::client::auth::AuthUrl::parse(server_url).ok())
+        .is_some_and(|(resource, server)| resource.covers(&server));
+    covers.then(|| state.authorization()).flatten()
 }
 
 /// Until `at` (forever when there is no deadline).

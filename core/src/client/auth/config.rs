@@ -19,8 +19,8 @@ pub enum Grant {
     ClientCredentials,
 }
 
-/// A client registered with the authorization server beforehand.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A client registered with the authorization server beforehand. `Debug` shows no secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ClientCredentials {
     /// Its `client_id`.
     pub client_id: String,
@@ -30,6 +30,24 @@ pub struct ClientCredentials {
     /// RFC 7523): the flow asks for the assertion with
     /// [`AuthAction::SignAssertion`](super::AuthAction::SignAssertion).
     pub key: bool,
+    /// The issuer it is registered with. Set it: a client with a secret is then used with
+    /// that authorization server only, whatever server a resource names; without it, with any
+    /// (a dynamic registration or a metadata document serves the others).
+    pub issuer: Option<String>,
+}
+
+impl core::fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<secret>"),
+            )
+            .field("key", &self.key)
+            .field("issuer", &self.issuer)
+            .finish()
+    }
 }
 
 /// What one flow may spend.

@@ -170,7 +170,6 @@ const QUOTED: usize = 200;
 /// let Some(AuthAction::Fetch(fetch)) = flow.poll_action() else { unreachable!() };
 /// assert_eq!(fetch.url.to_string(), "https://as.example/.well-known/oauth-authorization-server");
 /// ```
-#[derive(Debug)]
 pub struct AuthFlow {
     config: OAuthConfig,
     server: AuthUrl,
@@ -202,7 +201,23 @@ pub struct AuthFlow {
     held_scope: Option<String>,
     /// The client was registered by an earlier flow: the server may have forgotten it.
     reused_client: bool,
+    /// The tokens held have a refresh token: discovery decides whether it is used.
+    refresh_after_discovery: bool,
     outcome: Option<Result<(), AuthError>>,
+}
+
+impl fmt::Debug for AuthFlow {
+    /// Shows where the flow is, never its verifier, `state` or tokens.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthFlow")
+            .field("server", &self.server)
+            .field("phase", &self.phase)
+            .field("issuer", &self.issuer)
+            .field("fetches", &self.fetches)
+            .field("deadline", &self.deadline)
+            .field("outcome", &self.outcome)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AuthFlow {
@@ -252,9 +267,16 @@ impl AuthFlow {
             scope: None,
             held_scope: None,
             reused_client: false,
+            refresh_after_discovery: false,
             outcome: None,
         };
         flow.held_scope = flow.state.tokens.as_ref().and_then(|t| t.scope.clone());
+        // A store keeps a configured client without its secret: the configuration has it.
+        if let (Some(client), Some(configured)) = (&mut flow.state.client, &flow.config.client) {
+            if client.client_id == configured.client_id && client.client_secret.is_none() {
+                client.client_secret.clone_from(&configured.client_secret);
+            }
+        }
         flow.start(now);
         Ok(flow)
     }
@@ -453,23 +475,24 @@ impl AuthFlow {
     // ---- the steps ----
 
     fn start(&mut self, now: Instant) {
-        let refreshable = !self.challenge.is_insufficient_scope()
-            && self.state.server.is_some()
+        // A refresh token is tried before a person is asked, but only once discovery says the
+        // resource still trusts the server that issued it: after a migration, or a restart
+        // that lost what the server said, a refresh at the old server would be refused again
+        // and again.
+        self.refresh_after_discovery = !self.challenge.is_insufficient_scope()
             && self
                 .state
                 .tokens
                 .as_ref()
                 .is_some_and(|t| t.refresh_token.is_some());
-        if refreshable {
-            self.refresh(now);
-        } else {
-            self.full_flow(now);
-        }
+        self.full_flow(now);
     }
 
-    /// Discovery from the start: tokens held so far are of no use.
+    /// Discovery from the start.
     fn full_flow(&mut self, now: Instant) {
-        self.state.tokens = None;
+        if !self.refresh_after_discovery {
+            self.state.tokens = None;
+        }
         self.phase = Phase::ResourceMetadata;
         self.unreadable = None;
         self.candidates = match self.challenge.resource_metadata.as_deref() {
@@ -516,7 +539,7 @@ impl AuthFlow {
             Phase::ServerMetadata if self.legacy => {
                 let origin = self.server.at("/");
                 self.state.server = Some(ServerMetadata::defaults_for(&origin));
-                self.register(now);
+                self.discovered(now);
             }
             _ => {
                 let why = alloc::format!(
@@ -620,7 +643,34 @@ impl AuthFlow {
             return self.fail(step, "the metadata has no token_endpoint");
         }
         self.state.server = Some(metadata);
-        self.register(now);
+        self.discovered(now);
+    }
+
+    /// Discovery is done: refresh the tokens held if they are this server's for this
+    /// resource, else get new ones.
+    fn discovered(&mut self, now: Instant) {
+        let issuer = self.issuer.clone().unwrap_or_default();
+        // A client configured now, and not the one that holds the tokens, wins over them.
+        let overridden = self.config.client.as_ref().is_some_and(|c| {
+            self.state.client.as_ref().map(|x| &x.client_id) != Some(&c.client_id)
+        });
+        let same = !overridden
+            && self
+                .state
+                .client
+                .as_ref()
+                .is_some_and(|c| c.issuer == issuer)
+            && self
+                .state
+                .tokens
+                .as_ref()
+                .is_some_and(|t| t.resource == self.resource);
+        if core::mem::take(&mut self.refresh_after_discovery) && same {
+            self.refresh(now);
+        } else {
+            self.state.tokens = None;
+            self.register(now);
+        }
     }
 
     /// Chooses how the client is known to this server: as registered before, a metadata
@@ -636,16 +686,32 @@ impl AuthFlow {
             .client
             .as_ref()
             .is_some_and(|c| c.issuer == issuer);
-        if !reuse {
-            self.state.client = None;
-        }
         let client_credentials = self.config.grant == Grant::ClientCredentials;
         let cimd = self
             .config
             .client_metadata_url
             .clone()
             .filter(|_| server.client_id_metadata_document_supported && !client_credentials);
-        if self.state.client.is_some() {
+        // A configured client goes to its own issuer only: its secret is not for whatever
+        // server a resource names.
+        let configured = self
+            .config
+            .client
+            .clone()
+            .filter(|pre| pre.issuer.as_deref().is_none_or(|i| i == issuer));
+        if client_credentials && configured.is_none() {
+            let why = alloc::format!(
+                "the configured client is registered with another issuer than {issuer:?}"
+            );
+            return self.fail(AuthStep::Registration, &why);
+        }
+        // What was stored serves only where nothing is configured: a client given now wins
+        // over one registered on an earlier run.
+        let stored = reuse && cimd.is_none() && configured.is_none();
+        if !stored {
+            self.state.client = None;
+        }
+        if stored {
             self.reused_client = true;
         } else if let Some(url) = cimd {
             self.state.client = Some(RegisteredClient {
@@ -654,7 +720,7 @@ impl AuthFlow {
                 client_secret: None,
                 auth_method: "none".into(),
             });
-        } else if let Some(pre) = self.config.client.clone() {
+        } else if let Some(pre) = configured {
             let auth_method = if pre.key {
                 "private_key_jwt".into()
             } else {
@@ -774,10 +840,8 @@ impl AuthFlow {
     /// authorization then asks for consent, without which OIDC servers drop it).
     fn chosen_scope(&self) -> Option<String> {
         let mut scope = self
-            .config
-            .scope
-            .clone()
-            .or_else(|| self.stepped_up_scope())
+            .stepped_up_scope()
+            .or_else(|| self.config.scope.clone())
             .or_else(|| self.challenge.scope.clone())
             .or_else(|| self.resource_scopes.as_ref().map(|s| s.join(" ")))
             .filter(|s| !s.is_empty());
@@ -808,7 +872,12 @@ impl AuthFlow {
         let asked = self.challenge.scope.as_deref()?;
         let mut union: Vec<&str> = Vec::new();
         let held = self.held_scope.as_deref().unwrap_or_default();
-        for scope in held.split(' ').chain(asked.split(' ')) {
+        let configured = self.config.scope.as_deref().unwrap_or_default();
+        let all = configured
+            .split(' ')
+            .chain(held.split(' '))
+            .chain(asked.split(' '));
+        for scope in all {
             if !scope.is_empty() && !union.contains(&scope) {
                 union.push(scope);
             }
@@ -829,6 +898,10 @@ impl AuthFlow {
                 return self.fail(AuthStep::Authorization, &why);
             }
         };
+        if !endpoint.is_https() && !is_loopback(endpoint.authority()) {
+            let why = alloc::format!("{endpoint} is plain http:// to another machine");
+            return self.fail(AuthStep::Authorization, &why);
+        }
         self.verifier = self.random_text(32);
         self.state_param = self.random_text(16);
         let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(self.verifier.as_bytes()));
@@ -986,7 +1059,13 @@ impl AuthFlow {
         self.state.tokens = Some(Tokens {
             access_token: answer.access_token,
             refresh_token,
-            scope: answer.scope.or_else(|| self.scope.clone()),
+            // No scope in the answer means the one asked for, or on a refresh the one held
+            // (RFC 6749 §5.1, §6).
+            scope: answer.scope.or_else(|| self.scope.clone()).or_else(|| {
+                (step == AuthStep::Refresh)
+                    .then(|| self.state.tokens.as_ref()?.scope.clone())
+                    .flatten()
+            }),
             expires_in: lifetime,
             resource,
         });
@@ -1003,8 +1082,6 @@ impl AuthFlow {
         else {
             return self.full_flow(now);
         };
-        self.resource = self.state.tokens.as_ref().and_then(|t| t.resource.clone());
-        self.issuer = self.state.server.as_ref().map(|s| s.issuer.clone());
         self.phase = Phase::Refresh;
         self.send_token_request(
             now,
@@ -1024,11 +1101,12 @@ impl AuthFlow {
             }
             self.outcome = None;
         }
-        // The refresh token is spent or refused: a new grant, from discovery.
+        // The refresh token is spent or refused: a new grant (discovery was just done).
         if status != 200 {
             self.forget_refused_client(body);
         }
-        self.full_flow(now);
+        self.state.tokens = None;
+        self.register(now);
     }
 
     /// A token endpoint that answers `invalid_client` (RFC 6749 §5.2: unknown client, or its
@@ -1168,17 +1246,21 @@ fn http_failure(status: u16, body: &[u8]) -> String {
 }
 
 fn clip(text: &str) -> String {
-    let mut end = text.len().min(QUOTED);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].into()
+    // Peer text ends up on terminals and in logs: no control characters (escapes) in it.
+    text.chars()
+        .take(QUOTED)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
-fn is_loopback(authority: &str) -> bool {
+pub(crate) fn is_loopback(authority: &str) -> bool {
     let host = match authority.rsplit_once(':') {
         Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
         _ => authority,
     };
-    matches!(host, "localhost" | "[::1]") || host.starts_with("127.")
+    host == "localhost"
+        || host == "[::1]"
+        || host
+            .parse::<core::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }

@@ -431,6 +431,7 @@ fn a_pre_registered_client_authenticates_as_the_server_allows() {
             client_id: "pre".into(),
             client_secret: Some("pw".into()),
             key: false,
+            issuer: None,
         });
         let mut f = AuthFlow::new(
             config,
@@ -473,7 +474,8 @@ fn a_refresh_token_is_used_before_a_new_authorization_and_kept_when_not_renewed(
     let mut again = flow(r#"Bearer error="invalid_token""#, state);
     net.run(&mut again, approve(None));
     assert_eq!(again.outcome(), Some(&Ok(())));
-    assert_eq!(net.urls(), ["https://as.example/token"]);
+    // Discovery first: the resource still names the server that issued the refresh token.
+    assert_eq!(net.urls(), [PRM, AS_META, "https://as.example/token"]);
     assert!(net.authorizations.is_empty());
     let sent = query_pairs(&net.body_of("https://as.example/token"));
     assert!(sent.contains(&("grant_type".into(), "refresh_token".into())));
@@ -487,7 +489,7 @@ fn a_refresh_token_is_used_before_a_new_authorization_and_kept_when_not_renewed(
         ("at-2", Some("rt-1"))
     );
 
-    // A refused refresh starts over from discovery.
+    // A refused refresh goes on to a new grant, from the discovery just made.
     let mut net = Net::new();
     let mut first = flow(&challenge(), AuthState::default());
     net.run(&mut first, approve(None));
@@ -503,8 +505,193 @@ fn a_refresh_token_is_used_before_a_new_authorization_and_kept_when_not_renewed(
         again.outcome().unwrap().as_ref().unwrap_err().step,
         AuthStep::Token
     );
-    assert_eq!(net.urls()[1], PRM);
+    assert_eq!(net.urls()[..3], [PRM, AS_META, "https://as.example/token"]);
+    assert_eq!(net.urls().iter().filter(|u| *u == PRM).count(), 1);
     assert_eq!(net.authorizations.len(), 1);
+}
+
+#[test]
+fn after_a_migration_the_refresh_token_is_not_taken_to_the_old_server() {
+    let mut net = Net::new();
+    let mut first = flow(&challenge(), AuthState::default());
+    net.run(&mut first, approve(None));
+    let mut net = Net::new();
+    net.route(
+        PRM,
+        200,
+        r#"{"resource":"https://mcp.example/mcp","authorization_servers":["https://new.example"]}"#,
+    );
+    net.route(
+        "https://new.example/.well-known/oauth-authorization-server",
+        200,
+        &as_metadata("").replace("as.example", "new.example"),
+    );
+    net.route(
+        "https://new.example/register",
+        201,
+        r#"{"client_id":"new-1"}"#,
+    );
+    net.route(
+        "https://new.example/token",
+        200,
+        r#"{"access_token":"at-new"}"#,
+    );
+    let mut again = flow(r#"Bearer error="invalid_token""#, first.into_state());
+    net.run(&mut again, approve(None));
+    assert_eq!(again.outcome(), Some(&Ok(())));
+    assert!(
+        !net.urls()
+            .iter()
+            .any(|u| u.starts_with("https://as.example")),
+        "{:?}",
+        net.urls()
+    );
+    assert_eq!(again.state().client.as_ref().unwrap().client_id, "new-1");
+    assert_eq!(net.authorizations.len(), 1);
+}
+
+#[test]
+fn stored_tokens_without_server_metadata_are_refreshed_after_discovery() {
+    let mut net = Net::new();
+    let mut first = flow(&challenge(), AuthState::default());
+    net.run(&mut first, approve(None));
+    // What a store keeps: the client and the tokens, not the server's metadata.
+    let mut stored = first.into_state();
+    stored.server = None;
+    let mut net = Net::new();
+    let mut again = flow(r#"Bearer error="invalid_token""#, stored);
+    net.run(&mut again, approve(None));
+    assert_eq!(again.outcome(), Some(&Ok(())));
+    assert!(net.authorizations.is_empty(), "the person was asked again");
+}
+
+#[test]
+fn a_configured_client_wins_over_a_stored_one_and_stays_with_its_issuer() {
+    let mut net = Net::new();
+    let mut first = flow(&challenge(), AuthState::default());
+    net.run(&mut first, approve(None));
+    let stored = first.into_state();
+    let machine = ClientCredentials {
+        client_id: "machine".into(),
+        client_secret: Some("pw".into()),
+        key: false,
+        issuer: Some("https://as.example".into()),
+    };
+    let mut net = Net::new();
+    let config = OAuthConfig::client_credentials(machine.clone());
+    let mut f = AuthFlow::new(
+        config,
+        SERVER,
+        &challenge(),
+        stored.clone(),
+        Instant::ZERO,
+        [1; 32],
+    )
+    .unwrap();
+    net.run(&mut f, |_| unreachable!("no person"));
+    assert_eq!(f.outcome(), Some(&Ok(())));
+    // machine:pw, not the stored dyn-1.
+    let basic = net
+        .header_of("https://as.example/token", "authorization")
+        .unwrap();
+    assert_eq!(basic, "Basic bWFjaGluZTpwdw==");
+
+    // Its secret never goes to another issuer.
+    let mut net = Net::new();
+    let config = OAuthConfig::client_credentials(ClientCredentials {
+        issuer: Some("https://corp.example".into()),
+        ..machine
+    });
+    let mut f = AuthFlow::new(
+        config,
+        SERVER,
+        &challenge(),
+        AuthState::default(),
+        Instant::ZERO,
+        [1; 32],
+    )
+    .unwrap();
+    net.run(&mut f, |_| unreachable!("no person"));
+    let e = f.outcome().unwrap().clone().unwrap_err();
+    assert_eq!(e.step, AuthStep::Registration);
+    assert!(!net.urls().iter().any(|u| u.ends_with("/token")));
+}
+
+#[test]
+fn a_configured_scope_joins_a_step_up_and_a_refresh_keeps_the_scope_held() {
+    let mut net = Net::new();
+    let mut config = OAuthConfig::authorization_code("http://127.0.0.1:9/cb", "tests");
+    config.scope = Some("mcp:read".into());
+    let mut first = AuthFlow::new(
+        config.clone(),
+        SERVER,
+        &challenge(),
+        AuthState::default(),
+        Instant::ZERO,
+        [1; 32],
+    )
+    .unwrap();
+    net.run(&mut first, approve(None));
+    let mut net = Net::new();
+    let up = alloc::format!(
+        r#"Bearer error="insufficient_scope", scope="mcp:admin", resource_metadata="{PRM}""#
+    );
+    let mut f = AuthFlow::new(
+        config,
+        SERVER,
+        &up,
+        first.into_state(),
+        Instant::ZERO,
+        [1; 32],
+    )
+    .unwrap();
+    net.run(&mut f, approve(None));
+    assert_eq!(
+        param(&net.authorizations[0], "scope").as_deref(),
+        Some("mcp:read mcp:admin")
+    );
+
+    // A refresh whose answer names no scope keeps the one held.
+    let mut net = Net::new();
+    net.route(
+        "https://as.example/token",
+        200,
+        r#"{"access_token":"at-3"}"#,
+    );
+    let mut refreshed = flow(r#"Bearer error="invalid_token""#, f.into_state());
+    net.run(&mut refreshed, approve(None));
+    assert_eq!(refreshed.outcome(), Some(&Ok(())));
+    let scope = refreshed.state().tokens.as_ref().unwrap().scope.clone();
+    assert_eq!(scope.as_deref(), Some("mcp:read mcp:admin"));
+}
+
+#[test]
+fn the_browser_is_not_sent_to_plain_http_and_loopback_is_an_address() {
+    let mut net = Net::new();
+    net.route(
+        AS_META,
+        200,
+        &as_metadata("").replace(
+            "https://as.example/authorize",
+            "http://login.example/authorize",
+        ),
+    );
+    let mut f = flow(&challenge(), AuthState::default());
+    net.run(&mut f, approve(None));
+    let e = f.outcome().unwrap().clone().unwrap_err();
+    assert_eq!(e.step, AuthStep::Authorization);
+    assert!(net.authorizations.is_empty());
+    for (authority, loopback) in [
+        ("127.0.0.1:8080", true),
+        ("127.9.9.9", true),
+        ("localhost:1", true),
+        ("[::1]:3000", true),
+        ("127.attacker.example", false),
+        ("127.0.0.1.nip.io", false),
+        ("10.0.0.1", false),
+    ] {
+        assert_eq!(flow::is_loopback(authority), loopback, "{authority}");
+    }
 }
 
 #[test]
@@ -537,6 +724,7 @@ fn client_credentials_with_a_secret_or_a_signed_assertion() {
         client_id: "machine".into(),
         client_secret: Some("pw".into()),
         key: false,
+        issuer: None,
     };
     let mut config = OAuthConfig::client_credentials(client.clone());
     config.scope = Some("mcp:read".into());
@@ -562,6 +750,7 @@ fn client_credentials_with_a_secret_or_a_signed_assertion() {
     let mut net = Net::new();
     let config = OAuthConfig::client_credentials(ClientCredentials {
         key: true,
+        issuer: None,
         client_secret: None,
         ..client
     });
@@ -854,7 +1043,7 @@ fn a_client_the_token_endpoint_does_not_know_is_registered_again() {
     let mut again = flow(r#"Bearer error="invalid_token""#, state.clone());
     net.run(&mut again, approve(None));
     let urls = net.urls();
-    assert_eq!(urls[0], "https://as.example/token");
+    assert_eq!(urls[2], "https://as.example/token");
     assert!(
         urls.contains(&"https://as.example/register".to_string()),
         "{urls:?}"

@@ -2,13 +2,14 @@
 //! token endpoint's answers.
 
 use alloc::string::String;
+use core::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use super::metadata::ServerMetadata;
 
-/// Tokens for one resource.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Tokens for one resource. `Debug` shows no token.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tokens {
     /// The access token, sent as `Authorization: Bearer`.
     pub access_token: String,
@@ -26,8 +27,8 @@ pub struct Tokens {
     pub resource: Option<String>,
 }
 
-/// A client as registered with one authorization server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A client as registered with one authorization server. `Debug` shows no secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegisteredClient {
     /// The issuer it is registered with.
     pub issuer: String,
@@ -39,6 +40,35 @@ pub struct RegisteredClient {
     /// How it authenticates at the token endpoint: `client_secret_basic`,
     /// `client_secret_post`, `private_key_jwt` or `none`.
     pub auth_method: String,
+}
+
+impl fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tokens")
+            .field("access_token", &"<secret>")
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<secret>"),
+            )
+            .field("scope", &self.scope)
+            .field("expires_in", &self.expires_in)
+            .field("resource", &self.resource)
+            .finish()
+    }
+}
+
+impl fmt::Debug for RegisteredClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegisteredClient")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<secret>"),
+            )
+            .field("auth_method", &self.auth_method)
+            .finish()
+    }
 }
 
 /// What outlives a flow: the next flow starts from it (a refresh, a step-up).

@@ -252,3 +252,26 @@ fn a_registration_the_server_forgot_is_not_kept_for_the_next_client() {
         assert_ne!(kept, Some(forgotten), "the next client would reuse it");
     });
 }
+
+#[test]
+fn a_panicking_authorize_handler_ends_the_flow_at_once() {
+    smol::block_on(async {
+        let responder = serving().await;
+        let mut config = OAuthConfig::authorization_code("http://127.0.0.1:9/cb", "tests");
+        config.limits = FlowLimits::default();
+        let outcome = Client::builder(&format!("{}/mcp", responder.base()))
+            .unwrap()
+            .era(EraChoice::Modern)
+            .oauth(config)
+            .on_authorize(|_url| async move {
+                panic!("a handler with a bug");
+                #[allow(unreachable_code)]
+                Ok(String::new())
+            })
+            .connect()
+            .await;
+        let error = refused(outcome);
+        // Not the gate's timeout (minutes): the flow's own end, naming the panic.
+        assert!(error.contains("panicked"), "{error}");
+    });
+}
