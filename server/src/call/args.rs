@@ -48,6 +48,9 @@ OAuth 2.1 (when the server answers 401, the command signs in):
   --client-key-alg ALG
                       The key's algorithm: ES256, ES384, EdDSA, RS256, PS256, ...
                       [default: ES256]
+  --client-issuer URL With --client-id: the authorization server the client is registered
+                      with; its secret or key is used with that server only
+                      [default: whichever the resource names]
   --client-metadata-url URL
                       This client's metadata document (an https:// URL), its client_id
                       where the authorization server accepts one
@@ -67,6 +70,8 @@ pub struct Call {
     pub headers: Vec<(String, String)>,
     pub sign_in: SignIn,
     pub scope: Option<String>,
+    /// `--client-issuer`: the only issuer the configured client is used with.
+    pub client_issuer: Option<String>,
     pub store: Store,
 }
 
@@ -112,6 +117,7 @@ struct OAuthOptions {
     redirect_port: Option<u16>,
     no_browser: bool,
     scope: Option<String>,
+    client_issuer: Option<String>,
     token_file: Option<PathBuf>,
     no_token_store: bool,
 }
@@ -199,6 +205,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Call>, S
                 let flag = "--client-key-alg";
                 once(&mut oauth.key_alg, text(&mut parser, flag)?, flag)?;
             }
+            Long("client-issuer") => {
+                let flag = "--client-issuer";
+                let url = text(&mut parser, flag)?;
+                if mcpwire_core::client::auth::AuthUrl::parse(&url).is_err() {
+                    return Err(format!("{flag} takes an http(s):// URL, not {url:?}"));
+                }
+                once(&mut oauth.client_issuer, url, flag)?;
+            }
             Long("client-metadata-url") => {
                 let flag = "--client-metadata-url";
                 let url = text(&mut parser, flag)?;
@@ -271,6 +285,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Call>, S
         (None, false) => Store::Default,
     };
     let scope = oauth.scope.take();
+    let client_issuer = oauth.client_issuer.take();
+    if client_issuer.is_some() && oauth.client_id.is_none() {
+        return Err("--client-issuer needs --client-id".into());
+    }
     Ok(Some(Call {
         url,
         tool: if list { None } else { tool },
@@ -281,6 +299,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Call>, S
         headers,
         sign_in: sign_in(oauth)?,
         scope,
+        client_issuer,
         store,
     }))
 }
@@ -527,6 +546,18 @@ mod tests {
             }
         );
         assert_eq!(c.scope.as_deref(), Some("mcp:tools mcp:read"));
+        let c = call(&[
+            "--client-id",
+            "app",
+            "--client-issuer",
+            "https://as.example",
+        ]);
+        assert_eq!(c.client_issuer.as_deref(), Some("https://as.example"));
+        assert!(refused(&["--client-issuer", "https://as.example"]).contains("needs --client-id"));
+        assert!(
+            refused(&["--client-id", "a", "--client-issuer", "as.example"])
+                .contains("--client-issuer takes")
+        );
         assert!(matches!(
             call(&["--redirect-port", "65535"]).sign_in,
             SignIn::Browser {

@@ -116,7 +116,7 @@ fn builder(call: &Call) -> Result<ClientBuilder, String> {
                 client_id: id.clone(),
                 client_secret: None,
                 key: false,
-                issuer: None,
+                issuer: call.client_issuer.clone(),
             });
             config
         }
@@ -125,7 +125,7 @@ fn builder(call: &Call) -> Result<ClientBuilder, String> {
                 client_id: client_id.clone(),
                 client_secret: Some(secret.clone()),
                 key: false,
-                issuer: None,
+                issuer: call.client_issuer.clone(),
             })
         }
         SignIn::Key {
@@ -140,7 +140,7 @@ fn builder(call: &Call) -> Result<ClientBuilder, String> {
                 client_id: client_id.clone(),
                 client_secret: None,
                 key: true,
-                issuer: None,
+                issuer: call.client_issuer.clone(),
             })
         }
     };

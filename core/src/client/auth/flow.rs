@@ -1167,6 +1167,12 @@ impl AuthFlow {
             let why = alloc::format!("{url} is plain http:// to another machine");
             return self.fail(step, &why);
         }
+        // A server elsewhere does not get to point the client at this machine's own services
+        // (every URL of a flow comes from the server and what it names).
+        if is_loopback(url.authority()) && !is_loopback(self.server.authority()) {
+            let why = alloc::format!("{url} is on this machine, and the MCP server is not");
+            return self.fail(step, &why);
+        }
         let id = FetchId(self.next_fetch);
         self.next_fetch += 1;
         self.pending = Some(id);

@@ -1070,3 +1070,18 @@ fn a_client_the_token_endpoint_does_not_know_is_registered_again() {
     );
     assert_eq!(again.state().client.as_ref().unwrap().client_id, "dyn-1");
 }
+
+#[test]
+fn a_remote_server_cannot_point_the_flow_at_this_machine() {
+    let mut net = Net::new();
+    net.route(
+        PRM,
+        200,
+        r#"{"resource":"https://mcp.example/mcp","authorization_servers":["http://127.0.0.1:6379"]}"#,
+    );
+    let mut f = flow(&challenge(), AuthState::default());
+    net.run(&mut f, approve(None));
+    let e = f.outcome().unwrap().clone().unwrap_err();
+    assert!(e.reason.contains("on this machine"), "{e}");
+    assert_eq!(net.seen.len(), 1, "only the resource metadata was fetched");
+}
