@@ -147,9 +147,22 @@ fn approve(iss: Option<&'static str>) -> impl Fn(&str) -> String {
     }
 }
 
+/// What a first flow (a person approving, a dynamic registration) leaves.
+fn signed_in() -> AuthState {
+    let mut net = Net::new();
+    let mut first = flow(&challenge(), AuthState::default());
+    net.run(&mut first, approve(None));
+    assert_eq!(first.outcome(), Some(&Ok(())));
+    first.into_state()
+}
+
+fn flow_with(config: OAuthConfig, challenge: &str, state: AuthState) -> AuthFlow {
+    AuthFlow::new(config, SERVER, challenge, state, Instant::ZERO, [1; 32]).unwrap()
+}
+
 fn flow(challenge: &str, state: AuthState) -> AuthFlow {
     let config = OAuthConfig::authorization_code("http://127.0.0.1:9/cb", "tests");
-    AuthFlow::new(config, SERVER, challenge, state, Instant::ZERO, [3; 32]).unwrap()
+    flow_with(config, challenge, state)
 }
 
 fn challenge() -> String {
@@ -280,15 +293,7 @@ fn consent_is_asked_for_only_with_offline_access() {
     let mut net = Net::new();
     let mut config = OAuthConfig::authorization_code("http://127.0.0.1:9/cb", "demo");
     config.scope = Some("mcp:read offline_access".into());
-    let mut f = AuthFlow::new(
-        config,
-        SERVER,
-        &challenge(),
-        AuthState::default(),
-        Instant::ZERO,
-        [5; 32],
-    )
-    .unwrap();
+    let mut f = flow_with(config, &challenge(), AuthState::default());
     net.run(&mut f, approve(None));
     assert_eq!(f.outcome(), Some(&Ok(())));
     assert_eq!(
@@ -385,15 +390,7 @@ fn a_client_metadata_document_is_used_where_the_server_accepts_one() {
     );
     let mut config = OAuthConfig::authorization_code("http://127.0.0.1:9/cb", "tests");
     config.client_metadata_url = Some("https://client.example/metadata.json".into());
-    let mut f = AuthFlow::new(
-        config,
-        SERVER,
-        &challenge(),
-        AuthState::default(),
-        Instant::ZERO,
-        [1; 32],
-    )
-    .unwrap();
+    let mut f = flow_with(config, &challenge(), AuthState::default());
     net.run(&mut f, approve(None));
     assert_eq!(f.outcome(), Some(&Ok(())));
     assert!(!net.urls().iter().any(|u| u.ends_with("/register")));
@@ -433,15 +430,7 @@ fn a_pre_registered_client_authenticates_as_the_server_allows() {
             key: false,
             issuer: None,
         });
-        let mut f = AuthFlow::new(
-            config,
-            SERVER,
-            &challenge(),
-            AuthState::default(),
-            Instant::ZERO,
-            [1; 32],
-        )
-        .unwrap();
+        let mut f = flow_with(config, &challenge(), AuthState::default());
         net.run(&mut f, approve(None));
         assert_eq!(f.outcome(), Some(&Ok(())), "{methods}");
         assert!(!net.urls().iter().any(|u| u.ends_with("/register")));
@@ -460,10 +449,7 @@ fn a_pre_registered_client_authenticates_as_the_server_allows() {
 
 #[test]
 fn a_refresh_token_is_used_before_a_new_authorization_and_kept_when_not_renewed() {
-    let mut net = Net::new();
-    let mut first = flow(&challenge(), AuthState::default());
-    net.run(&mut first, approve(None));
-    let state = first.into_state();
+    let state = signed_in();
 
     let mut net = Net::new();
     net.route(
@@ -491,15 +477,12 @@ fn a_refresh_token_is_used_before_a_new_authorization_and_kept_when_not_renewed(
 
     // A refused refresh goes on to a new grant, from the discovery just made.
     let mut net = Net::new();
-    let mut first = flow(&challenge(), AuthState::default());
-    net.run(&mut first, approve(None));
-    let mut net = Net::new();
     net.route(
         "https://as.example/token",
         400,
         r#"{"error":"invalid_grant"}"#,
     );
-    let mut again = flow(&challenge(), first.into_state());
+    let mut again = flow(&challenge(), signed_in());
     net.run(&mut again, approve(None));
     assert_eq!(
         again.outcome().unwrap().as_ref().unwrap_err().step,
@@ -512,9 +495,6 @@ fn a_refresh_token_is_used_before_a_new_authorization_and_kept_when_not_renewed(
 
 #[test]
 fn after_a_migration_the_refresh_token_is_not_taken_to_the_old_server() {
-    let mut net = Net::new();
-    let mut first = flow(&challenge(), AuthState::default());
-    net.run(&mut first, approve(None));
     let mut net = Net::new();
     net.route(
         PRM,
@@ -536,7 +516,7 @@ fn after_a_migration_the_refresh_token_is_not_taken_to_the_old_server() {
         200,
         r#"{"access_token":"at-new"}"#,
     );
-    let mut again = flow(r#"Bearer error="invalid_token""#, first.into_state());
+    let mut again = flow(r#"Bearer error="invalid_token""#, signed_in());
     net.run(&mut again, approve(None));
     assert_eq!(again.outcome(), Some(&Ok(())));
     assert!(
@@ -552,11 +532,8 @@ fn after_a_migration_the_refresh_token_is_not_taken_to_the_old_server() {
 
 #[test]
 fn stored_tokens_without_server_metadata_are_refreshed_after_discovery() {
-    let mut net = Net::new();
-    let mut first = flow(&challenge(), AuthState::default());
-    net.run(&mut first, approve(None));
     // What a store keeps: the client and the tokens, not the server's metadata.
-    let mut stored = first.into_state();
+    let mut stored = signed_in();
     stored.server = None;
     let mut net = Net::new();
     let mut again = flow(r#"Bearer error="invalid_token""#, stored);
@@ -567,10 +544,7 @@ fn stored_tokens_without_server_metadata_are_refreshed_after_discovery() {
 
 #[test]
 fn a_configured_client_wins_over_a_stored_one_and_stays_with_its_issuer() {
-    let mut net = Net::new();
-    let mut first = flow(&challenge(), AuthState::default());
-    net.run(&mut first, approve(None));
-    let stored = first.into_state();
+    let stored = signed_in();
     let machine = ClientCredentials {
         client_id: "machine".into(),
         client_secret: Some("pw".into()),
@@ -579,15 +553,7 @@ fn a_configured_client_wins_over_a_stored_one_and_stays_with_its_issuer() {
     };
     let mut net = Net::new();
     let config = OAuthConfig::client_credentials(machine.clone());
-    let mut f = AuthFlow::new(
-        config,
-        SERVER,
-        &challenge(),
-        stored.clone(),
-        Instant::ZERO,
-        [1; 32],
-    )
-    .unwrap();
+    let mut f = flow_with(config, &challenge(), stored.clone());
     net.run(&mut f, |_| unreachable!("no person"));
     assert_eq!(f.outcome(), Some(&Ok(())));
     // machine:pw, not the stored dyn-1.
@@ -602,15 +568,7 @@ fn a_configured_client_wins_over_a_stored_one_and_stays_with_its_issuer() {
         issuer: Some("https://corp.example".into()),
         ..machine
     });
-    let mut f = AuthFlow::new(
-        config,
-        SERVER,
-        &challenge(),
-        AuthState::default(),
-        Instant::ZERO,
-        [1; 32],
-    )
-    .unwrap();
+    let mut f = flow_with(config, &challenge(), AuthState::default());
     net.run(&mut f, |_| unreachable!("no person"));
     let e = f.outcome().unwrap().clone().unwrap_err();
     assert_eq!(e.step, AuthStep::Registration);
@@ -622,29 +580,13 @@ fn a_configured_scope_joins_a_step_up_and_a_refresh_keeps_the_scope_held() {
     let mut net = Net::new();
     let mut config = OAuthConfig::authorization_code("http://127.0.0.1:9/cb", "tests");
     config.scope = Some("mcp:read".into());
-    let mut first = AuthFlow::new(
-        config.clone(),
-        SERVER,
-        &challenge(),
-        AuthState::default(),
-        Instant::ZERO,
-        [1; 32],
-    )
-    .unwrap();
+    let mut first = flow_with(config.clone(), &challenge(), AuthState::default());
     net.run(&mut first, approve(None));
     let mut net = Net::new();
     let up = alloc::format!(
         r#"Bearer error="insufficient_scope", scope="mcp:admin", resource_metadata="{PRM}""#
     );
-    let mut f = AuthFlow::new(
-        config,
-        SERVER,
-        &up,
-        first.into_state(),
-        Instant::ZERO,
-        [1; 32],
-    )
-    .unwrap();
+    let mut f = flow_with(config, &up, first.into_state());
     net.run(&mut f, approve(None));
     assert_eq!(
         param(&net.authorizations[0], "scope").as_deref(),
@@ -697,14 +639,11 @@ fn the_browser_is_not_sent_to_plain_http_and_loopback_is_an_address() {
 #[test]
 fn step_up_authorizes_again_with_the_scope_asked_for() {
     let mut net = Net::new();
-    let mut first = flow(&challenge(), AuthState::default());
-    net.run(&mut first, approve(None));
-    let mut net = Net::new();
     let mut up = flow(
         &alloc::format!(
             r#"Bearer error="insufficient_scope", scope="mcp:admin", resource_metadata="{PRM}""#
         ),
-        first.into_state(),
+        signed_in(),
     );
     net.run(&mut up, approve(None));
     assert_eq!(up.outcome(), Some(&Ok(())));
@@ -728,15 +667,7 @@ fn client_credentials_with_a_secret_or_a_signed_assertion() {
     };
     let mut config = OAuthConfig::client_credentials(client.clone());
     config.scope = Some("mcp:read".into());
-    let mut f = AuthFlow::new(
-        config,
-        SERVER,
-        &challenge(),
-        AuthState::default(),
-        Instant::ZERO,
-        [1; 32],
-    )
-    .unwrap();
+    let mut f = flow_with(config, &challenge(), AuthState::default());
     net.run(&mut f, |_| unreachable!("no person"));
     assert_eq!(f.outcome(), Some(&Ok(())));
     let sent = query_pairs(&net.body_of("https://as.example/token"));
@@ -754,15 +685,7 @@ fn client_credentials_with_a_secret_or_a_signed_assertion() {
         client_secret: None,
         ..client
     });
-    let mut f = AuthFlow::new(
-        config,
-        SERVER,
-        &challenge(),
-        AuthState::default(),
-        Instant::ZERO,
-        [1; 32],
-    )
-    .unwrap();
+    let mut f = flow_with(config, &challenge(), AuthState::default());
     net.run(&mut f, |_| unreachable!("no person"));
     assert_eq!(f.outcome(), Some(&Ok(())));
     let sent = query_pairs(&net.body_of("https://as.example/token"));
@@ -902,30 +825,14 @@ fn one_flow_makes_a_bounded_number_of_fetches() {
     let mut config = OAuthConfig::authorization_code("http://127.0.0.1:9/cb", "tests");
     config.limits.max_fetches = 3;
     let mut net = Net::new();
-    let mut f = AuthFlow::new(
-        config.clone(),
-        SERVER,
-        &challenge(),
-        AuthState::default(),
-        Instant::ZERO,
-        [1; 32],
-    )
-    .unwrap();
+    let mut f = flow_with(config.clone(), &challenge(), AuthState::default());
     net.run(&mut f, approve(None));
     let e = f.outcome().unwrap().clone().unwrap_err();
     assert!(e.reason.contains("more than 3 requests"), "{e}");
     assert_eq!(net.seen.len(), 3);
     config.limits.max_fetches = 4;
     let mut net = Net::new();
-    let mut f = AuthFlow::new(
-        config,
-        SERVER,
-        &challenge(),
-        AuthState::default(),
-        Instant::ZERO,
-        [1; 32],
-    )
-    .unwrap();
+    let mut f = flow_with(config, &challenge(), AuthState::default());
     net.run(&mut f, approve(None));
     assert_eq!(f.outcome(), Some(&Ok(())));
 }
@@ -1027,10 +934,7 @@ fn a_registration_the_server_forgot_is_made_again() {
 
 #[test]
 fn a_client_the_token_endpoint_does_not_know_is_registered_again() {
-    let mut net = Net::new();
-    let mut first = flow(&challenge(), AuthState::default());
-    net.run(&mut first, approve(None));
-    let state = first.into_state();
+    let state = signed_in();
     assert!(state.tokens.as_ref().unwrap().refresh_token.is_some());
 
     // The refresh is refused for the client: a new registration in the same flow.

@@ -87,64 +87,47 @@ fn refused(outcome: Result<Client, ClientError>) -> String {
     }
 }
 
+/// `path` answers `head` and then bytes without end: the flow fails at `step`, saying why,
+/// having taken a bounded number of bytes.
+async fn endless_refusal(path: &str, head: &str, step: &str, why: &str) {
+    let responder = serving().await;
+    responder.endless(path, head);
+    let error = refused(sign_in(&responder, FlowLimits::default()).await);
+    assert!(error.contains(step), "{error}");
+    assert!(error.contains(why), "{error}");
+    let read = read_per_request(&responder, path);
+    assert!(read < MOST_READ, "{read}");
+}
+
 #[test]
 fn endless_metadata_is_cut_at_its_cap() {
-    smol::block_on(async {
-        let responder = serving().await;
-        responder.endless(
-            "/prm",
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n",
-        );
-        let error = refused(sign_in(&responder, FlowLimits::default()).await);
-        assert!(
-            error.contains("OAuth protected resource metadata"),
-            "{error}"
-        );
-        assert!(error.contains("larger than 65536 bytes"), "{error}");
-        assert!(
-            responder.endless_bytes() < MOST_READ,
-            "{}",
-            responder.endless_bytes()
-        );
-    });
+    smol::block_on(endless_refusal(
+        "/prm",
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n",
+        "OAuth protected resource metadata",
+        "larger than 65536 bytes",
+    ));
 }
 
 #[test]
 fn a_gigabyte_token_response_is_refused_by_its_length() {
-    smol::block_on(async {
-        let responder = serving().await;
-        responder.endless(
-            "/token",
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000000000\r\n\r\n",
-        );
-        let error = refused(sign_in(&responder, FlowLimits::default()).await);
-        assert!(error.contains("OAuth token request"), "{error}");
-        assert!(error.contains("larger than 65536 bytes"), "{error}");
-        assert!(
-            responder.endless_bytes() < MOST_READ,
-            "{}",
-            responder.endless_bytes()
-        );
-    });
+    smol::block_on(endless_refusal(
+        "/token",
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000000000\r\n\r\n",
+        "OAuth token request",
+        "larger than 65536 bytes",
+    ));
 }
 
 #[test]
 fn a_chunked_endless_token_response_is_cut_at_its_cap() {
-    smol::block_on(async {
-        let responder = serving().await;
-        // Chunks that never end: one huge chunk size, then bytes for ever.
-        responder.endless(
-            "/token",
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\nfffffff",
-        );
-        let error = refused(sign_in(&responder, FlowLimits::default()).await);
-        assert!(error.contains("OAuth token request"), "{error}");
-        assert!(
-            responder.endless_bytes() < MOST_READ,
-            "{}",
-            responder.endless_bytes()
-        );
-    });
+    // Chunks that never end: one huge chunk size, then bytes for ever.
+    smol::block_on(endless_refusal(
+        "/token",
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\nfffffff\r\n",
+        "OAuth token request",
+        "larger than 65536 bytes",
+    ));
 }
 
 #[test]
