@@ -116,21 +116,9 @@ impl Fetcher {
         }
     }
 
-    /// `method url` with `headers` and `body`, reading at most `max_body` bytes of body.
-    pub(crate) async fn send(
-        &self,
-        url: &HttpUrl,
-        method: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-        max_body: usize,
-    ) -> Result<Document, FetchError> {
-        self.request(url, method, headers, body, max_body).await
-    }
-
     /// `GET url`, reading at most `max_body` bytes of body.
     pub(crate) async fn get(&self, url: &HttpUrl, max_body: usize) -> Result<Document, FetchError> {
-        self.request(url, "GET", &[], b"", max_body).await
+        self.send(url, "GET", &[], b"", max_body).await
     }
 
     /// `POST url` with a form body and `headers`, reading at most `max_body` bytes of body.
@@ -143,10 +131,11 @@ impl Fetcher {
     ) -> Result<Document, FetchError> {
         let mut all = vec![("content-type", "application/x-www-form-urlencoded")];
         all.extend_from_slice(headers);
-        self.request(url, "POST", &all, form, max_body).await
+        self.send(url, "POST", &all, form, max_body).await
     }
 
-    async fn request(
+    /// `method url` with `headers` and `body`, reading at most `max_body` bytes of body.
+    pub(crate) async fn send(
         &self,
         url: &HttpUrl,
         method: &str,
