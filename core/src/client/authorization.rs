@@ -41,8 +41,9 @@ use crate::time::{Duration, Instant};
 /// The longest challenge handed to the application.
 const MAX_CHALLENGE: usize = 8 * 1024;
 
-/// The gate's state: the credential, and whether the client waits for a new one.
-#[derive(Debug, Default)]
+/// The gate's state: the credential, and whether the client waits for a new one. `Debug`
+/// shows no credential.
+#[derive(Default)]
 pub(crate) struct Gate {
     /// The `Authorization` field value sent with every request; charged as held bytes.
     pub(crate) value: Option<String>,
@@ -57,6 +58,25 @@ pub(crate) struct Gate {
     /// What was left of the reconnect episode when the wait began: the wait does not count
     /// against reaching the server (a person may be signing in), so the episode is paused.
     pub(crate) episode_left: Option<Duration>,
+}
+
+impl core::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Gate")
+            .field(
+                "value",
+                &self
+                    .value
+                    .as_ref()
+                    .map(|v| alloc::format!("<{} bytes>", v.len())),
+            )
+            .field("waiting", &self.waiting)
+            .field("handshake_refusals", &self.handshake_refusals)
+            .field("standalone_refusals", &self.standalone_refusals)
+            .field("standalone_parked", &self.standalone_parked)
+            .field("episode_left", &self.episode_left)
+            .finish()
+    }
 }
 
 impl Gate {

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use sha2::{Digest, Sha256};
 
 use super::challenge::Challenge;
-use super::config::{Grant, OAuthConfig};
+use super::config::{ClientCredentials, Grant, OAuthConfig};
 use super::metadata::{
     ResourceMetadata, ServerMetadata, resource_metadata_locations, server_metadata_locations,
 };
@@ -129,6 +129,32 @@ enum Phase {
     Token,
     Refresh,
     Done,
+}
+
+/// The client a flow uses with an authorization server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Chosen {
+    /// Its metadata document's URL as its `client_id`.
+    Document(String),
+    /// The configured client.
+    Configured(ClientCredentials),
+    /// The registration stored for this issuer, by its `client_id`.
+    Stored(String),
+    /// A new dynamic registration.
+    Registration,
+    /// None fits (client credentials whose client is for another issuer).
+    Nothing,
+}
+
+impl Chosen {
+    /// The `client_id` it will have, where known before registering.
+    fn client_id(&self) -> Option<&str> {
+        match self {
+            Chosen::Document(id) | Chosen::Stored(id) => Some(id),
+            Chosen::Configured(pre) => Some(&pre.client_id),
+            Chosen::Registration | Chosen::Nothing => None,
+        }
+    }
 }
 
 /// The longest text of a peer's put in an error.
@@ -273,7 +299,14 @@ impl AuthFlow {
         flow.held_scope = flow.state.tokens.as_ref().and_then(|t| t.scope.clone());
         // A store keeps a configured client without its secret: the configuration has it.
         if let (Some(client), Some(configured)) = (&mut flow.state.client, &flow.config.client) {
-            if client.client_id == configured.client_id && client.client_secret.is_none() {
+            let its_issuer = configured
+                .issuer
+                .as_deref()
+                .is_none_or(|i| i == client.issuer);
+            if client.client_id == configured.client_id
+                && client.client_secret.is_none()
+                && its_issuer
+            {
                 client.client_secret.clone_from(&configured.client_secret);
             }
         }
@@ -346,7 +379,11 @@ impl AuthFlow {
                 self.unreadable = Some(clip(reason));
                 self.next_candidate(now);
             }
-            Phase::Refresh => self.full_flow(now),
+            // Discovery was just done: a new grant from here, as for a refused refresh.
+            Phase::Refresh => {
+                self.state.tokens = None;
+                self.register(now);
+            }
             _ => {
                 let step = self.step();
                 self.fail(step, &clip(reason));
@@ -650,16 +687,15 @@ impl AuthFlow {
     /// resource, else get new ones.
     fn discovered(&mut self, now: Instant) {
         let issuer = self.issuer.clone().unwrap_or_default();
-        // A client configured now, and not the one that holds the tokens, wins over them.
-        let overridden = self.config.client.as_ref().is_some_and(|c| {
-            self.state.client.as_ref().map(|x| &x.client_id) != Some(&c.client_id)
-        });
-        let same = !overridden
-            && self
-                .state
-                .client
-                .as_ref()
-                .is_some_and(|c| c.issuer == issuer)
+        // The tokens are refreshed by the client that got them, and only if it is the one
+        // this flow would choose now (a client configured since wins over them).
+        let chosen = self
+            .state
+            .server
+            .as_ref()
+            .map(|server| self.chosen_client(server, &issuer));
+        let holder = self.state.client.as_ref().map(|c| c.client_id.as_str());
+        let same = chosen.as_ref().is_some_and(|c| c.client_id() == holder)
             && self
                 .state
                 .tokens
@@ -673,6 +709,36 @@ impl AuthFlow {
         }
     }
 
+    /// Which client this flow uses with `issuer`, in the spec's order: a metadata document
+    /// where the server accepts one, a configured client (with its own issuer only: its
+    /// secret is not for whatever server a resource names), a registration stored for that
+    /// issuer (not one of the configured client's where that client is not for it), a new
+    /// registration.
+    fn chosen_client(&self, server: &ServerMetadata, issuer: &str) -> Chosen {
+        let client_credentials = self.config.grant == Grant::ClientCredentials;
+        if let Some(url) = &self.config.client_metadata_url {
+            if server.client_id_metadata_document_supported && !client_credentials {
+                return Chosen::Document(url.clone());
+            }
+        }
+        let configured = self.config.client.as_ref();
+        if let Some(pre) = configured {
+            if pre.issuer.as_deref().is_none_or(|i| i == issuer) {
+                return Chosen::Configured(pre.clone());
+            }
+        }
+        if let Some(stored) = &self.state.client {
+            let excluded = configured.is_some_and(|pre| pre.client_id == stored.client_id);
+            if stored.issuer == issuer && !excluded && !client_credentials {
+                return Chosen::Stored(stored.client_id.clone());
+            }
+        }
+        if client_credentials {
+            return Chosen::Nothing;
+        }
+        Chosen::Registration
+    }
+
     /// Chooses how the client is known to this server: as registered before, a metadata
     /// document, a pre-registered client, or a dynamic registration.
     fn register(&mut self, now: Instant) {
@@ -681,46 +747,20 @@ impl AuthFlow {
         let Some(server) = self.state.server.clone() else {
             return self.fail(AuthStep::Registration, "no server metadata");
         };
-        let reuse = self
-            .state
-            .client
-            .as_ref()
-            .is_some_and(|c| c.issuer == issuer);
-        let client_credentials = self.config.grant == Grant::ClientCredentials;
-        let cimd = self
-            .config
-            .client_metadata_url
-            .clone()
-            .filter(|_| server.client_id_metadata_document_supported && !client_credentials);
-        // A configured client goes to its own issuer only: its secret is not for whatever
-        // server a resource names.
-        let configured = self
-            .config
-            .client
-            .clone()
-            .filter(|pre| pre.issuer.as_deref().is_none_or(|i| i == issuer));
-        if client_credentials && configured.is_none() {
-            let why = alloc::format!(
-                "the configured client is registered with another issuer than {issuer:?}"
-            );
-            return self.fail(AuthStep::Registration, &why);
-        }
-        // What was stored serves only where nothing is configured: a client given now wins
-        // over one registered on an earlier run.
-        let stored = reuse && cimd.is_none() && configured.is_none();
-        if !stored {
+        let chosen = self.chosen_client(&server, &issuer);
+        if !matches!(chosen, Chosen::Stored(_)) {
             self.state.client = None;
         }
-        if stored {
+        if let Chosen::Stored(_) = chosen {
             self.reused_client = true;
-        } else if let Some(url) = cimd {
+        } else if let Chosen::Document(url) = chosen {
             self.state.client = Some(RegisteredClient {
                 issuer,
                 client_id: url,
                 client_secret: None,
                 auth_method: "none".into(),
             });
-        } else if let Some(pre) = configured {
+        } else if let Chosen::Configured(pre) = chosen {
             let auth_method = if pre.key {
                 "private_key_jwt".into()
             } else {
@@ -732,6 +772,11 @@ impl AuthFlow {
                 client_secret: pre.client_secret,
                 auth_method,
             });
+        } else if let Chosen::Nothing = chosen {
+            let why = alloc::format!(
+                "the configured client is registered with another issuer than {issuer:?}"
+            );
+            return self.fail(AuthStep::Registration, &why);
         } else if let Some(endpoint) = server.registration_endpoint.as_deref() {
             let url = match AuthUrl::parse(endpoint) {
                 Ok(url) => url,
@@ -860,7 +905,18 @@ impl AuthFlow {
                 None => "offline_access".into(),
             });
         }
+        // One space between scopes, each once, whatever the configuration or a peer wrote.
         scope
+            .map(|s| {
+                let mut seen: Vec<&str> = Vec::new();
+                for token in s.split([' ', '\t']) {
+                    if !token.is_empty() && !seen.contains(&token) {
+                        seen.push(token);
+                    }
+                }
+                seen.join(" ")
+            })
+            .filter(|s| !s.is_empty())
     }
 
     /// Step-up (SEP-2350): what was granted before and what the challenge asks for, so that
@@ -900,6 +956,10 @@ impl AuthFlow {
         };
         if !endpoint.is_https() && !is_loopback(endpoint.authority()) {
             let why = alloc::format!("{endpoint} is plain http:// to another machine");
+            return self.fail(AuthStep::Authorization, &why);
+        }
+        if is_loopback(endpoint.authority()) && !is_loopback(self.server.authority()) {
+            let why = alloc::format!("{endpoint} is on this machine, and the MCP server is not");
             return self.fail(AuthStep::Authorization, &why);
         }
         self.verifier = self.random_text(32);
@@ -1261,12 +1321,22 @@ fn clip(text: &str) -> String {
 
 pub(crate) fn is_loopback(authority: &str) -> bool {
     let host = match authority.rsplit_once(':') {
-        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !host.ends_with(':') => {
+            host
+        }
         _ => authority,
     };
-    host == "localhost"
-        || host == "[::1]"
-        || host
-            .parse::<core::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    let host = host.trim_end_matches('.');
+    if host == "localhost" || host.ends_with(".localhost") {
+        return true;
+    }
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6.parse::<core::net::Ipv6Addr>().is_ok_and(|ip| {
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        });
+    }
+    host.parse::<core::net::Ipv4Addr>()
+        .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified())
 }

@@ -989,3 +989,117 @@ fn a_remote_server_cannot_point_the_flow_at_this_machine() {
     assert!(e.reason.contains("on this machine"), "{e}");
     assert_eq!(net.seen.len(), 1, "only the resource metadata was fetched");
 }
+
+#[test]
+fn a_client_pinned_to_its_issuer_is_never_used_elsewhere_even_as_stored() {
+    // An earlier run used `pre` at as.example (no issuer configured then); the store kept it
+    // without its secret. Now it is pinned to corp.example.
+    let pre = ClientCredentials {
+        client_id: "pre".into(),
+        client_secret: Some("pw".into()),
+        key: false,
+        issuer: None,
+    };
+    let mut config = OAuthConfig::authorization_code("http://127.0.0.1:9/cb", "tests");
+    config.client = Some(pre.clone());
+    let mut net = Net::new();
+    let mut first = flow_with(config.clone(), &challenge(), AuthState::default());
+    net.run(&mut first, approve(None));
+    let mut stored = first.into_state();
+    stored.server = None;
+    stored.client.as_mut().unwrap().client_secret = None;
+    config.client = Some(ClientCredentials {
+        issuer: Some("https://corp.example".into()),
+        ..pre
+    });
+    let mut net = Net::new();
+    let mut again = flow_with(config, r#"Bearer error="invalid_token""#, stored);
+    net.run(&mut again, approve(None));
+    for request in &net.seen {
+        // pre:pw in Basic, or the secret in the body.
+        let basic = request.headers.iter().any(|(_, v)| v.contains("cHJlOnB3"));
+        let body = String::from_utf8_lossy(&request.body);
+        assert!(
+            !basic && !body.contains("=pw"),
+            "the secret went to {}",
+            request.url
+        );
+        assert!(
+            !body.contains("client_id=pre"),
+            "pre was used at {}",
+            request.url
+        );
+    }
+}
+
+#[test]
+fn the_refresh_is_kept_when_the_chosen_client_is_the_one_that_holds_it() {
+    // A metadata document, and a configured client besides: the document is chosen again.
+    let mut config = OAuthConfig::authorization_code("http://127.0.0.1:9/cb", "tests");
+    config.client_metadata_url = Some("https://client.example/c.json".into());
+    config.client = Some(ClientCredentials {
+        client_id: "pre".into(),
+        client_secret: None,
+        key: false,
+        issuer: None,
+    });
+    let mut net = Net::new();
+    net.route(
+        AS_META,
+        200,
+        &as_metadata(r#","client_id_metadata_document_supported":true"#),
+    );
+    let mut first = flow_with(config.clone(), &challenge(), AuthState::default());
+    net.run(&mut first, approve(None));
+    let mut net2 = Net::new();
+    net2.route(
+        AS_META,
+        200,
+        &as_metadata(r#","client_id_metadata_document_supported":true"#),
+    );
+    let mut again = flow_with(
+        config,
+        r#"Bearer error="invalid_token""#,
+        first.into_state(),
+    );
+    net2.run(&mut again, approve(None));
+    assert_eq!(again.outcome(), Some(&Ok(())));
+    assert!(net2.authorizations.is_empty(), "the person was asked again");
+}
+
+#[test]
+fn a_remote_server_cannot_send_the_browser_to_this_machine_and_scopes_are_tidy() {
+    let mut net = Net::new();
+    net.route(
+        AS_META,
+        200,
+        &as_metadata("").replace(
+            "https://as.example/authorize",
+            "http://127.0.0.1:6379/authorize",
+        ),
+    );
+    let mut f = flow(&challenge(), AuthState::default());
+    net.run(&mut f, approve(None));
+    assert!(net.authorizations.is_empty());
+    assert!(f.outcome().unwrap().is_err());
+
+    let mut config = OAuthConfig::authorization_code("http://127.0.0.1:9/cb", "tests");
+    config.scope = Some("  mcp:read  mcp:read ".into());
+    let mut net = Net::new();
+    let mut f = flow_with(config, &challenge(), AuthState::default());
+    net.run(&mut f, approve(None));
+    assert_eq!(
+        param(&net.authorizations[0], "scope").as_deref(),
+        Some("mcp:read")
+    );
+    for (authority, loopback) in [
+        ("0.0.0.0:80", true),
+        ("[::ffff:127.0.0.1]:1", true),
+        ("[0:0:0:0:0:0:0:1]", true),
+        ("localhost.:3000", true),
+        ("x.localhost", true),
+        ("[2001:db8::1]:443", false),
+    ] {
+        assert_eq!(flow::is_loopback(authority), loopback, "{authority}");
+    }
+}
