@@ -695,7 +695,8 @@ impl AuthFlow {
             .as_ref()
             .map(|server| self.chosen_client(server, &issuer));
         let holder = self.state.client.as_ref().map(|c| c.client_id.as_str());
-        let same = chosen.as_ref().is_some_and(|c| c.client_id() == holder)
+        let same = holder.is_some()
+            && chosen.as_ref().is_some_and(|c| c.client_id() == holder)
             && self
                 .state
                 .tokens

@@ -1103,3 +1103,20 @@ fn a_remote_server_cannot_send_the_browser_to_this_machine_and_scopes_are_tidy()
         assert_eq!(flow::is_loopback(authority), loopback, "{authority}");
     }
 }
+
+#[test]
+fn tokens_whose_client_is_gone_are_not_refreshed() {
+    // A flow that dropped the registration (the server forgot it) leaves tokens and no client.
+    let mut state = signed_in();
+    state.client = None;
+    let mut net = Net::new();
+    let mut again = flow(r#"Bearer error="invalid_token""#, state);
+    net.run(&mut again, approve(None));
+    assert_eq!(again.outcome(), Some(&Ok(())));
+    assert!(
+        net.urls()
+            .contains(&"https://as.example/register".to_string()),
+        "{:?}",
+        net.urls()
+    );
+}
