@@ -1,17 +1,30 @@
 // Counts the checks a conformance run wrote (one checks.json per scenario under the given
-// directory): prints any check that is not SUCCESS or INFO, then
+// directory, `auth/...` scenarios one level down): prints any check that is not SUCCESS or INFO, then
 // `checks: P passed, F failed, W warnings, I info`. With --passed, prints instead each passed
 // check as `scenario check-id`, sorted, so that two runs can be compared check by check.
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+
+/// Every scenario directory under `dir` (a scenario named `auth/x` is written to `auth/x-<time>`),
+/// as its path relative to `dir`.
+function scenarioDirs(dir, prefix = '') {
+  const found = [];
+  for (const entry of readdirSync(join(dir, prefix), { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    const path = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (existsSync(join(dir, path, 'checks.json'))) found.push(path);
+    else found.push(...scenarioDirs(dir, path));
+  }
+  return found;
+}
 
 const listPassed = process.argv.includes('--passed');
 const dir = process.argv.slice(2).find((arg) => arg !== '--passed');
 const passed = [];
 const counts = { SUCCESS: 0, FAILURE: 0, WARNING: 0, INFO: 0, SKIPPED: 0 };
 let scenarios = 0;
-for (const scenario of readdirSync(dir)) {
+for (const scenario of scenarioDirs(dir)) {
   const checks = JSON.parse(readFileSync(join(dir, scenario, 'checks.json'), 'utf8'));
   scenarios += 1;
   for (const check of checks) {
