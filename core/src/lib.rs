@@ -14,6 +14,7 @@
 //!   module documentation teaches the run loop every adapter implements.
 //! - [`http1`]: an incremental HTTP/1.1 server codec over `httparse`, with strict framing and
 //!   limits that are enforced as the bytes arrive.
+//! - [`lines`]: newline-delimited framing for stdio and other byte streams.
 //! - [`sse`]: the Server-Sent Events encoder, and the parser clients and tests use.
 //! - [`jsonrpc`]: JSON-RPC 2.0 messages and batches, with params kept as raw JSON.
 //! - [`proxy_protocol`]: the PROXY protocol v2 header a trusted proxy sends before HTTP.
@@ -75,6 +76,7 @@ pub mod entropy;
 pub mod http1;
 mod invariant;
 pub mod jsonrpc;
+pub mod lines;
 pub mod proxy_protocol;
 pub mod sse;
 mod stats;
