@@ -102,7 +102,7 @@ impl LineDecoder {
                 return Some(Frame::TooLong);
             }
             self.partial.extend_from_slice(chunk);
-            if newline.is_none() {
+            if !complete {
                 return None;
             }
             if let Some(frame) = self.take_line() {
