@@ -5,6 +5,19 @@ use alloc::string::String;
 
 use crate::time::Duration;
 
+/// How the client reaches the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Streamable HTTP (and HTTP+SSE): connections the client opens as it needs them.
+    Http,
+    /// One byte stream both ways, one JSON-RPC message per line: a child's stdin and stdout
+    /// (the stdio transport), or any other pipe. The client asks for exactly one connection
+    /// ([`Transmit::Open`](super::Transmit::Open)); nothing is reconnected or resumed, and
+    /// when the pipe ends ([`Client::handle_pipe_ended`](super::Client::handle_pipe_ended))
+    /// every call fails at once.
+    Pipe,
+}
+
 /// Which protocol era the client speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EraChoice {
@@ -35,7 +48,9 @@ pub enum Era {
 /// How long things may take. Every wait the client makes is bounded by one of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientTimeouts {
-    /// Opening one connection.
+    /// Opening one connection. Over a [`Transport::Pipe`] with [`EraChoice::Auto`]: how long
+    /// the `server/discover` probe may go unanswered before the client falls back to
+    /// `initialize` (a session-era server may ignore a method it does not know).
     pub connect: Duration,
     /// A request, from the application's call to its outcome, unless the call sets its own.
     pub request: Duration,
@@ -181,6 +196,8 @@ impl Default for ClientLimits {
 /// Everything a [`Client`](super::Client) needs to know before it starts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientConfig {
+    /// How the server is reached.
+    pub transport: Transport,
     /// `host:port` as sent in `Host`.
     pub authority: String,
     /// Whether the server is reached over TLS (`https://`): the adapter connects with TLS,
@@ -227,6 +244,7 @@ impl ClientConfig {
     #[must_use]
     pub fn new(authority: &str, path: &str, name: &str, version: &str) -> ClientConfig {
         ClientConfig {
+            transport: Transport::Http,
             authority: authority.into(),
             secure: false,
             path: if path.is_empty() {
@@ -244,6 +262,24 @@ impl ClientConfig {
             headers: alloc::vec::Vec::new(),
             session_version: super::SESSION_VERSIONS[0].into(),
         }
+    }
+
+    /// A client of a server over a pipe ([`Transport::Pipe`]: a child's stdin and stdout),
+    /// named `name` `version`, on every default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mcpwire_core::client::{ClientConfig, Transport};
+    ///
+    /// let config = ClientConfig::pipe("my-agent", "1.0.0");
+    /// assert_eq!(config.transport, Transport::Pipe);
+    /// ```
+    #[must_use]
+    pub fn pipe(name: &str, version: &str) -> ClientConfig {
+        let mut config = ClientConfig::new("", "/", name, version);
+        config.transport = Transport::Pipe;
+        config
     }
 
     /// Parses `http://host[:port][/path]` or `https://host[:port][/path]` into a config; an

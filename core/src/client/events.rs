@@ -98,6 +98,9 @@ pub enum CallError {
     /// application's, from [`Client::authorization_failed`](super::Client::authorization_failed),
     /// or "still refused after N authorizations").
     Unauthorized(String),
+    /// The pipe to the server ended (over a [`Transport::Pipe`](super::Transport::Pipe)):
+    /// what the adapter knows of why (a child's exit status and the tail of its stderr).
+    Exited(String),
 }
 
 impl fmt::Display for CallError {
@@ -112,6 +115,7 @@ impl fmt::Display for CallError {
             CallError::Http(status) => write!(f, "HTTP {status}"),
             CallError::Protocol(why) => write!(f, "protocol error: {why}"),
             CallError::Unauthorized(why) => write!(f, "not authorized: {why}"),
+            CallError::Exited(why) => write!(f, "the server ended: {why}"),
         }
     }
 }
@@ -137,6 +141,8 @@ pub enum CloseReason {
     /// [`Client::authorization_failed`](super::Client::authorization_failed), or "still
     /// refused after N authorizations").
     Unauthorized(String),
+    /// The pipe to the server ended: what the adapter knows of why.
+    Exited(String),
 }
 
 impl fmt::Display for CloseReason {
@@ -148,6 +154,7 @@ impl fmt::Display for CloseReason {
             CloseReason::Incompatible(why) => write!(f, "incompatible server: {why}"),
             CloseReason::Misconfigured(why) => write!(f, "misconfigured client: {why}"),
             CloseReason::Unauthorized(why) => write!(f, "not authorized: {why}"),
+            CloseReason::Exited(why) => write!(f, "the server ended: {why}"),
         }
     }
 }

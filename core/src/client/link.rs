@@ -67,6 +67,12 @@ impl Client {
             Phase::Acknowledging => Purpose::Initialized,
             _ => return,
         };
+        if self.is_pipe() {
+            if !self.pipe_handshake_in_flight() {
+                self.start_exchange(purpose);
+            }
+            return;
+        }
         let in_flight = self
             .conns
             .values()
@@ -84,6 +90,9 @@ impl Client {
         outcome: Result<Box<RawValue>, ErrorObject>,
     ) {
         self.settle(purpose);
+        // Answered: a pipe's probe is no longer waited for.
+        self.timers
+            .stop(&mut self.link.timers, Owner::Link, ClientTimer::Connect);
         // Answered: the end of its exchange is no refusal.
         self.handshake_wire = 0;
         match (purpose, outcome) {
@@ -161,7 +170,7 @@ impl Client {
     }
 
     /// `server/discover` was refused: fall back to `initialize` unless the refusal is modern.
-    fn discover_refused(&mut self, error: Option<&ErrorObject>) {
+    pub(crate) fn discover_refused(&mut self, error: Option<&ErrorObject>) {
         let code = error.map(|e| ErrorCode(e.code));
         if code == Some(ErrorCode::UNSUPPORTED_PROTOCOL_VERSION) {
             let offered = error
@@ -226,7 +235,8 @@ impl Client {
             .take()
             .unwrap_or_else(super::empty_object);
         let era = self.link.era.unwrap_or(Era::Modern);
-        if era == Era::Sessions && self.link.standalone == Standalone::Off {
+        // A pipe carries the server's own messages already: it has no GET stream.
+        if era == Era::Sessions && self.link.standalone == Standalone::Off && !self.is_pipe() {
             self.link.standalone = Standalone::Waiting;
             self.link.standalone_last_event.clear();
             self.link.standalone_failures = 0;

@@ -133,7 +133,13 @@ impl Client {
                 // It says the stream is open; a stream that carried nothing more delivered
                 // nothing (a server must not keep a listen reopening for ever with it).
                 let opening = note.method == "notifications/subscriptions/acknowledged";
-                let call = stream_call.filter(|c| self.calls.contains_key(c));
+                let call = match stream_call {
+                    Some(call) => Some(call),
+                    // A pipe has one stream for everything: the notification names its call.
+                    None if self.is_pipe() => self.correlate(note.params.as_deref()),
+                    None => None,
+                }
+                .filter(|c| self.calls.contains_key(c));
                 self.push_event(ClientEvent::Notification {
                     call,
                     method: note.method,
@@ -230,10 +236,18 @@ impl Client {
                 // The server names our version among its own: one more try, not a loop.
                 if let Some(entry) = self.calls.get_mut(&call) {
                     entry.failures += 1;
-                    if let CallState::Sent(conn) = entry.state {
-                        entry.state = CallState::Queued;
-                        self.queued.insert(call);
-                        self.release_conn_of(conn, call);
+                    match entry.state {
+                        CallState::Sent(conn) => {
+                            entry.state = CallState::Queued;
+                            self.queued.insert(call);
+                            self.release_conn_of(conn, call);
+                        }
+                        // Over a pipe: it goes again as a new line.
+                        CallState::Awaiting => {
+                            entry.state = CallState::Queued;
+                            self.queued.insert(call);
+                        }
+                        _ => {}
                     }
                 }
                 return;

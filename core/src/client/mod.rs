@@ -94,6 +94,9 @@ mod legacy;
 mod link;
 mod messages;
 mod param_headers;
+mod pipe;
+#[cfg(test)]
+mod pipe_tests;
 #[cfg(test)]
 mod scripted_tests;
 mod stats;
@@ -107,7 +110,7 @@ use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::String;
 use alloc::vec::Vec;
 
-pub use config::{ClientConfig, ClientLimits, ClientTimeouts, Era, EraChoice, Retry};
+pub use config::{ClientConfig, ClientLimits, ClientTimeouts, Era, EraChoice, Retry, Transport};
 pub use events::{
     CallError, CallId, ClientConnId, ClientEvent, CloseReason, CommandError, ServerRequestId,
     Transmit,
@@ -152,6 +155,8 @@ pub struct Client {
     /// Calls waiting for the link or a connection, in the order they will go.
     queued: BTreeSet<CallId>,
     conns: BTreeMap<ClientConnId, Conn>,
+    /// Over a pipe, its one connection (and `conns` stays empty).
+    pipe: Option<pipe::Pipe>,
     idle: BTreeSet<ClientConnId>,
     posts: BTreeMap<u64, Post>,
     unsent_posts: BTreeSet<u64>,
@@ -233,6 +238,7 @@ impl Client {
             by_wire: BTreeMap::new(),
             queued: BTreeSet::new(),
             conns: BTreeMap::new(),
+            pipe: None,
             idle: BTreeSet::new(),
             posts: BTreeMap::new(),
             unsent_posts: BTreeSet::new(),
@@ -253,6 +259,9 @@ impl Client {
             EraChoice::Sessions => Phase::Initializing,
             EraChoice::Auto | EraChoice::Modern => Phase::Discovering,
         };
+        if client.is_pipe() {
+            client.open_pipe();
+        }
         client.send_handshake();
         client
     }
@@ -467,6 +476,15 @@ impl Client {
                 Action::Open(conn) => return Some(Transmit::Open { conn }),
                 Action::Close(conn) => return Some(Transmit::Close { conn }),
                 Action::Flush(conn) => {
+                    if let Some(pipe) = self.pipe.as_mut().filter(|p| p.conn == conn) {
+                        if !pipe.open || pipe.out.is_empty() {
+                            continue;
+                        }
+                        let len = pipe.out.len();
+                        out.append(&mut pipe.out);
+                        pipe.out = Vec::new();
+                        return Some(Transmit::Write { conn, len });
+                    }
                     let Some(entry) = self.conns.get_mut(&conn) else {
                         continue;
                     };
@@ -686,7 +704,8 @@ impl Client {
             && entry.generation == self.link.generation;
         if tell_server
             && on_server
-            && matches!(self.link.era, Some(Era::Sessions | Era::HttpSse))
+            // Over a pipe there is no stream to close: the server is told in both eras.
+            && (matches!(self.link.era, Some(Era::Sessions | Era::HttpSse)) || self.is_pipe())
             && self.link.phase == Phase::Ready
             && entry.method != "initialize"
         {
@@ -734,6 +753,7 @@ impl Client {
         for conn in conns {
             self.drop_conn(conn);
         }
+        self.close_pipe();
         self.link.standalone = Standalone::Off;
         self.gate.standalone_parked = false;
         self.timers

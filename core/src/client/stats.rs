@@ -135,14 +135,14 @@ impl Client {
         ClientStats {
             calls: self.calls.len() as u64,
             queued_calls: self.queued.len() as u64,
-            connections: self.conns.len() as u64,
+            connections: (self.conns.len() + usize::from(self.pipe.is_some())) as u64,
             idle_connections: self.idle.len() as u64,
             posts: self.posts.len() as u64,
             server_requests: self.server_requests.len() as u64,
             timers_armed: self.timers.len() as u64,
             pending_events: self.events.len() as u64,
             pending_transmits: self.actions.len() as u64,
-            held_bytes: (c.held_bytes + conn_bytes) as u64,
+            held_bytes: (c.held_bytes + conn_bytes + self.pipe_held_bytes()) as u64,
             session: self.link.session.is_some(),
             calls_started_total: c.calls_started,
             calls_answered_total: c.calls_answered,
@@ -182,8 +182,12 @@ impl Client {
                     return fail(format!("{id} is sent on {conn} which carries {on_conn:?}"));
                 }
             }
-            if call.state == CallState::Awaiting && self.link.era != Some(super::Era::HttpSse) {
+            let one_stream = self.link.era == Some(super::Era::HttpSse) || self.is_pipe();
+            if call.state == CallState::Awaiting && !one_stream {
                 return fail(format!("{id} awaits a stream answer outside HTTP+SSE"));
+            }
+            if self.is_pipe() && matches!(call.state, CallState::Sent(_) | CallState::Backoff) {
+                return fail(format!("{id} is {:?} over a pipe", call.state));
             }
             if call.wire_id != 0 && self.by_wire.get(&call.wire_id) != Some(&id) {
                 return fail(format!("{id}'s wire id {} is not indexed", call.wire_id));
@@ -230,6 +234,23 @@ impl Client {
                         return fail(format!("{id} holds a {} B body", bytes.len()));
                     }
                 }
+            }
+        }
+        if self.is_pipe() && !self.conns.is_empty() {
+            return fail(format!(
+                "a pipe client holds {} connections",
+                self.conns.len()
+            ));
+        }
+        if let Some(pipe) = &self.pipe {
+            if pipe.decoder.buffered_bytes() > limits.max_message_bytes + 1 {
+                return fail(format!(
+                    "the pipe holds a {} B partial line",
+                    pipe.decoder.buffered_bytes()
+                ));
+            }
+            if self.link.phase == Phase::Closed {
+                return fail("a closed client holds its pipe".into());
             }
         }
         for id in &self.idle {

@@ -31,6 +31,11 @@ impl Client {
     /// The connection the client asked for ([`super::Transmit::Open`]) is open.
     pub fn handle_connected(&mut self, now: Instant, conn: ClientConnId) {
         self.observe(now);
+        if let Some(pipe) = self.pipe.as_mut().filter(|p| p.conn == conn) {
+            pipe.open = true;
+            self.actions.push_back(Action::Flush(conn));
+            return;
+        }
         let Some(entry) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -47,6 +52,11 @@ impl Client {
     /// The connection could not be opened.
     pub fn handle_connect_failed(&mut self, now: Instant, conn: ClientConnId) {
         self.observe(now);
+        if self.pipe.as_ref().is_some_and(|p| p.conn == conn) {
+            self.counters.connect_failures += 1;
+            self.handle_pipe_ended(now, conn, "the pipe could not be opened");
+            return;
+        }
         if self
             .conns
             .get(&conn)
@@ -61,6 +71,11 @@ impl Client {
     /// Bytes read from a connection.
     pub fn handle_bytes(&mut self, now: Instant, conn: ClientConnId, bytes: &[u8]) {
         self.observe(now);
+        if self.is_pipe() {
+            self.pipe_bytes(conn, bytes);
+            self.pump();
+            return;
+        }
         let mut rest = bytes;
         let mut body = Vec::new();
         while !rest.is_empty() {
@@ -119,6 +134,10 @@ impl Client {
     /// The server closed the connection (end of stream), or it broke.
     pub fn handle_closed(&mut self, now: Instant, conn: ClientConnId) {
         self.observe(now);
+        if self.pipe.as_ref().is_some_and(|p| p.conn == conn) {
+            self.handle_pipe_ended(now, conn, "the pipe closed");
+            return;
+        }
         let Some(entry) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -189,6 +208,7 @@ impl Client {
             // The GET stream's reopen is due: `pump` starts it when there is room.
             (Owner::Link, ClientTimer::Standalone) => {}
             (Owner::Link, ClientTimer::Authorization) => self.authorization_timed_out(),
+            (Owner::Link, ClientTimer::Connect) => self.probe_timed_out(),
             (Owner::Call(call), ClientTimer::Deadline) => {
                 self.fail_call(call, CallError::Timeout, true);
             }
@@ -280,6 +300,10 @@ impl Client {
     /// Puts `purpose` on a connection: an idle one, or a new one under the limit. `false` when
     /// every connection is busy (it stays queued).
     pub(crate) fn start_exchange(&mut self, purpose: Purpose) -> bool {
+        if self.is_pipe() {
+            self.send_line(purpose);
+            return true;
+        }
         let Some(request) = self.encode(purpose) else {
             // Its owner went, or its bytes cannot be written: it ends, the queue goes on.
             self.unsendable(purpose);
@@ -1068,6 +1092,22 @@ impl Client {
         }
     }
 
+    /// A new JSON-RPC id for `call`'s next attempt, indexed; `None` if the call is gone.
+    pub(crate) fn assign_wire(&mut self, call: CallId) -> Option<u64> {
+        let wire_id = self.fresh_id();
+        let generation = self.link.generation;
+        let entry = self.calls.get_mut(&call)?;
+        if entry.wire_id != 0 {
+            self.by_wire.remove(&entry.wire_id);
+        }
+        entry.wire_id = wire_id;
+        entry.generation = generation;
+        entry.last_event_id.clear();
+        entry.server_retry = None;
+        self.by_wire.insert(wire_id, call);
+        Some(wire_id)
+    }
+
     /// Builds the bytes of `purpose`'s request, or `None` if its owner is gone.
     fn encode(&mut self, purpose: Purpose) -> Option<Vec<u8>> {
         let mut headers: Vec<(String, String)> = self.config.headers.clone();
@@ -1135,17 +1175,7 @@ impl Client {
                 ("GET", Vec::new())
             }
             Purpose::Call(call) => {
-                let wire_id = self.fresh_id();
-                let generation = self.link.generation;
-                let entry = self.calls.get_mut(&call)?;
-                if entry.wire_id != 0 {
-                    self.by_wire.remove(&entry.wire_id);
-                }
-                entry.wire_id = wire_id;
-                entry.generation = generation;
-                entry.last_event_id.clear();
-                entry.server_retry = None;
-                self.by_wire.insert(wire_id, call);
+                let wire_id = self.assign_wire(call)?;
                 let entry = &self.calls[&call];
                 match era {
                     Some(Era::Modern) => {
