@@ -80,6 +80,8 @@ pub(crate) enum Inbox {
     ConnectFailed(ClientConnId, Option<crate::tls::ConnectError>),
     Bytes(ClientConnId, Vec<u8>),
     Closed(ClientConnId),
+    /// The child ended and was reaped: its exit status and the tail of its stderr.
+    ChildExited(ClientConnId, String),
     Command(Command),
     Answer(ServerRequestId, Result<Value, ErrorObject>),
     /// A flow ended: the state to keep, and the `Authorization` value or why there is none.
@@ -95,6 +97,14 @@ pub(crate) struct Authorization {
     pub(crate) tls: Arc<ClientConfig>,
     /// What the store held when the client started.
     pub(crate) initial: AuthState,
+}
+
+/// Where the server is.
+pub(crate) enum Target {
+    /// At this `host:port`, through TLS with this configuration if any.
+    Http(String, Option<Arc<ClientConfig>>),
+    /// A child to start when the core asks for its connection (once).
+    Child(Option<super::child::Spawn>),
 }
 
 /// What woke the driver.
@@ -125,7 +135,7 @@ pub(crate) struct Wires {
 pub(crate) fn run(
     mut core: Core,
     clock: Clock,
-    (authority, tls): (String, Option<Arc<ClientConfig>>),
+    mut target: Target,
     handlers: Handlers,
     mut authorization: Option<Authorization>,
     wires: Wires,
@@ -156,6 +166,8 @@ pub(crate) fn run(
     // Why the last TLS connection failed, since the last one that opened: the reason a
     // client that gives up is given, rather than "unreachable" alone.
     let mut tls_failure: Option<String> = None;
+    // The child, until it has been reaped: the driver outlives the core for that.
+    let mut child: Option<super::child::Running> = None;
     let mut out = Vec::new();
     smol::block_on(local.run(async {
         loop {
@@ -164,6 +176,26 @@ pub(crate) fn run(
             while let Some(transmit) = core.poll_transmit(&mut out) {
                 match transmit {
                     Transmit::Open { conn } => {
+                        let (authority, tls) = match &mut target {
+                            Target::Http(authority, tls) => (authority.clone(), tls.clone()),
+                            Target::Child(spawn) => {
+                                let started = match spawn.take() {
+                                    Some(spawn) => {
+                                        super::child::start(spawn, conn, &local, sender.clone())
+                                    }
+                                    None => Err("the child was started already".into()),
+                                };
+                                match started {
+                                    Ok(running) => {
+                                        child = Some(running);
+                                        core.handle_connected(now, conn);
+                                    }
+                                    Err(why) => core.handle_pipe_ended(now, conn, &why),
+                                }
+                                out.clear();
+                                continue;
+                            }
+                        };
                         let (writes, pending) = async_channel::bounded(64);
                         let task = local.spawn(super::conn::run(
                             conn,
@@ -182,6 +214,11 @@ pub(crate) fn run(
                     }
                     Transmit::Write { conn, len } => {
                         let bytes = out.split_off(out.len() - len);
+                        if let Some(running) = child.as_mut().filter(|c| c.conn == conn) {
+                            running.write(bytes);
+                            out.clear();
+                            continue;
+                        }
                         let full = conns
                             .get(&conn)
                             .is_some_and(|c| c.writes.try_send(bytes).is_err());
@@ -193,6 +230,10 @@ pub(crate) fn run(
                     }
                     Transmit::Close { conn } => {
                         conns.remove(&conn);
+                        if let Some(running) = child.as_mut().filter(|c| c.conn == conn) {
+                            // Its stdin closes; the task ends it and reaps it.
+                            running.writes = None;
+                        }
                     }
                 }
                 out.clear();
@@ -331,7 +372,7 @@ pub(crate) fn run(
             // lost, client closed) is dropped, which cancels it. Here, so that an end by
             // timeout counts as much as one by input.
             answering.retain(|request, _| core.is_server_request_pending(*request));
-            if core.is_closed() && core.poll_timeout().is_none() {
+            if core.is_closed() && core.poll_timeout().is_none() && child.is_none() {
                 return;
             }
             let deadline = core.poll_timeout().map(|at| clock.to_std(at));
@@ -387,6 +428,10 @@ pub(crate) fn run(
                     conns.remove(&conn);
                     core.handle_closed(now, conn);
                 }
+                Inbox::ChildExited(conn, why) => {
+                    child = None;
+                    core.handle_pipe_ended(now, conn, &why);
+                }
                 Inbox::Answer(request, outcome) => {
                     answering.remove(&request);
                     let result = outcome.and_then(|value| {
@@ -414,7 +459,10 @@ pub(crate) fn run(
                     }
                 }
                 Inbox::Command(Command::Stats(reply)) => {
-                    let tasks = conns.len() + answering.len() + usize::from(authorizing.is_some());
+                    let tasks = conns.len()
+                        + answering.len()
+                        + usize::from(authorizing.is_some())
+                        + usize::from(child.is_some());
                     let _ = reply.try_send((core.stats(), tasks));
                 }
                 Inbox::Command(command) => {

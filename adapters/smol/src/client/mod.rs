@@ -8,6 +8,13 @@
 //! [`Client::close`] returns once the session is ended (`DELETE`) and every connection, timer
 //! and task is gone.
 //!
+//! A server can also be a child process the client owns ([`Client::spawn`], the stdio
+//! transport): its stdin, stdout and stderr are driven without polling, and closing or
+//! dropping the client ends it (stdin closed, SIGTERM to its process group after
+//! [`ClientBuilder::shutdown_grace`], SIGKILL after [`ClientBuilder::kill_wait`]); it is always
+//! reaped. A child that dies fails every call at once with [`CallError::Exited`], which names
+//! its exit status and the tail of its stderr.
+//!
 //! # Examples
 //!
 //! ```no_run
@@ -29,6 +36,7 @@
 //! # Ok::<(), mcpwire_smol::client::ClientError>(())
 //! ```
 
+mod child;
 mod conn;
 mod driver;
 pub mod oauth;
@@ -110,6 +118,8 @@ pub struct ClientBuilder {
     authorize: Option<oauth::Authorize>,
     client_key: Option<oauth::ClientKey>,
     store: Option<Arc<dyn TokenStore>>,
+    /// The child to run, for a stdio client.
+    child: Option<child::Spawn>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -117,6 +127,7 @@ impl fmt::Debug for ClientBuilder {
         f.debug_struct("ClientBuilder")
             .field("config", &self.config)
             .field("handlers", &self.handlers.keys().collect::<Vec<_>>())
+            .field("child", &self.child)
             .finish()
     }
 }
@@ -156,6 +167,34 @@ impl ClientBuilder {
     #[must_use]
     pub fn reconnect_timeout(mut self, timeout: Duration) -> Self {
         self.config.timeouts.reconnect = to_core(timeout);
+        self
+    }
+
+    /// A stdio client: how long the child may take to exit once its stdin is closed, before
+    /// its process group gets SIGTERM (2 s).
+    #[must_use]
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        if let Some(child) = self.child.as_mut() {
+            child.grace = grace;
+        }
+        self
+    }
+
+    /// A stdio client: how long the child may take to exit after SIGTERM, before its process
+    /// group gets SIGKILL (2 s).
+    #[must_use]
+    pub fn kill_wait(mut self, wait: Duration) -> Self {
+        if let Some(child) = self.child.as_mut() {
+            child.kill_wait = wait;
+        }
+        self
+    }
+
+    /// With [`EraChoice::Auto`] over stdio: how long the `server/discover` probe may go
+    /// unanswered before the client falls back to `initialize` (10 s).
+    #[must_use]
+    pub fn probe_timeout(mut self, timeout: Duration) -> Self {
+        self.config.timeouts.connect = to_core(timeout);
         self
     }
 
@@ -388,6 +427,10 @@ impl ClientBuilder {
                 .retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
             self.config.headers.push(("authorization".into(), header));
         }
+        let target = match self.child.take() {
+            Some(spawn) => driver::Target::Child(Some(spawn)),
+            None => driver::Target::Http(authority, tls),
+        };
         let core = mcpwire_core::client::Client::new(self.config, clock.now(), seed);
         let (sender, receiver) = async_channel::bounded(256);
         let (control, orders) = async_channel::unbounded();
@@ -405,7 +448,7 @@ impl ClientBuilder {
                     ready,
                     unsolicited,
                 };
-                driver::run(core, clock, (authority, tls), handlers, oauth, wires);
+                driver::run(core, clock, target, handlers, oauth, wires);
             })
             .map_err(|e| ClientError::Connect(e.to_string()))?;
         let mut client = Client {
@@ -577,7 +620,54 @@ impl Client {
             authorize: None,
             client_key: None,
             store: None,
+            child: None,
         })
+    }
+
+    /// A client of the server `command` runs, over its stdin and stdout (the stdio transport),
+    /// to configure and connect: the child starts when the client does. It runs in a process
+    /// group of its own; its stderr is kept only as a tail for errors.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::process::Command;
+    /// use mcpwire_smol::client::Client;
+    ///
+    /// smol::block_on(async {
+    ///     let mut command = Command::new("npx");
+    ///     command.args(["-y", "@modelcontextprotocol/server-everything"]);
+    ///     let client = Client::stdio(command).connect().await?;
+    ///     println!("{}", client.list_tools().await?);
+    ///     client.close().await; // stdin closed, then SIGTERM, then SIGKILL; reaped
+    ///     Ok::<(), mcpwire_smol::client::ClientError>(())
+    /// })?;
+    /// # Ok::<(), mcpwire_smol::client::ClientError>(())
+    /// ```
+    #[must_use]
+    pub fn stdio(command: std::process::Command) -> ClientBuilder {
+        let config = ClientConfig::pipe("mcpwire-smol", env!("CARGO_PKG_VERSION"));
+        ClientBuilder {
+            config,
+            handlers: BTreeMap::new(),
+            capabilities: serde_json::Map::new(),
+            extra_roots: Vec::new(),
+            oauth: None,
+            authorize: None,
+            client_key: None,
+            store: None,
+            child: Some(child::Spawn {
+                command,
+                grace: Duration::from_secs(2),
+                kill_wait: Duration::from_secs(2),
+            }),
+        }
+    }
+
+    /// Starts `command` and connects to it over stdio on every default
+    /// ([`Client::stdio`]).
+    pub async fn spawn(command: std::process::Command) -> Result<Client, ClientError> {
+        Client::stdio(command).connect().await
     }
 
     /// Connects to `url` on every default.

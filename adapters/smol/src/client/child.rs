@@ -1,0 +1,280 @@
+//! A server the client runs as its child (the stdio transport): one task on the driver's
+//! executor owns the process from spawn to reaping.
+//!
+//! The child runs in a process group of its own, so that signals reach whatever it started
+//! (`npx` → `node`). Its stdout goes to the core, what the core writes goes to its stdin, and
+//! its stderr is always read (a child blocked on a full stderr pipe would hang every call)
+//! into a bounded tail that the error names when it ends. Its end is learnt from its exit,
+//! awaited on the process (a grandchild may hold the pipes open long after), never by
+//! polling. Closing: stdin closed, then SIGTERM to the group after the grace period, then
+//! SIGKILL after the kill wait; the child is always reaped before the task ends.
+
+use std::collections::VecDeque;
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use async_channel::{Receiver, Sender};
+use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
+use mcpwire_core::client::ClientConnId;
+use rustix::process::{Pid, Signal, kill_process_group};
+use smol::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, Stdio};
+use smol::{LocalExecutor, Task, Timer};
+
+use super::driver::Inbox;
+
+/// Reads at most this much at a time: the core takes any split.
+const READ_CHUNK: usize = 16 * 1024;
+/// The most of the child's stderr kept for the error that reports its end.
+pub(crate) const STDERR_TAIL: usize = 8 * 1024;
+/// Writes the child has not taken yet; past it the child is taken for stuck and closed.
+const QUEUED_WRITES: usize = 64;
+
+/// What to run, and how long to wait for it to end.
+#[derive(Debug)]
+pub(crate) struct Spawn {
+    pub(crate) command: std::process::Command,
+    /// From stdin closed to SIGTERM.
+    pub(crate) grace: Duration,
+    /// From SIGTERM to SIGKILL.
+    pub(crate) kill_wait: Duration,
+}
+
+/// The running child, as the driver holds it.
+pub(crate) struct Running {
+    pub(crate) conn: ClientConnId,
+    /// Dropping it closes the child's stdin and starts its shutdown.
+    pub(crate) writes: Option<Sender<Vec<u8>>>,
+    /// Ends with the child reaped (and reported to the inbox); dropping it earlier kills the
+    /// child (`kill_on_drop`) and reaps it in the background (`reap_on_drop`).
+    _task: Task<()>,
+}
+
+impl Running {
+    /// Hands bytes to the child's stdin; a child that takes nothing for a while is closed.
+    pub(crate) fn write(&mut self, bytes: Vec<u8>) {
+        let stuck = self
+            .writes
+            .as_ref()
+            .is_some_and(|w| w.try_send(bytes).is_err());
+        if stuck {
+            self.writes = None;
+        }
+    }
+}
+
+/// Starts `spawn` as `conn`, or says why it could not.
+pub(crate) fn start(
+    spawn: Spawn,
+    conn: ClientConnId,
+    local: &LocalExecutor<'_>,
+    inbox: Sender<Inbox>,
+) -> Result<Running, String> {
+    let Spawn {
+        mut command,
+        grace,
+        kill_wait,
+    } = spawn;
+    let program = command.get_program().to_string_lossy().into_owned();
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut command = Command::from(command);
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("could not start {program}: {e}"))?;
+    let (writes, pending) = async_channel::bounded(QUEUED_WRITES);
+    let task = local.spawn(run(
+        conn,
+        child_parts(&mut child),
+        child,
+        (grace, kill_wait),
+        inbox,
+        pending,
+    ));
+    Ok(Running {
+        conn,
+        writes: Some(writes),
+        _task: task,
+    })
+}
+
+type Parts = (Option<ChildStdin>, Option<ChildStdout>, Option<ChildStderr>);
+
+fn child_parts(child: &mut Child) -> Parts {
+    (child.stdin.take(), child.stdout.take(), child.stderr.take())
+}
+
+/// Why the phase of a running child ended.
+enum Ended {
+    Exited(std::io::Result<ExitStatus>),
+    /// The driver closed it, or its stdin or stdout ended.
+    Closing,
+}
+
+async fn run(
+    conn: ClientConnId,
+    (stdin, stdout, stderr): Parts,
+    mut child: Child,
+    (grace, kill_wait): (Duration, Duration),
+    inbox: Sender<Inbox>,
+    writes: Receiver<Vec<u8>>,
+) {
+    let group = Pid::from_raw(i32::try_from(child.id()).unwrap_or(0));
+    let tail = std::cell::RefCell::new(VecDeque::with_capacity(STDERR_TAIL));
+    let (stdout_ended, stdout_end) = async_channel::bounded::<()>(1);
+    // The child's output is read for as long as the task lives: stdout to the core, stderr
+    // into its tail, whatever phase the lifecycle is in.
+    let reading = async {
+        let out = async {
+            if let Some(stdout) = stdout {
+                read_stdout(conn, stdout, &inbox).await;
+            }
+            let _ = stdout_ended.try_send(());
+            std::future::pending::<()>().await;
+        };
+        let err = async {
+            if let Some(stderr) = stderr {
+                drain_stderr(stderr, &tail).await;
+            }
+            std::future::pending::<()>().await;
+        };
+        out.or(err).await;
+        None
+    };
+    let lifecycle = async {
+        let mut exit = Box::pin(child.status());
+        let running = async { Ended::Exited((&mut exit).await) }
+            .or(async {
+                write_stdin(stdin, &writes).await;
+                Ended::Closing
+            })
+            .or(async {
+                let _ = stdout_end.recv().await;
+                Ended::Closing
+            })
+            .await;
+        // Whatever ended the run, stdin is closed by now (`write_stdin` dropped it).
+        let status = match running {
+            Ended::Exited(status) => {
+                // What it left behind in its group goes with it.
+                let _ = group.map(|g| kill_process_group(g, Signal::TERM));
+                status
+            }
+            Ended::Closing => shut_down(&mut exit, group, grace, kill_wait).await,
+        };
+        Some(status)
+    };
+    let status = lifecycle.or(reading).await;
+    let why = describe(status, &tail.borrow());
+    let _ = inbox.send(Inbox::ChildExited(conn, why)).await;
+}
+
+/// Closing: stdin is already closed; SIGTERM to the group after `grace`, SIGKILL after
+/// `kill_wait` more; then the exit, which SIGKILL makes certain.
+async fn shut_down(
+    exit: &mut (impl Future<Output = std::io::Result<ExitStatus>> + Unpin),
+    group: Option<Pid>,
+    grace: Duration,
+    kill_wait: Duration,
+) -> std::io::Result<ExitStatus> {
+    if let Some(status) = within(&mut *exit, grace).await {
+        return status;
+    }
+    if let Some(group) = group {
+        let _ = kill_process_group(group, Signal::TERM);
+    }
+    if let Some(status) = within(&mut *exit, kill_wait).await {
+        if let Some(group) = group {
+            // Its leader gone, the rest of the group (a grandchild holding the pipes) too.
+            let _ = kill_process_group(group, Signal::KILL);
+        }
+        return status;
+    }
+    if let Some(group) = group {
+        let _ = kill_process_group(group, Signal::KILL);
+    }
+    exit.await
+}
+
+async fn within<T>(future: &mut (impl Future<Output = T> + Unpin), wait: Duration) -> Option<T> {
+    async { Some(future.await) }
+        .or(async {
+            Timer::after(wait).await;
+            None
+        })
+        .await
+}
+
+async fn read_stdout(conn: ClientConnId, mut stdout: ChildStdout, inbox: &Sender<Inbox>) {
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        match stdout.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if inbox
+                    .send(Inbox::Bytes(conn, buf[..n].to_vec()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Writes what the driver sends until it closes (drops its sender) or the child stops
+/// reading; stdin is closed on return.
+async fn write_stdin(stdin: Option<ChildStdin>, writes: &Receiver<Vec<u8>>) {
+    let Some(mut stdin) = stdin else {
+        return;
+    };
+    while let Ok(bytes) = writes.recv().await {
+        if stdin.write_all(&bytes).await.is_err() || stdin.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads stderr to its end, keeping the last [`STDERR_TAIL`] bytes.
+async fn drain_stderr(mut stderr: ChildStderr, tail: &std::cell::RefCell<VecDeque<u8>>) {
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        match stderr.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                let mut tail = tail.borrow_mut();
+                let keep = &buf[n.saturating_sub(STDERR_TAIL)..n];
+                let over = (tail.len() + keep.len()).saturating_sub(STDERR_TAIL);
+                tail.drain(..over);
+                tail.extend(keep);
+            }
+        }
+    }
+}
+
+/// "exit status: 3; stderr: …" (the tail from its first whole line).
+fn describe(status: Option<std::io::Result<ExitStatus>>, tail: &VecDeque<u8>) -> String {
+    let mut why = match status {
+        Some(Ok(status)) => status.to_string(),
+        Some(Err(e)) => format!("its exit could not be awaited: {e}"),
+        None => "its output ended".to_string(),
+    };
+    let bytes: Vec<u8> = tail.iter().copied().collect();
+    let text = String::from_utf8_lossy(&bytes);
+    // A cut tail starts mid-line (or mid-character): from the next line on.
+    let text = if bytes.len() >= STDERR_TAIL {
+        text.split_once('\n').map_or(&*text, |(_, rest)| rest)
+    } else {
+        &text
+    };
+    let text = text.trim();
+    if !text.is_empty() {
+        why.push_str("; stderr: ");
+        why.push_str(text);
+    }
+    why
+}
