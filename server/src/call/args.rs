@@ -10,6 +10,8 @@ use serde_json::Value as Json;
 pub const USAGE: &str = "\
 Usage: mcpwire call URL TOOL [ARGUMENTS] [OPTIONS]
        mcpwire call URL --list
+       mcpwire call --stdio 'COMMAND ARGS' TOOL [ARGUMENTS] [OPTIONS]
+       mcpwire call --stdio 'COMMAND ARGS' --list
 
 Calls TOOL on the MCP server at URL (http://host:port/path, or https://) with ARGUMENTS, a
 JSON object [default: {}], and prints the result as JSON. Progress goes to stderr. The exit
@@ -17,6 +19,12 @@ status is 0 for a result, 1 for a result with isError or a failed call, 2 for ba
 
 Options:
   --list              List the server's tools instead
+  --stdio 'COMMAND ARGS'
+                      Run the server as a child and speak to it over its stdin and stdout
+                      (no URL then). The words are split as a shell would, quotes and
+                      backslashes included, with nothing expanded. Its stderr is shown only
+                      when it ends unasked; closing it is stdin closed, then SIGTERM to its
+                      process group after 2 s, then SIGKILL after 2 s more
   --era ERA           auto (probe 2026-07-28, fall back to a session), modern or sessions
                       [default: auto]
   --timeout SECS      Give up after this long, a sign-in included [default: 60]
@@ -60,7 +68,10 @@ OAuth 2.1 (when the server answers 401, the command signs in):
 
 /// What `mcpwire call` was asked to do.
 pub struct Call {
+    /// The server's URL; empty with `--stdio`.
     pub url: String,
+    /// `--stdio`: the program and its arguments.
+    pub stdio: Option<Vec<String>>,
     pub tool: Option<String>,
     pub arguments: Json,
     pub era: EraChoice,
@@ -132,6 +143,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Call>, S
     let mut timeout = Duration::from_secs(60);
     let mut ca_file = None;
     let mut headers = Vec::new();
+    let mut stdio = None;
     let mut oauth = OAuthOptions::default();
     let text = |parser: &mut lexopt::Parser, flag: &str| -> Result<String, String> {
         parser
@@ -144,6 +156,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Call>, S
         match arg {
             Short('h') | Long("help") => return Ok(None),
             Long("list") => list = true,
+            Long("stdio") => {
+                let flag = "--stdio";
+                let words = split_words(&text(&mut parser, flag)?)
+                    .map_err(|why| format!("{flag}: {why}"))?;
+                if words.is_empty() {
+                    return Err(format!("{flag} takes a command"));
+                }
+                once(&mut stdio, words, flag)?;
+            }
             Long("era") => {
                 let value = parser.value().map_err(|e| e.to_string())?;
                 era = match value.to_str() {
@@ -260,7 +281,22 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Call>, S
         }
     }
     let mut positional = positional.into_iter();
-    let url = positional.next().ok_or("a URL is required")?;
+    let url = match stdio {
+        Some(_) => String::new(),
+        None => positional.next().ok_or("a URL is required")?,
+    };
+    if stdio.is_some() {
+        let http_only = [
+            (ca_file.is_some(), "--ca-file"),
+            (!headers.is_empty(), "--header"),
+            (oauth.client_id.is_some(), "--client-id"),
+            (oauth.token_file.is_some(), "--token-file"),
+            (oauth.scope.is_some(), "--scope"),
+        ];
+        if let Some((_, flag)) = http_only.iter().find(|(given, _)| *given) {
+            return Err(format!("{flag} is for a server at a URL, not --stdio"));
+        }
+    }
     let tool = positional.next();
     let arguments = match positional.next() {
         None => Json::Object(Default::default()),
@@ -291,6 +327,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Call>, S
     }
     Ok(Some(Call {
         url,
+        stdio,
         tool: if list { None } else { tool },
         arguments,
         era,
@@ -302,6 +339,59 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Call>, S
         client_issuer,
         store,
     }))
+}
+
+/// `COMMAND ARGS` as a POSIX shell splits it into words: blanks separate, '...' keeps
+/// everything, "..." keeps all but `\"`, `\\`, `\$` and `\``, and a backslash outside quotes
+/// keeps the next character. Nothing is expanded.
+fn split_words(line: &str) -> Result<Vec<String>, &'static str> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\n' => {
+                if let Some(done) = word.take() {
+                    words.push(done);
+                }
+            }
+            '\'' => {
+                let current = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => current.push(c),
+                        None => return Err("a quote ' is not closed"),
+                    }
+                }
+            }
+            '"' => {
+                let current = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\' | '$' | '`')) => current.push(c),
+                            Some(c) => {
+                                current.push('\\');
+                                current.push(c);
+                            }
+                            None => return Err("a quote \" is not closed"),
+                        },
+                        Some(c) => current.push(c),
+                        None => return Err("a quote \" is not closed"),
+                    }
+                }
+            }
+            '\\' => {
+                let next = chars.next().ok_or("a backslash ends the command")?;
+                word.get_or_insert_with(String::new).push(next);
+            }
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    Ok(words)
 }
 
 /// Sets an option that may be given once.
@@ -459,6 +549,43 @@ mod tests {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(self.0.parent().unwrap());
         }
+    }
+
+    fn parsed(list: &[&str]) -> Result<Call, String> {
+        parse(list.iter().map(Into::into)).map(|c| c.expect("not help"))
+    }
+
+    #[test]
+    fn stdio_takes_a_command_instead_of_a_url() {
+        let c = parsed(&[
+            "--stdio",
+            "node 'my server.mjs' --x \"a\\\"b\" c\\ d",
+            "echo",
+            "{}",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.stdio.unwrap(),
+            ["node", "my server.mjs", "--x", "a\"b", "c d"]
+        );
+        assert_eq!(c.tool.as_deref(), Some("echo"));
+        assert!(c.url.is_empty());
+        let listed = parsed(&[
+            "--stdio",
+            "python3 server.py",
+            "--list",
+            "--era",
+            "sessions",
+        ])
+        .unwrap();
+        assert!(listed.tool.is_none());
+        assert_eq!(listed.era, EraChoice::Sessions);
+        let refused = |list: &[&str]| parsed(list).err().unwrap();
+        assert!(refused(&["--stdio", "", "echo"]).contains("takes a command"));
+        assert!(refused(&["--stdio", "node 'x", "echo"]).contains("not closed"));
+        assert!(refused(&["--stdio", "node", "--header", "a:b", "echo"]).contains("--header"));
+        assert!(refused(&["--stdio", "a", "--stdio", "b", "echo"]).contains("once"));
+        assert!(refused(&["--stdio", "node"]).contains("TOOL"));
     }
 
     #[test]

@@ -3,6 +3,9 @@
 //! A server that answers 401 gets a sign-in: in the browser (authorization code with PKCE, the
 //! browser sent back to a loopback listener that exists only while it waits), or with client
 //! credentials from the command line. Tokens are kept in a file only the user can read.
+//!
+//! `mcpwire call --stdio 'COMMAND ARGS' TOOL [JSON]` runs the server as a child instead, over
+//! its stdin and stdout, and ends it when done.
 
 mod args;
 mod authorize;
@@ -69,6 +72,11 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 
 /// The client for `call`'s URL: its `--ca-file`, its `--header`s, and how it signs in.
 fn builder(call: &Call) -> Result<ClientBuilder, String> {
+    if let Some(words) = &call.stdio {
+        let mut command = std::process::Command::new(&words[0]);
+        command.args(&words[1..]);
+        return Ok(Client::stdio(command));
+    }
     let mut builder = Client::builder(&call.url).map_err(|e| e.to_string())?;
     if let Some(path) = &call.ca_file {
         builder = builder
