@@ -184,26 +184,31 @@ fn misbehaving_children_are_ended_and_leave_nothing() {
         assert!(wait_not_alive(pids[1]), "the grandchild outlived the close");
         assert_eq!(census(), baseline, "grandchild");
 
-        // Dropped without close: the driver still ends and reaps the child.
+        // Dropped without close: the driver still ends and reaps the child, and its thread
+        // ends after.
         let (child, command) = Child::new("ignore-term");
         let client = connect(command).await;
         let pid = child.pids()[0];
         drop(client);
-        assert!(wait_not_alive(pid) || reaped(pid));
+        let mut settled = false;
+        for _ in 0..300 {
+            if reaped(pid) && census() == baseline {
+                settled = true;
+                break;
+            }
+            smol::Timer::after(Duration::from_millis(10)).await;
+        }
+        assert!(
+            settled,
+            "{pid} reaped: {}, {:?} vs {baseline:?}",
+            reaped(pid),
+            census()
+        );
 
         // A program that does not exist: the error says so, nothing is left.
         let missing = Command::new("/nonexistent/mcp-server");
         let error = Client::spawn(missing).await.unwrap_err();
         assert!(error.to_string().contains("could not start"), "{error}");
+        assert_eq!(census(), baseline, "a program that does not exist");
     });
-    // The dropped client's thread ends once its child is reaped.
-    let mut settled = false;
-    for _ in 0..300 {
-        std::thread::sleep(Duration::from_millis(10));
-        if count("/proc/self/task") <= census().1 {
-            settled = true;
-            break;
-        }
-    }
-    assert!(settled);
 }
