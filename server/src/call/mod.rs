@@ -48,10 +48,18 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     // One deadline for all of it (connect, listing, call, close), so that `--timeout` is
     // the longest the command takes, whatever the server does.
     let secs = call.timeout.as_secs();
-    let outcome = smol::block_on(smol::future::or(run(&call, builder), async {
-        smol::Timer::after(call.timeout).await;
-        Err(format!("no answer within {secs} s"))
-    }));
+    let outcome = if call.stdio.is_some() {
+        // A child is ended before the command exits, even past the deadline (an exit would
+        // leave it only its stdin's end): its handshake is bounded by the client's own
+        // timeout, the rest by `expired`, and the close that follows either by the grace
+        // period and the kill wait.
+        smol::block_on(run(&call, builder, Some(call.timeout)))
+    } else {
+        smol::block_on(smol::future::or(run(&call, builder, None), async {
+            smol::Timer::after(call.timeout).await;
+            Err(format!("no answer within {secs} s"))
+        }))
+    };
     match outcome {
         Ok(result) => {
             let text = serde_json::to_string_pretty(&result).unwrap_or_default();
@@ -175,7 +183,11 @@ impl TokenStore for Reported {
 }
 
 /// Connects, calls (or lists), and closes.
-async fn run(call: &Call, builder: ClientBuilder) -> Result<Json, String> {
+async fn run(
+    call: &Call,
+    builder: ClientBuilder,
+    deadline: Option<std::time::Duration>,
+) -> Result<Json, String> {
     let client = builder
         .name("mcpwire-call", env!("CARGO_PKG_VERSION"))
         .era(call.era)
@@ -184,22 +196,35 @@ async fn run(call: &Call, builder: ClientBuilder) -> Result<Json, String> {
         .connect()
         .await
         .map_err(|e| e.to_string())?;
-    let outcome = match &call.tool {
-        None => client.list_tools().await,
-        Some(tool) => {
-            if client.era() == mcpwire_smol::client::Era::Modern {
-                // A 2026-07-28 server may require the `Mcp-Param-*` header fields its tool's
-                // schema declares; the client learns them from the listing. If the listing
-                // fails, the call goes without them and the server says why.
-                let _ = client.list_tools().await;
+    let work = async {
+        match &call.tool {
+            None => client.list_tools().await.map_err(|e| e.to_string()),
+            Some(tool) => {
+                if client.era() == mcpwire_smol::client::Era::Modern {
+                    // A 2026-07-28 server may require the `Mcp-Param-*` header fields its tool's
+                    // schema declares; the client learns them from the listing. If the listing
+                    // fails, the call goes without them and the server says why.
+                    let _ = client.list_tools().await;
+                }
+                client
+                    .call_tool_with_progress(tool, call.arguments.clone(), |progress| {
+                        eprintln!("progress: {progress}");
+                    })
+                    .await
+                    .map_err(|e| e.to_string())
             }
-            client
-                .call_tool_with_progress(tool, call.arguments.clone(), |progress| {
-                    eprintln!("progress: {progress}");
-                })
-                .await
         }
     };
+    let outcome = match deadline {
+        Some(after) => {
+            let expired = async {
+                smol::Timer::after(after).await;
+                Err(format!("no answer within {} s", after.as_secs()))
+            };
+            smol::future::or(work, expired).await
+        }
+        None => work.await,
+    };
     client.close().await;
-    outcome.map_err(|e| e.to_string())
+    outcome
 }
