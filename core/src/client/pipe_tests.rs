@@ -368,3 +368,48 @@ fn a_partial_last_line_is_read_at_the_end() {
     pipe.run();
     assert!(matches!(pipe.outcome(call), Some(Ok(_))));
 }
+
+#[test]
+fn any_split_of_the_servers_bytes_gives_the_same_outcomes() {
+    let script = |pipe: &mut Pipe| -> Vec<u8> {
+        let call = pipe.request("tools/call", r#"{"name":"slow"}"#, true);
+        let id = pipe.last()["id"].clone();
+        let mut bytes = Vec::new();
+        for line in [
+            format!(
+                "{{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{{\"progressToken\":{id},\"progress\":1}}}}\r\n"
+            ),
+            "\n   \n".to_string(),
+            format!(
+                "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{{\"content\":[{{\"type\":\"text\",\"text\":\"é\\n\"}}]}}}}\n"
+            ),
+        ] {
+            bytes.extend_from_slice(line.as_bytes());
+        }
+        let _ = call;
+        bytes
+    };
+    let outcomes = |split: usize| {
+        let mut pipe = Pipe::new(EraChoice::Sessions);
+        pipe.initialize();
+        let bytes = script(&mut pipe);
+        for chunk in bytes.chunks(split) {
+            pipe.feed(chunk);
+        }
+        pipe.events
+            .iter()
+            .filter_map(|e| match e {
+                ClientEvent::Notification { call, method, .. } => {
+                    Some(format!("{call:?} {method}"))
+                }
+                ClientEvent::Response { call, result } => Some(format!("{call} {}", result.get())),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let whole = outcomes(usize::MAX);
+    assert_eq!(whole.len(), 2, "{whole:?}");
+    for split in 1..=17 {
+        assert_eq!(outcomes(split), whole, "split every {split} bytes");
+    }
+}
