@@ -924,7 +924,9 @@ impl Client {
     }
 
     /// Ends the session (`DELETE`), fails every call still running, and returns once the
-    /// driver thread has ended: no connection, timer or task is left.
+    /// driver thread has ended: no connection, timer or task is left. A stdio client's child
+    /// is ended first (stdin closed, then SIGTERM and SIGKILL to its process group after
+    /// [`ClientBuilder::shutdown_grace`] and [`ClientBuilder::kill_wait`]) and reaped.
     pub async fn close(mut self) {
         self.close_sent = true;
         let _ = self.control.try_send(Control::Close);
@@ -936,8 +938,8 @@ impl Client {
 
 impl Drop for Client {
     fn drop(&mut self) {
-        // Dropped without close(): the driver still closes, within the close timeout, and its
-        // thread ends by itself.
+        // Dropped without close(): the driver still closes, within the close timeout (a child:
+        // within the grace period and the kill wait, reaped), and its thread ends by itself.
         if !self.close_sent {
             let _ = self.control.try_send(Control::Close);
         }
