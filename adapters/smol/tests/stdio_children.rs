@@ -84,6 +84,21 @@ async fn call(
         .await
 }
 
+/// The census once it has settled on `expected` (a reaped child's descriptor is released
+/// by the reaper, a moment after the exit is reported), or as it is after a bounded wait.
+async fn settled(expected: (usize, usize)) -> (usize, usize) {
+    let mut last = census();
+    for _ in 0..100 {
+        smol::Timer::after(Duration::from_millis(10)).await;
+        let now = census();
+        if now == expected {
+            return now;
+        }
+        last = now;
+    }
+    last
+}
+
 /// The child's direct process is gone (reaped by the client): /proc has no entry for it.
 fn reaped(pid: u32) -> bool {
     !Path::new(&format!("/proc/{pid}")).exists()
@@ -111,10 +126,14 @@ fn exited(error: ClientError) -> String {
 #[test]
 fn misbehaving_children_are_ended_and_leave_nothing() {
     smol::block_on(async {
-        // The first spawn starts what lives for the process (the reaper, the reactor).
-        let (warm, command) = Child::new("silent");
-        connect(command).await.close().await;
-        drop(warm);
+        // The first spawns start what lives for the process (the reaper, the reactor).
+        for _ in 0..2 {
+            let (warm, command) = Child::new("silent");
+            connect(command).await.close().await;
+            drop(warm);
+        }
+        // What the reaper releases after the last exit it reported goes first.
+        smol::Timer::after(Duration::from_millis(200)).await;
         let baseline = census();
 
         // Crashes mid-call: the call fails at once with the status and the stderr tail.
@@ -127,7 +146,19 @@ fn misbehaving_children_are_ended_and_leave_nothing() {
         assert!(call(&client, None).await.is_err());
         client.close().await;
         assert!(child.pids().iter().all(|pid| reaped(*pid)));
-        assert_eq!(census(), baseline, "crash");
+        assert_eq!(settled(baseline).await, baseline, "crash");
+
+        // Answers and exits at once: the answer is read before the exit is reported, every
+        // time.
+        for _ in 0..5 {
+            let (child, command) = Child::new("answer-exit");
+            let client = connect(command).await;
+            let result = call(&client, None).await.expect("its last answer");
+            assert_eq!(result["content"][0]["text"], "last words");
+            client.close().await;
+            assert!(child.pids().iter().all(|pid| reaped(*pid)));
+        }
+        assert_eq!(settled(baseline).await, baseline, "answer-exit");
 
         // Never answers: the call's timeout fires; close ends it at stdin EOF.
         let (child, command) = Child::new("silent");
@@ -141,7 +172,7 @@ fn misbehaving_children_are_ended_and_leave_nothing() {
         );
         client.close().await;
         assert!(child.pids().iter().all(|pid| reaped(*pid)));
-        assert_eq!(census(), baseline, "silent");
+        assert_eq!(settled(baseline).await, baseline, "silent");
 
         // Floods stderr (2 MiB, far past a pipe's buffer): never blocks; the tail is its end.
         let (child, command) = Child::new("flood");
@@ -152,7 +183,7 @@ fn misbehaving_children_are_ended_and_leave_nothing() {
         assert!(why.len() < 9 * 1024, "the tail is bounded: {} B", why.len());
         client.close().await;
         assert!(child.pids().iter().all(|pid| reaped(*pid)));
-        assert_eq!(census(), baseline, "flood");
+        assert_eq!(settled(baseline).await, baseline, "flood");
 
         // Ignores SIGTERM and stdin EOF: SIGKILL after the kill wait.
         let (child, command) = Child::new("ignore-term");
@@ -165,7 +196,7 @@ fn misbehaving_children_are_ended_and_leave_nothing() {
             reaped(pids[0]),
             "killed and reaped by the time close returns"
         );
-        assert_eq!(census(), baseline, "ignore-term");
+        assert_eq!(settled(baseline).await, baseline, "ignore-term");
 
         // Forks a grandchild that holds the pipes: the group's signal reaches it.
         let (child, command) = Child::new("grandchild");
@@ -182,7 +213,7 @@ fn misbehaving_children_are_ended_and_leave_nothing() {
         client.close().await;
         assert!(reaped(pids[0]));
         assert!(wait_not_alive(pids[1]), "the grandchild outlived the close");
-        assert_eq!(census(), baseline, "grandchild");
+        assert_eq!(settled(baseline).await, baseline, "grandchild");
 
         // Dropped without close: the driver still ends and reaps the child, and its thread
         // ends after.
@@ -190,16 +221,16 @@ fn misbehaving_children_are_ended_and_leave_nothing() {
         let client = connect(command).await;
         let pid = child.pids()[0];
         drop(client);
-        let mut settled = false;
+        let mut ended = false;
         for _ in 0..300 {
             if reaped(pid) && census() == baseline {
-                settled = true;
+                ended = true;
                 break;
             }
             smol::Timer::after(Duration::from_millis(10)).await;
         }
         assert!(
-            settled,
+            ended,
             "{pid} reaped: {}, {:?} vs {baseline:?}",
             reaped(pid),
             census()
@@ -209,6 +240,10 @@ fn misbehaving_children_are_ended_and_leave_nothing() {
         let missing = Command::new("/nonexistent/mcp-server");
         let error = Client::spawn(missing).await.unwrap_err();
         assert!(error.to_string().contains("could not start"), "{error}");
-        assert_eq!(census(), baseline, "a program that does not exist");
+        assert_eq!(
+            settled(baseline).await,
+            baseline,
+            "a program that does not exist"
+        );
     });
 }

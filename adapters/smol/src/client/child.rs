@@ -124,6 +124,7 @@ async fn run(
 ) {
     let group = Pid::from_raw(i32::try_from(child.id()).unwrap_or(0));
     let tail = std::cell::RefCell::new(VecDeque::with_capacity(STDERR_TAIL));
+    // Closed (never sent on) when stdout has ended and all of it is in the inbox.
     let (stdout_ended, stdout_end) = async_channel::bounded::<()>(1);
     // The child's output is read for as long as the task lives: stdout to the core, stderr
     // into its tail, whatever phase the lifecycle is in.
@@ -132,7 +133,7 @@ async fn run(
             if let Some(stdout) = stdout {
                 read_stdout(conn, stdout, &inbox).await;
             }
-            let _ = stdout_ended.try_send(());
+            drop(stdout_ended);
             std::future::pending::<()>().await;
         };
         let err = async {
@@ -167,7 +168,22 @@ async fn run(
         };
         Some(status)
     };
-    let status = lifecycle.or(reading).await;
+    let mut reading = std::pin::pin!(reading);
+    let status = lifecycle.or(reading.as_mut()).await;
+    // A child that answers and exits at once may be reaped before its last lines are read:
+    // they are read to stdout's end, for as long as the kill wait at most (a grandchild may
+    // hold stdout open for ever).
+    let read_all = async {
+        let _ = stdout_end.recv().await;
+    }
+    .or(async {
+        Timer::after(kill_wait).await;
+    });
+    read_all
+        .or(async {
+            reading.as_mut().await;
+        })
+        .await;
     let why = describe(status, &tail.borrow());
     let _ = inbox.send(Inbox::ChildExited(conn, why)).await;
 }

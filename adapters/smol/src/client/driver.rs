@@ -373,6 +373,10 @@ pub(crate) fn run(
             // timeout counts as much as one by input.
             answering.retain(|request, _| core.is_server_request_pending(*request));
             if core.is_closed() && core.poll_timeout().is_none() && child.is_none() {
+                // A command sent since the client closed would wait in the inbox for as long
+                // as a handle keeps it: closed and emptied, every asker hears "closed" now.
+                receiver.close();
+                while receiver.try_recv().is_ok() {}
                 return;
             }
             let deadline = core.poll_timeout().map(|at| clock.to_std(at));

@@ -2,6 +2,7 @@
 tests. It answers initialize (session era) and then, on tools/call:
 
   crash       writes to stderr and exits with status 3
+  answer-exit answers, then exits at once with status 0
   silent      never answers (and exits at stdin EOF, as a server should)
   flood       writes 2 MiB to stderr, then a marker, then exits with status 4
   ignore-term ignores SIGTERM and stdin EOF: only SIGKILL ends it
@@ -53,6 +54,10 @@ while True:
             "capabilities": {"tools": {}},
             "serverInfo": {"name": "misbehaving", "version": "1"}}})
     elif method == "tools/call":
+        if mode == "answer-exit":
+            send({"jsonrpc": "2.0", "id": message["id"], "result": {
+                "content": [{"type": "text", "text": "last words"}]}})
+            os._exit(0)
         if mode == "crash":
             sys.stderr.write("boom: crashed mid-call\n")
             sys.stderr.flush()
