@@ -22,6 +22,11 @@
 //!   what counts). Every call has a deadline and exactly one outcome: a response, or a failure
 //!   when it times out, is cancelled, or its session or connection ends. Nothing polls: every
 //!   wait is a timer.
+//! - **Over a pipe too.** With [`Transport::Pipe`] the same client speaks over one byte stream,
+//!   one message per line (the stdio transport: a child's stdin and stdout): the same
+//!   handshakes, routing, timeouts and `input_required` rounds, with no reconnection; a cancel
+//!   or a timeout is `notifications/cancelled` in both eras, and the pipe's end
+//!   ([`Client::handle_pipe_ended`]) fails every call at once.
 //! - **Credentials.** [`Client::set_authorization`] sets the `Authorization` field every
 //!   request carries. A request the server refuses for want of one (401, or a step-up 403)
 //!   waits, and [`ClientEvent::AuthorizationRequired`] asks the application for new
