@@ -76,6 +76,7 @@ pub(crate) fn start(
     } = spawn;
     let program = command.get_program().to_string_lossy().into_owned();
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    end_with_parent(&mut command);
     let mut command = Command::from(command);
     command
         .stdin(Stdio::piped())
@@ -100,6 +101,32 @@ pub(crate) fn start(
         _task: task,
     })
 }
+
+/// Linux: the child gets SIGTERM when the thread that started it ends, which is the driver's,
+/// and it ends only once the child is reaped, or with the whole process: so a client whose
+/// process exits (no destructor runs then) still ends its child, not only by its stdin's end,
+/// which a child may ignore.
+#[cfg(target_os = "linux")]
+fn end_with_parent(command: &mut std::process::Command) {
+    let parent = rustix::process::getpid();
+    let in_child = move || {
+        rustix::process::set_parent_process_death_signal(Some(Signal::TERM))?;
+        // The parent may have gone before the signal was asked for: then it never comes.
+        if rustix::process::getppid() != Some(parent) {
+            return Err(rustix::io::Errno::SRCH.into());
+        }
+        Ok(())
+    };
+    // SAFETY: the closure runs between fork and exec, where only async-signal-safe calls are
+    // allowed: it makes raw system calls (prctl, getppid) and allocates nothing (its errors
+    // are OS error codes).
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(command, in_child);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn end_with_parent(_command: &mut std::process::Command) {}
 
 type Parts = (Option<ChildStdin>, Option<ChildStdout>, Option<ChildStderr>);
 

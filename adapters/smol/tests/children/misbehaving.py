@@ -6,6 +6,7 @@ tests. It answers initialize (session era) and then, on tools/call:
   silent      never answers (and exits at stdin EOF, as a server should)
   flood       writes 2 MiB to stderr, then a marker, then exits with status 4
   ignore-term ignores SIGTERM and stdin EOF: only SIGKILL ends it
+  ignore-eof  never answers, and ignores stdin EOF: a signal ends it
   grandchild  forks a grandchild that holds the pipes; both ignore stdin EOF
 
 Each pid it starts is appended to PIDFILE, one a line.
@@ -69,5 +70,5 @@ while True:
             sys.stderr.write("flood-end-marker\n")
             sys.stderr.flush()
             sys.exit(4)
-if mode in ("ignore-term", "grandchild"):
+if mode in ("ignore-term", "grandchild", "ignore-eof"):
     forever()
