@@ -144,7 +144,14 @@ signal.alarm(RUN_SECONDS)
 try:
     anyio.run(main, mode, sys.argv[2:])
 except Exception as error:  # noqa: BLE001 - any failure is a failed check, reported
-    check(False, "the host ran to the end", f"{type(error).__name__}: {error}")
+
+
+    def leaves(e: BaseException) -> list[str]:
+        if isinstance(e, BaseExceptionGroup):
+            return [leaf for inner in e.exceptions for leaf in leaves(inner)]
+        return [f"{type(e).__name__}: {e}"]
+
+    check(False, "the host ran to the end", leaves(error))
 signal.alarm(0)
 for pid, _ in marked():
     try:
