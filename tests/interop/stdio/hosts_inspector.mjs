@@ -17,7 +17,7 @@
 //
 // Usage: node hosts_inspector.mjs COMMAND [ARGS...]     e.g. .../mcpwire serve --stdio
 
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,22 +31,52 @@ const tap = fileURLToPath(new URL('./wire_tap.mjs', import.meta.url));
 const home = mkdtempSync(join(tmpdir(), 'mcpwire-inspector-'));
 const RUN_MS = 30000;
 
-/** One CLI run: resolves with its exit status, parsed JSON stdout and stderr. */
+/**
+ * One CLI run: resolves with its exit status, parsed JSON stdout and stderr. It is over when the
+ * CLI exits (a process it left behind holding the pipes must not hide its status: the marker
+ * check finds that one), or at the deadline, when it is killed.
+ */
 function cli(cliArgs) {
   return new Promise((resolve) => {
-    execFile(process.execPath, [inspector, '--cli', '--format', 'json', '--connect-timeout', '15000', ...cliArgs], {
+    const child = spawn(process.execPath, [inspector, '--cli', '--format', 'json', '--connect-timeout', '15000', ...cliArgs], {
       env: { ...process.env, HOME: home, NO_COLOR: '1', MCP_INSPECTOR_SECRET_STORE: 'memory' },
-      timeout: RUN_MS,
-      killSignal: 'SIGKILL',
-      maxBuffer: 16 << 20,
-    }, (error, stdout, stderr) => {
-      let json;
-      try {
-        json = JSON.parse(stdout);
-      } catch {
-        json = undefined;
-      }
-      resolve({ status: error ? (error.killed ? 'killed at the deadline' : error.code) : 0, json, stdout, stderr });
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr = (stderr + chunk).slice(-65536);
+    });
+    const deadline = setTimeout(() => child.kill('SIGKILL'), RUN_MS);
+    child.once('exit', (code, signal) => {
+      clearTimeout(deadline);
+      const finish = () => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+        let json;
+        try {
+          json = JSON.parse(stdout);
+        } catch {
+          json = undefined;
+        }
+        const status = signal === 'SIGKILL' ? 'killed at the deadline' : (signal ?? code);
+        resolve({ status, json, stdout, stderr });
+      };
+      // The rest of its output, unless something else holds the pipes open.
+      const grace = setTimeout(finish, 2000);
+      let open = 2;
+      const closed = () => {
+        open -= 1;
+        if (open === 0) {
+          clearTimeout(grace);
+          finish();
+        }
+      };
+      child.stdout.once('close', closed);
+      child.stderr.once('close', closed);
     });
   });
 }
@@ -69,6 +99,14 @@ function wire(log) {
 async function ended(what, outcome) {
   check(outcome.status === 0, `${what}: the Inspector exits 0`, { status: outcome.status, stdout: outcome.stdout, stderr: outcome.stderr.slice(-2000) });
   check(await settles(() => marked().length === 0, 5000), `${what}: no process with the marker is left`, marked());
+  // Each run starts clean: what one left behind must not fail the next.
+  for (const { pid } of marked()) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
 }
 
 await run('stdio host: MCP Inspector CLI', 240000, async () => {

@@ -26,7 +26,7 @@ stdio_hosts() { # command args...
   local mode
   script "stdio host: TypeScript SDK 1.32 StdioClientTransport" \
     env MCPWIRE_STDIO_MARKER="$marker-ts1" "${cap[@]}" "$node" "$stdio_hosts_dir/hosts_ts_sdk1.mjs" "$@"
-  script "stdio host: TypeScript SDK 2.4 StdioClientTransport, pinned to 2026-07-28" \
+  script "stdio host: TypeScript SDK 2.4 stdio, pinned to 2026-07-28" \
     env MCPWIRE_STDIO_MARKER="$marker-ts2" "${cap[@]}" "$node" "$stdio_hosts_dir/hosts_ts_sdk2.mjs" "$@"
   for mode in legacy 2026-07-28 auto; do
     script "stdio host: Python SDK 2.3 Client, mode=\"$mode\"" \
