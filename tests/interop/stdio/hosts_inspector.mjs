@@ -29,6 +29,7 @@ const inspector = fileURLToPath(new URL(
   '../node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js', import.meta.url));
 const tap = fileURLToPath(new URL('./wire_tap.mjs', import.meta.url));
 const home = mkdtempSync(join(tmpdir(), 'mcpwire-inspector-'));
+process.on('exit', () => rmSync(home, { recursive: true, force: true }));
 const RUN_MS = 30000;
 
 /**
@@ -152,7 +153,8 @@ await run('stdio host: MCP Inspector CLI', 240000, async () => {
     const requests = crossed.filter((m) => m.to === 'server' && m.message?.id !== undefined && m.message?.method);
     const initialize = requests.some((m) => m.message.method === 'initialize');
     if (era === 'legacy') {
-      check(initialize, `${label}: the Inspector opened with initialize`, requests.map((m) => m.message.method));
+      check(requests[0]?.message.method === 'initialize', `${label}: the Inspector opened with initialize`,
+        requests.map((m) => m.message.method));
     } else {
       check(!initialize && requests.length > 0 && requests.every((m) =>
         m.message.params?._meta?.['io.modelcontextprotocol/protocolVersion'] === '2026-07-28'),
@@ -161,5 +163,4 @@ await run('stdio host: MCP Inspector CLI', 240000, async () => {
     }
     await ended(`${label}: tools/call test_tool_with_progress`, outcome);
   }
-  rmSync(home, { recursive: true, force: true });
 });
