@@ -1,6 +1,6 @@
 # Sourced by tests/interop/run and tests/bench/run: installs the pinned Node 22, the MCP
-# TypeScript SDK and conformance suites (package-lock.json) and a Python venv with the MCP
-# Python SDK (requirements.txt), once, under $MCPWIRE_INTEROP_CACHE (default
+# TypeScript SDK, the conformance suites and the Inspector CLI (package-lock.json) and a Python
+# venv with the MCP Python SDK (requirements.txt), once, under $MCPWIRE_INTEROP_CACHE (default
 # ~/.cache/mcpwire-interop) keyed by those files' hash. Sets $peers_cache, $node and $python.
 peers_here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache_root="${MCPWIRE_INTEROP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mcpwire-interop}"
