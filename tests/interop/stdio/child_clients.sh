@@ -4,7 +4,7 @@
 # 2.4 (`serveStdio`, both eras) and the Python SDK 2.3 (`MCPServer.run("stdio")`, both eras).
 # In each era a server speaks: `--list` names `echo`, `echo` answers its message, `progress`
 # reports progress on stderr and answers; and once the command has returned, no process of
-# the server is left.
+# the server is left. Then the same of mcpwire's own `serve --stdio`, in each era.
 #
 # Usage: child_clients.sh MCPWIRE NODE PYTHON   (as tests/interop/run has them: $server_bin,
 #        $node, $python; node_modules must resolve from tests/interop/, as run links it)
@@ -60,6 +60,19 @@ children() { # label script eras runner...
 children "TypeScript SDK 1.32 stdio server" child_ts_server.mjs "sessions auto" "$node"
 children "TypeScript SDK 2.4 serveStdio" child_ts2_server.mjs "sessions modern auto" "$node"
 children "Python SDK 2.3 stdio server" child_python_server.py "sessions modern auto" "$python"
+
+# mcpwire's own `serve --stdio` (its fixtures: `echo` takes `text`, progress comes from
+# `test_tool_with_progress`); `--grace 9` only marks its processes for `gone`.
+own="$mcpwire serve --stdio --grace 9"
+for era in sessions modern auto; do
+  out=$("$mcpwire" call --stdio "$own" --list --era "$era" --timeout 30 2>&1)
+  check "mcpwire serve --stdio --era $era --list" listed "$out" || echo "  $out" | head -5
+  out=$("$mcpwire" call --stdio "$own" echo "{\"text\":\"stdio-$era\"}" --era "$era" --timeout 30 2>&1)
+  check "mcpwire serve --stdio --era $era echo" grep -q "stdio-$era" <<< "$out" || echo "  $out" | head -5
+  err=$("$mcpwire" call --stdio "$own" test_tool_with_progress --era "$era" --timeout 30 2>&1 > /dev/null)
+  check "mcpwire serve --stdio --era $era progress" grep -q '^progress: .*"progress":100' <<< "$err" || echo "  $err" | head -5
+  check "mcpwire serve --stdio --era $era: nothing left running" gone "serve --stdio --grace 9"
+done
 
 echo "stdio children: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
