@@ -144,8 +144,8 @@ impl Engine {
             ..Stats::default()
         };
         for conn in self.conns.values() {
-            stats.queued_bytes += (conn.codec.queued_bytes() + conn.unacked) as u64;
-            stats.buffered_bytes += conn.codec.buffered_bytes() as u64;
+            stats.queued_bytes += (conn.queued_bytes() + conn.unacked) as u64;
+            stats.buffered_bytes += conn.buffered_bytes() as u64;
         }
         for exchange in self.exchanges.values() {
             if let Sink::Host(queue) = &exchange.sink {
@@ -230,7 +230,9 @@ impl Engine {
                     .is_some_and(|e| matches!(e.sink, Sink::Conn(c) if c == id));
                 ensure!(linked, "{id} names {exchange}, which is not its exchange");
             }
+            // A pipe has no deadline: it lives as long as its host.
             let guarded = conn.exchange.is_some()
+                || conn.pipe.is_some()
                 || conn.timers.armed().next().is_some()
                 || conn.codec.wants_close();
             ensure!(guarded, "{id} has neither an exchange nor a deadline");
@@ -248,7 +250,10 @@ impl Engine {
             );
             match &exchange.sink {
                 Sink::Conn(conn) => ensure!(
-                    self.conns.get(conn).is_some_and(|c| c.exchange == Some(id)),
+                    self.conns.get(conn).is_some_and(|c| c.exchange == Some(id)
+                        || c.pipe
+                            .as_ref()
+                            .is_some_and(|p| p.exchanges.contains_key(&id))),
                     "{id} writes to {conn}, which does not know it"
                 ),
                 Sink::Host(queue) => {
@@ -539,11 +544,11 @@ impl Engine {
         self.check_budget()?;
         for (id, conn) in self.conns.iter() {
             ensure!(
-                conn.accounted == conn.codec.queued_bytes() + conn.unacked
+                conn.accounted == conn.queued_bytes() + conn.unacked
                     && conn.bookkeeping == super::budget::conn_bookkeeping(conn),
                 "{id} accounts for {} queued bytes but holds {}",
                 conn.accounted,
-                conn.codec.queued_bytes() + conn.unacked
+                conn.queued_bytes() + conn.unacked
             );
         }
         for (id, conn) in self.conns.iter() {
@@ -577,8 +582,7 @@ impl Engine {
             "{flagged} connections are flagged for output but {listed} are listed"
         );
         for (id, conn) in self.conns.iter() {
-            let ready =
-                conn.codec.queued_bytes() > 0 && conn.unacked < super::transport::MAX_UNACKED;
+            let ready = conn.queued_bytes() > 0 && conn.unacked < super::transport::MAX_UNACKED;
             ensure!(
                 !ready || conn.dirty,
                 "{id} has output the adapter will never be told about"

@@ -686,9 +686,10 @@ impl Engine {
     /// are settled: its output bytes and the bookkeeping that goes with them.
     fn exchange_charge(&self, exchange: super::ExchangeId) -> usize {
         match self.exchanges.get(exchange).map(|e| &e.sink) {
-            Some(Sink::Conn(conn)) => self.conns.get(conn).map_or(0, |c| {
-                c.codec.queued_bytes() + c.unacked + conn_bookkeeping(c)
-            }),
+            Some(Sink::Conn(conn)) => self
+                .conns
+                .get(conn)
+                .map_or(0, |c| c.queued_bytes() + c.unacked + conn_bookkeeping(c)),
             Some(Sink::Host(queue)) => queue.charge(),
             None => 0,
         }
@@ -700,7 +701,7 @@ impl Engine {
             Some(Sink::Conn(conn)) => self
                 .conns
                 .get(conn)
-                .map_or(0, |c| c.codec.queued_bytes() + c.unacked),
+                .map_or(0, |c| c.queued_bytes() + c.unacked),
             Some(Sink::Host(queue)) => queue.bytes,
             None => 0,
         }
@@ -928,10 +929,10 @@ impl Engine {
         let excess = |held: usize| held.saturating_sub(self.budget.even_part);
         for (id, c) in self.conns.iter() {
             ensure!(
-                c.input == c.codec.buffered_bytes(),
+                c.input == c.buffered_bytes(),
                 "{id} is charged {} input bytes but its codec holds {}",
                 c.input,
-                c.codec.buffered_bytes()
+                c.buffered_bytes()
             );
             ensure!(
                 c.paced <= c.accounted,

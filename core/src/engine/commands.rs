@@ -306,6 +306,20 @@ impl Engine {
             .map_or(&[], |round| round.param_headers.as_slice())
     }
 
+    /// Whether a 2026-07-28 `tools/call` came with HTTP headers that must mirror its
+    /// annotated arguments: false over a pipe (stdio has no header layer) and for other
+    /// requests. Check [`Engine::param_headers`] only when this holds.
+    #[must_use]
+    pub fn expects_param_headers(&self, handle: RequestHandle) -> bool {
+        let Ok(inflight) = self.live_request(handle) else {
+            return false;
+        };
+        self.inflight[inflight]
+            .input
+            .as_ref()
+            .is_some_and(|round| round.mirrored)
+    }
+
     /// Puts a response on its stream: collected for one JSON body while that stays small, as
     /// SSE otherwise.
     pub(super) fn respond_on(&mut self, stream: super::ids::StreamId, body: Vec<u8>) {

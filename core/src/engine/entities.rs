@@ -139,6 +139,24 @@ pub(crate) struct Conn {
     /// from here.
     pub(crate) write_progress: crate::time::Instant,
     pub(crate) timers: TimerTable<ConnTimer, 3>,
+    /// A pipe (stdio, or any byte stream carrying newline-delimited JSON-RPC): its codec is
+    /// lines, not HTTP, and it carries many exchanges at once (see `pipe.rs`).
+    pub(crate) pipe: Option<Box<super::pipe::Pipe>>,
+}
+
+impl Conn {
+    /// Output bytes queued in its codec (HTTP) or its pipe, not yet taken by the adapter.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        match &self.pipe {
+            Some(pipe) => pipe.queued_bytes(),
+            None => self.codec.queued_bytes(),
+        }
+    }
+
+    /// Input bytes held in its codec (HTTP) or its pipe's line decoder.
+    pub(crate) fn buffered_bytes(&self) -> usize {
+        self.codec.buffered_bytes() + self.pipe.as_ref().map_or(0, |p| p.buffered_bytes())
+    }
 }
 
 /// Where an exchange's response goes.
@@ -386,6 +404,9 @@ pub(crate) struct InputRound {
     pub(crate) binding: Vec<u8>,
     /// `Mcp-Param-{Name}` headers: the name lowercased, the value as sent.
     pub(crate) param_headers: Vec<(String, Box<[u8]>)>,
+    /// The request came with HTTP headers that must mirror its parameters (not over a pipe,
+    /// which has no header layer).
+    pub(crate) mirrored: bool,
 }
 
 impl InputRound {

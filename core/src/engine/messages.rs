@@ -55,6 +55,20 @@ pub(super) fn negotiate(params: Option<&RawValue>) -> ProtocolVersion {
         .unwrap_or(ProtocolVersion::LATEST)
 }
 
+/// The `protocolVersion` an `initialize` asks for, as sent.
+pub(super) fn requested_version(params: Option<&RawValue>) -> Option<&str> {
+    params
+        .and_then(|p| serde_json::from_str::<InitializeParams<'_>>(p.get()).ok())
+        .and_then(|p| p.protocol_version)
+}
+
+/// The request a `notifications/cancelled` names.
+pub(super) fn cancelled_request_id(params: Option<&RawValue>) -> Option<RequestId> {
+    params
+        .and_then(|p| serde_json::from_str::<CancelledParams<'_>>(p.get()).ok())
+        .and_then(|c| RequestId::from_json(c.request_id.get()))
+}
+
 #[derive(Deserialize)]
 struct Meta<'a> {
     #[serde(borrow, rename = "progressToken")]

@@ -81,6 +81,7 @@ mod ids;
 mod lifecycle;
 mod messages;
 mod modern;
+mod pipe;
 mod protocol;
 mod reports;
 mod resume_log;

@@ -153,6 +153,7 @@ impl Engine {
                 flushing: Vec::new(),
                 write_progress: self.clock.now(),
                 timers: TimerTable::new(),
+                pipe: None,
             },
         );
         self.counters.connections_accepted += 1;
@@ -170,6 +171,9 @@ impl Engine {
         let Some(c) = self.conns.get_mut(conn) else {
             return bytes.len();
         };
+        if c.pipe.is_some() {
+            return self.pipe_bytes(conn, bytes);
+        }
         let mut header = 0;
         if c.proxy.is_some() {
             match self.read_proxy_header(conn, bytes) {
@@ -306,9 +310,13 @@ impl Engine {
     /// room for. At zero, stop reading until [`Engine::poll_readable`] names it.
     #[must_use]
     pub fn read_capacity(&self, conn: ConnId) -> usize {
-        self.conns
-            .get(conn)
-            .map_or(0, |c| read_capacity_of(c, &self.budget))
+        self.conns.get(conn).map_or(0, |c| {
+            if c.pipe.is_some() {
+                self.pipe_read_capacity(c)
+            } else {
+                read_capacity_of(c, &self.budget)
+            }
+        })
     }
 
     /// The next connection that can take bytes again after a [`Engine::handle_bytes`] that
@@ -342,7 +350,7 @@ impl Engine {
         };
         // Written bytes are taken from output that could not wait first: what stays counted
         // against `max_queued_bytes_per_connection` is never more than what was queued unpaced.
-        let unpaced = (c.codec.queued_bytes() + c.unacked).saturating_sub(c.paced);
+        let unpaced = (c.queued_bytes() + c.unacked).saturating_sub(c.paced);
         c.paced = c.paced.saturating_sub(len.saturating_sub(unpaced));
         c.unacked = c.unacked.saturating_sub(len);
         if len > 0 {
@@ -364,7 +372,9 @@ impl Engine {
     /// connection closes.
     pub fn handle_eof(&mut self, now: Instant, conn: ConnId) {
         self.tick(now);
-        if let Some(c) = self.conns.get_mut(conn) {
+        if self.is_pipe(conn) {
+            self.pipe_eof(conn);
+        } else if let Some(c) = self.conns.get_mut(conn) {
             c.codec.receive_eof();
             c.peer_gone = c.exchange.is_some();
             self.touch_conn(conn);
@@ -392,7 +402,10 @@ impl Engine {
             };
             c.dirty = false;
             let room = MAX_UNACKED.saturating_sub(c.unacked);
-            let len = c.codec.poll_transmit(buf, room);
+            let len = match c.pipe.as_deref_mut() {
+                Some(pipe) => pipe.poll_transmit(buf, room),
+                None => c.codec.poll_transmit(buf, room),
+            };
             c.unacked += len;
             self.touch_conn(conn);
             self.settle();
@@ -578,8 +591,12 @@ impl Engine {
                 if let Some(c) = self.conns.get_mut(conn) {
                     c.touched = false;
                 }
-                self.pump(conn);
-                self.settle_conn(conn);
+                if self.is_pipe(conn) {
+                    self.settle_pipe(conn);
+                } else {
+                    self.pump(conn);
+                    self.settle_conn(conn);
+                }
             }
             // Shutdown ends early once nothing is in flight.
             if self.shutdown_deadline.is_some()
@@ -646,7 +663,7 @@ impl Engine {
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
-        let queued = c.codec.queued_bytes();
+        let queued = c.queued_bytes();
         if queued > 0 && c.unacked < MAX_UNACKED && !c.dirty {
             c.dirty = true;
             self.dirty.push_back(conn);
@@ -814,6 +831,12 @@ impl Engine {
         if let Some(exchange) = c.exchange.take() {
             self.abort_exchange(exchange);
         }
+        // A pipe's exchanges go with it: its requests are cancelled, its session ends.
+        if let Some(pipe) = c.pipe.take() {
+            for exchange in pipe.exchanges.keys() {
+                self.abort_exchange(*exchange);
+            }
+        }
         c.codec.close();
         if tell_adapter {
             self.closing.push_back(conn);
@@ -845,7 +868,7 @@ impl Engine {
                 return;
             };
             // Refused: the answer is queued and the codec closes once it is written.
-            if c.codec.queued_bytes() > 0 {
+            if c.queued_bytes() > 0 {
                 self.touch_conn(conn);
                 return;
             }
@@ -869,15 +892,22 @@ impl Engine {
             return;
         };
         match &mut ex.sink {
+            Sink::Conn(conn) if self.conns.get(*conn).is_some_and(|c| c.pipe.is_some()) => {
+                let conn = *conn;
+                self.pipe_send_json(conn, body);
+                if let Some(c) = self.conns.get_mut(conn) {
+                    c.paced = c.queued_bytes() + c.unacked;
+                }
+            }
             Sink::Conn(conn) => {
                 let conn = *conn;
                 if let Some(c) = self.conns.get_mut(conn) {
-                    let before = c.codec.queued_bytes();
+                    let before = c.queued_bytes();
                     let _ = c.codec.send_response(
                         &ResponseHead::new(status, headers),
                         ResponseBody::Full(body),
                     );
-                    c.paced += c.codec.queued_bytes().saturating_sub(before);
+                    c.paced += c.queued_bytes().saturating_sub(before);
                     self.touch_conn(conn);
                 }
             }
@@ -906,7 +936,7 @@ impl Engine {
         match &mut ex.sink {
             Sink::Conn(conn) => {
                 let conn = *conn;
-                if let Some(c) = self.conns.get_mut(conn) {
+                if let Some(c) = self.conns.get_mut(conn).filter(|c| c.pipe.is_none()) {
                     let _ = c
                         .codec
                         .send_response(&ResponseHead::new(200, headers), ResponseBody::Streaming);
@@ -945,19 +975,26 @@ impl Engine {
                 let Some(c) = self.conns.get_mut(conn) else {
                     return;
                 };
-                let before = c.codec.queued_bytes();
-                let _ = match shared {
-                    Some(shared) => c.codec.send_body_shared(prefix, shared),
-                    None => c.codec.send_body(prefix),
+                let before = c.queued_bytes();
+                if c.pipe.is_some() {
+                    self.pipe_send_sse(conn, prefix, shared.map(|s| &s[..]));
+                } else {
+                    let _ = match shared {
+                        Some(shared) => c.codec.send_body_shared(prefix, shared),
+                        None => c.codec.send_body(prefix),
+                    };
+                }
+                let Some(c) = self.conns.get_mut(conn) else {
+                    return;
                 };
-                let added = c.codec.queued_bytes().saturating_sub(before);
+                let added = c.queued_bytes().saturating_sub(before);
                 let over = match pacing {
                     Pacing::Paced => {
                         c.paced += added;
                         false
                     }
                     Pacing::Unpaced => {
-                        let held = c.codec.queued_bytes() + c.unacked;
+                        let held = c.queued_bytes() + c.unacked;
                         held.saturating_sub(c.paced) > cap
                     }
                 };
@@ -1019,6 +1056,7 @@ impl Engine {
                 if let Some(c) = self.conns.get_mut(conn) {
                     c.exchange = None;
                 }
+                self.pipe_forget(conn, exchange);
                 self.touch_conn(conn);
                 Lost::Finished(Some(conn))
             }
@@ -1075,7 +1113,8 @@ impl Engine {
             self.report_unanswered(conn, &draft);
         }
         if let Sink::Conn(conn) = ex.sink {
-            if let Some(c) = self.conns.get_mut(conn) {
+            self.pipe_forget(conn, exchange);
+            if let Some(c) = self.conns.get_mut(conn).filter(|c| c.pipe.is_none()) {
                 c.exchange = None;
                 // A half-written response poisons the connection: close it.
                 if ex.streaming || c.codec.phase() != Phase::Idle {

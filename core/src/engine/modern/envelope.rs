@@ -113,23 +113,17 @@ fn is_object(raw: &RawValue) -> bool {
 /// header present (-32020), `_meta`'s required fields (-32602), header and `_meta` agreeing
 /// (-32020, before the version is judged), the version served here (-32022), then the method
 /// and name headers (-32020).
+///
+/// `request` is the HTTP request that carried it; a message from a byte stream (stdio) has no
+/// header layer, so `None` checks the body alone.
 pub(crate) fn classify(
-    request: &Request,
+    request: Option<&Request>,
     method: &str,
     params: Option<&RawValue>,
 ) -> Result<Envelope, Rejection> {
-    // A header sent twice could be routed on one copy and checked on the other.
-    for name in ["mcp-protocol-version", "mcp-method", "mcp-name"] {
-        if request.header_values(name).nth(1).is_some() {
-            return Err(Rejection::mismatch(format!(
-                "Header mismatch: the {name} header appears more than once"
-            )));
-        }
-    }
-    let Some(header) = request.header_str("mcp-protocol-version").map(str::trim) else {
-        return Err(Rejection::mismatch(String::from(
-            "Header mismatch: the MCP-Protocol-Version header is required",
-        )));
+    let header = match request {
+        Some(request) => Some(version_header(request)?),
+        None => None,
     };
     let parsed = parse_params(params);
     let meta = parsed.meta.unwrap_or_default();
@@ -154,7 +148,7 @@ pub(crate) fn classify(
         .capabilities
         .filter(|c| is_object(c))
         .ok_or_else(|| missing(CLIENT_CAPABILITIES))?;
-    if header != requested {
+    if let Some(header) = header.filter(|h| requested != *h) {
         return Err(Rejection::mismatch(format!(
             "Header mismatch: MCP-Protocol-Version header value '{header}' does not match \
              _meta protocol version '{requested}'"
@@ -164,19 +158,20 @@ pub(crate) fn classify(
         .into_iter()
         .find(|v| v.as_str() == requested)
         .ok_or_else(|| unsupported(&requested))?;
-    match request.header_str("mcp-method").map(str::trim) {
-        None => {
+    match request.map(|r| r.header_str("mcp-method").map(str::trim)) {
+        None => {}
+        Some(None) => {
             return Err(Rejection::mismatch(String::from(
                 "Header mismatch: the Mcp-Method header is required",
             )));
         }
-        Some(header) if header != method => {
+        Some(Some(header)) if header != method => {
             return Err(Rejection::mismatch(format!(
                 "Header mismatch: Mcp-Method header value '{header}' does not match body \
                  method '{method}'"
             )));
         }
-        Some(_) => {}
+        Some(Some(_)) => {}
     }
     let named = match method {
         "tools/call" | "prompts/get" => Some(("name", parsed.name)),
@@ -186,7 +181,9 @@ pub(crate) fn classify(
     let mut name = None;
     if let Some((field, value)) = named {
         let body = value.and_then(as_str);
-        check_name(request, field, body.as_deref())?;
+        if let Some(request) = request {
+            check_name(request, field, body.as_deref())?;
+        }
         name = body.map(Cow::into_owned);
     }
     // A state that is not a string cannot be one this server issued; `null` is no state.
@@ -208,8 +205,30 @@ pub(crate) fn classify(
         log_level,
         name,
         request_state,
-        param_headers: (method == "tools/call").then(|| param_headers(request)),
+        param_headers: request
+            .filter(|_| method == "tools/call")
+            .map(param_headers),
     })
+}
+
+/// The version header, present once (a header sent twice could be routed on one copy and
+/// checked on the other; so could the method and name headers).
+fn version_header(request: &Request) -> Result<&str, Rejection> {
+    for name in ["mcp-protocol-version", "mcp-method", "mcp-name"] {
+        if request.header_values(name).nth(1).is_some() {
+            return Err(Rejection::mismatch(format!(
+                "Header mismatch: the {name} header appears more than once"
+            )));
+        }
+    }
+    request
+        .header_str("mcp-protocol-version")
+        .map(str::trim)
+        .ok_or_else(|| {
+            Rejection::mismatch(String::from(
+                "Header mismatch: the MCP-Protocol-Version header is required",
+            ))
+        })
 }
 
 /// The `Mcp-Param-*` headers, each name's suffix lowercased (header names are
@@ -336,7 +355,7 @@ mod tests {
     #[test]
     fn a_complete_envelope_is_accepted() {
         let p = params("");
-        let e = classify(&request(GOOD), "tools/list", Some(&p)).unwrap();
+        let e = classify(Some(&request(GOOD)), "tools/list", Some(&p)).unwrap();
         assert_eq!(e.version, ProtocolVersion::V2026_07_28);
         assert_eq!(e.capabilities.get(), "{}");
         assert!(e.client_info.is_none());
@@ -349,7 +368,7 @@ mod tests {
             r#"{"_meta":{"io.modelcontextprotocol/protocolVersion":"v999.0.0","io.modelcontextprotocol/clientCapabilities":{}}}"#,
         );
         assert_eq!(
-            code(classify(&request(GOOD), "tools/list", Some(&p))),
+            code(classify(Some(&request(GOOD)), "tools/list", Some(&p))),
             (400, -32020)
         );
         let both = [
@@ -357,18 +376,18 @@ mod tests {
             ("mcp-method", "tools/list"),
         ];
         assert_eq!(
-            code(classify(&request(&both), "tools/list", Some(&p))),
+            code(classify(Some(&request(&both)), "tools/list", Some(&p))),
             (400, -32022)
         );
     }
 
     #[test]
     fn missing_meta_fields_are_invalid_params() {
-        let none = classify(&request(GOOD), "tools/list", None);
+        let none = classify(Some(&request(GOOD)), "tools/list", None);
         assert_eq!(code(none), (400, -32602));
         let no_caps = raw(r#"{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}"#);
         assert_eq!(
-            code(classify(&request(GOOD), "tools/list", Some(&no_caps))),
+            code(classify(Some(&request(GOOD)), "tools/list", Some(&no_caps))),
             (400, -32602)
         );
     }
@@ -382,7 +401,7 @@ mod tests {
             ("mcp-protocol-version", "2099-01-01"),
             ("mcp-method", "tools/list"),
         ];
-        let r = classify(&request(&headers), "tools/list", Some(&p)).unwrap_err();
+        let r = classify(Some(&request(&headers)), "tools/list", Some(&p)).unwrap_err();
         assert_eq!((r.status, r.code.0), (400, -32022));
         assert_eq!(
             r.data.as_deref(),
@@ -407,7 +426,7 @@ mod tests {
         ];
         for headers in cases {
             assert_eq!(
-                code(classify(&request(headers), "tools/list", Some(&p))),
+                code(classify(Some(&request(headers)), "tools/list", Some(&p))),
                 (400, -32020),
                 "{headers:?}"
             );
@@ -428,7 +447,7 @@ mod tests {
             if let Some(h) = header {
                 headers.push(("mcp-name", h));
             }
-            classify(&request(&headers), "tools/call", Some(&p)).map(|_| ())
+            classify(Some(&request(&headers)), "tools/call", Some(&p)).map(|_| ())
         };
         assert!(call("echo", Some("echo")).is_ok());
         assert!(call("héllo", Some("=?base64?aMOpbGxv?=")).is_ok());
@@ -450,7 +469,7 @@ mod tests {
             ("mcp-method", "resources/read"),
             ("mcp-name", "test://static-text"),
         ];
-        assert!(classify(&request(&headers), "resources/read", Some(&p)).is_ok());
+        assert!(classify(Some(&request(&headers)), "resources/read", Some(&p)).is_ok());
     }
 
     #[test]

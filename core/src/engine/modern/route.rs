@@ -123,6 +123,20 @@ impl Engine {
                 );
             }
         };
+        let principal = self.identity(exchange, request);
+        self.stateless_request(exchange, Some(request), request_message, principal);
+    }
+
+    /// One 2026-07-28 request, on whichever transport: its envelope checked (with the headers
+    /// of the HTTP request that carried it, if any), then answered here, opened as a listen
+    /// stream, or handed to the application.
+    pub(in crate::engine) fn stateless_request(
+        &mut self,
+        exchange: ExchangeId,
+        request: Option<&Request>,
+        request_message: jsonrpc::Request,
+        principal: Option<alloc::boxed::Box<[u8]>>,
+    ) {
         let id = request_message.id.clone();
         let envelope = match envelope::classify(
             request,
@@ -180,11 +194,9 @@ impl Engine {
                 );
             }
             "subscriptions/listen" => {
-                let principal = self.identity(exchange, request);
                 self.open_listen(exchange, request_message, envelope, principal);
             }
             _ => {
-                let principal = self.identity(exchange, request);
                 self.stateless_call(exchange, request_message, envelope, principal.as_deref());
             }
         }
@@ -284,6 +296,7 @@ impl Engine {
         let round = InputRound {
             state,
             binding,
+            mirrored: envelope.param_headers.is_some(),
             param_headers: envelope.param_headers.take().unwrap_or_default(),
         };
         let held = round.bytes();

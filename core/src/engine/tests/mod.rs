@@ -7,6 +7,7 @@ mod budget_regressions;
 mod harness;
 mod input_required;
 mod leaks;
+mod pipe;
 mod proxy_protocol;
 mod reports;
 mod review;
