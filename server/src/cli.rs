@@ -10,6 +10,8 @@ use mcpwire_smol::auth::{Introspection, JwtVerifier, ResourceServer};
 #[derive(Debug, Clone)]
 pub struct Options {
     pub bind: SocketAddr,
+    /// Serve one client on stdin and stdout instead of listening.
+    pub stdio: bool,
     pub idle_timeout: Option<Duration>,
     pub keepalive: Option<Duration>,
     pub write_timeout: Option<Duration>,
@@ -102,6 +104,9 @@ Serves the demo and conformance-fixture MCP server over Streamable HTTP at /mcp
 
 Options:
   --bind ADDR              Address to listen on [default: 127.0.0.1:3000]
+  --stdio                  Serve one client on stdin and stdout (the MCP stdio transport, as
+                           desktop hosts launch local servers) instead of listening; nothing
+                           but MCP messages is written to stdout, logs go to stderr
   --idle-timeout SECS      Close sessions idle this long [default: 600]
   --keepalive SECS         SSE keep-alive comment interval [default: 15]
   --write-timeout SECS     Cut connections whose output stalls this long [default: 30]
@@ -232,6 +237,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
 
     let mut options = Options {
         bind: SocketAddr::from(([127, 0, 0, 1], 3000)),
+        stdio: false,
         idle_timeout: None,
         keepalive: None,
         write_timeout: None,
@@ -344,6 +350,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
                 options.bind_session_to = Some(text(&mut parser)?.to_ascii_lowercase());
             }
             Long("metrics") => options.metrics = true,
+            Long("stdio") => options.stdio = true,
             Long("bus") => {
                 let url = text(&mut parser)?;
                 mcpwire_redis::RedisBus::new(&url).map_err(|e| format!("--bus: {e}"))?;
@@ -444,6 +451,10 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Actio
         );
     }
     options.auth = authorization(auth)?;
+    if options.stdio && (options.tls.is_some() || options.auth.is_some()) {
+        // A pipe from the process that launched this one has no TLS and no bearer tokens.
+        return Err("--stdio takes no --tls-cert/--tls-key or --resource".into());
+    }
     Ok(Action::Serve(Box::new(options)))
 }
 
@@ -593,6 +604,7 @@ mod tests {
             panic!("serve by default");
         };
         assert_eq!(options.bind.to_string(), "127.0.0.1:3000");
+        assert!(!options.stdio);
         assert!(!options.metrics);
     }
 
@@ -1065,5 +1077,23 @@ mod tests {
             ]);
             assert!(e.starts_with("--auth-ca-file: "), "{e}");
         }
+    }
+
+    #[test]
+    fn stdio_is_a_flag_without_tls_or_a_resource() {
+        let Ok(Action::Serve(o)) = parse(args(&["serve", "--stdio"])) else {
+            panic!("serve");
+        };
+        assert!(o.stdio);
+        assert!(
+            parse(args(&[
+                "--stdio",
+                "--tls-cert",
+                "c.pem",
+                "--tls-key",
+                "k.pem"
+            ]))
+            .is_err()
+        );
     }
 }

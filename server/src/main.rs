@@ -1,7 +1,9 @@
 //! The `mcpwire` server: the demo tools and every fixture of the MCP conformance suite, over
 //! Streamable HTTP and the legacy HTTP+SSE transport.
 //!
-//! `cargo run --release` starts it on 127.0.0.1:3000; `mcpwire --help` lists the options.
+//! `cargo run --release` starts it on 127.0.0.1:3000; `mcpwire serve --stdio` serves one client
+//! on stdin and stdout instead, as desktop hosts launch local servers; `mcpwire --help` lists the
+//! options.
 //! `mcpwire call URL TOOL [JSON]` calls one tool of any MCP server, through mcpwire's client.
 
 mod call;
@@ -216,7 +218,7 @@ fn main() -> ExitCode {
         }
     };
 
-    if !options.bind.ip().is_loopback() && options.allowed_hosts.is_empty() {
+    if !options.stdio && !options.bind.ip().is_loopback() && options.allowed_hosts.is_empty() {
         tracing::warn!(
             bind = %options.bind,
             "serving beyond loopback, but only loopback Host headers are accepted: \
@@ -248,6 +250,10 @@ fn main() -> ExitCode {
     });
     let bind = options.bind;
     let result = smol::block_on(async {
+        if options.stdio {
+            // stdout carries MCP messages only: no banner.
+            return server.serve_stdio().await;
+        }
         let listener = smol::net::TcpListener::bind(bind).await.map_err(|error| {
             std::io::Error::new(error.kind(), format!("cannot listen on {bind}: {error}"))
         })?;

@@ -73,8 +73,9 @@ struct Inner {
     answers: crate::app::Answers,
     /// The keys the handler asked for so far, in order: their answers ride in the next state.
     asked: std::sync::Mutex<Vec<String>>,
-    /// A 2026-07-28 call's `Mcp-Param-*` headers.
-    param_headers: Vec<(String, Box<[u8]>)>,
+    /// A 2026-07-28 call's `Mcp-Param-*` headers; `None` where no header layer carried the
+    /// request (stdio), so that none can be demanded.
+    param_headers: Option<Vec<ParamHeader>>,
     input: async_channel::Sender<Input>,
     cancellation: Cancellation,
     server: ServerHandle,
@@ -85,6 +86,9 @@ struct Inner {
     /// one per request.
     turn: smol::lock::Mutex<()>,
 }
+
+/// An `Mcp-Param-{Name}` header: the name lowercased, the value as sent.
+pub(crate) type ParamHeader = (String, Box<[u8]>);
 
 impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -100,7 +104,7 @@ impl Context {
         handle: RequestHandle,
         session: Arc<SessionInfo>,
         answers: crate::app::Answers,
-        param_headers: Vec<(String, Box<[u8]>)>,
+        param_headers: Option<Vec<ParamHeader>>,
         input: async_channel::Sender<Input>,
         over: async_channel::Receiver<()>,
         connected: Arc<AtomicBool>,
@@ -121,8 +125,8 @@ impl Context {
         }
     }
 
-    pub(crate) fn param_headers(&self) -> &[(String, Box<[u8]>)] {
-        &self.inner.param_headers
+    pub(crate) fn param_headers(&self) -> Option<&[ParamHeader]> {
+        self.inner.param_headers.as_deref()
     }
 
     /// The session the request arrived on.

@@ -101,6 +101,8 @@ pub(crate) struct Driver {
     checking: bool,
     /// Inputs taken from the queue and never served: always 0 (see `ownership`).
     lost_inputs: u64,
+    /// The stdio pipe's connection, when serving stdio: the server ends with it.
+    pipe: Option<ConnId>,
 }
 
 /// How the driver stopped.
@@ -155,6 +157,7 @@ impl Driver {
             stop: None,
             checking: false,
             lost_inputs: 0,
+            pipe: None,
         }
     }
 
@@ -180,6 +183,22 @@ impl Driver {
                 }
             }
         }));
+    }
+
+    /// Serves stdin and stdout as the engine's pipe, instead of a listener.
+    pub(crate) fn open_stdio(&mut self, io: crate::stdio::PipeIo) {
+        let conn = self.engine.open_pipe(self.clock.now());
+        let credit = self.engine.read_capacity(conn);
+        self.sockets.add_pipe(conn, io, credit);
+        self.pipe = Some(conn);
+    }
+
+    /// The stdio pipe is done (input ended, or output gone): so is the server, once what is
+    /// in flight is answered or the grace period is over.
+    fn pipe_ending(&mut self, conn: ConnId) {
+        if self.pipe == Some(conn) {
+            self.begin_shutdown(self.grace);
+        }
     }
 
     /// Runs until a shutdown has drained, or a second signal. Inputs still queued then
@@ -309,6 +328,7 @@ impl Driver {
     fn forget(&mut self, conn: ConnId) {
         // Everything the engine wanted written was reported written: end with a FIN.
         self.sockets.remove(conn);
+        self.pipe_ending(conn);
     }
 
     /// The socket failed (reset, or a write error): the engine forgets the connection.
@@ -383,6 +403,7 @@ impl Driver {
             Read::Eof => {
                 socket.credit = None;
                 self.engine.handle_eof(self.clock.now(), conn);
+                self.pipe_ending(conn);
             }
             Read::Failed => self.broken(conn),
             Read::Bytes(n) => {
@@ -634,7 +655,11 @@ impl Driver {
         } else {
             crate::app::Answers::default()
         };
-        let param_headers = self.engine.param_headers(handle).to_vec();
+        // Over stdio there are no headers to mirror arguments: nothing to check.
+        let param_headers = self
+            .engine
+            .expects_param_headers(handle)
+            .then(|| self.engine.param_headers(handle).to_vec());
         let cx = Context::new(
             handle,
             session,

@@ -89,6 +89,7 @@ mod input;
 mod metrics;
 mod server;
 mod sockets;
+mod stdio;
 mod tasks;
 pub mod tls;
 mod workers;

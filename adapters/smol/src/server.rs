@@ -238,7 +238,32 @@ impl Server {
     /// worker threads cannot be set up; and one of kind [`io::ErrorKind::Interrupted`] when a
     /// second signal stopped the server before it had drained, so that a binary can exit with
     /// a failure status.
-    pub async fn serve(mut self, listener: TcpListener) -> io::Result<()> {
+    pub async fn serve(self, listener: TcpListener) -> io::Result<()> {
+        self.run(Some(listener)).await
+    }
+
+    /// Serves one client on stdin and stdout (the MCP stdio transport), as a desktop host that
+    /// launched this process expects: newline-delimited JSON-RPC, either era, picked by the
+    /// client's first request. The same application, the same handler threads; only MCP lines
+    /// are ever written to stdout (log to stderr).
+    ///
+    /// Returns once stdin has ended and everything in flight is answered (within
+    /// [`Server::grace`]) and written, once stdout is closed (what was in flight is
+    /// cancelled), or after a signal has drained the server. stdin may be a pipe, a terminal,
+    /// a socket or a regular file (`server < requests.jsonl`).
+    ///
+    /// # Errors
+    ///
+    /// The operating system's, when stdin or stdout cannot be duplicated or the signal
+    /// handlers or worker threads cannot be set up; one of kind
+    /// [`io::ErrorKind::Interrupted`] when a second signal stopped the server before it had
+    /// drained.
+    pub async fn serve_stdio(self) -> io::Result<()> {
+        self.run(None).await
+    }
+
+    /// Serves `listener`, or stdio without one.
+    async fn run(mut self, listener: Option<TcpListener>) -> io::Result<()> {
         if self.tls.is_some() && !self.config.proxy_protocol_from.is_empty() {
             // A proxy's header comes before the client's handshake, in the clear; the driver
             // hands a TLS listener's first bytes to rustls.
@@ -248,6 +273,7 @@ impl Server {
             ));
         }
         if self.metrics
+            && listener.is_some()
             && !self
                 .config
                 .application_paths
@@ -299,12 +325,20 @@ impl Server {
             driver.bus_task = Some(self.tasks.spawn(&executor, bus.run(port)));
         }
         driver.verifier = self.verifier.take();
-        let address = listener.local_addr();
-        driver.listen(listener);
-        if let Ok(address) = address {
-            tracing::info!(%address, "serving");
-            if let Some(announce) = self.on_serving.take() {
-                announce(address);
+        match listener {
+            Some(listener) => {
+                let address = listener.local_addr();
+                driver.listen(listener);
+                if let Ok(address) = address {
+                    tracing::info!(%address, "serving");
+                    if let Some(announce) = self.on_serving.take() {
+                        announce(address);
+                    }
+                }
+            }
+            None => {
+                driver.open_stdio(crate::stdio::PipeIo::stdio()?);
+                tracing::info!("serving on stdio");
             }
         }
         let stop = executor.run(driver.run()).await;

@@ -74,7 +74,9 @@ impl Wake for SocketWaker {
 
 /// A connection's socket and the bytes in transit for it.
 pub(crate) struct Socket {
-    stream: Arc<Async<std::net::TcpStream>>,
+    /// The TCP stream; `None` for the stdio pipe, which reads and writes through `pipe`.
+    stream: Option<Arc<Async<std::net::TcpStream>>>,
+    pipe: Option<Box<crate::stdio::PipeIo>>,
     state: Arc<SocketWaker>,
     waker: Waker,
     /// Bytes from the engine the kernel has not taken yet.
@@ -120,11 +122,17 @@ impl Socket {
     /// for when something is. On TLS, `buf` is for plaintext; an empty one only moves the
     /// handshake on.
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> Read {
+        if let Some(pipe) = self.pipe.as_mut() {
+            return pipe.read(&mut Context::from_waker(&self.waker), buf);
+        }
+        let Some(stream) = self.stream.as_ref() else {
+            return Read::Failed;
+        };
         if let Some(tls) = self.tls.as_mut() {
             let waker = self.waker.clone();
             let mut cx = Context::from_waker(&waker);
             let mut io = Io {
-                stream: &self.stream,
+                stream,
                 cx: &mut cx,
             };
             let state = &self.state;
@@ -133,7 +141,7 @@ impl Socket {
             return read;
         }
         loop {
-            match Pin::new(&mut &*self.stream).poll_read(&mut self.cx(), buf) {
+            match Pin::new(&mut &**stream).poll_read(&mut self.cx(), buf) {
                 Poll::Pending => return Read::Blocked,
                 Poll::Ready(Ok(0)) => return Read::Eof,
                 Poll::Ready(Ok(n)) => return Read::Bytes(n),
@@ -147,11 +155,21 @@ impl Socket {
     /// socket's waker is kept for when it has room. What it takes is consumed; what reached
     /// the kernel is [`Socket::take_sent`] (on TLS, once its records are written).
     pub(crate) fn write(&mut self, bytes: &[u8]) -> Wrote {
+        if let Some(pipe) = self.pipe.as_mut() {
+            let wrote = pipe.write(&mut Context::from_waker(&self.waker), bytes);
+            if let Wrote::Bytes(n) = wrote {
+                self.sent += n;
+            }
+            return wrote;
+        }
+        let Some(stream) = self.stream.clone() else {
+            return Wrote::Failed;
+        };
         if let Some(tls) = self.tls.as_mut() {
             let waker = self.waker.clone();
             let mut cx = Context::from_waker(&waker);
             let mut io = Io {
-                stream: &self.stream,
+                stream: &stream,
                 cx: &mut cx,
             };
             let wrote = tls.write(&mut io, bytes);
@@ -159,7 +177,7 @@ impl Socket {
             return wrote;
         }
         loop {
-            match Pin::new(&mut &*self.stream).poll_write(&mut self.cx(), bytes) {
+            match Pin::new(&mut &*stream).poll_write(&mut self.cx(), bytes) {
                 Poll::Pending => return Wrote::Blocked,
                 Poll::Ready(Ok(0)) => return Wrote::Failed,
                 Poll::Ready(Ok(n)) => {
@@ -175,13 +193,13 @@ impl Socket {
     /// Writes the TLS records that wait for the kernel (handshake answers, or the engine's
     /// last batch): `Wrote::Bytes(0)` once none waits.
     pub(crate) fn flush_tls(&mut self) -> Wrote {
-        let Some(tls) = self.tls.as_mut() else {
+        let (Some(tls), Some(stream)) = (self.tls.as_mut(), self.stream.as_ref()) else {
             return Wrote::Bytes(0);
         };
         let waker = self.waker.clone();
         let mut cx = Context::from_waker(&waker);
         let mut io = Io {
-            stream: &self.stream,
+            stream,
             cx: &mut cx,
         };
         let wrote = tls.flush_pending(&mut io);
@@ -248,7 +266,8 @@ impl Sockets {
             readiness: self.readiness.clone(),
         });
         let socket = Socket {
-            stream: stream.into(),
+            stream: Some(stream.into()),
+            pipe: None,
             waker: Waker::from(state.clone()),
             state,
             out: Vec::new(),
@@ -262,6 +281,28 @@ impl Sockets {
         true
     }
 
+    /// Adds the stdio pipe as a connection's socket, listed as ready.
+    pub(crate) fn add_pipe(&mut self, conn: ConnId, pipe: crate::stdio::PipeIo, credit: usize) {
+        let state = Arc::new(SocketWaker {
+            conn,
+            listed: AtomicBool::new(false),
+            readiness: self.readiness.clone(),
+        });
+        let socket = Socket {
+            stream: None,
+            pipe: Some(Box::new(pipe)),
+            waker: Waker::from(state.clone()),
+            state,
+            out: Vec::new(),
+            leftover: Vec::new(),
+            credit: Some(credit),
+            tls: None,
+            sent: 0,
+        };
+        socket.again();
+        self.sockets.insert(conn, socket);
+    }
+
     pub(crate) fn get_mut(&mut self, conn: ConnId) -> Option<&mut Socket> {
         self.sockets.get_mut(&conn)
     }
@@ -270,15 +311,19 @@ impl Sockets {
     /// `close_notify` before it).
     pub(crate) fn remove(&mut self, conn: ConnId) {
         if let Some(mut socket) = self.sockets.remove(&conn) {
+            // A pipe closes with its descriptors.
+            let Some(stream) = socket.stream.as_ref() else {
+                return;
+            };
             if let Some(tls) = socket.tls.as_mut() {
                 let waker = socket.waker.clone();
                 let mut cx = Context::from_waker(&waker);
                 tls.close(&mut Io {
-                    stream: &socket.stream,
+                    stream,
                     cx: &mut cx,
                 });
             }
-            let _ = socket.stream.get_ref().shutdown(std::net::Shutdown::Both);
+            let _ = stream.get_ref().shutdown(std::net::Shutdown::Both);
         }
     }
 

@@ -620,7 +620,10 @@ impl Engine {
         self.budget.input_changed(c.input, input);
         c.input = input;
         let c = &self.conns[conn];
-        if self.pipe_done(c) && held == 0 {
+        // In a shutdown, once the sessions have ended, a pipe with no answer owed goes too.
+        let shut = self.shutdown_sessions_ended
+            && c.pipe.as_deref().is_some_and(|p| p.exchanges.is_empty());
+        if (self.pipe_done(c) || shut) && held == 0 {
             self.remove_conn(conn, true);
             return;
         }

@@ -147,12 +147,12 @@ async fn answer(
                 return Err(Error::invalid_params("Tool arguments must be an object"));
             }
             // Arguments are mirrored in headers only in 2026-07-28.
-            if cx.protocol_version().is_stateless() {
-                super::headers::check(
-                    &tool.definition,
-                    call.arguments.as_ref(),
-                    cx.param_headers(),
-                )?;
+            // (over HTTP: a pipe has no header layer, so nothing is mirrored there).
+            if let Some(headers) = cx
+                .param_headers()
+                .filter(|_| cx.protocol_version().is_stateless())
+            {
+                super::headers::check(&tool.definition, call.arguments.as_ref(), headers)?;
             }
             let result = match tool::call(tool, call.arguments, cx).await {
                 Ok(result) => result,
