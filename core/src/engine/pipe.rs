@@ -627,6 +627,23 @@ impl Engine {
             self.remove_conn(conn, true);
             return;
         }
+        if held < self.config.limits.stream_window_bytes {
+            // Room again: the requests that waited for it retry (the streams of a pipe share
+            // its window, as an HTTP connection's one stream has its own).
+            let streams: Vec<StreamId> = c.pipe.as_deref().map_or_else(Vec::new, |p| {
+                p.exchanges
+                    .keys()
+                    .filter_map(|e| self.exchanges.get(*e).and_then(|e| e.stream))
+                    .filter(|s| self.streams.get(*s).is_some_and(|s| !s.blocked.is_empty()))
+                    .collect()
+            });
+            for stream in streams {
+                self.wake_stream(stream);
+            }
+        }
+        let Some(c) = self.conns.get(conn) else {
+            return;
+        };
         let capacity = self.pipe_read_capacity(c);
         let reads = self.pipe_reads(c);
         let Some(c) = self.conns.get_mut(conn) else {

@@ -387,6 +387,66 @@ fn a_host_that_does_not_read_stops_the_pipe_reading_and_nothing_grows() {
 }
 
 #[test]
+fn answers_that_find_the_window_full_wait_and_are_told_when_the_host_reads() {
+    let mut p = Pipe::new();
+    p.initialize();
+    p.h.stalled.push(p.conn);
+    let big = format!(
+        r#"{{"content":[{{"type":"text","text":"{}"}}]}}"#,
+        "x".repeat(100_000)
+    );
+    let mut handles = Vec::new();
+    for id in 0..8 {
+        p.line(&format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"big"}}}}"#
+        ));
+        handles.push(p.take_request().0);
+    }
+    let mut waiting = Vec::new();
+    for handle in handles {
+        match p
+            .h
+            .engine
+            .respond(p.h.now, handle, &Reply::Result(raw(&big)))
+        {
+            Ok(()) => {}
+            Err(crate::engine::CommandError::WouldBlock) => waiting.push(handle),
+            Err(other) => panic!("{other:?}"),
+        }
+        p.h.pump();
+    }
+    assert!(!waiting.is_empty(), "the window filled");
+    // The host reads: each waiting answer is told it may go, and goes.
+    p.h.stalled.clear();
+    let mut answered = p.read().len();
+    for _ in 0..100 {
+        let unacked = p.h.unacked.remove(&p.conn).unwrap_or(0);
+        p.h.engine.handle_written(p.h.now, p.conn, unacked);
+        p.h.pump();
+        let writable = p.h.take_events(|e| matches!(e, Event::Writable { .. }));
+        for event in writable {
+            let Event::Writable { handle } = event else {
+                unreachable!()
+            };
+            if p.h
+                .engine
+                .respond(p.h.now, handle, &Reply::Result(raw(&big)))
+                .is_ok()
+            {
+                waiting.retain(|h| *h != handle);
+            }
+            p.h.pump();
+        }
+        answered += p.read().len();
+        if waiting.is_empty() && p.h.unacked.is_empty() {
+            break;
+        }
+    }
+    assert!(waiting.is_empty(), "every waiting answer was told to retry");
+    assert_eq!(answered, 8);
+}
+
+#[test]
 fn requests_in_flight_at_the_limit_stop_reading_until_one_is_answered() {
     let mut config = Config::new("test-server", "0.1.0");
     config.limits.max_inflight_per_session = 4;
