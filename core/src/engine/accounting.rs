@@ -231,6 +231,18 @@ impl Engine {
                 ensure!(linked, "{id} names {exchange}, which is not its exchange");
             }
             // A pipe has no deadline: it lives as long as its host.
+            if let Some(pipe) = conn.pipe.as_deref() {
+                for exchange in pipe.exchanges.keys() {
+                    let linked = self
+                        .exchanges
+                        .get(*exchange)
+                        .is_some_and(|e| matches!(e.sink, Sink::Conn(c) if c == id));
+                    ensure!(
+                        linked,
+                        "pipe {id} lists {exchange}, which does not write to it"
+                    );
+                }
+            }
             let guarded = conn.exchange.is_some()
                 || conn.pipe.is_some()
                 || conn.timers.armed().next().is_some()

@@ -289,7 +289,6 @@ impl Engine {
 
     /// One frame of the pipe's input.
     fn pipe_frame(&mut self, conn: ConnId, frame: Frame) {
-        self.counters.http_requests += 1;
         match frame {
             Frame::TooLong => {
                 let max = self.config.limits.max_message_bytes;
@@ -318,6 +317,7 @@ impl Engine {
 
     /// One line: decoded, then routed by the pipe's era.
     fn pipe_line(&mut self, conn: ConnId, line: &[u8]) {
+        let len = line.len();
         let message = match jsonrpc::decode(line) {
             Ok(Incoming::Single(message)) => message,
             Ok(Incoming::Batch(_)) => {
@@ -400,7 +400,7 @@ impl Engine {
             // A client sends no responses in this era.
             (PipeEra::Modern, _) => {}
             (PipeEra::Session { session, exchange }, message) => {
-                self.pipe_session_message(conn, session, exchange, message);
+                self.pipe_session_message(conn, session, exchange, message, len);
             }
         }
     }
@@ -480,6 +480,7 @@ impl Engine {
         session: SessionKey,
         exchange: ExchangeId,
         message: Message,
+        len: usize,
     ) {
         let stream: Option<StreamId> = self
             .exchanges
@@ -511,14 +512,20 @@ impl Engine {
                      not part of its session",
                 );
             }
-            if self.events_full() {
+            // Admitted as an HTTP+SSE POST is: within the event queue, the in-flight limit
+            // and the session's and engine's bytes.
+            let refusal = if self.events_full() {
+                Some("the application is not keeping up")
+            } else if self.inflight.len() >= self.config.limits.max_inflight_total {
+                Some("too many requests in flight")
+            } else {
+                self.admits(Some(session), super::budget::new_work_bytes(len, 1))
+                    .err()
+            };
+            if let Some(why) = refusal {
                 self.counters.rejected_requests += 1;
-                return self.pipe_error(
-                    conn,
-                    Some(&request.id),
-                    ErrorCode::SERVER_ERROR,
-                    "Service unavailable: the application is not keeping up",
-                );
+                let message = format!("Service unavailable: {why}");
+                return self.pipe_error(conn, Some(&request.id), ErrorCode::SERVER_ERROR, &message);
             }
         }
         self.deliver(session, vec![Ok(message)], ResponseTarget::Stream(stream));
