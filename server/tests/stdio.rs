@@ -136,6 +136,12 @@ fn a_modern_host_is_served_without_initialize() {
     ));
     assert_eq!(text_of(&echo), "modern");
     assert_eq!(echo["result"]["resultType"], "complete");
+    // A tool whose argument HTTP mirrors in an Mcp-Param header: a pipe has no headers, so
+    // none is demanded.
+    let annotated = host.ask(&format!(
+        r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{{META},"name":"test_header_param","arguments":{{"region":"us-west1"}}}}}}"#
+    ));
+    assert_eq!(text_of(&annotated), "Ran in us-west1", "{annotated}");
     let refused = host.ask(INIT);
     assert_eq!(refused["error"]["code"], -32022, "{refused}");
     let (status, _) = host.exit();
