@@ -30,6 +30,23 @@ fn seeds_pass_safety_and_liveness() {
     }
 }
 
+/// Pipes (stdio) beside HTTP: clients open pipes and write lines of either era, cancel,
+/// listen and end their input, and the same safety and liveness hold.
+#[test]
+fn pipe_seeds_pass_safety_and_liveness() {
+    // CI can run many more, in release: `mcpwire-sim --pipes`.
+    for seed in 0..12 {
+        let clients = 1 + (seed as usize % 8);
+        let config = SimConfig::new(seed, 600, clients).pipes();
+        Simulation::new(config).run().unwrap_or_else(|f| {
+            panic!(
+                "pipe seed {} failed at step {}: {}\n  recent: {:#?}\n  reproduce: SIM_SEED={seed} SIM_STEPS=600 SIM_TRACE=1 cargo run --release -p mcpwire-sim -- --pipes --clients {clients}",
+                f.seed, f.step, f.reason, f.recent
+            )
+        });
+    }
+}
+
 /// Adversary mode: hostile clients against tight budgets, and the engine within its budget
 /// after every step.
 #[test]

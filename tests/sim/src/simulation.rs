@@ -38,6 +38,10 @@ pub struct SimConfig {
     /// application sends large messages. Every step must still leave the engine within its
     /// budget.
     pub adversary: bool,
+    /// Clients also speak over pipes (stdio): each may open one and write lines of either
+    /// era to it, cancel, listen, and end its input. Off by default, so that the committed
+    /// seeds replay the runs they recorded.
+    pub pipes: bool,
 }
 
 impl SimConfig {
@@ -54,7 +58,15 @@ impl SimConfig {
             faults: mcpwire_core::engine::Faults::default(),
             script: None,
             adversary: false,
+            pipes: false,
         }
+    }
+
+    /// The same run with pipes (see [`SimConfig::pipes`]).
+    #[must_use]
+    pub fn pipes(mut self) -> SimConfig {
+        self.pipes = true;
+        self
     }
 
     /// The same run in adversary mode (see [`SimConfig::adversary`]).
@@ -165,7 +177,16 @@ enum Kind {
     Verify,
     /// A client's token is refreshed: a new token for the same principal.
     Refresh,
+    /// A client opens a pipe (stdio).
+    PipeOpen,
+    /// A line on a client's pipe: either era's opening, a call, a cancel, a listen, garbage.
+    PipeLine,
+    /// A client's pipe input ends.
+    PipeEof,
 }
+
+/// The pipe's kinds: drawn only when [`SimConfig::pipes`] is on.
+const PIPE_KINDS: [Kind; 3] = [Kind::PipeOpen, Kind::PipeLine, Kind::PipeEof];
 
 /// What the adversary does, weighted up in adversary mode.
 const ADVERSARY: [Kind; 5] = [
@@ -176,7 +197,7 @@ const ADVERSARY: [Kind; 5] = [
     Kind::Pause,
 ];
 
-const KINDS: [Kind; 40] = [
+const KINDS: [Kind; 43] = [
     Kind::Connect,
     Kind::Initialize,
     Kind::Initialized,
@@ -217,6 +238,9 @@ const KINDS: [Kind; 40] = [
     Kind::Discover,
     Kind::Verify,
     Kind::Refresh,
+    Kind::PipeOpen,
+    Kind::PipeLine,
+    Kind::PipeEof,
 ];
 
 /// A virtual client: its connections and what it learned from the wire.
@@ -230,6 +254,8 @@ struct Client {
     next_id: u64,
     /// Which of its tokens the client sends (a refresh moves to the next).
     token: u32,
+    /// Its pipe, while open.
+    pipe: Option<ConnId>,
 }
 
 /// One seeded run.
@@ -286,6 +312,15 @@ impl Simulation {
         };
         let mut weights = [0u32; KINDS.len()];
         for (i, kind) in KINDS.iter().enumerate() {
+            if PIPE_KINDS.contains(kind) {
+                // No draw without pipes: every other choice of a seed stays what it was.
+                weights[i] = if config.pipes {
+                    1 + rng.below(10) as u32
+                } else {
+                    0
+                };
+                continue;
+            }
             // Swarm testing: each kind is on for a seed with probability 3/4, at a weight of
             // 1 to 10; connecting, initializing and time always move.
             let essential = matches!(
@@ -700,6 +735,9 @@ impl Simulation {
     fn forget(&mut self, conn: ConnId) {
         if let Some(client) = self.owner.remove(&conn) {
             self.clients[client].conns.retain(|c| *c != conn);
+            if self.clients[client].pipe == Some(conn) {
+                self.clients[client].pipe = None;
+            }
         }
         self.unread.remove(&conn);
         self.vanished.remove(&conn);
@@ -1161,6 +1199,45 @@ impl Simulation {
                 let back = self.now.saturating_sub(Duration::from_millis(self.rng.below(30_000)));
                 self.calls += 1;
                 self.engine.handle_timeout(back);
+            }
+            Kind::PipeOpen => {
+                if self.clients[client].pipe.is_none() {
+                    self.calls += 1;
+                    let conn = self.engine.open_pipe(self.now);
+                    self.owner.insert(conn, client);
+                    self.clients[client].pipe = Some(conn);
+                }
+            }
+            Kind::PipeLine => {
+                let Some(conn) = self.clients[client].pipe else {
+                    return Ok(());
+                };
+                let meta = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}"#;
+                let recent = id.saturating_sub(1 + self.rng.below(4));
+                let line = match self.rng.index(10) {
+                    0 => r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{}}}"#.to_owned(),
+                    1 => r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_owned(),
+                    2 => format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","_meta":{{"progressToken":"p"}}}}}}"#),
+                    3 | 4 => format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{{meta},"name":"echo"}}}}"#),
+                    5 => format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"subscriptions/listen","params":{{{meta},"notifications":{{"toolsListChanged":true}}}}}}"#),
+                    6 => format!(r#"{{"jsonrpc":"2.0","method":"notifications/cancelled","params":{{"requestId":{recent}}}}}"#),
+                    7 => format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"server/discover","params":{{{meta}}}}}"#),
+                    8 => format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"ping"}}"#),
+                    _ => String::new(),
+                };
+                let mut wire = line.into_bytes();
+                if wire.is_empty() {
+                    // Not UTF-8, not JSON.
+                    wire.extend_from_slice(b"{\"jsonrpc\":\xff [[[");
+                }
+                wire.push(b'\n');
+                self.send_pieces(conn, &wire)?;
+            }
+            Kind::PipeEof => {
+                if let Some(conn) = self.clients[client].pipe {
+                    self.calls += 1;
+                    self.engine.handle_eof(self.now, conn);
+                }
             }
             Kind::Close => {
                 if let Some(&conn) = self.clients[client].conns.first() {

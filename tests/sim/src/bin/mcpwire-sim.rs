@@ -1,7 +1,7 @@
 //! `mcpwire-sim`: runs seeds of the deterministic simulation and ends with `N passed, M failed`.
 //!
 //! ```text
-//! mcpwire-sim [--seed N] [--seeds K] [--steps S] [--clients C] [--adversary | --client | --client-auth [--auth-fault F]] [--trace] [--minimize]
+//! mcpwire-sim [--seed N] [--seeds K] [--steps S] [--clients C] [--adversary | --client | --client-auth [--auth-fault F]] [--pipes] [--trace] [--minimize]
 //! ```
 //!
 //! `--client` runs the client engine against the server engine (`ClientSimulation`);
@@ -10,6 +10,7 @@
 //! forget-failure|ignore-flow-deadline` breaks the simulator's OAuth driver on purpose: the
 //! run must fail.
 //!
+//! `--pipes` lets clients also speak over pipes (stdio), in both eras.
 //! `--adversary` runs every seed in adversary mode: tight byte budgets, clients that cut
 //! streams, send huge `clientInfo` and long URIs and never read.
 //!
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
     let mut trace = std::env::var("SIM_TRACE").is_ok_and(|v| v == "1");
     let mut shrink = false;
     let mut adversary = std::env::var("SIM_ADVERSARY").is_ok_and(|v| v == "1");
+    let mut pipes = std::env::var("SIM_PIPES").is_ok_and(|v| v == "1");
     let mut client = false;
     let mut auth = false;
     let mut auth_fault = None;
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
             "--trace" => trace = true,
             "--minimize" => shrink = true,
             "--adversary" => adversary = true,
+            "--pipes" => pipes = true,
             "--client" => client = true,
             "--client-auth" => {
                 client = true;
@@ -70,7 +73,7 @@ fn main() -> ExitCode {
             },
             "--help" | "-h" => {
                 println!(
-                    "mcpwire-sim [--seed N] [--seeds K] [--steps S] [--clients C] [--adversary | --client | --client-auth [--auth-fault F]] [--trace] [--minimize]\n  --client: the client engine against the server engine (ClientSimulation)\n  --client-auth: the same, the server a protected resource, the client's tokens by OAuth\n  --auth-fault forget-failure|ignore-flow-deadline: a broken OAuth driver, which must be caught"
+                    "mcpwire-sim [--seed N] [--seeds K] [--steps S] [--clients C] [--adversary | --client | --client-auth [--auth-fault F]] [--pipes] [--trace] [--minimize]\n  --client: the client engine against the server engine (ClientSimulation)\n  --client-auth: the same, the server a protected resource, the client's tokens by OAuth\n  --auth-fault forget-failure|ignore-flow-deadline: a broken OAuth driver, which must be caught"
                 );
                 return ExitCode::SUCCESS;
             }
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
             trace,
             heap: Some(live_heap),
             adversary,
+            pipes,
             ..SimConfig::new(seed, steps, clients)
         };
         match Simulation::new(config).run() {
@@ -122,7 +126,12 @@ fn main() -> ExitCode {
                 } else {
                     steps
                 };
-                let mode = if adversary { " --adversary" } else { "" };
+                let mode = match (adversary, pipes) {
+                    (true, true) => " --adversary --pipes",
+                    (true, false) => " --adversary",
+                    (false, true) => " --pipes",
+                    (false, false) => "",
+                };
                 println!(
                     "    reproduce: SIM_SEED={seed} SIM_STEPS={steps} SIM_TRACE=1 cargo run --release -p mcpwire-sim -- --clients {clients}{mode}"
                 );
