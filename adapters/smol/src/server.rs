@@ -248,7 +248,7 @@ impl Server {
     /// are ever written to stdout (log to stderr).
     ///
     /// Returns once stdin has ended and everything in flight is answered (within
-    /// [`Server::grace`]) and written, once stdout is closed (what was in flight is
+    /// [`Server::shutdown_grace`]) and written, once stdout is closed (what was in flight is
     /// cancelled), or after a signal has drained the server. stdin may be a pipe, a terminal,
     /// a socket or a regular file (`server < requests.jsonl`).
     ///

@@ -9,13 +9,16 @@
 //! - `router.rs`, `messages.rs`, `streams.rs` (resumption, backlogs), `timers.rs` (heartbeats):
 //!   the session era's routes, lifecycle methods and resumable streams;
 //! - `modern/`: the stateless era, from its envelope to the stateless context a request runs
-//!   in (see that module), `server/discover`, results, and `subscriptions/listen` streams.
+//!   in (see that module), `server/discover`, results, and `subscriptions/listen` streams;
+//! - `pipe.rs`: a pipe (stdio): newline-delimited JSON-RPC on one byte stream, whose first
+//!   request picks the era; each era's own path serves it.
 //!
 //! Its methods fall in five groups, each documented where it is defined:
 //!
 //! - **byte level** (socket adapters): [`Engine::handle_accept`], [`Engine::handle_bytes`],
 //!   [`Engine::handle_written`], [`Engine::handle_eof`], [`Engine::handle_closed`], and
-//!   [`Engine::poll_transmit`] for what to write or close;
+//!   [`Engine::poll_transmit`] for what to write or close; a pipe (stdio) is a connection of
+//!   this level opened with [`Engine::open_pipe`], whose bytes are lines instead of HTTP;
 //! - **request level** (hosts that parse HTTP themselves, such as fetch handlers):
 //!   [`Engine::handle_request`], [`Engine::poll_exchange_output`],
 //!   [`Engine::handle_exchange_closed`];

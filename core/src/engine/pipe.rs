@@ -13,7 +13,10 @@
 //! Bounds: the pipe stops reading while its unwritten output is over `stream_window_bytes` or
 //! its requests in flight reach `max_inflight_per_session`, so a host that writes without
 //! reading makes nothing grow; a line past `max_message_bytes` is answered with an error and
-//! the rest of it discarded as it arrives.
+//! the rest of it discarded as it arrives. Answers and a request's own notifications wait for
+//! room (`WouldBlock`, then `Writable`); output that cannot wait (broadcasts) past
+//! `max_queued_bytes_per_connection` ends the pipe, as it cuts a slow HTTP reader. A pipe has
+//! no idle, read or write deadline: its host owns its life, and ends it by closing either side.
 
 use alloc::collections::BTreeMap;
 use alloc::format;
