@@ -89,6 +89,10 @@ mod input;
 mod metrics;
 mod server;
 mod sockets;
+#[cfg(unix)]
+mod stdio;
+#[cfg(not(unix))]
+#[path = "stdio_unsupported.rs"]
 mod stdio;
 mod tasks;
 pub mod tls;

@@ -8,7 +8,7 @@
 
 use std::fs::File;
 use std::io::{self, Read as _, Write as _};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -40,21 +40,34 @@ enum Output {
 pub(crate) struct PipeIo {
     input: Input,
     output: Output,
+    /// The original descriptors 0 and 1, put back when the pipe is dropped; while it serves,
+    /// both point at /dev/null, so that a stray `println!` (or a read of stdin) anywhere in
+    /// the process never reaches the wire.
+    originals: Option<(OwnedFd, OwnedFd)>,
 }
 
 impl PipeIo {
     /// The process's stdin and stdout, duplicated (the originals stay open, so nothing else
     /// the process opens can take descriptor 1 and end up on the wire).
     pub(crate) fn stdio() -> io::Result<PipeIo> {
-        let stdin = File::from(io::stdin().as_fd().try_clone_to_owned()?);
-        let stdout = File::from(io::stdout().as_fd().try_clone_to_owned()?);
-        Ok(PipeIo {
-            input: input(stdin)?,
+        let stdin = io::stdin().as_fd().try_clone_to_owned()?;
+        let stdout = io::stdout().as_fd().try_clone_to_owned()?;
+        let originals = (stdin.try_clone()?, stdout.try_clone()?);
+        let stdout = File::from(stdout);
+        let pipe = PipeIo {
+            input: input(File::from(stdin))?,
             output: match Async::new(stdout.try_clone()?) {
                 Ok(watched) => Output::Watched(watched),
                 Err(_) => Output::Plain(stdout),
             },
-        })
+            originals: Some(originals),
+        };
+        let null = File::options().read(true).write(true).open("/dev/null")?;
+        // Whatever else the process writes to stdout from now on is lost, not sent.
+        io::stdout().flush()?;
+        rustix::stdio::dup2_stdout(&null)?;
+        rustix::stdio::dup2_stdin(&null)?;
+        Ok(pipe)
     }
 
     pub(crate) fn read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Read {
@@ -112,6 +125,10 @@ impl PipeIo {
 
 impl Drop for PipeIo {
     fn drop(&mut self) {
+        if let Some((stdin, stdout)) = self.originals.take() {
+            let _ = rustix::stdio::dup2_stdin(&stdin);
+            let _ = rustix::stdio::dup2_stdout(&stdout);
+        }
         if let Input::Thread { chunks, thread, .. } = &mut self.input {
             // A thread blocked handing over a chunk sees the channel closed; one reading a
             // regular file returns at once.
