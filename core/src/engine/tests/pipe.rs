@@ -584,3 +584,27 @@ fn requests_over_a_pipe_have_no_param_headers_to_check() {
     assert!(p.h.engine.param_headers(handle).is_empty());
     assert!(!p.h.engine.expects_param_headers(handle));
 }
+
+#[test]
+fn a_session_pipe_admits_requests_up_to_the_pending_events_limit_and_refuses_one_past_it() {
+    let mut config = Config::new("test-server", "0.1.0");
+    config.limits.max_pending_events = 3;
+    let mut p = Pipe::with(config);
+    p.initialize();
+    p.h.hold_events = true;
+    for id in 1..=3 {
+        p.line(&format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"a"}}}}"#
+        ));
+    }
+    assert!(
+        p.read().is_empty(),
+        "three requests wait for the application"
+    );
+    p.line(r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"a"}}"#);
+    let refusal = p.read();
+    assert_eq!(refusal.len(), 1, "{refusal:?}");
+    assert_eq!(refusal[0]["id"], 4);
+    assert_eq!(refusal[0]["error"]["code"], -32000);
+    assert_eq!(p.h.engine.stats().inflight_requests, 3);
+}
