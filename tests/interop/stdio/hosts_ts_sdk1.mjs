@@ -25,7 +25,16 @@ await run('stdio host: TypeScript SDK 1.32 StdioClientTransport', 60000, async (
   });
   const transportErrors = [];
   const client = new Client({ name: 'mcpwire-stdio-host', version: '1.0.0' });
-  client.onerror = (error) => transportErrors.push(String(error));
+  // The SDK handles a notification in a microtask and a response at once
+  // (shared/protocol.js `_onnotification`), so a progress notification read in the same chunk
+  // as its response (written before it: the order on the pipe is right) finds its handler gone
+  // and is reported "unknown token". That is the SDK's race, not the server's; every other
+  // error counts.
+  client.onerror = (error) => {
+    if (!String(error).includes('progress notification for an unknown token')) {
+      transportErrors.push(String(error));
+    }
+  };
 
   await within(15000, 'connect', client.connect(transport));
   check(client.getServerVersion()?.name !== undefined, 'initialize is answered with serverInfo', client.getServerVersion());
