@@ -43,7 +43,10 @@ pub(crate) struct Spawn {
 pub(crate) struct Running {
     pub(crate) conn: ClientConnId,
     /// Dropping it closes the child's stdin and starts its shutdown.
-    pub(crate) writes: Option<Sender<Vec<u8>>>,
+    writes: Option<Sender<Vec<u8>>>,
+    /// Never sent on; dropped with `writes`, so that a close is heard even while a write to
+    /// a child that reads nothing is blocked (the queue's end would wait behind it).
+    closing: Option<Sender<()>>,
     /// Ends with the child reaped (and reported to the inbox); dropping it earlier kills the
     /// child (`kill_on_drop`) and reaps it in the background (`reap_on_drop`).
     _task: Task<()>,
@@ -57,8 +60,15 @@ impl Running {
             .as_ref()
             .is_some_and(|w| w.try_send(bytes).is_err());
         if stuck {
-            self.writes = None;
+            self.close();
         }
+    }
+
+    /// Closes the child's stdin (once what is queued is written, within the grace period)
+    /// and starts its shutdown.
+    pub(crate) fn close(&mut self) {
+        self.writes = None;
+        self.closing = None;
     }
 }
 
@@ -87,17 +97,19 @@ pub(crate) fn start(
         .spawn()
         .map_err(|e| format!("could not start {program}: {e}"))?;
     let (writes, pending) = async_channel::bounded(QUEUED_WRITES);
+    let (closing, closed) = async_channel::bounded(1);
     let task = local.spawn(run(
         conn,
         child_parts(&mut child),
         child,
         (grace, kill_wait),
         inbox,
-        pending,
+        (pending, closed),
     ));
     Ok(Running {
         conn,
         writes: Some(writes),
+        closing: Some(closing),
         _task: task,
     })
 }
@@ -137,7 +149,11 @@ fn child_parts(child: &mut Child) -> Parts {
 /// Why the phase of a running child ended.
 enum Ended {
     Exited(std::io::Result<ExitStatus>),
-    /// The driver closed it, or its stdin or stdout ended.
+    /// Its stdin is closed: the driver closed it and all of it was written, or a write
+    /// failed.
+    Written,
+    /// The driver closed it, or its stdout ended: what is queued for stdin may not be
+    /// written yet.
     Closing,
 }
 
@@ -147,7 +163,7 @@ async fn run(
     mut child: Child,
     (grace, kill_wait): (Duration, Duration),
     inbox: Sender<Inbox>,
-    writes: Receiver<Vec<u8>>,
+    (writes, closed): (Receiver<Vec<u8>>, Receiver<()>),
 ) {
     let group = Pid::from_raw(i32::try_from(child.id()).unwrap_or(0));
     let tail = std::cell::RefCell::new(VecDeque::with_capacity(STDERR_TAIL));
@@ -174,9 +190,14 @@ async fn run(
     };
     let lifecycle = async {
         let mut exit = Box::pin(child.status());
+        let mut writing = Box::pin(write_stdin(stdin, &writes));
         let running = async { Ended::Exited((&mut exit).await) }
             .or(async {
-                write_stdin(stdin, &writes).await;
+                (&mut writing).await;
+                Ended::Written
+            })
+            .or(async {
+                let _ = closed.recv().await;
                 Ended::Closing
             })
             .or(async {
@@ -184,14 +205,22 @@ async fn run(
                 Ended::Closing
             })
             .await;
-        // Whatever ended the run, stdin is closed by now (`write_stdin` dropped it).
         let status = match running {
             Ended::Exited(status) => {
                 // What it left behind in its group goes with it.
                 let _ = group.map(|g| kill_process_group(g, Signal::TERM));
                 status
             }
-            Ended::Closing => shut_down(&mut exit, group, grace, kill_wait).await,
+            Ended::Written => shut_down(&mut exit, group, grace, kill_wait).await,
+            Ended::Closing => {
+                // What was queued before the close still goes, within the grace period; a
+                // child that does not take it is stuck, and gets SIGTERM at once.
+                let written = within(&mut writing, grace).await.is_some();
+                // Its stdin closes here, written or not.
+                drop(writing);
+                let grace = if written { grace } else { Duration::ZERO };
+                shut_down(&mut exit, group, grace, kill_wait).await
+            }
         };
         Some(status)
     };

@@ -232,7 +232,7 @@ pub(crate) fn run(
                         conns.remove(&conn);
                         if let Some(running) = child.as_mut().filter(|c| c.conn == conn) {
                             // Its stdin closes; the task ends it and reaps it.
-                            running.writes = None;
+                            running.close();
                         }
                     }
                 }
