@@ -143,3 +143,177 @@ fn a_child_that_closes_its_stdout_but_runs_on_fails_its_calls_and_is_ended() {
         assert!(or_hang(client.close()).await.is_some(), "close hangs");
     });
 }
+
+fn exited(outcome: Option<Result<serde_json::Value, ClientError>>) -> String {
+    match outcome.expect("the call hangs") {
+        Err(ClientError::Call(CallError::Exited(why))) => why,
+        other => panic!("expected the child's exit, got {other:?}"),
+    }
+}
+
+#[test]
+fn many_calls_in_flight_all_fail_with_the_exit_status_when_the_child_dies() {
+    smol::block_on(async {
+        let client = connect("die-after").await;
+        // All twenty are sent before any outcome is awaited.
+        let mut calls = Vec::new();
+        for _ in 0..20 {
+            let params = json!({"name": "anything", "arguments": {}});
+            let handle = client.call("tools/call", Some(params), None, false).await;
+            calls.push(handle.expect("sent"));
+        }
+        let mut outcomes = Vec::new();
+        for handle in calls {
+            outcomes.push(or_hang(handle.result()).await.expect("the call hangs"));
+        }
+        for outcome in outcomes {
+            let why = exited(Some(outcome));
+            assert!(why.contains("exit status: 7"), "{why}");
+        }
+        assert!(or_hang(client.close()).await.is_some(), "close hangs");
+    });
+}
+
+#[test]
+fn a_child_that_exits_with_success_mid_call_fails_the_call() {
+    smol::block_on(async {
+        let client = connect("exit0").await;
+        let why = exited(or_hang(call(&client, json!({}), None)).await);
+        assert!(why.contains("exit status: 0"), "{why}");
+        client.close().await;
+    });
+}
+
+#[test]
+fn a_child_that_closes_its_stdin_fails_the_next_call_without_harm_to_the_parent() {
+    smol::block_on(async {
+        let client = connect("close-stdin").await;
+        let pid = running_with("close-stdin")[0];
+        for _ in 0..500 {
+            if !Path::new(&format!("/proc/{pid}/fd/0")).exists() {
+                break;
+            }
+            smol::Timer::after(Duration::from_millis(10)).await;
+        }
+        // The write meets a closed pipe (EPIPE): the child is ended, the call told.
+        let why = exited(or_hang(call(&client, json!({}), None)).await);
+        assert!(why.contains("signal"), "{why}");
+        client.close().await;
+    });
+}
+
+/// This process's peak resident memory, in KiB.
+fn peak_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_line_far_past_the_limit_is_discarded_as_it_arrives() {
+    smol::block_on(async {
+        let client = connect("long-line").await;
+        let before = peak_kib();
+        let result = or_hang(call(&client, json!({}), None))
+            .await
+            .expect("the call hangs")
+            .expect("answers after the long line");
+        assert_eq!(result["content"][0]["text"], "after");
+        let grown = peak_kib().saturating_sub(before);
+        // 256 MiB went by; what is held is the line limit (4 MiB) and the reads in flight.
+        assert!(grown < 64 * 1024, "the peak grew by {grown} KiB");
+        client.close().await;
+    });
+}
+
+#[test]
+fn a_child_whose_stderr_never_ends_answers_and_is_ended() {
+    smol::block_on(async {
+        let client = connect("stderr-loop").await;
+        for _ in 0..3 {
+            let result = call(&client, json!({}), None).await.expect("answers");
+            assert_eq!(result["content"][0]["text"], "after");
+        }
+        assert!(or_hang(client.close()).await.is_some(), "close hangs");
+    });
+}
+
+#[test]
+fn a_file_that_cannot_be_run_is_an_error() {
+    smol::block_on(async {
+        let not_executable = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+        let error = Client::spawn(Command::new(not_executable))
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("could not start"), "{error}");
+    });
+}
+
+/// The pids of running (not zombie) children started with `mode`.
+fn running_with(mode: &str) -> Vec<u32> {
+    let needle = format!("hostile.py\0{mode}\0");
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let zombie = stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, s)| s.starts_with('Z'));
+        if !zombie && String::from_utf8_lossy(&cmdline).contains(&needle) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+#[test]
+fn close_with_a_call_in_flight_fails_the_call_and_reaps_the_child() {
+    smol::block_on(async {
+        // A mode the child does not know: it answers nothing.
+        let client = connect("mute-close").await;
+        let params = json!({"name": "anything", "arguments": {}});
+        let running = client.call("tools/call", Some(params), None, false).await;
+        let running = running.expect("sent");
+        assert_eq!(running_with("mute-close").len(), 1);
+        assert!(or_hang(client.close()).await.is_some(), "close hangs");
+        assert!(running.result().await.is_err());
+        assert!(
+            running_with("mute-close").is_empty(),
+            "the child outlived close"
+        );
+    });
+}
+
+#[test]
+fn a_client_dropped_with_calls_pending_still_ends_its_child() {
+    smol::block_on(async {
+        let client = connect("mute-drop").await;
+        let mut pending = Vec::new();
+        for _ in 0..5 {
+            let params = json!({"name": "anything", "arguments": {}});
+            let running = client.call("tools/call", Some(params), None, false).await;
+            pending.push(running.expect("sent"));
+        }
+        assert_eq!(running_with("mute-drop").len(), 1);
+        drop(client);
+        for running in pending {
+            let outcome = or_hang(running.result()).await.expect("a call hangs");
+            assert!(outcome.is_err());
+        }
+        let mut ended = false;
+        for _ in 0..500 {
+            if running_with("mute-drop").is_empty() {
+                ended = true;
+                break;
+            }
+            smol::Timer::after(Duration::from_millis(10)).await;
+        }
+        assert!(ended, "the child outlived its dropped client");
+    });
+}

@@ -6,13 +6,25 @@
   garbage       writes invalid UTF-8, a response to an id never sent, a long line without
                 its end, then the answer
   close-stdout  closes its stdout and keeps running, reading stdin
+  close-stdin   (once initialized) closes its stdin and runs on, answering nothing
+  die-after     answers nothing, and exits with status 7 at the twentieth call
+  exit0         exits with status 0 mid-call
+  long-line     writes 256 MiB without a newline, then its end and the answer
+  stderr-loop   writes to stderr without end from a thread, and answers
 """
 import json
 import os
 import sys
+import threading
 import time
 
 mode = sys.argv[1]
+calls = 0
+
+
+def babble():
+    while True:
+        sys.stderr.write("babble " * 100 + "\n")
 
 
 def send(message):
@@ -38,6 +50,12 @@ while True:
     elif method == "notifications/initialized" and mode == "no-read":
         while True:
             time.sleep(3600)
+    elif method == "notifications/initialized" and mode == "close-stdin":
+        os.close(0)
+        while True:
+            time.sleep(3600)
+    elif method == "notifications/initialized" and mode == "stderr-loop":
+        threading.Thread(target=babble, daemon=True).start()
     elif method == "tools/call":
         if mode == "fds":
             fds = sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
@@ -52,6 +70,21 @@ while True:
             send({"jsonrpc": "2.0", "id": 99999999, "result": {}})
             send({"jsonrpc": "2.0", "id": message["id"], "result": {
                 "content": [{"type": "text", "text": "still here"}]}})
+        calls += 1
+        if mode == "die-after" and calls == 20:
+            os._exit(7)
+        if mode == "exit0":
+            os._exit(0)
+        if mode == "long-line":
+            out = sys.stdout.buffer
+            chunk = b"y" * (1024 * 1024)
+            for _ in range(256):
+                out.write(chunk)
+            out.write(b"\n")
+            out.flush()
+        if mode in ("long-line", "stderr-loop"):
+            send({"jsonrpc": "2.0", "id": message["id"], "result": {
+                "content": [{"type": "text", "text": "after"}]}})
         if mode == "close-stdout":
             sys.stdout.close()
             os.close(1)
