@@ -317,3 +317,26 @@ fn a_client_dropped_with_calls_pending_still_ends_its_child() {
         assert!(ended, "the child outlived its dropped client");
     });
 }
+
+#[test]
+fn what_a_child_that_exits_by_itself_left_in_its_group_is_ended() {
+    smol::block_on(async {
+        let client = connect("orphan").await;
+        let why = exited(or_hang(call(&client, json!({}), None)).await);
+        assert!(why.contains("exit status: 5"), "{why}");
+        client.close().await;
+        let mut ended = false;
+        for _ in 0..300 {
+            if running_with("orphan-grandchild").is_empty() {
+                ended = true;
+                break;
+            }
+            smol::Timer::after(Duration::from_millis(10)).await;
+        }
+        let left = running_with("orphan-grandchild");
+        for pid in &left {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        }
+        assert!(ended, "the grandchild {left:?} outlived its group's leader");
+    });
+}

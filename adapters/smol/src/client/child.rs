@@ -7,7 +7,8 @@
 //! into a bounded tail that the error names when it ends. Its end is learnt from its exit,
 //! awaited on the process (a grandchild may hold the pipes open long after), never by
 //! polling. Closing: stdin closed, then SIGTERM to the group after the grace period, then
-//! SIGKILL after the kill wait; the child is always reaped before the task ends.
+//! SIGKILL after the kill wait; the child is always reaped before the task ends, and what it
+//! left in its group gets the same signals (after its calls are told of its end).
 
 use std::collections::VecDeque;
 use std::process::ExitStatus;
@@ -206,11 +207,7 @@ async fn run(
             })
             .await;
         let status = match running {
-            Ended::Exited(status) => {
-                // What it left behind in its group goes with it.
-                let _ = group.map(|g| kill_process_group(g, Signal::TERM));
-                status
-            }
+            Ended::Exited(status) => status,
             Ended::Written => shut_down(&mut exit, group, grace, kill_wait).await,
             Ended::Closing => {
                 // What was queued before the close still goes, within the grace period; a
@@ -242,6 +239,24 @@ async fn run(
         .await;
     let why = describe(status, &tail.borrow());
     let _ = inbox.send(Inbox::ChildExited(conn, why)).await;
+    // The calls have their outcome; what the child left in its group (a grandchild that
+    // outlived a leader which exited by itself, or on its stdin's end) goes as the leader
+    // would have, before the task ends and the close is done.
+    end_leftovers(group, kill_wait).await;
+    let _ = inbox.send(Inbox::ChildGone(conn)).await;
+}
+
+/// SIGTERM to the group, and SIGKILL after `kill_wait` if anyone was there to get it.
+async fn end_leftovers(group: Option<Pid>, kill_wait: Duration) {
+    let Some(group) = group else {
+        return;
+    };
+    // No one left in the group (the common case): nothing to wait for.
+    if kill_process_group(group, Signal::TERM).is_err() {
+        return;
+    }
+    Timer::after(kill_wait).await;
+    let _ = kill_process_group(group, Signal::KILL);
 }
 
 /// Closing: stdin is already closed; SIGTERM to the group after `grace`, SIGKILL after

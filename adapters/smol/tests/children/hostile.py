@@ -11,9 +11,12 @@
   exit0         exits with status 0 mid-call
   long-line     writes 256 MiB without a newline, then its end and the answer
   stderr-loop   writes to stderr without end from a thread, and answers
+  orphan        starts a grandchild that ignores SIGTERM (its stdio on /dev/null), then
+                exits with status 5
 """
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -73,6 +76,17 @@ while True:
         calls += 1
         if mode == "die-after" and calls == 20:
             os._exit(7)
+        if mode == "orphan":
+            if os.fork() == 0:
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                devnull = os.open("/dev/null", os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(devnull, fd)
+                os.execvp("python3", ["python3", "-c",
+                    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(3600)",
+                    "hostile.py", "orphan-grandchild"])
+            time.sleep(0.2)
+            os._exit(5)
         if mode == "exit0":
             os._exit(0)
         if mode == "long-line":
