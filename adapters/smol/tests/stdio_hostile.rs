@@ -339,3 +339,35 @@ fn what_a_child_that_exits_by_itself_left_in_its_group_is_ended() {
         assert!(ended, "the grandchild {left:?} outlived its group's leader");
     });
 }
+
+#[test]
+fn a_child_that_reads_slowly_is_waited_for_not_killed() {
+    smol::block_on(async {
+        let go = std::env::temp_dir().join(format!("mcpwire-hostile-{}.go", std::process::id()));
+        let _ = std::fs::remove_file(&go);
+        let mut command = command("pause");
+        command.arg(&go);
+        let client = Client::stdio(command)
+            .era(EraChoice::Sessions)
+            .connect()
+            .await
+            .expect("connects");
+        // Far more lines than a pipe's buffer holds while the child reads nothing, all
+        // within the client's own limit of calls.
+        let mut calls = Vec::new();
+        for _ in 0..1000 {
+            let params = json!({"name": "anything", "arguments": {"pad": "p".repeat(100)}});
+            let running = client.call("tools/call", Some(params), None, false).await;
+            calls.push(running.expect("sent"));
+        }
+        // Everything is handed to the child's stdin before it reads again.
+        let _ = client.stats().await;
+        std::fs::write(&go, b"").unwrap();
+        for running in calls {
+            let outcome = or_hang(running.result()).await.expect("a call hangs");
+            assert_eq!(outcome.expect("answered")["content"][0]["text"], "done");
+        }
+        client.close().await;
+        let _ = std::fs::remove_file(&go);
+    });
+}

@@ -10,8 +10,10 @@
 //! SIGKILL after the kill wait; the child is always reaped before the task ends, and what it
 //! left in its group gets the same signals (after its calls are told of its end).
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::process::ExitStatus;
+use std::rc::Rc;
 use std::time::Duration;
 
 use async_channel::{Receiver, Sender};
@@ -27,8 +29,16 @@ use super::driver::Inbox;
 const READ_CHUNK: usize = 16 * 1024;
 /// The most of the child's stderr kept for the error that reports its end.
 pub(crate) const STDERR_TAIL: usize = 8 * 1024;
-/// Writes the child has not taken yet; past it the child is taken for stuck and closed.
-const QUEUED_WRITES: usize = 64;
+/// Writes the child has not taken yet, in count and in bytes; past either the child is taken
+/// for stuck and closed. Far above what a child that reads slowly (one line at a time, its
+/// pipe's buffer full) can be owed by a client within its default limits (1,024 calls, as
+/// many cancellations, 64 MiB of params).
+const QUEUED_WRITES: usize = 4096;
+const QUEUED_BYTES: usize = 80 * 1024 * 1024;
+
+/// Writes handed to the child's task and not yet taken by the child: how many, how many
+/// bytes.
+type Queued = Cell<(usize, usize)>;
 
 /// What to run, and how long to wait for it to end.
 #[derive(Debug)]
@@ -43,8 +53,11 @@ pub(crate) struct Spawn {
 /// The running child, as the driver holds it.
 pub(crate) struct Running {
     pub(crate) conn: ClientConnId,
-    /// Dropping it closes the child's stdin and starts its shutdown.
+    /// Dropping it closes the child's stdin and starts its shutdown. Unbounded itself: its
+    /// bounds are `queued`'s.
     writes: Option<Sender<Vec<u8>>>,
+    /// Writes handed over and not yet taken by the child: how many, how many bytes.
+    queued: Rc<Queued>,
     /// Never sent on; dropped with `writes`, so that a close is heard even while a write to
     /// a child that reads nothing is blocked (the queue's end would wait behind it).
     closing: Option<Sender<()>>,
@@ -56,11 +69,17 @@ pub(crate) struct Running {
 impl Running {
     /// Hands bytes to the child's stdin; a child that takes nothing for a while is closed.
     pub(crate) fn write(&mut self, bytes: Vec<u8>) {
-        let stuck = self
-            .writes
-            .as_ref()
-            .is_some_and(|w| w.try_send(bytes).is_err());
-        if stuck {
+        let Some(writes) = self.writes.as_ref() else {
+            return;
+        };
+        let (count, held) = self.queued.get();
+        let (count, held) = (count + 1, held + bytes.len());
+        if count > QUEUED_WRITES || held > QUEUED_BYTES {
+            self.close();
+            return;
+        }
+        self.queued.set((count, held));
+        if writes.try_send(bytes).is_err() {
             self.close();
         }
     }
@@ -97,19 +116,21 @@ pub(crate) fn start(
     let mut child = command
         .spawn()
         .map_err(|e| format!("could not start {program}: {e}"))?;
-    let (writes, pending) = async_channel::bounded(QUEUED_WRITES);
+    let (writes, pending) = async_channel::unbounded();
     let (closing, closed) = async_channel::bounded(1);
+    let queued = Rc::new(Cell::new((0, 0)));
     let task = local.spawn(run(
         conn,
         child_parts(&mut child),
         child,
         (grace, kill_wait),
         inbox,
-        (pending, closed),
+        (pending, closed, queued.clone()),
     ));
     Ok(Running {
         conn,
         writes: Some(writes),
+        queued,
         closing: Some(closing),
         _task: task,
     })
@@ -164,7 +185,7 @@ async fn run(
     mut child: Child,
     (grace, kill_wait): (Duration, Duration),
     inbox: Sender<Inbox>,
-    (writes, closed): (Receiver<Vec<u8>>, Receiver<()>),
+    (writes, closed, queued): (Receiver<Vec<u8>>, Receiver<()>, Rc<Queued>),
 ) {
     let group = Pid::from_raw(i32::try_from(child.id()).unwrap_or(0));
     let tail = std::cell::RefCell::new(VecDeque::with_capacity(STDERR_TAIL));
@@ -191,7 +212,7 @@ async fn run(
     };
     let lifecycle = async {
         let mut exit = Box::pin(child.status());
-        let mut writing = Box::pin(write_stdin(stdin, &writes));
+        let mut writing = Box::pin(write_stdin(stdin, &writes, &queued));
         let running = async { Ended::Exited((&mut exit).await) }
             .or(async {
                 (&mut writing).await;
@@ -315,7 +336,7 @@ async fn read_stdout(conn: ClientConnId, mut stdout: ChildStdout, inbox: &Sender
 
 /// Writes what the driver sends until it closes (drops its sender) or the child stops
 /// reading; stdin is closed on return.
-async fn write_stdin(stdin: Option<ChildStdin>, writes: &Receiver<Vec<u8>>) {
+async fn write_stdin(stdin: Option<ChildStdin>, writes: &Receiver<Vec<u8>>, queued: &Queued) {
     let Some(mut stdin) = stdin else {
         return;
     };
@@ -323,6 +344,8 @@ async fn write_stdin(stdin: Option<ChildStdin>, writes: &Receiver<Vec<u8>>) {
         if stdin.write_all(&bytes).await.is_err() || stdin.flush().await.is_err() {
             return;
         }
+        let (count, held) = queued.get();
+        queued.set((count.saturating_sub(1), held.saturating_sub(bytes.len())));
     }
 }
 

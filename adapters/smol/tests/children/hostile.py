@@ -11,6 +11,8 @@
   exit0         exits with status 0 mid-call
   long-line     writes 256 MiB without a newline, then its end and the answer
   stderr-loop   writes to stderr without end from a thread, and answers
+  pause         on its first call, reads nothing until the file ARG exists; then answers
+                every call
   orphan        starts a grandchild that ignores SIGTERM (its stdio on /dev/null), then
                 exits with status 5
 """
@@ -76,6 +78,11 @@ while True:
         calls += 1
         if mode == "die-after" and calls == 20:
             os._exit(7)
+        if mode == "pause":
+            while calls == 1 and not os.path.exists(sys.argv[2]):
+                time.sleep(0.01)
+            send({"jsonrpc": "2.0", "id": message["id"], "result": {
+                "content": [{"type": "text", "text": "done"}]}})
         if mode == "orphan":
             if os.fork() == 0:
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)
