@@ -371,3 +371,21 @@ fn a_child_that_reads_slowly_is_waited_for_not_killed() {
         let _ = std::fs::remove_file(&go);
     });
 }
+
+#[test]
+fn a_child_whose_stdout_ends_has_its_stdin_closed_at_once() {
+    smol::block_on(async {
+        // Deadlines far past the watchdog: only its stdin's end, which it exits at, can end
+        // the call in time.
+        let client = Client::stdio(command("close-stdout"))
+            .era(EraChoice::Sessions)
+            .shutdown_grace(Duration::from_secs(3600))
+            .kill_wait(Duration::from_secs(3600))
+            .connect()
+            .await
+            .expect("connects");
+        let why = exited(or_hang(call(&client, json!({}), None)).await);
+        assert!(why.contains("exit status: 0"), "{why}");
+        assert!(or_hang(client.close()).await.is_some(), "close hangs");
+    });
+}

@@ -174,9 +174,10 @@ enum Ended {
     /// Its stdin is closed: the driver closed it and all of it was written, or a write
     /// failed.
     Written,
-    /// The driver closed it, or its stdout ended: what is queued for stdin may not be
-    /// written yet.
+    /// The driver closed it: what is queued for stdin may not be written yet.
     Closing,
+    /// Its stdout ended: nothing more is written to it.
+    Silent,
 }
 
 async fn run(
@@ -224,20 +225,32 @@ async fn run(
             })
             .or(async {
                 let _ = stdout_end.recv().await;
-                Ended::Closing
+                Ended::Silent
             })
             .await;
         let status = match running {
             Ended::Exited(status) => status,
             Ended::Written => shut_down(&mut exit, group, grace, kill_wait).await,
+            Ended::Silent => {
+                drop(writing);
+                shut_down(&mut exit, group, grace, kill_wait).await
+            }
             Ended::Closing => {
                 // What was queued before the close still goes, within the grace period; a
                 // child that does not take it is stuck, and gets SIGTERM at once.
-                let written = within(&mut writing, grace).await.is_some();
+                let flushing = async {
+                    (&mut writing).await;
+                    None
+                }
+                .or(async { Some((&mut exit).await) });
+                let flushed = within(&mut Box::pin(flushing), grace).await;
                 // Its stdin closes here, written or not.
                 drop(writing);
-                let grace = if written { grace } else { Duration::ZERO };
-                shut_down(&mut exit, group, grace, kill_wait).await
+                match flushed {
+                    Some(Some(status)) => status,
+                    Some(None) => shut_down(&mut exit, group, grace, kill_wait).await,
+                    None => shut_down(&mut exit, group, Duration::ZERO, kill_wait).await,
+                }
             }
         };
         Some(status)
