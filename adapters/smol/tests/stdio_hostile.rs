@@ -389,3 +389,22 @@ fn a_child_whose_stdout_ends_has_its_stdin_closed_at_once() {
         assert!(or_hang(client.close()).await.is_some(), "close hangs");
     });
 }
+
+#[test]
+fn a_child_that_dies_leaving_a_grandchild_on_its_stdout_is_reported_at_once() {
+    smol::block_on(async {
+        // A kill wait far past the watchdog: the group's SIGTERM at the exit must end the
+        // grandchild, and with it stdout, for the end to be reported in time.
+        let client = Client::stdio(command("holder"))
+            .era(EraChoice::Sessions)
+            .kill_wait(Duration::from_secs(3600))
+            .connect()
+            .await
+            .expect("connects");
+        let why = exited(or_hang(call(&client, json!({}), None)).await);
+        assert!(why.contains("exit status: 6"), "{why}");
+        // Not awaited: the close waits out the kill wait for whatever answered the group's
+        // SIGTERM (a killed grandchild left unreaped by whoever adopted it counts).
+        drop(client);
+    });
+}

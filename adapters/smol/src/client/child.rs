@@ -229,7 +229,12 @@ async fn run(
             })
             .await;
         let status = match running {
-            Ended::Exited(status) => status,
+            Ended::Exited(status) => {
+                // What it left behind in its group goes with it (and, were it to hold stdout
+                // open, its end is not waited for as long as the kill wait).
+                let _ = group.map(|g| kill_process_group(g, Signal::TERM));
+                status
+            }
             Ended::Written => shut_down(&mut exit, group, grace, kill_wait).await,
             Ended::Silent => {
                 drop(writing);

@@ -13,6 +13,8 @@
   stderr-loop   writes to stderr without end from a thread, and answers
   pause         on its first call, reads nothing until the file ARG exists; then answers
                 every call
+  holder        starts a grandchild that holds its stdout open (and ends at SIGTERM), then
+                exits with status 6
   orphan        starts a grandchild that ignores SIGTERM (its stdio on /dev/null), then
                 exits with status 5
 """
@@ -83,6 +85,11 @@ while True:
                 time.sleep(0.01)
             send({"jsonrpc": "2.0", "id": message["id"], "result": {
                 "content": [{"type": "text", "text": "done"}]}})
+        if mode == "holder":
+            if os.fork() == 0:
+                while True:
+                    time.sleep(3600)
+            os._exit(6)
         if mode == "orphan":
             if os.fork() == 0:
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)
