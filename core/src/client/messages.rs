@@ -367,6 +367,15 @@ impl Client {
         if !sessions || self.link.phase != Phase::Ready {
             // 2026-07-28 streams carry no server requests; before the handshake none are due.
             self.counters.protocol_errors += 1;
+            if self.is_pipe() && self.link.phase == Phase::Ready {
+                // A pipe has a way back, and a server left unanswered may wait for ever.
+                let error = ErrorObject {
+                    code: ErrorCode::METHOD_NOT_FOUND.0,
+                    message: "the 2026-07-28 era has no requests from the server".into(),
+                    data: None,
+                };
+                let _ = self.queue_post(wire::response(&request.id, Err(&error)));
+            }
             return false;
         }
         if request.method == "ping" {

@@ -101,6 +101,8 @@ mod messages;
 mod param_headers;
 mod pipe;
 #[cfg(test)]
+mod pipe_hostile_tests;
+#[cfg(test)]
 mod pipe_tests;
 #[cfg(test)]
 mod scripted_tests;

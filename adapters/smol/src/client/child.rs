@@ -7,10 +7,13 @@
 //! into a bounded tail that the error names when it ends. Its end is learnt from its exit,
 //! awaited on the process (a grandchild may hold the pipes open long after), never by
 //! polling. Closing: stdin closed, then SIGTERM to the group after the grace period, then
-//! SIGKILL after the kill wait; the child is always reaped before the task ends.
+//! SIGKILL after the kill wait; the child is always reaped before the task ends, and what it
+//! left in its group gets the same signals (after its calls are told of its end).
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::process::ExitStatus;
+use std::rc::Rc;
 use std::time::Duration;
 
 use async_channel::{Receiver, Sender};
@@ -26,8 +29,16 @@ use super::driver::Inbox;
 const READ_CHUNK: usize = 16 * 1024;
 /// The most of the child's stderr kept for the error that reports its end.
 pub(crate) const STDERR_TAIL: usize = 8 * 1024;
-/// Writes the child has not taken yet; past it the child is taken for stuck and closed.
-const QUEUED_WRITES: usize = 64;
+/// Writes the child has not taken yet, in count and in bytes; past either the child is taken
+/// for stuck and closed. Far above what a child that reads slowly (one line at a time, its
+/// pipe's buffer full) can be owed by a client within its default limits (1,024 calls, as
+/// many cancellations, 64 MiB of params).
+const QUEUED_WRITES: usize = 4096;
+const QUEUED_BYTES: usize = 80 * 1024 * 1024;
+
+/// Writes handed to the child's task and not yet taken by the child: how many, how many
+/// bytes.
+type Queued = Cell<(usize, usize)>;
 
 /// What to run, and how long to wait for it to end.
 #[derive(Debug)]
@@ -42,8 +53,14 @@ pub(crate) struct Spawn {
 /// The running child, as the driver holds it.
 pub(crate) struct Running {
     pub(crate) conn: ClientConnId,
-    /// Dropping it closes the child's stdin and starts its shutdown.
-    pub(crate) writes: Option<Sender<Vec<u8>>>,
+    /// Dropping it closes the child's stdin and starts its shutdown. Unbounded itself: its
+    /// bounds are `queued`'s.
+    writes: Option<Sender<Vec<u8>>>,
+    /// Writes handed over and not yet taken by the child: how many, how many bytes.
+    queued: Rc<Queued>,
+    /// Never sent on; dropped with `writes`, so that a close is heard even while a write to
+    /// a child that reads nothing is blocked (the queue's end would wait behind it).
+    closing: Option<Sender<()>>,
     /// Ends with the child reaped (and reported to the inbox); dropping it earlier kills the
     /// child (`kill_on_drop`) and reaps it in the background (`reap_on_drop`).
     _task: Task<()>,
@@ -52,13 +69,26 @@ pub(crate) struct Running {
 impl Running {
     /// Hands bytes to the child's stdin; a child that takes nothing for a while is closed.
     pub(crate) fn write(&mut self, bytes: Vec<u8>) {
-        let stuck = self
-            .writes
-            .as_ref()
-            .is_some_and(|w| w.try_send(bytes).is_err());
-        if stuck {
-            self.writes = None;
+        let Some(writes) = self.writes.as_ref() else {
+            return;
+        };
+        let (count, held) = self.queued.get();
+        let (count, held) = (count + 1, held + bytes.len());
+        if count > QUEUED_WRITES || held > QUEUED_BYTES {
+            self.close();
+            return;
         }
+        self.queued.set((count, held));
+        if writes.try_send(bytes).is_err() {
+            self.close();
+        }
+    }
+
+    /// Closes the child's stdin (once what is queued is written, within the grace period)
+    /// and starts its shutdown.
+    pub(crate) fn close(&mut self) {
+        self.writes = None;
+        self.closing = None;
     }
 }
 
@@ -86,18 +116,22 @@ pub(crate) fn start(
     let mut child = command
         .spawn()
         .map_err(|e| format!("could not start {program}: {e}"))?;
-    let (writes, pending) = async_channel::bounded(QUEUED_WRITES);
+    let (writes, pending) = async_channel::unbounded();
+    let (closing, closed) = async_channel::bounded(1);
+    let queued = Rc::new(Cell::new((0, 0)));
     let task = local.spawn(run(
         conn,
         child_parts(&mut child),
         child,
         (grace, kill_wait),
         inbox,
-        pending,
+        (pending, closed, queued.clone()),
     ));
     Ok(Running {
         conn,
         writes: Some(writes),
+        queued,
+        closing: Some(closing),
         _task: task,
     })
 }
@@ -137,8 +171,13 @@ fn child_parts(child: &mut Child) -> Parts {
 /// Why the phase of a running child ended.
 enum Ended {
     Exited(std::io::Result<ExitStatus>),
-    /// The driver closed it, or its stdin or stdout ended.
+    /// Its stdin is closed: the driver closed it and all of it was written, or a write
+    /// failed.
+    Written,
+    /// The driver closed it: what is queued for stdin may not be written yet.
     Closing,
+    /// Its stdout ended: nothing more is written to it.
+    Silent,
 }
 
 async fn run(
@@ -147,7 +186,7 @@ async fn run(
     mut child: Child,
     (grace, kill_wait): (Duration, Duration),
     inbox: Sender<Inbox>,
-    writes: Receiver<Vec<u8>>,
+    (writes, closed, queued): (Receiver<Vec<u8>>, Receiver<()>, Rc<Queued>),
 ) {
     let group = Pid::from_raw(i32::try_from(child.id()).unwrap_or(0));
     let tail = std::cell::RefCell::new(VecDeque::with_capacity(STDERR_TAIL));
@@ -174,24 +213,50 @@ async fn run(
     };
     let lifecycle = async {
         let mut exit = Box::pin(child.status());
+        let mut writing = Box::pin(write_stdin(stdin, &writes, &queued));
         let running = async { Ended::Exited((&mut exit).await) }
             .or(async {
-                write_stdin(stdin, &writes).await;
+                (&mut writing).await;
+                Ended::Written
+            })
+            .or(async {
+                let _ = closed.recv().await;
                 Ended::Closing
             })
             .or(async {
                 let _ = stdout_end.recv().await;
-                Ended::Closing
+                Ended::Silent
             })
             .await;
-        // Whatever ended the run, stdin is closed by now (`write_stdin` dropped it).
         let status = match running {
             Ended::Exited(status) => {
-                // What it left behind in its group goes with it.
+                // What it left behind in its group goes with it (and, were it to hold stdout
+                // open, its end is not waited for as long as the kill wait).
                 let _ = group.map(|g| kill_process_group(g, Signal::TERM));
                 status
             }
-            Ended::Closing => shut_down(&mut exit, group, grace, kill_wait).await,
+            Ended::Written => shut_down(&mut exit, group, grace, kill_wait).await,
+            Ended::Silent => {
+                drop(writing);
+                shut_down(&mut exit, group, grace, kill_wait).await
+            }
+            Ended::Closing => {
+                // What was queued before the close still goes, within the grace period; a
+                // child that does not take it is stuck, and gets SIGTERM at once.
+                let flushing = async {
+                    (&mut writing).await;
+                    None
+                }
+                .or(async { Some((&mut exit).await) });
+                let flushed = within(&mut Box::pin(flushing), grace).await;
+                // Its stdin closes here, written or not.
+                drop(writing);
+                match flushed {
+                    Some(Some(status)) => status,
+                    Some(None) => shut_down(&mut exit, group, grace, kill_wait).await,
+                    None => shut_down(&mut exit, group, Duration::ZERO, kill_wait).await,
+                }
+            }
         };
         Some(status)
     };
@@ -213,6 +278,24 @@ async fn run(
         .await;
     let why = describe(status, &tail.borrow());
     let _ = inbox.send(Inbox::ChildExited(conn, why)).await;
+    // The calls have their outcome; what the child left in its group (a grandchild that
+    // outlived a leader which exited by itself, or on its stdin's end) goes as the leader
+    // would have, before the task ends and the close is done.
+    end_leftovers(group, kill_wait).await;
+    let _ = inbox.send(Inbox::ChildGone(conn)).await;
+}
+
+/// SIGTERM to the group, and SIGKILL after `kill_wait` if anyone was there to get it.
+async fn end_leftovers(group: Option<Pid>, kill_wait: Duration) {
+    let Some(group) = group else {
+        return;
+    };
+    // No one left in the group (the common case): nothing to wait for.
+    if kill_process_group(group, Signal::TERM).is_err() {
+        return;
+    }
+    Timer::after(kill_wait).await;
+    let _ = kill_process_group(group, Signal::KILL);
 }
 
 /// Closing: stdin is already closed; SIGTERM to the group after `grace`, SIGKILL after
@@ -271,7 +354,7 @@ async fn read_stdout(conn: ClientConnId, mut stdout: ChildStdout, inbox: &Sender
 
 /// Writes what the driver sends until it closes (drops its sender) or the child stops
 /// reading; stdin is closed on return.
-async fn write_stdin(stdin: Option<ChildStdin>, writes: &Receiver<Vec<u8>>) {
+async fn write_stdin(stdin: Option<ChildStdin>, writes: &Receiver<Vec<u8>>, queued: &Queued) {
     let Some(mut stdin) = stdin else {
         return;
     };
@@ -279,6 +362,8 @@ async fn write_stdin(stdin: Option<ChildStdin>, writes: &Receiver<Vec<u8>>) {
         if stdin.write_all(&bytes).await.is_err() || stdin.flush().await.is_err() {
             return;
         }
+        let (count, held) = queued.get();
+        queued.set((count.saturating_sub(1), held.saturating_sub(bytes.len())));
     }
 }
 

@@ -82,6 +82,8 @@ pub(crate) enum Inbox {
     Closed(ClientConnId),
     /// The child ended and was reaped: its exit status and the tail of its stderr.
     ChildExited(ClientConnId, String),
+    /// What the child left in its process group is ended too: its task is done.
+    ChildGone(ClientConnId),
     Command(Command),
     Answer(ServerRequestId, Result<Value, ErrorObject>),
     /// A flow ended: the state to keep, and the `Authorization` value or why there is none.
@@ -232,7 +234,7 @@ pub(crate) fn run(
                         conns.remove(&conn);
                         if let Some(running) = child.as_mut().filter(|c| c.conn == conn) {
                             // Its stdin closes; the task ends it and reaps it.
-                            running.writes = None;
+                            running.close();
                         }
                     }
                 }
@@ -432,9 +434,11 @@ pub(crate) fn run(
                     conns.remove(&conn);
                     core.handle_closed(now, conn);
                 }
-                Inbox::ChildExited(conn, why) => {
-                    child = None;
-                    core.handle_pipe_ended(now, conn, &why);
+                Inbox::ChildExited(conn, why) => core.handle_pipe_ended(now, conn, &why),
+                Inbox::ChildGone(conn) => {
+                    if child.as_ref().is_some_and(|c| c.conn == conn) {
+                        child = None;
+                    }
                 }
                 Inbox::Answer(request, outcome) => {
                     answering.remove(&request);
