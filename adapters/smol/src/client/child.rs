@@ -197,7 +197,7 @@ async fn run(
     let reading = async {
         let out = async {
             if let Some(stdout) = stdout {
-                read_stdout(conn, stdout, &inbox).await;
+                super::conn::read_into_inbox(conn, stdout, &inbox).await;
             }
             drop(stdout_ended);
             std::future::pending::<()>().await;
@@ -332,24 +332,6 @@ async fn within<T>(future: &mut (impl Future<Output = T> + Unpin), wait: Duratio
             None
         })
         .await
-}
-
-async fn read_stdout(conn: ClientConnId, mut stdout: ChildStdout, inbox: &Sender<Inbox>) {
-    let mut buf = vec![0u8; READ_CHUNK];
-    loop {
-        match stdout.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                if inbox
-                    .send(Inbox::Bytes(conn, buf[..n].to_vec()))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        }
-    }
 }
 
 /// Writes what the driver sends until it closes (drops its sender) or the child stops

@@ -69,23 +69,7 @@ async fn move_bytes(
     inbox: &Sender<Inbox>,
     writes: &Receiver<Vec<u8>>,
 ) {
-    let read = async {
-        let mut buf = vec![0u8; READ_CHUNK];
-        loop {
-            match reader.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    if inbox
-                        .send(Inbox::Bytes(conn, buf[..n].to_vec()))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            }
-        }
-    };
+    let read = read_into_inbox(conn, &mut reader, inbox);
     let write = async {
         while let Ok(bytes) = writes.recv().await {
             // A TLS stream keeps what it encrypts until flushed.
@@ -99,6 +83,29 @@ async fn move_bytes(
     };
     read.or(write).await;
     let _ = inbox.send(Inbox::Closed(conn)).await;
+}
+
+/// Hands what `reader` reads to the driver until it ends, fails, or the driver is gone.
+pub(super) async fn read_into_inbox(
+    conn: ClientConnId,
+    mut reader: impl AsyncRead + Unpin,
+    inbox: &Sender<Inbox>,
+) {
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if inbox
+                    .send(Inbox::Bytes(conn, buf[..n].to_vec()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -133,6 +133,21 @@ impl fmt::Debug for ClientBuilder {
 }
 
 impl ClientBuilder {
+    /// A builder on every default but the transport.
+    fn new(config: ClientConfig, child: Option<child::Spawn>) -> Self {
+        ClientBuilder {
+            config,
+            handlers: BTreeMap::new(),
+            capabilities: serde_json::Map::new(),
+            extra_roots: Vec::new(),
+            oauth: None,
+            authorize: None,
+            client_key: None,
+            store: None,
+            child,
+        }
+    }
+
     /// Names the client (`clientInfo`).
     #[must_use]
     pub fn name(mut self, name: &str, version: &str) -> Self {
@@ -611,17 +626,7 @@ impl Client {
     pub fn builder(url: &str) -> Result<ClientBuilder, ClientError> {
         let config = ClientConfig::from_url(url, "mcpwire-smol", env!("CARGO_PKG_VERSION"))
             .map_err(ClientError::Url)?;
-        Ok(ClientBuilder {
-            config,
-            handlers: BTreeMap::new(),
-            capabilities: serde_json::Map::new(),
-            extra_roots: Vec::new(),
-            oauth: None,
-            authorize: None,
-            client_key: None,
-            store: None,
-            child: None,
-        })
+        Ok(ClientBuilder::new(config, None))
     }
 
     /// A client of the server `command` runs, over its stdin and stdout (the stdio transport),
@@ -647,21 +652,14 @@ impl Client {
     #[must_use]
     pub fn stdio(command: std::process::Command) -> ClientBuilder {
         let config = ClientConfig::pipe("mcpwire-smol", env!("CARGO_PKG_VERSION"));
-        ClientBuilder {
+        ClientBuilder::new(
             config,
-            handlers: BTreeMap::new(),
-            capabilities: serde_json::Map::new(),
-            extra_roots: Vec::new(),
-            oauth: None,
-            authorize: None,
-            client_key: None,
-            store: None,
-            child: Some(child::Spawn {
+            Some(child::Spawn {
                 command,
                 grace: Duration::from_secs(2),
                 kill_wait: Duration::from_secs(2),
             }),
-        }
+        )
     }
 
     /// Starts `command` and connects to it over stdio on every default
