@@ -192,8 +192,9 @@ impl RssSampler {
     }
 }
 
-/// The engine's default `max_message_bytes`: the most one line may hold before it is refused.
-const MAX_MESSAGE: u64 = 16 * 1024 * 1024;
+/// The engine's default inbound limit (`limits.http.max_body_bytes`, as for a POST body): the
+/// most one line may hold before it is refused.
+const MAX_MESSAGE: u64 = 4 * 1024 * 1024;
 
 #[test]
 fn hostile_stdin_is_answered_and_memory_stays_bounded() {

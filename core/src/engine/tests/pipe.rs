@@ -278,7 +278,7 @@ fn padded_ping(len: usize) -> Vec<u8> {
 #[test]
 fn a_line_at_the_limit_is_read_and_one_past_it_is_refused_and_discarded() {
     let mut config = Config::new("test-server", "0.1.0");
-    config.limits.max_message_bytes = 256;
+    config.limits.http.max_body_bytes = 256;
     let mut p = Pipe::with(config);
     p.initialize();
     assert_eq!(p.write(&padded_ping(256)), 257);
@@ -307,6 +307,39 @@ fn a_line_at_the_limit_is_read_and_one_past_it_is_refused_and_discarded() {
     let lines = p.read();
     assert_eq!(lines.len(), 1, "one error for one line");
     assert_eq!(lines[0]["error"]["code"], -32600);
+}
+
+#[test]
+fn the_line_limit_fits_the_input_share_so_a_long_line_never_stalls_the_pipe() {
+    // A small engine: its input share is far below the largest message it may send, and the
+    // line limit is lowered to fit it, as the HTTP body limit is.
+    let mut config = Config::new("test-server", "0.1.0");
+    config.limits.max_held_bytes = 1 << 20;
+    let mut p = Pipe::with(config);
+    p.initialize();
+    let limit = p.h.engine.config.limits.http.max_body_bytes;
+    assert!(limit < p.h.engine.config.limits.max_message_bytes);
+    assert!(limit < p.h.engine.read_capacity(p.conn));
+    assert_eq!(p.write(&padded_ping(limit)), limit + 1);
+    // Read whole and judged as a request (here the session's share of this small engine
+    // refuses work that large, as it would refuse the same POST).
+    let at = p.read();
+    assert_eq!(at.len(), 1, "{at:?}");
+    assert_eq!(at[0]["id"], 1, "{at:?}");
+    // Past the input share, below the message limit: refused, and the pipe reads on.
+    let mut long = padded_ping(2 * p.h.engine.read_capacity(p.conn));
+    long.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}\n");
+    assert_eq!(p.write(&long), long.len(), "the pipe never stops reading");
+    let lines = p.read();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["error"]["code"], -32600);
+    assert!(
+        lines[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{limit}"))
+    );
+    assert_eq!(lines[1], json!({"jsonrpc":"2.0","id":2,"result":{}}));
 }
 
 #[test]
