@@ -457,6 +457,20 @@ impl Engine {
             self.counters.sessions_refused += 1;
             return refuse(self, "too many sessions");
         }
+        if self.events_full() {
+            return refuse(self, "the application is not keeping up");
+        }
+        // Kept for the pipe's life: the limit an HTTP `initialize` has.
+        let limit = self.config.limits.max_client_metadata_bytes;
+        let metadata = super::messages::client_metadata_bytes(init.params.as_deref());
+        if metadata > limit {
+            self.counters.rejected_requests += 1;
+            let message = format!(
+                "Invalid params: clientInfo and capabilities take {metadata} bytes, over the \
+                 limit of {limit}"
+            );
+            return self.pipe_error(conn, Some(&id), ErrorCode::INVALID_PARAMS, &message);
+        }
         let keeps =
             super::budget::new_work_bytes(init.params.as_ref().map_or(0, |p| p.get().len()), 1)
                 + super::budget::SESSION_BYTES;

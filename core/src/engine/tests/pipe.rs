@@ -641,3 +641,31 @@ fn a_session_pipe_admits_requests_up_to_the_pending_events_limit_and_refuses_one
     assert_eq!(refusal[0]["error"]["code"], -32000);
     assert_eq!(p.h.engine.stats().inflight_requests, 3);
 }
+
+#[test]
+fn client_info_past_the_metadata_limit_is_refused_on_a_pipe_and_at_it_opens_the_session() {
+    let limit = 1024;
+    let mut config = Config::new("t", "1");
+    config.limits.max_client_metadata_bytes = limit;
+    let mut p = Pipe::with(config);
+    let init = |name_len: usize| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":0,"method":"initialize","params":{{"protocolVersion":"2025-11-25","capabilities":{{}},"clientInfo":{{"name":"{}","version":"1"}}}}}}"#,
+            "n".repeat(name_len)
+        )
+    };
+    // `{}` and `{"name":"","version":"1"}` around the name.
+    let fixed = 2 + r#"{"name":"","version":"1"}"#.len();
+    p.line(&init(limit - fixed + 1));
+    let past = p.read();
+    assert_eq!(past.len(), 1, "{past:?}");
+    assert_eq!(past[0]["id"], 0);
+    assert_eq!(past[0]["error"]["code"], -32602, "{past:?}");
+    assert_eq!(p.h.engine.stats().sessions, 0, "no session kept");
+    // The refusal picked no era: an initialize within the limit opens the session.
+    p.line(&init(limit - fixed));
+    let at = p.read();
+    assert_eq!(at[0]["result"]["protocolVersion"], "2025-11-25", "{at:?}");
+    assert_eq!(p.h.engine.stats().sessions, 1);
+    p.h.engine.check_invariants().unwrap();
+}
