@@ -104,6 +104,7 @@ impl Pipe {
     }
 
     /// Moves up to `room` bytes of output to `buf`; returns how many.
+    #[must_use]
     pub(crate) fn poll_transmit(&mut self, buf: &mut Vec<u8>, room: usize) -> usize {
         let len = room.min(self.out.len());
         buf.extend_from_slice(&self.out[..len]);
@@ -453,7 +454,7 @@ impl Engine {
         if self.shutdown_deadline.is_some() {
             return refuse(self, "shutting down");
         }
-        if self.sessions.len() - self.stateless_contexts >= self.config.limits.max_sessions {
+        if self.session_count() >= self.config.limits.max_sessions {
             self.counters.sessions_refused += 1;
             return refuse(self, "too many sessions");
         }
