@@ -669,3 +669,15 @@ fn client_info_past_the_metadata_limit_is_refused_on_a_pipe_and_at_it_opens_the_
     assert_eq!(p.h.engine.stats().sessions, 1);
     p.h.engine.check_invariants().unwrap();
 }
+
+#[test]
+fn a_session_pipe_idle_for_a_day_still_serves_and_writes_nothing_unasked() {
+    let mut p = Pipe::new();
+    p.initialize();
+    p.h.advance(24 * 3_600_000);
+    assert!(!p.closed());
+    assert_eq!(p.read(), Vec::<Value>::new(), "no keep-alive or heartbeat on a pipe");
+    p.line(r#"{"jsonrpc":"2.0","id":9,"method":"ping"}"#);
+    assert_eq!(p.read(), [json!({"jsonrpc":"2.0","id":9,"result":{}})]);
+    assert_eq!(p.h.engine.stats().sessions, 1);
+}
