@@ -143,7 +143,7 @@ impl Host {
 
 fn run(input: &[u8], cuts: &[usize]) -> Seen {
     let mut config = Config::new("props", "1");
-    config.limits.max_message_bytes = LIMIT;
+    config.limits.http.max_body_bytes = LIMIT;
     let mut engine = Engine::new(config, Instant::ZERO, [7; 32]);
     let now = Instant::ZERO;
     let pipe = engine.open_pipe(now);

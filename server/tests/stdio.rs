@@ -192,8 +192,9 @@ impl RssSampler {
     }
 }
 
-/// The engine's default `max_message_bytes`: the most one line may hold before it is refused.
-const MAX_MESSAGE: u64 = 16 * 1024 * 1024;
+/// The engine's default inbound limit (`limits.http.max_body_bytes`, as for a POST body): the
+/// most one line may hold before it is refused.
+const MAX_MESSAGE: u64 = 4 * 1024 * 1024;
 
 #[test]
 fn hostile_stdin_is_answered_and_memory_stays_bounded() {
@@ -388,4 +389,52 @@ fn requests_from_a_file_are_answered_and_the_server_exits() {
         .map(|l| serde_json::from_slice(l).unwrap())
         .collect();
     assert_eq!(answers.len(), 50);
+}
+
+/// Whether an open file is non-blocking, from the kernel's own account of this process's
+/// descriptor (`flags` in /proc/self/fdinfo, octal; O_NONBLOCK is 0o4000).
+fn nonblocking(fd: &impl std::os::fd::AsRawFd) -> bool {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).unwrap();
+    let flags = info
+        .lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+        .unwrap();
+    flags & 0o4000 != 0
+}
+
+#[test]
+fn the_hosts_stdin_and_stdout_are_left_blocking_as_they_came() {
+    // A socket pair each way, as a host may launch a server: the reactor watches both, and
+    // the open files (with their flags) are the host's too.
+    let (input, host_in) = std::os::unix::net::UnixStream::pair().unwrap();
+    let (output, host_out) = std::os::unix::net::UnixStream::pair().unwrap();
+    let (input_seen, output_seen) = (input.try_clone().unwrap(), output.try_clone().unwrap());
+    assert!(!nonblocking(&input_seen) && !nonblocking(&output_seen));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcpwire"))
+        .args(["serve", "--stdio"])
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(input)))
+        .stdout(Stdio::from(std::os::fd::OwnedFd::from(output)))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the mcpwire binary runs");
+    let mut writer = host_in;
+    writer.write_all(format!("{INIT}\n").as_bytes()).unwrap();
+    let mut reader = BufReader::new(host_out);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.contains("protocolVersion"), "{line}");
+    writer.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut waited = Duration::ZERO;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(waited < EXIT_PATIENCE, "the server did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+        waited += Duration::from_millis(20);
+    };
+    assert!(status.success(), "{status}");
+    assert!(!nonblocking(&input_seen), "stdin left non-blocking");
+    assert!(!nonblocking(&output_seen), "stdout left non-blocking");
 }

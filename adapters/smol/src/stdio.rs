@@ -44,6 +44,11 @@ pub(crate) struct PipeIo {
     /// both point at /dev/null, so that a stray `println!` (or a read of stdin) anywhere in
     /// the process never reaches the wire.
     originals: Option<(OwnedFd, OwnedFd)>,
+    /// Which of stdin and stdout were blocking when the pipe took them. O_NONBLOCK, which the
+    /// reactor sets, belongs to the open file the host (and whatever else it started) shares:
+    /// left set, the host's shell or its next command reading that terminal or pipe gets
+    /// `EAGAIN`.
+    blocking: (bool, bool),
 }
 
 impl PipeIo {
@@ -53,6 +58,7 @@ impl PipeIo {
         let stdin = io::stdin().as_fd().try_clone_to_owned()?;
         let stdout = io::stdout().as_fd().try_clone_to_owned()?;
         let originals = (stdin.try_clone()?, stdout.try_clone()?);
+        let blocking = (is_blocking(&stdin), is_blocking(&stdout));
         let stdout = File::from(stdout);
         let pipe = PipeIo {
             input: input(File::from(stdin))?,
@@ -61,6 +67,7 @@ impl PipeIo {
                 Err(_) => Output::Plain(stdout),
             },
             originals: Some(originals),
+            blocking,
         };
         let null = File::options().read(true).write(true).open("/dev/null")?;
         // Whatever else the process writes to stdout from now on is lost, not sent.
@@ -128,6 +135,12 @@ impl Drop for PipeIo {
         if let Some((stdin, stdout)) = self.originals.take() {
             let _ = rustix::stdio::dup2_stdin(&stdin);
             let _ = rustix::stdio::dup2_stdout(&stdout);
+            if self.blocking.0 {
+                set_blocking(&stdin);
+            }
+            if self.blocking.1 {
+                set_blocking(&stdout);
+            }
         }
         if let Input::Thread { chunks, thread, .. } = &mut self.input {
             // A thread blocked handing over a chunk sees the channel closed; one reading a
@@ -137,6 +150,16 @@ impl Drop for PipeIo {
                 let _ = thread.join();
             }
         }
+    }
+}
+
+fn is_blocking(fd: &OwnedFd) -> bool {
+    rustix::fs::fcntl_getfl(fd).is_ok_and(|flags| !flags.contains(rustix::fs::OFlags::NONBLOCK))
+}
+
+fn set_blocking(fd: &OwnedFd) {
+    if let Ok(flags) = rustix::fs::fcntl_getfl(fd) {
+        let _ = rustix::fs::fcntl_setfl(fd, flags - rustix::fs::OFlags::NONBLOCK);
     }
 }
 

@@ -12,7 +12,8 @@
 //!
 //! Bounds: the pipe stops reading while its unwritten output is over `stream_window_bytes` or
 //! its requests in flight reach `max_inflight_per_session`, so a host that writes without
-//! reading makes nothing grow; a line past `max_message_bytes` is answered with an error and
+//! reading makes nothing grow; a line past `limits.http.max_body_bytes` (the inbound limit a
+//! POST body has, which the engine keeps within its input share) is answered with an error and
 //! the rest of it discarded as it arrives. Answers and a request's own notifications wait for
 //! room (`WouldBlock`, then `Writable`); output that cannot wait (broadcasts) past
 //! `max_queued_bytes_per_connection` ends the pipe, as it cuts a slow HTTP reader. A pipe has
@@ -103,6 +104,7 @@ impl Pipe {
     }
 
     /// Moves up to `room` bytes of output to `buf`; returns how many.
+    #[must_use]
     pub(crate) fn poll_transmit(&mut self, buf: &mut Vec<u8>, room: usize) -> usize {
         let len = room.min(self.out.len());
         buf.extend_from_slice(&self.out[..len]);
@@ -127,7 +129,9 @@ impl Engine {
     pub fn open_pipe(&mut self, now: Instant) -> ConnId {
         self.tick(now);
         let id = self.conns.vacant_key();
-        let max = self.config.limits.max_message_bytes;
+        // The inbound limit HTTP bodies have, lowered by `Engine::new` to fit the input share: a
+        // line that could never fit it would stop the pipe reading for good.
+        let max = self.config.limits.http.max_body_bytes;
         self.conns.insert_at(
             id,
             Conn {
@@ -205,7 +209,9 @@ impl Engine {
         } else if pipe.decoder.is_discarding() {
             usize::MAX
         } else {
-            self.budget.input_room(c.input)
+            // `c.input` is settled after the call; bytes the decoder took since count already.
+            let taken = pipe.buffered_bytes().saturating_sub(c.input);
+            self.budget.input_room(c.input).saturating_sub(taken)
         }
     }
 
@@ -294,7 +300,7 @@ impl Engine {
     fn pipe_frame(&mut self, conn: ConnId, frame: Frame) {
         match frame {
             Frame::TooLong => {
-                let max = self.config.limits.max_message_bytes;
+                let max = self.config.limits.http.max_body_bytes;
                 self.counters.rejected_requests += 1;
                 let message = format!(
                     "Invalid Request: the message is longer than the limit of {max} bytes; \
@@ -448,9 +454,23 @@ impl Engine {
         if self.shutdown_deadline.is_some() {
             return refuse(self, "shutting down");
         }
-        if self.sessions.len() - self.stateless_contexts >= self.config.limits.max_sessions {
+        if self.session_count() >= self.config.limits.max_sessions {
             self.counters.sessions_refused += 1;
             return refuse(self, "too many sessions");
+        }
+        if self.events_full() {
+            return refuse(self, "the application is not keeping up");
+        }
+        // Kept for the pipe's life: the limit an HTTP `initialize` has.
+        let limit = self.config.limits.max_client_metadata_bytes;
+        let metadata = super::messages::client_metadata_bytes(init.params.as_deref());
+        if metadata > limit {
+            self.counters.rejected_requests += 1;
+            let message = format!(
+                "Invalid params: clientInfo and capabilities take {metadata} bytes, over the \
+                 limit of {limit}"
+            );
+            return self.pipe_error(conn, Some(&id), ErrorCode::INVALID_PARAMS, &message);
         }
         let keeps =
             super::budget::new_work_bytes(init.params.as_ref().map_or(0, |p| p.get().len()), 1)

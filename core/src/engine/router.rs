@@ -281,7 +281,7 @@ impl Engine {
     }
 
     /// Live sessions, not counting stateless contexts (which `max_sessions` does not bound).
-    fn session_count(&self) -> usize {
+    pub(super) fn session_count(&self) -> usize {
         self.sessions.len() - self.stateless_contexts
     }
 

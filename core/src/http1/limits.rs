@@ -34,7 +34,8 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// Most header fields in one request.
     pub max_headers: usize,
-    /// Largest request body after chunked decoding.
+    /// Largest request body after chunked decoding; also the longest line a pipe (stdio)
+    /// reads, its inbound message limit.
     pub max_body_bytes: usize,
 }
 

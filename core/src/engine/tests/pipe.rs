@@ -278,7 +278,7 @@ fn padded_ping(len: usize) -> Vec<u8> {
 #[test]
 fn a_line_at_the_limit_is_read_and_one_past_it_is_refused_and_discarded() {
     let mut config = Config::new("test-server", "0.1.0");
-    config.limits.max_message_bytes = 256;
+    config.limits.http.max_body_bytes = 256;
     let mut p = Pipe::with(config);
     p.initialize();
     assert_eq!(p.write(&padded_ping(256)), 257);
@@ -307,6 +307,39 @@ fn a_line_at_the_limit_is_read_and_one_past_it_is_refused_and_discarded() {
     let lines = p.read();
     assert_eq!(lines.len(), 1, "one error for one line");
     assert_eq!(lines[0]["error"]["code"], -32600);
+}
+
+#[test]
+fn the_line_limit_fits_the_input_share_so_a_long_line_never_stalls_the_pipe() {
+    // A small engine: its input share is far below the largest message it may send, and the
+    // line limit is lowered to fit it, as the HTTP body limit is.
+    let mut config = Config::new("test-server", "0.1.0");
+    config.limits.max_held_bytes = 1 << 20;
+    let mut p = Pipe::with(config);
+    p.initialize();
+    let limit = p.h.engine.config.limits.http.max_body_bytes;
+    assert!(limit < p.h.engine.config.limits.max_message_bytes);
+    assert!(limit < p.h.engine.read_capacity(p.conn));
+    assert_eq!(p.write(&padded_ping(limit)), limit + 1);
+    // Read whole and judged as a request (here the session's share of this small engine
+    // refuses work that large, as it would refuse the same POST).
+    let at = p.read();
+    assert_eq!(at.len(), 1, "{at:?}");
+    assert_eq!(at[0]["id"], 1, "{at:?}");
+    // Past the input share, below the message limit: refused, and the pipe reads on.
+    let mut long = padded_ping(2 * p.h.engine.read_capacity(p.conn));
+    long.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}\n");
+    assert_eq!(p.write(&long), long.len(), "the pipe never stops reading");
+    let lines = p.read();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["error"]["code"], -32600);
+    assert!(
+        lines[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{limit}"))
+    );
+    assert_eq!(lines[1], json!({"jsonrpc":"2.0","id":2,"result":{}}));
 }
 
 #[test]
@@ -607,4 +640,44 @@ fn a_session_pipe_admits_requests_up_to_the_pending_events_limit_and_refuses_one
     assert_eq!(refusal[0]["id"], 4);
     assert_eq!(refusal[0]["error"]["code"], -32000);
     assert_eq!(p.h.engine.stats().inflight_requests, 3);
+}
+
+#[test]
+fn client_info_past_the_metadata_limit_is_refused_on_a_pipe_and_at_it_opens_the_session() {
+    let limit = 1024;
+    let mut config = Config::new("t", "1");
+    config.limits.max_client_metadata_bytes = limit;
+    let mut p = Pipe::with(config);
+    let init = |name_len: usize| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":0,"method":"initialize","params":{{"protocolVersion":"2025-11-25","capabilities":{{}},"clientInfo":{{"name":"{}","version":"1"}}}}}}"#,
+            "n".repeat(name_len)
+        )
+    };
+    // `{}` and `{"name":"","version":"1"}` around the name.
+    let fixed = 2 + r#"{"name":"","version":"1"}"#.len();
+    p.line(&init(limit - fixed + 1));
+    let past = p.read();
+    assert_eq!(past.len(), 1, "{past:?}");
+    assert_eq!(past[0]["id"], 0);
+    assert_eq!(past[0]["error"]["code"], -32602, "{past:?}");
+    assert_eq!(p.h.engine.stats().sessions, 0, "no session kept");
+    // The refusal picked no era: an initialize within the limit opens the session.
+    p.line(&init(limit - fixed));
+    let at = p.read();
+    assert_eq!(at[0]["result"]["protocolVersion"], "2025-11-25", "{at:?}");
+    assert_eq!(p.h.engine.stats().sessions, 1);
+    p.h.engine.check_invariants().unwrap();
+}
+
+#[test]
+fn a_session_pipe_idle_for_a_day_still_serves_and_writes_nothing_unasked() {
+    let mut p = Pipe::new();
+    p.initialize();
+    p.h.advance(24 * 3_600_000);
+    assert!(!p.closed());
+    assert_eq!(p.read(), Vec::<Value>::new(), "no keep-alive or heartbeat on a pipe");
+    p.line(r#"{"jsonrpc":"2.0","id":9,"method":"ping"}"#);
+    assert_eq!(p.read(), [json!({"jsonrpc":"2.0","id":9,"result":{}})]);
+    assert_eq!(p.h.engine.stats().sessions, 1);
 }
