@@ -145,6 +145,40 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
+    /// A new connection: nothing read, written or charged yet.
+    pub(crate) fn new(
+        codec: ServerCodec,
+        now: crate::time::Instant,
+        peer: Option<super::budget::PeerKey>,
+        proxy: Option<Box<(crate::proxy_protocol::HeaderReader, core::net::IpAddr)>>,
+        pipe: Option<Box<super::pipe::Pipe>>,
+    ) -> Self {
+        Conn {
+            codec,
+            exchange: None,
+            unacked: 0,
+            touched: false,
+            dirty: false,
+            writing: false,
+            accounted: 0,
+            bookkeeping: 0,
+            paced: 0,
+            input: 0,
+            read_blocked: false,
+            readable_listed: false,
+            waiting_input: false,
+            peer,
+            proxy,
+            // A socket's first request gets the read deadline; a pipe has none.
+            fresh: pipe.is_none(),
+            peer_gone: false,
+            flushing: Vec::new(),
+            write_progress: now,
+            timers: TimerTable::new(),
+            pipe,
+        }
+    }
+
     /// Output bytes queued in its codec (HTTP) or its pipe, not yet taken by the adapter.
     pub(crate) fn queued_bytes(&self) -> usize {
         match &self.pipe {

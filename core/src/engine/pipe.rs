@@ -32,7 +32,6 @@ use crate::http1::ServerCodec;
 use crate::jsonrpc::{self, ErrorCode, Incoming, Message, RequestId};
 use crate::lines::{Frame, LineDecoder, encode_line};
 use crate::time::Instant;
-use crate::timer::TimerTable;
 
 /// Which era a pipe speaks, fixed by its first request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,37 +131,22 @@ impl Engine {
         // The inbound limit HTTP bodies have, lowered by `Engine::new` to fit the input share: a
         // line that could never fit it would stop the pipe reading for good.
         let max = self.config.limits.http.max_body_bytes;
+        let pipe = alloc::boxed::Box::new(Pipe {
+            decoder: LineDecoder::new(max),
+            out: Vec::new(),
+            era: PipeEra::Unset,
+            exchanges: BTreeMap::new(),
+            eof: false,
+        });
         self.conns.insert_at(
             id,
-            Conn {
-                codec: ServerCodec::new(self.config.limits.http),
-                exchange: None,
-                unacked: 0,
-                touched: false,
-                dirty: false,
-                writing: false,
-                accounted: 0,
-                bookkeeping: 0,
-                paced: 0,
-                input: 0,
-                read_blocked: false,
-                readable_listed: false,
-                waiting_input: false,
-                peer: None,
-                proxy: None,
-                fresh: false,
-                peer_gone: false,
-                flushing: Vec::new(),
-                write_progress: self.clock.now(),
-                timers: TimerTable::new(),
-                pipe: Some(alloc::boxed::Box::new(Pipe {
-                    decoder: LineDecoder::new(max),
-                    out: Vec::new(),
-                    era: PipeEra::Unset,
-                    exchanges: BTreeMap::new(),
-                    eof: false,
-                })),
-            },
+            Conn::new(
+                ServerCodec::new(self.config.limits.http),
+                self.clock.now(),
+                None,
+                None,
+                Some(pipe),
+            ),
         );
         self.counters.connections_accepted += 1;
         self.touch_conn(id);

@@ -15,7 +15,6 @@ use super::ids::{ConnId, ExchangeId};
 use super::streams::Lost;
 use crate::http1::{Payload, Phase, Request, ResponseBody, ResponseHead, ServerCodec};
 use crate::time::Instant;
-use crate::timer::TimerTable;
 
 /// Bytes handed to the adapter and not yet reported written, per connection. It bounds what an
 /// adapter buffers for a socket; the rest stays queued (and counted) in the core.
@@ -130,32 +129,8 @@ impl Engine {
         if let Some(peer) = peer {
             *self.peers.entry(peer).or_default() += 1;
         }
-        self.conns.insert_at(
-            id,
-            Conn {
-                codec,
-                exchange: None,
-                unacked: 0,
-                touched: false,
-                dirty: false,
-                writing: false,
-                accounted: 0,
-                bookkeeping: 0,
-                paced: 0,
-                input: 0,
-                read_blocked: false,
-                readable_listed: false,
-                waiting_input: false,
-                peer,
-                proxy,
-                fresh: true,
-                peer_gone: false,
-                flushing: Vec::new(),
-                write_progress: self.clock.now(),
-                timers: TimerTable::new(),
-                pipe: None,
-            },
-        );
+        self.conns
+            .insert_at(id, Conn::new(codec, self.clock.now(), peer, proxy, None));
         self.counters.connections_accepted += 1;
         self.touch_conn(id);
         self.settle();

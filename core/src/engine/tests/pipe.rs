@@ -676,7 +676,11 @@ fn a_session_pipe_idle_for_a_day_still_serves_and_writes_nothing_unasked() {
     p.initialize();
     p.h.advance(24 * 3_600_000);
     assert!(!p.closed());
-    assert_eq!(p.read(), Vec::<Value>::new(), "no keep-alive or heartbeat on a pipe");
+    assert_eq!(
+        p.read(),
+        Vec::<Value>::new(),
+        "no keep-alive or heartbeat on a pipe"
+    );
     p.line(r#"{"jsonrpc":"2.0","id":9,"method":"ping"}"#);
     assert_eq!(p.read(), [json!({"jsonrpc":"2.0","id":9,"result":{}})]);
     assert_eq!(p.h.engine.stats().sessions, 1);
