@@ -259,6 +259,22 @@ pub(crate) struct Exchange {
     pub(crate) awaiting: Option<Box<(super::ids::VerificationId, crate::http1::Request)>>,
 }
 
+impl Exchange {
+    /// A new exchange answering into `sink`: nothing sent, nothing held yet.
+    pub(crate) fn new(sink: Sink) -> Self {
+        Exchange {
+            sink,
+            stream: None,
+            streaming: false,
+            awaiting_application: false,
+            application_bytes: 0,
+            report: None,
+            grant: None,
+            awaiting: None,
+        }
+    }
+}
+
 /// What a stream is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StreamKind {

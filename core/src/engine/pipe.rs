@@ -28,6 +28,7 @@ use super::Engine;
 use super::entities::{Conn, Exchange, SessionKind, Sink, StreamKind, StreamMode};
 use super::ids::{ConnId, ExchangeId, SessionKey, StreamId};
 use super::messages::ResponseTarget;
+use super::router::InitializeRefusal;
 use crate::http1::ServerCodec;
 use crate::jsonrpc::{self, ErrorCode, Incoming, Message, RequestId};
 use crate::lines::{Frame, LineDecoder, encode_line};
@@ -407,19 +408,8 @@ impl Engine {
     /// A new exchange writing to the pipe.
     fn pipe_exchange(&mut self, conn: ConnId, request: Option<RequestId>) -> ExchangeId {
         let id = self.exchanges.vacant_key();
-        self.exchanges.insert_at(
-            id,
-            Exchange {
-                sink: Sink::Conn(conn),
-                stream: None,
-                streaming: false,
-                awaiting_application: false,
-                application_bytes: 0,
-                report: None,
-                grant: None,
-                awaiting: None,
-            },
-        );
+        self.exchanges
+            .insert_at(id, Exchange::new(Sink::Conn(conn)));
         if let Some(pipe) = self.conns.get_mut(conn).and_then(|c| c.pipe.as_deref_mut()) {
             pipe.exchanges.insert(id, request);
         }
@@ -435,32 +425,12 @@ impl Engine {
             let message = format!("Service unavailable: {why}");
             engine.pipe_error(conn, Some(&id), ErrorCode::SERVER_ERROR, &message);
         };
-        if self.shutdown_deadline.is_some() {
-            return refuse(self, "shutting down");
-        }
-        if self.session_count() >= self.config.limits.max_sessions {
-            self.counters.sessions_refused += 1;
-            return refuse(self, "too many sessions");
-        }
-        if self.events_full() {
-            return refuse(self, "the application is not keeping up");
-        }
-        // Kept for the pipe's life: the limit an HTTP `initialize` has.
-        let limit = self.config.limits.max_client_metadata_bytes;
-        let metadata = super::messages::client_metadata_bytes(init.params.as_deref());
-        if metadata > limit {
-            self.counters.rejected_requests += 1;
-            let message = format!(
-                "Invalid params: clientInfo and capabilities take {metadata} bytes, over the \
-                 limit of {limit}"
-            );
-            return self.pipe_error(conn, Some(&id), ErrorCode::INVALID_PARAMS, &message);
-        }
-        let keeps =
-            super::budget::new_work_bytes(init.params.as_ref().map_or(0, |p| p.get().len()), 1)
-                + super::budget::SESSION_BYTES;
-        if self.admits(None, keeps).is_err() {
-            return refuse(self, "the server holds too much");
+        match self.initialize_refusal(init.params.as_deref(), 0) {
+            None => {}
+            Some(InitializeRefusal::Unavailable(why)) => return refuse(self, why),
+            Some(InitializeRefusal::MetadataTooLarge(message)) => {
+                return self.pipe_error(conn, Some(&id), ErrorCode::INVALID_PARAMS, &message);
+            }
         }
         // Its wire id is never sent: the session is reached only through this pipe.
         let session = self.open_session(SessionKind::Legacy, None);

@@ -412,38 +412,21 @@ impl Engine {
         binding: Option<Box<[u8]>>,
     ) {
         let id = Some(&init.id);
-        if self.shutdown_deadline.is_some() {
-            return self.unavailable(exchange, id, "shutting down");
-        }
-        if self.session_count() >= self.config.limits.max_sessions {
-            self.counters.sessions_refused += 1;
-            return self.unavailable(exchange, id, "too many sessions");
-        }
-        if self.events_full() {
-            return self.unavailable(exchange, id, "the application is not keeping up");
-        }
-        let limit = self.config.limits.max_client_metadata_bytes;
-        let metadata = super::messages::client_metadata_bytes(init.params.as_deref());
-        if metadata > limit {
-            self.counters.rejected_requests += 1;
-            let message = format!(
-                "Invalid params: clientInfo and capabilities take {metadata} bytes, over the \
-                 limit of {limit}"
-            );
-            let body = jsonrpc::error_body(id, ErrorCode::INVALID_PARAMS, &message);
-            return self.send_full(
-                exchange,
-                400,
-                &[("content-type", "application/json")],
-                &body,
-            );
-        }
-        let keeps =
-            super::budget::new_work_bytes(init.params.as_ref().map_or(0, |p| p.get().len()), 1)
-                + binding.as_ref().map_or(0, |b| b.len())
-                + super::budget::SESSION_BYTES;
-        if self.admits(None, keeps).is_err() {
-            return self.unavailable(exchange, id, "the server holds too much");
+        let binding_bytes = binding.as_ref().map_or(0, |b| b.len());
+        match self.initialize_refusal(init.params.as_deref(), binding_bytes) {
+            None => {}
+            Some(InitializeRefusal::Unavailable(why)) => {
+                return self.unavailable(exchange, id, why);
+            }
+            Some(InitializeRefusal::MetadataTooLarge(message)) => {
+                let body = jsonrpc::error_body(id, ErrorCode::INVALID_PARAMS, &message);
+                return self.send_full(
+                    exchange,
+                    400,
+                    &[("content-type", "application/json")],
+                    &body,
+                );
+            }
         }
         let version = super::messages::negotiate(init.params.as_deref());
         let session = self.open_session(SessionKind::Streamable, binding);
@@ -457,6 +440,44 @@ impl Engine {
                 version,
             },
         );
+    }
+
+    /// Why an `initialize` cannot open a session now (`None`: it can), the same on every
+    /// transport: shutting down, the session cap, the application's queue, the client's
+    /// metadata (kept for the session's life), and the room the session will hold.
+    pub(super) fn initialize_refusal(
+        &mut self,
+        params: Option<&serde_json::value::RawValue>,
+        binding_bytes: usize,
+    ) -> Option<InitializeRefusal> {
+        if self.shutdown_deadline.is_some() {
+            return Some(InitializeRefusal::Unavailable("shutting down"));
+        }
+        if self.session_count() >= self.config.limits.max_sessions {
+            self.counters.sessions_refused += 1;
+            return Some(InitializeRefusal::Unavailable("too many sessions"));
+        }
+        if self.events_full() {
+            return Some(InitializeRefusal::Unavailable(
+                "the application is not keeping up",
+            ));
+        }
+        let limit = self.config.limits.max_client_metadata_bytes;
+        let metadata = super::messages::client_metadata_bytes(params);
+        if metadata > limit {
+            self.counters.rejected_requests += 1;
+            return Some(InitializeRefusal::MetadataTooLarge(format!(
+                "Invalid params: clientInfo and capabilities take {metadata} bytes, over the \
+                 limit of {limit}"
+            )));
+        }
+        let keeps = super::budget::new_work_bytes(params.map_or(0, |p| p.get().len()), 1)
+            + binding_bytes
+            + super::budget::SESSION_BYTES;
+        if self.admits(None, keeps).is_err() {
+            return Some(InitializeRefusal::Unavailable("the server holds too much"));
+        }
+        None
     }
 
     fn get(&mut self, exchange: ExchangeId, request: &Request) {
@@ -646,4 +667,12 @@ fn single_request_id(
         [Ok(Message::Request(request))] if !batch => Some(request.id.clone()),
         _ => None,
     }
+}
+
+/// Why [`Engine::initialize_refusal`] refuses a session.
+pub(super) enum InitializeRefusal {
+    /// Not now (503 over HTTP): the reason.
+    Unavailable(&'static str),
+    /// The client's metadata is over its limit (-32602): the message.
+    MetadataTooLarge(String),
 }

@@ -407,19 +407,8 @@ impl Engine {
         self.tick(now);
         let id = self.exchanges.vacant_key();
         let crowded = self.conns.len() + self.host_exchanges >= self.config.limits.max_connections;
-        self.exchanges.insert_at(
-            id,
-            Exchange {
-                sink: Sink::Host(HostQueue::default()),
-                stream: None,
-                streaming: false,
-                awaiting_application: false,
-                application_bytes: 0,
-                report: None,
-                grant: None,
-                awaiting: None,
-            },
-        );
+        self.exchanges
+            .insert_at(id, Exchange::new(Sink::Host(HostQueue::default())));
         self.host_exchanges += 1;
         if request.body().len() > self.config.limits.http.max_body_bytes {
             let error = crate::http1::RequestError::BodyTooLarge;
@@ -604,19 +593,8 @@ impl Engine {
                     let id = self.exchanges.vacant_key();
                     c.exchange = Some(id);
                     c.fresh = false;
-                    self.exchanges.insert_at(
-                        id,
-                        Exchange {
-                            sink: Sink::Conn(conn),
-                            stream: None,
-                            streaming: false,
-                            awaiting_application: false,
-                            application_bytes: 0,
-                            report: None,
-                            grant: None,
-                            awaiting: None,
-                        },
-                    );
+                    self.exchanges
+                        .insert_at(id, Exchange::new(Sink::Conn(conn)));
                     self.route(id, request);
                 }
                 Some(Err(error)) => {
@@ -1060,19 +1038,10 @@ impl Engine {
         let mut ex = match held.sink {
             Sink::Host(_) => core::mem::replace(
                 held,
-                Exchange {
-                    sink: Sink::Host(HostQueue {
-                        ended: true,
-                        ..HostQueue::default()
-                    }),
-                    stream: None,
-                    streaming: false,
-                    awaiting_application: false,
-                    application_bytes: 0,
-                    report: None,
-                    grant: None,
-                    awaiting: None,
-                },
+                Exchange::new(Sink::Host(HostQueue {
+                    ended: true,
+                    ..HostQueue::default()
+                })),
             ),
             Sink::Conn(_) => match self.exchanges.remove(exchange) {
                 Some(ex) => ex,
